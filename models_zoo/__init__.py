@@ -1,0 +1,1 @@
+"""soundaq model zoo: audio -> features -> data module -> networks -> one LightningModule."""

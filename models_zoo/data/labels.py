@@ -1,0 +1,156 @@
+"""Reading and validating the paper's ARAUS annotation (one folder of per-split text files).
+
+Line i of every file of a split describes clip i. Files may have CRLF endings. Every problem is
+raised as :class:`LabelError`, whose message names the file, the line and the fix, so that the CLI
+can print one line and exit 2.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models_zoo.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, RATING_MAX, RATING_MIN, SCENES
+
+SPLITS: tuple[str, ...] = ("training", "validation", "test")
+SPLIT_ALIASES = {"train": "training", "training": "training", "val": "validation",
+                 "validation": "validation", "test": "test"}
+#: Split sizes of the paper's annotation.
+PAPER_SPLIT_SIZES = {"training": 19152, "validation": 2520, "test": 3576}
+
+#: The five files of a split, by role.
+FILE_PATTERNS = {
+    "ids": "{split}_set_audio_file_ids.txt",
+    "scene": "{split}_set_acoustic_scene_labels.txt",
+    "events": "{split}_set_audio_event_labels.txt",
+    "aq": "{split}_set_PAQ_8D_AQs.txt",
+    "iso": "{split}_set_ISOP_ISOE.txt",
+}
+
+
+class LabelError(ValueError):
+    """A malformed label file: the message names the file, the line and the fix."""
+
+    def __init__(self, path: Path | str, line: int | None, problem: str, fix: str):
+        self.path, self.line, self.problem, self.fix = Path(path), line, problem, fix
+        where = f"{path}:{line}" if line else f"{path}"
+        super().__init__(f"{where}: {problem}; fix: {fix}")
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    split: str
+    paths: dict[str, Path]
+
+
+def split_files(folder: Path | str, split: str) -> SplitFiles:
+    split = SPLIT_ALIASES.get(split, split)
+    folder = Path(folder)
+    return SplitFiles(split, {role: folder / pat.format(split=split) for role, pat in FILE_PATTERNS.items()})
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.exists():
+        raise LabelError(path, None, "file is missing",
+                         "download the labels with `soundaq data download --labels-to DIR`")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LabelError(path, None, f"not UTF-8 text ({exc.reason})", "replace it with the original release file")
+    lines = text.splitlines()
+    while lines and lines[-1].strip() == "":
+        lines.pop()
+    if not lines:
+        raise LabelError(path, None, "file is empty", "replace it with the original release file")
+    return lines
+
+
+def _numbers(path: Path, lines: list[str], width: int, lo: float | None, hi: float | None) -> np.ndarray:
+    out = np.empty((len(lines), width), dtype=np.float64)
+    for i, line in enumerate(lines):
+        parts = line.split()
+        if len(parts) != width:
+            raise LabelError(path, i + 1, f"expected {width} space-separated numbers, found {len(parts)}",
+                             f"write {width} numbers on this line")
+        for j, tok in enumerate(parts):
+            try:
+                v = float(tok)
+            except ValueError:
+                raise LabelError(path, i + 1, f"{tok!r} is not a number", "write a decimal number") from None
+            if not math.isfinite(v):
+                raise LabelError(path, i + 1, f"{tok!r} is not a finite number", "write a finite number")
+            if lo is not None and not (lo <= v <= hi):
+                raise LabelError(path, i + 1, f"rating {v:g} is outside {lo:g}-{hi:g}",
+                                 f"ratings must lie between {lo:g} and {hi:g}")
+            out[i, j] = v
+    return out
+
+
+def read_split(folder: Path | str, split: str) -> pd.DataFrame:
+    """One split as a tidy table: clip, split, scene, 15 event columns (0/1), 8 qualities, isop, isoe."""
+    files = split_files(folder, split)
+    lines = {role: _read_lines(p) for role, p in files.paths.items()}
+    n = len(lines["ids"])
+    for role, ls in lines.items():
+        if len(ls) != n:
+            raise LabelError(files.paths[role], min(len(ls), n) + 1,
+                             f"has {len(ls)} lines but {files.paths['ids'].name} has {n}",
+                             "every file of a split needs one line per clip, in the same order")
+    ids = [s.strip() for s in lines["ids"]]
+    for i, cid in enumerate(ids):
+        if not cid:
+            raise LabelError(files.paths["ids"], i + 1, "empty clip id", "write the ARAUS clip id")
+    scenes = []
+    for i, s in enumerate(lines["scene"]):
+        s = s.strip()
+        if s not in SCENES:
+            raise LabelError(files.paths["scene"], i + 1, f"unknown scene {s!r}",
+                             f"use one of {', '.join(SCENES)}")
+        scenes.append(s)
+    events = np.zeros((n, len(EVENTS)), dtype=np.int8)
+    index = {e: k for k, e in enumerate(EVENTS)}
+    for i, line in enumerate(lines["events"]):
+        for name in line.split("\t"):  # tabs only: "Outside, rural or natural" has a comma
+            name = name.strip()
+            if not name:
+                continue
+            if name not in index:
+                raise LabelError(files.paths["events"], i + 1, f"unknown event {name!r}",
+                                 "use the 15 event names, separated by tabs")
+            events[i, index[name]] = 1
+    aq = _numbers(files.paths["aq"], lines["aq"], len(QUALITIES), RATING_MIN, RATING_MAX)
+    iso = _numbers(files.paths["iso"], lines["iso"], 2, -1.0, 1.0)
+    frame = pd.DataFrame({"clip": ids, "split": files.split, "scene": scenes})
+    frame = pd.concat([frame, pd.DataFrame(events, columns=list(EVENT_COLUMNS)),
+                       pd.DataFrame(aq, columns=list(QUALITIES)),
+                       pd.DataFrame(iso, columns=["isop", "isoe"])], axis=1)
+    return frame
+
+
+def read_labels(folder: Path | str, splits=SPLITS) -> pd.DataFrame:
+    """All requested splits stacked, in the paper's order."""
+    if isinstance(splits, str):
+        splits = SPLITS if splits == "all" else (splits,)
+    frames = [read_split(folder, s) for s in splits]
+    frame = pd.concat(frames, ignore_index=True)
+    dup = frame["clip"].duplicated()
+    if dup.any():
+        first = frame.loc[dup.idxmax()]
+        raise LabelError(Path(folder) / FILE_PATTERNS["ids"].format(split=first["split"]), None,
+                         f"clip id {first['clip']!r} appears more than once", "each clip id must be unique")
+    return frame
+
+
+def summarise(frame: pd.DataFrame) -> dict:
+    """Counts per split, per scene and per event, for `soundaq data check`."""
+    out = {"clips": int(len(frame)), "splits": {}}
+    for split, part in frame.groupby("split", sort=False):
+        out["splits"][split] = {
+            "clips": int(len(part)),
+            "scenes": {s: int((part["scene"] == s).sum()) for s in SCENES},
+            "events": {e: int(part[c].sum()) for e, c in zip(EVENTS, EVENT_COLUMNS)},
+        }
+    return out

@@ -1,0 +1,96 @@
+"""The toolkit's vocabulary: scenes, events and affective qualities, named once.
+
+Orders follow the original SoundSCaper release (``SoundAQnet/framework/config.py``) so that
+logits of released checkpoints line up; everywhere else we address things by name.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Acoustic scenes in the original's logit order.
+SCENES: tuple[str, ...] = ("public_square", "park", "street_traffic")
+
+#: The 15 AudioSet-style events in the original's logit order. Note the comma in one name.
+EVENTS: tuple[str, ...] = (
+    "Silence", "Human sounds", "Wind", "Water", "Natural sounds", "Traffic", "Sounds of things",
+    "Vehicle", "Bird", "Outside, rural or natural", "Environment and background", "Speech",
+    "Music", "Noise", "Animal",
+)
+
+#: The 8 perceived affective qualities in the SoundSCaper/ARAUS file order.
+QUALITIES: tuple[str, ...] = (
+    "pleasant", "eventful", "chaotic", "vibrant", "uneventful", "calm", "annoying", "monotonous",
+)
+
+#: Circumplex order (going round the ISO/TS 12913-3 model), used for figures.
+CIRCUMPLEX_ORDER: tuple[str, ...] = (
+    "pleasant", "vibrant", "eventful", "chaotic", "annoying", "monotonous", "uneventful", "calm",
+)
+
+#: soundscapy's PAQ1..PAQ8 naming: PAQ1 pleasant, PAQ2 vibrant, PAQ3 eventful, PAQ4 chaotic,
+#: PAQ5 annoying, PAQ6 monotonous, PAQ7 uneventful, PAQ8 calm (the circumplex order).
+SOUNDSCAPY_PAQ: dict[str, str] = {f"PAQ{i + 1}": q for i, q in enumerate(CIRCUMPLEX_ORDER)}
+QUALITY_TO_PAQ: dict[str, str] = {q: paq for paq, q in SOUNDSCAPY_PAQ.items()}
+
+#: Label hierarchy observed over all 25,248 ARAUS clips: child implies parent.
+EVENT_IMPLIES: dict[str, tuple[str, ...]] = {
+    "Speech": ("Human sounds",),
+    "Wind": ("Natural sounds",),
+    "Water": ("Natural sounds",),
+    "Traffic": ("Sounds of things",),
+    "Vehicle": ("Sounds of things",),
+    "Bird": ("Animal",),
+    "Outside, rural or natural": ("Environment and background",),
+    "Noise": ("Environment and background",),
+}
+
+RATING_MIN, RATING_MAX = 1.0, 5.0
+_COS45 = math.cos(math.radians(45))
+_ISO_SCALE = 4.0 + math.sqrt(32.0)
+
+
+def event_column(event: str) -> str:
+    """Column name of an event in tidy tables: ``event_`` + snake case (``event_outside_rural_or_natural``)."""
+    slug = "".join(c.lower() if c.isalnum() else "_" for c in event)
+    while "__" in slug:
+        slug = slug.replace("__", "_")
+    return "event_" + slug.strip("_")
+
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(event_column(e) for e in EVENTS)
+
+
+def iso_coordinates(pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous):
+    """ISOPleasant and ISOEventful (ISO/TS 12913-3) from the 8 quality ratings (1-5 scale).
+
+    Accepts scalars or arrays; returns ``(isop, isoe)`` in [-1, 1]::
+
+        ISOP = ((p - a) + cos45 (ca - ch) + cos45 (v - m)) / (4 + sqrt 32)
+        ISOE = ((e - u) + cos45 (ch - ca) + cos45 (v - m)) / (4 + sqrt 32)
+    """
+    p, e, ch, v, u, ca, a, m = (np.asarray(x, dtype=np.float64) for x in (
+        pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous))
+    isop = ((p - a) + _COS45 * (ca - ch) + _COS45 * (v - m)) / _ISO_SCALE
+    isoe = ((e - u) + _COS45 * (ch - ca) + _COS45 * (v - m)) / _ISO_SCALE
+    return isop, isoe
+
+
+def iso_from_matrix(ratings) -> np.ndarray:
+    """ISOP/ISOE for an ``[N, 8]`` matrix in :data:`QUALITIES` order; returns ``[N, 2]``."""
+    r = np.asarray(ratings, dtype=np.float64)
+    if r.ndim != 2 or r.shape[1] != len(QUALITIES):
+        raise ValueError(f"expected an [N, 8] rating matrix in the order {QUALITIES}, got shape {r.shape}")
+    isop, isoe = iso_coordinates(*(r[:, i] for i in range(8)))
+    return np.stack([isop, isoe], axis=1)
+
+
+def to_soundscapy(frame):
+    """Rename quality columns of a DataFrame to soundscapy's PAQ1..PAQ8 (others untouched)."""
+    return frame.rename(columns=QUALITY_TO_PAQ)
+
+
+def from_soundscapy(frame):
+    """Rename soundscapy's PAQ1..PAQ8 columns to quality names (others untouched)."""
+    return frame.rename(columns=SOUNDSCAPY_PAQ)
