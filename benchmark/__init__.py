@@ -1,0 +1,1 @@
+"""soundaq command line, leaderboard runs and performance scripts."""

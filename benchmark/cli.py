@@ -1,0 +1,45 @@
+"""The ``soundaq`` command. Each subcommand lives in its own module under ``benchmark/commands``
+and exposes ``register(subparsers)``; heavy imports (torch, lightning) happen inside the handlers
+so that ``soundaq --help`` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Subcommand modules, in the order ``--help`` lists them (audio -> features -> ... -> reports).
+COMMAND_MODULES = [
+    "benchmark.commands.data",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="soundaq",
+        description="Benchmark and evaluate soundscape affective-quality models.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from models_zoo.data.labels import LabelError
+
+    from benchmark.errors import UserError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, LabelError) as err:
+        print(f"soundaq {args.command}: error: {err}", file=sys.stderr)
+        return getattr(err, "exit_code", 2)
+    except KeyboardInterrupt:
+        print(f"soundaq {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,30 @@
+"""What every network returns, and what every batch holds: the contracts shared by all nets."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+#: Keys of a batch produced by the shared data module.
+#: mel [B, 3001, 64] float32 (normalised); loudness [B, 15000, 1] float32 (normalised);
+#: scene [B] int64 (index into vocab.SCENES); events [B, 15] float32 multi-hot (vocab.EVENTS order);
+#: qualities [B, 8] float32 (vocab.QUALITIES order, 1-5); isop [B], isoe [B] float32; clip list[str].
+BATCH_KEYS = ("mel", "loudness", "scene", "events", "qualities", "isop", "isoe", "clip")
+
+
+@dataclass
+class NetOutput:
+    """One forward pass of any zoo network.
+
+    scene_logits [B, 3] (vocab.SCENES order), event_logits [B, 15] (vocab.EVENTS order),
+    qualities [B, 8] (vocab.QUALITIES order), isop [B], isoe [B].
+    """
+
+    scene_logits: torch.Tensor
+    event_logits: torch.Tensor
+    qualities: torch.Tensor
+    isop: torch.Tensor
+    isoe: torch.Tensor
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
