@@ -94,3 +94,20 @@ def to_soundscapy(frame):
 def from_soundscapy(frame):
     """Rename soundscapy's PAQ1..PAQ8 columns to quality names (others untouched)."""
     return frame.rename(columns=SOUNDSCAPY_PAQ)
+
+
+def event_slug(event: str) -> str:
+    """Snake-case slug of an event name: ``Outside, rural or natural`` -> ``outside_rural_or_natural``."""
+    return event_column(event)[len("event_"):]
+
+
+# Columns of a predictions table (``soundaq predict`` CSV, leaderboard ``predictions/<model>.csv``).
+# Predicted values: scene (name), scene_prob_<scene>, event_prob_<slug>, the 8 quality names, isop, isoe.
+# Ground truth, when known: true_scene, true_event_<slug> (0/1), true_<quality>, true_isop, true_isoe.
+SCENE_PROB_COLUMNS: tuple[str, ...] = tuple(f"scene_prob_{s}" for s in SCENES)
+EVENT_PROB_COLUMNS: tuple[str, ...] = tuple(f"event_prob_{event_slug(e)}" for e in EVENTS)
+TRUE_EVENT_COLUMNS: tuple[str, ...] = tuple(f"true_event_{event_slug(e)}" for e in EVENTS)
+TRUE_QUALITY_COLUMNS: tuple[str, ...] = tuple(f"true_{q}" for q in QUALITIES)
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "clip", "model", "scene", *SCENE_PROB_COLUMNS, *EVENT_PROB_COLUMNS, *QUALITIES, "isop", "isoe")
+TRUTH_COLUMNS: tuple[str, ...] = ("true_scene", *TRUE_EVENT_COLUMNS, *TRUE_QUALITY_COLUMNS, "true_isop", "true_isoe")
