@@ -12,6 +12,13 @@ def register(sub) -> None:
     c.add_argument("--labels", required=True, type=Path, help="folder with the *_set_*.txt label files")
     c.add_argument("--json", action="store_true", help="print the counts as JSON")
     c.set_defaults(handler=_check)
+    d = dsub.add_parser("download", help="fetch the 16 ARAUS label files of the SoundSCaper release (sha256-pinned, resumable)")
+    d.add_argument("--labels-to", required=True, type=Path, metavar="DIR", help="destination folder")
+    d.add_argument("--base-url", default=None, metavar="URL",
+                   help="mirror: http(s):// or file:// URL or a local folder (default: the release on GitHub)")
+    d.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
+    d.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    d.set_defaults(handler=_download)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
 
@@ -47,4 +54,15 @@ def _check(args) -> int:
     for event in EVENTS:
         table.add_row(f"event: {event}", *(str(summary["splits"][s]["events"][event]) for s in splits))
     console.print(table)
+    return 0
+
+
+def _download(args) -> int:
+    from models_zoo.data.download import DEFAULT_BASE_URL, LABEL_FILES, download_labels
+
+    results = download_labels(args.labels_to, args.base_url, progress=not args.no_progress, timeout=args.timeout)
+    counts = {status: sum(r.status == status for r in results) for status in ("downloaded", "resumed", "present")}
+    print(f"{args.labels_to}: {len(LABEL_FILES)} label files, sha256 verified "
+          f"({counts['downloaded']} downloaded, {counts['resumed']} resumed, {counts['present']} already present) "
+          f"from {args.base_url or DEFAULT_BASE_URL}")
     return 0
