@@ -1,0 +1,230 @@
+"""Bootstrap confidence intervals and paired bootstrap tests over clips.
+
+A resample draws N clips with replacement (numpy ``default_rng(seed).integers``); resample b is
+represented by how often each clip was drawn, ``W[b, n]``. Every metric of ``evaluation.metrics.METRICS``
+evaluates a whole block of resamples at once from these counts (matrix products, one sort per event),
+which is exactly the metric of the explicitly resampled table, without building B tables.
+
+* :func:`bootstrap_ci`: estimate, percentile CI (95% by default) and standard error per metric;
+* :func:`paired_bootstrap`: two models' predictions on the same clips, scored on the *same* resamples;
+  the CI of the difference A - B and a two-sided p-value
+  ``p = min(1, 2 * min(1 + #{d_b <= 0}, 1 + #{d_b >= 0}) / (B + 1))`` (the smallest alpha at which the
+  percentile interval of the difference excludes 0, with the +1 correction so that p is never 0);
+* :func:`compare_to_leader`: the paired test between one model and each of the others.
+
+Results are tidy pandas DataFrames, one row per metric (pingouin's shape), saying which definition
+("paper"/"standard") each metric uses.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from evaluation.metrics import EvalData, MetricInputError, ScoreFunction, resolve
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 0
+#: Upper bound on resamples x clips held in memory at once (the count block and its per-event copies).
+BLOCK_ELEMENTS = 2_000_000
+
+
+def _check(n_resamples: int, confidence: float) -> None:
+    if int(n_resamples) < 1:
+        raise MetricInputError(f"n_resamples is {n_resamples}; fix: use a positive number (1000 by default)")
+    if not 0.0 < float(confidence) < 1.0:
+        raise MetricInputError(f"confidence is {confidence}; fix: use a level between 0 and 1, e.g. 0.95")
+
+
+def resample_indices(n: int, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                     block: int | None = None):
+    """Yield blocks of resample index rows ``[b, n]`` (clips drawn with replacement).
+
+    The draws come from one ``numpy.random.default_rng(seed)`` stream, so the resamples are the same
+    whatever the block size.
+    """
+    rng = np.random.default_rng(seed)
+    block = block or max(1, BLOCK_ELEMENTS // max(n, 1))
+    done = 0
+    while done < n_resamples:
+        b = min(block, n_resamples - done)
+        yield rng.integers(0, n, size=(b, n))
+        done += b
+
+
+def counts_from_indices(index: np.ndarray, n: int) -> np.ndarray:
+    """How often each clip appears in each resample row: ``[b, n]`` float64 counts."""
+    b = index.shape[0]
+    flat = (index + (np.arange(b) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def _as_data(x, source: str) -> EvalData:
+    if isinstance(x, EvalData):
+        return x
+    return EvalData.from_table(x, source=source)
+
+
+def bootstrap_distribution(data, metrics=None, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                           others=()) -> dict[str, np.ndarray]:
+    """Resampled values ``{metric: [n_resamples]}`` (NaN where a resample leaves a metric undefined).
+
+    ``others``: further EvalData on the same clips (same order), scored on the same resamples; their
+    values come back under ``(index, metric)`` keys.
+    """
+    _check(n_resamples, 0.95)
+    data = _as_data(data, "predictions table")
+    chosen: list[ScoreFunction] = resolve(metrics)
+    sets = [data, *others]
+    out = {(i, m.name): [] for i in range(len(sets)) for m in chosen}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for index in resample_indices(data.n, n_resamples, seed):
+            W = counts_from_indices(index, data.n)
+            for i, d in enumerate(sets):
+                for m in chosen:
+                    out[(i, m.name)].append(m.values(d, W))
+    res = {key: np.concatenate(v) for key, v in out.items()}
+    return {(name if i == 0 else (i, name)): v for (i, name), v in res.items()}
+
+
+def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    ok = values[~np.isnan(values)]
+    if ok.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.percentile(ok, [100 * alpha, 100 * (1 - alpha)])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(data, metrics=None, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                 confidence: float = 0.95, source: str = "predictions table"):
+    """Point estimate and percentile bootstrap CI of each metric (headline metrics by default).
+
+    ``data``: EvalData or a predictions DataFrame. Returns a DataFrame with columns metric, definition,
+    maximize, estimate, ci_low, ci_high, se, n_resamples, n_valid (resamples where the metric is
+    defined), confidence, seed, method.
+    """
+    import pandas as pd
+
+    _check(n_resamples, confidence)
+    data = _as_data(data, source)
+    chosen = resolve(metrics)
+    dist = bootstrap_distribution(data, [m.name for m in chosen], n_resamples, seed)
+    rows = []
+    for m in chosen:
+        v = dist[m.name]
+        lo, hi = _percentiles(v, confidence)
+        ok = v[~np.isnan(v)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            estimate = m.compute(data)
+        rows.append({"metric": m.name, "definition": m.definition, "maximize": m.maximize,
+                     "estimate": estimate, "ci_low": lo, "ci_high": hi,
+                     "se": float(ok.std(ddof=1)) if ok.size > 1 else float("nan"),
+                     "n_resamples": int(n_resamples), "n_valid": int(ok.size),
+                     "confidence": float(confidence), "seed": int(seed), "method": "percentile"})
+    return pd.DataFrame(rows)
+
+
+def align(a: EvalData, b: EvalData) -> EvalData:
+    """``b`` reordered to ``a``'s clip order; both must hold the same clips with the same labels."""
+    if a.n != b.n or set(a.clips) != set(b.clips):
+        only_a = sorted(set(a.clips) - set(b.clips))
+        only_b = sorted(set(b.clips) - set(a.clips))
+        example = (f"e.g. {only_a[0]!r} only in {a.source}" if only_a else
+                   f"e.g. {only_b[0]!r} only in {b.source}" if only_b else "different lengths")
+        raise MetricInputError(f"{b.source}: does not hold the same clips as {a.source} ({a.n} vs {b.n} clips, "
+                               f"{example}); fix: compare predictions made on the same test split")
+    if b.clips != a.clips:
+        pos = {c: i for i, c in enumerate(b.clips)}
+        b = b.take(np.array([pos[c] for c in a.clips]))
+    same = (np.array_equal(a.scene_true, b.scene_true) and np.array_equal(a.event_true, b.event_true)
+            and np.allclose(a.quality_true, b.quality_true, atol=1e-6)
+            and np.allclose(a.iso_true, b.iso_true, atol=1e-6))
+    if not same:
+        raise MetricInputError(f"{b.source}: the ground-truth columns differ from {a.source} for the same clips; "
+                               "fix: score both models against the same label files")
+    return b
+
+
+def _p_two_sided(diff: np.ndarray) -> float:
+    ok = diff[~np.isnan(diff)]
+    if ok.size == 0:
+        return float("nan")
+    le = 1 + int((ok <= 0).sum())
+    ge = 1 + int((ok >= 0).sum())
+    return float(min(1.0, 2.0 * min(le, ge) / (ok.size + 1)))
+
+
+PAIRED_COLUMNS = ("metric", "definition", "maximize", "model_a", "model_b", "estimate_a", "estimate_b", "diff",
+                  "ci_low", "ci_high", "p_value", "better", "significant", "n_resamples", "n_valid",
+                  "confidence", "seed")
+
+
+def _paired_frame(a: EvalData, others: dict[str, EvalData], name_a: str, metrics, n_resamples: int,
+                  seed: int, confidence: float):
+    """Rows of A against each of ``others`` (already aligned), all on the same resamples."""
+    import pandas as pd
+
+    chosen = resolve(metrics)
+    names_b = list(others)
+    dist = bootstrap_distribution(a, [m.name for m in chosen], n_resamples, seed,
+                                  others=[others[n] for n in names_b])
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        est_a = {m.name: m.compute(a) for m in chosen}
+        est_b = {(n, m.name): m.compute(others[n]) for n in names_b for m in chosen}
+    for i, name_b in enumerate(names_b, start=1):
+        for m in chosen:
+            diff = dist[m.name] - dist[(i, m.name)]
+            lo, hi = _percentiles(diff, confidence)
+            ea, eb = est_a[m.name], est_b[(name_b, m.name)]
+            d = ea - eb
+            if np.isnan(d):
+                better = "undefined"
+            elif d == 0:
+                better = "tie"
+            else:
+                better = name_a if (d > 0) == m.maximize else name_b
+            p = _p_two_sided(diff)
+            rows.append({"metric": m.name, "definition": m.definition, "maximize": m.maximize,
+                         "model_a": name_a, "model_b": name_b, "estimate_a": ea, "estimate_b": eb,
+                         "diff": d, "ci_low": lo, "ci_high": hi, "p_value": p, "better": better,
+                         "significant": bool(p < 1.0 - confidence) if not np.isnan(p) else False,
+                         "n_resamples": int(n_resamples), "n_valid": int((~np.isnan(diff)).sum()),
+                         "confidence": float(confidence), "seed": int(seed)})
+    return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+
+
+def paired_bootstrap(a, b, metrics=None, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                     confidence: float = 0.95, names: tuple[str, str] = ("a", "b")):
+    """Paired bootstrap test of model A against model B on the same clips (resampled together).
+
+    ``a``/``b``: EvalData or predictions DataFrames (B is reordered to A's clips; both must hold the same
+    clips and labels). Returns a DataFrame with one row per metric: metric, definition, maximize,
+    model_a, model_b, estimate_a, estimate_b, diff (A - B), ci_low, ci_high (of the difference),
+    p_value (two-sided), better (the model the point estimate favours, "tie" or "undefined"),
+    significant (p < 1 - confidence), n_resamples, n_valid, confidence, seed.
+    """
+    _check(n_resamples, confidence)
+    a = _as_data(a, f"predictions of {names[0]}")
+    b = align(a, _as_data(b, f"predictions of {names[1]}"))
+    return _paired_frame(a, {names[1]: b}, names[0], metrics, n_resamples, seed, confidence)
+
+
+def compare_to_leader(models: dict, leader: str, metrics=None, n_resamples: int = DEFAULT_RESAMPLES,
+                      seed: int = DEFAULT_SEED, confidence: float = 0.95):
+    """Paired bootstrap of ``leader`` against every other model of ``models`` ({name: EvalData|DataFrame}).
+
+    All comparisons share the same resamples (the leader's values are computed once), so the rows are
+    comparable. Returns the rows of :func:`paired_bootstrap` stacked; model_a is always the leader.
+    """
+    _check(n_resamples, confidence)
+    if leader not in models:
+        raise MetricInputError(f"leader {leader!r} is not among the models ({', '.join(models)}); "
+                               "fix: name one of them")
+    a = _as_data(models[leader], f"predictions of {leader}")
+    others = {name: align(a, _as_data(m, f"predictions of {name}")) for name, m in models.items() if name != leader}
+    return _paired_frame(a, others, leader, metrics, n_resamples, seed, confidence)

@@ -1,0 +1,695 @@
+"""Metric runners: the paper's scores and the standard ones, from a predictions table or streamed over batches.
+
+Two entry points share one set of names:
+
+* :func:`score_table` scores a whole predictions table (columns ``vocab.PREDICTION_COLUMNS`` +
+  ``vocab.TRUTH_COLUMNS``) and returns a flat ``{name: number}`` dict;
+* :class:`SoundAQMetrics` is a torchmetrics ``Metric`` updated with each batch's ``NetOutput`` and labels,
+  whose ``compute()`` returns the same dict.
+
+Every scalar metric is a small class in the :data:`METRICS` registry with ``name``, ``maximize``,
+``definition`` (``"paper"``: the original SoundSCaper code's exact definition; ``"standard"``: the usual
+macro/micro definition) and ``values(data, weights)``. ``values`` takes a ``[B, N]`` matrix of clip
+weights and returns ``B`` values, so that one vectorised code path gives the point estimate (all weights 1)
+and every bootstrap resample (weights = how often each clip was drawn); see ``evaluation.bootstrap``.
+
+Definitions (docs/metrics.md has the long form):
+
+* ``scene_acc`` (paper): mean over the 3 scenes of correct/(clips of that scene + 1e-8), prediction =
+  argmax of the scene probabilities (first scene wins a tie). As in the original, a scene absent from the
+  labels counts as accuracy 0 in the mean.
+* ``event_auc`` (paper): ROC AUC over the 15 events of each clip (ties count 1/2), averaged over clips.
+  Clips without a positive event are skipped (as in the original); clips whose 15 events are all
+  positive are skipped too (their AUC is undefined; the original would crash or return NaN there).
+* ``event_auc_macro`` / ``event_map`` (standard): per-event ROC AUC / average precision over clips,
+  averaged over the events that have both positive and negative clips (AUC) or a positive clip (AP).
+* ``mse_<quality>``, ``aq_mse_mean``, ``isop_mse``, ``isoe_mse``, ``pearson_<quality>``.
+"""
+from __future__ import annotations
+
+import abc
+import math
+import warnings
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import UserError
+from models_zoo.vocab import (
+    EVENT_PROB_COLUMNS,
+    EVENTS,
+    QUALITIES,
+    SCENE_PROB_COLUMNS,
+    SCENES,
+    TRUE_EVENT_COLUMNS,
+    TRUE_QUALITY_COLUMNS,
+    event_slug,
+)
+
+PAPER = "paper"
+STANDARD = "standard"
+#: The original adds this to each scene's clip count before dividing (so an absent scene scores 0).
+SCENE_EPS = 1e-8
+ISO_NAMES = ("isop", "isoe")
+
+
+class MetricInputError(UserError):
+    """A predictions table or tensor that cannot be scored; the message names the source and the fix."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The data being scored
+# --------------------------------------------------------------------------------------------------
+class EvalData:
+    """Predictions and ground truth of N clips, as float64/int64 numpy arrays in vocab order.
+
+    scene_true [N] (index into SCENES), scene_prob [N, 3], event_true [N, 15] (0/1),
+    event_prob [N, 15], quality_true / quality_pred [N, 8] (QUALITIES order),
+    iso_true / iso_pred [N, 2] (isop, isoe).
+    """
+
+    def __init__(self, *, scene_true, scene_prob, event_true, event_prob, quality_true, quality_pred,
+                 iso_true, iso_pred, clips=None, source: str = "predictions"):
+        self.source = source
+        self.scene_prob = _matrix(scene_prob, len(SCENES), "scene probabilities", source)
+        n = self.scene_prob.shape[0]
+        if n == 0:
+            raise MetricInputError(f"{source}: no clips to score; fix: pass at least one clip with labels")
+        st = np.asarray(scene_true)
+        if st.shape != (n,):
+            raise MetricInputError(f"{source}: scene labels have shape {st.shape}, expected ({n},); "
+                                   "fix: one scene index per clip")
+        if not np.issubdtype(st.dtype, np.integer):
+            if not np.all(np.isfinite(st)) or np.any(st != np.round(st)):
+                raise MetricInputError(f"{source}: scene labels must be integer indices into {SCENES}; "
+                                       "fix: map scene names with vocab.SCENES.index")
+        st = st.astype(np.int64)
+        if st.min() < 0 or st.max() >= len(SCENES):
+            raise MetricInputError(f"{source}: scene label {int(st.max() if st.max() >= len(SCENES) else st.min())}"
+                                   f" is not an index into {SCENES}; fix: use 0..{len(SCENES) - 1}")
+        self.scene_true = st
+        self.event_true = _matrix(event_true, len(EVENTS), "event labels", source, n)
+        if not np.all((self.event_true == 0) | (self.event_true == 1)):
+            raise MetricInputError(f"{source}: event labels must be 0 or 1; fix: write multi-hot labels")
+        self.event_prob = _matrix(event_prob, len(EVENTS), "event probabilities", source, n)
+        self.quality_true = _matrix(quality_true, len(QUALITIES), "quality labels", source, n)
+        self.quality_pred = _matrix(quality_pred, len(QUALITIES), "quality predictions", source, n)
+        self.iso_true = _matrix(iso_true, 2, "ISOP/ISOE labels", source, n)
+        self.iso_pred = _matrix(iso_pred, 2, "ISOP/ISOE predictions", source, n)
+        self.clips = tuple(str(c) for c in clips) if clips is not None else tuple(str(i) for i in range(n))
+        if len(self.clips) != n:
+            raise MetricInputError(f"{source}: {len(self.clips)} clip ids for {n} clips; fix: one id per clip")
+
+    @property
+    def n(self) -> int:
+        return int(self.scene_true.shape[0])
+
+    def __len__(self) -> int:
+        return self.n
+
+    @cached_property
+    def scene_pred(self) -> np.ndarray:
+        """Predicted scene index: argmax of the probabilities, the first scene winning a tie (as np.argmax)."""
+        return np.argmax(self.scene_prob, axis=1)
+
+    @cached_property
+    def clip_event_auc(self) -> np.ndarray:
+        """Per-clip ROC AUC over the 15 events ([N]; NaN where a clip has no positive or no negative event)."""
+        return clipwise_auc(self.event_true, self.event_prob)
+
+    @cached_property
+    def _event_sort(self):
+        """Per event: ascending score order, labels in that order and the starts of tie groups."""
+        out = []
+        for k in range(len(EVENTS)):
+            order = np.argsort(self.event_prob[:, k], kind="stable")
+            s = self.event_prob[order, k]
+            starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+            out.append((order, self.event_true[order, k], starts))
+        return out
+
+    def take(self, index) -> "EvalData":
+        """The clips at ``index`` (with repeats: an explicit bootstrap resample)."""
+        index = np.asarray(index)
+        return EvalData(scene_true=self.scene_true[index], scene_prob=self.scene_prob[index],
+                        event_true=self.event_true[index], event_prob=self.event_prob[index],
+                        quality_true=self.quality_true[index], quality_pred=self.quality_pred[index],
+                        iso_true=self.iso_true[index], iso_pred=self.iso_pred[index],
+                        clips=[self.clips[i] for i in index], source=self.source)
+
+    @classmethod
+    def from_table(cls, frame, source: str = "predictions table") -> "EvalData":
+        """Read a predictions table (``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``)."""
+        import pandas as pd
+
+        needed = ["clip", *SCENE_PROB_COLUMNS, *EVENT_PROB_COLUMNS, *QUALITIES, *ISO_NAMES,
+                  "true_scene", *TRUE_EVENT_COLUMNS, *TRUE_QUALITY_COLUMNS, "true_isop", "true_isoe"]
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise MetricInputError(
+                f"{source}: missing column(s) {', '.join(missing[:5])}{more}; fix: write the table with "
+                "`soundaq leaderboard`/`soundaq predict`, with ground-truth columns (true_*) for scoring")
+        if len(frame) == 0:
+            raise MetricInputError(f"{source}: the table has no rows; fix: score a table with at least one clip")
+        clips = frame["clip"].astype(str)
+        dup = clips.duplicated()
+        if dup.any():
+            raise MetricInputError(f"{source}: clip {clips[dup].iloc[0]!r} appears more than once; "
+                                   "fix: keep one row per clip")
+
+        def numeric(columns):
+            block = frame[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+            bad = ~np.isfinite(block)
+            if bad.any():
+                row, col = map(int, np.argwhere(bad)[0])
+                raise MetricInputError(
+                    f"{source}: column {columns[col]} of clip {clips.iloc[row]!r} (row {row + 1}) is "
+                    f"{frame[columns[col]].iloc[row]!r}, not a finite number; fix: rewrite that row or drop the clip")
+            return block
+
+        names = frame["true_scene"].astype(str).str.strip()
+        unknown = ~names.isin(SCENES)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise MetricInputError(f"{source}: true_scene of clip {clips.iloc[row]!r} (row {row + 1}) is "
+                                   f"{names.iloc[row]!r}; fix: use one of {', '.join(SCENES)}")
+        events = numeric(TRUE_EVENT_COLUMNS)
+        bad = (events != 0) & (events != 1)
+        if bad.any():
+            row, col = map(int, np.argwhere(bad)[0])
+            raise MetricInputError(f"{source}: {TRUE_EVENT_COLUMNS[col]} of clip {clips.iloc[row]!r} is "
+                                   f"{events[row, col]:g}; fix: event labels must be 0 or 1")
+        return cls(scene_true=names.map({s: i for i, s in enumerate(SCENES)}).to_numpy(np.int64),
+                   scene_prob=numeric(SCENE_PROB_COLUMNS), event_true=events,
+                   event_prob=numeric(EVENT_PROB_COLUMNS), quality_true=numeric(TRUE_QUALITY_COLUMNS),
+                   quality_pred=numeric(QUALITIES), iso_true=numeric(("true_isop", "true_isoe")),
+                   iso_pred=numeric(ISO_NAMES), clips=clips.tolist(), source=source)
+
+
+def _matrix(x, width: int, what: str, source: str, n: int | None = None) -> np.ndarray:
+    a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != width or (n is not None and a.shape[0] != n):
+        want = f"[{n if n is not None else 'N'}, {width}]"
+        raise MetricInputError(f"{source}: {what} have shape {list(a.shape)}, expected {want}; "
+                               "fix: pass one row per clip in vocab order")
+    if not np.all(np.isfinite(a)):
+        row = int(np.argwhere(~np.isfinite(a))[0][0])
+        raise MetricInputError(f"{source}: {what} of clip {row} are not finite; fix: rerun the model on that clip")
+    return a
+
+
+def read_predictions(path: Path | str) -> EvalData:
+    """Read a predictions CSV (or Parquet) file into :class:`EvalData`; errors name the file."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise MetricInputError(f"{path}: no such file; fix: pass a predictions table written by soundaq")
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    except Exception as exc:  # parser errors of every kind become one line
+        raise MetricInputError(f"{path}: cannot be read as a table ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}); fix: pass a CSV or Parquet file") from None
+    return EvalData.from_table(frame, source=str(path))
+
+
+# --------------------------------------------------------------------------------------------------
+# Vectorised building blocks (weights W: [B, N], one row per resample)
+# --------------------------------------------------------------------------------------------------
+def clipwise_auc(event_true: np.ndarray, event_prob: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row (clip) over its columns (events): the share of (positive, negative) event pairs
+    ranked correctly, ties counting 1/2 (Mann-Whitney U, as sklearn's roc_auc_score). NaN for rows
+    without a positive or without a negative."""
+    y = np.asarray(event_true, dtype=np.float64)
+    s = np.asarray(event_prob, dtype=np.float64)
+    out = np.full(y.shape[0], np.nan)
+    npos = y.sum(axis=1)
+    nneg = y.shape[1] - npos
+    ok = (npos > 0) & (nneg > 0)
+    step = 4096  # bounds the [rows, 15, 15] comparison block
+    for a in range(0, y.shape[0], step):
+        ys, ss = y[a:a + step], s[a:a + step]
+        cmp = (ss[:, :, None] > ss[:, None, :]) + 0.5 * (ss[:, :, None] == ss[:, None, :])
+        num = np.einsum("ni,nj,nij->n", ys, 1.0 - ys, cmp)
+        den = npos[a:a + step] * nneg[a:a + step]
+        okb = ok[a:a + step]
+        out[a:a + step][okb] = num[okb] / den[okb]
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den == 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _weighted_mean(W: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return _ratio(W @ values, W.sum(axis=1))
+
+
+def _nanmean_rows(x: np.ndarray) -> np.ndarray:
+    """Row means ignoring NaN (NaN for an all-NaN row), without the RuntimeWarning."""
+    ok = ~np.isnan(x)
+    return _ratio(np.where(ok, x, 0.0).sum(axis=1), ok.sum(axis=1).astype(np.float64))
+
+
+def _onehot(index: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((index.shape[0], k))
+    out[np.arange(index.shape[0]), index] = 1.0
+    return out
+
+
+def _event_auc_weighted(data: EvalData, W: np.ndarray, k: int) -> np.ndarray:
+    """ROC AUC of event k over clips, one value per weight row (NaN without both classes)."""
+    order, y, starts = data._event_sort[k]
+    Wo = W[:, order]
+    pos = np.add.reduceat(Wo * y, starts, axis=1)
+    neg = np.add.reduceat(Wo * (1.0 - y), starts, axis=1)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    num = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
+    return _ratio(num, pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def _event_ap_weighted(data: EvalData, W: np.ndarray, k: int) -> np.ndarray:
+    """Average precision of event k (sklearn's step-wise definition: sum over thresholds of
+    recall increase x precision), one value per weight row (NaN without a positive clip)."""
+    order, y, starts = data._event_sort[k]
+    # Descending thresholds = the ascending tie groups walked backwards.
+    Wo = W[:, order]
+    pos = np.add.reduceat(Wo * y, starts, axis=1)[:, ::-1]
+    neg = np.add.reduceat(Wo * (1.0 - y), starts, axis=1)[:, ::-1]
+    tp = np.cumsum(pos, axis=1)
+    fp = np.cumsum(neg, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
+    return _ratio((pos * precision).sum(axis=1), pos.sum(axis=1))
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------------
+class ScoreFunction(abc.ABC):
+    """One scalar metric. Subclasses set the class attributes and implement :meth:`values`."""
+
+    name: str = ""
+    maximize: bool = True
+    definition: str = STANDARD
+    headline: bool = False
+    description: str = ""
+
+    @abc.abstractmethod
+    def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
+        """The metric under each row of clip weights ``[B, N]``; returns ``[B]`` (NaN where undefined)."""
+
+    def compute(self, data: EvalData) -> float:
+        """The point estimate (every clip once)."""
+        return float(self.values(data, np.ones((1, data.n)))[0])
+
+    def __repr__(self) -> str:
+        return f"<{self.name} ({self.definition}, {'max' if self.maximize else 'min'})>"
+
+
+class SceneAccuracyPaper(ScoreFunction):
+    name, maximize, definition, headline = "scene_acc", True, PAPER, True
+    description = "mean over the 3 scenes of correct/(clips of that scene + 1e-8); absent scene scores 0"
+
+    def values(self, data, weights):
+        truth = _onehot(data.scene_true, len(SCENES))
+        correct = truth * (data.scene_pred == data.scene_true)[:, None]
+        per_class = (weights @ correct) / (weights @ truth + SCENE_EPS)
+        return per_class.mean(axis=1)
+
+
+class SceneAccuracyPlain(ScoreFunction):
+    name, maximize, definition, headline = "scene_acc_plain", True, STANDARD, False
+    description = "share of clips whose scene is predicted right (micro accuracy)"
+
+    def values(self, data, weights):
+        return _weighted_mean(weights, (data.scene_pred == data.scene_true).astype(np.float64))
+
+
+class SceneF1Macro(ScoreFunction):
+    name, maximize, definition, headline = "scene_f1_macro", True, STANDARD, True
+    description = "F1 per scene, averaged over scenes that occur in the labels or predictions (sklearn macro)"
+
+    def values(self, data, weights):
+        truth = _onehot(data.scene_true, len(SCENES))
+        pred = _onehot(data.scene_pred, len(SCENES))
+        tp = weights @ (truth * pred)
+        support = weights @ truth + weights @ pred  # 2tp + fp + fn
+        return _nanmean_rows(_ratio(2.0 * tp, support))
+
+
+class EventAUCPaper(ScoreFunction):
+    name, maximize, definition, headline = "event_auc", True, PAPER, True
+    description = ("ROC AUC over the 15 events of each clip, averaged over clips with at least one "
+                   "positive (and one negative) event")
+
+    def values(self, data, weights):
+        auc = data.clip_event_auc
+        ok = ~np.isnan(auc)
+        return _ratio(weights @ np.where(ok, auc, 0.0), weights @ ok.astype(np.float64))
+
+
+class EventAUCMacro(ScoreFunction):
+    name, maximize, definition, headline = "event_auc_macro", True, STANDARD, True
+    description = "ROC AUC of each event over clips, averaged over events with positive and negative clips"
+
+    def values(self, data, weights):
+        return _nanmean_rows(np.stack([_event_auc_weighted(data, weights, k) for k in range(len(EVENTS))], 1))
+
+
+class EventMAP(ScoreFunction):
+    name, maximize, definition, headline = "event_map", True, STANDARD, True
+    description = "average precision of each event over clips, averaged over events with a positive clip"
+
+    def values(self, data, weights):
+        return _nanmean_rows(np.stack([_event_ap_weighted(data, weights, k) for k in range(len(EVENTS))], 1))
+
+
+class QualityMSE(ScoreFunction):
+    maximize, definition = False, PAPER
+
+    def __init__(self, quality: str):
+        self.quality = quality
+        self.column = QUALITIES.index(quality)
+        self.name = f"mse_{quality}"
+        self.description = f"mean squared error of the '{quality}' rating (1-5 scale)"
+
+    def values(self, data, weights):
+        k = self.column
+        return _weighted_mean(weights, (data.quality_pred[:, k] - data.quality_true[:, k]) ** 2)
+
+
+class QualityMSEMean(ScoreFunction):
+    name, maximize, definition, headline = "aq_mse_mean", False, PAPER, True
+    description = "mean of the 8 per-quality MSEs"
+
+    def values(self, data, weights):
+        return _weighted_mean(weights, ((data.quality_pred - data.quality_true) ** 2).mean(axis=1))
+
+
+class IsoMSE(ScoreFunction):
+    maximize, definition, headline = False, STANDARD, True
+
+    def __init__(self, column: int):
+        self.column = column
+        self.name = f"{ISO_NAMES[column]}_mse"
+        self.description = f"mean squared error of {('ISOPleasant', 'ISOEventful')[column]} ([-1, 1] scale)"
+
+    def values(self, data, weights):
+        k = self.column
+        return _weighted_mean(weights, (data.iso_pred[:, k] - data.iso_true[:, k]) ** 2)
+
+
+class QualityPearson(ScoreFunction):
+    maximize, definition = True, STANDARD
+
+    def __init__(self, quality: str):
+        self.quality = quality
+        self.column = QUALITIES.index(quality)
+        self.name = f"pearson_{quality}"
+        self.description = f"Pearson r between predicted and rated '{quality}' (NaN if either is constant)"
+
+    def values(self, data, weights):
+        k = self.column
+        x = data.quality_pred[:, k] - data.quality_pred[:, k].mean()  # centring keeps the moments accurate
+        y = data.quality_true[:, k] - data.quality_true[:, k].mean()
+        sw = weights.sum(axis=1)
+        mx, my = _ratio(weights @ x, sw), _ratio(weights @ y, sw)
+        vx = _ratio(weights @ (x * x), sw) - mx * mx
+        vy = _ratio(weights @ (y * y), sw) - my * my
+        cxy = _ratio(weights @ (x * y), sw) - mx * my
+        tiny_x = 1e-12 * max(float((x * x).mean()), 1e-300)
+        tiny_y = 1e-12 * max(float((y * y).mean()), 1e-300)
+        ok = (vx > tiny_x) & (vy > tiny_y)
+        with np.errstate(invalid="ignore"):
+            r = np.where(ok, cxy / np.sqrt(np.where(ok, vx * vy, 1.0)), np.nan)
+        return np.clip(r, -1.0, 1.0)
+
+
+def _build_registry() -> dict[str, ScoreFunction]:
+    items: list[ScoreFunction] = [SceneAccuracyPaper(), SceneAccuracyPlain(), SceneF1Macro(),
+                                  EventAUCPaper(), EventAUCMacro(), EventMAP(), QualityMSEMean()]
+    items += [QualityMSE(q) for q in QUALITIES]
+    items += [IsoMSE(0), IsoMSE(1)]
+    items += [QualityPearson(q) for q in QUALITIES]
+    return {m.name: m for m in items}
+
+
+#: Every scalar metric by name, in table order.
+METRICS: dict[str, ScoreFunction] = _build_registry()
+#: The metrics that get bootstrap confidence intervals by default (and lead the leaderboard).
+HEADLINE: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.headline)
+
+
+def definitions() -> dict[str, str]:
+    """``{metric name: "paper" | "standard"}`` for labelling table columns (confusion counts are standard)."""
+    return {name: m.definition for name, m in METRICS.items()}
+
+
+def resolve(names=None) -> list[ScoreFunction]:
+    """Registry entries for ``names`` (``None``: the headline metrics; ``"all"``: every metric)."""
+    if names is None:
+        names = HEADLINE
+    elif names == "all":
+        names = tuple(METRICS)
+    elif isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise MetricInputError(f"unknown metric(s) {', '.join(unknown)}; fix: use names from "
+                               f"{', '.join(METRICS)}")
+    return [METRICS[n] for n in names]
+
+
+def confusion_matrix(data: EvalData) -> np.ndarray:
+    """Counts [3, 3]: rows true scene, columns predicted scene (vocab.SCENES order)."""
+    out = np.zeros((len(SCENES), len(SCENES)), dtype=np.int64)
+    np.add.at(out, (data.scene_true, data.scene_pred), 1)
+    return out
+
+
+def confusion_key(true_scene: str, pred_scene: str) -> str:
+    return f"confusion_{true_scene}__as__{pred_scene}"
+
+
+def score(data: EvalData) -> dict[str, float | int]:
+    """Every metric of :data:`METRICS`, the confusion counts and how many clips/events each mean used."""
+    out: dict[str, float | int] = {"n_clips": data.n}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for name, metric in METRICS.items():
+            out[name] = metric.compute(data)
+    cm = confusion_matrix(data)
+    for i, t in enumerate(SCENES):
+        for j, p in enumerate(SCENES):
+            out[confusion_key(t, p)] = int(cm[i, j])
+    npos = data.event_true.sum(axis=1)
+    out["event_auc_clips_scored"] = int((~np.isnan(data.clip_event_auc)).sum())
+    out["event_auc_clips_no_positive"] = int((npos == 0).sum())
+    out["event_auc_clips_all_positive"] = int((npos == len(EVENTS)).sum())
+    per_event_pos = data.event_true.sum(axis=0)
+    out["event_auc_macro_events_scored"] = int(((per_event_pos > 0) & (per_event_pos < data.n)).sum())
+    out["event_map_events_scored"] = int((per_event_pos > 0).sum())
+    return out
+
+
+def score_table(frame, source: str = "predictions table") -> dict[str, float | int]:
+    """Score a predictions table (pandas DataFrame): the flat dict of :func:`score`."""
+    return score(EvalData.from_table(frame, source=source))
+
+
+def per_event_scores(data: EvalData):
+    """A tidy table of per-event AUC and AP (standard definitions), with positives per event."""
+    import pandas as pd
+
+    ones = np.ones((1, data.n))
+    rows = [{"event": e, "column": f"event_prob_{event_slug(e)}", "positives": int(data.event_true[:, k].sum()),
+             "auc": float(_event_auc_weighted(data, ones, k)[0]), "ap": float(_event_ap_weighted(data, ones, k)[0])}
+            for k, e in enumerate(EVENTS)]
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Streaming over batches (torchmetrics)
+# --------------------------------------------------------------------------------------------------
+def _torchmetrics():
+    """Import torch/torchmetrics on first use (keeps ``import evaluation.metrics`` light)."""
+    import torch
+    import torchmetrics
+
+    return torch, torchmetrics
+
+
+def _make_streaming_classes():
+    torch, tm = _torchmetrics()
+    from torchmetrics.classification import (
+        MulticlassAccuracy,
+        MulticlassConfusionMatrix,
+        MulticlassF1Score,
+        MultilabelAUROC,
+        MultilabelAveragePrecision,
+    )
+    from torchmetrics.regression import MeanSquaredError, PearsonCorrCoef
+
+    class PaperSceneAccuracy(tm.Metric):
+        """The original's scene accuracy: mean over scenes of correct/(count + 1e-8), streamed as counts."""
+
+        is_differentiable = False
+        higher_is_better = True
+        full_state_update = False
+
+        def __init__(self, num_classes: int = len(SCENES), **kwargs):
+            super().__init__(**kwargs)
+            self.num_classes = num_classes
+            self.add_state("correct", default=torch.zeros(num_classes, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state("total", default=torch.zeros(num_classes, dtype=torch.float64), dist_reduce_fx="sum")
+
+        def update(self, scores, target):
+            pred = scores.argmax(dim=-1)
+            target = target.long()
+            self.total += torch.bincount(target, minlength=self.num_classes).to(self.total)
+            self.correct += torch.bincount(target[pred == target], minlength=self.num_classes).to(self.correct)
+
+        def compute(self):
+            return (self.correct / (self.total + SCENE_EPS)).mean()
+
+    class ClipwiseEventAUROC(tm.Metric):
+        """The original's event AUC: per-clip ROC AUC over the events, averaged over clips having a positive
+        and a negative event. Streams as a running sum and count; also counts the skipped clips."""
+
+        is_differentiable = False
+        higher_is_better = True
+        full_state_update = False
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            for name in ("auc_sum", "scored", "no_positive", "all_positive"):
+                self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+        def update(self, scores, target):
+            s = scores.detach().double()
+            y = target.detach().double()
+            npos = y.sum(dim=1)
+            nneg = y.shape[1] - npos
+            cmp = (s[:, :, None] > s[:, None, :]).double() + 0.5 * (s[:, :, None] == s[:, None, :]).double()
+            num = torch.einsum("ni,nj,nij->n", y, 1.0 - y, cmp)
+            ok = (npos > 0) & (nneg > 0)
+            self.auc_sum += (num[ok] / (npos[ok] * nneg[ok])).sum()
+            self.scored += ok.sum()
+            self.no_positive += (npos == 0).sum()
+            self.all_positive += (nneg == 0).sum()
+
+        def compute(self):
+            if self.scored == 0:
+                return torch.tensor(float("nan"), dtype=torch.float64)
+            return self.auc_sum / self.scored
+
+    class SoundAQMetrics(tm.Metric):
+        """All of :data:`METRICS` streamed over batches.
+
+        ``update(output, batch)`` takes a ``NetOutput`` (or its ``as_dict()``) and a batch dict with keys
+        ``scene`` [B], ``events`` [B, 15], ``qualities`` [B, 8], ``isop`` [B], ``isoe`` [B];
+        ``compute()`` returns the same flat dict as :func:`score_table` (float32 accuracy).
+        """
+
+        is_differentiable = False
+        higher_is_better = None
+        full_state_update = False
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            ns, ne, nq = len(SCENES), len(EVENTS), len(QUALITIES)
+            self.scene_paper = PaperSceneAccuracy(ns)
+            self.scene_plain = MulticlassAccuracy(ns, average="micro")
+            self.scene_f1 = MulticlassF1Score(ns, average="macro")
+            self.confusion = MulticlassConfusionMatrix(ns)
+            self.event_clip = ClipwiseEventAUROC()
+            self.event_auc = MultilabelAUROC(ne, average=None)
+            self.event_ap = MultilabelAveragePrecision(ne, average=None)
+            self.quality_mse = MeanSquaredError(num_outputs=nq)
+            self.iso_mse = MeanSquaredError(num_outputs=2)
+            self.pearson = PearsonCorrCoef(num_outputs=nq)
+            self.add_state("event_positives", default=torch.zeros(ne, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state("clips", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+        def update(self, output, batch):
+            out = output.as_dict() if hasattr(output, "as_dict") else output
+            scene_scores = out["scene_logits"].detach().float()
+            event_prob = torch.sigmoid(out["event_logits"].detach().float())
+            scene = batch["scene"].long()
+            events = batch["events"].long()
+            self.scene_paper.update(scene_scores, scene)
+            self.scene_plain.update(scene_scores, scene)
+            self.scene_f1.update(scene_scores, scene)
+            self.confusion.update(scene_scores.argmax(dim=-1), scene)
+            self.event_clip.update(event_prob, events)
+            self.event_auc.update(event_prob, events)
+            self.event_ap.update(event_prob, events)
+            q_pred, q_true = out["qualities"].detach().float(), batch["qualities"].float()
+            self.quality_mse.update(q_pred, q_true)
+            self.pearson.update(q_pred, q_true)
+            iso_pred = torch.stack([out["isop"].detach().float().reshape(-1), out["isoe"].detach().float().reshape(-1)], 1)
+            iso_true = torch.stack([batch["isop"].float().reshape(-1), batch["isoe"].float().reshape(-1)], 1)
+            self.iso_mse.update(iso_pred, iso_true)
+            self.event_positives += events.sum(dim=0).double()
+            self.clips += scene.shape[0]
+
+        def compute(self):
+            n = int(self.clips.item())
+            if n == 0:
+                raise MetricInputError("SoundAQMetrics: compute() before any update(); fix: update with a batch first")
+            res: dict[str, float | int] = {"n_clips": n}
+            res["scene_acc"] = float(self.scene_paper.compute())
+            res["scene_acc_plain"] = float(self.scene_plain.compute())
+            res["scene_f1_macro"] = float(self.scene_f1.compute())
+            res["event_auc"] = float(self.event_clip.compute())
+            pos = self.event_positives
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torchmetrics warns about events without positives: masked below
+                auc = self.event_auc.compute().double()
+                ap = self.event_ap.compute().double()
+            auc_ok = (pos > 0) & (pos < n)
+            ap_ok = pos > 0
+            res["event_auc_macro"] = float(auc[auc_ok].mean()) if auc_ok.any() else math.nan
+            res["event_map"] = float(ap[ap_ok].mean()) if ap_ok.any() else math.nan
+            mse = self.quality_mse.compute().double()
+            res["aq_mse_mean"] = float(mse.mean())
+            for k, q in enumerate(QUALITIES):
+                res[f"mse_{q}"] = float(mse[k])
+            iso = self.iso_mse.compute()
+            res["isop_mse"], res["isoe_mse"] = float(iso[0]), float(iso[1])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # constant inputs: NaN, as scipy
+                r = self.pearson.compute()
+            for k, q in enumerate(QUALITIES):
+                res[f"pearson_{q}"] = float(r[k])
+            cm = self.confusion.compute()
+            for i, t in enumerate(SCENES):
+                for j, p in enumerate(SCENES):
+                    res[confusion_key(t, p)] = int(cm[i, j])
+            res["event_auc_clips_scored"] = int(self.event_clip.scored)
+            res["event_auc_clips_no_positive"] = int(self.event_clip.no_positive)
+            res["event_auc_clips_all_positive"] = int(self.event_clip.all_positive)
+            res["event_auc_macro_events_scored"] = int(auc_ok.sum())
+            res["event_map_events_scored"] = int(ap_ok.sum())
+            return res
+
+    return {"PaperSceneAccuracy": PaperSceneAccuracy, "ClipwiseEventAUROC": ClipwiseEventAUROC,
+            "SoundAQMetrics": SoundAQMetrics}
+
+
+_STREAMING: dict | None = None
+
+
+def __getattr__(name: str):
+    """The torchmetrics classes are created on first access, so importing this module needs no torch."""
+    global _STREAMING
+    if name in ("PaperSceneAccuracy", "ClipwiseEventAUROC", "SoundAQMetrics"):
+        if _STREAMING is None:
+            _STREAMING = _make_streaming_classes()
+        return _STREAMING[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
