@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads
+from models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from models_zoo.outputs import NetOutput
 
 
@@ -48,3 +48,12 @@ class ADCNN(ZooNet):
         x = F.relu(self.linear_layer(x.flatten(1)))
         x = F.dropout(x, p=self.dropout, training=self.training)
         return linear_heads(self, x)
+
+
+def map_original_keys(state_dict):
+    """Release ``Other_AD_CNN`` state dict -> this module's keys: the identity (after removing a
+    DataParallel ``module.`` prefix). The release file wraps the dict as ``{"state_dict": ...}``;
+    models_zoo.checkpoints unwraps that first. Keys: ``conv{1,2,3}.weight``, ``bn{1,2,3}.*``,
+    ``linear_layer.*``, ``fc_final_*``.
+    """
+    return strip_module_prefix(state_dict)

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models_zoo.nets.common import MEL_BINS, ZooNet, add_linear_heads, linear_heads
+from models_zoo.nets.common import MEL_BINS, ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from models_zoo.outputs import NetOutput
 
 
@@ -66,3 +66,10 @@ class BaselineCNN(_PlainCNNTrunk):
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
         self.check_inputs(mel, loudness)
         return linear_heads(self, self.embed(mel))
+
+
+def map_original_keys(state_dict):
+    """Release ``Other_Baseline_CNN`` state dict -> this module's keys: the identity (after removing
+    a DataParallel ``module.`` prefix): ``bn0.*``, ``conv{1..7}.weight``, ``bn{1..7}.*``, ``fc_final_*``.
+    """
+    return strip_module_prefix(state_dict)

@@ -6,11 +6,15 @@ Attribute names follow the original SoundSCaper release (``conv1``/``bn1`` insid
 
 Stable API (part B's nets import it): :class:`ZooNet`, :func:`init_layer`, :func:`init_bn`,
 :class:`ConvBlock`, :func:`add_linear_heads`, :func:`linear_heads`, :func:`make_output`,
-:data:`HEAD_NAMES`, :data:`QUALITY_HEADS`.
+:func:`strip_module_prefix`, :data:`HEAD_NAMES`, :data:`QUALITY_HEADS`.
+
+Each net module also defines ``map_original_keys(state_dict) -> state_dict``: the one documented
+mapping from the original release's keys to the module's own (models_zoo.checkpoints calls it).
 """
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import ClassVar, Mapping
 
 import torch
@@ -48,9 +52,6 @@ class ZooNet(nn.Module):
     max_frames: ClassVar[int | None] = None
     #: Smallest loudness length accepted (nets that use loudness).
     min_loudness_samples: ClassVar[int] = 1
-    #: Renames from the original release's state-dict keys to ours: (regex, replacement) pairs,
-    #: applied in order by models_zoo.checkpoints. Empty when our module names equal the original's.
-    original_key_map: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def check_inputs(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> None:
         """Raise ValueError with a plain message when the inputs break the contract."""
@@ -170,3 +171,11 @@ def linear_heads(net: nn.Module, x: torch.Tensor) -> NetOutput:
     """Apply the 12 heads registered by :func:`add_linear_heads` to one shared embedding ``[B, D]``."""
     return make_output(net.fc_final_scene(x), net.fc_final_event(x), qualities_from_heads(net, x),
                        net.fc_final_ISOPls(x), net.fc_final_ISOEvs(x))
+
+
+def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+    """Drop the ``module.`` prefix that ``nn.DataParallel``/DDP add, when every key carries it."""
+    keys = list(state_dict)
+    if keys and all(k.startswith("module.") for k in keys):
+        return OrderedDict((k[len("module."):], v) for k, v in state_dict.items())
+    return OrderedDict(state_dict.items())

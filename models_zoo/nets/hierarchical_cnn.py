@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models_zoo.nets.baseline_cnn import _PlainCNNTrunk
-from models_zoo.nets.common import add_linear_heads, make_output, qualities_from_heads
+from models_zoo.nets.common import add_linear_heads, make_output, qualities_from_heads, strip_module_prefix
 from models_zoo.outputs import NetOutput
 from models_zoo.vocab import EVENTS, QUALITIES
 
@@ -34,3 +34,11 @@ class HierarchicalCNN(_PlainCNNTrunk):
         qualities = qualities_from_heads(self, x)
         paq = F.relu(self.PAQ_embedding_layer(qualities))
         return make_output(scene, event, qualities, self.fc_final_ISOPls(paq), self.fc_final_ISOEvs(paq))
+
+
+def map_original_keys(state_dict):
+    """Release ``Other_Hierarchical_CNN`` state dict -> this module's keys: the identity (after
+    removing a DataParallel ``module.`` prefix): the Baseline CNN's keys plus
+    ``event_embedding_layer.*`` and ``PAQ_embedding_layer.*``.
+    """
+    return strip_module_prefix(state_dict)

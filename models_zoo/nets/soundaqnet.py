@@ -31,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models_zoo.nets.common import (MEL_BINS, QUALITY_HEADS, ConvBlock, ZooNet, add_linear_heads,
-                                    init_bn, init_layer, make_output, qualities_from_heads)
+                                    init_bn, init_layer, make_output, qualities_from_heads,
+                                    strip_module_prefix)
 from models_zoo.outputs import NetOutput
 from models_zoo.vocab import QUALITIES
 
@@ -186,3 +187,11 @@ class SoundAQnet(ZooNet):
         qualities = qualities_from_heads(self, {q: emb(q) for q in QUALITIES})
         return make_output(self.fc_final_scene(emb("scene")), self.fc_final_event(emb("event")), qualities,
                            self.fc_final_ISOPls(emb("ISOPls")), self.fc_final_ISOEvs(emb("ISOEvs")))
+
+
+def map_original_keys(state_dict):
+    """Release ``SoundAQnet`` state dict -> this module's keys: the identity (after removing a
+    DataParallel ``module.`` prefix). The dense :class:`GatedGraphConv` keeps the dgl layer's names
+    (``layers.0.{A,B,C,D,E}.*``, ``layers.0.bn_node_{h,e}.*``), so 391 keys load one to one.
+    """
+    return strip_module_prefix(state_dict)
