@@ -11,6 +11,7 @@ import sys
 #: Subcommand modules, in the order ``--help`` lists them (audio -> features -> ... -> reports).
 COMMAND_MODULES = [
     "benchmark.commands.data",
+    "benchmark.commands.models",
 ]
 
 
