@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = [
     "benchmark.commands.data",
     "benchmark.commands.models",
+    "benchmark.commands.correlate",
 ]
 
 
