@@ -1,0 +1,110 @@
+"""Reading user audio and calibrating it to pascals.
+
+Every failure to read a file is an :class:`AudioError` whose message names the file and the fix;
+it is a :class:`benchmark.errors.UserError`, so any ``soundaq`` command prints it as one line.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import UserError
+
+#: Reference sound pressure for dB SPL (20 micropascal).
+P_REF = 20e-6
+
+#: The ARAUS calibration: a 1 kHz tone recorded at 60 dB SPL whose RMS is 0.0070527 in full-scale
+#: units, i.e. a signal of RMS 1.0 corresponds to 103.033 dB SPL. Used for user audio that comes
+#: without a calibration recording, so that audio levelled like ARAUS is treated as ARAUS was.
+ARAUS_DBFS_OFFSET = 103.0329
+
+
+class AudioError(UserError):
+    """An audio file that cannot be used: unreadable, empty, not audio, NaN/Inf samples."""
+
+    def __init__(self, path: Path | str, problem: str, fix: str):
+        self.path, self.problem, self.fix = Path(path), problem, fix
+        super().__init__(f"{path}: {problem}; fix: {fix}")
+
+
+def load_audio(path: Path | str) -> tuple[np.ndarray, int]:
+    """Read any file libsndfile understands; return (float64 mono samples in full-scale units, rate).
+
+    Multi-channel audio is downmixed by averaging the channels (as librosa's ``to_mono``).
+    Raises :class:`AudioError` for a missing, unreadable, empty or non-finite file.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found", "check the path")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file", "pass audio files (e.g. DIR/*.wav)")
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except Exception as err:  # libsndfile raises several types; all mean "not readable audio"
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AudioError(path, f"not readable as audio ({detail})",
+                         "convert it to WAV/FLAC/OGG (e.g. with ffmpeg) or replace the corrupt file") from None
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(path, "contains no samples", "replace it with a non-empty recording")
+    if rate <= 0:
+        raise AudioError(path, f"has an invalid sample rate {rate}", "re-export it with a valid rate")
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - finite.sum())
+        raise AudioError(path, f"has {bad} NaN/Inf samples",
+                         "re-export the audio; NaN/Inf cannot be turned into features")
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0].copy()
+    return np.ascontiguousarray(mono, dtype=np.float64), int(rate)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(samples, dtype=np.float64)))))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How full-scale sample values map to sound pressure: ``pascals = samples * pascal_per_unit``."""
+
+    pascal_per_unit: float
+    source: str = "explicit"
+
+    def __post_init__(self):
+        if not (math.isfinite(self.pascal_per_unit) and self.pascal_per_unit > 0):
+            raise UserError(f"calibration: pascal_per_unit must be a positive number, got {self.pascal_per_unit}")
+
+    @classmethod
+    def from_recording(cls, path: Path | str, db_spl: float = 60.0) -> "Calibration":
+        """A recording of a tone (any signal) whose level is ``db_spl`` dB SPL, made with the same chain.
+
+        As the release: ``pascals = samples * p_rms / rms(calibration)``; for 60 dB SPL p_rms = 0.02 Pa.
+        """
+        samples, _ = load_audio(path)
+        level = rms(samples)
+        if level <= 0:
+            raise AudioError(path, "calibration recording is silent", "record the calibration tone again")
+        p_rms = P_REF * 10.0 ** (db_spl / 20.0)
+        return cls(p_rms / level, source=f"recording {Path(path).name} at {db_spl:g} dB SPL")
+
+    @classmethod
+    def from_dbfs_offset(cls, db: float) -> "Calibration":
+        """A signal whose RMS is 1.0 (full scale units) is ``db`` dB SPL."""
+        return cls(P_REF * 10.0 ** (db / 20.0), source=f"dBFS offset {db:g} dB (RMS 1.0 = {db:g} dB SPL)")
+
+    @classmethod
+    def default(cls) -> "Calibration":
+        """The default for user audio: the ARAUS calibration (RMS 1.0 = 103.033 dB SPL)."""
+        return cls.from_dbfs_offset(ARAUS_DBFS_OFFSET)
+
+    @property
+    def db_offset(self) -> float:
+        """dB SPL of a signal with RMS 1.0."""
+        return 20.0 * math.log10(self.pascal_per_unit / P_REF)
+
+    def key(self) -> str:
+        """Stable text for cache keys (17 significant digits: distinct factors give distinct keys)."""
+        return f"{self.pascal_per_unit:.17g}"
