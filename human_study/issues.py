@@ -1,0 +1,82 @@
+"""Problems found in input files. Every issue names the file, the sheet and the cell, and says how
+many ratings it excluded; ``--strict`` turns any issue of severity ``error`` into exit code 2."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+ERROR, WARNING = "error", "warning"
+
+#: Kinds of issues and what they mean (used in the report).
+KINDS: dict[str, str] = {
+    "out_of_range": "rating outside its scale",
+    "not_a_number": "text or another non-number in a rating cell",
+    "number_as_text": "a number typed as text (accepted)",
+    "missing": "empty rating cell",
+    "duplicate_clip": "clip rated more than once in one workbook or sheet",
+    "duplicate_participant": "two workbooks for one participant",
+    "not_in_key": "clip/caption missing from the key",
+    "unknown_participant": "workbook that matches no participant of the key",
+    "unreadable": "file that cannot be read as a workbook",
+    "no_ratings": "workbook or sheet without any rating table",
+    "unlabelled_ratings": "ratings in a row without a 'Caption N' label or clip id",
+    "unpaired": "clip rated for only one system",
+    "formula_mismatch": "published overall score differs from the formula",
+    "not_rated": "key entries with no row in the workbook",
+}
+
+
+@dataclass
+class Issue:
+    workbook: str
+    sheet: str
+    cell: str
+    kind: str
+    message: str
+    severity: str = ERROR
+    excluded: int = 0
+
+    def line(self) -> str:
+        where = f"{self.workbook}"
+        if self.sheet:
+            where += f" {self.sheet}!{self.cell}" if self.cell else f" sheet {self.sheet}"
+        return f"{self.severity}: {where}: {self.message}"
+
+
+@dataclass
+class IssueLog:
+    items: list[Issue] = field(default_factory=list)
+
+    def add(self, *args, **kwargs) -> Issue:
+        issue = Issue(*args, **kwargs)
+        self.items.append(issue)
+        return issue
+
+    def extend(self, other: "IssueLog") -> None:
+        self.items.extend(other.items)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.items if i.severity == ERROR]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def records(self) -> list[dict]:
+        return [asdict(i) for i in self.items]
+
+    def frame(self):
+        import pandas as pd
+
+        cols = ["workbook", "sheet", "cell", "kind", "severity", "excluded", "message"]
+        return pd.DataFrame(self.records(), columns=cols)
+
+    def counts(self) -> list[dict]:
+        """Per kind and severity: number of issues and of excluded ratings."""
+        out: dict[tuple[str, str], dict] = {}
+        for i in self.items:
+            row = out.setdefault((i.kind, i.severity), {"kind": i.kind, "severity": i.severity,
+                                                        "meaning": KINDS.get(i.kind, i.kind),
+                                                        "issues": 0, "excluded_ratings": 0})
+            row["issues"] += 1
+            row["excluded_ratings"] += i.excluded
+        return sorted(out.values(), key=lambda r: (r["severity"], r["kind"]))

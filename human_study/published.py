@@ -1,0 +1,148 @@
+"""The published per-clip averages workbook (``SoundSCaper_expert_evaluation_results.xlsx``).
+
+One sheet per dataset (``Dataset_D1`` -> dataset ``D1``); a header row with the clip column
+(``Audio ID``), the averaged dimensions (``Precision_Avg`` ... ``OverallScore_Avg``) and a
+``Caption`` column naming the system (``Caption by SoundSCaper`` -> ``SoundSCaper``). Every value is
+checked like a single rating (range, text, missing); the published overall score is kept as
+published and compared with the formula of :mod:`human_study.dimensions` (a mismatch is a warning).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from human_study.cells import CLIP_HEADER, clip_text, coord, parse_rating, sheet_values
+from human_study.dimensions import FORMULA_TEXT, OVERALL, RATED, dimension_of_header, overall_score
+from human_study.issues import ERROR, WARNING, IssueLog
+
+PARTICIPANT = "average"
+_SYSTEM_PREFIX = re.compile(r"^\s*caption\s+(?:by|from)\s+", re.IGNORECASE)
+
+
+def dataset_of_sheet(title: str) -> str:
+    m = re.search(r"(D\d+)\s*$", title, re.IGNORECASE)
+    return m.group(1).upper() if m else title.strip()
+
+
+def system_name(text: str) -> str:
+    return _SYSTEM_PREFIX.sub("", str(text)).strip()
+
+
+def read_published(path: Path, log: IssueLog, tolerance: float = 1e-6) -> list[dict]:
+    """Tidy records (participant ``average``) of every sheet; problems go to ``log``."""
+    import openpyxl
+
+    name = Path(path).name
+    try:
+        wb = openpyxl.load_workbook(path, data_only=True)
+    except Exception as err:  # noqa: BLE001
+        log.add(name, "", "", "unreadable",
+                f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "
+                "pass the published results .xlsx")
+        return []
+    records: list[dict] = []
+    for ws in wb.worksheets:
+        records.extend(_read_sheet(ws, name, log, tolerance))
+    wb.close()
+    if not records and not log.errors:
+        log.add(name, "", "", "no_ratings", "no sheet with a header row naming the clip, the averaged "
+                "dimensions and a Caption column")
+    return records
+
+
+def _read_sheet(ws, name: str, log: IssueLog, tolerance: float) -> list[dict]:
+    values = sheet_values(ws)
+    rows: dict[int, dict[int, object]] = {}
+    for (r, c), v in values.items():
+        rows.setdefault(r, {})[c] = v
+    header_row = None
+    for r in sorted(rows):
+        dims: dict[str, int] = {}
+        clip_col = system_col = None
+        for c, v in sorted(rows[r].items()):
+            dim = dimension_of_header(v)
+            if dim and dim not in dims:
+                dims[dim] = c
+            elif isinstance(v, str) and v.strip().lower().startswith("caption") and system_col is None:
+                system_col = c
+            elif isinstance(v, str) and CLIP_HEADER.search(v) and clip_col is None:
+                clip_col = c
+        if len([d for d in dims if d in RATED]) >= 3 and clip_col and system_col:
+            header_row = r
+            break
+    if header_row is None:
+        log.add(name, ws.title, "", "no_ratings",
+                "no header row naming the clip (Audio ID), the averaged dimensions and Caption; sheet skipped",
+                severity=WARNING)
+        return []
+    dataset = dataset_of_sheet(ws.title)
+    items: list[dict] = []
+    for r in sorted(k for k in rows if k > header_row):
+        row = rows[r]
+        clip = clip_text(row.get(clip_col))
+        system_raw = row.get(system_col)
+        present = [d for d, c in dims.items() if row.get(c) is not None]
+        if clip is None or system_raw is None:
+            if present:
+                log.add(name, ws.title, coord(r, clip_col if clip is None else system_col), "unlabelled_ratings",
+                        f"row {r} has values but no {'clip id' if clip is None else 'Caption (system)'}; "
+                        "fill it in", excluded=len(present))
+            continue
+        item = {"row": r, "clip": clip, "system": system_name(system_raw), "clip_cell": coord(r, clip_col),
+                "values": {}, "cells": {}}
+        for dim, col in dims.items():
+            cell = coord(r, col)
+            parsed = parse_rating(row.get(col), dim)
+            item["values"][dim] = parsed.value
+            item["cells"][dim] = cell
+            if parsed.kind:
+                ok = parsed.value is not None
+                log.add(name, ws.title, cell, parsed.kind,
+                        f"{dim} of {clip} ({item['system']}): {parsed.detail}"
+                        + ("" if ok else "; value excluded"),
+                        severity=WARNING if ok else ERROR, excluded=0 if ok else int(parsed.kind != "missing"))
+        items.append(item)
+    # duplicates: the same clip and system twice in one sheet
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for it in items:
+        groups.setdefault((it["clip"].casefold(), it["system"].casefold()), []).append(it)
+    for dups in groups.values():
+        if len(dups) > 1:
+            n = 0
+            for it in dups:
+                n += sum(v is not None for v in it["values"].values())
+                it["values"] = {d: None for d in it["values"]}
+            log.add(name, ws.title, dups[1]["clip_cell"], "duplicate_clip",
+                    f"clip {dups[1]['clip']} ({dups[1]['system']}) appears again (first at {dups[0]['clip_cell']}); "
+                    f"all {n} values of it are excluded; delete the extra row", excluded=n)
+    # pairing: every clip should be rated for every system of the sheet
+    systems = sorted({it["system"] for it in items})
+    by_clip: dict[str, set[str]] = {}
+    for it in items:
+        by_clip.setdefault(it["clip"], set()).add(it["system"])
+    for clip, have in by_clip.items():
+        if len(systems) > 1 and have != set(systems):
+            log.add(name, ws.title, "", "unpaired",
+                    f"clip {clip} has rows for {', '.join(sorted(have))} only; it is left out of the paired tests",
+                    severity=WARNING)
+    records: list[dict] = []
+    for it in items:
+        vals = it["values"]
+        if OVERALL not in dims and all(vals.get(d) is not None for d in RATED):
+            vals[OVERALL] = float(overall_score(*(vals[d] for d in RATED)))
+            it["cells"][OVERALL] = f"{it['cells'][RATED[0]]}:{it['cells'][RATED[-1]]}"
+        elif OVERALL in dims and vals.get(OVERALL) is not None and all(vals.get(d) is not None for d in RATED):
+            formula = float(overall_score(*(vals[d] for d in RATED)))
+            if abs(formula - vals[OVERALL]) > tolerance:
+                log.add(name, ws.title, it["cells"][OVERALL], "formula_mismatch",
+                        f"{it['clip']} ({it['system']}): published overall {vals[OVERALL]:.6g} but "
+                        f"{FORMULA_TEXT} gives {formula:.6g} (difference {vals[OVERALL] - formula:+.4f}); "
+                        "the published value is used", severity=WARNING)
+        for dim, v in vals.items():
+            if v is None:
+                continue
+            records.append({"source": "published", "participant": PARTICIPANT, "dataset": dataset,
+                            "clip": it["clip"], "system": it["system"], "dimension": dim, "score": float(v),
+                            "workbook": name, "sheet": ws.title, "cell": it["cells"][dim], "section": ws.title,
+                            "caption": ""})
+    return records

@@ -1,0 +1,367 @@
+"""Filled questionnaires (one workbook per participant) and the key that un-blinds their captions.
+
+A workbook is read by its content: in every sheet except ``Example*`` sheets, a *header row* is a
+row naming at least three of the rating dimensions (``Precision ( [1, 5] )``, ``Fluency (negative)``
+...); it fixes which column holds which rating, the record id (``Record ID``/``Audio ID``/``Clip``)
+and the caption label (``Caption``). Below it, every row whose caption cell reads ``Caption N`` is
+one caption rated by this participant. A row starting with ``Dataset ...`` opens a section. Header
+rows, blank rows, notes and sections may sit anywhere; merged record-id cells are understood, and a
+``Caption 2`` row without a record id belongs to the clip of the row above it.
+
+The key (CSV: ``participant,dataset,clip,caption,system``) says which system wrote caption N of a
+clip in a participant's workbook; a workbook belongs to the participant whose id equals its file
+stem or is one of the stem's tokens (``P3`` matches ``P3_excel.xlsx``).
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, parse_rating, sheet_values
+from human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
+from human_study.issues import ERROR, WARNING, IssueLog
+
+#: Columns of the tidy ratings table (``ratings.csv``).
+TIDY_COLUMNS = ("source", "participant", "dataset", "clip", "system", "dimension", "score",
+                "workbook", "sheet", "cell", "section", "caption")
+
+
+class KeyError_(ValueError):
+    """A key file that cannot be used; the message names the file, the line and the fix."""
+
+
+@dataclass
+class CaptionItem:
+    """One caption row of one workbook: up to five ratings and where each came from."""
+
+    workbook: str
+    sheet: str
+    section: str
+    row: int
+    clip: str
+    clip_cell: str
+    caption: int
+    values: dict[str, float | None] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)
+
+    def valid_count(self) -> int:
+        return sum(v is not None for v in self.values.values())
+
+    def exclude_all(self) -> int:
+        n = self.valid_count()
+        for dim in self.values:
+            self.values[dim] = None
+        return n
+
+
+def _header_map(row_vals: dict[int, object]) -> dict | None:
+    dims: dict[str, int] = {}
+    for col, val in row_vals.items():
+        dim = dimension_of_header(val)
+        if dim in RATED and dim not in dims:
+            dims[dim] = col
+    if len(dims) < 3:
+        return None
+    clip_col = caption_col = None
+    for col, val in sorted(row_vals.items()):
+        if not isinstance(val, str) or dimension_of_header(val):
+            continue
+        if clip_col is None and CLIP_HEADER.search(val):
+            clip_col = col
+        elif caption_col is None and val.strip().lower().startswith("caption"):
+            caption_col = col
+    return {"dims": dims, "clip_col": clip_col, "caption_col": caption_col}
+
+
+def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
+    """All caption rows of one filled questionnaire; problems go to ``log`` (never raised)."""
+    import openpyxl
+
+    name = Path(path).name
+    try:
+        wb = openpyxl.load_workbook(path, data_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
+        log.add(name, "", "", "unreadable",
+                f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "
+                "save it from Excel as .xlsx and run again")
+        return []
+    items: list[CaptionItem] = []
+    sheets_with_table = 0
+    for ws in wb.worksheets:
+        if ws.title.strip().lower().startswith("example"):
+            continue
+        found, sheet_items = _read_sheet(ws, name, log)
+        sheets_with_table += found
+        items.extend(sheet_items)
+    wb.close()
+    if not sheets_with_table:
+        log.add(name, "", "", "no_ratings",
+                "no header row with the rating columns (Precision, Recall, Fluency, Conciseness, "
+                "Irrelevance) in any sheet; is this a questionnaire workbook?")
+    _flag_duplicates(items, log)
+    return items
+
+
+def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
+    values = sheet_values(ws)
+    rows: dict[int, dict[int, object]] = {}
+    for (r, c), v in values.items():
+        rows.setdefault(r, {})[c] = v
+    header = None
+    section = ""
+    last: tuple[str, str] | None = None   # (clip, clip cell) of the previous caption row
+    found = False
+    items: list[CaptionItem] = []
+    for r in sorted(rows):
+        row_vals = rows[r]
+        first = row_vals[min(row_vals)]
+        if isinstance(first, str) and SECTION.match(first):
+            m = SECTION.match(first)
+            section = f"Dataset {m.group(1)}"
+            last = None
+            continue
+        hmap = _header_map(row_vals)
+        if hmap is not None:
+            header, found, last = hmap, True, None
+            for dim in RATED:
+                if dim not in header["dims"]:
+                    log.add(name, ws.title, coord(r, 1), "missing",
+                            f"header row {r} has no {dim} column; every {dim} rating below it is missing",
+                            severity=WARNING)
+            continue
+        if header is None:
+            continue
+        rating_cols = sorted(header["dims"].values())
+        label_cols = [header["caption_col"]] if header["caption_col"] else []
+        label_cols += [c for c in sorted(row_vals) if c < rating_cols[0] and c not in label_cols]
+        caption = None
+        for c in label_cols:
+            v = row_vals.get(c)
+            m = CAPTION_LABEL.match(v) if isinstance(v, str) else None
+            if m:
+                caption = int(m.group(1))
+                break
+        own = {dim: ws.cell(row=r, column=col).value for dim, col in header["dims"].items()}
+        filled = [dim for dim, v in own.items() if v is not None and not (isinstance(v, str) and not v.strip())]
+        if caption is None:
+            if filled:
+                log.add(name, ws.title, coord(r, header["dims"][filled[0]]), "unlabelled_ratings",
+                        f"row {r} has {len(filled)} rating(s) but no 'Caption N' label; "
+                        "label the row or delete the ratings", excluded=len(filled))
+            continue
+        clip_col = header["clip_col"]
+        clip = clip_text(row_vals.get(clip_col)) if clip_col else None
+        clip_cell = coord(r, clip_col) if clip_col else ""
+        if clip is None and caption > 1 and last is not None:
+            clip, clip_cell = last
+        if clip is None:
+            log.add(name, ws.title, clip_cell or coord(r, 1), "unlabelled_ratings",
+                    f"'Caption {caption}' row {r} has no record id (clip); fill in the clip's file name",
+                    excluded=len(filled))
+            continue
+        last = (clip, clip_cell)
+        item = CaptionItem(name, ws.title, section, r, clip, clip_cell, caption)
+        for dim in RATED:
+            col = header["dims"].get(dim)
+            if col is None:
+                item.values[dim] = None
+                continue
+            cell = coord(r, col)
+            item.cells[dim] = cell
+            parsed = parse_rating(own[dim], dim)
+            item.values[dim] = parsed.value
+            if parsed.kind:
+                ok = parsed.value is not None
+                log.add(name, ws.title, cell, parsed.kind,
+                        f"{dim} of {clip} caption {caption}: {parsed.detail}"
+                        + ("" if ok else "; rating excluded (fix the cell and run again)"),
+                        severity=WARNING if ok else ERROR, excluded=0 if ok else int(parsed.kind != "missing"))
+        items.append(item)
+    return found, items
+
+
+def _flag_duplicates(items: list[CaptionItem], log: IssueLog) -> None:
+    """A clip rated twice (same caption number) in one workbook: all its ratings are excluded."""
+    seen: dict[tuple[str, int], CaptionItem] = {}
+    dup_clips: dict[str, list[CaptionItem]] = {}
+    for it in items:
+        k = (it.clip.casefold(), it.caption)
+        if k in seen:
+            dup_clips.setdefault(it.clip.casefold(), [seen[k]]).append(it)
+        else:
+            seen[k] = it
+    for clip_cf, dups in dup_clips.items():
+        affected = [it for it in items if it.clip.casefold() == clip_cf]
+        n = sum(it.exclude_all() for it in affected)
+        first, again = dups[0], dups[1]
+        log.add(again.workbook, again.sheet, again.clip_cell or f"A{again.row}", "duplicate_clip",
+                f"clip {again.clip} caption {again.caption} appears again (first at "
+                f"{first.sheet}!{first.clip_cell or first.row}); all {n} ratings of this clip in the "
+                "workbook are excluded; delete the extra rows", excluded=n)
+
+
+@dataclass
+class Key:
+    path: Path
+    #: (participant, clip, caption) casefolded -> (participant, dataset, clip, system)
+    entries: dict[tuple[str, str, int], tuple[str, str, str, str]]
+    participants: list[str]
+
+    def participant_for(self, workbook: Path) -> str | None:
+        """The key's participant id for a workbook file (its stem, or one token of its stem)."""
+        stem = Path(workbook).stem
+        tokens = {t.casefold() for t in re.split(r"[^0-9A-Za-z]+", stem) if t}
+        exact = [p for p in self.participants if p.casefold() in (stem.casefold(), Path(workbook).name.casefold())]
+        if len(exact) == 1:
+            return exact[0]
+        hits = [p for p in self.participants if p.casefold() in tokens]
+        return hits[0] if len(hits) == 1 else None
+
+    def clips_of(self, participant: str) -> set[tuple[str, int]]:
+        p = participant.casefold()
+        return {(c, n) for (pp, c, n) in self.entries if pp == p}
+
+
+_KEY_ALIASES = {
+    "participant": ("participant", "participant_id", "rater", "expert"),
+    "dataset": ("dataset",),
+    "clip": ("clip", "record_id", "audio_id", "file"),
+    "caption": ("caption", "caption_number", "caption_no"),
+    "system": ("system", "source", "captioner"),
+}
+
+
+def read_key(path: Path) -> Key:
+    """Read the un-blinding key; raises :class:`KeyError_` naming the line to fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise KeyError_(f"{path}: key file not found; pass --key with the CSV that says which system "
+                        "wrote each caption (participant,dataset,clip,caption,system)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise KeyError_(f"{path}: not UTF-8 text; save the key as a UTF-8 CSV") from None
+    reader = csv.reader(text.splitlines())
+    try:
+        header = [h.strip().lower().replace(" ", "_") for h in next(reader)]
+    except StopIteration:
+        raise KeyError_(f"{path}: empty key file; it needs a header participant,dataset,clip,caption,system") from None
+    cols: dict[str, int] = {}
+    for name, aliases in _KEY_ALIASES.items():
+        for a in aliases:
+            if a in header:
+                cols[name] = header.index(a)
+                break
+    missing = [n for n in _KEY_ALIASES if n not in cols]
+    if missing:
+        raise KeyError_(f"{path}:1: key header lacks column(s) {', '.join(missing)}; "
+                        "expected participant,dataset,clip,caption,system")
+    entries: dict[tuple[str, str, int], tuple[str, str, str, str]] = {}
+    lines: dict[tuple[str, str, int], int] = {}
+    datasets: dict[str, tuple[str, int]] = {}
+    participants: list[str] = []
+    for lineno, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        vals = {n: (row[i].strip() if i < len(row) else "") for n, i in cols.items()}
+        empty = [n for n, v in vals.items() if not v]
+        if empty:
+            raise KeyError_(f"{path}:{lineno}: empty {', '.join(empty)}; every key row needs all five values")
+        m = re.fullmatch(r"(?:caption\s*)?(\d+)", vals["caption"], re.IGNORECASE)
+        if not m:
+            raise KeyError_(f"{path}:{lineno}: caption {vals['caption']!r} is not a caption number (1, 2, ...)")
+        caption = int(m.group(1))
+        clip = clip_text(vals["clip"])
+        k = (vals["participant"].casefold(), clip.casefold(), caption)
+        if k in entries:
+            raise KeyError_(f"{path}:{lineno}: participant {vals['participant']} clip {clip} caption {caption} "
+                            f"already given on line {lines[k]}; keep one row")
+        prev = datasets.get(clip.casefold())
+        if prev and prev[0] != vals["dataset"]:
+            raise KeyError_(f"{path}:{lineno}: clip {clip} is in dataset {vals['dataset']} here but "
+                            f"{prev[0]} on line {prev[1]}; a clip belongs to one dataset")
+        datasets.setdefault(clip.casefold(), (vals["dataset"], lineno))
+        entries[k] = (vals["participant"], vals["dataset"], clip, vals["system"])
+        lines[k] = lineno
+        if vals["participant"] not in participants:
+            participants.append(vals["participant"])
+    if not entries:
+        raise KeyError_(f"{path}: the key has a header but no rows")
+    by_clip: dict[tuple[str, str], dict[str, int]] = {}
+    for (p, c, n), (_, _, _, system) in entries.items():
+        systems = by_clip.setdefault((p, c), {})
+        if system in systems:
+            raise KeyError_(f"{path}:{lines[(p, c, n)]}: captions {systems[system]} and {n} of clip {c} for "
+                            f"participant {entries[(p, c, n)][0]} both name system {system}; "
+                            "each caption of a clip comes from a different system")
+        systems[system] = n
+    return Key(path, entries, participants)
+
+
+def unblind(items: list[CaptionItem], key: Key, participant: str | None, workbook: Path,
+            log: IssueLog) -> list[dict]:
+    """Attach dataset and system to a workbook's caption rows; returns tidy rating records.
+
+    The overall score is computed for a caption when all five of its ratings are usable.
+    """
+    name = Path(workbook).name
+    if participant is None:
+        n = sum(it.valid_count() for it in items)
+        log.add(name, "", "", "unknown_participant",
+                f"no participant of the key {key.path.name} matches this file name; name the file after "
+                f"the participant (e.g. {key.participants[0]}.xlsx) or add it to the key; {n} ratings excluded",
+                excluded=n)
+        return []
+    records: list[dict] = []
+    seen: set[tuple[str, int]] = set()
+    for it in items:
+        k = (participant.casefold(), it.clip.casefold(), it.caption)
+        seen.add((it.clip.casefold(), it.caption))
+        entry = key.entries.get(k)
+        if entry is None:
+            n = it.exclude_all()
+            log.add(name, it.sheet, it.clip_cell or f"A{it.row}", "not_in_key",
+                    f"clip {it.clip} caption {it.caption} of participant {participant} is not in the key "
+                    f"{key.path.name}; add it to the key; {n} ratings excluded", excluded=n)
+            continue
+        _, dataset, clip, system = entry
+        base = {"source": "participants", "participant": participant, "dataset": dataset, "clip": clip,
+                "system": system, "workbook": name, "sheet": it.sheet, "section": it.section,
+                "caption": it.caption}
+        for dim in RATED:
+            if it.values.get(dim) is not None:
+                records.append({**base, "dimension": dim, "score": it.values[dim], "cell": it.cells[dim]})
+        if all(it.values.get(d) is not None for d in RATED):
+            score = overall_score(*(it.values[d] for d in RATED))
+            cells = f"{it.cells[RATED[0]]}:{it.cells[RATED[-1]]}"
+            records.append({**base, "dimension": OVERALL, "score": float(score), "cell": cells})
+    unrated = sorted(key.clips_of(participant) - seen)
+    if unrated:
+        shown = ", ".join(f"{c} caption {n}" for c, n in unrated[:4])
+        log.add(name, "", "", "not_rated",
+                f"{len(unrated)} caption(s) the key lists for participant {participant} have no row in the "
+                f"workbook (e.g. {shown})", severity=WARNING)
+    return records
+
+
+def read_questionnaires(paths: list[Path], key: Key, log: IssueLog) -> list[dict]:
+    """Read and un-blind every workbook; one bad workbook never stops the others."""
+    records: list[dict] = []
+    owners: dict[str, str] = {}
+    for path in paths:
+        items = read_workbook(path, log)
+        participant = key.participant_for(path)
+        if participant is not None and participant in owners:
+            n = sum(it.valid_count() for it in items)
+            log.add(Path(path).name, "", "", "duplicate_participant",
+                    f"participant {participant} already read from {owners[participant]}; "
+                    f"this second workbook ({n} ratings) is excluded; remove one of the two files",
+                    excluded=n)
+            continue
+        if participant is not None:
+            owners[participant] = Path(path).name
+        records.extend(unblind(items, key, participant, path, log))
+    return records
+
