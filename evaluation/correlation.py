@@ -398,7 +398,7 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
     out.mkdir(parents=True, exist_ok=True)
     table = spearman_table(source, correction)
     with atomic_path(out / "spearman.csv") as tmp:
-        table.to_csv(tmp, index=False, float_format="%.10g")
+        table.to_csv(tmp, index=False)  # shortest round-trip repr: reads back bit-identical
     made: list[str] = []
     problems: list[str] = []
     if figures:

@@ -71,7 +71,11 @@ def load_isd(validate: bool = True) -> tuple[pd.DataFrame, dict]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
     frame["location"] = frame["location"].astype(str)
     isop, isoe = iso_coordinates(*(frame[q] for q in QUALITIES))
-    frame["isop"], frame["isoe"] = isop, isoe
+    incomplete = frame[list(QUALITIES)].isna().any(axis=1).to_numpy()
+    # as soundscapy: a response missing any of the 8 ratings has no ISO coordinates (ISOP alone
+    # would not need eventful/uneventful, but a partial circumplex answer is not comparable)
+    frame["isop"] = np.where(incomplete, np.nan, isop)
+    frame["isoe"] = np.where(incomplete, np.nan, isoe)
     info = {"dataset": "ISD v1.0 (bundled with soundscapy)", "soundscapy": soundscapy.__version__,
             "responses": n_raw, "kept": int(len(frame)), "excluded_by_validate": excluded,
             "validated": validate, "locations": int(frame["location"].nunique())}
