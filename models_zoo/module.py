@@ -259,6 +259,17 @@ class SoundscapeModule(L.LightningModule):
         # Adam as in every original training loop; the uncertainty sigmas (if any) train with it.
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
 
+    def on_fit_start(self) -> None:
+        """Take normalisation statistics and data provenance from the data module when it has them."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None:
+            return
+        if self.norm_stats is None and getattr(datamodule, "norm_stats", None) is not None:
+            self.norm_stats = _plain(datamodule.norm_stats)
+        describe = getattr(datamodule, "describe", None)
+        if callable(describe) and "data" not in self.provenance:
+            self.provenance = {**self.provenance, "data": _plain(describe())}
+
     # -- checkpoints ------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["soundaq"] = {"model": self.net_name, "norm_stats": self.norm_stats,

@@ -1,0 +1,211 @@
+"""train_model (run folders, resume, determinism) and prediction (tables, JSON, `soundaq predict`).
+
+The prediction path is checked end to end against the original code's outputs for the released
+AD_CNN weights on the sample clip (expected_outputs/AD_CNN_sample_clip.npz)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from models_zoo.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
+                              SCENES, TRUTH_COLUMNS)
+from test_module import SyntheticSet, TinyNet
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+class TinyData(L.LightningDataModule):
+    """Synthetic train/val/test splits with the batch contract, and norm stats + describe()."""
+
+    def __init__(self, batch_size: int = 8):
+        super().__init__()
+        self.batch_size = batch_size
+        self.norm_stats = {"log_mel": {"mean": [0.0] * 64, "std": [1.0] * 64},
+                           "loudness": {"mean": [0.0], "std": [1.0]}}
+        self.sets = {"train": SyntheticSet(48, 1), "val": SyntheticSet(16, 2), "test": SyntheticSet(16, 3)}
+
+    def describe(self):
+        return {"source": "tiny", "synthetic": True}
+
+    def train_dataloader(self):
+        return DataLoader(self.sets["train"], batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self):
+        return DataLoader(self.sets["val"], batch_size=self.batch_size)
+
+    def test_dataloader(self):
+        return DataLoader(self.sets["test"], batch_size=self.batch_size)
+
+
+def _train(out, epochs, seed=3, **kw):
+    from benchmark.commands.train import train_model
+
+    L.seed_everything(seed, verbose=False)  # the throwaway net is built here, outside train_model
+    return train_model("tiny", TinyData(), out_dir=out, max_epochs=epochs, seed=seed, lr=1e-2, progress=False,
+                       accelerator="cpu", net=TinyNet(), **kw)
+
+
+def _weights(path):
+    sd = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    return torch.cat([v.flatten().float() for k, v in sorted(sd.items()) if k.startswith("net.")])
+
+
+def test_train_model_writes_a_run_folder_and_does_not_retrain(tmp_path):
+    res = _train(tmp_path / "run", 3, run_test=True)
+    assert res.best_checkpoint.exists() and res.best_checkpoint.name.startswith("best-")
+    assert res.epochs == 3 and res.train_seconds > 0 and not res.already_done
+    record = json.loads((tmp_path / "run" / "train.json").read_text())
+    assert record["best_score"] == pytest.approx(res.best_score)
+    assert record["monitor"] == "val/isop_mse"
+    assert "test/isop_mse" in record["metrics"] and "val/scene_acc" in record["metrics"]
+    ck = torch.load(res.best_checkpoint, map_location="cpu", weights_only=True)
+    assert ck["soundaq"]["norm_stats"]["log_mel"]["std"] == [1.0] * 64
+    assert ck["soundaq"]["provenance"]["data"] == {"source": "tiny", "synthetic": True}
+    assert ck["soundaq"]["provenance"]["seed"] == 3
+    assert (tmp_path / "run" / "logs" / "metrics.csv").exists()
+    # The module returned holds the best checkpoint's weights.
+    best = torch.cat([v.flatten().float() for k, v in sorted(res.module.state_dict().items())
+                      if k.startswith("net.")])
+    assert torch.equal(best, _weights(res.best_checkpoint))
+    again = _train(tmp_path / "run", 3)
+    assert again.already_done and again.best_checkpoint == res.best_checkpoint
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    straight = _train(tmp_path / "a", 3)
+    _train(tmp_path / "b", 1)           # "interrupted" after one epoch
+    resumed = _train(tmp_path / "b", 3)  # same command with the full budget resumes from last.ckpt
+    assert resumed.resumed and resumed.epochs == 3
+    assert torch.equal(_weights(straight.last_checkpoint), _weights(resumed.last_checkpoint))
+    assert resumed.train_seconds > 0
+
+
+def test_other_arguments_in_an_existing_run_folder_are_refused(tmp_path):
+    from benchmark.errors import UserError
+
+    _train(tmp_path / "run", 1)
+    with pytest.raises(UserError, match="seed"):
+        _train(tmp_path / "run", 1, seed=4)
+
+
+def test_predictions_frame_and_truth_columns():
+    from models_zoo.predict import add_truth, predict_loader, predictions_frame, truth_frame
+
+    module = __import__("models_zoo.module", fromlist=["x"]).SoundscapeModule("tiny", net=TinyNet())
+    ds = SyntheticSet(10, 4)
+    table = predict_loader(module, DataLoader(ds, batch_size=4), "tiny")
+    assert list(table.columns) == [*PREDICTION_COLUMNS, *TRUTH_COLUMNS]
+    assert table["clip"].tolist() == [f"clip_{i:03d}" for i in range(10)]
+    assert np.allclose(table[list(SCENE_PROB_COLUMNS)].sum(axis=1), 1.0)
+    assert table["true_scene"].tolist() == [SCENES[int(i)] for i in ds.scene]
+    assert np.allclose(table[[f"true_{q}" for q in QUALITIES]].to_numpy(), ds.qualities.numpy())
+    # Independent recomputation of one row.
+    module.eval()
+    with torch.no_grad():
+        out = module(ds.mel[3:4])
+    row = table.iloc[3]
+    assert row["scene"] == SCENES[int(out.scene_logits.argmax())]
+    assert np.allclose(row[list(EVENT_PROB_COLUMNS)].astype(float), torch.sigmoid(out.event_logits)[0].numpy(),
+                       atol=1e-6)
+    # add_truth from a label table, joining on the clip id.
+    import pandas as pd
+
+    from models_zoo.vocab import EVENT_COLUMNS
+
+    labels = pd.DataFrame({"clip": ["b", "a"], "scene": ["park", "street_traffic"],
+                           **{c: [1, 0] for c in EVENT_COLUMNS}, **{q: [2.0, 4.0] for q in QUALITIES},
+                           "isop": [0.1, -0.2], "isoe": [0.3, 0.0]})
+    preds = predictions_frame({"scene_probabilities": np.eye(3)[:2], "event_probabilities": np.zeros((2, 15)),
+                               "qualities": np.ones((2, 8)), "isop": np.zeros(2), "isoe": np.zeros(2)},
+                              "m", clips=["a", "b"])
+    joined = add_truth(preds, labels)
+    assert joined["true_scene"].tolist() == ["street_traffic", "park"]
+    assert joined["true_isop"].tolist() == [-0.2, 0.1]
+    assert list(truth_frame(labels).columns) == ["clip", *TRUTH_COLUMNS]
+
+
+def test_clip_result_averages_windows():
+    from models_zoo.predict import clip_result, results_frame, window_spans
+
+    outs = {"scene_probabilities": np.array([[0.6, 0.3, 0.1], [0.0, 0.5, 0.5]]),
+            "event_probabilities": np.array([np.full(15, 0.2), np.full(15, 0.4)]),
+            "qualities": np.array([np.full(8, 2.0), np.full(8, 4.0)]),
+            "isop": np.array([0.2, 0.4]), "isoe": np.array([-0.2, 0.0])}
+    r = clip_result("c", "m", outs, duration_s=47.5)
+    assert r["scene"] == "park"  # mean probabilities (0.3, 0.4, 0.3): the 2nd scene
+    assert r["scene_probabilities"] == pytest.approx(dict(zip(SCENES, (0.3, 0.4, 0.3))))
+    assert r["events"] == pytest.approx({e: 0.3 for e in EVENTS})
+    assert r["qualities"] == pytest.approx({q: 3.0 for q in QUALITIES})
+    assert r["isop"] == pytest.approx(0.3) and r["isoe"] == pytest.approx(-0.1)
+    assert [(w["start_s"], w["end_s"]) for w in r["windows"]] == [(0.0, 30.0), (30.0, 47.5)]
+    assert r["windows"][0]["scene"] == "public_square"
+    assert window_spans(1) == [(0.0, 30.0)]
+    flat = results_frame([r])
+    assert flat["window"].tolist() == ["mean", "0", "1"]
+    assert list(flat.columns[:len(PREDICTION_COLUMNS)]) == list(PREDICTION_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def ad_cnn_checkpoint(tmp_path_factory, checkpoints_dir, sample_clip_dir):
+    from models_zoo.checkpoints import import_original
+
+    out = tmp_path_factory.mktemp("ckpt") / "AD_CNN.ckpt"
+    import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
+                    sample_clip_dir / "original_normalisation_stats.json", None, out)
+    return out
+
+
+def _soundaq(*args):
+    return subprocess.run([sys.executable, "-m", "benchmark", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_predict_cli_reproduces_the_original_outputs(tmp_path, ad_cnn_checkpoint, sample_clip_dir, checkpoints_dir):
+    mel = np.load(sample_clip_dir / "reference_log_mel.npy").astype(np.float32)
+    np.savez(tmp_path / "one.npz", mel=mel[None], loudness=np.zeros((1, 15000, 1), np.float32))
+    np.savez(tmp_path / "two.npz", mel=np.stack([mel, mel]), loudness=np.zeros((2, 15000, 1), np.float32))
+    (tmp_path / "broken.npz").write_bytes(b"not a zip file")
+    out = tmp_path / "pred.json"
+    proc = _soundaq("predict", tmp_path / "one.npz", tmp_path / "broken.npz", tmp_path / "two.npz",
+                    "--checkpoint", ad_cnn_checkpoint, "--out", out)
+    assert proc.returncode == 1, proc.stderr            # one input skipped
+    assert "broken.npz" in proc.stderr and "Traceback" not in proc.stderr
+    results = json.loads(out.read_text())
+    assert [r["clip"] for r in results] == ["one", "two"]
+    exp = np.load(checkpoints_dir / "expected_outputs" / "AD_CNN_sample_clip.npz")
+    scene_p = torch.softmax(torch.tensor(exp["scene_logits"][0], dtype=torch.float64), 0).numpy()
+    for r in results:
+        assert r["model"] == "AD_CNN"
+        assert np.allclose([r["scene_probabilities"][s] for s in SCENES], scene_p, atol=1e-4)
+        assert r["scene"] == SCENES[int(np.argmax(exp["scene_logits"][0]))]
+        assert np.allclose([r["events"][e] for e in EVENTS], exp["event_prob"][0], atol=1e-4)
+        assert np.allclose([r["qualities"][q] for q in QUALITIES], exp["PAQ8"][0], atol=1e-4)
+        assert r["isop"] == pytest.approx(float(exp["ISOPl"][0, 0]), abs=1e-4)
+        assert r["isoe"] == pytest.approx(float(exp["ISOEv"][0, 0]), abs=1e-4)
+    assert len(results[0]["windows"]) == 1 and len(results[1]["windows"]) == 2
+    csv = tmp_path / "pred.csv"
+    proc = _soundaq("predict", tmp_path / "two.npz", "--checkpoint", ad_cnn_checkpoint, "--out", csv)
+    assert proc.returncode == 0, proc.stderr
+    import pandas as pd
+
+    table = pd.read_csv(csv)
+    assert table["window"].astype(str).tolist() == ["mean", "0", "1"]
+    assert table.loc[0, "isop"] == pytest.approx(float(exp["ISOPl"][0, 0]), abs=1e-4)
+
+
+def test_predict_cli_user_errors_are_one_line(tmp_path, ad_cnn_checkpoint):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"garbage")
+    proc = _soundaq("predict", tmp_path / "x.npz", "--checkpoint", bad)
+    assert proc.returncode == 2 and "bad.ckpt" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _soundaq("predict", tmp_path / "missing.wav", "--checkpoint", ad_cnn_checkpoint)
+    assert proc.returncode == 1 and "missing.wav" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _soundaq("predict", tmp_path / "x.npz", "--checkpoint", ad_cnn_checkpoint, "--out", tmp_path / "o.txt")
+    assert proc.returncode == 2 and "o.txt" in proc.stderr
