@@ -12,7 +12,9 @@ import sys
 COMMAND_MODULES = [
     "benchmark.commands.data",
     "benchmark.commands.models",
+    "benchmark.commands.train", "benchmark.commands.predict",
     "benchmark.commands.correlate",
+    "benchmark.commands.jury",
 ]
 
 
