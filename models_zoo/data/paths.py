@@ -11,6 +11,7 @@ from pathlib import Path
 
 #: Environment variable that moves the cache.
 CACHE_ENV = "SOUNDAQ_CACHE"
+FEATURE_CACHE_ENV = "SOUNDAQ_FEATURE_CACHE"
 DEFAULT_CACHE = Path("~/.cache/soundaq")
 
 
@@ -30,7 +31,15 @@ def embedded_root(cache_dir: Path | str | None = None) -> Path:
 
 
 def features_cache_dir(cache_dir: Path | str | None = None) -> Path:
-    """Root of the on-disk feature cache (``models_zoo.features.FeatureCache``)."""
+    """Root of the on-disk feature cache (``models_zoo.features.FeatureCache``).
+
+    ``<cache>/features``; without an explicit ``cache_dir``, ``$SOUNDAQ_FEATURE_CACHE`` (the feature
+    pipeline's own variable) wins when set.
+    """
+    if cache_dir is None or str(cache_dir) == "":
+        env = os.environ.get(FEATURE_CACHE_ENV, "").strip()
+        if env:
+            return Path(env).expanduser()
     return cache_root(cache_dir) / "features"
 
 
