@@ -45,10 +45,11 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
+        # logged before the body goes out: once a client has read it, its entry is already in the log
+        self.log.append((self.path, rng, len(body)))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.log.append((self.path, rng, len(body)))
 
     def log_message(self, *args):
         pass

@@ -19,6 +19,24 @@ def register(sub) -> None:
     d.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
     d.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     d.set_defaults(handler=_download)
+    r = dsub.add_parser("prepare", help="generate the embedded synthetic set, or precompute ARAUS features and statistics")
+    what = r.add_mutually_exclusive_group(required=True)
+    what.add_argument("--embedded", action="store_true", help="generate the embedded synthetic dataset (features included)")
+    what.add_argument("--labels", type=Path, metavar="DIR", help="ARAUS label folder (with --audio or --features)")
+    r.add_argument("--audio", type=Path, metavar="DIR", help="ARAUS clips <clip id>.flac|.wav (features go to the cache)")
+    r.add_argument("--features", type=Path, metavar="DIR",
+                   help="ARAUS features in the release layout (Feature_log_mel/, Feature_loudness_ISO532_1/)")
+    r.add_argument("--calibration", type=Path, metavar="WAV",
+                   help="calibration recording of the audio (60 dB SPL tone); default: the ARAUS calibration")
+    r.add_argument("--clips", type=int, default=None, help="embedded set size (default 360)")
+    r.add_argument("--seed", type=int, default=0, help="embedded set generation seed (default 0)")
+    r.add_argument("--workers", type=int, default=2, help="processes generating the embedded set (default 2)")
+    r.add_argument("--with-audio", action="store_true", help="also write the embedded clips as 24-bit FLAC")
+    r.add_argument("--force", action="store_true", help="regenerate the embedded set even if it is complete")
+    r.add_argument("--cache-dir", type=Path, default=None, help="cache root (default $SOUNDAQ_CACHE or ~/.cache/soundaq)")
+    r.add_argument("--json", action="store_true", help="print the data description as JSON")
+    r.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+    r.set_defaults(handler=_prepare)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
 
@@ -66,3 +84,76 @@ def _download(args) -> int:
           f"({counts['downloaded']} downloaded, {counts['resumed']} resumed, {counts['present']} already present) "
           f"from {args.base_url or DEFAULT_BASE_URL}")
     return 0
+
+
+def _prepare(args) -> int:
+    import time
+    import warnings
+
+    from benchmark.errors import UserError
+
+    started = time.perf_counter()
+    if args.embedded:
+        if args.audio or args.features or args.calibration:
+            raise UserError("--audio/--features/--calibration go with --labels (ARAUS); "
+                            "fix: leave them out for --embedded")
+        from models_zoo.data import synthetic
+
+        n_clips = args.clips if args.clips is not None else synthetic.DEFAULT_CLIPS
+        es = synthetic.prepare_embedded(args.cache_dir, n_clips=n_clips, seed=args.seed, workers=max(1, args.workers),
+                                        with_audio=args.with_audio, progress=not args.no_progress, force=args.force)
+        info = dict(es.manifest)
+        if args.json:
+            print(json.dumps(info, indent=2))
+            return 0
+        sizes = ", ".join(f"{k} {v}" for k, v in info["split_sizes"].items())
+        print(f"{info['data']}: {sizes} clips in {es.root} ({time.perf_counter() - started:.1f} s; "
+              f"{info['generated_clips']} clips generated when first made, in {info['seconds']} s)")
+        return 0
+    if (args.audio is None) == (args.features is None):
+        raise UserError("--labels needs exactly one of --audio DIR or --features DIR")
+    if args.clips is not None or args.with_audio or args.force:
+        raise UserError("--clips/--with-audio/--force go with --embedded")
+    from rich.progress import Progress
+
+    from models_zoo.data.datamodule import SkippedClipWarning, SoundscapeDataModule
+
+    calibration = None
+    if args.calibration is not None:
+        from models_zoo.features import Calibration
+
+        calibration = Calibration.from_recording(args.calibration)
+    dm = SoundscapeDataModule("araus", labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,
+                              cache_dir=args.cache_dir, calibration=calibration, progress=not args.no_progress)
+    failures = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedClipWarning)
+        present = [s for s in ("training", "validation", "test") if dm._has_split(s)]
+        if not present:
+            raise UserError(f"{args.labels}: no label files found; fix: `soundaq data download --labels-to DIR`")
+        if args.audio is not None:  # fill the feature cache clip by clip; one bad file does not stop the rest
+            with Progress(disable=args.no_progress) as bar:
+                for split in present:
+                    ds = dm._dataset(split, normalise=False)
+                    task = bar.add_task(f"features: {split}", total=len(ds))
+                    for i in range(len(ds)):
+                        try:
+                            ds.raw(i)
+                        except (UserError, OSError, ValueError) as exc:
+                            failures.append(f"{ds.clips[i]}: {str(exc).splitlines()[0]}")
+                        bar.advance(task)
+        dm.setup()
+    skipped = [str(w.message) for w in caught if issubclass(w.category, SkippedClipWarning)]
+    info = dm.describe()
+    info["failed"] = failures
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        sizes = ", ".join(f"{k} {v}" for k, v in info["split_sizes"].items())
+        print(f"{info['data']}: {sizes} clips ready; normalisation statistics {info['norm_stats_origin']} "
+              f"({time.perf_counter() - started:.1f} s)")
+        for line in (skipped + failures)[:10]:
+            print(f"  skipped: {line}")
+        if len(skipped) + len(failures) > 10:
+            print(f"  ... and {len(skipped) + len(failures) - 10} more")
+    return 1 if failures else 0

@@ -111,6 +111,13 @@ def validate_norm_stats(stats: Mapping, where: str = "normalisation statistics")
     return out
 
 
+def feature_stats(stats: Mapping) -> dict:
+    """Only the two features' mean/std (the contract's shape): provenance keys such as ``clips`` or
+    ``origin`` that a stored file carries are dropped, so supplied, computed and cached statistics compare equal."""
+    clean = validate_norm_stats(stats)
+    return {feature: clean[feature] for feature in FEATURE_WIDTHS}
+
+
 def load_norm_stats(source) -> tuple[dict, str]:
     """Statistics from a path or a dict; returns ``(stats, origin)`` where origin says where they came from."""
     if isinstance(source, Mapping):
