@@ -44,43 +44,62 @@ _SMOOTH_A = _smoothing_coefficients()
 
 @njit(cache=True, nogil=True)
 def _band_intensities(x, a1, a2, gains, smooth_a, dec):  # pragma: no cover - compiled
-    """Per band: biquad cascade, square, 3 x one-pole smoothing; keep every ``dec``-th sample."""
+    """Per band: biquad cascade, square, 3 x one-pole smoothing; keep every ``dec``-th sample.
+
+    Four bands run side by side in one pass over the signal (lanes a-d): each band's recursion is
+    latency-bound, and four independent recursions keep the floating-point units busy.
+    Transposed direct form II biquads with numerators (1, 2, 1), (1, 0, -1), (1, -2, 1).
+    """
     n = x.size
     n_bands = a1.shape[0]
     n_out = (n + dec - 1) // dec
     out = np.empty((n_bands, n_out))
-    for b in range(n_bands):
-        a11 = a1[b, 0]; a21 = a2[b, 0]
-        a12 = a1[b, 1]; a22 = a2[b, 1]
-        a13 = a1[b, 2]; a23 = a2[b, 2]
-        g = gains[b]
-        sa = smooth_a[b]
-        sb = 1.0 - sa
-        p1 = 0.0; q1 = 0.0; p2 = 0.0; q2 = 0.0; p3 = 0.0; q3 = 0.0
-        s1 = 0.0; s2 = 0.0; s3 = 0.0
+    for b in range(0, n_bands, 4):
+        la = b
+        lb = min(b + 1, n_bands - 1)
+        lc = min(b + 2, n_bands - 1)
+        ld = min(b + 3, n_bands - 1)
+        a11a = a1[la, 0]; a21a = a2[la, 0]; a12a = a1[la, 1]; a22a = a2[la, 1]; a13a = a1[la, 2]; a23a = a2[la, 2]
+        a11b = a1[lb, 0]; a21b = a2[lb, 0]; a12b = a1[lb, 1]; a22b = a2[lb, 1]; a13b = a1[lb, 2]; a23b = a2[lb, 2]
+        a11c = a1[lc, 0]; a21c = a2[lc, 0]; a12c = a1[lc, 1]; a22c = a2[lc, 1]; a13c = a1[lc, 2]; a23c = a2[lc, 2]
+        a11d = a1[ld, 0]; a21d = a2[ld, 0]; a12d = a1[ld, 1]; a22d = a2[ld, 1]; a13d = a1[ld, 2]; a23d = a2[ld, 2]
+        ga = gains[la]; gb = gains[lb]; gc = gains[lc]; gd = gains[ld]
+        saa = smooth_a[la]; sab = smooth_a[lb]; sac = smooth_a[lc]; sad = smooth_a[ld]
+        sba = 1.0 - saa; sbb = 1.0 - sab; sbc = 1.0 - sac; sbd = 1.0 - sad
+        p1a = q1a = p2a = q2a = p3a = q3a = s1a = s2a = s3a = 0.0
+        p1b = q1b = p2b = q2b = p3b = q3b = s1b = s2b = s3b = 0.0
+        p1c = q1c = p2c = q2c = p3c = q3c = s1c = s2c = s3c = 0.0
+        p1d = q1d = p2d = q2d = p3d = q3d = s1d = s2d = s3d = 0.0
         k = 0
         j = 0
         for t in range(n):
             xt = x[t]
-            # section 1: b = (1, 2, 1), transposed direct form II
-            y1 = xt + p1
-            p1 = 2.0 * xt - a11 * y1 + q1
-            q1 = xt - a21 * y1
-            # section 2: b = (1, 0, -1)
-            y2 = y1 + p2
-            p2 = -a12 * y2 + q2
-            q2 = -y1 - a22 * y2
-            # section 3: b = (1, -2, 1)
-            y3 = y2 + p3
-            p3 = -2.0 * y2 - a13 * y3 + q3
-            q3 = y2 - a23 * y3
-            v = g * y3
-            v = v * v
-            s1 = sb * v + sa * s1
-            s2 = sb * s1 + sa * s2
-            s3 = sb * s2 + sa * s3
+            # lane a
+            y1 = xt + p1a; p1a = 2.0 * xt - a11a * y1 + q1a; q1a = xt - a21a * y1
+            y2 = y1 + p2a; p2a = -a12a * y2 + q2a; q2a = -y1 - a22a * y2
+            y3 = y2 + p3a; p3a = -2.0 * y2 - a13a * y3 + q3a; q3a = y2 - a23a * y3
+            v = ga * y3; v = v * v
+            s1a = sba * v + saa * s1a; s2a = sba * s1a + saa * s2a; s3a = sba * s2a + saa * s3a
+            # lane b
+            y1 = xt + p1b; p1b = 2.0 * xt - a11b * y1 + q1b; q1b = xt - a21b * y1
+            y2 = y1 + p2b; p2b = -a12b * y2 + q2b; q2b = -y1 - a22b * y2
+            y3 = y2 + p3b; p3b = -2.0 * y2 - a13b * y3 + q3b; q3b = y2 - a23b * y3
+            v = gb * y3; v = v * v
+            s1b = sbb * v + sab * s1b; s2b = sbb * s1b + sab * s2b; s3b = sbb * s2b + sab * s3b
+            # lane c
+            y1 = xt + p1c; p1c = 2.0 * xt - a11c * y1 + q1c; q1c = xt - a21c * y1
+            y2 = y1 + p2c; p2c = -a12c * y2 + q2c; q2c = -y1 - a22c * y2
+            y3 = y2 + p3c; p3c = -2.0 * y2 - a13c * y3 + q3c; q3c = y2 - a23c * y3
+            v = gc * y3; v = v * v
+            s1c = sbc * v + sac * s1c; s2c = sbc * s1c + sac * s2c; s3c = sbc * s2c + sac * s3c
+            # lane d
+            y1 = xt + p1d; p1d = 2.0 * xt - a11d * y1 + q1d; q1d = xt - a21d * y1
+            y2 = y1 + p2d; p2d = -a12d * y2 + q2d; q2d = -y1 - a22d * y2
+            y3 = y2 + p3d; p3d = -2.0 * y2 - a13d * y3 + q3d; q3d = y2 - a23d * y3
+            v = gd * y3; v = v * v
+            s1d = sbd * v + sad * s1d; s2d = sbd * s1d + sad * s2d; s3d = sbd * s2d + sad * s3d
             if j == 0:
-                out[b, k] = s3
+                out[la, k] = s3a; out[lb, k] = s3b; out[lc, k] = s3c; out[ld, k] = s3d
                 k += 1
             j += 1
             if j == dec:
@@ -95,39 +114,66 @@ def third_octave_levels(pascals48k: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10((inten + TINY) / I_REF)
 
 
-def core_loudness(levels: np.ndarray, field: str = "free") -> np.ndarray:
-    """Core loudness of 21 critical bands (sone/Bark) from third-octave levels [28, frames] -> [21, frames]."""
-    levels = np.asarray(levels, dtype=np.float64)
-    low = levels[:11]
-    if low.size and low.max() > 120.0:
-        raise LevelRangeError(f"a third-octave level of {low.max():.1f} dB in 25-250 Hz exceeds 120 dB")
-    # low-frequency weighting: the range is the first one whose limit RAP - DLL the level does not
-    # exceed, among the first 7; beyond them no correction (as mosqito's implementation)
-    limits = (T.RAP[:7, None] - T.DLL[:7])[:, :, None]                  # [7, 11, 1]
-    rng = (low[None, :, :] > limits).sum(axis=0)                          # [11, frames]
-    dll = np.vstack([T.DLL[:7], np.zeros((1, 11))])                       # range 7 -> 0 dB
-    corr = np.take_along_axis(dll.T, rng, axis=1)                          # [11, frames]
-    ti = 10.0 ** ((low + corr) / 10.0)
-    groups = np.stack([ti[0:6].sum(axis=0), ti[6:9].sum(axis=0), ti[9:11].sum(axis=0)])
-    lcb = np.zeros_like(groups)
-    pos = groups > 0
-    lcb[pos] = 10.0 * np.log10(groups[pos])
-    le = np.concatenate([lcb, levels[11:]], axis=0) - T.A0[:, None]      # [20, frames]
-    if field == "diffuse":
-        le = le + T.DDF[:, None]
-    elif field != "free":
-        raise ValueError(f"field must be 'free' or 'diffuse', got {field!r}")
-    ltq = T.LTQ[:, None]
-    above = le > ltq
-    le = np.where(above, le - T.DCB[:, None], le)
-    s = 0.25
-    nm = 0.0635 * 10.0 ** (0.025 * ltq) * ((1.0 - s + s * 10.0 ** (0.1 * (le - ltq))) ** 0.25 - 1.0)
-    nm = np.where(above & (nm > 0), nm, 0.0)
-    out = np.zeros((21, levels.shape[1]))
-    out[:20] = nm
-    korry = 0.4 + 0.32 * out[0] ** 0.2
-    out[0] = np.where(korry <= 1.0, out[0] * korry, out[0])
+_DB_TO_LN = math.log(10.0) / 10.0   # 10 ** (x / 10) == exp(_DB_TO_LN * x)
+
+
+@njit(cache=True, nogil=True)
+def _core_loudness(levels, limits, dll, ltq, a0, dcb, ddf, diffuse):  # pragma: no cover - compiled
+    n = levels.shape[1]
+    out = np.zeros((21, n))
+    ti = np.empty(11)
+    mp1 = np.empty(20)
+    for j in range(20):
+        mp1[j] = 0.0635 * 10.0 ** (0.025 * ltq[j])
+    for f in range(n):
+        for j in range(11):
+            level = levels[j, f]
+            r = 0
+            for i in range(limits.shape[0]):
+                if level > limits[i, j]:
+                    r += 1
+            corr = dll[r, j] if r < limits.shape[0] else 0.0
+            ti[j] = math.exp(_DB_TO_LN * (level + corr))
+        for j in range(20):
+            if j < 3:
+                if j == 0:
+                    g = ti[0] + ti[1] + ti[2] + ti[3] + ti[4] + ti[5]
+                elif j == 1:
+                    g = ti[6] + ti[7] + ti[8]
+                else:
+                    g = ti[9] + ti[10]
+                le = 10.0 * math.log10(g) if g > 0.0 else 0.0
+            else:
+                le = levels[j + 8, f]
+            le -= a0[j]
+            if diffuse:
+                le += ddf[j]
+            if le > ltq[j]:
+                le -= dcb[j]
+                v = mp1[j] * (math.sqrt(math.sqrt(0.75 + 0.25 * math.exp(_DB_TO_LN * (le - ltq[j])))) - 1.0)
+                out[j, f] = v if v > 0.0 else 0.0
+        korry = 0.4 + 0.32 * out[0, f] ** 0.2
+        if korry <= 1.0:
+            out[0, f] *= korry
     return out
+
+
+_LIMITS = np.ascontiguousarray(T.RAP[:7, None] - T.DLL[:7])
+
+
+def core_loudness(levels: np.ndarray, field: str = "free") -> np.ndarray:
+    """Core loudness of 21 critical bands (sone/Bark) from third-octave levels [28, frames] -> [21, frames].
+
+    Low-frequency weighting: a 25-250 Hz level takes the correction of the first of the first
+    seven ranges whose limit RAP - DLL it does not exceed, and none above them (as mosqito).
+    """
+    levels = np.ascontiguousarray(levels, dtype=np.float64)
+    if field not in ("free", "diffuse"):
+        raise ValueError(f"field must be 'free' or 'diffuse', got {field!r}")
+    if levels.shape[1] and levels[:11].max() > 120.0:
+        raise LevelRangeError(f"a third-octave level of {levels[:11].max():.1f} dB in 25-250 Hz exceeds 120 dB")
+    return _core_loudness(levels, _LIMITS, np.ascontiguousarray(T.DLL[:7]), T.LTQ, T.A0, T.DCB, T.DDF,
+                          field == "diffuse")
 
 
 def _decay_coefficients() -> np.ndarray:
@@ -174,6 +220,9 @@ def _nonlinear_decay(core, B, steps):  # pragma: no cover - compiled
         for f in range(n):
             cur = core[b, f]
             nxt = core[b, f + 1] if f + 1 < n else 0.0
+            if nxt == cur and uo_p == cur and u2_p == cur:
+                out[b, f] = cur   # steady state (e.g. a silent band): a fixed point of the recursion
+                continue
             d = (nxt - cur) / steps
             ui = cur
             for k in range(steps):
@@ -210,17 +259,19 @@ def _r8(x):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _range_index(n, rns_r8, or_equal):  # pragma: no cover - compiled
-    """Number of RNS limits above n (or at or above n), capped at the last range."""
+    """Number of RNS limits above n (or at or above n), capped at the last range.
+
+    The limits decrease, so the count is the position of the first limit below (or at) n.
+    """
     rn = _r8(n)
+    last = rns_r8.size - 1
     c = 0
-    for k in range(rns_r8.size):
-        if or_equal:
-            if rn <= rns_r8[k]:
-                c += 1
-        elif rn < rns_r8[k]:
+    if or_equal:
+        while c < last and rn <= rns_r8[c]:
             c += 1
-    if c >= rns_r8.size:
-        c = rns_r8.size - 1
+    else:
+        while c < last and rn < rns_r8[c]:
+            c += 1
     return c
 
 
@@ -233,7 +284,11 @@ def _total_loudness(nm, zup, rns, rns_r8, usl, starts, ends):  # pragma: no cove
         N = 0.0
         n1 = 0.0
         z1 = 0.0
-        rns_last = rns[_range_index(nm[n_bands - 1, f], rns_r8, False)]
+        # the range limit reached at the end of the previous band, kept as (value, or_equal) and
+        # looked up only when a decreasing slope needs it
+        last_n = nm[n_bands - 1, f]
+        last_eq = False
+        last_fixed = -1.0
         for i in range(n_bands):
             zi = zup[i]
             nmi = nm[i, f]
@@ -244,12 +299,15 @@ def _total_loudness(nm, zup, rns, rns_r8, usl, starts, ends):  # pragma: no cove
                 N += nmi * (zi - z1)
                 n1 = nmi
                 z1 = zi
-                rns_last = rns[_range_index(nmi, rns_r8, False)]
+                last_n = nmi
+                last_eq = False
+                last_fixed = -1.0
                 continue
             # decreasing: follow the upper slope from n1 down towards nmi
             k = _range_index(n1, rns_r8, False)
             slope = usl[k, g]
             rns_row = rns[k]
+            rns_last = last_fixed if last_fixed >= 0.0 else rns[_range_index(last_n, rns_r8, last_eq)]
             top = max(rns_last, nmi)
             z2 = min((n1 - top) / slope + z1, zi)
             dz = z2 - z1
@@ -283,12 +341,15 @@ def _total_loudness(nm, zup, rns, rns_r8, usl, starts, ends):  # pragma: no cove
                 last_cond = cond
                 if finished_row >= 0:
                     break
+            last_fixed = -1.0
             if finished_row >= 0 and finished_row < ends[i] - 1:
-                rns_last = rns[_range_index(nmi, rns_r8, False)]
+                last_n = nmi
+                last_eq = False
             elif last_cond:
-                rns_last = rns[_range_index(n2, rns_r8, True)]
+                last_n = n2
+                last_eq = True
             else:
-                rns_last = rns_row
+                last_fixed = rns_row
         if N < 0.0:
             N = 0.0
         if N <= 16.0:
@@ -340,14 +401,32 @@ def temporal_weighting(total: np.ndarray, rate: float = 2000.0) -> np.ndarray:
     return 0.47 * fast + 0.53 * slow
 
 
+def fft_resample(x: np.ndarray, m: int) -> np.ndarray:
+    """Band-limited (periodic) resampling of a real signal to ``m`` samples by zero-padding or
+    truncating its spectrum; the same result as ``scipy.signal.resample`` with half the work
+    (real FFTs only)."""
+    import scipy.fft as sfft
+
+    n = x.size
+    if m == n:
+        return x.copy()
+    spec = sfft.rfft(x)
+    out = np.zeros(m // 2 + 1, dtype=spec.dtype)
+    keep = min(n, m) // 2 + 1
+    out[:keep] = spec[:keep]
+    if m > n and n % 2 == 0:
+        out[n // 2] *= 0.5        # the input's Nyquist bin is shared by +/- n/2
+    elif m < n and m % 2 == 0:
+        out[m // 2] = 2.0 * out[m // 2].real  # +/- m/2 fold onto the output's Nyquist bin
+    return sfft.irfft(out, m) * (m / n)
+
+
 def to_48k(pascals: np.ndarray, sample_rate: int) -> np.ndarray:
-    """FFT resampling to 48 kHz to ``int(48000 * n / fs)`` samples, as mosqito does below 48 kHz."""
+    """FFT resampling to 48 kHz, to ``int(48000 * n / fs)`` samples, as mosqito does below 48 kHz."""
     x = np.asarray(pascals, dtype=np.float64)
     if int(sample_rate) == FS:
         return x
-    from scipy.signal import resample
-
-    return resample(x, int(FS * len(x) / sample_rate))
+    return fft_resample(x, int(FS * len(x) / sample_rate))
 
 
 def loudness_zwtv_fast(pascals: np.ndarray, sample_rate: int, field: str = "free") -> np.ndarray:

@@ -8,6 +8,7 @@ scale, then ``10 * log10(max(x, 1e-10))``. 30 s of audio gives [3001, 64] float3
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -66,13 +67,21 @@ def _hann(n: int) -> np.ndarray:
 
 
 def resample(samples: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """SoX HQ resampling (librosa's default resampler); identity when the rates agree."""
+    """SoX HQ resampling (librosa's default resampler); identity when the rates agree.
+
+    As ``librosa.resample``, the result has ``ceil(n * target / rate)`` samples (soxr's output is
+    zero-padded or cut to that length), so frame counts equal the original pipeline's for any length.
+    """
     samples = np.asarray(samples, dtype=np.float64)
     if sample_rate == target_rate:
         return samples
     import soxr
 
-    return soxr.resample(samples, sample_rate, target_rate, quality="HQ")
+    out = soxr.resample(samples, sample_rate, target_rate, quality="HQ")
+    size = math.ceil(samples.size * target_rate / sample_rate)
+    if out.size < size:
+        out = np.pad(out, (0, size - out.size))
+    return out[:size]
 
 
 def power_spectrogram(samples16k: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
