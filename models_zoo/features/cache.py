@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +48,11 @@ def feature_parameters(backend: str = "fast", calibration: Calibration | None = 
 
 
 def default_cache_dir() -> Path:
-    """``$SOUNDAQ_FEATURE_CACHE`` or ``~/.cache/soundaq/features``."""
-    env = os.environ.get("SOUNDAQ_FEATURE_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "soundaq" / "features"
+    """The same folder the data module uses: ``$SOUNDAQ_FEATURE_CACHE``, else ``$SOUNDAQ_CACHE/features``,
+    else ``~/.cache/soundaq/features``."""
+    from models_zoo.data.paths import features_cache_dir
+
+    return features_cache_dir()
 
 
 @dataclass
@@ -95,6 +96,7 @@ class FeatureCache:
         self.field = field
         self.params = feature_parameters(backend, self.calibration, field)
         self._params_json = json.dumps(self.params, sort_keys=True)
+        self.write_errors: list[str] = []
 
     def key_for_sha(self, audio_sha256: str) -> str:
         return hashlib.sha256(f"{audio_sha256}\n{self._params_json}".encode()).hexdigest()
@@ -104,25 +106,28 @@ class FeatureCache:
             raise ValueError("this cache has no root folder")
         return self.root / key[:2] / f"{key}.npz"
 
-    def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-        """The entry's arrays, or None if missing or invalid in any way."""
+    def _read(self, path: Path) -> tuple[np.ndarray, np.ndarray, int, float] | None:
+        """The entry's (mel, loudness, sample rate, seconds), or None if missing or invalid in any way."""
         if not path.exists():
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
                 mel, loud, digest = data["mel"], data["loudness"], str(data["digest"])
+                rate, seconds = int(data["sample_rate"]), float(data["seconds"])
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
         ok = (mel.dtype == np.float32 and loud.dtype == np.float32 and mel.ndim == 3 and loud.ndim == 3
               and mel.shape[1:] == (MEL_FRAMES, 64) and loud.shape[1:] == (LOUDNESS_FRAMES, 1)
               and mel.shape[0] == loud.shape[0] >= 1 and digest == _digest(mel, loud))
-        return (mel, loud) if ok else None
+        return (mel, loud, rate, seconds) if ok else None
 
-    def _write(self, path: Path, mel: np.ndarray, loud: np.ndarray, audio_sha: str) -> None:
+    def _write(self, path: Path, mel: np.ndarray, loud: np.ndarray, audio_sha: str, rate: int,
+               seconds: float) -> None:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, mel=mel, loudness=loud, digest=np.array(_digest(mel, loud)),
-                         audio_sha256=np.array(audio_sha), params=np.array(self._params_json))
+                         audio_sha256=np.array(audio_sha), params=np.array(self._params_json),
+                         sample_rate=np.array(rate), seconds=np.array(seconds))
 
     def get(self, path: Path | str) -> ClipFeatures:
         """Features of the audio file at ``path``, from the cache when a valid entry exists."""
@@ -136,12 +141,15 @@ class FeatureCache:
             entry = self.entry_path(key)
             found = self._read(entry)
             if found is not None:
-                return ClipFeatures(found[0], found[1], key, audio_sha, "cached")
+                return ClipFeatures(found[0], found[1], key, audio_sha, "cached", found[2], found[3])
             if entry.exists():
                 status = "recomputed"
         mel, loud, rate, seconds = compute_file_features(path, self.calibration, self.backend)
         if self.root is not None:
-            self._write(self.entry_path(key), mel, loud, audio_sha)
+            try:
+                self._write(self.entry_path(key), mel, loud, audio_sha, rate, seconds)
+            except OSError as err:  # an unwritable cache must not cost the user the features
+                self.write_errors.append(f"{self.entry_path(key)}: {err}")
         return ClipFeatures(mel, loud, key, audio_sha, status, rate, seconds)
 
     get_or_compute = get
