@@ -11,8 +11,10 @@ import sys
 #: Subcommand modules, in the order ``--help`` lists them (audio -> features -> ... -> reports).
 COMMAND_MODULES = [
     "benchmark.commands.data",
+    "benchmark.commands.features",
     "benchmark.commands.models",
     "benchmark.commands.train", "benchmark.commands.predict",
+    "benchmark.commands.leaderboard",
     "benchmark.commands.correlate",
     "benchmark.commands.jury",
 ]
