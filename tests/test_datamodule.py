@@ -59,6 +59,12 @@ def test_embedded_batches(embedded_set, soundaq_cache):
     info = dm.describe()
     assert info["synthetic"] is True and "synthetic" in info["data"] and info["seed"] == 0
     assert info["split_sizes"] == dm.split_sizes and "embedded" in info["norm_stats_origin"]
+    assert info["embedded"]["key"] == embedded_set.root.name and dm.data_label() == embedded_set.manifest["data"]
+    # a training run's seed reshuffles, it does not make another data set
+    other = SoundscapeDataModule(cache_dir=soundaq_cache, seed=5)
+    assert other.describe()["embedded"]["key"] == embedded_set.root.name and other.describe()["seed"] == 5
+    assert other.data_label() == dm.data_label() and "seed 0" in dm.data_label()
+    assert other.labels("test").equals(dm.labels("test")) and len(other.labels("test")) == 60
     # labels of a batch are those of the tidy table
     table = dm.labels("training").set_index("clip")
     for i, clip in enumerate(batch["clip"]):
@@ -265,3 +271,24 @@ def test_lightning_fit_with_the_module(small_embedded_set, tmp_path):
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(Tiny(), datamodule=dm)
     assert trainer.state.finished
+
+
+def test_memory_benchmark_split_is_served_lazily(tmp_path):
+    """The perf script's synthetic ARAUS-layout split is valid input, and items are memory-mapped reads."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmark" / "perf" / "datamodule_memory.py"
+    spec = importlib.util.spec_from_file_location("datamodule_memory", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    labels, features = bench.make_split(tmp_path, 5)
+    res = bench.stream(labels, features, batch_size=2, num_workers=0)
+    assert res["clips"] == 5 and res["batches"] == 3 and res["split_sizes"] == {"test": 5}
+    assert res["peak_rss_bytes"] >= res["rss_after_import_bytes"] > 0
+    dm = SoundscapeDataModule("araus", labels_dir=labels, features_dir=features,
+                              norm_stats={"log_mel": {"mean": [0.0] * 64, "std": [1.0] * 64},
+                                          "loudness": {"mean": [0.0], "std": [1.0]}})
+    dm.setup("test")
+    mel, _ = dm.dataset("test").raw(0)
+    assert isinstance(mel, np.memmap)  # read lazily from disk, not loaded whole

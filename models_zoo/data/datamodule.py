@@ -225,8 +225,9 @@ class SoundscapeDataModule(L.LightningDataModule):
     audio_dir, features_dir: ARAUS clip audio or features in the release's layout (one of them).
     cache_dir: cache root (default ``$SOUNDAQ_CACHE`` or ``~/.cache/soundaq``).
     norm_stats: ``None`` (compute on the training split), a JSON path, or a dict.
-    seed: shuffling seed (and the embedded set's generation seed unless ``embedded_seed`` is given).
-    embedded_clips, embedded_workers: size of the embedded set and processes generating it.
+    seed: shuffling seed of the training loader (a training run's seed; it does not change the data).
+    embedded_clips, embedded_seed, embedded_workers: size and generation seed (default 360 clips, seed 0)
+        of the embedded set, and the processes generating it.
     calibration: a :class:`models_zoo.features.Calibration` for ``audio_dir`` (default: the pipeline's).
     predict_split: split served by ``predict_dataloader`` (default ``"test"``).
     """
@@ -263,7 +264,8 @@ class SoundscapeDataModule(L.LightningDataModule):
             from models_zoo.data import synthetic
 
             self.embedded_clips = int(embedded_clips or synthetic.DEFAULT_CLIPS)
-            self.embedded_seed = int(self.seed if embedded_seed is None else embedded_seed)
+            # the data do not change with the training seed: one set serves every run unless asked otherwise
+            self.embedded_seed = int(synthetic.DEFAULT_SEED if embedded_seed is None else embedded_seed)
             self.embedded_workers = int(embedded_workers)
             self.labels_dir = None
             self.audio_dir = None
