@@ -48,8 +48,22 @@ def _title(fig, text: str, source: Source, top: float = 0.985) -> None:
                  color="#b00020" if source.synthetic else "black")
 
 
-def _caption(fig, text: str) -> None:
-    fig.text(0.5, 0.005, textwrap.fill(text, 130), ha="center", va="bottom", fontsize=6.5, color="#333333")
+def _caption(fig, text: str) -> int:
+    """Small print at the bottom of the figure; returns its number of lines (for :func:`_layout`)."""
+    wrapped = textwrap.fill(text, 130)
+    fig.text(0.5, 0.005, wrapped, ha="center", va="bottom", fontsize=6.5, color="#333333")
+    return wrapped.count("\n") + 1
+
+
+def _layout(fig, caption_lines: int, left: float = 0.0, right: float = 1.0) -> None:
+    """tight_layout leaving exactly the caption's height free at the bottom.
+
+    matplotlib's tight_layout already keeps room for the suptitle, so the top of the rect stays 1
+    (reserving it again left an empty band under the title).
+    """
+    height = fig.get_size_inches()[1]
+    bottom = (caption_lines * 6.5 * 1.3 / 72 + 0.08) / height
+    fig.tight_layout(rect=(left, bottom, right, 1.0))
 
 
 def _vlim(values) -> float:
@@ -110,9 +124,9 @@ def heatmap(table: pd.DataFrame, source: Source, group: str = ALL):
         _title(fig, f"Spearman's \u03c1: {source.x_name} x affective quality ({where})", source)
         nmin, nmax = int(np.nanmin(n.to_numpy())), int(np.nanmax(n.to_numpy()))
         ns = f"n = {nmin:,}" if nmin == nmax else f"n = {nmin:,}-{nmax:,}"
-        _caption(fig, f"{ns}; {STAR_NOTE}, {_correction_text(table)} over the "
+        lines = _caption(fig, f"{ns}; {STAR_NOTE}, {_correction_text(table)} over the "
                       f"{rho.size} tests of this table; grey n/a: no rho (constant column, see report.md).")
-        fig.tight_layout(rect=(0, 0.04, 1, 0.93))
+        _layout(fig, lines)
     return fig
 
 
@@ -165,9 +179,9 @@ def heatmap_by_group(table: pd.DataFrame, source: Source, max_rows: int = 48):
         _title(fig, f"Spearman's \u03c1 per {source.group_name}: {source.x_name} x affective quality", source)
         more = f"; {len(groups) - len(keep)} smaller {source.group_name}s in spearman.csv only" \
             if len(groups) > len(keep) else ""
-        _caption(fig, f"{STAR_NOTE}, {_correction_text(table)} within each {source.group_name} "
+        lines = _caption(fig, f"{STAR_NOTE}, {_correction_text(table)} within each {source.group_name} "
                       f"({per * len(qualities)} tests each){more}.")
-        fig.tight_layout(rect=(0, 0.02, 0.86, 0.96))
+        _layout(fig, lines, right=0.86)
     return fig
 
 
@@ -182,6 +196,8 @@ def bars(table: pd.DataFrame, source: Source, group: str = ALL):
     ncols = 5 if len(events) > 6 else 2  # many events: 2 rows of 5 panels fits one page
     nrows = math.ceil(len(qualities) / ncols)
     panel_h = 0.55 + 0.16 * len(events)
+    # room beyond the longest bar for "***": narrow panels (5 a row) need more of the axis for it
+    reach = 1.6 if ncols > 2 else 1.3
     with plt.rc_context(FONT):
         fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, 1.3 + panel_h * nrows),
                                  sharex=True, sharey=True, squeeze=False)
@@ -200,7 +216,8 @@ def bars(table: pd.DataFrame, source: Source, group: str = ALL):
                             ha="left" if v >= 0 else "right", fontsize=7)
             ax.axvline(0, color="black", linewidth=0.8)
             ax.set_title(QUALITY_LABELS.get(q, q), pad=3)
-            ax.set_xlim(-vmax * 1.3, vmax * 1.3)
+            ax.set_xlim(-vmax * reach, vmax * reach)
+            ax.set_xticks([-vmax, 0.0, vmax], [f"{-vmax:.1f}".replace("-", "\u2212"), "0", f"{vmax:.1f}"])
             if ncols > 2:
                 ax.tick_params(axis="x", labelsize=6.5)
             ax.grid(axis="x", color="#cccccc", linewidth=0.5)
@@ -213,8 +230,8 @@ def bars(table: pd.DataFrame, source: Source, group: str = ALL):
             ax.set_xlabel("Spearman's \u03c1")
         where = "all rows" if group == ALL else f"{source.group_name} {group}"
         _title(fig, f"Spearman's \u03c1 per quality: {source.x_name} ({where})", source)
-        _caption(fig, f"{STAR_NOTE}, {_correction_text(table)}; grey n/a: no rho (constant column).")
-        fig.tight_layout(rect=(0, 0.02, 1, 0.95))
+        lines = _caption(fig, f"{STAR_NOTE}, {_correction_text(table)}; grey n/a: no rho (constant column).")
+        _layout(fig, lines)
     return fig
 
 
@@ -289,8 +306,8 @@ def radar(source: Source, max_groups: int = 12):
         by = source.group_name
         _title(fig, f"Mean affective qualities per {by}", source)
         more = f"; {len(groups) - len(shown)} smaller {by}s not shown" if len(groups) > len(shown) else ""
-        _caption(fig, f"Mean rating per quality (1-5), soundscapy's PAQ radar layout; dashed black: all rows{more}.")
-        fig.tight_layout(rect=rect)
+        lines = _caption(fig, f"Mean rating per quality (1-5), soundscapy's PAQ radar layout; dashed black: all rows{more}.")
+        _layout(fig, lines, left=rect[0], right=rect[2])
     return fig
 
 
@@ -335,9 +352,9 @@ def circumplex(source: Source, max_groups: int = 12, seed: int = 0, max_points: 
         shown = "" if len(groups) <= len(panels) - 1 else f"; {len(groups) - len(panels) + 1} smaller " \
                                                               f"{source.group_name}s not shown"
         sub = f"; points subsampled (seed {seed}): " + ", ".join(notes) if notes else ""
-        _caption(fig, "ISO/TS 12913-3 coordinates; density: Gaussian KDE (soundscapy.density, 10 levels)"
+        lines = _caption(fig, "ISO/TS 12913-3 coordinates; density: Gaussian KDE (soundscapy.density, 10 levels)"
                       f"{shown}{sub}.")
-        fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+        _layout(fig, lines)
     return fig
 
 
