@@ -10,7 +10,8 @@ paper's human labels and on the International Soundscape Database (see :mod:`eva
   :func:`scipy.stats.spearmanr` returns them, ``p_adjusted`` within each group
   (Benjamini-Hochberg, Bonferroni or none), ``stars`` on the adjusted p and ``n``; a pair that
   cannot be tested (a constant column, too few values) gets empty numbers and a ``reason``;
-* :func:`run` writes ``spearman.csv``, the figures and ``report.md`` into a folder.
+* :func:`run` writes ``spearman.csv``, the figures and ``report.md`` into a folder;
+  :func:`correlate_predictions` does all of it for one predictions table (the leaderboard's entry).
 
 Bad input raises :class:`CorrelationError` with a one-line message naming the file and the fix.
 """
@@ -271,7 +272,9 @@ def read_table(path: Path | str) -> pd.DataFrame:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path)
+            # round_trip: the floats the writer had, to the last bit (pandas' default parser can be 1 ulp
+            # off, which can split or merge near-ties and change rho in the last digits)
+            frame = pd.read_csv(path, float_precision="round_trip")
     except pd.errors.EmptyDataError:
         raise CorrelationError(f"{path}: the file is empty; pass a predictions table with a header "
                                "and one row per clip") from None
@@ -417,6 +420,25 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
     atomic_write_text(out / "report.md", render_report(source, table, summary, top=top))
     atomic_write_json(out / "provenance.json", summary)
     return summary
+
+
+def correlate_predictions(predictions, out: Path | str, *, synthetic: bool = False, correction: str = "fdr_bh",
+                          figures: bool = True, group_by: str | None = "scene", max_groups: int = 12, top: int = 5,
+                          seed: int = 0, max_points: int = 3000) -> dict:
+    """The whole analysis for one model's predictions table, written into the folder ``out``.
+
+    ``predictions`` is a path (CSV/Parquet) or a DataFrame with the columns
+    :data:`models_zoo.vocab.PREDICTION_COLUMNS` (extra columns such as the ``true_*`` ones of
+    :data:`~models_zoo.vocab.TRUTH_COLUMNS` are ignored); a ``data`` column containing "synthetic", or
+    ``synthetic=True``, marks every figure and the report as synthetic. Writes ``spearman.csv``,
+    ``report.md``, ``provenance.json`` and the figures (PNG+PDF) and returns :func:`run`'s summary.
+    Raises :class:`CorrelationError` (one line) on unusable input; a figure that fails is listed in
+    ``summary["figure_problems"]`` instead of raising. This is what ``soundaq correlate --predictions``
+    and the leaderboard call.
+    """
+    source = predictions_source(predictions, synthetic=synthetic, group_by=group_by)
+    return run(source, out, correction=correction, figures=figures, max_groups=max_groups, top=top,
+               seed=seed, max_points=max_points)
 
 
 def _fmt_p(p: float) -> str:

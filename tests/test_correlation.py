@@ -207,6 +207,37 @@ def test_synthetic_flag_from_data_column(test_labels):
     assert C.predictions_source(noisy_predictions(test_labels, n=50), synthetic=True).synthetic
 
 
+def test_correlate_predictions_on_a_leaderboard_shaped_table(test_labels, tmp_path):
+    """The leaderboard's predictions/<model>.csv: every vocab column, truth columns, a data column."""
+    from models_zoo import vocab
+
+    rng = np.random.default_rng(3)
+    pred = noisy_predictions(test_labels, n=300)
+    for c in vocab.SCENE_PROB_COLUMNS:
+        pred[c] = rng.random(len(pred))
+    pred["isop"], pred["isoe"] = vocab.iso_coordinates(*(pred[q] for q in QUALITIES))
+    truth = test_labels.iloc[:300].reset_index(drop=True)
+    pred["true_scene"] = truth["scene"]
+    for tcol, lcol in zip(vocab.TRUE_EVENT_COLUMNS, EVENT_COLUMNS):
+        pred[tcol] = truth[lcol]
+    for tcol, q in zip(vocab.TRUE_QUALITY_COLUMNS, QUALITIES):
+        pred[tcol] = truth[q]
+    pred["true_isop"], pred["true_isoe"] = truth["isop"], truth["isoe"]
+    pred["data"] = "synthetic (soundaq embedded set v1, 300 clips, seed 0)"
+    pred = pred[[*vocab.PREDICTION_COLUMNS, *vocab.TRUTH_COLUMNS, "data"]]
+    path = tmp_path / "noisy-labels.csv"
+    pred.to_csv(path, index=False)
+    summary = C.correlate_predictions(path, tmp_path / "corr", figures=False)
+    assert summary["synthetic"] and summary["source"] == "predictions" and summary["figures"] == []
+    assert "SYNTHETIC DATA" in (tmp_path / "corr" / "report.md").read_text()
+    table = _read_spearman(tmp_path / "corr" / "spearman.csv")
+    row = table[(table["group"] == "all") & (table["event"] == "Music") & (table["quality"] == "isoe")].iloc[0]
+    ref = stats.spearmanr(pred["event_prob_music"], pred["isoe"])  # predicted columns, not true_*
+    assert row["rho"] == ref.statistic and row["p"] == ref.pvalue
+    with pytest.raises(C.CorrelationError, match="missing quality"):
+        C.correlate_predictions(pred.drop(columns=["calm"]), tmp_path / "bad", figures=False)
+
+
 def test_isd_source_matches_soundscapy():
     sspy = pytest.importorskip("soundscapy")
     from soundscapy.databases import isd

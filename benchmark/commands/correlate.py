@@ -44,26 +44,26 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from benchmark.errors import UserError
-    from evaluation.correlation import CorrelationError, labels_source, predictions_source, run
+    from evaluation.correlation import CorrelationError, correlate_predictions, labels_source, run
 
     for name in ("max_groups", "max_points", "top"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    options = dict(correction=args.correction, figures=not args.no_figures, max_groups=args.max_groups,
+                   top=args.top, seed=args.seed, max_points=args.max_points)
     try:
         if args.predictions is not None:
-            source = predictions_source(args.predictions, synthetic=args.synthetic,
-                                        group_by=args.group_by or "scene")
+            summary = correlate_predictions(args.predictions, args.out, synthetic=args.synthetic,
+                                            group_by=args.group_by or "scene", **options)
         elif args.labels is not None:
-            source = labels_source(args.labels, args.split, synthetic=args.synthetic,
-                                   group_by=args.group_by or "scene")
+            summary = run(labels_source(args.labels, args.split, synthetic=args.synthetic,
+                                        group_by=args.group_by or "scene"), args.out, **options)
         else:
             from evaluation.isd import isd_source
 
             if args.group_by not in (None, "location"):
                 raise UserError("--group-by: the ISD source groups by location only; leave --group-by out")
-            source = isd_source(validate=not args.isd_all_rows, synthetic=args.synthetic)
-        summary = run(source, args.out, correction=args.correction, figures=not args.no_figures,
-                      max_groups=args.max_groups, top=args.top, seed=args.seed, max_points=args.max_points)
+            summary = run(isd_source(validate=not args.isd_all_rows, synthetic=args.synthetic), args.out, **options)
     except CorrelationError as err:
         raise UserError(str(err)) from None
     print(f"{summary['label']}: {summary['tested_pairs']} pairs tested, {summary['significant_pairs']} significant "
