@@ -169,3 +169,18 @@ def test_registering_the_command_imports_nothing_heavy():
             "print(sorted(m for m in ('numpy', 'numba', 'scipy', 'soundfile', 'rich', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_mosqito_backend_writes_the_same_features(inputs, tmp_path):
+    """One 30-s window through mosqito (about 40 s of CPU) equals the fast backend's output."""
+    _, good, _ = inputs
+    for backend in ("fast", "mosqito"):
+        assert main(["features", str(good["float_3ch"]), "--out", str(tmp_path / backend), "--no-cache",
+                     "--loudness-backend", backend]) == 0
+    manifest = json.loads((tmp_path / "mosqito" / "manifest.json").read_text())
+    assert manifest["parameters"]["loudness"]["backend"] == "mosqito"
+    with np.load(tmp_path / "fast" / "float_3ch.npz") as f, np.load(tmp_path / "mosqito" / "float_3ch.npz") as m:
+        np.testing.assert_array_equal(f["mel"], m["mel"])
+        diff = np.abs(f["loudness"].astype(np.float64) - m["loudness"])
+        assert diff.mean() <= 0.005 and diff.max() <= 0.05

@@ -224,3 +224,13 @@ def test_cache_reports_bad_audio(tmp_path):
 def test_no_root_computes_without_storing(tmp_path, two_clips):
     feats = FeatureCache(None).get(two_clips[0])
     assert feats.status == "computed" and feats.mel.shape == (1, 3001, 64)
+
+
+def test_too_loud_for_iso532_is_an_audio_error(tmp_path):
+    """A wrong calibration that puts a low tone above 120 dB is reported against the file, with a fix."""
+    path = tmp_path / "hum.wav"
+    rate = 16000
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 100 * np.arange(rate) / rate), rate)
+    with pytest.raises(AudioError, match="too loud for ISO 532-1") as err:
+        FeatureCache(None, calibration=Calibration.from_dbfs_offset(130.0)).get(path)
+    assert str(path) in str(err.value) and "calibration" in str(err.value)

@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--calibration-db", type=float, default=60.0,
                    help="level of the calibration recording in dB SPL (default 60)")
     p.add_argument("--cache", type=Path, default=None,
-                   help="feature cache folder (default $SOUNDAQ_FEATURE_CACHE or ~/.cache/soundaq/features)")
+                   help="feature cache folder, shared with the data module (default $SOUNDAQ_FEATURE_CACHE, "
+                        "else $SOUNDAQ_CACHE/features, else ~/.cache/soundaq/features)")
     p.add_argument("--no-cache", action="store_true", help="compute everything, read and write no cache")
     p.set_defaults(handler=_run)
 
