@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models_zoo.nets.mobilenetv2 import add_release_heads, check_mel, release_heads, strip_parallel_prefix
+from models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from models_zoo.outputs import NetOutput
 
 __all__ = ["CNNTransformer", "map_original_keys", "pooled_steps", "FRAME_RANGE", "UNUSED_MODULES"]
@@ -116,11 +116,11 @@ def _conv(cin: int, cout: int, k: int, padding) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=(k, k), stride=(1, 1), padding=padding, bias=False)
 
 
-class CNNTransformer(nn.Module):
+class CNNTransformer(ZooNet):
     """CNN-Transformer of the SoundSCaper release: log-mel ``[B, ~3001, 64]`` -> :class:`NetOutput`."""
 
     uses_loudness = False
-    frame_range = FRAME_RANGE
+    min_frames, max_frames = FRAME_RANGE
 
     def __init__(self):
         super().__init__()
@@ -134,14 +134,11 @@ class CNNTransformer(nn.Module):
         self.conv7, self.bn7 = _conv(64, N_TOKENS, 9, (0, 0)), nn.BatchNorm2d(N_TOKENS)
         self.mha = Encoder(input_dim=TOKEN_DIM, n_layers=1)
         self.mha_d_model_to_one = nn.Linear(D_MODEL * N_TOKENS, N_TOKENS, bias=True)   # unused
-        add_release_heads(self, D_MODEL * N_TOKENS)
+        add_linear_heads(self, D_MODEL * N_TOKENS)
 
     def embed(self, mel: torch.Tensor) -> torch.Tensor:
         """The 65,536-d clip embedding (128 attended tokens of 512, flattened)."""
-        check_mel("CNN_Transformer", mel, FRAME_RANGE[0])
-        if mel.shape[1] > FRAME_RANGE[1]:
-            raise ValueError(f"CNN_Transformer accepts {FRAME_RANGE[0]}-{FRAME_RANGE[1]} frames (a 30-s window), "
-                             f"got {mel.shape[1]}; split longer clips into 3001-frame windows")
+        self.check_inputs(mel)
         x = mel.unsqueeze(1)
         x = F.max_pool2d(F.relu_(self.bn1(self.conv1(x))), kernel_size=(2, 2))
         x = F.max_pool2d(F.relu_(self.bn3(self.conv3(x))), kernel_size=(3, 2))
@@ -151,7 +148,7 @@ class CNNTransformer(nn.Module):
         return x.reshape(x.shape[0], -1)
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
-        return release_heads(self, self.embed(mel))
+        return linear_heads(self, self.embed(mel))
 
 
 def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
@@ -162,4 +159,4 @@ def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[st
     ``mha_d_model_to_one``, ``fc_final_*``. The unused modules are part of the release's state dict
     and load too.
     """
-    return strip_parallel_prefix(state_dict)
+    return strip_module_prefix(state_dict)

@@ -22,13 +22,11 @@ from typing import Mapping
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from models_zoo.nets.common import ZooNet, add_linear_heads, init_bn, init_layer, linear_heads, strip_module_prefix
 from models_zoo.outputs import NetOutput
-from models_zoo.vocab import EVENTS, QUALITIES, SCENES
 
-__all__ = ["MobileNetV2", "map_original_keys", "add_release_heads", "release_heads", "he_uniform_",
-           "strip_parallel_prefix", "check_mel"]
+__all__ = ["MobileNetV2", "InvertedResidual", "map_original_keys", "INVERTED_RESIDUAL_SETTING"]
 
 #: (expansion t, output channels c, repeats n, first stride s) of the release (= the MobileNetV2 paper).
 INVERTED_RESIDUAL_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -42,83 +40,12 @@ INVERTED_RESIDUAL_SETTING: tuple[tuple[int, int, int, int], ...] = (
 )
 STEM_CHANNELS = 32
 LAST_CHANNELS = 1280
-MEL_BINS = 64
 
-
-# --------------------------------------------------------------------------------------------------
-# Helpers shared by the part-B nets (MobileNetV2, YAMNet, CNN-Transformer, PANNs).
-# --------------------------------------------------------------------------------------------------
-
-#: Attribute names of the release's heads, with the width of each. The scene/event heads come
-#: first, then ISOP/ISOE, then one scalar head per quality, named from ``vocab.QUALITIES``.
-def _head_layout() -> list[tuple[str, int]]:
-    return ([("fc_final_scene", len(SCENES)), ("fc_final_event", len(EVENTS)),
-             ("fc_final_ISOPls", 1), ("fc_final_ISOEvs", 1)]
-            + [(f"fc_final_{q}", 1) for q in QUALITIES])
-
-
-def add_release_heads(module: nn.Module, in_features: int) -> None:
-    """Give ``module`` the release's 12 linear heads as direct attributes (``fc_final_scene``...).
-
-    They stay separate ``nn.Linear`` layers so that release state dicts load key for key; the
-    forward pass (:func:`release_heads`) runs them as one fused matrix product.
-    """
-    for name, width in _head_layout():
-        setattr(module, name, nn.Linear(in_features, width, bias=True))
-
-
-def release_heads(module: nn.Module, embedding: torch.Tensor) -> NetOutput:
-    """Apply the heads added by :func:`add_release_heads` to ``embedding`` ``[B, D]`` in one matmul."""
-    layout = _head_layout()
-    heads = [getattr(module, name) for name, _ in layout]
-    weight = torch.cat([h.weight for h in heads], dim=0)
-    bias = torch.cat([h.bias for h in heads], dim=0)
-    out = F.linear(embedding, weight, bias)
-    parts = dict(zip([name for name, _ in layout], torch.split(out, [w for _, w in layout], dim=1)))
-    qualities = torch.cat([parts[f"fc_final_{q}"] for q in QUALITIES], dim=1)
-    return NetOutput(scene_logits=parts["fc_final_scene"], event_logits=parts["fc_final_event"],
-                     qualities=qualities, isop=parts["fc_final_ISOPls"].squeeze(1),
-                     isoe=parts["fc_final_ISOEvs"].squeeze(1))
-
-
-def he_uniform_(layer: nn.Module) -> None:
-    """The release's ``init_layer``: weights ~ U(-sqrt(6 / fan_in), +sqrt(6 / fan_in)), bias 0."""
-    nn.init.kaiming_uniform_(layer.weight, a=0.0, mode="fan_in", nonlinearity="relu")
-    if getattr(layer, "bias", None) is not None:
-        nn.init.zeros_(layer.bias)
-
-
-def strip_parallel_prefix(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
-    """Drop a leading ``module.`` (saved from ``nn.DataParallel``) from every key, if all keys have it."""
-    keys = list(state_dict)
-    if keys and all(k.startswith("module.") for k in keys):
-        return OrderedDict((k[len("module."):], v) for k, v in state_dict.items())
-    return OrderedDict(state_dict.items())
-
-
-def check_mel(net_name: str, mel: torch.Tensor, min_frames: int) -> None:
-    """Raise ``ValueError`` naming the net unless ``mel`` is ``[B, T >= min_frames, 64]``."""
-    if mel.dim() != 3 or mel.shape[-1] != MEL_BINS:
-        raise ValueError(f"{net_name} expects a normalised log-mel [batch, frames, {MEL_BINS}], "
-                         f"got shape {tuple(mel.shape)}")
-    if mel.shape[1] < min_frames:
-        raise ValueError(f"{net_name} needs at least {min_frames} frames, got {mel.shape[1]}; "
-                         "pad the clip (30 s = 3001 frames)")
-
-
-# --------------------------------------------------------------------------------------------------
-# The network.
-# --------------------------------------------------------------------------------------------------
 
 def _pool(stride: int) -> nn.Module:
     # The release writes nn.AvgPool2d(stride) even for stride 1 (an identity); an nn.Identity at the
     # same position keeps the Sequential indices (and so the state-dict keys) without the no-op kernel.
     return nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
-
-
-def _init_bn(bn: nn.BatchNorm2d) -> None:
-    nn.init.ones_(bn.weight)
-    nn.init.zeros_(bn.bias)
 
 
 class InvertedResidual(nn.Module):
@@ -139,15 +66,15 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
         for m in self.conv:
             if isinstance(m, nn.Conv2d):
-                he_uniform_(m)
+                init_layer(m)
             elif isinstance(m, nn.BatchNorm2d):
-                _init_bn(m)
+                init_bn(m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(ZooNet):
     """MobileNetV2 of the SoundSCaper release: log-mel ``[B, T, 64]`` -> :class:`NetOutput`."""
 
     uses_loudness = False
@@ -157,8 +84,8 @@ class MobileNetV2(nn.Module):
         super().__init__()
         stem = nn.Sequential(nn.Conv2d(1, STEM_CHANNELS, 3, 1, 1, bias=False), _pool(2),
                              nn.BatchNorm2d(STEM_CHANNELS), nn.ReLU6(inplace=True))
-        he_uniform_(stem[0])
-        _init_bn(stem[2])
+        init_layer(stem[0])
+        init_bn(stem[2])
         blocks: list[nn.Module] = [stem]
         channels = STEM_CHANNELS
         for t, c, n, s in INVERTED_RESIDUAL_SETTING:
@@ -167,21 +94,21 @@ class MobileNetV2(nn.Module):
                 channels = c
         last = nn.Sequential(nn.Conv2d(channels, LAST_CHANNELS, 1, 1, 0, bias=False),
                              nn.BatchNorm2d(LAST_CHANNELS), nn.ReLU6(inplace=True))
-        he_uniform_(last[0])
-        _init_bn(last[1])
+        init_layer(last[0])
+        init_bn(last[1])
         blocks.append(last)
         self.features = nn.Sequential(*blocks)
         self.last_channel = LAST_CHANNELS
-        add_release_heads(self, LAST_CHANNELS)
+        add_linear_heads(self, LAST_CHANNELS)
 
     def embed(self, mel: torch.Tensor) -> torch.Tensor:
         """The 1280-d clip embedding the heads read."""
-        check_mel("MobileNetV2", mel, self.min_frames)
+        self.check_inputs(mel)
         x = self.features(mel.unsqueeze(1))
         return x.mean(dim=3).mean(dim=2)
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
-        return release_heads(self, self.embed(mel))
+        return linear_heads(self, self.embed(mel))
 
 
 def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
@@ -191,4 +118,4 @@ def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[st
     ``module.`` prefix: ``features.<i>.conv.<j>.*``, ``features.0.{0,2}.*``, ``features.18.{0,1}.*``,
     ``fc_final_{scene,event,ISOPls,ISOEvs,<quality>}.{weight,bias}``.
     """
-    return strip_parallel_prefix(state_dict)
+    return strip_module_prefix(state_dict)

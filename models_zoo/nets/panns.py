@@ -20,41 +20,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models_zoo.nets.mobilenetv2 import (add_release_heads, check_mel, he_uniform_, release_heads,
-                                         strip_parallel_prefix)
+from models_zoo.nets.common import ConvBlock, ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from models_zoo.outputs import NetOutput
 
-__all__ = ["PANNs", "ConvBlock", "map_original_keys", "BLOCK_CHANNELS", "DROPOUT"]
+__all__ = ["PANNs", "map_original_keys", "BLOCK_CHANNELS", "DROPOUT"]
 
 BLOCK_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
 DROPOUT = 0.2
 EMBEDDING_DIM = 2048
 
 
-class ConvBlock(nn.Module):
-    """Two 3x3 convolutions (padding 1, no bias), each + BN + ReLU, then optional average pooling."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, (3, 3), (1, 1), (1, 1), bias=False)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, (3, 3), (1, 1), (1, 1), bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        he_uniform_(self.conv1)
-        he_uniform_(self.conv2)
-        for bn in (self.bn1, self.bn2):
-            nn.init.ones_(bn.weight)
-            nn.init.zeros_(bn.bias)
-
-    def forward(self, x: torch.Tensor, pool_size: tuple[int, int] = (2, 2)) -> torch.Tensor:
-        x = F.relu_(self.bn1(self.conv1(x)))
-        x = F.relu_(self.bn2(self.conv2(x)))
-        if pool_size != (1, 1):   # the release's (1, 1) average pool is an identity
-            x = F.avg_pool2d(x, kernel_size=pool_size)
-        return x
-
-
-class PANNs(nn.Module):
+class PANNs(ZooNet):
     """PANNs/CNN14 of the SoundSCaper release: log-mel ``[B, T, 64]`` -> :class:`NetOutput`."""
 
     uses_loudness = False
@@ -67,23 +43,24 @@ class PANNs(nn.Module):
             self.add_module(f"conv_block{i + 1}", ConvBlock(channels, out_channels))
             channels = out_channels
         self.fc1 = nn.Linear(EMBEDDING_DIM, EMBEDDING_DIM, bias=True)
-        add_release_heads(self, EMBEDDING_DIM)
+        add_linear_heads(self, EMBEDDING_DIM)
 
     def embed(self, mel: torch.Tensor) -> torch.Tensor:
         """The 2048-d clip embedding ``relu(fc1(max_t + mean_t of the frequency-averaged map))``."""
-        check_mel("PANNs", mel, self.min_frames)
+        self.check_inputs(mel)
         x = mel.unsqueeze(1)
         last = len(BLOCK_CHANNELS)
         for i in range(1, last + 1):
             block = getattr(self, f"conv_block{i}")
-            x = block(x, pool_size=(1, 1) if i == last else (2, 2))
+            # the release's last block pools (1, 1), an identity: skip it
+            x = block(x, pool_size=(2, 2), pool_type="none" if i == last else "avg")
             x = F.dropout(x, p=DROPOUT, training=self.training)
         x = x.mean(dim=3)
-        x = x.amax(dim=2) + x.mean(dim=2)
+        x = x.max(dim=2).values + x.mean(dim=2)
         return F.relu_(self.fc1(x))
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
-        return release_heads(self, self.embed(mel))
+        return linear_heads(self, self.embed(mel))
 
 
 def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
@@ -92,4 +69,4 @@ def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[st
     Identity after removing a DataParallel ``module.`` prefix: ``conv_block<1..6>.{conv1,conv2}.weight``,
     ``conv_block<i>.{bn1,bn2}.*``, ``fc1.{weight,bias}``, ``fc_final_*.{weight,bias}``.
     """
-    return strip_parallel_prefix(state_dict)
+    return strip_module_prefix(state_dict)

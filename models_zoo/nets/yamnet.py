@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models_zoo.nets.mobilenetv2 import add_release_heads, check_mel, release_heads, strip_parallel_prefix
+from models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from models_zoo.outputs import NetOutput
 
 __all__ = ["YAMNet", "map_original_keys", "BATCHNORM_EPSILON", "LAYER_CONFIG", "same_padding"]
@@ -106,7 +106,7 @@ class SeparableConv(nn.Module):
         return self.pointwise_conv(self.depthwise_conv(x))
 
 
-class YAMNet(nn.Module):
+class YAMNet(ZooNet):
     """YAMNet of the SoundSCaper release: log-mel ``[B, T, 64]`` -> :class:`NetOutput`."""
 
     uses_loudness = False
@@ -122,18 +122,18 @@ class YAMNet(nn.Module):
             self.add_module(name, block(stride, channels, out_channels))
             self.layer_names.append(name)
             channels = out_channels
-        add_release_heads(self, EMBEDDING_DIM)
+        add_linear_heads(self, EMBEDDING_DIM)
 
     def embed(self, mel: torch.Tensor) -> torch.Tensor:
         """The 1024-d clip embedding (global average of the last feature map)."""
-        check_mel("YAMNet", mel, self.min_frames)
+        self.check_inputs(mel)
         x = mel.unsqueeze(1)
         for name in self.layer_names:
             x = getattr(self, name)(x)
         return x.mean(dim=(2, 3))
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
-        return release_heads(self, self.embed(mel))
+        return linear_heads(self, self.embed(mel))
 
 
 def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
@@ -143,4 +143,4 @@ def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[st
     ``layer1.fused.bn.*``, ``layer<2..14>.{depthwise_conv,pointwise_conv}.{conv.weight,bn.*}``,
     ``fc_final_*.{weight,bias}``.
     """
-    return strip_parallel_prefix(state_dict)
+    return strip_module_prefix(state_dict)
