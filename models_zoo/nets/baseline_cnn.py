@@ -8,7 +8,7 @@ mean over time -> 128-d embedding -> twelve linear heads.
 Layers the original defines but never calls are kept so the released weights load and the
 parameter count matches (1,009,900): ``bn0`` (BatchNorm2d over the 64 mel bins), ``conv2``/``bn2``
 (16->16, 3x3), ``conv4``/``bn4`` (32->32, 5x5), ``conv6``/``bn6`` (64->64, 7x7). They receive no
-gradient. Accepts any length of at least 170 frames.
+gradient. Accepts any length of at least 340 frames.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def _conv(cin: int, cout: int, k: int, padding) -> nn.Conv2d:
 class _PlainCNNTrunk(ZooNet):
     """The conv trunk shared by the Baseline and Hierarchical CNNs (same layers, same names)."""
 
-    min_frames = 170
+    # conv7 (9x9, no padding) needs 13 steps so that its 5-step max-pool has one output
+    min_frames = 340
     embedding_dim = 128
 
     def __init__(self):

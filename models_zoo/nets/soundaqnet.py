@@ -98,8 +98,9 @@ class GatedGraphConv(nn.Module):
 
 class SoundAQnet(ZooNet):
     uses_loudness = True
-    min_frames = 143
-    min_loudness_samples = 142
+    # the k = 9 branches lose 16, 32 and 48 steps to their convolutions and halve after each block
+    min_frames = 280
+    min_loudness_samples = 280
     node_dim = 64
     hidden_dim = 32
     graph_dim = 512
