@@ -54,7 +54,7 @@ def _models(args) -> int:
     table = Table(title="soundaq model zoo (scores: SoundSCaper paper, ARAUS test set, 3,576 clips)")
     for col, justify in (("name", "left"), ("inputs", "left"), ("params", "right"), ("scene acc %", "right"),
                          ("event AUC", "right"), ("PAQ MSE", "right"), ("weights", "left")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=col in ("name", "params"))
     if args.count:
         table.add_column("count", justify="right")
     for row in rows:

@@ -1,0 +1,113 @@
+"""The model registry and ``soundaq models [--json]``.
+
+The paper's scores in the registry are checked against the 'Facts from the paper' table of the
+reference README (parsed here), the parameter counts against the issue's list and against the built nets.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.errors import UserError
+from models_zoo import registry
+from models_zoo.registry import NETS, build_net, get_spec, list_nets
+from models_zoo.vocab import QUALITIES
+
+NAMES = ["AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "MobileNetV2", "YAMNet", "CNN_Transformer", "PANNs",
+         "SoundAQnet"]
+ISSUE_PARAMS = {"AD_CNN": 521_472, "Baseline_CNN": 1_009_900, "Hierarchical_CNN": 1_009_633,
+                "MobileNetV2": 2_259_164, "YAMNet": 3_235_100, "CNN_Transformer": 12_293_996,
+                "PANNs": 79_731_036, "SoundAQnet": 2_701_812}
+
+
+def _paper_table(readme: str) -> dict[str, dict]:
+    """Rows of the README's '| model | params (M) | scene acc % | event AUC | mean PAQ MSE |' table."""
+    section = readme.split("## Facts from the paper", 1)[1]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or cells[0] in ("model", "") or set(cells[0]) <= {"-"}:
+            continue
+        name = re.sub(r"[ -]", "_", cells[0])
+        num = [None if c == "-" else float(c) for c in cells[1:]]
+        rows[name] = dict(zip(("params_m", "scene_acc", "event_auc", "paq_mse"), num))
+    return rows
+
+
+def test_names_and_order():
+    assert list_nets() == NAMES == list(NETS)
+
+
+def test_paper_scores_match_reference_readme(reference):
+    readme = (reference / "README.md").read_text()
+    table = _paper_table(readme)
+    assert set(table) == set(NAMES)
+    for name, row in table.items():
+        spec = NETS[name]
+        assert spec.params == ISSUE_PARAMS[name]
+        assert spec.paper_params_m == row["params_m"]
+        assert (spec.paper_scene_acc, spec.paper_event_auc, spec.paper_paq_mse) == (
+            row["scene_acc"], row["event_auc"], row["paq_mse"]), name
+        if row["params_m"] is not None:  # the paper prints millions, rounded
+            assert abs(spec.params / 1e6 - row["params_m"]) < 1e-4
+    per_paq = re.search(r"Per-PAQ MSE of SoundAQnet:(.*?)\.\n", readme, re.S).group(1)
+    expected = {q: float(v) for q, v in re.findall(r"(\w+) ([\d.]+)", per_paq)}
+    assert NETS["SoundAQnet"].paper_paq_mse_per_quality == expected
+    assert list(expected) == list(QUALITIES)
+    assert sum(expected.values()) / 8 == pytest.approx(NETS["SoundAQnet"].paper_paq_mse, abs=5e-4)
+
+
+def test_unknown_name_is_a_user_error_listing_names():
+    with pytest.raises(UserError, match="unknown model 'ResNet'.*AD_CNN, Baseline_CNN.*SoundAQnet"):
+        build_net("ResNet")
+
+
+def test_broken_target_fails_only_that_net(monkeypatch):
+    broken = registry.NetSpec("Ghost", "models_zoo.nets.does_not_exist:Ghost", (registry.INPUT_MEL,), 1,
+                              None, None, None, None)
+    monkeypatch.setitem(registry.NETS, "Ghost", broken)
+    with pytest.raises(UserError, match="model Ghost: cannot import models_zoo.nets.does_not_exist"):
+        build_net("Ghost")
+    monkeypatch.setitem(registry.NETS, "Ghost", registry.NetSpec(
+        "Ghost", "models_zoo.nets.ad_cnn:Nope", (registry.INPUT_MEL,), 1, None, None, None, None))
+    with pytest.raises(UserError, match="defines no class Nope"):
+        build_net("Ghost")
+    assert build_net("Baseline_CNN").__class__.__name__ == "BaselineCNN"
+
+
+def test_models_json_counts_every_net(capsys):
+    """`soundaq models --json --count` builds all eight nets: counts equal the originals'."""
+    assert main(["models", "--json", "--count"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == NAMES
+    for row in rows:
+        assert row["params"] == row["params_counted"] == ISSUE_PARAMS[row["name"]]
+        assert row["uses_loudness"] is (row["name"] == "SoundAQnet")
+        assert row["inputs"][0].startswith("log-mel")
+        assert registry.net_class(row["name"]).uses_loudness is row["uses_loudness"]
+    assert get_spec("PANNs").paper_scene_acc == rows[6]["paper_scene_acc"] == 93.28
+
+
+def test_models_table(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in NAMES:
+        assert name in out
+    assert "79,731,036" in out and "96.09" in out and "1.027" in out
+
+
+def test_help_lists_commands_without_heavy_imports():
+    code = ("import sys; from benchmark.cli import build_parser; build_parser(); "
+            "import models_zoo.registry; "
+            "heavy = [m for m in ('torch', 'lightning', 'pandas', 'matplotlib') if m in sys.modules]; "
+            "print(heavy)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"
+    res = subprocess.run([sys.executable, "-m", "benchmark", "--help"], capture_output=True, text=True, check=True)
+    assert re.search(r"^\s+models\s+list the model zoo", res.stdout, re.M)
+    assert re.search(r"^\s+import-original\s+\S", res.stdout, re.M)
