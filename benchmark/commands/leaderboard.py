@@ -1,0 +1,76 @@
+"""``soundaq leaderboard``: compare models on one dataset with one set of metrics (benchmark.leaderboard)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "leaderboard", help="train/evaluate models on one dataset and rank them (table, CIs, figure)",
+        description="Train each chosen model on the training split (or load --checkpoints), evaluate it on "
+                    "the test split and write a ranked table with bootstrap CIs, a figure, per-clip "
+                    "predictions and provenance to --out. Run the same command again to resume.")
+    p.add_argument("--data", default="embedded", choices=("embedded", "araus"),
+                   help="embedded: the bundled synthetic set (default); araus: your ARAUS copy")
+    p.add_argument("--labels", type=Path, default=None, help="ARAUS label folder (with --data araus)")
+    p.add_argument("--audio", type=Path, default=None, help="ARAUS audio folder (with --data araus)")
+    p.add_argument("--features", type=Path, default=None, help="ARAUS feature folder (with --data araus)")
+    p.add_argument("--models", default="all", help="all (default) or a comma-separated list of registry names")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="epochs for every model (default: the embedded schedule in docs/leaderboard.md; "
+                        "100 with early stopping on ARAUS)")
+    p.add_argument("--train-batches", type=int, default=None,
+                   help="training batches per epoch for every model (default: the embedded schedule; all on ARAUS)")
+    p.add_argument("--checkpoints", type=Path, default=None,
+                   help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original)")
+    p.add_argument("--seed", type=int, default=0, help="seed for training, shuffling and the bootstrap (default 0)")
+    p.add_argument("--batch-size", type=int, default=32, help="clips per batch (default 32, as the paper)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
+    p.add_argument("--embedded-clips", type=int, default=None,
+                   help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="soundaq cache (default $SOUNDAQ_CACHE or ~/.cache/soundaq)")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: cpu, gpu, auto (default auto)")
+    p.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto (default 1)")
+    p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", type=Path, required=True, help="run folder, e.g. results/RUN (an existing one is resumed)")
+    p.set_defaults(handler=_leaderboard)
+
+
+def _leaderboard(args) -> int:
+    from benchmark.commands.train import _devices
+    from benchmark.leaderboard import LeaderboardError, Settings, print_table, run_leaderboard
+    from models_zoo.registry import list_nets
+
+    text = args.models.strip()
+    models = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
+    if args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
+        from benchmark.leaderboard import find_checkpoint
+
+        models = [m for m in list_nets() if find_checkpoint(args.checkpoints, m) is not None]
+        if not models:
+            raise LeaderboardError(f"{args.checkpoints}: no <MODEL>.ckpt files; fix: name them after the registry "
+                                   f"({', '.join(list_nets())})")
+    if args.max_epochs is not None and args.max_epochs < 1:
+        raise LeaderboardError("--max-epochs must be at least 1")
+    if args.train_batches is not None and args.train_batches < 1:
+        raise LeaderboardError("--train-batches must be at least 1")
+    if args.batch_size < 1:
+        raise LeaderboardError("--batch-size must be at least 1")
+    settings = Settings(out=args.out, data=args.data, labels=args.labels, audio=args.audio, features=args.features,
+                        models=models, max_epochs=args.max_epochs, train_batches=args.train_batches,
+                        checkpoints=args.checkpoints, seed=args.seed, batch_size=args.batch_size,
+                        n_resamples=args.resamples, cache_dir=args.cache_dir,
+                        embedded_clips=args.embedded_clips, accelerator=args.accelerator,
+                        devices=_devices(args.devices), strategy=args.strategy, progress=not args.no_progress)
+    outcome = run_leaderboard(settings)
+    print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "")
+    print(f"table: {outcome.out / 'leaderboard.md'}")
+    if outcome.figure is not None:
+        print(f"figure: {outcome.figure}")
+    if outcome.failed:
+        print(f"soundaq leaderboard: {len(outcome.failed)} model(s) failed: {', '.join(outcome.failed)} "
+              "(reasons in the table; run the same command again to retry them)", file=sys.stderr)
+        return 1
+    return 0
