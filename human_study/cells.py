@@ -43,29 +43,22 @@ def parse_rating(raw, dimension: str) -> Parsed:
 
 
 def sheet_values(ws) -> dict[tuple[int, int], object]:
-    """Non-empty cell values of a worksheet keyed by (row, column), merged ranges filled in.
+    """Non-empty cell values of a worksheet keyed by (row, column).
 
-    The value of a merged range's top-left cell is copied to every cell of the range (within the
-    used columns), so a record id merged over a clip's two caption rows is seen on both rows.
+    Works on read-only worksheets (``load_workbook(read_only=True)``), the only practical way to
+    open the questionnaire template: its title rows are merged over all 16384 columns, which a
+    normal load turns into about 230,000 cell objects (minutes). Merged ranges are not expanded:
+    only a range's top-left cell holds its value, which is why a ``Caption 2`` row without a record
+    id is attached to the clip of the row above it (see :mod:`human_study.questionnaire`).
     """
-    cells = getattr(ws, "_cells", None)
-    if cells is not None:
-        values = {rc: c.value for rc, c in cells.items() if c.value is not None
-                  and not (isinstance(c.value, str) and not c.value.strip())}
-    else:  # pragma: no cover - other openpyxl worksheet kinds
-        values = {(c.row, c.column): c.value for row in ws.iter_rows(max_col=min(ws.max_column, 256))
-                  for c in row if c.value is not None}
-    if not values:
-        return values
-    max_col = max(c for _, c in values)
-    merged = getattr(ws, "merged_cells", None)
-    for rng in (merged.ranges if merged is not None else ()):
-        top = values.get((rng.min_row, rng.min_col))
-        if top is None:
-            continue
-        for r in range(rng.min_row, rng.max_row + 1):
-            for c in range(rng.min_col, min(rng.max_col, max_col) + 1):
-                values.setdefault((r, c), top)
+    if hasattr(ws, "reset_dimensions"):
+        ws.reset_dimensions()   # read-only: ignore a stored dimension such as A1:XFD267
+    values: dict[tuple[int, int], object] = {}
+    for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        for c, v in enumerate(row, start=1):
+            if v is None or (isinstance(v, str) and not v.strip()):
+                continue
+            values[(r, c)] = v
     return values
 
 

@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "unpaired": "clip rated for only one system",
     "formula_mismatch": "published overall score differs from the formula",
     "not_rated": "key entries with no row in the workbook",
+    "no_workbook": "participants of the key without a workbook",
 }
 
 

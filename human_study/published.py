@@ -34,7 +34,7 @@ def read_published(path: Path, log: IssueLog, tolerance: float = 1e-6) -> list[d
 
     name = Path(path).name
     try:
-        wb = openpyxl.load_workbook(path, data_only=True)
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as err:  # noqa: BLE001
         log.add(name, "", "", "unreadable",
                 f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "

@@ -5,8 +5,8 @@ row naming at least three of the rating dimensions (``Precision ( [1, 5] )``, ``
 ...); it fixes which column holds which rating, the record id (``Record ID``/``Audio ID``/``Clip``)
 and the caption label (``Caption``). Below it, every row whose caption cell reads ``Caption N`` is
 one caption rated by this participant. A row starting with ``Dataset ...`` opens a section. Header
-rows, blank rows, notes and sections may sit anywhere; merged record-id cells are understood, and a
-``Caption 2`` row without a record id belongs to the clip of the row above it.
+rows, blank rows, notes and sections may sit anywhere; a ``Caption 2`` row without a record id (an empty or
+merged record-id cell) belongs to the clip of the row above it.
 
 The key (CSV: ``participant,dataset,clip,caption,system``) says which system wrote caption N of a
 clip in a participant's workbook; a workbook belongs to the participant whose id equals its file
@@ -81,7 +81,7 @@ def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
 
     name = Path(path).name
     try:
-        wb = openpyxl.load_workbook(path, data_only=True)
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
         log.add(name, "", "", "unreadable",
                 f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "
@@ -143,7 +143,7 @@ def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
             if m:
                 caption = int(m.group(1))
                 break
-        own = {dim: ws.cell(row=r, column=col).value for dim, col in header["dims"].items()}
+        own = {dim: row_vals.get(col) for dim, col in header["dims"].items()}
         filled = [dim for dim, v in own.items() if v is not None and not (isinstance(v, str) and not v.strip())]
         if caption is None:
             if filled:
@@ -363,5 +363,10 @@ def read_questionnaires(paths: list[Path], key: Key, log: IssueLog) -> list[dict
         if participant is not None:
             owners[participant] = Path(path).name
         records.extend(unblind(items, key, participant, path, log))
+    absent = [p for p in key.participants if p not in owners]
+    if absent:
+        log.add(key.path.name, "", "", "no_workbook",
+                f"{len(absent)} participant(s) of the key have no workbook among the inputs: "
+                f"{', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}", severity=WARNING)
     return records
 
