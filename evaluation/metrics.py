@@ -638,6 +638,14 @@ def _make_streaming_classes():
             self.event_positives += events.sum(dim=0).double()
             self.clips += scene.shape[0]
 
+        def reset(self):
+            # torchmetrics resets only a metric's own states, not those of metrics held as attributes;
+            # without this, a second epoch would score the first epoch's clips too.
+            super().reset()
+            for child in self.children():
+                if isinstance(child, tm.Metric):
+                    child.reset()
+
         def compute(self):
             n = int(self.clips.item())
             if n == 0:
