@@ -7,20 +7,25 @@ Every checkpoint also carries ``checkpoint["soundaq"] = {"model", "norm_stats", 
 so that prediction can normalise raw features exactly as in training and every result can say
 where its model came from.
 
-Metrics are torchmetrics objects, logged per stage (``val``/``test``) as:
+Metrics are the project's one set of definitions, :class:`evaluation.metrics.SoundAQMetrics` (a
+torchmetrics ``Metric`` per stage, updated every batch, computed and reset at epoch end, synchronised
+across processes under DDP). Every scalar of :data:`evaluation.metrics.METRICS` is logged as
+``<stage>/<name>`` (``val``/``test``), e.g.:
 
 ``<stage>/scene_acc``
-    macro accuracy over the 3 scenes (mean of per-class accuracies, as the original);
+    the paper's scene accuracy (mean over the 3 scenes of correct / clips of that scene);
 ``<stage>/event_auc``
-    the paper's event AUC: ROC AUC over the 15 events of each clip, averaged over clips
-    (clips whose labels are all 0 or all 1 are skipped, as the original skips all-0 clips);
-``<stage>/event_auc_macro``
-    the standard definition: ROC AUC per event over clips, averaged over events;
-``<stage>/isop_mse``, ``<stage>/isoe_mse``, ``<stage>/<quality>_mse``
-    mean squared errors; ``<stage>/paq_mse`` is the mean of the 8 quality MSEs (the paper's
-    "mean PAQ MSE");
+    the paper's event AUC: ROC AUC over the 15 events of each clip, averaged over clips;
+``<stage>/event_auc_macro``, ``<stage>/event_map``, ``<stage>/scene_acc_plain``, ``<stage>/scene_f1_macro``
+    the standard definitions;
+``<stage>/isop_mse``, ``<stage>/isoe_mse``, ``<stage>/mse_<quality>``, ``<stage>/aq_mse_mean``
+    mean squared errors (``aq_mse_mean``: the mean of the 8 quality MSEs, the paper's "mean PAQ MSE");
+``<stage>/pearson_<quality>``
+    Pearson r of each quality;
 ``<stage>/loss``
     the training objective on that stage's data.
+
+The formulas are in evaluation.metrics (one definition per metric for the whole project).
 
 Early stopping watches ``val/isop_mse`` (the original's ``monitor = 'ISOPls'``).
 """
@@ -32,113 +37,14 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MeanSquaredError, Metric
-from torchmetrics.classification import MulticlassAccuracy, MultilabelAUROC
+from torchmetrics import Metric
 
+from evaluation.metrics import METRICS, SoundAQMetrics
 from models_zoo.losses import TASKS, MultiTaskLoss
 from models_zoo.outputs import NetOutput
-from models_zoo.vocab import EVENTS, QUALITIES, SCENES
 
 #: The metric early stopping and best-checkpoint selection watch (lower is better).
 MONITOR = "val/isop_mse"
-
-
-def clip_auc(probs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """ROC AUC of each row (clip) over its columns (events), by pairwise ranking with ties as 1/2.
-
-    Returns ``(auc [B], valid [B])``; a row is valid when it has at least one positive and one
-    negative label (otherwise its AUC is undefined and reported as 0).
-    """
-    targets = targets > 0.5
-    pos = targets.unsqueeze(2)            # [B, E, 1]: i is positive
-    neg = (~targets).unsqueeze(1)         # [B, 1, E]: j is negative
-    diff = probs.unsqueeze(2) - probs.unsqueeze(1)   # [B, E, E]: p_i - p_j
-    wins = (diff > 0).to(probs.dtype) + 0.5 * (diff == 0).to(probs.dtype)
-    pairs = (pos & neg).to(probs.dtype)
-    n_pairs = pairs.sum(dim=(1, 2))
-    valid = n_pairs > 0
-    auc = torch.where(valid, (wins * pairs).sum(dim=(1, 2)) / n_pairs.clamp_min(1), torch.zeros_like(n_pairs))
-    return auc, valid
-
-
-class ClipwiseAUROC(Metric):
-    """The paper's event AUC: per-clip ROC AUC over the 15 events, averaged over clips."""
-
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.add_state("auc_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("clips", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, probs: torch.Tensor, targets: torch.Tensor) -> None:
-        auc, valid = clip_auc(probs.detach().double(), targets.detach())
-        # Not in place: states reset under inference mode must stay usable in later stages.
-        self.auc_sum = self.auc_sum + auc[valid].sum()
-        self.clips = self.clips + valid.sum()
-
-    def compute(self) -> torch.Tensor:
-        if self.clips == 0:
-            return torch.tensor(float("nan"), dtype=torch.float64)
-        return self.auc_sum / self.clips
-
-
-class MeanColumnMSE(Metric):
-    """Mean over columns of the per-column mean squared error (the paper's mean PAQ MSE)."""
-
-    higher_is_better = False
-    full_state_update = False
-
-    def __init__(self, columns: int, **kwargs):
-        super().__init__(**kwargs)
-        self.add_state("sq_sum", default=torch.zeros(columns, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("rows", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        self.sq_sum = self.sq_sum + (preds.detach().double() - target.detach().double()).pow(2).sum(dim=0)
-        self.rows = self.rows + preds.shape[0]
-
-    def compute(self) -> torch.Tensor:
-        return (self.sq_sum / self.rows.clamp_min(1)).mean()
-
-
-class StageMetrics(nn.Module):
-    """The torchmetrics objects of one stage; ``names()`` lists what gets logged."""
-
-    def __init__(self):
-        super().__init__()
-        self.scene_acc = MulticlassAccuracy(num_classes=len(SCENES), average="macro")
-        self.event_auc = ClipwiseAUROC()
-        self.event_auc_macro = MultilabelAUROC(num_labels=len(EVENTS), average="macro")
-        self.isop_mse = MeanSquaredError()
-        self.isoe_mse = MeanSquaredError()
-        self.quality_mse = nn.ModuleDict({q: MeanSquaredError() for q in QUALITIES})
-        self.paq_mse = MeanColumnMSE(len(QUALITIES))
-
-    def update(self, out: NetOutput, batch: dict) -> None:
-        events_true = batch["events"]
-        self.scene_acc.update(out.scene_logits.detach(), batch["scene"].long())
-        probs = torch.sigmoid(out.event_logits.detach())
-        self.event_auc.update(probs, events_true)
-        self.event_auc_macro.update(probs, (events_true > 0.5).long())
-        self.isop_mse.update(out.isop.detach().reshape(-1), batch["isop"].reshape(-1).to(out.isop.dtype))
-        self.isoe_mse.update(out.isoe.detach().reshape(-1), batch["isoe"].reshape(-1).to(out.isoe.dtype))
-        q_true = batch["qualities"].to(out.qualities.dtype)
-        for k, q in enumerate(QUALITIES):
-            self.quality_mse[q].update(out.qualities[:, k].detach(), q_true[:, k])
-        self.paq_mse.update(out.qualities.detach(), q_true)
-
-    def items(self):
-        """``(suffix, metric object)`` pairs, suffixes as logged after ``<stage>/``."""
-        yield "scene_acc", self.scene_acc
-        yield "event_auc", self.event_auc
-        yield "event_auc_macro", self.event_auc_macro
-        yield "isop_mse", self.isop_mse
-        yield "isoe_mse", self.isoe_mse
-        for q in QUALITIES:
-            yield f"{q}_mse", self.quality_mse[q]
-        yield "paq_mse", self.paq_mse
 
 
 def _plain(obj):
@@ -178,8 +84,8 @@ class SoundscapeModule(L.LightningModule):
         self.norm_stats = _plain(norm_stats)
         self.provenance = _plain(provenance) or {}
         self.loss = MultiTaskLoss(uncertainty_weighting)
-        self.val_metrics = StageMetrics()
-        self.test_metrics = StageMetrics()
+        self.val_metrics = SoundAQMetrics()
+        self.test_metrics = SoundAQMetrics()
 
     # -- forward ----------------------------------------------------------------------------------
     @property
@@ -199,24 +105,34 @@ class SoundscapeModule(L.LightningModule):
         out = self._forward_batch(batch)
         total, parts = self.loss(out, batch)
         n = int(batch["scene"].shape[0])
-        self.log("train/loss", total, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        # sync_dist: under DDP the epoch values are means over every process's clips (one process: no-op).
+        self.log("train/loss", total, on_step=True, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         for task in TASKS:
-            self.log(f"train/loss_{task}", parts[task], on_step=False, on_epoch=True, batch_size=n)
+            self.log(f"train/loss_{task}", parts[task], on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return total
 
-    def _eval_step(self, batch: dict, stage: str, metrics: StageMetrics) -> torch.Tensor:
+    def _eval_step(self, batch: dict, stage: str, metrics: Metric) -> torch.Tensor:
         out = self._forward_batch(batch)
         total, _ = self.loss(out, batch)
-        n = int(batch["scene"].shape[0])
         metrics.update(out, batch)
-        self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
-        for suffix, metric in metrics.items():
-            self.log(f"{stage}/{suffix}", metric, on_step=False, on_epoch=True,
-                     prog_bar=suffix in ("isop_mse", "scene_acc"))
+        self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, batch_size=int(batch["scene"].shape[0]),
+                 sync_dist=True)
         return total
 
+    def _log_epoch_metrics(self, stage: str, metrics: Metric) -> None:
+        """Compute (over all processes), log every scalar of the METRICS registry, reset."""
+        if not metrics.update_called:
+            return
+        values = metrics.compute()
+        metrics.reset()
+        for name in METRICS:
+            # Already identical on every rank (compute() gathered the states); sync_dist only keeps
+            # Lightning's epoch-level bookkeeping consistent under DDP (the mean of equal values).
+            self.log(f"{stage}/{name}", float(values[name]), on_step=False, on_epoch=True, sync_dist=True,
+                     prog_bar=name in ("isop_mse", "scene_acc"))
+
     @staticmethod
-    def _thaw(metrics: StageMetrics) -> None:
+    def _thaw(metrics: Metric) -> None:
         """Clone metric states left as inference tensors by an earlier ``trainer.validate``/``test``
         (they cannot be updated in place under fit's no-grad validation otherwise)."""
         if torch.is_inference_mode_enabled():
@@ -233,6 +149,12 @@ class SoundscapeModule(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._thaw(self.test_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val", self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test", self.test_metrics)
 
     def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._eval_step(batch, "val", self.val_metrics)
