@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from models_zoo.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
                               SCENES, TRUTH_COLUMNS)
-from test_module import SyntheticSet, TinyNet
+from test_module import SyntheticSet, TinyNet, one_torch_thread  # noqa: F401 (autouse fixture)
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -163,26 +163,43 @@ def ad_cnn_checkpoint(tmp_path_factory, checkpoints_dir, sample_clip_dir):
 
 
 def _soundaq(*args):
+    """The real entry point in a fresh process (import errors, tracebacks and exit codes as users see them)."""
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "benchmark", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+                          cwd=ROOT, timeout=300, env=env)
 
 
-def test_predict_cli_reproduces_the_original_outputs(tmp_path, ad_cnn_checkpoint, sample_clip_dir, checkpoints_dir):
+def _cli(capsys, *args):
+    """``soundaq ARGS`` in this process (fast): (exit code, stdout, stderr)."""
+    from benchmark.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+RESULT_KEYS = {"clip", "model", "scene", "scene_probabilities", "events", "qualities", "isop", "isoe", "windows"}
+
+
+def test_predict_cli_reproduces_the_original_outputs(tmp_path, capsys, ad_cnn_checkpoint, sample_clip_dir,
+                                                     checkpoints_dir):
     mel = np.load(sample_clip_dir / "reference_log_mel.npy").astype(np.float32)
     np.savez(tmp_path / "one.npz", mel=mel[None], loudness=np.zeros((1, 15000, 1), np.float32))
     np.savez(tmp_path / "two.npz", mel=np.stack([mel, mel]), loudness=np.zeros((2, 15000, 1), np.float32))
     (tmp_path / "broken.npz").write_bytes(b"not a zip file")
     out = tmp_path / "pred.json"
-    proc = _soundaq("predict", tmp_path / "one.npz", tmp_path / "broken.npz", tmp_path / "two.npz",
-                    "--checkpoint", ad_cnn_checkpoint, "--out", out)
-    assert proc.returncode == 1, proc.stderr            # one input skipped
-    assert "broken.npz" in proc.stderr and "Traceback" not in proc.stderr
+    code, _, err = _cli(capsys, "predict", tmp_path / "one.npz", tmp_path / "broken.npz", tmp_path / "two.npz",
+                        "--checkpoint", ad_cnn_checkpoint, "--out", out)
+    assert code == 1, err            # one input skipped, the others written
+    assert "broken.npz" in err
     results = json.loads(out.read_text())
     assert [r["clip"] for r in results] == ["one", "two"]
     exp = np.load(checkpoints_dir / "expected_outputs" / "AD_CNN_sample_clip.npz")
     scene_p = torch.softmax(torch.tensor(exp["scene_logits"][0], dtype=torch.float64), 0).numpy()
     for r in results:
-        assert r["model"] == "AD_CNN"
+        assert set(r) == RESULT_KEYS and r["model"] == "AD_CNN"
+        assert list(r["scene_probabilities"]) == list(SCENES) and list(r["events"]) == list(EVENTS)
+        assert list(r["qualities"]) == list(QUALITIES)
         assert np.allclose([r["scene_probabilities"][s] for s in SCENES], scene_p, atol=1e-4)
         assert r["scene"] == SCENES[int(np.argmax(exp["scene_logits"][0]))]
         assert np.allclose([r["events"][e] for e in EVENTS], exp["event_prob"][0], atol=1e-4)
@@ -190,22 +207,94 @@ def test_predict_cli_reproduces_the_original_outputs(tmp_path, ad_cnn_checkpoint
         assert r["isop"] == pytest.approx(float(exp["ISOPl"][0, 0]), abs=1e-4)
         assert r["isoe"] == pytest.approx(float(exp["ISOEv"][0, 0]), abs=1e-4)
     assert len(results[0]["windows"]) == 1 and len(results[1]["windows"]) == 2
+    assert [(w["start_s"], w["end_s"]) for w in results[1]["windows"]] == [(0.0, 30.0), (30.0, 60.0)]
     csv = tmp_path / "pred.csv"
-    proc = _soundaq("predict", tmp_path / "two.npz", "--checkpoint", ad_cnn_checkpoint, "--out", csv)
-    assert proc.returncode == 0, proc.stderr
+    code, _, err = _cli(capsys, "predict", tmp_path / "two.npz", "--checkpoint", ad_cnn_checkpoint, "--out", csv)
+    assert code == 0, err
     import pandas as pd
 
     table = pd.read_csv(csv)
+    assert list(table.columns) == [*PREDICTION_COLUMNS, "window", "start_s", "end_s"]
     assert table["window"].astype(str).tolist() == ["mean", "0", "1"]
     assert table.loc[0, "isop"] == pytest.approx(float(exp["ISOPl"][0, 0]), abs=1e-4)
+    # No --out: the JSON list on stdout.
+    code, stdout, _ = _cli(capsys, "predict", tmp_path / "one.npz", "--checkpoint", ad_cnn_checkpoint)
+    assert code == 0 and json.loads(stdout)[0]["isop"] == pytest.approx(results[0]["isop"])
 
 
-def test_predict_cli_user_errors_are_one_line(tmp_path, ad_cnn_checkpoint):
+def test_predict_cli_user_errors_are_one_line(tmp_path, capsys, ad_cnn_checkpoint):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"garbage")
-    proc = _soundaq("predict", tmp_path / "x.npz", "--checkpoint", bad)
+    proc = _soundaq("predict", tmp_path / "x.npz", "--checkpoint", bad)   # the real entry point once
     assert proc.returncode == 2 and "bad.ckpt" in proc.stderr and "Traceback" not in proc.stderr
-    proc = _soundaq("predict", tmp_path / "missing.wav", "--checkpoint", ad_cnn_checkpoint)
-    assert proc.returncode == 1 and "missing.wav" in proc.stderr and "Traceback" not in proc.stderr
-    proc = _soundaq("predict", tmp_path / "x.npz", "--checkpoint", ad_cnn_checkpoint, "--out", tmp_path / "o.txt")
-    assert proc.returncode == 2 and "o.txt" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    code, _, err = _cli(capsys, "predict", tmp_path / "missing.wav", "--checkpoint", ad_cnn_checkpoint)
+    assert code == 1 and "missing.wav" in err
+    code, _, err = _cli(capsys, "predict", tmp_path / "x.npz", "--checkpoint", ad_cnn_checkpoint,
+                        "--out", tmp_path / "o.txt")
+    assert code == 2 and "o.txt" in err
+    (tmp_path / "empty.wav").write_bytes(b"RIFF")
+    np.savez(tmp_path / "short.npz", mel=np.zeros((1, 100, 64), np.float32))
+    code, _, err = _cli(capsys, "predict", tmp_path / "empty.wav", tmp_path / "short.npz",
+                        "--checkpoint", ad_cnn_checkpoint)
+    assert code == 1 and "empty.wav" in err and "short.npz" in err and "3001" in err
+    assert len(err.strip().splitlines()) == 3  # one line per skipped input, one summary line
+
+
+def test_train_then_predict_audio_with_the_real_net_and_data_module(tmp_path, capsys, monkeypatch,
+                                                                    small_embedded_set, soundaq_cache):
+    """`soundaq train` (AD_CNN on the 12-clip embedded set: 6 training clips) then `soundaq predict` on
+    audio, a features .npz of the same audio, and a 40-s recording (two 30-s windows)."""
+    import functools
+
+    import soundfile as sf
+
+    from models_zoo.checkpoints import load_checkpoint
+    from models_zoo.data import datamodule as dm
+    from models_zoo.features import load_audio, log_mel, split_windows
+
+    small = functools.partial(dm.SoundscapeDataModule, embedded_clips=12, embedded_seed=7)
+    monkeypatch.setattr(dm, "SoundscapeDataModule", small)
+    run = tmp_path / "run"
+    code, _, err = _cli(capsys, "train", "--model", "AD_CNN", "--data", "embedded", "--cache-dir", soundaq_cache,
+                        "--max-epochs", "1", "--batch-size", "4", "--out", run, "--seed", "5", "--no-progress")
+    assert code == 0, err
+    assert "AD_CNN: max epochs reached after 1 epoch(s)" in err
+    record = json.loads((run / "train.json").read_text())
+    assert record["params"] == 521_472 and record["provenance"]["seed"] == 5
+    assert {"val/isop_mse", "val/scene_acc", "val/event_auc", "val/aq_mse_mean"} <= set(record["metrics"])
+    net, norm_stats, info = load_checkpoint(record["best_checkpoint"])  # the nets helper's loader reads ours
+    assert info["model"] == "AD_CNN" and norm_stats["log_mel"]["mean"] is not None
+    code, _, err = _cli(capsys, "train", "--model", "AD_CNN", "--data", "embedded", "--cache-dir", soundaq_cache,
+                        "--max-epochs", "1", "--batch-size", "4", "--out", run, "--seed", "5", "--no-progress")
+    assert code == 0 and "already trained" in err
+
+    flac = sorted((small_embedded_set.root / "audio").glob("*.flac"))[0]
+    samples, rate = load_audio(flac)
+    long = np.concatenate([samples, samples[: int(10 * rate)]])          # 40 s: two windows
+    sf.write(tmp_path / "long.wav", long, rate, subtype="FLOAT")
+    mel = np.stack([log_mel(w, rate) for w in split_windows(samples, rate)]).astype(np.float32)
+    np.savez(tmp_path / "same.npz", mel=mel)                           # AD_CNN needs no loudness
+    out = tmp_path / "pred.json"
+    code, _, err = _cli(capsys, "predict", flac, tmp_path / "same.npz", tmp_path / "long.wav",
+                        "--checkpoint", record["best_checkpoint"], "--out", out)
+    assert code == 0, err
+    audio, npz, two = json.loads(out.read_text())
+    assert set(audio) == RESULT_KEYS and audio["clip"] == flac.stem
+    for key in ("isop", "isoe"):
+        assert audio[key] == pytest.approx(npz[key], abs=1e-6)
+    assert audio["qualities"] == pytest.approx(npz["qualities"], abs=1e-6)
+    assert [(w["start_s"], w["end_s"]) for w in two["windows"]] == [(0.0, 30.0), (30.0, 40.0)]
+    assert two["windows"][0]["isop"] == pytest.approx(audio["isop"], abs=1e-5)  # same first 30 s
+    for s in SCENES:
+        assert two["scene_probabilities"][s] == pytest.approx(
+            np.mean([w["scene_probabilities"][s] for w in two["windows"]]), abs=1e-9)
+    assert two["isop"] == pytest.approx(np.mean([w["isop"] for w in two["windows"]]), abs=1e-9)
+    csv = tmp_path / "pred.csv"
+    code, _, err = _cli(capsys, "predict", flac, tmp_path / "long.wav", "--checkpoint", record["best_checkpoint"],
+                        "--out", csv)
+    import pandas as pd
+
+    table = pd.read_csv(csv)
+    assert code == 0 and table["window"].astype(str).tolist() == ["mean", "mean", "0", "1"]
+    assert table["clip"].tolist() == [flac.stem, "long", "long", "long"]

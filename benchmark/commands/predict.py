@@ -65,23 +65,30 @@ def _load_npz(path: Path):
     return mel, loud, duration
 
 
-def _features(path: Path, calibration):
-    """``(mel, loudness, duration_s)`` of one input, un-normalised."""
+def _features(path: Path, calibration, need_loudness: bool = True):
+    """``(mel, loudness or None, duration_s)`` of one input, un-normalised. Audio is cut into the
+    feature pipeline's 30-s windows; the loudness (the slow part) is computed only for nets that use it."""
+    import numpy as np
+
     from benchmark.errors import UserError
 
     if not path.exists():
         raise _Skip(f"{path}: no such file; fix: check the path")
     if path.suffix.lower() == ".npz":
         return _load_npz(path)
-    from models_zoo.features import Calibration, clip_features, load_audio
+    from models_zoo.features import Calibration, clip_features, load_audio, log_mel, split_windows
 
-    if calibration is None:
-        calibration = Calibration.default()
     try:
         samples, rate = load_audio(path)
-        mel, loud = clip_features(samples, rate, calibration)
+        if need_loudness:
+            mel, loud = clip_features(samples, rate, calibration or Calibration.default())
+        else:
+            mel, loud = np.stack([log_mel(w, rate) for w in split_windows(samples, rate)]).astype(np.float32), None
     except UserError as err:
         raise _Skip(str(err)) from None
+    except ValueError as err:  # empty signal, a level outside the loudness model's range, ...
+        raise _Skip(f"{path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}; "
+                    "fix: pass a non-empty recording (check --calibration/--dbfs-offset for loudness)") from None
     return mel, loud, len(samples) / float(rate)
 
 
@@ -108,7 +115,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     for path in paths:
         path = Path(path)
         try:
-            mel, loud, duration = _features(path, calibration)
+            mel, loud, duration = _features(path, calibration, uses_loudness)
             if uses_loudness and loud is None:
                 raise _Skip(f"{path}: {model} needs loudness but the .npz has none; "
                             "fix: make the features with `soundaq features`")

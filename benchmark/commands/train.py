@@ -57,6 +57,10 @@ def register(sub) -> None:
     p.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto (default 1)")
     p.add_argument("--strategy", default="auto", help="Lightning strategy: auto, ddp, ddp_spawn, ... (default auto)")
     p.add_argument("--precision", default=None, help="Lightning precision, e.g. 32, bf16-mixed (default 32)")
+    p.add_argument("--limit-train-batches", type=_limit, default=None, metavar="N|F",
+                   help="Lightning's limit_train_batches: at most N batches (or fraction F) per epoch (smoke runs)")
+    p.add_argument("--limit-val-batches", type=_limit, default=None, metavar="N|F",
+                   help="Lightning's limit_val_batches: at most N validation batches (or fraction F)")
     p.add_argument("--test", action="store_true", help="evaluate the best checkpoint on the test split afterwards")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.set_defaults(handler=_train)
@@ -273,6 +277,19 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
                        int(trainer.current_epoch), stopped_early, metrics, resumed=resumed, record=record)
 
 
+def _limit(text: str):
+    """A batch limit as Lightning takes it: an int count, or a float fraction in (0, 1]."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a batch count (4) or a fraction (0.25)")
+    if value <= 0 or (not value.is_integer() and value > 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive batch count or a fraction in (0, 1]")
+    return int(value) if value.is_integer() and "." not in text else value
+
+
 def _devices(text: str):
     text = str(text).strip()
     if text == "auto":
@@ -310,11 +327,14 @@ def _train(args) -> int:
                 "audio": str(args.audio) if args.audio else None,
                 "features": str(args.features) if args.features else None,
                 "batch_size": args.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None}
+    limits = {k: v for k, v in (("limit_train_batches", args.limit_train_batches),
+                                ("limit_val_batches", args.limit_val_batches)) if v is not None}
     result = train_model(args.model, datamodule, out_dir=args.out, max_epochs=args.max_epochs, seed=args.seed,
                          lr=args.lr, uncertainty_weighting=args.uncertainty_weighting, patience=args.patience,
                          accelerator=args.accelerator, devices=_devices(args.devices), strategy=args.strategy,
                          precision=args.precision, pretrained=args.pretrained, progress=not args.no_progress,
-                         identity=identity, run_test=args.test)
+                         identity=identity, run_test=args.test, trainer_kwargs=limits,
+                         provenance={"trainer_limits": limits} if limits else None)
     if _rank_zero():
         score = f"{result.best_score:.4f}" if result.best_score is not None else "n/a"
         state = ("already trained (nothing to do)" if result.already_done else

@@ -1,0 +1,94 @@
+"""Scaling through Lightning's own strategies: DDP on 2 CPU processes gives the validation metrics
+of one process.
+
+The test trains a throwaway net through ``train_model`` twice on the same synthetic data: once in
+one process with batches of 16, once with ``strategy="ddp", accelerator="cpu", devices=2`` and
+batches of 8 per process. The training loader brings its own unshuffled DistributedSampler, which
+deals the clips alternately, so every step sees the same 16 clips as the one process and DDP averages
+the same gradient (Lightning's automatic sampler would shuffle the training clips). Validation uses
+Lightning's automatic distributed sampler; the metrics are gathered over both processes by
+torchmetrics (evaluation.metrics.SoundAQMetrics). This file doubles as the training script:
+Lightning's DDP launcher re-runs it once per extra rank, so it must be runnable as a program.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PER_STEP = 16  # clips per optimisation step, over all processes
+
+
+def run(out_dir: Path, devices: int) -> dict:
+    """Train 3 epochs; return the last validation metrics (written to out_dir/metrics.json on rank 0)."""
+    import lightning as L
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from benchmark.commands.train import train_model
+    from test_module import SyntheticSet, TinyNet
+
+    class Data(L.LightningDataModule):
+        def __init__(self):
+            super().__init__()
+            self.batch_size = PER_STEP // devices
+            self.norm_stats = {"log_mel": {"mean": [0.0] * 64, "std": [1.0] * 64},
+                               "loudness": {"mean": [0.0], "std": [1.0]}}
+            self.train, self.val = SyntheticSet(64, 1), SyntheticSet(32, 2)
+
+        def train_dataloader(self):
+            sampler = None
+            if self.trainer.world_size > 1:
+                sampler = DistributedSampler(self.train, num_replicas=self.trainer.world_size,
+                                             rank=self.trainer.global_rank, shuffle=False)
+            return DataLoader(self.train, batch_size=self.batch_size, shuffle=False, sampler=sampler)
+
+        def val_dataloader(self):
+            return DataLoader(self.val, batch_size=8)
+
+    L.seed_everything(0, verbose=False)
+    net = TinyNet()
+    result = train_model("tiny", Data(), out_dir=out_dir, max_epochs=3, seed=0, lr=1e-2, progress=False,
+                         accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", net=net,
+                         trainer_kwargs={"num_sanity_val_steps": 0})
+    metrics = {k: v for k, v in result.metrics.items() if k.startswith("val/")}
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        (out_dir / "metrics.json").write_text(json.dumps(metrics))
+    return metrics
+
+
+@pytest.mark.timeout(300)
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
+    pytest.importorskip("torch.distributed")
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch was built without the gloo backend that CPU DDP needs")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE), os.environ.get("PYTHONPATH", "")])}
+    env.pop("LOCAL_RANK", None)
+    env["OMP_NUM_THREADS"] = "1"  # two processes on a 2-core machine: one thread each
+    for devices in (1, 2):
+        proc = subprocess.run([sys.executable, str(Path(__file__)), str(tmp_path / f"d{devices}"), str(devices)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one = json.loads((tmp_path / "d1" / "metrics.json").read_text())
+    two = json.loads((tmp_path / "d2" / "metrics.json").read_text())
+    assert set(one) == set(two) and "val/isop_mse" in one and "val/event_auc" in one
+    for key in one:
+        assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-5), key
+    # The DDP run went through the whole run-folder path on rank 0 only.
+    record = json.loads((tmp_path / "d2" / "train.json").read_text())
+    assert record["provenance"]["strategy"] == "ddp" and record["provenance"]["devices"] == "2"
+    assert record["epochs"] == 3
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(ROOT), str(HERE)]
+    target, count = Path(sys.argv[1]), int(sys.argv[2])
+    target.mkdir(parents=True, exist_ok=True)
+    run(target, count)
