@@ -69,7 +69,8 @@ def ratings_figure(clips, source: str, dataset: str, target: Path, reference: st
     for ax in list(axes.flat)[len(dims):]:
         ax.axis("off")
     n = g.groupby("system")["clip"].nunique()
-    fig.suptitle(f"{dataset}, {_SOURCE_LABEL.get(source, source)}: per-clip scores "
+    what = "one dot per clip (mean over participants)" if source == "participants" else "one dot per clip"
+    fig.suptitle(f"{dataset}, {_SOURCE_LABEL.get(source, source)}: {what} "
                  f"({', '.join(f'{s}: {n.get(s, 0)} clips' for s in systems)}); diamond = mean", fontsize=11)
     fig.tight_layout()
     out = _save(fig, target)
@@ -119,7 +120,10 @@ def paired_figure(tests, source: str, target: Path, alpha: float = 0.05) -> Path
                             fmt="o", color=color, capsize=3, lw=1.6,
                             label=f"{sa} - {sb}, 95% CI (t)" if i == 0 else None)
                 sig = r["p_primary"] < alpha if np.isfinite(r["p_primary"]) else False
-                ax.annotate(f"t: p{_p(r['p_t'])}, W: p{_p(r['p_wilcoxon'])}{' *' if sig else ''}",
+                agree = r["tests_agree"]
+                disagree = isinstance(agree, (bool, np.bool_)) and not bool(agree)
+                ax.annotate(f"t: p{_p(r['p_t'])}, W: p{_p(r['p_wilcoxon'])}{' *' if sig else ''}"
+                            f"{' (tests disagree)' if disagree else ''}",
                             xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                             textcoords="offset points", va="center", fontsize=7.5, color=color)
         ax.axvline(0, color="black", lw=0.8)
@@ -130,7 +134,8 @@ def paired_figure(tests, source: str, target: Path, alpha: float = 0.05) -> Path
         ax.grid(axis="x", alpha=0.3)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.suptitle(f"Paired differences per dimension ({_SOURCE_LABEL.get(source, source)}); t = paired t-test, "
-                 f"W = Wilcoxon signed-rank; * primary test p < {alpha:g}", fontsize=11)
+                 f"W = Wilcoxon signed-rank; * primary test p < {alpha:g}; 'tests disagree': one test p < {alpha:g}, "
+                 "the other not", fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8.5, frameon=False)
     out = _save(fig, target)

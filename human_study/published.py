@@ -99,7 +99,7 @@ def _read_sheet(ws, name: str, log: IssueLog, tolerance: float) -> list[dict]:
                 ok = parsed.value is not None
                 log.add(name, ws.title, cell, parsed.kind,
                         f"{dim} of {clip} ({item['system']}): {parsed.detail}"
-                        + ("" if ok else "; value excluded"),
+                        + ("" if ok else "; no value" if parsed.kind == "missing" else "; value excluded"),
                         severity=WARNING if ok else ERROR, excluded=0 if ok else int(parsed.kind != "missing"))
         items.append(item)
     # duplicates: the same clip and system twice in one sheet

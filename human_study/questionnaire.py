@@ -176,7 +176,8 @@ def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
                 ok = parsed.value is not None
                 log.add(name, ws.title, cell, parsed.kind,
                         f"{dim} of {clip} caption {caption}: {parsed.detail}"
-                        + ("" if ok else "; rating excluded (fix the cell and run again)"),
+                        + ("" if ok else "; no overall score for this caption (fill in the cell)"
+                           if parsed.kind == "missing" else "; rating excluded (fix the cell and run again)"),
                         severity=WARNING if ok else ERROR, excluded=0 if ok else int(parsed.kind != "missing"))
         items.append(item)
     return found, items

@@ -16,6 +16,12 @@ def fmt_p(p) -> str:
     return "< 0.001" if p < 0.001 else f"{p:#.3g}"
 
 
+def p_is(p) -> str:
+    """``p`` with its relation: ``= 0.0644``, ``< 0.001``, ``= n/a``."""
+    text = fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _f(x, nd: int = 3) -> str:
     if x is None or not isinstance(x, (int, float)) or not math.isfinite(x):
         return "n/a"
@@ -37,24 +43,25 @@ def comparison_sentences(row, alpha: float, source_label: str) -> list[str]:
            f"({_f(row['mean_a'])} vs {_f(row['mean_b'])}, n = {row['n']} clips; mean difference "
            f"{d:+.3f}, 95% CI [{_f(row['diff_ci_low'])}, {_f(row['diff_ci_high'])}] (t), "
            f"[{_f(row['diff_boot_low'])}, {_f(row['diff_boot_high'])}] (bootstrap)). "
-           f"Paired t-test: t({row['df']}) = {_f(row['t'], 2)}, p = {fmt_p(row['p_t'])}; "
+           f"Paired t-test: t({row['df']}) = {_f(row['t'], 2)}, p {p_is(row['p_t'])}; "
            f"Wilcoxon signed-rank ({row['wilcoxon_method']}): W = {_f(row['w'], 1)}, "
-           f"p = {fmt_p(row['p_wilcoxon'])}."]
+           f"p {p_is(row['p_wilcoxon'])}."]
     sp = row["shapiro_p"]
     if row["primary_test"]:
-        why = (f"Shapiro-Wilk p of the differences = {fmt_p(sp)} "
+        why = (f"Shapiro-Wilk p of the differences {p_is(sp)} "
                + (f">= {alpha:g}, so the paired t-test is primary" if row["primary_test"] == "paired t"
                   else f"< {alpha:g}, so the Wilcoxon test is primary"))
         sig = row["p_primary"] < alpha
         out.append(f"{why}: the difference is {'' if sig else 'not '}statistically significant at "
-                   f"alpha = {alpha:g} (p = {fmt_p(row['p_primary'])}; Holm-adjusted across dimensions "
-                   f"p = {fmt_p(row['p_holm'])}). Effect sizes: Cohen's d_z = {_f(row['cohens_dz'], 2)}, "
+                   f"alpha = {alpha:g} (p {p_is(row['p_primary'])}; Holm-adjusted across dimensions "
+                   f"p {p_is(row['p_holm'])}). Effect sizes: Cohen's d_z = {_f(row['cohens_dz'], 2)}, "
                    f"rank-biserial r = {_f(row['rank_biserial'], 2)}.")
-    if row["tests_agree"] is False:
+    agree = row["tests_agree"]
+    if agree is not None and not (isinstance(agree, float) and math.isnan(agree)) and not bool(agree):
         pt, pw = row["p_t"], row["p_wilcoxon"]
-        out.append(f"**The tests disagree**: the paired t-test gives p = {fmt_p(pt)} "
+        out.append(f"**The tests disagree**: the paired t-test gives p {p_is(pt)} "
                    f"({'significant' if pt < alpha else 'not significant'}) while the Wilcoxon signed-rank "
-                   f"test gives p = {fmt_p(pw)} ({'significant' if pw < alpha else 'not significant'}) at "
+                   f"test gives p {p_is(pw)} ({'significant' if pw < alpha else 'not significant'}) at "
                    f"alpha = {alpha:g}; the verdict depends on the test, so read this difference as borderline "
                    f"(the primary test, {row['primary_test']}, says "
                    f"{'significant' if row['p_primary'] < alpha else 'not significant'}).")
@@ -82,7 +89,10 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
         parts.append(md_table(["kind", "severity", "meaning", "issues", "ratings excluded"],
                               [[c["kind"], c["severity"], c["meaning"], c["issues"], c["excluded_ratings"]]
                                for c in counts]))
-        parts += ["", f"{sum(c['excluded_ratings'] for c in counts)} rating(s) excluded in total. Every issue, "
+        n_missing = sum(c["issues"] for c in counts if c["kind"] == "missing")
+        parts += ["", f"{sum(c['excluded_ratings'] for c in counts)} rating(s) excluded in total"
+                  + (f"; {n_missing} rating cell(s) empty (nothing to exclude, but the caption gets no overall "
+                     "score)" if n_missing else "") + ". Every issue, "
                   "with workbook, sheet and cell, is listed in `issues.csv`. Errors make `--strict` exit with code 2.",
                   ""]
         shown = issue_log.items[:12]
@@ -135,6 +145,10 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
     if reliability is not None and not reliability.empty:
         piv = reliability.pivot_table(index=["source", "dataset", "dimension", "system"], columns="measure",
                                       values="value", aggfunc="first")
+        from human_study.jury import dimension_order
+
+        rank = {d: i for i, d in enumerate(dimension_order(reliability["dimension"].unique()))}
+        piv = piv.loc[sorted(piv.index, key=lambda i: (i[0], i[1], rank[i[2]], i[3] == "all", i[3]))]
         measures = [m for m in ["ICC(A,1)", "ICC(A,k)", "ICC(C,1)", "ICC(C,k)", "Krippendorff alpha (interval)"]
                     if m in piv.columns]
         parts.append(md_table(["source", "dataset", "dimension", "system", *measures],

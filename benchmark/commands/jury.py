@@ -6,7 +6,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "jury", help="read expert-jury questionnaires / published averages; write statistics, figures, report",
+        "jury", help="expert-jury questionnaires -> paired tests, reliability, figures, report",
         description="Normalise filled questionnaire workbooks (un-blinded with --key) and/or the published "
                     "per-clip averages workbook into one tidy table, then write summary, paired tests, "
                     "reliability, figures, report.md and one XLSX to --out.")
@@ -40,6 +40,13 @@ def _collect(paths: list[Path]) -> list[Path]:
         else:
             raise UserError(f"{p}: no such file or folder; pass filled questionnaire .xlsx files")
     return out
+
+
+def _p(p) -> str:
+    from human_study.report import fmt_p
+
+    text = fmt_p(p)
+    return text.replace(" ", "") if text.startswith("<") else f"={text}"
 
 
 def _run(args) -> int:
@@ -156,7 +163,7 @@ def _run(args) -> int:
     ov = tests[tests["dimension"] == "overall"] if not tests.empty else tests
     for _, r in ov.iterrows():
         print(f"  {r['source']} {r['dataset']} overall: {r['system_a']} - {r['system_b']} = {r['mean_diff']:+.3f} "
-              f"(n={r['n']}), paired t p={report.fmt_p(r['p_t'])}, Wilcoxon p={report.fmt_p(r['p_wilcoxon'])}"
-              + ("  <- tests disagree" if r["tests_agree"] is False else ""))
+              f"(n={r['n']}), paired t p{_p(r['p_t'])}, Wilcoxon p{_p(r['p_wilcoxon'])}"
+              + ("  <- tests disagree" if r["tests_agree"] is not None and not bool(r["tests_agree"]) else ""))
     print(f"wrote {len(written)} files to {out} (report.md, summary.csv, tests.csv, jury_results.xlsx, ...)")
     return 0
