@@ -91,6 +91,7 @@ class Settings:
     devices: Any = 1
     strategy: str = "auto"
     progress: bool = True
+    correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
 
     def schedule(self, model: str) -> tuple[int, int | None]:
         """(max epochs, training batches per epoch or None) of ``model`` in this run."""
@@ -265,6 +266,35 @@ def _num(x) -> float | None:
     return None if math.isnan(x) else x
 
 
+#: The reference row: what a model must beat to have learnt anything from the clips.
+REFERENCE = "training-mean predictor"
+REFERENCE_TEXT = ("predicts, for every test clip, the training split's scene frequencies, event frequencies, "
+                  "mean quality ratings and mean ISOP/ISOE; not a model, not ranked")
+
+
+def reference_scores(datamodule, n_resamples: int, seed: int) -> dict:
+    """Scores (with CIs) of :data:`REFERENCE` on the test split: a record shaped like a model's."""
+    import numpy as np
+
+    from evaluation.bootstrap import bootstrap_ci
+    from evaluation.metrics import score_table
+    from models_zoo.predict import add_truth, predictions_frame
+    from models_zoo.vocab import EVENT_COLUMNS, SCENES
+
+    train, test = datamodule.labels("training"), datamodule.labels("test")
+    n = len(test)
+    freq = train["scene"].value_counts(normalize=True).reindex(list(SCENES), fill_value=0.0).to_numpy(float)
+    outputs = {"scene_probabilities": np.tile(freq, (n, 1)),
+               "event_probabilities": np.tile(train[list(EVENT_COLUMNS)].mean().to_numpy(float), (n, 1)),
+               "qualities": np.tile(train[list(QUALITIES)].mean().to_numpy(float), (n, 1)),
+               "isop": np.full(n, float(train["isop"].mean())), "isoe": np.full(n, float(train["isoe"].mean()))}
+    table = add_truth(predictions_frame(outputs, REFERENCE, test["clip"].astype(str).tolist()), test)
+    ci = bootstrap_ci(table, metrics=list(CI_METRICS), n_resamples=n_resamples, seed=seed)
+    return {"scores": {k: _num(v) if isinstance(v, float) else v for k, v in score_table(table).items()},
+            "ci": {r.metric: [_num(r.ci_low), _num(r.ci_high)] for r in ci.itertuples()}, "test_clips": n,
+            "params": 0}
+
+
 # --------------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------------
@@ -273,7 +303,8 @@ def rank_rows(rows: list[dict]) -> list[dict]:
     import pandas as pd
 
     ok = [r for r in rows if r["status"] == "ok"]
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    reference = [r for r in rows if r["status"] == "reference"]
     if ok:
         frame = pd.DataFrame([{m: r.get(m) for m, _ in RANKING} for r in ok], dtype=float)
         ranks = [frame[m].rank(ascending=not hi, method="average", na_option="bottom") for m, hi in RANKING]
@@ -283,10 +314,10 @@ def rank_rows(rows: list[dict]) -> list[dict]:
         ok.sort(key=lambda r: (r["mean_rank"], _sortable(r.get("aq_mse_mean")), r["model"]))
         for i, r in enumerate(ok, start=1):
             r["rank"] = i
-    for r in failed:
+    for r in failed + reference:
         r["rank"] = None
         r["mean_rank"] = None
-    return ok + failed
+    return ok + reference + failed
 
 
 def _sortable(x) -> float:
@@ -296,11 +327,15 @@ def _sortable(x) -> float:
 def table_row(model: str, record: dict | None, failure: str | None, data_label: str, synthetic: bool) -> dict:
     """One flat leaderboard row (the CSV's columns) from a done.json record or a failure reason."""
     from evaluation.metrics import METRICS
-    from models_zoo.registry import get_spec
+    from models_zoo.registry import NetSpec, get_spec
 
-    spec = get_spec(model)
-    row: dict[str, Any] = {"rank": None, "model": model, "status": "ok" if failure is None else "failed",
-                           "params": spec.params}
+    if model == REFERENCE:
+        spec = NetSpec(REFERENCE, "", (), 0, None, None, None, None)
+        status = "reference"
+    else:
+        spec = get_spec(model)
+        status = "ok" if failure is None else "failed"
+    row: dict[str, Any] = {"rank": None, "model": model, "status": status, "params": spec.params}
     scores = (record or {}).get("scores", {})
     ci = (record or {}).get("ci", {})
     for name in METRICS:
@@ -321,9 +356,10 @@ def table_row(model: str, record: dict | None, failure: str | None, data_label: 
         "paper_scene_acc": spec.paper_scene_acc / 100.0 if spec.paper_scene_acc is not None else None,
         "paper_event_auc": spec.paper_event_auc,
         "paper_aq_mse_mean": spec.paper_paq_mse,
-        "paper_comparable": False if synthetic else "same test split; the paper's own training",
+        "paper_comparable": (None if status == "reference" else False if synthetic
+                             else "same test split; the paper's own training"),
         "checkpoint_sha256": (record or {}).get("checkpoint_sha256"),
-        "reason": failure or "",
+        "reason": failure or (REFERENCE_TEXT if status == "reference" else ""),
     })
     return row
 
@@ -379,18 +415,19 @@ def markdown(rows: list[dict], comparisons, prov: dict, figure: str | None) -> s
             "aq_mse_mean", "isop_mse", "isoe_mse", "train s", "clips/s"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        if r["status"] != "ok":
+        if r["status"] == "failed":
             lines.append(f"| – | {r['model']} | {r['params']:,} | failed: {r['reason']} |" + " |" * (len(head) - 4))
             continue
+        name = f"*{r['model']}* (reference)" if r["status"] == "reference" else r["model"]
         lines.append("| " + " | ".join([
-            str(r["rank"]), r["model"], f"{r['params']:,}", _with_ci(r, "scene_acc"), _with_ci(r, "event_auc"),
+            _fmt(r["rank"]), name, f"{r['params']:,}", _with_ci(r, "scene_acc"), _with_ci(r, "event_auc"),
             _with_ci(r, "event_auc_macro"), _with_ci(r, "aq_mse_mean"), _with_ci(r, "isop_mse"),
             _with_ci(r, "isoe_mse"), _fmt(r["train_seconds"], 1), _fmt(r["clips_per_second"], 2)]) + " |")
     lines += ["", "## Per-quality MSE", ""]
     qhead = ["model", *QUALITIES]
     lines += ["| " + " | ".join(qhead) + " |", "|" + "---|" * len(qhead)]
     for r in rows:
-        if r["status"] == "ok":
+        if r["status"] != "failed":
             lines.append("| " + " | ".join([r["model"], *[_fmt(r.get(f"mse_{q}")) for q in QUALITIES]]) + " |")
     if comparisons is not None and len(comparisons):
         leader = comparisons["model_a"].iloc[0]
@@ -405,6 +442,8 @@ def markdown(rows: list[dict], comparisons, prov: dict, figure: str | None) -> s
                "Same test split, but the paper's own training runs; differences include training noise."), "",
               "| model | scene_acc | event_auc | aq_mse_mean |", "|---|---|---|---|"]
     for r in rows:
+        if r["status"] == "reference":
+            continue
         lines.append(f"| {r['model']} | {_fmt(r['paper_scene_acc'], 4)} | {_fmt(r['paper_event_auc'], 2)} | "
                      f"{_fmt(r['paper_aq_mse_mean'], 3)} |")
     lines += ["", "## Column definitions", "",
@@ -413,10 +452,14 @@ def markdown(rows: list[dict], comparisons, prov: dict, figure: str | None) -> s
                  "aq_mse_mean", "isop_mse", "isoe_mse"):
         m = METRICS[name]
         lines.append(f"- `{name}` ({m.definition}, {'higher' if m.maximize else 'lower'} is better): {m.description}")
-    lines += ["- `train s`: wall-clock seconds of training (all resumed sessions); `clips/s`: eval-mode forward "
+    lines += [f"- *{REFERENCE}*: {REFERENCE_TEXT}. A model scoring worse than it has not learnt that task.",
+              "- `train s`: wall-clock seconds of training (all resumed sessions); `clips/s`: eval-mode forward "
               f"throughput at batch {THROUGHPUT_BATCH} under torch.inference_mode on {prov['device']}.", ""]
     if figure:
         lines += [f"![leaderboard]({figure})", ""]
+    if prov.get("correlation"):
+        lines += [f"The leader's events x qualities Spearman analysis (same code as `soundaq correlate`): "
+                  f"[{prov['correlation']}/report.md]({prov['correlation']}/report.md).", ""]
     lines += [f"Files: leaderboard.csv, leaderboard.json, comparisons.csv, predictions/<model>.csv, provenance.json. "
               f"Made by soundaq {prov['versions'].get('soundaq', '?')} on {prov['created']}.", ""]
     return "\n".join(lines)
@@ -432,6 +475,7 @@ def figure(rows: list[dict], path_png: Path, title: str) -> None:
     from evaluation.metrics import METRICS
 
     ok = [r for r in rows if r["status"] == "ok"]
+    ref = next((r for r in rows if r["status"] == "reference"), None)
     n = max(len(ok), 1)
     fig, axes = plt.subplots(1, len(FIGURE_METRICS), figsize=(3.1 * len(FIGURE_METRICS), 0.45 * n + 1.9),
                              sharey=True)
@@ -446,13 +490,17 @@ def figure(rows: list[dict], path_png: Path, title: str) -> None:
             err = [[v - lo], [hi - v]] if lo is not None and hi is not None else None
             colour = "tab:blue" if r["rank"] == 1 else "0.35"
             ax.errorbar([v], [y], xerr=err, fmt="o", color=colour, ecolor=colour, capsize=3, ms=5)
+        if ref is not None and ref.get(name) is not None:
+            ax.axvline(ref[name], color="tab:red", ls="--", lw=1, label=REFERENCE)
         ax.set_title(f"{name}\n({m.definition} def., {'higher' if m.maximize else 'lower'} is better)", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(labelsize=8)
     axes[0].set_yticks(ys)
     axes[0].set_yticklabels([f"{r['rank']}. {r['model']}" for r in ok], fontsize=9)
-    failed = [r["model"] for r in rows if r["status"] != "ok"]
+    failed = [r["model"] for r in rows if r["status"] == "failed"]
     caption = "points: test-split estimate; bars: 95% bootstrap CI"
+    if ref is not None:
+        caption += f"; red dashed line: {REFERENCE} (what a model must beat)"
     if failed:
         caption += f"; failed: {', '.join(failed)}"
     fig.suptitle(title, fontsize=10)
@@ -481,7 +529,7 @@ def print_table(rows: list[dict], data_label: str) -> None:
         t.add_row(_fmt(r["rank"]), r["model"], _fmt(r.get("scene_acc")), _fmt(r.get("event_auc")),
                   _fmt(r.get("aq_mse_mean")), _fmt(r.get("isop_mse")), _fmt(r.get("isoe_mse")),
                   _fmt(r.get("train_seconds"), 1), _fmt(r.get("clips_per_second"), 2),
-                  r["status"] if r["status"] == "ok" else f"failed: {r['reason']}")
+                  r["status"] if r["status"] != "failed" else f"failed: {r['reason']}")
     Console(width=160).print(t)
 
 
@@ -494,6 +542,7 @@ class Outcome:
     out: Path
     figure: Path | None
     failed: list[str]
+    correlation: Path | None = None
 
 
 def _device_text(s: Settings) -> str:
@@ -557,6 +606,8 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     records = {m: run.done(m) for m in s.models}
     rows = [table_row(m, records[m] if m not in failures else None, failures.get(m), data_label, synthetic)
             for m in s.models]
+    rows.append(table_row(REFERENCE, reference_scores(datamodule, s.n_resamples, s.seed), None, data_label,
+                          synthetic))
     rows = rank_rows(rows)
     columns = leaderboard_columns()
 
@@ -571,6 +622,10 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
         with atomic_path(out / "comparisons.csv") as tmp:
             comparisons.to_csv(tmp, index=False, float_format="%.6g")
 
+    correlation = None
+    if s.correlate and ok:
+        correlation = correlate_leader(out, ok[0], synthetic)
+
     desc = datamodule.describe()
     prov = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv),
             "data": desc, "synthetic": synthetic, "seed": s.seed, "n_resamples": s.n_resamples,
@@ -581,6 +636,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
                                                             "train_batches_per_epoch")}
                            if records[m] and m not in failures else {"failed": failures.get(m, "not run")})
                        for m in s.models},
+            "correlation": correlation.name if correlation else None,
             "session_seconds": round(time.perf_counter() - started, 1)}
     frame = pd.DataFrame(rows, columns=columns)
     with atomic_path(out / "leaderboard.csv") as tmp:
@@ -599,7 +655,21 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
         [{k: _json_value(v) for k, v in c.items()} for c in comparisons.to_dict(orient="records")]})
     atomic_write_text(out / "leaderboard.md", markdown(rows, comparisons, prov, fig_path.name if fig_path else None))
     atomic_write_json(out / "provenance.json", prov)
-    return Outcome(rows, out, fig_path, sorted(failures))
+    return Outcome(rows, out, fig_path, sorted(failures), correlation)
+
+
+def correlate_leader(out: Path, leader: str, synthetic: bool) -> Path | None:
+    """Spearman event x quality analysis of the leader's test predictions into ``out/correlation``
+    (evaluation.correlation, the code behind ``soundaq correlate``). A problem here is reported, not fatal."""
+    from evaluation.correlation import correlate_predictions
+
+    folder = out / "correlation"
+    try:
+        correlate_predictions(out / "predictions" / f"{leader}.csv", folder, synthetic=synthetic)
+    except Exception as err:  # noqa: BLE001 - the leaderboard itself is complete without it
+        _say(f"soundaq leaderboard: correlation analysis of {leader} skipped: {_one_line(err)}")
+        return None
+    return folder
 
 
 def _definitions() -> dict:

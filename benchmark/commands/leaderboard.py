@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: cpu, gpu, auto (default auto)")
     p.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto (default 1)")
     p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
+    p.add_argument("--no-correlation", action="store_true",
+                   help="skip the Spearman events x qualities analysis of the leader's predictions")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", type=Path, required=True, help="run folder, e.g. results/RUN (an existing one is resumed)")
     p.set_defaults(handler=_leaderboard)
@@ -63,12 +65,15 @@ def _leaderboard(args) -> int:
                         checkpoints=args.checkpoints, seed=args.seed, batch_size=args.batch_size,
                         n_resamples=args.resamples, cache_dir=args.cache_dir,
                         embedded_clips=args.embedded_clips, accelerator=args.accelerator,
-                        devices=_devices(args.devices), strategy=args.strategy, progress=not args.no_progress)
+                        devices=_devices(args.devices), strategy=args.strategy, progress=not args.no_progress,
+                        correlate=not args.no_correlation)
     outcome = run_leaderboard(settings)
     print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "")
     print(f"table: {outcome.out / 'leaderboard.md'}")
     if outcome.figure is not None:
         print(f"figure: {outcome.figure}")
+    if outcome.correlation is not None:
+        print(f"correlation: {outcome.correlation / 'report.md'}")
     if outcome.failed:
         print(f"soundaq leaderboard: {len(outcome.failed)} model(s) failed: {', '.join(outcome.failed)} "
               "(reasons in the table; run the same command again to retry them)", file=sys.stderr)

@@ -1,0 +1,211 @@
+"""The leaderboard: ranking, resume after an interruption, failure isolation, outputs, checkpoints."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark import leaderboard as lb
+from models_zoo.vocab import PREDICTION_COLUMNS, QUALITIES, TRUTH_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = dict(seed=7, embedded_clips=12)   # a 12-clip embedded set: 6 training, 3 validation, 3 test clips
+
+
+def _row(model, scene, auc, mse, status="ok"):
+    return {"model": model, "status": status, "scene_acc": scene, "event_auc": auc, "aq_mse_mean": mse}
+
+
+def test_rank_is_the_mean_rank_over_the_three_headline_metrics():
+    rows = [_row("A", 0.9, 0.80, 1.0), _row("B", 0.8, 0.90, 0.9), _row("C", 0.7, 0.70, 2.0),
+            _row("D", None, None, None, status="failed")]
+    ranked = lb.rank_rows(rows)
+    # A: ranks 1, 2, 2 -> 5/3; B: 2, 1, 1 -> 4/3; C: 3, 3, 3 -> 3
+    assert [r["model"] for r in ranked] == ["B", "A", "C", "D"]
+    assert [r["rank"] for r in ranked] == [1, 2, 3, None]
+    assert ranked[0]["mean_rank"] == pytest.approx(4 / 3, abs=1e-4)
+    # a tie in mean rank goes to the lower aq_mse_mean
+    tie = lb.rank_rows([_row("X", 0.9, 0.7, 1.5), _row("Y", 0.8, 0.8, 1.2)])
+    assert [r["model"] for r in tie] == ["Y", "X"]
+
+
+def _fake_runner(calls: list, fail: set, interrupt_at: str | None = None):
+    """A model runner that writes a seeded random predictions table for the test split (no training)."""
+
+    def runner(s, run, model, datamodule, data_label):
+        calls.append(model)
+        if model == interrupt_at:
+            raise KeyboardInterrupt
+        if model in fail:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+        labels = datamodule.labels("test")
+        rng = np.random.default_rng(sum(map(ord, model)))
+        n = len(labels)
+        from models_zoo.predict import add_truth, predictions_frame
+
+        scene = rng.dirichlet(np.ones(3), n)
+        outputs = {"scene_probabilities": scene, "event_probabilities": rng.random((n, 15)),
+                   "qualities": rng.uniform(1, 5, (n, 8)), "isop": rng.uniform(-1, 1, n), "isoe": rng.uniform(-1, 1, n)}
+        table = add_truth(predictions_frame(outputs, model, labels["clip"].astype(str).tolist()), labels)
+        table["data"] = data_label
+        path = run.root / "predictions" / f"{model}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+        from evaluation.bootstrap import bootstrap_ci
+        from evaluation.metrics import score_table
+
+        ci = bootstrap_ci(table, metrics=list(lb.CI_METRICS), n_resamples=s.n_resamples, seed=s.seed)
+        return {"model": model, "status": "ok", "params": 1, "scores": score_table(table),
+                "ci": {r.metric: [r.ci_low, r.ci_high] for r in ci.itertuples()}, "test_clips": n,
+                "train_seconds": 1.0, "epochs": 1, "clips_per_second": 10.0, "checkpoint_sha256": None}
+
+    return runner
+
+
+def _settings(out, cache, models, **kw):
+    return lb.Settings(out=out, models=models, cache_dir=cache, n_resamples=50, progress=False, **{**SMALL, **kw})
+
+
+def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(soundaq_cache, tmp_path):
+    models = ["AD_CNN", "Baseline_CNN", "YAMNet"]
+    calls: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        lb.run_leaderboard(_settings(tmp_path / "a", soundaq_cache, models),
+                           model_runner=_fake_runner(calls, set(), interrupt_at="Baseline_CNN"))
+    assert calls == ["AD_CNN", "Baseline_CNN"]
+    assert (tmp_path / "a" / "models" / "AD_CNN" / "done.json").exists()
+    assert not (tmp_path / "a" / "leaderboard.csv").exists()
+
+    calls.clear()
+    out = lb.run_leaderboard(_settings(tmp_path / "a", soundaq_cache, models), model_runner=_fake_runner(calls, set()))
+    assert calls == ["Baseline_CNN", "YAMNet"]           # the finished model is not redone
+    assert out.failed == []
+    straight = lb.run_leaderboard(_settings(tmp_path / "b", soundaq_cache, models),
+                                  model_runner=_fake_runner([], set()))
+    a = pd.read_csv(tmp_path / "a" / "leaderboard.csv")
+    b = pd.read_csv(tmp_path / "b" / "leaderboard.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert [r["model"] for r in out.rows] == [r["model"] for r in straight.rows]
+
+    # other arguments in the same folder are refused in one line
+    with pytest.raises(lb.UserError, match="other arguments"):
+        lb.run_leaderboard(_settings(tmp_path / "a", soundaq_cache, models[:2]), model_runner=_fake_runner([], set()))
+
+
+def test_a_failing_model_gets_a_failed_row_and_the_others_still_run(soundaq_cache, tmp_path):
+    calls: list[str] = []
+    models = ["AD_CNN", "PANNs", "Baseline_CNN"]
+    out = lb.run_leaderboard(_settings(tmp_path, soundaq_cache, models),
+                             model_runner=_fake_runner(calls, {"PANNs"}))
+    assert calls == models and out.failed == ["PANNs"]
+    table = pd.read_csv(tmp_path / "leaderboard.csv")
+    failed = table.set_index("model").loc["PANNs"]
+    assert failed["status"] == "failed" and np.isnan(failed["rank"])
+    assert failed["reason"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert list(table["model"])[-1] == "PANNs"
+    assert json.loads((tmp_path / "models" / "PANNs" / "failed.json").read_text())["reason"].startswith("RuntimeError")
+    assert "failed: RuntimeError" in (tmp_path / "leaderboard.md").read_text()
+    # the next run retries only the failed model
+    calls.clear()
+    out = lb.run_leaderboard(_settings(tmp_path, soundaq_cache, models), model_runner=_fake_runner(calls, set()))
+    assert calls == ["PANNs"] and out.failed == []
+    assert not (tmp_path / "models" / "PANNs" / "failed.json").exists()
+
+
+def _soundaq(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "benchmark", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache, tmp_path):
+    out = tmp_path / "run"
+    args = ["leaderboard", "--models", "AD_CNN,CNN_Transformer", "--max-epochs", "1", "--seed", "7",
+            "--embedded-clips", "12", "--batch-size", "4", "--resamples", "100", "--cache-dir", soundaq_cache,
+            "--accelerator", "cpu", "--no-progress", "--out", out]
+    proc = _soundaq(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "figure:" in proc.stdout and "leaderboard.png" in proc.stdout
+    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.json", "leaderboard.png", "leaderboard.pdf",
+                 "comparisons.csv", "provenance.json", "predictions/AD_CNN.csv", "predictions/CNN_Transformer.csv"):
+        assert (out / name).is_file(), name
+    table = pd.read_csv(out / "leaderboard.csv")
+    required = ["model", "params", "scene_acc", "scene_acc_ci_low", "scene_acc_ci_high", "event_auc",
+                "event_auc_macro", "aq_mse_mean", *[f"mse_{q}" for q in QUALITIES], "isop_mse", "isoe_mse",
+                "train_seconds", "clips_per_second", "data", "paper_scene_acc", "paper_comparable"]
+    assert set(required) <= set(table.columns)
+    assert list(table["status"]) == ["ok", "ok", "reference"] and list(table["rank"][:2]) == [1, 2]
+    assert sorted(table["model"][:2]) == ["AD_CNN", "CNN_Transformer"]
+    ref = table.set_index("model").loc[lb.REFERENCE]
+    assert ref["scene_acc"] == pytest.approx(1 / 3, abs=1e-6)       # one scene for every clip
+    table = table[table["status"] == "ok"]
+    assert table["data"].str.contains("synthetic").all() and (table["paper_comparable"] == False).all()  # noqa: E712
+    assert (table["clips_per_second"] > 0).all() and (table["train_seconds"] > 0).all()
+    assert table.set_index("model").loc["AD_CNN", "params"] == 521_472
+    assert table.set_index("model").loc["AD_CNN", "paper_scene_acc"] == pytest.approx(0.893)
+    lo, est, hi = table[["scene_acc_ci_low", "scene_acc", "scene_acc_ci_high"]].to_numpy().T
+    assert (lo <= est + 1e-12).all() and (est <= hi + 1e-12).all()
+
+    preds = pd.read_csv(out / "predictions" / "AD_CNN.csv")
+    assert list(preds.columns) == [*PREDICTION_COLUMNS, *TRUTH_COLUMNS, "data"]
+    assert len(preds) == 3 and preds["data"].str.contains("synthetic").all()
+    # the table's numbers are those of the predictions file, scored independently
+    from evaluation.metrics import score_table
+
+    assert score_table(preds)["aq_mse_mean"] == pytest.approx(table.set_index("model").loc["AD_CNN", "aq_mse_mean"],
+                                                               rel=1e-4)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["synthetic"] is True and prov["data"]["split_sizes"] == {"training": 6, "validation": 3, "test": 3}
+    assert prov["seed"] == 7 and prov["versions"]["torch"].startswith("2.13")
+    from models_zoo.fileio import sha256_file
+
+    ckpt = prov["models"]["AD_CNN"]["checkpoint"]
+    assert sha256_file(ckpt) == prov["models"]["AD_CNN"]["checkpoint_sha256"]
+    md = (out / "leaderboard.md").read_text()
+    assert "Synthetic data" in md and "not comparable" in md and "(paper def.)" in md
+    assert json.loads((out / "leaderboard.json").read_text())["synthetic"] is True
+
+    # run again: nothing is retrained and the table is the same
+    again = _soundaq(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("finished in an earlier session") == 2
+    again_table = pd.read_csv(out / "leaderboard.csv")
+    pd.testing.assert_frame_equal(table, again_table[again_table["status"] == "ok"])
+
+
+def test_checkpoints_are_evaluated_and_a_bad_one_fails_alone(soundaq_cache, tmp_path,
+                                                            checkpoints_dir, sample_clip_dir):
+    from models_zoo.checkpoints import import_original
+
+    ckpts = tmp_path / "ckpts"
+    ckpts.mkdir()
+    import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
+                    sample_clip_dir / "original_normalisation_stats.json", None, ckpts / "AD_CNN.ckpt")
+    (ckpts / "Baseline_CNN.ckpt").write_bytes(b"\x00 not a checkpoint")
+    out = tmp_path / "run"
+    proc = _soundaq("leaderboard", "--checkpoints", ckpts, "--seed", "7", "--embedded-clips", "12", "--resamples", "50",
+                    "--cache-dir", soundaq_cache, "--accelerator", "cpu", "--no-progress", "--out", out)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "Baseline_CNN" in proc.stderr
+    table = pd.read_csv(out / "leaderboard.csv").set_index("model")
+    assert list(table.index) == ["AD_CNN", lb.REFERENCE, "Baseline_CNN"]
+    assert table.loc["AD_CNN", "status"] == "ok" and np.isnan(table.loc["AD_CNN", "train_seconds"])
+    assert table.loc["Baseline_CNN", "status"] == "failed" and "Baseline_CNN.ckpt" in table.loc["Baseline_CNN", "reason"]
+    from models_zoo.fileio import sha256_file
+
+    assert table.loc["AD_CNN", "checkpoint_sha256"] == sha256_file(ckpts / "AD_CNN.ckpt")
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    for args, needle in ((["--models", "NoSuchNet"], "unknown model"),
+                         (["--data", "araus"], "--labels"),
+                         (["--checkpoints", tmp_path / "missing"], "checkpoint folder not found"),
+                         (["--max-epochs", "0"], "--max-epochs")):
+        proc = _soundaq("leaderboard", *args, "--out", tmp_path / "x", timeout=120)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert needle in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
