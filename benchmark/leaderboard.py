@@ -91,6 +91,7 @@ class Settings:
     devices: Any = 1
     strategy: str = "auto"
     progress: bool = True
+    head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
 
     def schedule(self, model: str) -> tuple[int, int | None]:
@@ -110,7 +111,8 @@ class Settings:
                 "features": _str(self.features), "models": list(self.models),
                 "schedule": {m: list(self.schedule(m)) for m in self.models} if self.checkpoints is None else None,
                 "checkpoints": _str(self.checkpoints), "seed": self.seed, "batch_size": self.batch_size,
-                "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips}
+                "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
+                "head_init": self.head_init if self.checkpoints is None else None}
 
 
 def _str(p) -> str | None:
@@ -220,18 +222,30 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
         epochs, batches = s.schedule(model)
         dm = datamodule
         trainer_kwargs = {"limit_train_batches": batches} if batches else {}
+        net = None
+        if s.head_init:
+            import torch
+
+            from models_zoo.head_init import init_heads_from_labels
+            from models_zoo.registry import build_net
+
+            torch.manual_seed(s.seed)          # the same initial weights in every session
+            net = build_net(model)
+            init_heads_from_labels(net, dm.labels("training"))
         _say(f"soundaq leaderboard: {model}: training up to {epochs} epoch(s)"
              + (f" of {batches} batches" if batches else "") + f" ({spec.params:,} parameters)")
         result = train_model(model, dm, out_dir=run.model_dir(model) / "train", max_epochs=epochs, seed=s.seed,
                              accelerator=s.accelerator, devices=s.devices, strategy=s.strategy,
-                             progress=s.progress, trainer_kwargs=trainer_kwargs,
-                             identity={"leaderboard": str(run.root), "batches_per_epoch": batches},
+                             progress=s.progress, trainer_kwargs=trainer_kwargs, net=net,
+                             identity={"leaderboard": str(run.root), "batches_per_epoch": batches,
+                                       "head_init": s.head_init},
                              provenance={"leaderboard_run": str(run.root)})
         module = result.module
         best = Path(result.best_checkpoint)
         record.update({"checkpoint": str(best), "checkpoint_sha256": sha256_file(best) if best.exists() else None,
                        "train_seconds": round(float(result.train_seconds), 2), "epochs": result.epochs,
                        "train_batches_per_epoch": batches, "best_val_isop_mse": result.best_score,
+                       "head_init": "training base rates" if s.head_init else "zero (original)",
                        "params": module.count_parameters()})
     module = module.cpu() if s.accelerator == "cpu" else module
     _say(f"soundaq leaderboard: {model}: predicting the test split")

@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: cpu, gpu, auto (default auto)")
     p.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto (default 1)")
     p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
+    p.add_argument("--zero-head-bias", action="store_true",
+                   help="start the output-head biases at 0 as the original (default: at the training base rates, "
+                        "see models_zoo/head_init.py)")
     p.add_argument("--no-correlation", action="store_true",
                    help="skip the Spearman events x qualities analysis of the leader's predictions")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -66,7 +69,7 @@ def _leaderboard(args) -> int:
                         n_resamples=args.resamples, cache_dir=args.cache_dir,
                         embedded_clips=args.embedded_clips, accelerator=args.accelerator,
                         devices=_devices(args.devices), strategy=args.strategy, progress=not args.no_progress,
-                        correlate=not args.no_correlation)
+                        correlate=not args.no_correlation, head_init=not args.zero_head_bias)
     outcome = run_leaderboard(settings)
     print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "")
     print(f"table: {outcome.out / 'leaderboard.md'}")

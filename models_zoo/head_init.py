@@ -1,0 +1,66 @@
+"""Start the output heads at the training labels' base rates (an option of training, off in the original).
+
+Every zoo net ends in the release's linear heads (``fc_final_scene``, ``fc_final_event``,
+``fc_final_ISOPls``, ``fc_final_ISOEvs``, ``fc_final_<quality>``; models_zoo.nets.common). The
+original initialises their biases to 0, so a quality head starts by predicting about 0 for ratings
+that lie between 1 and 5, and at Adam's 5e-4 a bias needs thousands of steps to walk to ~3. That is
+fine for the paper's 100 ARAUS epochs, but on a CPU budget of a few epochs it would measure how fast
+a bias moves rather than what a net learns from the clips. :func:`init_heads_from_labels` sets
+
+* each quality head's bias to the training mean of that quality, ISOP/ISOE heads to the mean ISOP/ISOE;
+* the event head's biases to the log-odds of each event's training frequency (clipped to [1%, 99%]);
+* the scene head's biases to the log of each scene's training share,
+
+so that the untrained net already equals the training-mean predictor (up to what its random weights
+add) and every later step is about the clips. Weights are untouched; architectures and parameter
+counts are unchanged, and release checkpoints load as before.
+"""
+from __future__ import annotations
+
+import math
+
+from models_zoo.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SCENES
+
+#: Event frequencies are clipped to this range before the log-odds (no infinite biases).
+EVENT_CLIP = (0.01, 0.99)
+
+
+def base_rates(labels) -> dict:
+    """Training base rates from a label table (``models_zoo.data.labels`` / ``datamodule.labels``)."""
+    n = len(labels)
+    if n == 0:
+        raise ValueError("an empty label table has no base rates")
+    scenes = labels["scene"].value_counts(normalize=True)
+    return {"scene": [float(scenes.get(s, 0.0)) for s in SCENES],
+            "events": [float(labels[c].astype(float).mean()) for c in EVENT_COLUMNS],
+            "qualities": [float(labels[q].astype(float).mean()) for q in QUALITIES],
+            "isop": float(labels["isop"].astype(float).mean()), "isoe": float(labels["isoe"].astype(float).mean())}
+
+
+def init_heads_from_labels(net, labels) -> dict:
+    """Set the head biases of ``net`` from ``labels`` (see the module docstring); returns the rates used."""
+    import torch
+
+    rates = base_rates(labels)
+    lo, hi = EVENT_CLIP
+
+    def head(name: str):
+        layer = getattr(net, name, None)
+        if layer is None or getattr(layer, "bias", None) is None:
+            raise ValueError(f"{type(net).__name__} has no head {name} with a bias; "
+                             "head initialisation needs the release's head names")
+        return layer
+
+    with torch.no_grad():
+        scene = head("fc_final_scene")
+        scene.bias.copy_(torch.tensor([math.log(max(p, 1e-3)) for p in rates["scene"]], dtype=scene.bias.dtype))
+        event = head("fc_final_event")
+        logits = [math.log(min(max(p, lo), hi) / (1.0 - min(max(p, lo), hi))) for p in rates["events"]]
+        if len(logits) != len(EVENTS) or event.bias.numel() != len(EVENTS):
+            raise ValueError("event head width differs from the 15 events")
+        event.bias.copy_(torch.tensor(logits, dtype=event.bias.dtype))
+        for q, mean in zip(QUALITIES, rates["qualities"]):
+            head(f"fc_final_{q}").bias.fill_(mean)
+        head("fc_final_ISOPls").bias.fill_(rates["isop"])
+        head("fc_final_ISOEvs").bias.fill_(rates["isoe"])
+    return rates

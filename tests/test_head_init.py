@@ -1,0 +1,55 @@
+"""Head-bias initialisation from training base rates (models_zoo.head_init)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from models_zoo.head_init import EVENT_CLIP, base_rates, init_heads_from_labels
+from models_zoo.registry import build_net, count_params, list_nets
+from models_zoo.vocab import EVENT_COLUMNS, QUALITIES, SCENES
+
+
+def _labels(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    t = pd.DataFrame({"clip": [f"c{i}" for i in range(n)], "scene": rng.choice(list(SCENES[:2]), n)})
+    for i, c in enumerate(EVENT_COLUMNS):
+        t[c] = (rng.random(n) < i / 15).astype(int)       # event 0 never occurs: clipped, not -inf
+    for q in QUALITIES:
+        t[q] = rng.uniform(1, 5, n)
+    t["isop"], t["isoe"] = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    return t
+
+
+@pytest.mark.parametrize("name", ["AD_CNN", "Hierarchical_CNN", "SoundAQnet"])
+def test_biases_take_the_base_rates_and_nothing_else_changes(name):
+    labels = _labels()
+    torch.manual_seed(0)
+    net = build_net(name)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rates = init_heads_from_labels(net, labels)
+    after = net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed <= {f"fc_final_{h}.bias" for h in ("scene", "event", "ISOPls", "ISOEvs", *QUALITIES)}
+    assert count_params(net) == count_params(build_net(name))
+    for q in QUALITIES:
+        assert after[f"fc_final_{q}.bias"].item() == pytest.approx(labels[q].mean(), rel=1e-6)
+    assert after["fc_final_ISOPls.bias"].item() == pytest.approx(labels["isop"].mean(), rel=1e-5, abs=1e-7)
+    p = np.clip(labels[list(EVENT_COLUMNS)].mean().to_numpy(), *EVENT_CLIP)
+    np.testing.assert_allclose(after["fc_final_event.bias"].numpy(), np.log(p / (1 - p)), rtol=1e-5)
+    scene_p = torch.softmax(after["fc_final_scene.bias"], 0).numpy()
+    np.testing.assert_allclose(scene_p[:2], labels["scene"].value_counts(normalize=True)[list(SCENES[:2])], atol=2e-3)
+    assert rates["scene"][2] == 0.0 and math.isfinite(after["fc_final_scene.bias"][2].item())
+
+
+def test_every_zoo_net_has_the_heads():
+    for name in list_nets():
+        init_heads_from_labels(build_net(name), _labels())
+
+
+def test_empty_table_is_refused():
+    with pytest.raises(ValueError):
+        base_rates(_labels().iloc[:0])
