@@ -7,8 +7,8 @@ Conciseness and Irrelevance (-2 to 0). The overall score of one caption by one e
 
 so it lies in [-5, 5]. The blank template holds no formula cell; the formula is the one that
 reproduces the published ``OverallScore_Avg`` column from the other averaged columns (119 of the
-120 rows to 1e-15; the exception is a row whose averages were taken over a different number of
-experts, see docs/jury.md).
+120 rows to 1e-9; the exception, D2 37.wav SoundSCaper, has fluency and overall averages that are
+multiples of 1/15, probably taken over 15 experts; see docs/jury.md).
 """
 from __future__ import annotations
 
