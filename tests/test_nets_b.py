@@ -379,7 +379,7 @@ def _cnn14_like_file(tmp_path, donor: PANNs, **changes):
 
 def test_load_panns_backbone_from_cnn14_file(tmp_path, nets):
     torch.manual_seed(9)
-    donor = PANNs()
+    donor = nets[PANNs]   # any weights other than net's fresh ones
     path = _cnn14_like_file(tmp_path, donor)
     net = PANNs()
     heads_before = net.fc_final_event.weight.clone()
@@ -415,20 +415,29 @@ def test_load_yamnet_backbone_from_torch_audioset_file(tmp_path):
     assert set(BACKBONES) == {"PANNs", "YAMNet"}
 
 
-def test_wrong_pretrained_files_are_refused_untouched(tmp_path):
+def test_wrong_pretrained_files_are_refused_untouched(tmp_path, nets):
     torch.manual_seed(11)
     yam_path = tmp_path / "yamnet.pth"
-    torch.save(YAMNet().state_dict(), yam_path)
-    net = PANNs()
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-
+    donor = YAMNet().state_dict()
+    torch.save(donor, yam_path)
+    panns = nets[PANNs]
+    fc1_before = panns.fc1.weight.detach().clone()
     with pytest.raises(PretrainedWeightsError, match=r"yamnet\.pth: not a PANNs backbone.*Cnn14"):
-        load_pretrained_backbone(net, yam_path)
-    bad_shape = _cnn14_like_file(tmp_path, net, **{"fc1.weight": torch.randn(2048, 512)})
-    with pytest.raises(PretrainedWeightsError, match=r"wrong shape \(first: fc1\.weight is \[2048, 512\]"):
+        load_pretrained_backbone(panns, yam_path)
+    assert torch.equal(panns.fc1.weight, fc1_before)
+
+    # shape and NaN checks, on YAMNet-sized files (a CNN14 file is 320 MB)
+    net = YAMNet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    bad_shape = tmp_path / "bad_shape.pth"
+    torch.save({**donor, "layer14.pointwise_conv.conv.weight": torch.randn(1024, 512, 1, 1)}, bad_shape)
+    with pytest.raises(PretrainedWeightsError, match=r"bad_shape\.pth: 1 backbone tensors have the wrong shape "
+                                                     r"\(first: layer14\.pointwise_conv\.conv\.weight is "
+                                                     r"\[1024, 512, 1, 1\], YAMNet needs \[1024, 1024, 1, 1\]"):
         load_pretrained_backbone(net, bad_shape)
-    nan_file = _cnn14_like_file(tmp_path, net, **{"fc1.bias": torch.full((2048,), float("nan"))})
-    with pytest.raises(PretrainedWeightsError, match="NaN"):
+    nan_file = tmp_path / "nan.pth"
+    torch.save({**donor, "layer2.pointwise_conv.bn.bias": torch.full((64,), float("nan"))}, nan_file)
+    with pytest.raises(PretrainedWeightsError, match=r"nan\.pth: tensor layer2\.pointwise_conv\.bn\.bias holds NaN"):
         load_pretrained_backbone(net, nan_file)
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), k
