@@ -35,7 +35,9 @@ class TinyData(L.LightningDataModule):
         return {"source": "tiny", "synthetic": True}
 
     def train_dataloader(self):
-        return DataLoader(self.sets["train"], batch_size=self.batch_size, shuffle=True)
+        # A loader-owned generator, as SoundscapeDataModule's: resuming must reseed it too.
+        return DataLoader(self.sets["train"], batch_size=self.batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(11))
 
     def val_dataloader(self):
         return DataLoader(self.sets["val"], batch_size=self.batch_size)
@@ -298,3 +300,23 @@ def test_train_then_predict_audio_with_the_real_net_and_data_module(tmp_path, ca
     table = pd.read_csv(csv)
     assert code == 0 and table["window"].astype(str).tolist() == ["mean", "mean", "0", "1"]
     assert table["clip"].tolist() == [flac.stem, "long", "long", "long"]
+
+
+def test_train_cli_user_errors_are_one_line(tmp_path, capsys):
+    cases = [
+        (["--data", "araus", "--features", tmp_path], "--labels"),
+        (["--data", "embedded", "--labels", tmp_path], "--data araus"),
+        (["--data", "embedded", "--pretrained", tmp_path / "w.pth"], "PANNs and YAMNet"),
+        (["--data", "embedded", "--devices", "two"], "--devices"),
+        (["--data", "embedded", "--batch-size", "0"], "--batch-size"),
+    ]
+    for extra, needle in cases:
+        code, _, err = _cli(capsys, "train", "--model", "AD_CNN", "--out", tmp_path / "run", *extra)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, (extra, err)
+    with pytest.raises(SystemExit) as bad:   # argparse's own usage error for a malformed limit
+        _cli(capsys, "train", "--model", "AD_CNN", "--data", "embedded", "--out", tmp_path / "run",
+             "--limit-train-batches", "-1")
+    assert bad.value.code == 2 and "positive batch count" in capsys.readouterr().err
+    from benchmark.commands.train import _limit
+
+    assert _limit("4") == 4 and isinstance(_limit("4"), int) and _limit("0.25") == 0.25 and _limit("1.0") == 1.0

@@ -85,6 +85,7 @@ class TrainResult:
 
 def _callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
     import lightning as L
+    import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
     from models_zoo.module import MONITOR
@@ -112,21 +113,62 @@ def _callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
         """Reseed every RNG from (seed, epoch) before each epoch's data order is drawn, so that a run
         resumed from last.ckpt draws the same shuffles and dropout masks as an uninterrupted one.
 
-        Lightning creates the first epoch's loader iterator before ``on_train_epoch_start``, so the
-        reseed happens at fit start (for the epoch the fit starts at, known from this callback's
-        state in the checkpoint) and at the end of every epoch (for the next one).
+        Reseeded: the global RNGs (``seed_everything``: dropout, loaders without a generator) and the
+        ``torch.Generator`` a training loader or its sampler owns (SoundscapeDataModule gives its
+        loader one, seeded when the loader is made; left alone, a resumed run would restart it).
+        Lightning draws the first epoch's order of a fit right after the data module makes the
+        loader, before any training hook, so the data module's ``train_dataloader`` is wrapped for
+        the duration of the fit to seed the new loader for the epoch the fit starts at (known from
+        this callback's state in the checkpoint); later epochs draw their order after
+        ``on_train_epoch_end``, which reseeds for the next one.
         """
 
         def __init__(self):
             self.next_epoch = 0
             self.trainer = None
+            self._wrapped = None
+
+        def _value(self, epoch: int) -> int:
+            rank = self.trainer.global_rank if self.trainer is not None else 0
+            return seed + 1000003 * epoch + 7919 * rank
+
+        @staticmethod
+        def _seed_loaders(loaders, value: int) -> None:
+            if isinstance(loaders, dict):
+                loaders = list(loaders.values())
+            elif not isinstance(loaders, (list, tuple)):
+                loaders = [loaders]
+            for loader in loaders:
+                batch_sampler = getattr(loader, "batch_sampler", None)
+                for owner in (loader, getattr(loader, "sampler", None), getattr(batch_sampler, "sampler", None)):
+                    generator = getattr(owner, "generator", None)
+                    if isinstance(generator, torch.Generator):
+                        generator.manual_seed(value)
 
         def _reseed(self, epoch: int) -> None:
-            rank = self.trainer.global_rank if self.trainer is not None else 0
-            L.seed_everything(seed + 1000003 * epoch + 7919 * rank, workers=True, verbose=False)
+            value = self._value(epoch)
+            L.seed_everything(value, workers=True, verbose=False)
+            if self.trainer is not None and getattr(self.trainer, "train_dataloader", None) is not None:
+                self._seed_loaders(self.trainer.train_dataloader, value)
 
         def setup(self, trainer, pl_module, stage):
             self.trainer = trainer
+            datamodule = trainer.datamodule
+            if stage == "fit" and datamodule is not None and self._wrapped is None:
+                make = datamodule.train_dataloader
+
+                def train_dataloader():
+                    loaders = make()
+                    self._seed_loaders(loaders, self._value(self.next_epoch))
+                    return loaders
+
+                datamodule.train_dataloader = train_dataloader
+                self._wrapped = datamodule
+
+        def teardown(self, trainer, pl_module, stage):
+            if self._wrapped is not None:
+                self._wrapped.__dict__.pop("train_dataloader", None)  # the class's method again
+                self._wrapped = None
 
         def on_fit_start(self, trainer, pl_module):
             self._reseed(self.next_epoch)
