@@ -3,11 +3,12 @@ of one process.
 
 The test trains a throwaway net through ``train_model`` twice on the same synthetic data: once in
 one process with batches of 16, once with ``strategy="ddp", accelerator="cpu", devices=2`` and
-batches of 8 per process. The training loader brings its own unshuffled DistributedSampler, which
-deals the clips alternately, so every step sees the same 16 clips as the one process and DDP averages
-the same gradient (Lightning's automatic sampler would shuffle the training clips). Validation uses
-Lightning's automatic distributed sampler; the metrics are gathered over both processes by
-torchmetrics (evaluation.metrics.SoundAQMetrics). This file doubles as the training script:
+batches of 8 per process. Under DDP, Lightning's own DistributedSampler shuffles the training clips
+from the run's seed and the epoch and deals each process every other clip of the permutation; the
+one process uses the same permutation (a one-replica DistributedSampler, seed 0), so every step sees
+the same 16 clips and DDP averages the same gradient. This only holds if every process seeds its
+sampler alike (train_model sees to it). Validation uses Lightning's automatic distributed sampler;
+the metrics are gathered over both processes by torchmetrics (evaluation.metrics.SoundAQMetrics). This file doubles as the training script:
 Lightning's DDP launcher re-runs it once per extra rank, so it must be runnable as a program.
 """
 from __future__ import annotations
@@ -42,11 +43,13 @@ def run(out_dir: Path, devices: int) -> dict:
             self.train, self.val = SyntheticSet(64, 1), SyntheticSet(32, 2)
 
         def train_dataloader(self):
-            sampler = None
             if self.trainer.world_size > 1:
-                sampler = DistributedSampler(self.train, num_replicas=self.trainer.world_size,
-                                             rank=self.trainer.global_rank, shuffle=False)
-            return DataLoader(self.train, batch_size=self.batch_size, shuffle=False, sampler=sampler)
+                # Lightning injects its DistributedSampler (shuffled from the run's seed and the epoch).
+                return DataLoader(self.train, batch_size=self.batch_size, shuffle=True)
+            # One process: the same shuffle with one replica, so every step sees the 16 clips the two
+            # DDP processes see together (each takes every other clip of the same permutation).
+            sampler = DistributedSampler(self.train, num_replicas=1, rank=0, shuffle=True, seed=0)
+            return DataLoader(self.train, batch_size=self.batch_size, sampler=sampler)
 
         def val_dataloader(self):
             return DataLoader(self.val, batch_size=8)

@@ -116,6 +116,7 @@ def _callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
         Reseeded: the global RNGs (``seed_everything``: dropout, loaders without a generator) and the
         ``torch.Generator`` a training loader or its sampler owns (SoundscapeDataModule gives its
         loader one, seeded when the loader is made; left alone, a resumed run would restart it).
+        Under DDP, Lightning's DistributedSampler shuffles instead, from the run's seed and the epoch.
         Lightning draws the first epoch's order of a fit right after the data module makes the
         loader, before any training hook, so the data module's ``train_dataloader`` is wrapped for
         the duration of the fit to seed the new loader for the epoch the fit starts at (known from
@@ -160,6 +161,10 @@ def _callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
                 def train_dataloader():
                     loaders = make()
                     self._seed_loaders(loaders, self._value(self.next_epoch))
+                    # Under DDP Lightning now wraps the loader in a DistributedSampler seeded from
+                    # PL_GLOBAL_SEED (it adds the epoch itself): that seed must be the same in every
+                    # process and in a resumed fit, i.e. the run's seed, not the per-rank epoch seed.
+                    os.environ["PL_GLOBAL_SEED"] = str(seed)
                     return loaders
 
                 datamodule.train_dataloader = train_dataloader
