@@ -21,6 +21,17 @@ def _row(model, scene, auc, mse, status="ok"):
     return {"model": model, "status": status, "scene_acc": scene, "event_auc": auc, "aq_mse_mean": mse}
 
 
+def test_beats_reference_lists_the_headline_metrics_a_model_wins():
+    rows = [{"model": "A", "status": "ok", "scene_acc": 0.5, "event_auc": 0.6, "aq_mse_mean": 1.0,
+             "isop_mse": 0.3, "isoe_mse": 0.2},
+            {"model": "B", "status": "failed"},
+            {"model": lb.REFERENCE, "status": "reference", "scene_acc": 1 / 3, "event_auc": 0.7,
+             "aq_mse_mean": 1.2, "isop_mse": 0.3, "isoe_mse": 0.1}]
+    lb.mark_beats_reference(rows)
+    assert rows[0]["beats_reference"] == "scene_acc,aq_mse_mean"   # a tie (isop_mse) is not a win
+    assert rows[1]["beats_reference"] is None and rows[2]["beats_reference"] is None
+
+
 def test_rank_is_the_mean_rank_over_the_three_headline_metrics():
     rows = [_row("A", 0.9, 0.80, 1.0), _row("B", 0.8, 0.90, 0.9), _row("C", 0.7, 0.70, 2.0),
             _row("D", None, None, None, status="failed")]
@@ -140,6 +151,7 @@ def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache,
     assert set(required) <= set(table.columns)
     assert list(table["status"]) == ["ok", "ok", "reference"] and list(table["rank"][:2]) == [1, 2]
     assert sorted(table["model"][:2]) == ["AD_CNN", "CNN_Transformer"]
+    assert table["beats_reference"][:2].notna().all()
     ref = table.set_index("model").loc[lb.REFERENCE]
     assert ref["scene_acc"] == pytest.approx(1 / 3, abs=1e-6)       # one scene for every clip
     table = table[table["status"] == "ok"]

@@ -70,6 +70,7 @@ def _leaderboard(args) -> int:
                         embedded_clips=args.embedded_clips, accelerator=args.accelerator,
                         devices=_devices(args.devices), strategy=args.strategy, progress=not args.no_progress,
                         correlate=not args.no_correlation, head_init=not args.zero_head_bias)
+    _quiet_lightning()
     outcome = run_leaderboard(settings)
     print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "")
     print(f"table: {outcome.out / 'leaderboard.md'}")
@@ -82,3 +83,17 @@ def _leaderboard(args) -> int:
               "(reasons in the table; run the same command again to retry them)", file=sys.stderr)
         return 1
     return 0
+
+
+def _quiet_lightning() -> None:
+    """Eight trainings repeat Lightning's start-up notes and tips eight times; keep our own lines and real warnings."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (".*LeafSpec.*", ".*log_every_n_steps.*", ".*does not have many workers.*",
+                    ".*litlogger.*", ".*is smaller than the logging interval.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
