@@ -11,9 +11,12 @@ a bias moves rather than what a net learns from the clips. :func:`init_heads_fro
 * the event head's biases to the log-odds of each event's training frequency (clipped to [1%, 99%]);
 * the scene head's biases to the log of each scene's training share,
 
-so that the untrained net already equals the training-mean predictor (up to what its random weights
-add) and every later step is about the clips. Weights are untouched; architectures and parameter
-counts are unchanged, and release checkpoints load as before.
+and (``zero_weights=True``, the default) the heads' weights to 0, so that the untrained net *is* the
+training-mean predictor (the leaderboard's reference row) and every later step is about the clips.
+Without it, the random head weights of the wide nets (CNN_Transformer reads a 65,536-d embedding,
+PANNs 2,048-d) add outputs of tens of rating points that a few CPU epochs cannot undo. The backbone
+keeps its original initialisation; architectures and parameter counts are unchanged, and release
+checkpoints load as before.
 """
 from __future__ import annotations
 
@@ -37,8 +40,9 @@ def base_rates(labels) -> dict:
             "isop": float(labels["isop"].astype(float).mean()), "isoe": float(labels["isoe"].astype(float).mean())}
 
 
-def init_heads_from_labels(net, labels) -> dict:
-    """Set the head biases of ``net`` from ``labels`` (see the module docstring); returns the rates used."""
+def init_heads_from_labels(net, labels, zero_weights: bool = True) -> dict:
+    """Set the head biases of ``net`` from ``labels`` (and zero the head weights unless
+    ``zero_weights=False``; see the module docstring); returns the rates used."""
     import torch
 
     rates = base_rates(labels)
@@ -63,4 +67,8 @@ def init_heads_from_labels(net, labels) -> dict:
             head(f"fc_final_{q}").bias.fill_(mean)
         head("fc_final_ISOPls").bias.fill_(rates["isop"])
         head("fc_final_ISOEvs").bias.fill_(rates["isoe"])
+        if zero_weights:
+            for name in ("fc_final_scene", "fc_final_event", "fc_final_ISOPls", "fc_final_ISOEvs",
+                         *[f"fc_final_{q}" for q in QUALITIES]):
+                head(name).weight.zero_()
     return rates

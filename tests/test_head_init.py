@@ -33,7 +33,9 @@ def test_biases_take_the_base_rates_and_nothing_else_changes(name):
     rates = init_heads_from_labels(net, labels)
     after = net.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed <= {f"fc_final_{h}.bias" for h in ("scene", "event", "ISOPls", "ISOEvs", *QUALITIES)}
+    heads = ("scene", "event", "ISOPls", "ISOEvs", *QUALITIES)
+    assert changed <= {f"fc_final_{h}.{p}" for h in heads for p in ("bias", "weight")}
+    assert all(not after[f"fc_final_{h}.weight"].any() for h in heads)
     assert count_params(net) == count_params(build_net(name))
     for q in QUALITIES:
         assert after[f"fc_final_{q}.bias"].item() == pytest.approx(labels[q].mean(), rel=1e-6)
@@ -53,3 +55,21 @@ def test_every_zoo_net_has_the_heads():
 def test_empty_table_is_refused():
     with pytest.raises(ValueError):
         base_rates(_labels().iloc[:0])
+
+
+def test_the_untrained_net_is_the_training_mean_predictor():
+    labels = _labels()
+    torch.manual_seed(0)
+    net = build_net("CNN_Transformer").eval()
+    init_heads_from_labels(net, labels)
+    with torch.no_grad():
+        out = net(torch.randn(2, 3001, 64))
+    np.testing.assert_allclose(out.qualities.numpy(), np.tile(labels[list(QUALITIES)].mean().to_numpy(), (2, 1)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(out.isoe.numpy(), [labels["isoe"].mean()] * 2, rtol=1e-5, atol=1e-7)
+    # without zeroing, the random weights of the 65,536-wide heads dominate
+    torch.manual_seed(0)
+    net = build_net("CNN_Transformer").eval()
+    init_heads_from_labels(net, labels, zero_weights=False)
+    assert net.fc_final_pleasant.weight.abs().sum() > 0
+

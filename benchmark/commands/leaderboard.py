@@ -34,8 +34,8 @@ def register(sub) -> None:
     p.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto (default 1)")
     p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
     p.add_argument("--zero-head-bias", action="store_true",
-                   help="start the output-head biases at 0 as the original (default: at the training base rates, "
-                        "see models_zoo/head_init.py)")
+                   help="start the output heads as the original (zero biases, random weights); default: at the "
+                        "training base rates with zero weights, see models_zoo/head_init.py")
     p.add_argument("--no-correlation", action="store_true",
                    help="skip the Spearman events x qualities analysis of the leader's predictions")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
