@@ -49,16 +49,19 @@ CI_METRICS: tuple[str, ...] = ("scene_acc", "event_auc", "event_auc_macro", "aq_
 FIGURE_METRICS: tuple[str, ...] = ("scene_acc", "event_auc", "aq_mse_mean", "isop_mse", "isoe_mse")
 
 #: Training schedule of the embedded default, per model: (epochs, training batches per epoch,
-#: validation batches per epoch; None = all). The 15-minute CPU budget of the embedded default buys
-#: about one pass over the 240 training clips for the small CNNs: measured on 2 cores, one training
-#: step at batch 32 costs about 11 CPU-s for AD_CNN and 15-25x that for PANNs (80 M parameters) and
-#: SoundAQnet (its loudness branch runs over 15,000 frames), so the big nets see fewer batches and
-#: validate on one batch. docs/leaderboard.md has the measured run; --max-epochs/--train-batches
-#: override it for every model (e.g. --max-epochs 30 for a real comparison on a GPU).
-EMBEDDED_SCHEDULE: dict[str, tuple[int, int | None, int | None]] = {
-    "AD_CNN": (1, None, None), "Baseline_CNN": (1, None, None), "Hierarchical_CNN": (1, None, None),
-    "CNN_Transformer": (1, None, None), "YAMNet": (1, 4, None), "MobileNetV2": (1, 4, None),
-    "SoundAQnet": (1, 2, 1), "PANNs": (1, 1, 1),
+#: validation batches per epoch, batch size; None = all batches / the run's batch size). The
+#: 15-minute CPU budget of the embedded default buys about one pass over the 240 training clips for
+#: the small CNNs. Measured on 2 cores (docs/models.md): a training step at batch 8 costs 1.8-2.7 s for
+#: the small CNNs, 4-6 s for YAMNet/MobileNetV2, 24 s for SoundAQnet (its loudness branch runs over
+#: 15,000 frames) and 44 s for PANNs (80 M parameters); inference runs at 8-11 clips/s for the small
+#: CNNs and 0.6-1 clip/s for PANNs/SoundAQnet. So the big nets see a few batches of 8 and validate on
+#: one batch. docs/leaderboard.md has the measured run; --max-epochs/--train-batches replace the
+#: schedule for every model (e.g. --max-epochs 30 for a real comparison on a GPU).
+EMBEDDED_SCHEDULE: dict[str, tuple[int, int | None, int | None, int | None]] = {
+    "AD_CNN": (1, None, None, None), "Baseline_CNN": (1, None, None, None),
+    "Hierarchical_CNN": (1, None, None, None), "CNN_Transformer": (1, None, None, None),
+    "YAMNet": (1, 3, None, None), "MobileNetV2": (1, 2, None, None),
+    "SoundAQnet": (1, 3, 1, 8), "PANNs": (1, 1, 1, 8),
 }
 #: Epoch bound for ARAUS when --max-epochs is not given (the original loops; early stopping ends sooner).
 ARAUS_MAX_EPOCHS = 100
@@ -97,16 +100,18 @@ class Settings:
     head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
 
-    def schedule(self, model: str) -> tuple[int, int | None, int | None]:
-        """(max epochs, training batches per epoch, validation batches; None = all) of ``model``.
+    def schedule(self, model: str) -> tuple[int, int | None, int | None, int]:
+        """(max epochs, training batches per epoch, validation batches, batch size) of ``model``;
+        None = all batches.
 
-        --max-epochs or --train-batches replace the embedded schedule for every model (and then
-        every validation batch is used)."""
+        --max-epochs or --train-batches replace the embedded schedule for every model (then every
+        validation batch is used, at the run's batch size)."""
         if self.data == "embedded" and self.max_epochs is None and self.train_batches is None:
-            return EMBEDDED_SCHEDULE.get(model, (1, None, None))
+            epochs, train, val, batch = EMBEDDED_SCHEDULE.get(model, (1, None, None, None))
+            return epochs, train, val, batch or self.batch_size
         epochs = self.max_epochs if self.max_epochs is not None else (
             ARAUS_MAX_EPOCHS if self.data == "araus" else 1)
-        return epochs, self.train_batches, None
+        return epochs, self.train_batches, None, self.batch_size
 
     def identity(self) -> dict:
         return {"data": self.data, "labels": _str(self.labels), "audio": _str(self.audio),
@@ -221,8 +226,9 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
         record.update({"checkpoint": str(path), "checkpoint_sha256": info["sha256"], "train_seconds": None,
                        "epochs": None, "train_batches_per_epoch": None, "params": info["params"]})
     else:
-        epochs, batches, val_batches = s.schedule(model)
+        epochs, batches, val_batches, batch_size = s.schedule(model)
         dm = datamodule
+        dm.batch_size = batch_size             # restored by run_leaderboard after this model
         trainer_kwargs = {"limit_train_batches": batches} if batches else {}
         if val_batches:
             trainer_kwargs["limit_val_batches"] = val_batches
@@ -238,19 +244,21 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
             init_heads_from_labels(net, dm.labels("training"))
         _say(f"soundaq leaderboard: {model}: training up to {epochs} epoch(s)"
              + (f" of {batches} batches" if batches else "")
-             + (f", validating on {val_batches} batch(es)" if val_batches else "") + f" ({spec.params:,} parameters)")
+             + (f", validating on {val_batches} batch(es)" if val_batches else "")
+             + f" at batch {batch_size} ({spec.params:,} parameters)")
         result = train_model(model, dm, out_dir=run.model_dir(model) / "train", max_epochs=epochs, seed=s.seed,
                              accelerator=s.accelerator, devices=s.devices, strategy=s.strategy,
                              progress=s.progress, trainer_kwargs=trainer_kwargs, net=net,
                              identity={"leaderboard": str(run.root), "batches_per_epoch": batches,
-                                       "val_batches": val_batches,
+                                       "val_batches": val_batches, "batch_size": batch_size,
                                        "head_init": s.head_init},
                              provenance={"leaderboard_run": str(run.root)})
         module = result.module
         best = Path(result.best_checkpoint)
         record.update({"checkpoint": str(best), "checkpoint_sha256": sha256_file(best) if best.exists() else None,
                        "train_seconds": round(float(result.train_seconds), 2), "epochs": result.epochs,
-                       "train_batches_per_epoch": batches, "val_batches": val_batches, "best_val_isop_mse": result.best_score,
+                       "train_batches_per_epoch": batches, "val_batches": val_batches, "batch_size": batch_size,
+                       "best_val_isop_mse": result.best_score,
                        "head_init": "training base rates" if s.head_init else "zero (original)",
                        "params": module.count_parameters()})
     module = module.cpu() if s.accelerator == "cpu" else module
@@ -370,6 +378,7 @@ def table_row(model: str, record: dict | None, failure: str | None, data_label: 
         "train_seconds": (record or {}).get("train_seconds"),
         "epochs": (record or {}).get("epochs"),
         "train_batches_per_epoch": (record or {}).get("train_batches_per_epoch"),
+        "batch_size": (record or {}).get("batch_size"),
         "clips_per_second": (record or {}).get("clips_per_second"),
         "data": data_label,
         "synthetic": synthetic,
@@ -416,7 +425,8 @@ def leaderboard_columns() -> list[str]:
         cols.append(name)
         if name in CI_METRICS:
             cols += [f"{name}_ci_low", f"{name}_ci_high"]
-    cols += ["beats_reference", "test_clips", "train_seconds", "epochs", "train_batches_per_epoch", "clips_per_second", "data",
+    cols += ["beats_reference", "test_clips", "train_seconds", "epochs", "train_batches_per_epoch", "batch_size",
+             "clips_per_second", "data",
              "synthetic", "paper_scene_acc", "paper_event_auc", "paper_aq_mse_mean", "paper_comparable",
              "checkpoint_sha256", "reason"]
     return cols
@@ -644,6 +654,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
         except KeyboardInterrupt:
             raise
         except Exception as err:  # noqa: BLE001 - one model's failure must not stop the others
+            datamodule.batch_size = s.batch_size
             reason = _one_line(err)
             failures[model] = reason
             atomic_write_json(run.model_dir(model) / "failed.json",
@@ -651,6 +662,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
                                "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             _say(f"soundaq leaderboard: {model}: failed: {reason}")
             continue
+        datamodule.batch_size = s.batch_size
         failed_file = run.model_dir(model) / "failed.json"
         if failed_file.exists():
             failed_file.unlink()
