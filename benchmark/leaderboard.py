@@ -549,6 +549,9 @@ def figure(rows: list[dict], path_png: Path, title: str) -> None:
             ax.errorbar([v], [y], xerr=err, fmt="o", color=colour, ecolor=colour, capsize=3, ms=5)
         if ref is not None and ref.get(name) is not None:
             ax.axvline(ref[name], color="tab:red", ls="--", lw=1, label=REFERENCE)
+        values = [r.get(name) for r in ok if r.get(name) is not None] + ([ref[name]] if ref and ref.get(name) else [])
+        if not m.maximize and values and min(values) > 0 and max(values) / min(values) > 10:
+            ax.set_xscale("log")       # one diverged model must not flatten the others
         ax.set_title(f"{name}\n({m.definition} def., {'higher' if m.maximize else 'lower'} is better)", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(labelsize=8)
@@ -708,7 +711,8 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     with atomic_path(out / "leaderboard.csv") as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     fig_path = out / "leaderboard.png"
-    title = f"soundaq leaderboard: {data_label}" + (" (SYNTHETIC data)" if synthetic else "")
+    title = f"soundaq leaderboard: {data_label}" + (
+        " (SYNTHETIC data)" if synthetic and "synthetic" not in data_label.lower() else "")
     if ok:
         figure(rows, fig_path, title)
     else:
