@@ -198,7 +198,7 @@ def measure_throughput(module, batch: dict, min_seconds: float = 2.0, max_reps: 
 
 def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: str) -> dict:
     """Train (or load) ``model``, predict the test split, score it; the record for ``done.json``."""
-    import numpy as np
+    import pandas as pd
 
     from benchmark.commands.train import train_model
     from evaluation.bootstrap import bootstrap_ci
@@ -273,6 +273,8 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(pred_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
+    # score what the file holds, so anyone re-scoring predictions/<model>.csv gets the table's numbers
+    table = pd.read_csv(pred_path, float_precision="round_trip")
     scores = score_table(table, source=str(pred_path))
     record["scores"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()}
     ci = bootstrap_ci(table, metrics=list(CI_METRICS), n_resamples=s.n_resamples, seed=s.seed,
@@ -282,7 +284,6 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     record["predictions"] = str(pred_path.relative_to(run.root))
     record["predictions_sha256"] = sha256_file(pred_path)
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    _ = np  # numpy is imported for pandas' sake only
     return record
 
 
@@ -685,7 +686,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     if len(ok) >= 2:
         from evaluation.bootstrap import compare_to_leader
 
-        tables = {m: pd.read_csv(out / "predictions" / f"{m}.csv") for m in ok}
+        tables = {m: pd.read_csv(out / "predictions" / f"{m}.csv", float_precision="round_trip") for m in ok}
         comparisons = compare_to_leader(tables, ok[0], metrics=list(CI_METRICS), n_resamples=s.n_resamples,
                                         seed=s.seed)
         with atomic_path(out / "comparisons.csv") as tmp:

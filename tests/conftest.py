@@ -77,3 +77,17 @@ def small_embedded_set(soundaq_cache):
     from models_zoo.data.synthetic import MIN_CLIPS, prepare_embedded
 
     return prepare_embedded(soundaq_cache, n_clips=MIN_CLIPS, seed=7, workers=2, with_audio=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a test module's small tensors on one torch thread (``pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")``): two OpenMP threads spin-wait for each other, and on
+    a busy 2-core machine that made small training steps several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+

@@ -24,14 +24,7 @@ RELEASED = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN")
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors run on one thread: two OpenMP threads spin-wait for each other, and on a busy
-    2-core machine that made steps 10-20x slower (measured: 0.3 s vs 3.5-7.6 s per MobileNetV2 step)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:

@@ -21,13 +21,7 @@ sklearn_metrics = pytest.importorskip("sklearn.metrics")
 FRAMES = 40  # the throwaway net takes any length; short clips keep the tests fast
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny nets run several times faster on one thread than on two contended ones (2-core CI)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny nets: faster on one thread (conftest)
 
 
 class TinyNet(nn.Module):
