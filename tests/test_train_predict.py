@@ -16,9 +16,10 @@ from torch.utils.data import DataLoader
 
 from models_zoo.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
                               SCENES, TRUTH_COLUMNS)
-from test_module import SyntheticSet, TinyNet, one_torch_thread  # noqa: F401 (autouse fixture)
+from test_module import SyntheticSet, TinyNet
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny nets: faster on one thread (conftest)
 
 
 class TinyData(L.LightningDataModule):
