@@ -24,79 +24,53 @@ RESAMPLER = "soxr-HQ"
 
 
 def hz_to_mel(hz):
-    """Slaney mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    mel = hz / f_sp
-    return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep, mel)
+    """Slaney mel scale (librosa's, ``htk=False``): linear below 1 kHz, logarithmic above."""
+    import librosa
+
+    return librosa.hz_to_mel(np.asarray(hz, dtype=np.float64), htk=False)
 
 
 def mel_to_hz(mel):
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+    import librosa
+
+    return librosa.mel_to_hz(np.asarray(mel, dtype=np.float64), htk=False)
 
 
 @functools.lru_cache(maxsize=8)
 def mel_filterbank(sample_rate: int = MEL_SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
                    fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
-    """Triangular mel filters [n_mels, n_fft // 2 + 1], each scaled to unit area (Slaney norm)."""
-    fft_freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    widths = np.diff(edges)
-    ramps = edges[:, None] - fft_freqs[None, :]
-    rising = -ramps[:-2] / widths[:-1, None]
-    falling = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    """librosa's triangular mel filters [n_mels, n_fft // 2 + 1], Slaney scale and unit-area norm."""
+    import librosa
+
+    weights = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False,
+                                  norm="slaney", dtype=np.float64)
     weights.setflags(write=False)
     return weights
 
 
-@functools.lru_cache(maxsize=4)
-def _hann(n: int) -> np.ndarray:
-    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)  # periodic (DFT-even) Hann
-    w.setflags(write=False)
-    return w
-
-
 def resample(samples: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """SoX HQ resampling (librosa's default resampler); identity when the rates agree.
-
-    As ``librosa.resample``, the result has ``ceil(n * target / rate)`` samples (soxr's output is
-    zero-padded or cut to that length), so frame counts equal the original pipeline's for any length.
-    """
+    """librosa's default resampler (SoX HQ); identity when the rates agree. The result has
+    ``ceil(n * target / rate)`` samples, so frame counts equal the original pipeline's for any length."""
     samples = np.asarray(samples, dtype=np.float64)
     if sample_rate == target_rate:
         return samples
-    import soxr
+    import librosa
 
-    out = soxr.resample(samples, sample_rate, target_rate, quality="HQ")
+    out = librosa.resample(samples, orig_sr=sample_rate, target_sr=target_rate, res_type="soxr_hq")
     size = math.ceil(samples.size * target_rate / sample_rate)
-    if out.size < size:
-        out = np.pad(out, (0, size - out.size))
-    return out[:size]
+    return np.pad(out, (0, max(0, size - out.size)))[:size]
 
 
 def power_spectrogram(samples16k: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
-    """|STFT|^2, centred frames with reflect padding: [frames, n_fft // 2 + 1]."""
+    """|STFT|^2 (librosa: periodic Hann, centred frames, reflect padding): [frames, n_fft // 2 + 1]."""
+    import librosa
+
     x = np.asarray(samples16k, dtype=np.float64)
-    pad = n_fft // 2
-    if x.size <= pad:
+    if x.size <= n_fft // 2:
         # reflect padding needs more samples than half a frame; such a signal is padded with zeros
-        x = np.pad(x, (0, pad + 1 - x.size))
-    x = np.pad(x, pad, mode="reflect")
-    n_frames = 1 + (x.size - n_fft) // hop
-    frames = np.lib.stride_tricks.as_strided(x, shape=(n_frames, n_fft), strides=(x.strides[0] * hop, x.strides[0]),
-                                             writeable=False)
-    spec = np.fft.rfft(frames * _hann(n_fft), axis=1)
-    return spec.real ** 2 + spec.imag ** 2
+        x = np.pad(x, (0, n_fft // 2 + 1 - x.size))
+    spec = librosa.stft(x, n_fft=n_fft, hop_length=hop, window="hann", center=True, pad_mode="reflect")
+    return (spec.real ** 2 + spec.imag ** 2).T
 
 
 def log_mel(samples: np.ndarray, sample_rate: int) -> np.ndarray:
