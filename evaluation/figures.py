@@ -84,6 +84,30 @@ def _correction_text(table: pd.DataFrame) -> str:
 
 # --------------------------------------------------------------------------------------------
 
+def _annotate_cells(ax, rho: np.ndarray, star: np.ndarray, norm, fontsize: float) -> None:
+    """Write rho and its stars in every cell (white on dark cells); "n/a" where there is no rho."""
+    for i in range(rho.shape[0]):
+        for j in range(rho.shape[1]):
+            r = rho[i, j]
+            if not np.isfinite(r):
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=fontsize - 0.3, color="#555555")
+                continue
+            dark = abs(norm(r) - 0.5) > 0.33
+            ax.text(j, i, f"{r:+.2f}{star[i, j]}", ha="center", va="center", fontsize=fontsize,
+                    color="white" if dark else "black")
+
+
+def _cell_grid(ax, qualities: list[str], nrow: int, grid_width: float, iso_width: float) -> None:
+    """Quality tick labels, white lines between cells, a black line before the ISO coordinates."""
+    ax.set_xticks(range(len(qualities)), _qlabels(qualities), rotation=35, ha="right")
+    ax.set_xticks(np.arange(-0.5, len(qualities)), minor=True)
+    ax.set_yticks(np.arange(-0.5, nrow), minor=True)
+    ax.grid(which="minor", color="white", linewidth=grid_width)
+    ax.tick_params(which="minor", length=0)
+    if "isop" in qualities:
+        ax.axvline(qualities.index("isop") - 0.5, color="black", linewidth=iso_width)
+
+
 def heatmap(table: pd.DataFrame, source: Source, group: str = ALL):
     """Events x qualities heatmap of rho with stars; grey cells have no rho (see the report)."""
     rho = matrix(table, "rho", group)
@@ -99,23 +123,9 @@ def heatmap(table: pd.DataFrame, source: Source, group: str = ALL):
         data = np.ma.masked_invalid(rho.to_numpy(dtype=float))
         cmap_nan = cmap.with_extremes(bad="#d9d9d9")
         im = ax.imshow(data, cmap=cmap_nan, norm=norm, aspect="auto")
-        for i in range(len(events)):
-            for j in range(len(qualities)):
-                r = rho.iat[i, j]
-                if not np.isfinite(r):
-                    ax.text(j, i, "n/a", ha="center", va="center", fontsize=6.5, color="#555555")
-                    continue
-                dark = abs(norm(r) - 0.5) > 0.33
-                ax.text(j, i, f"{r:+.2f}{star.iat[i, j]}", ha="center", va="center", fontsize=6.8,
-                        color="white" if dark else "black")
-        ax.set_xticks(range(len(qualities)), _qlabels(qualities), rotation=35, ha="right")
+        _annotate_cells(ax, rho.to_numpy(dtype=float), star.to_numpy(dtype=object), norm, 6.8)
         ax.set_yticks(range(len(events)), events)
-        ax.set_xticks(np.arange(-0.5, len(qualities)), minor=True)
-        ax.set_yticks(np.arange(-0.5, len(events)), minor=True)
-        ax.grid(which="minor", color="white", linewidth=0.8)
-        ax.tick_params(which="minor", length=0)
-        if "isop" in qualities:
-            ax.axvline(qualities.index("isop") - 0.5, color="black", linewidth=1.2)
+        _cell_grid(ax, qualities, len(events), 0.8, 1.2)
         cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
         cbar.set_label("Spearman's \u03c1")
         ax.set_xlabel("affective quality (circumplex order) and ISO coordinates")
@@ -150,23 +160,9 @@ def heatmap_by_group(table: pd.DataFrame, source: Source, max_rows: int = 48):
     with plt.rc_context(FONT):
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 2.2 + 0.19 * nrow))
         im = ax.imshow(np.ma.masked_invalid(rho), cmap=cmap, norm=norm, aspect="auto")
-        for i in range(nrow):
-            for j in range(len(qualities)):
-                r = rho[i, j]
-                if not np.isfinite(r):
-                    ax.text(j, i, "n/a", ha="center", va="center", fontsize=5.5, color="#555555")
-                    continue
-                dark = abs(norm(r) - 0.5) > 0.33
-                ax.text(j, i, f"{r:+.2f}{star[i, j]}", ha="center", va="center", fontsize=5.8,
-                        color="white" if dark else "black")
-        ax.set_xticks(range(len(qualities)), _qlabels(qualities), rotation=35, ha="right")
+        _annotate_cells(ax, rho, star, norm, 5.8)
         ax.set_yticks(range(nrow), labels, fontsize=6.5)
-        ax.set_xticks(np.arange(-0.5, len(qualities)), minor=True)
-        ax.set_yticks(np.arange(-0.5, nrow), minor=True)
-        ax.grid(which="minor", color="white", linewidth=0.6)
-        ax.tick_params(which="minor", length=0)
-        if "isop" in qualities:
-            ax.axvline(qualities.index("isop") - 0.5, color="black", linewidth=1.0)
+        _cell_grid(ax, qualities, nrow, 0.6, 1.0)
         for k, (g, _, _) in enumerate(blocks):
             top = k * per - 0.5
             if k:
