@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, first_line
 from benchmark.runs import RunFolder, package_versions
 from models_zoo.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
 from models_zoo.vocab import QUALITIES
@@ -131,11 +131,11 @@ def _say(msg: str) -> None:
 
 
 def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    first = text[0] if text else ""
-    if isinstance(err, UserError):
-        return first or type(err).__name__
-    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+    """A failure reason for the table: the message's first line, prefixed by the type unless it is a UserError."""
+    first = first_line(err)
+    if isinstance(err, UserError) or first == type(err).__name__:
+        return first
+    return f"{type(err).__name__}: {first}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,16 +307,16 @@ def reference_scores(datamodule, n_resamples: int, seed: int) -> dict:
 
     from evaluation.bootstrap import bootstrap_ci
     from evaluation.metrics import score_table
+    from models_zoo.head_init import base_rates
     from models_zoo.predict import add_truth, predictions_frame
-    from models_zoo.vocab import EVENT_COLUMNS, SCENES
 
-    train, test = datamodule.labels("training"), datamodule.labels("test")
+    rates = base_rates(datamodule.labels("training"))   # the same rates the head initialisation uses
+    test = datamodule.labels("test")
     n = len(test)
-    freq = train["scene"].value_counts(normalize=True).reindex(list(SCENES), fill_value=0.0).to_numpy(float)
-    outputs = {"scene_probabilities": np.tile(freq, (n, 1)),
-               "event_probabilities": np.tile(train[list(EVENT_COLUMNS)].mean().to_numpy(float), (n, 1)),
-               "qualities": np.tile(train[list(QUALITIES)].mean().to_numpy(float), (n, 1)),
-               "isop": np.full(n, float(train["isop"].mean())), "isoe": np.full(n, float(train["isoe"].mean()))}
+    outputs = {"scene_probabilities": np.tile(rates["scene"], (n, 1)),
+               "event_probabilities": np.tile(rates["events"], (n, 1)),
+               "qualities": np.tile(rates["qualities"], (n, 1)),
+               "isop": np.full(n, rates["isop"]), "isoe": np.full(n, rates["isoe"])}
     table = add_truth(predictions_frame(outputs, REFERENCE, test["clip"].astype(str).tolist()), test)
     ci = bootstrap_ci(table, metrics=list(CI_METRICS), n_resamples=n_resamples, seed=seed)
     return {"scores": {k: _num(v) if isinstance(v, float) else v for k, v in score_table(table).items()},

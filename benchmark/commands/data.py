@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmark.errors import first_line
+
 
 def register(sub) -> None:
     p = sub.add_parser("data", help="check label folders, download the ARAUS labels, prepare the embedded set")
@@ -140,7 +142,7 @@ def _prepare(args) -> int:
                         try:
                             ds.raw(i)
                         except (UserError, OSError, ValueError) as exc:
-                            failures.append(f"{ds.clips[i]}: {str(exc).splitlines()[0]}")
+                            failures.append(f"{ds.clips[i]}: {first_line(exc)}")
                         bar.advance(task)
         dm.setup()
     skipped = [str(w.message) for w in caught if issubclass(w.category, SkippedClipWarning)]

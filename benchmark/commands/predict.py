@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from benchmark.errors import first_line
+
 AUDIO_HELP = "audio files (wav, flac, ogg, ...) or features .npz files from `soundaq features`"
 
 
@@ -48,7 +50,7 @@ def _load_npz(path: Path):
             loud = np.asarray(data["loudness"], dtype=np.float32) if "loudness" in data else None
             duration = float(data["duration_s"]) if "duration_s" in data else None
     except (OSError, ValueError, EOFError) as err:
-        raise _Skip(f"{path}: not a readable .npz ({str(err).splitlines()[0][:120]}); "
+        raise _Skip(f"{path}: not a readable .npz ({first_line(err)[:120]}); "
                     "fix: make it again with `soundaq features`") from None
     if mel.ndim == 2:
         mel = mel[None]
@@ -87,7 +89,7 @@ def _features(path: Path, calibration, need_loudness: bool = True):
     except UserError as err:
         raise _Skip(str(err)) from None
     except ValueError as err:  # empty signal, a level outside the loudness model's range, ...
-        raise _Skip(f"{path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}; "
+        raise _Skip(f"{path}: {first_line(err)}; "
                     "fix: pass a non-empty recording (check --calibration/--dbfs-offset for loudness)") from None
     return mel, loud, len(samples) / float(rate)
 

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, first_line
 from models_zoo.data import paths
 from models_zoo.data.labels import SPLIT_ALIASES, SPLITS, read_split, split_files
 from models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
@@ -184,7 +184,7 @@ class ClipDataset(Dataset):
             mel = self.normaliser.mel(mel) if self.normaliser else np.array(mel, dtype=np.float32)
             loud = self.normaliser.loudness(loud) if self.normaliser else np.array(loud, dtype=np.float32)
         except (OSError, ValueError, EOFError, UserError) as exc:
-            warnings.warn(f"clip {clip} skipped: {str(exc).splitlines()[0]}; fix: rebuild or replace its features",
+            warnings.warn(f"clip {clip} skipped: {first_line(exc)}; fix: rebuild or replace its features",
                           SkippedClipWarning, stacklevel=2)
             return None
         return {

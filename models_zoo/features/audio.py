@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, first_line
 
 #: Reference sound pressure for dB SPL (20 micropascal).
 P_REF = 20e-6
@@ -46,7 +46,7 @@ def load_audio(path: Path | str) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except Exception as err:  # libsndfile raises several types; all mean "not readable audio"
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        detail = first_line(err)
         raise AudioError(path, f"not readable as audio ({detail})",
                          "convert it to WAV/FLAC/OGG (e.g. with ffmpeg) or replace the corrupt file") from None
     if data.shape[0] == 0 or data.shape[1] == 0:

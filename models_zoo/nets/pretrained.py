@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, first_line
 
 __all__ = ["PretrainedWeightsError", "BackboneSpec", "BACKBONES", "LoadReport", "read_state_dict",
            "load_pretrained_backbone", "supports_pretrained"]
@@ -122,7 +122,7 @@ def read_state_dict(path: Path | str) -> OrderedDict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise PretrainedWeightsError(
             f"{path}: not a PyTorch weights file that can be loaded safely ({first[:160]}); "
             "pass a .pth state dict saved with torch.save") from None
