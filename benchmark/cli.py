@@ -10,13 +10,13 @@ import sys
 
 #: Subcommand modules, in the order ``--help`` lists them (audio -> features -> ... -> reports).
 COMMAND_MODULES = [
-    "benchmark.commands.data",
-    "benchmark.commands.features",
-    "benchmark.commands.models",
-    "benchmark.commands.train", "benchmark.commands.predict",
-    "benchmark.commands.leaderboard",
-    "benchmark.commands.correlate",
-    "benchmark.commands.jury",
+    "soundaq.benchmark.commands.data",
+    "soundaq.benchmark.commands.features",
+    "soundaq.benchmark.commands.models",
+    "soundaq.benchmark.commands.train", "soundaq.benchmark.commands.predict",
+    "soundaq.benchmark.commands.leaderboard",
+    "soundaq.benchmark.commands.correlate",
+    "soundaq.benchmark.commands.jury",
 ]
 
 
@@ -32,9 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models_zoo.data.labels import LabelError
+    from soundaq.models_zoo.data.labels import LabelError
 
-    from benchmark.errors import UserError
+    from soundaq.base.errors import UserError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 One run folder (``--out results/RUN``) holds everything a run writes::
 
-    run.json                     the arguments that define the run (benchmark.runs.RunFolder)
+    run.json                     the arguments that define the run (soundaq.benchmark.runs.RunFolder)
     models/<model>/train/        soundaq train's run folder (checkpoints, logs, train.json)
     models/<model>/done.json     written last for a finished model: its scores, CIs, timings, hashes
     models/<model>/failed.json   why a model failed (it is tried again on the next run)
@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmark.errors import UserError, first_line
-from benchmark.runs import RunFolder, package_versions
-from models_zoo.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
-from models_zoo.vocab import QUALITIES
+from soundaq.base.errors import UserError, first_line
+from soundaq.benchmark.runs import RunFolder, package_versions
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from soundaq.base.vocab import QUALITIES
 
 #: The metrics that decide the rank: the paper's three headline scores (name, higher is better).
 RANKING: tuple[tuple[str, bool], ...] = (("scene_acc", True), ("event_auc", True), ("aq_mse_mean", False))
@@ -97,7 +97,7 @@ class Settings:
     devices: Any = 1
     strategy: str = "auto"
     progress: bool = True
-    head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
+    head_init: bool = True                 # start the head biases at the training base rates (soundaq.models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
 
     def schedule(self, model: str) -> tuple[int, int | None, int | None, int]:
@@ -142,7 +142,7 @@ def _one_line(err: BaseException) -> str:
 # Data
 # --------------------------------------------------------------------------------------------------
 def make_datamodule(s: Settings, norm_stats=None):
-    from models_zoo.data.datamodule import SoundscapeDataModule
+    from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
     if s.data == "araus":
         if s.labels is None or (s.audio is None and s.features is None):
@@ -200,17 +200,17 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     """Train (or load) ``model``, predict the test split, score it; the record for ``done.json``."""
     import pandas as pd
 
-    from benchmark.commands.train import train_model
-    from evaluation.bootstrap import bootstrap_ci
-    from evaluation.metrics import score_table
-    from models_zoo.module import SoundscapeModule
-    from models_zoo.predict import predict_loader
-    from models_zoo.registry import get_spec
+    from soundaq.benchmark.commands.train import train_model
+    from soundaq.evaluation.bootstrap import bootstrap_ci
+    from soundaq.evaluation.metrics import score_table
+    from soundaq.models_zoo.module import SoundscapeModule
+    from soundaq.models_zoo.predict import predict_loader
+    from soundaq.models_zoo.registry import get_spec
 
     spec = get_spec(model)
     record: dict[str, Any] = {"model": model, "status": "ok", "params": spec.params}
     if s.checkpoints is not None:
-        from models_zoo.checkpoints import load_checkpoint
+        from soundaq.models_zoo.checkpoints import load_checkpoint
 
         path = find_checkpoint(Path(s.checkpoints), model)
         if path is None:
@@ -236,8 +236,8 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
         if s.head_init:
             import torch
 
-            from models_zoo.head_init import init_heads_from_labels
-            from models_zoo.registry import build_net
+            from soundaq.models_zoo.head_init import init_heads_from_labels
+            from soundaq.models_zoo.registry import build_net
 
             torch.manual_seed(s.seed)          # the same initial weights in every session
             net = build_net(model)
@@ -305,10 +305,10 @@ def reference_scores(datamodule, n_resamples: int, seed: int) -> dict:
     """Scores (with CIs) of :data:`REFERENCE` on the test split: a record shaped like a model's."""
     import numpy as np
 
-    from evaluation.bootstrap import bootstrap_ci
-    from evaluation.metrics import score_table
-    from models_zoo.head_init import base_rates
-    from models_zoo.predict import add_truth, predictions_frame
+    from soundaq.evaluation.bootstrap import bootstrap_ci
+    from soundaq.evaluation.metrics import score_table
+    from soundaq.models_zoo.head_init import base_rates
+    from soundaq.models_zoo.predict import add_truth, predictions_frame
 
     rates = base_rates(datamodule.labels("training"))   # the same rates the head initialisation uses
     test = datamodule.labels("test")
@@ -355,8 +355,8 @@ def _sortable(x) -> float:
 
 def table_row(model: str, record: dict | None, failure: str | None, data_label: str, synthetic: bool) -> dict:
     """One flat leaderboard row (the CSV's columns) from a done.json record or a failure reason."""
-    from evaluation.metrics import METRICS
-    from models_zoo.registry import NetSpec, get_spec
+    from soundaq.evaluation.metrics import METRICS
+    from soundaq.models_zoo.registry import NetSpec, get_spec
 
     if model == REFERENCE:
         spec = NetSpec(REFERENCE, "", (), 0, None, None, None, None)
@@ -401,7 +401,7 @@ VERSUS_REFERENCE: tuple[str, ...] = ("scene_acc", "event_auc", "aq_mse_mean", "i
 def mark_beats_reference(rows: list[dict]) -> None:
     """Give each model row ``beats_reference``: the headline metrics on which its estimate is better than
     the training-mean predictor's (a model that beats it nowhere has learnt nothing usable yet)."""
-    from evaluation.metrics import METRICS
+    from soundaq.evaluation.metrics import METRICS
 
     ref = next((r for r in rows if r["status"] == "reference"), None)
     for r in rows:
@@ -419,7 +419,7 @@ def mark_beats_reference(rows: list[dict]) -> None:
 
 
 def leaderboard_columns() -> list[str]:
-    from evaluation.metrics import METRICS
+    from soundaq.evaluation.metrics import METRICS
 
     cols = ["rank", "model", "status", "mean_rank", "params"]
     for name in METRICS:
@@ -452,7 +452,7 @@ def _with_ci(row: dict, name: str, digits: int = 3) -> str:
 
 
 def markdown(rows: list[dict], comparisons, prov: dict, figure: str | None) -> str:
-    from evaluation.metrics import METRICS
+    from soundaq.evaluation.metrics import METRICS
 
     data_label = prov["data"]["data"]
     synthetic = prov["data"]["synthetic"]
@@ -530,7 +530,7 @@ def figure(rows: list[dict], path_png: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from evaluation.metrics import METRICS
+    from soundaq.evaluation.metrics import METRICS
 
     ok = [r for r in rows if r["status"] == "ok"]
     ref = next((r for r in rows if r["status"] == "reference"), None)
@@ -627,7 +627,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     """Run (or resume) the leaderboard of ``s``; writes everything into ``s.out`` and returns the rows."""
     import pandas as pd
 
-    from models_zoo.registry import list_nets
+    from soundaq.models_zoo.registry import list_nets
 
     if not s.models:
         raise LeaderboardError("no models chosen; fix: pass --models all or a comma-separated list")
@@ -684,7 +684,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     comparisons = None
     ok = [r["model"] for r in rows if r["status"] == "ok"]
     if len(ok) >= 2:
-        from evaluation.bootstrap import compare_to_leader
+        from soundaq.evaluation.bootstrap import compare_to_leader
 
         tables = {m: pd.read_csv(out / "predictions" / f"{m}.csv", float_precision="round_trip") for m in ok}
         comparisons = compare_to_leader(tables, ok[0], metrics=list(CI_METRICS), n_resamples=s.n_resamples,
@@ -731,8 +731,8 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
 
 def correlate_leader(out: Path, leader: str, synthetic: bool) -> Path | None:
     """Spearman event x quality analysis of the leader's test predictions into ``out/correlation``
-    (evaluation.correlation, the code behind ``soundaq correlate``). A problem here is reported, not fatal."""
-    from evaluation.correlation import correlate_predictions
+    (soundaq.evaluation.correlation, the code behind ``soundaq correlate``). A problem here is reported, not fatal."""
+    from soundaq.evaluation.correlation import correlate_predictions
 
     folder = out / "correlation"
     try:
@@ -744,7 +744,7 @@ def correlate_leader(out: Path, leader: str, synthetic: bool) -> Path | None:
 
 
 def _definitions() -> dict:
-    from evaluation.metrics import METRICS
+    from soundaq.evaluation.metrics import METRICS
 
     return {n: {"definition": m.definition, "higher_is_better": m.maximize, "description": m.description}
             for n, m in METRICS.items()}

@@ -15,9 +15,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from models_zoo.fileio import atomic_write_json
+from soundaq.base.fileio import atomic_write_json
 
-from benchmark.errors import UserError
+from soundaq.base.errors import UserError
 
 PACKAGES = ("torch", "lightning", "torchmetrics", "numpy", "scipy", "pandas", "librosa", "mosqito", "soundaq")
 

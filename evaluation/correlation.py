@@ -1,7 +1,7 @@
 """Spearman correlation between sound events (or perceived sound sources) and affective qualities.
 
 One table shape serves three sources, so the same code runs on a model's predictions, on the
-paper's human labels and on the International Soundscape Database (see :mod:`evaluation.isd`):
+paper's human labels and on the International Soundscape Database (see :mod:`soundaq.evaluation.isd`):
 
 * a :class:`Source` holds a tidy frame, the "event" columns (x), the quality columns (y, in
   circumplex order, then ISOPleasant and ISOEventful) and an optional grouping column (scene or
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models_zoo.vocab import (
+from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
     EVENT_COLUMNS,
     EVENT_PROB_COLUMNS,
@@ -245,7 +245,7 @@ def _numeric(frame: pd.DataFrame, columns, where: str) -> None:
 def _quality_name_hint(columns) -> str:
     cols = set(columns)
     if set(SOUNDSCAPY_PAQ) <= cols:
-        return " (found soundscapy's PAQ1..PAQ8: rename them with models_zoo.vocab.from_soundscapy)"
+        return " (found soundscapy's PAQ1..PAQ8: rename them with soundaq.base.vocab.from_soundscapy)"
     lower = {c.lower(): c for c in cols}
     wrong = [lower[q] for q in QUALITIES if q in lower and lower[q] != q]
     if wrong:
@@ -312,7 +312,7 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
         raise CorrelationError(
             f"{where}: missing event column(s) {', '.join(missing_e[:3])}"
             f"{' and %d more' % (len(missing_e) - 3) if len(missing_e) > 3 else ''}{hint}; "
-            "write one event_prob_<event> column per event (models_zoo.vocab.EVENT_PROB_COLUMNS)")
+            "write one event_prob_<event> column per event (soundaq.base.vocab.EVENT_PROB_COLUMNS)")
     models = frame["model"].dropna().astype(str).unique() if "model" in frame.columns else []
     if len(models) > 1:
         raise CorrelationError(f"{where}: holds predictions of {len(models)} models ({', '.join(models[:4])}); "
@@ -336,7 +336,7 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
     details = {"path": str(path) if path else None, "model": model, "rows": int(len(frame)),
                "derived_iso": derived, "grouped_by": group_col}
     if path is not None:
-        from models_zoo.fileio import sha256_file
+        from soundaq.base.fileio import sha256_file
         details["sha256"] = sha256_file(path)
     return Source(kind="predictions", title=title, frame=frame,
                   x={e: c for e, c in zip(EVENTS, EVENT_PROB_COLUMNS)},
@@ -348,7 +348,7 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
 def labels_source(folder: Path | str, split: str = "test", synthetic: bool = False,
                   group_by: str | None = "scene") -> Source:
     """The paper's human labels: binary event labels against mean ratings (ground truth)."""
-    from models_zoo.data.labels import SPLIT_ALIASES, read_labels
+    from soundaq.models_zoo.data.labels import SPLIT_ALIASES, read_labels
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -393,7 +393,7 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
     """
     import datetime as dt
 
-    from models_zoo.fileio import atomic_path, atomic_write_json, atomic_write_text
+    from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -405,7 +405,7 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
     made: list[str] = []
     problems: list[str] = []
     if figures:
-        from evaluation import figures as figs
+        from soundaq.evaluation import figures as figs
 
         made, problems = figs.draw_all(source, table, out, max_groups=max_groups, seed=seed,
                                        max_points=max_points)
@@ -428,8 +428,8 @@ def correlate_predictions(predictions, out: Path | str, *, synthetic: bool = Fal
     """The whole analysis for one model's predictions table, written into the folder ``out``.
 
     ``predictions`` is a path (CSV/Parquet) or a DataFrame with the columns
-    :data:`models_zoo.vocab.PREDICTION_COLUMNS` (extra columns such as the ``true_*`` ones of
-    :data:`~models_zoo.vocab.TRUTH_COLUMNS` are ignored); a ``data`` column containing "synthetic", or
+    :data:`soundaq.base.vocab.PREDICTION_COLUMNS` (extra columns such as the ``true_*`` ones of
+    :data:`~soundaq.base.vocab.TRUTH_COLUMNS` are ignored); a ``data`` column containing "synthetic", or
     ``synthetic=True``, marks every figure and the report as synthetic. Writes ``spearman.csv``,
     ``report.md``, ``provenance.json`` and the figures (PNG+PDF) and returns :func:`run`'s summary.
     Raises :class:`CorrelationError` (one line) on unusable input; a figure that fails is listed in

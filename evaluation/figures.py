@@ -25,9 +25,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
-from evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix  # noqa: E402
-from models_zoo.fileio import atomic_path  # noqa: E402
-from models_zoo.vocab import CIRCUMPLEX_ORDER  # noqa: E402
+from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix  # noqa: E402
+from soundaq.base.fileio import atomic_path  # noqa: E402
+from soundaq.base.vocab import CIRCUMPLEX_ORDER  # noqa: E402
 
 PAGE_WIDTH = 7.5  # inches: a full-width figure on A4/Letter
 CMAP = "RdBu_r"

@@ -6,15 +6,15 @@ qualities (1-5, ISO/TS 12913-2 method A) and how much four kinds of sound source
 ("Not at all" 1 ... "Dominates completely" 5): columns ``ssi01``..``ssi04`` of the file, which
 soundscapy's Likert vocabulary calls ``traffic_noise``, ``other_noise``, ``human_sounds`` and
 ``natural_sounds``. We keep soundscapy's names and compute ISOPleasant/ISOEventful with the one
-formula of :func:`models_zoo.vocab.iso_coordinates` (equal to soundscapy's ``add_iso_coords``).
+formula of :func:`soundaq.base.vocab.iso_coordinates` (equal to soundscapy's ``add_iso_coords``).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from evaluation.correlation import QUALITY_ORDER, CorrelationError, Source
-from models_zoo.vocab import QUALITIES, from_soundscapy, iso_coordinates
+from soundaq.evaluation.correlation import QUALITY_ORDER, CorrelationError, Source
+from soundaq.base.vocab import QUALITIES, from_soundscapy, iso_coordinates
 
 #: ISD file column -> soundscapy's name for the perceived sound-source dominance items.
 SOURCE_COLUMNS: dict[str, str] = {

@@ -11,7 +11,7 @@ Every scalar metric is a small class in the :data:`METRICS` registry with ``name
 ``definition`` (``"paper"``: the original SoundSCaper code's exact definition; ``"standard"``: the usual
 macro/micro definition) and ``values(data, weights)``. ``values`` takes a ``[B, N]`` matrix of clip
 weights and returns ``B`` values, so that one vectorised code path gives the point estimate (all weights 1)
-and every bootstrap resample (weights = how often each clip was drawn); see ``evaluation.bootstrap``.
+and every bootstrap resample (weights = how often each clip was drawn); see ``soundaq.evaluation.bootstrap``.
 
 Definitions (docs/metrics.md has the long form):
 
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import UserError
-from models_zoo.vocab import (
+from soundaq.base.errors import UserError
+from soundaq.base.vocab import (
     EVENT_PROB_COLUMNS,
     EVENTS,
     QUALITIES,
@@ -517,7 +517,7 @@ def per_event_scores(data: EvalData):
 # Streaming over batches (torchmetrics)
 # --------------------------------------------------------------------------------------------------
 def _torchmetrics():
-    """Import torch/torchmetrics on first use (keeps ``import evaluation.metrics`` light)."""
+    """Import torch/torchmetrics on first use (keeps ``import soundaq.evaluation.metrics`` light)."""
     import torch
     import torchmetrics
 

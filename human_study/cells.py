@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from human_study.dimensions import RANGES, in_range
+from soundaq.human_study.dimensions import RANGES, in_range
 
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-"})
 
@@ -49,7 +49,7 @@ def sheet_values(ws) -> dict[tuple[int, int], object]:
     open the questionnaire template: its title rows are merged over all 16384 columns, which a
     normal load turns into about 230,000 cell objects (minutes). Merged ranges are not expanded:
     only a range's top-left cell holds its value, which is why a ``Caption 2`` row without a record
-    id is attached to the clip of the row above it (see :mod:`human_study.questionnaire`).
+    id is attached to the clip of the row above it (see :mod:`soundaq.human_study.questionnaire`).
     """
     if hasattr(ws, "reset_dimensions"):
         ws.reset_dimensions()   # read-only: ignore a stored dimension such as A1:XFD267

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from human_study.dimensions import DIMENSIONS
+from soundaq.human_study.dimensions import DIMENSIONS
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_N_BOOT = 10_000

@@ -4,16 +4,16 @@ One sheet per dataset (``Dataset_D1`` -> dataset ``D1``); a header row with the 
 (``Audio ID``), the averaged dimensions (``Precision_Avg`` ... ``OverallScore_Avg``) and a
 ``Caption`` column naming the system (``Caption by SoundSCaper`` -> ``SoundSCaper``). Every value is
 checked like a single rating (range, text, missing); the published overall score is kept as
-published and compared with the formula of :mod:`human_study.dimensions` (a mismatch is a warning).
+published and compared with the formula of :mod:`soundaq.human_study.dimensions` (a mismatch is a warning).
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from human_study.cells import CLIP_HEADER, clip_text, coord, parse_rating, sheet_values
-from human_study.dimensions import FORMULA_TEXT, OVERALL, RATED, dimension_of_header, overall_score
-from human_study.issues import ERROR, WARNING, IssueLog
+from soundaq.human_study.cells import CLIP_HEADER, clip_text, coord, parse_rating, sheet_values
+from soundaq.human_study.dimensions import FORMULA_TEXT, OVERALL, RATED, dimension_of_header, overall_score
+from soundaq.human_study.issues import ERROR, WARNING, IssueLog
 
 PARTICIPANT = "average"
 _SYSTEM_PREFIX = re.compile(r"^\s*caption\s+(?:by|from)\s+", re.IGNORECASE)

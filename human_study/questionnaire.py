@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, parse_rating, sheet_values
-from human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
-from human_study.issues import ERROR, WARNING, IssueLog
+from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, parse_rating, sheet_values
+from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
+from soundaq.human_study.issues import ERROR, WARNING, IssueLog
 
 #: Columns of the tidy ratings table (``ratings.csv``).
 TIDY_COLUMNS = ("source", "participant", "dataset", "clip", "system", "dimension", "score",

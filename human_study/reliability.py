@@ -74,7 +74,7 @@ def reliability_table(tidy):
             "df2", "p", "n_units", "n_raters", "note"]
     if part.empty:
         return pd.DataFrame(columns=cols)
-    from human_study.jury import dimension_order
+    from soundaq.human_study.jury import dimension_order
 
     for (source, dataset), g in part.groupby(["source", "dataset"]):
         for dim in dimension_order(g["dimension"].unique()):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from human_study.dimensions import FORMULA_TEXT, LABELS, OVERALL
-from models_zoo.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.human_study.dimensions import FORMULA_TEXT, LABELS, OVERALL
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
 
 _SOURCE_LABEL = {"published": "published per-clip averages", "participants": "per-participant ratings"}
 
@@ -145,7 +145,7 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
     if reliability is not None and not reliability.empty:
         piv = reliability.pivot_table(index=["source", "dataset", "dimension", "system"], columns="measure",
                                       values="value", aggfunc="first")
-        from human_study.jury import dimension_order
+        from soundaq.human_study.jury import dimension_order
 
         rank = {d: i for i, d in enumerate(dimension_order(reliability["dimension"].unique()))}
         piv = piv.loc[sorted(piv.index, key=lambda i: (i[0], i[1], rank[i[2]], i[3] == "all", i[3]))]

@@ -31,8 +31,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from benchmark.errors import UserError
-from models_zoo.fileio import atomic_path, sha256_file
+from soundaq.base.errors import UserError
+from soundaq.base.fileio import atomic_path, sha256_file
 
 #: Widths of the two normalised inputs.
 NORM_WIDTHS = {"log_mel": 64, "loudness": 1}
@@ -208,8 +208,8 @@ def read_state_dict(path: Path | str) -> "OrderedDict":
 
 def map_original_keys(net_name: str, state_dict: Mapping) -> "OrderedDict":
     """Apply the net module's documented ``map_original_keys`` (release keys -> ours)."""
-    from models_zoo.nets.common import strip_module_prefix
-    from models_zoo.registry import get_spec
+    from soundaq.models_zoo.nets.common import strip_module_prefix
+    from soundaq.models_zoo.registry import get_spec
 
     module = importlib.import_module(get_spec(net_name).target.partition(":")[0])
     mapper = getattr(module, "map_original_keys", strip_module_prefix)
@@ -238,7 +238,7 @@ def _load_into(net, state_dict: Mapping, where: str, model: str) -> None:
 
 def load_original_weights(net_name: str, weights: Path | str):
     """A net of ``net_name`` holding the release's weights from ``weights`` (in eval mode)."""
-    from models_zoo.registry import build_net
+    from soundaq.models_zoo.registry import build_net
 
     weights = Path(weights)
     state = map_original_keys(net_name, read_state_dict(weights))
@@ -286,7 +286,7 @@ def save_checkpoint(path: Path | str, net_name: str, state_dict: Mapping, norm_s
     import lightning
     import torch
 
-    from models_zoo.registry import get_spec
+    from soundaq.models_zoo.registry import get_spec
 
     spec = get_spec(net_name)
     stats = validate_norm_stats(norm_stats)
@@ -312,7 +312,7 @@ def load_checkpoint(path: Path | str):
     ``{"log_mel": ..., "loudness": ...}``; ``info`` is the ``soundaq`` entry plus ``path``,
     ``sha256`` and ``params``.
     """
-    from models_zoo.registry import build_net, count_params
+    from soundaq.models_zoo.registry import build_net, count_params
 
     path = Path(path)
     ckpt = _torch_load(path)
@@ -339,7 +339,7 @@ def load_checkpoint(path: Path | str):
 def import_original(net_name: str, weights: Path | str, norm_mel: Path | str,
                     norm_loudness: Path | str | None, out: Path | str) -> dict:
     """Turn a release state dict plus its statistics into our checkpoint; returns a summary."""
-    from models_zoo.registry import count_params, get_spec
+    from soundaq.models_zoo.registry import count_params, get_spec
 
     spec = get_spec(net_name)
     weights, norm_mel, out = Path(weights), Path(norm_mel), Path(out)

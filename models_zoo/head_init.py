@@ -1,7 +1,7 @@
 """Start the output heads at the training labels' base rates (an option of training, off in the original).
 
 Every zoo net ends in the release's linear heads (``fc_final_scene``, ``fc_final_event``,
-``fc_final_ISOPls``, ``fc_final_ISOEvs``, ``fc_final_<quality>``; models_zoo.nets.common). The
+``fc_final_ISOPls``, ``fc_final_ISOEvs``, ``fc_final_<quality>``; soundaq.models_zoo.nets.common). The
 original initialises their biases to 0, so a quality head starts by predicting about 0 for ratings
 that lie between 1 and 5, and at Adam's 5e-4 a bias needs thousands of steps to walk to ~3. That is
 fine for the paper's 100 ARAUS epochs, but on a CPU budget of a few epochs it would measure how fast
@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import math
 
-from models_zoo.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SCENES
+from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SCENES
 
 #: Event frequencies are clipped to this range before the log-odds (no infinite biases).
 EVENT_CLIP = (0.01, 0.99)
 
 
 def base_rates(labels) -> dict:
-    """Training base rates from a label table (``models_zoo.data.labels`` / ``datamodule.labels``)."""
+    """Training base rates from a label table (``soundaq.models_zoo.data.labels`` / ``datamodule.labels``)."""
     n = len(labels)
     if n == 0:
         raise ValueError("an empty label table has no base rates")

@@ -7,7 +7,7 @@ The SoundSCaper training loops (``*/framework/processing.py``) compute twelve lo
 * ``events``: binary cross-entropy of the 15 event probabilities (the original applies ``sigmoid``
   then ``BCELoss``; we use the logit form, equal in value and stable for large logits);
 * ``isop``, ``isoe``: mean squared error of ISOPleasant and ISOEventful;
-* one mean squared error per affective quality, in :data:`models_zoo.vocab.QUALITIES` order.
+* one mean squared error per affective quality, in :data:`soundaq.base.vocab.QUALITIES` order.
 
 Plain training adds the twelve (``Other_*`` and the paper's models). With
 ``uncertainty_weighting`` the sum becomes the original ``AutomaticWeightedLoss`` form, with one
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models_zoo.outputs import NetOutput
-from models_zoo.vocab import QUALITIES
+from soundaq.models_zoo.outputs import NetOutput
+from soundaq.base.vocab import QUALITIES
 
 #: The twelve task losses, in the order of the original ``loss_list``.
 TASKS: tuple[str, ...] = ("scene", "events", "isop", "isoe", *QUALITIES)

@@ -7,9 +7,9 @@ Every checkpoint also carries ``checkpoint["soundaq"] = {"model", "norm_stats", 
 so that prediction can normalise raw features exactly as in training and every result can say
 where its model came from.
 
-Metrics are the project's one set of definitions, :class:`evaluation.metrics.SoundAQMetrics` (a
+Metrics are the project's one set of definitions, :class:`soundaq.evaluation.metrics.SoundAQMetrics` (a
 torchmetrics ``Metric`` per stage, updated every batch, computed and reset at epoch end, synchronised
-across processes under DDP). Every scalar of :data:`evaluation.metrics.METRICS` is logged as
+across processes under DDP). Every scalar of :data:`soundaq.evaluation.metrics.METRICS` is logged as
 ``<stage>/<name>`` (``val``/``test``), e.g.:
 
 ``<stage>/scene_acc``
@@ -25,7 +25,7 @@ across processes under DDP). Every scalar of :data:`evaluation.metrics.METRICS` 
 ``<stage>/loss``
     the training objective on that stage's data.
 
-The formulas are in evaluation.metrics (one definition per metric for the whole project).
+The formulas are in soundaq.evaluation.metrics (one definition per metric for the whole project).
 
 Early stopping watches ``val/isop_mse`` (the original's ``monitor = 'ISOPls'``).
 """
@@ -39,9 +39,9 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
-from evaluation.metrics import METRICS, SoundAQMetrics
-from models_zoo.losses import TASKS, MultiTaskLoss
-from models_zoo.outputs import NetOutput
+from soundaq.evaluation.metrics import METRICS, SoundAQMetrics
+from soundaq.models_zoo.losses import TASKS, MultiTaskLoss
+from soundaq.models_zoo.outputs import NetOutput
 
 #: The metric early stopping and best-checkpoint selection watch (lower is better).
 MONITOR = "val/isop_mse"
@@ -76,7 +76,7 @@ class SoundscapeModule(L.LightningModule):
                                    "uncertainty_weighting": bool(uncertainty_weighting),
                                    "net_kwargs": _plain(net_kwargs)})
         if net is None:
-            from models_zoo.registry import build_net
+            from soundaq.models_zoo.registry import build_net
 
             net = build_net(net_name, **net_kwargs)
         self.net = net

@@ -1,13 +1,13 @@
 """From network outputs to the predictions table and the ``soundaq predict`` JSON.
 
-One row of the predictions table is one clip (columns :data:`models_zoo.vocab.PREDICTION_COLUMNS`,
-then :data:`models_zoo.vocab.TRUTH_COLUMNS` when the labels are known): the predicted scene (the
+One row of the predictions table is one clip (columns :data:`soundaq.base.vocab.PREDICTION_COLUMNS`,
+then :data:`soundaq.base.vocab.TRUTH_COLUMNS` when the labels are known): the predicted scene (the
 most probable), the 3 scene probabilities (softmax of the scene logits), the 15 event
 probabilities (sigmoid of the event logits), the 8 qualities, ISOP and ISOE. The leaderboard and
 ``soundaq predict`` both build their tables here.
 
 Clips longer than 30 s arrive as several 30-s windows (the feature pipeline,
-``models_zoo.features.clip_features`` and ``soundaq features``, cuts consecutive windows of 3001
+``soundaq.models_zoo.features.clip_features`` and ``soundaq features``, cuts consecutive windows of 3001
 log-mel frames and 15000 loudness samples, the last one padded with silence as audio). A clip's
 values are the means over its windows (probabilities averaged, then the scene is the most probable
 of the averaged ones), and every window is listed too, with its start and end in seconds.
@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from models_zoo.vocab import (
+from soundaq.base.vocab import (
     EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS, SCENES,
     TRUE_EVENT_COLUMNS, TRUE_QUALITY_COLUMNS, TRUTH_COLUMNS,
 )
@@ -82,7 +82,7 @@ def predictions_frame(outputs: Mapping, model: str, clips: Sequence[str] | None 
 
 
 def truth_frame(labels):
-    """``TRUTH_COLUMNS`` (+ ``clip``) from a label table (``models_zoo.data.labels.read_labels``)."""
+    """``TRUTH_COLUMNS`` (+ ``clip``) from a label table (``soundaq.models_zoo.data.labels.read_labels``)."""
     import pandas as pd
 
     out = pd.DataFrame({"clip": labels["clip"].astype(str).to_numpy(), "true_scene": labels["scene"].to_numpy()})

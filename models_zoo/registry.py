@@ -15,8 +15,8 @@ import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmark.errors import UserError
-from models_zoo.vocab import QUALITIES
+from soundaq.base.errors import UserError
+from soundaq.base.vocab import QUALITIES
 
 INPUT_MEL = "log-mel [3001, 64]"
 INPUT_LOUDNESS = "loudness [15000, 1]"
@@ -55,26 +55,26 @@ class NetSpec:
 _SOUNDAQNET_PAQ = dict(zip(QUALITIES, (0.880, 1.029, 1.043, 0.972, 1.126, 0.969, 1.055, 1.140)))
 
 _SPECS = (
-    NetSpec("AD_CNN", "models_zoo.nets.ad_cnn:ADCNN", (INPUT_MEL,), 521_472, 0.521472, 89.30, 0.84, 1.137,
+    NetSpec("AD_CNN", "soundaq.models_zoo.nets.ad_cnn:ADCNN", (INPUT_MEL,), 521_472, 0.521472, 89.30, 0.84, 1.137,
             original="Other_AD_CNN/framework/models_pytorch.py", released_weights="AD_CNN_final_model.pth",
             notes="fixed input length: 3000-3019 frames"),
-    NetSpec("Baseline_CNN", "models_zoo.nets.baseline_cnn:BaselineCNN", (INPUT_MEL,), 1_009_900, None,
+    NetSpec("Baseline_CNN", "soundaq.models_zoo.nets.baseline_cnn:BaselineCNN", (INPUT_MEL,), 1_009_900, None,
             88.37, 0.92, 1.250, original="Other_Baseline_CNN/framework/models_pytorch.py",
             released_weights="Baseline_CNN_final_model.pth",
             notes="bn0, conv2, conv4, conv6 defined but unused, as in the original"),
-    NetSpec("Hierarchical_CNN", "models_zoo.nets.hierarchical_cnn:HierarchicalCNN", (INPUT_MEL,), 1_009_633,
+    NetSpec("Hierarchical_CNN", "soundaq.models_zoo.nets.hierarchical_cnn:HierarchicalCNN", (INPUT_MEL,), 1_009_633,
             1.009633, 90.68, 0.88, 1.240, original="Other_Hierarchical_CNN/framework/models_pytorch.py",
             released_weights="Hierarchical_CNN_final_model.pth",
             notes="bn0, conv2, conv4, conv6 defined but unused, as in the original"),
-    NetSpec("MobileNetV2", "models_zoo.nets.mobilenetv2:MobileNetV2", (INPUT_MEL,), 2_259_164, 2.259164,
+    NetSpec("MobileNetV2", "soundaq.models_zoo.nets.mobilenetv2:MobileNetV2", (INPUT_MEL,), 2_259_164, 2.259164,
             88.79, 0.92, 1.139, original="Other_MobileNetV2/framework/models_pytorch.py"),
-    NetSpec("YAMNet", "models_zoo.nets.yamnet:YAMNet", (INPUT_MEL,), 3_235_100, 3.2351, 89.17, 0.91, 1.197,
+    NetSpec("YAMNet", "soundaq.models_zoo.nets.yamnet:YAMNet", (INPUT_MEL,), 3_235_100, 3.2351, 89.17, 0.91, 1.197,
             original="Other_YAMNet/framework/models_pytorch.py"),
-    NetSpec("CNN_Transformer", "models_zoo.nets.cnn_transformer:CNNTransformer", (INPUT_MEL,), 12_293_996,
+    NetSpec("CNN_Transformer", "soundaq.models_zoo.nets.cnn_transformer:CNNTransformer", (INPUT_MEL,), 12_293_996,
             12.293996, 93.10, 0.93, 1.318, original="Other_CNN_Transformer/framework/models_pytorch.py"),
-    NetSpec("PANNs", "models_zoo.nets.panns:PANNs", (INPUT_MEL,), 79_731_036, 79.731036, 93.28, 0.89, 1.139,
+    NetSpec("PANNs", "soundaq.models_zoo.nets.panns:PANNs", (INPUT_MEL,), 79_731_036, 79.731036, 93.28, 0.89, 1.139,
             original="Other_PANNs/framework/models_pytorch.py"),
-    NetSpec("SoundAQnet", "models_zoo.nets.soundaqnet:SoundAQnet", (INPUT_MEL, INPUT_LOUDNESS), 2_701_812,
+    NetSpec("SoundAQnet", "soundaq.models_zoo.nets.soundaqnet:SoundAQnet", (INPUT_MEL, INPUT_LOUDNESS), 2_701_812,
             2.701812, 96.09, 0.94, 1.027, paper_paq_mse_per_quality=_SOUNDAQNET_PAQ,
             original="SoundAQnet/framework/models_pytorch.py",
             notes="gated graph convolution over 8 nodes in plain PyTorch (no dgl)"),

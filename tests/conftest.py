@@ -50,12 +50,12 @@ def expert_jury_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def araus_labels(araus_labels_dir):
-    from models_zoo.data.labels import read_labels
+    from soundaq.models_zoo.data.labels import read_labels
 
     return read_labels(araus_labels_dir, "all")
 
 
-# -- the embedded synthetic dataset (models_zoo.data.synthetic), prepared once and kept in a cache --
+# -- the embedded synthetic dataset (soundaq.models_zoo.data.synthetic), prepared once and kept in a cache --
 @pytest.fixture(scope="session")
 def soundaq_cache() -> Path:
     """``$SOUNDAQ_CACHE`` or the repository's git-ignored ``.cache/soundaq``: generated sets persist between runs."""
@@ -66,7 +66,7 @@ def soundaq_cache() -> Path:
 @pytest.fixture(scope="session")
 def embedded_set(soundaq_cache):
     """The default 360-clip embedded set (generated on the first run only; minutes on 2 cores)."""
-    from models_zoo.data.synthetic import DEFAULT_CLIPS, prepare_embedded
+    from soundaq.models_zoo.data.synthetic import DEFAULT_CLIPS, prepare_embedded
 
     return prepare_embedded(soundaq_cache, n_clips=DEFAULT_CLIPS, seed=0, workers=2, progress=False)
 
@@ -74,7 +74,7 @@ def embedded_set(soundaq_cache):
 @pytest.fixture(scope="session")
 def small_embedded_set(soundaq_cache):
     """A 12-clip embedded set with its FLAC audio (6 training, 3 validation, 3 test clips) for unit tests."""
-    from models_zoo.data.synthetic import MIN_CLIPS, prepare_embedded
+    from soundaq.models_zoo.data.synthetic import MIN_CLIPS, prepare_embedded
 
     return prepare_embedded(soundaq_cache, n_clips=MIN_CLIPS, seed=7, workers=2, with_audio=True, progress=False)
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the test reference (pip install -e .[test])")
 
-from evaluation.bootstrap import (  # noqa: E402
+from soundaq.evaluation.bootstrap import (  # noqa: E402
     bootstrap_ci,
     bootstrap_distribution,
     compare_to_leader,
@@ -20,8 +20,8 @@ from evaluation.bootstrap import (  # noqa: E402
     paired_bootstrap,
     resample_indices,
 )
-from evaluation.metrics import HEADLINE, METRICS, EvalData, MetricInputError  # noqa: E402
-from models_zoo.vocab import QUALITIES  # noqa: E402
+from soundaq.evaluation.metrics import HEADLINE, METRICS, EvalData, MetricInputError  # noqa: E402
+from soundaq.base.vocab import QUALITIES  # noqa: E402
 from test_metrics import make_data, reference_scores, replace, to_table  # noqa: E402
 
 
@@ -185,7 +185,7 @@ def test_real_size_headline_bootstrap_runs(araus_labels):
     test = araus_labels[araus_labels["split"] == "test"].reset_index(drop=True)
     n = len(test)
     rng = np.random.default_rng(0)
-    from models_zoo.vocab import EVENT_COLUMNS, SCENES
+    from soundaq.base.vocab import EVENT_COLUMNS, SCENES
 
     truth = test["scene"].map({s: i for i, s in enumerate(SCENES)}).to_numpy()
     events = test[list(EVENT_COLUMNS)].to_numpy(float)

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmark.cli import main
-from evaluation import correlation as C
-from models_zoo.vocab import (
+from soundaq.benchmark.cli import main
+from soundaq.evaluation import correlation as C
+from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
     EVENT_COLUMNS,
     EVENT_PROB_COLUMNS,
@@ -26,7 +26,7 @@ from models_zoo.vocab import (
 
 @pytest.fixture(scope="module")
 def test_labels(araus_labels_dir):
-    from models_zoo.data.labels import read_labels
+    from soundaq.models_zoo.data.labels import read_labels
 
     return read_labels(araus_labels_dir, "test")
 
@@ -190,7 +190,7 @@ def test_predictions_source_from_noisy_labels(test_labels):
     assert src.kind == "predictions" and not src.synthetic
     assert src.groups() == [s for s in SCENES if s in set(pred["scene"])]
     assert src.details["derived_iso"] == ["isop", "isoe"]
-    from models_zoo.vocab import iso_coordinates
+    from soundaq.base.vocab import iso_coordinates
 
     isop, _ = iso_coordinates(*(pred[q] for q in QUALITIES))
     np.testing.assert_allclose(src.frame["isop"], isop)
@@ -209,7 +209,7 @@ def test_synthetic_flag_from_data_column(test_labels):
 
 def test_correlate_predictions_on_a_leaderboard_shaped_table(test_labels, tmp_path):
     """The leaderboard's predictions/<model>.csv: every vocab column, truth columns, a data column."""
-    from models_zoo import vocab
+    from soundaq.base import vocab
 
     rng = np.random.default_rng(3)
     pred = noisy_predictions(test_labels, n=300)
@@ -243,7 +243,7 @@ def test_isd_source_matches_soundscapy():
     from soundscapy.databases import isd
     from soundscapy.surveys.survey_utils import LIKERT_SCALES
 
-    from evaluation.isd import SOURCE_COLUMNS, isd_source, load_isd
+    from soundaq.evaluation.isd import SOURCE_COLUMNS, isd_source, load_isd
 
     raw_frame, info = load_isd(validate=False)
     assert info["responses"] == 3589 and len(raw_frame) == 3589 and info["locations"] == 26
@@ -372,7 +372,7 @@ def test_cli_isd_default_source(capsys, tmp_path):
     table = _read_spearman(tmp_path / "isd" / "spearman.csv")
     assert set(table["event"]) == {"Traffic noise", "Other noise", "Human sounds", "Natural sounds"}
     assert table["group"].nunique() == 27  # all + 26 locations
-    from evaluation.isd import isd_source
+    from soundaq.evaluation.isd import isd_source
 
     frame = isd_source().frame
     row = table[(table["group"] == "all") & (table["event"] == "Natural sounds") & (table["quality"] == "calm")]
@@ -389,12 +389,12 @@ def test_cli_argument_errors_exit_2(capsys, tmp_path):
 
 
 def test_command_is_light_and_listed():
-    from benchmark.cli import build_parser
-    from benchmark.commands import correlate as cmd
+    from soundaq.benchmark.cli import build_parser
+    from soundaq.benchmark.commands import correlate as cmd
 
     assert cmd.CORRECTIONS == C.CORRECTIONS
     assert "correlate" in build_parser().format_help()
-    code = "import sys, argparse, benchmark.commands.correlate as c; " \
+    code = "import sys, argparse, soundaq.benchmark.commands.correlate as c; " \
            "c.register(argparse.ArgumentParser().add_subparsers()); " \
            "print(any(m in sys.modules for m in ('pandas', 'matplotlib', 'torch', 'scipy', 'soundscapy')))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cli import main
-from models_zoo.data import download as dl
-from models_zoo.data.labels import read_labels
+from soundaq.benchmark.cli import main
+from soundaq.models_zoo.data import download as dl
+from soundaq.models_zoo.data.labels import read_labels
 
 
 @pytest.fixture(scope="module")

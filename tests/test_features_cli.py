@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from benchmark.cli import build_parser, main
-from models_zoo.features import Calibration, clip_features, load_audio
+from soundaq.benchmark.cli import build_parser, main
+from soundaq.models_zoo.features import Calibration, clip_features, load_audio
 
 
 def _noise(seconds, rate, channels=1, seed=0):
@@ -164,7 +164,7 @@ def test_same_stem_twice_is_reported(inputs, tmp_path, capsys):
 
 
 def test_registering_the_command_imports_nothing_heavy():
-    code = ("import sys, argparse; import benchmark.commands.features as f; "
+    code = ("import sys, argparse; import soundaq.benchmark.commands.features as f; "
             "f.register(argparse.ArgumentParser().add_subparsers()); "
             "print(sorted(m for m in ('numpy', 'numba', 'scipy', 'soundfile', 'rich', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models_zoo.features import load_audio, log_mel
-from models_zoo.features import logmel
+from soundaq.models_zoo.features import load_audio, log_mel
+from soundaq.models_zoo.features import logmel
 
 CLIP = "fold_1_participant_00056_stimulus_13.flac"
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from models_zoo.features import Calibration, LevelRangeError, load_audio, loudness
-from models_zoo.features.iso532 import fft_resample
+from soundaq.models_zoo.features import Calibration, LevelRangeError, load_audio, loudness
+from soundaq.models_zoo.features.iso532 import fft_resample
 
 CLIP = "fold_1_participant_00056_stimulus_13.flac"
 CALIBRATION = "calibration_sine_1kHz_60dB.wav"

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from benchmark.errors import UserError
-from models_zoo.features import (ARAUS_DBFS_OFFSET, AudioError, Calibration, FeatureCache, clip_features, load_audio,
+from soundaq.base.errors import UserError
+from soundaq.models_zoo.features import (ARAUS_DBFS_OFFSET, AudioError, Calibration, FeatureCache, clip_features, load_audio,
                                  log_mel, loudness, split_windows)
-from models_zoo.features import cache as cache_mod
+from soundaq.models_zoo.features import cache as cache_mod
 
 CAL = "calibration_sine_1kHz_60dB.wav"
 

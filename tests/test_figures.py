@@ -9,9 +9,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from evaluation import correlation as C  # noqa: E402
-from evaluation import figures as F  # noqa: E402
-from models_zoo.vocab import CIRCUMPLEX_ORDER, EVENTS, QUALITIES, iso_coordinates  # noqa: E402
+from soundaq.evaluation import correlation as C  # noqa: E402
+from soundaq.evaluation import figures as F  # noqa: E402
+from soundaq.base.vocab import CIRCUMPLEX_ORDER, EVENTS, QUALITIES, iso_coordinates  # noqa: E402
 
 
 def make_source(n: int = 240, synthetic: bool = False, seed: int = 0, events=("Bird", "Traffic", "Speech", "Wind"),
@@ -188,7 +188,7 @@ def test_draw_all_keeps_going_past_a_failing_figure(tmp_path, src, table, monkey
 
 
 def test_events_are_named_by_vocab_in_real_sources():
-    # figures label rows with the source's event names, which come from models_zoo.vocab
+    # figures label rows with the source's event names, which come from soundaq.base.vocab
     s = make_source(events=EVENTS[:3], never=None)
     t = C.spearman_table(s, by_group=False)
     fig = F.heatmap(t, s)

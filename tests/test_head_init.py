@@ -1,4 +1,4 @@
-"""Head-bias initialisation from training base rates (models_zoo.head_init)."""
+"""Head-bias initialisation from training base rates (soundaq.models_zoo.head_init)."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from models_zoo.head_init import EVENT_CLIP, base_rates, init_heads_from_labels
-from models_zoo.registry import build_net, count_params, list_nets
-from models_zoo.vocab import EVENT_COLUMNS, QUALITIES, SCENES
+from soundaq.models_zoo.head_init import EVENT_CLIP, base_rates, init_heads_from_labels
+from soundaq.models_zoo.registry import build_net, count_params, list_nets
+from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 
 
 def _labels(n=40, seed=0):

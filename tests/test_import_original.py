@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.cli import main
-from models_zoo.checkpoints import (CheckpointError, load_checkpoint, load_numpy_pickle, read_norm_file,
+from soundaq.benchmark.cli import main
+from soundaq.models_zoo.checkpoints import (CheckpointError, load_checkpoint, load_numpy_pickle, read_norm_file,
                                     save_checkpoint)
-from models_zoo.fileio import sha256_file
+from soundaq.base.fileio import sha256_file
 
 RELEASED = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN")
 TOL = 1e-4
@@ -106,7 +106,7 @@ def test_imported_checkpoint_reproduces_original_outputs(name, tmp_path, capsys,
 
 
 def test_lightning_module_reads_the_imported_checkpoint(tmp_path, capsys, checkpoints_dir, sample_clip_dir, ref_stats):
-    from models_zoo.module import SoundscapeModule
+    from soundaq.models_zoo.module import SoundscapeModule
 
     out = tmp_path / "ad.ckpt"
     code, _, err = _run(capsys, "import-original", "--model", "AD_CNN", "--weights",
@@ -196,7 +196,7 @@ def test_bad_inputs_are_one_line_errors(case, tmp_path, capsys, checkpoints_dir,
 
 
 def test_save_checkpoint_round_trip_and_refusals(tmp_path):
-    from models_zoo.registry import build_net
+    from soundaq.models_zoo.registry import build_net
 
     torch.manual_seed(0)
     net = build_net("Baseline_CNN")

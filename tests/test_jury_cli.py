@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from jury_builders import build_jury_folder
 
-from benchmark.cli import main
+from soundaq.benchmark.cli import main
 
 PUBLISHED = "SoundSCaper_expert_evaluation_results.xlsx"
 TEMPLATE = "questionnaire_template_P1_excel.xlsx"

@@ -6,9 +6,9 @@ import pytest
 from jury_builders import (RATED, copy_template, expected_tidy, fill_template, make_jury, template_clips,
                            write_key, write_moved_layout)
 
-from human_study.issues import IssueLog
-from human_study.published import read_published
-from human_study.questionnaire import KeyError_, read_key, read_questionnaires, read_workbook
+from soundaq.human_study.issues import IssueLog
+from soundaq.human_study.published import read_published
+from soundaq.human_study.questionnaire import KeyError_, read_key, read_questionnaires, read_workbook
 
 PUBLISHED = "SoundSCaper_expert_evaluation_results.xlsx"
 TEMPLATE = "questionnaire_template_P1_excel.xlsx"

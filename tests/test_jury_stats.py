@@ -9,9 +9,9 @@ import pingouin as pg
 import pytest
 from scipy import stats
 
-from human_study.jury import (bootstrap_interval, clip_scores, friedman_tests, holm, paired_comparison,
+from soundaq.human_study.jury import (bootstrap_interval, clip_scores, friedman_tests, holm, paired_comparison,
                               paired_tests, summarise, t_interval)
-from human_study.reliability import krippendorff_alpha_interval, reliability_table
+from soundaq.human_study.reliability import krippendorff_alpha_interval, reliability_table
 
 NAN = np.nan
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
-from models_zoo.data.labels import LabelError, PAPER_SPLIT_SIZES, read_labels, read_split
-from models_zoo.vocab import (EVENT_COLUMNS, EVENTS, QUALITIES, SOUNDSCAPY_PAQ, from_soundscapy,
+from soundaq.benchmark.cli import main
+from soundaq.models_zoo.data.labels import LabelError, PAPER_SPLIT_SIZES, read_labels, read_split
+from soundaq.base.vocab import (EVENT_COLUMNS, EVENTS, QUALITIES, SOUNDSCAPY_PAQ, from_soundscapy,
                               iso_from_matrix, to_soundscapy)
 
 

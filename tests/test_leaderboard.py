@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import leaderboard as lb
-from models_zoo.vocab import PREDICTION_COLUMNS, QUALITIES, TRUTH_COLUMNS
+from soundaq.benchmark import leaderboard as lb
+from soundaq.base.vocab import PREDICTION_COLUMNS, QUALITIES, TRUTH_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(seed=7, embedded_clips=12)   # a 12-clip embedded set: 6 training, 3 validation, 3 test clips
@@ -57,7 +57,7 @@ def _fake_runner(calls: list, fail: set, interrupt_at: str | None = None):
         labels = datamodule.labels("test")
         rng = np.random.default_rng(sum(map(ord, model)))
         n = len(labels)
-        from models_zoo.predict import add_truth, predictions_frame
+        from soundaq.models_zoo.predict import add_truth, predictions_frame
 
         scene = rng.dirichlet(np.ones(3), n)
         outputs = {"scene_probabilities": scene, "event_probabilities": rng.random((n, 15)),
@@ -67,8 +67,8 @@ def _fake_runner(calls: list, fail: set, interrupt_at: str | None = None):
         path = run.root / "predictions" / f"{model}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
-        from evaluation.bootstrap import bootstrap_ci
-        from evaluation.metrics import score_table
+        from soundaq.evaluation.bootstrap import bootstrap_ci
+        from soundaq.evaluation.metrics import score_table
 
         ci = bootstrap_ci(table, metrics=list(lb.CI_METRICS), n_resamples=s.n_resamples, seed=s.seed)
         return {"model": model, "status": "ok", "params": 1, "scores": score_table(table),
@@ -129,7 +129,7 @@ def test_a_failing_model_gets_a_failed_row_and_the_others_still_run(soundaq_cach
 
 
 def _soundaq(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "benchmark", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "soundaq", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, timeout=timeout)
 
 
@@ -166,7 +166,7 @@ def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache,
     assert list(preds.columns) == [*PREDICTION_COLUMNS, *TRUTH_COLUMNS, "data"]
     assert len(preds) == 3 and preds["data"].str.contains("synthetic").all()
     # the table's numbers are those of the predictions file, scored independently
-    from evaluation.metrics import score_table
+    from soundaq.evaluation.metrics import score_table
 
     rescored = score_table(preds)
     for name in ("scene_acc", "event_auc", "aq_mse_mean", "isop_mse"):
@@ -174,7 +174,7 @@ def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache,
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["synthetic"] is True and prov["data"]["split_sizes"] == {"training": 6, "validation": 3, "test": 3}
     assert prov["seed"] == 7 and prov["versions"]["torch"].startswith("2.13")
-    from models_zoo.fileio import sha256_file
+    from soundaq.base.fileio import sha256_file
 
     ckpt = prov["models"]["AD_CNN"]["checkpoint"]
     assert sha256_file(ckpt) == prov["models"]["AD_CNN"]["checkpoint_sha256"]
@@ -192,7 +192,7 @@ def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache,
 
 def test_checkpoints_are_evaluated_and_a_bad_one_fails_alone(soundaq_cache, tmp_path,
                                                             checkpoints_dir, sample_clip_dir):
-    from models_zoo.checkpoints import import_original
+    from soundaq.models_zoo.checkpoints import import_original
 
     ckpts = tmp_path / "ckpts"
     ckpts.mkdir()
@@ -208,7 +208,7 @@ def test_checkpoints_are_evaluated_and_a_bad_one_fails_alone(soundaq_cache, tmp_
     assert list(table.index) == ["AD_CNN", lb.REFERENCE, "Baseline_CNN"]
     assert table.loc["AD_CNN", "status"] == "ok" and np.isnan(table.loc["AD_CNN", "train_seconds"])
     assert table.loc["Baseline_CNN", "status"] == "failed" and "Baseline_CNN.ckpt" in table.loc["Baseline_CNN", "reason"]
-    from models_zoo.fileio import sha256_file
+    from soundaq.base.fileio import sha256_file
 
     assert table.loc["AD_CNN", "checkpoint_sha256"] == sha256_file(ckpts / "AD_CNN.ckpt")
 

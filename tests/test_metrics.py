@@ -13,7 +13,7 @@ from scipy import stats
 
 sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the test reference (pip install -e .[test])")
 
-from evaluation.metrics import (  # noqa: E402
+from soundaq.evaluation.metrics import (  # noqa: E402
     HEADLINE,
     METRICS,
     PAPER,
@@ -27,7 +27,7 @@ from evaluation.metrics import (  # noqa: E402
     score,
     score_table,
 )
-from models_zoo.vocab import (  # noqa: E402
+from soundaq.base.vocab import (  # noqa: E402
     EVENT_COLUMNS,
     EVENT_PROB_COLUMNS,
     EVENTS,
@@ -347,7 +347,7 @@ def test_real_araus_test_labels_with_a_noisy_model(araus_labels):
 # ------------------------------------------------------------------------------------------ streaming
 def _batches(d: EvalData, sizes):
     torch = pytest.importorskip("torch")
-    from models_zoo.outputs import NetOutput
+    from soundaq.models_zoo.outputs import NetOutput
 
     scene_logits = np.log(d.scene_prob + 1e-12)
     p = np.clip(d.event_prob, 1e-6, 1 - 1e-6)
@@ -365,7 +365,7 @@ def _batches(d: EvalData, sizes):
 
 def test_streaming_metric_equals_the_table_scorer():
     torch = pytest.importorskip("torch")
-    from evaluation.metrics import SoundAQMetrics
+    from soundaq.evaluation.metrics import SoundAQMetrics
 
     d = make_data(16, n=233)
     events = d.event_true.copy()
@@ -397,7 +397,7 @@ def test_streaming_metric_equals_the_table_scorer():
 
 def test_paper_scene_accuracy_streams_as_counts():
     torch = pytest.importorskip("torch")
-    from evaluation.metrics import PaperSceneAccuracy
+    from soundaq.evaluation.metrics import PaperSceneAccuracy
 
     d = make_data(17, n=90)
     truth = np.where(d.scene_true == 1, 0, d.scene_true)  # park absent

@@ -15,9 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models_zoo.outputs import NetOutput
-from models_zoo.registry import NETS, build_net, count_params
-from models_zoo.vocab import EVENTS, QUALITIES, SCENES
+from soundaq.models_zoo.outputs import NetOutput
+from soundaq.models_zoo.registry import NETS, build_net, count_params
+from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 
 PART_A = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "SoundAQnet")
 RELEASED = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN")
@@ -146,7 +146,7 @@ def test_heads_follow_vocab_order():
 
 @pytest.mark.parametrize("name", RELEASED)
 def test_released_weights_reproduce_original_outputs(name, checkpoints_dir, sample_clip_dir):
-    from models_zoo.checkpoints import load_original_weights
+    from soundaq.models_zoo.checkpoints import load_original_weights
 
     net = load_original_weights(name, checkpoints_dir / f"{name}_final_model.pth")
     with torch.no_grad():
@@ -157,7 +157,7 @@ def test_released_weights_reproduce_original_outputs(name, checkpoints_dir, samp
 
 
 def test_soundaqnet_random_init_reproduces_original(checkpoints_dir):
-    from models_zoo.checkpoints import load_original_weights
+    from soundaq.models_zoo.checkpoints import load_original_weights
 
     folder = checkpoints_dir / "soundaqnet_random_init"
     net = load_original_weights("SoundAQnet", folder / "state_dict.pt")
@@ -202,7 +202,7 @@ def _edge_list_gated_gcn(layer, h, e, batch, nodes):
 
 @pytest.mark.parametrize("in_dim,out_dim,train", [(32, 64, True), (32, 64, False), (16, 16, True)])
 def test_dense_gated_gcn_matches_edge_list_reference(in_dim, out_dim, train):
-    from models_zoo.nets.soundaqnet import GatedGraphConv
+    from soundaq.models_zoo.nets.soundaqnet import GatedGraphConv
 
     torch.manual_seed(3)
     layer = GatedGraphConv(in_dim, out_dim, residual=True)

@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.errors import UserError
-from models_zoo import registry
-from models_zoo.registry import NETS, build_net, get_spec, list_nets
-from models_zoo.vocab import QUALITIES
+from soundaq.benchmark.cli import main
+from soundaq.base.errors import UserError
+from soundaq.models_zoo import registry
+from soundaq.models_zoo.registry import NETS, build_net, get_spec, list_nets
+from soundaq.base.vocab import QUALITIES
 
 NAMES = ["AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "MobileNetV2", "YAMNet", "CNN_Transformer", "PANNs",
          "SoundAQnet"]
@@ -68,13 +68,13 @@ def test_unknown_name_is_a_user_error_listing_names():
 
 
 def test_broken_target_fails_only_that_net(monkeypatch):
-    broken = registry.NetSpec("Ghost", "models_zoo.nets.does_not_exist:Ghost", (registry.INPUT_MEL,), 1,
+    broken = registry.NetSpec("Ghost", "soundaq.models_zoo.nets.does_not_exist:Ghost", (registry.INPUT_MEL,), 1,
                               None, None, None, None)
     monkeypatch.setitem(registry.NETS, "Ghost", broken)
-    with pytest.raises(UserError, match="model Ghost: cannot import models_zoo.nets.does_not_exist"):
+    with pytest.raises(UserError, match="model Ghost: cannot import soundaq.models_zoo.nets.does_not_exist"):
         build_net("Ghost")
     monkeypatch.setitem(registry.NETS, "Ghost", registry.NetSpec(
-        "Ghost", "models_zoo.nets.ad_cnn:Nope", (registry.INPUT_MEL,), 1, None, None, None, None))
+        "Ghost", "soundaq.models_zoo.nets.ad_cnn:Nope", (registry.INPUT_MEL,), 1, None, None, None, None))
     with pytest.raises(UserError, match="defines no class Nope"):
         build_net("Ghost")
     assert build_net("Baseline_CNN").__class__.__name__ == "BaselineCNN"
@@ -102,12 +102,12 @@ def test_models_table(capsys):
 
 
 def test_help_lists_commands_without_heavy_imports():
-    code = ("import sys; from benchmark.cli import build_parser; build_parser(); "
-            "import models_zoo.registry; "
+    code = ("import sys; from soundaq.benchmark.cli import build_parser; build_parser(); "
+            "import soundaq.models_zoo.registry; "
             "heavy = [m for m in ('torch', 'lightning', 'pandas', 'matplotlib') if m in sys.modules]; "
             "print(heavy)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
-    res = subprocess.run([sys.executable, "-m", "benchmark", "--help"], capture_output=True, text=True, check=True)
+    res = subprocess.run([sys.executable, "-m", "soundaq", "--help"], capture_output=True, text=True, check=True)
     assert re.search(r"^\s+models\s+list the model zoo", res.stdout, re.M)
     assert re.search(r"^\s+import-original\s+\S", res.stdout, re.M)

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmark.cli import main
-from models_zoo.data import synthetic as S
-from models_zoo.data.labels import read_labels, read_split
-from models_zoo.vocab import EVENT_COLUMNS, EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
+from soundaq.benchmark.cli import main
+from soundaq.models_zoo.data import synthetic as S
+from soundaq.models_zoo.data.labels import read_labels, read_split
+from soundaq.base.vocab import EVENT_COLUMNS, EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_label_hierarchy_holds_as_in_the_real_labels(mixes_360, araus_labels):
 
 def test_calibration_gives_one_sone_at_40_db():
     """Independent anchor of the whole chain: a 1 kHz tone at 40 dB SPL is 1 sone by definition."""
-    from models_zoo.features import clip_features
+    from soundaq.models_zoo.features import clip_features
 
     t = np.arange(S.N_SAMPLES) / S.SAMPLE_RATE
     rms_units = S.P_REF * 10 ** (40 / 20) / S.PASCAL_PER_UNIT

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from models_zoo.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
+from soundaq.base.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
                               SCENES, TRUTH_COLUMNS)
 from test_module import SyntheticSet, TinyNet
 
@@ -48,7 +48,7 @@ class TinyData(L.LightningDataModule):
 
 
 def _train(out, epochs, seed=3, **kw):
-    from benchmark.commands.train import train_model
+    from soundaq.benchmark.commands.train import train_model
 
     L.seed_everything(seed, verbose=False)  # the throwaway net is built here, outside train_model
     return train_model("tiny", TinyData(), out_dir=out, max_epochs=epochs, seed=seed, lr=1e-2, progress=False,
@@ -91,7 +91,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
 
 def test_other_arguments_in_an_existing_run_folder_are_refused(tmp_path):
-    from benchmark.errors import UserError
+    from soundaq.base.errors import UserError
 
     _train(tmp_path / "run", 1)
     with pytest.raises(UserError, match="seed"):
@@ -99,9 +99,9 @@ def test_other_arguments_in_an_existing_run_folder_are_refused(tmp_path):
 
 
 def test_predictions_frame_and_truth_columns():
-    from models_zoo.predict import add_truth, predict_loader, predictions_frame, truth_frame
+    from soundaq.models_zoo.predict import add_truth, predict_loader, predictions_frame, truth_frame
 
-    module = __import__("models_zoo.module", fromlist=["x"]).SoundscapeModule("tiny", net=TinyNet())
+    module = __import__("soundaq.models_zoo.module", fromlist=["x"]).SoundscapeModule("tiny", net=TinyNet())
     ds = SyntheticSet(10, 4)
     table = predict_loader(module, DataLoader(ds, batch_size=4), "tiny")
     assert list(table.columns) == [*PREDICTION_COLUMNS, *TRUTH_COLUMNS]
@@ -120,7 +120,7 @@ def test_predictions_frame_and_truth_columns():
     # add_truth from a label table, joining on the clip id.
     import pandas as pd
 
-    from models_zoo.vocab import EVENT_COLUMNS
+    from soundaq.base.vocab import EVENT_COLUMNS
 
     labels = pd.DataFrame({"clip": ["b", "a"], "scene": ["park", "street_traffic"],
                            **{c: [1, 0] for c in EVENT_COLUMNS}, **{q: [2.0, 4.0] for q in QUALITIES},
@@ -135,7 +135,7 @@ def test_predictions_frame_and_truth_columns():
 
 
 def test_clip_result_averages_windows():
-    from models_zoo.predict import clip_result, results_frame, window_spans
+    from soundaq.models_zoo.predict import clip_result, results_frame, window_spans
 
     outs = {"scene_probabilities": np.array([[0.6, 0.3, 0.1], [0.0, 0.5, 0.5]]),
             "event_probabilities": np.array([np.full(15, 0.2), np.full(15, 0.4)]),
@@ -157,7 +157,7 @@ def test_clip_result_averages_windows():
 
 @pytest.fixture(scope="module")
 def ad_cnn_checkpoint(tmp_path_factory, checkpoints_dir, sample_clip_dir):
-    from models_zoo.checkpoints import import_original
+    from soundaq.models_zoo.checkpoints import import_original
 
     out = tmp_path_factory.mktemp("ckpt") / "AD_CNN.ckpt"
     import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
@@ -168,13 +168,13 @@ def ad_cnn_checkpoint(tmp_path_factory, checkpoints_dir, sample_clip_dir):
 def _soundaq(*args):
     """The real entry point in a fresh process (import errors, tracebacks and exit codes as users see them)."""
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "benchmark", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "soundaq", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, timeout=300, env=env)
 
 
 def _cli(capsys, *args):
     """``soundaq ARGS`` in this process (fast): (exit code, stdout, stderr)."""
-    from benchmark.cli import main
+    from soundaq.benchmark.cli import main
 
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()
@@ -252,9 +252,9 @@ def test_train_then_predict_audio_with_the_real_net_and_data_module(tmp_path, ca
 
     import soundfile as sf
 
-    from models_zoo.checkpoints import load_checkpoint
-    from models_zoo.data import datamodule as dm
-    from models_zoo.features import load_audio, log_mel, split_windows
+    from soundaq.models_zoo.checkpoints import load_checkpoint
+    from soundaq.models_zoo.data import datamodule as dm
+    from soundaq.models_zoo.features import load_audio, log_mel, split_windows
 
     small = functools.partial(dm.SoundscapeDataModule, embedded_clips=12, embedded_seed=7)
     monkeypatch.setattr(dm, "SoundscapeDataModule", small)
@@ -318,6 +318,6 @@ def test_train_cli_user_errors_are_one_line(tmp_path, capsys):
         _cli(capsys, "train", "--model", "AD_CNN", "--data", "embedded", "--out", tmp_path / "run",
              "--limit-train-batches", "-1")
     assert bad.value.code == 2 and "positive batch count" in capsys.readouterr().err
-    from benchmark.commands.train import _limit
+    from soundaq.benchmark.commands.train import _limit
 
     assert _limit("4") == 4 and isinstance(_limit("4"), int) and _limit("0.25") == 0.25 and _limit("1.0") == 1.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CORRECTIONS = ("fdr_bh", "bonferroni", "none")  # kept equal to evaluation.correlation.CORRECTIONS (tested)
+CORRECTIONS = ("fdr_bh", "bonferroni", "none")  # kept equal to soundaq.evaluation.correlation.CORRECTIONS (tested)
 
 
 def register(sub) -> None:
@@ -43,8 +43,8 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from benchmark.errors import UserError
-    from evaluation.correlation import CorrelationError, correlate_predictions, labels_source, run
+    from soundaq.base.errors import UserError
+    from soundaq.evaluation.correlation import CorrelationError, correlate_predictions, labels_source, run
 
     for name in ("max_groups", "max_points", "top"):
         if getattr(args, name) < 1:
@@ -59,7 +59,7 @@ def _run(args) -> int:
             summary = run(labels_source(args.labels, args.split, synthetic=args.synthetic,
                                         group_by=args.group_by or "scene"), args.out, **options)
         else:
-            from evaluation.isd import isd_source
+            from soundaq.evaluation.isd import isd_source
 
             if args.group_by not in (None, "location"):
                 raise UserError("--group-by: the ISD source groups by location only; leave --group-by out")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmark.errors import first_line
+from soundaq.base.errors import first_line
 
 
 def register(sub) -> None:
@@ -46,9 +46,9 @@ def _check(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from benchmark.errors import UserError
-    from models_zoo.data.labels import SPLITS, read_labels, split_files, summarise
-    from models_zoo.vocab import EVENTS, SCENES
+    from soundaq.base.errors import UserError
+    from soundaq.models_zoo.data.labels import SPLITS, read_labels, split_files, summarise
+    from soundaq.base.vocab import EVENTS, SCENES
 
     if not args.labels.is_dir():
         raise UserError(f"{args.labels}: not a folder; pass the folder holding the label .txt files")
@@ -78,7 +78,7 @@ def _check(args) -> int:
 
 
 def _download(args) -> int:
-    from models_zoo.data.download import DEFAULT_BASE_URL, LABEL_FILES, download_labels
+    from soundaq.models_zoo.data.download import DEFAULT_BASE_URL, LABEL_FILES, download_labels
 
     results = download_labels(args.labels_to, args.base_url, progress=not args.no_progress, timeout=args.timeout)
     counts = {status: sum(r.status == status for r in results) for status in ("downloaded", "resumed", "present")}
@@ -92,14 +92,14 @@ def _prepare(args) -> int:
     import time
     import warnings
 
-    from benchmark.errors import UserError
+    from soundaq.base.errors import UserError
 
     started = time.perf_counter()
     if args.embedded:
         if args.audio or args.features or args.calibration:
             raise UserError("--audio/--features/--calibration go with --labels (ARAUS); "
                             "fix: leave them out for --embedded")
-        from models_zoo.data import synthetic
+        from soundaq.models_zoo.data import synthetic
 
         n_clips = args.clips if args.clips is not None else synthetic.DEFAULT_CLIPS
         es = synthetic.prepare_embedded(args.cache_dir, n_clips=n_clips, seed=args.seed, workers=max(1, args.workers),
@@ -118,11 +118,11 @@ def _prepare(args) -> int:
         raise UserError("--clips/--with-audio/--force go with --embedded")
     from rich.progress import Progress
 
-    from models_zoo.data.datamodule import SkippedClipWarning, SoundscapeDataModule
+    from soundaq.models_zoo.data.datamodule import SkippedClipWarning, SoundscapeDataModule
 
     calibration = None
     if args.calibration is not None:
-        from models_zoo.features import Calibration
+        from soundaq.models_zoo.features import Calibration
 
         calibration = Calibration.from_recording(args.calibration)
     dm = SoundscapeDataModule("araus", labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,

@@ -49,8 +49,8 @@ def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pas
 
     import numpy as np
 
-    from models_zoo.features import AudioError, Calibration, FeatureCache
-    from models_zoo.fileio import atomic_path
+    from soundaq.models_zoo.features import AudioError, Calibration, FeatureCache
+    from soundaq.base.fileio import atomic_path
 
     t0 = time.perf_counter()
     entry = {"input": path, "output": Path(out_file).name}
@@ -98,9 +98,9 @@ def _run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from benchmark.errors import UserError
-    from models_zoo.features import Calibration, default_cache_dir, feature_parameters
-    from models_zoo.fileio import atomic_write_json
+    from soundaq.base.errors import UserError
+    from soundaq.models_zoo.features import Calibration, default_cache_dir, feature_parameters
+    from soundaq.base.fileio import atomic_write_json
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be at least 1")

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def _collect(paths: list[Path]) -> list[Path]:
-    from benchmark.errors import UserError
+    from soundaq.base.errors import UserError
 
     out: list[Path] = []
     for p in paths:
@@ -43,7 +43,7 @@ def _collect(paths: list[Path]) -> list[Path]:
 
 
 def _p(p) -> str:
-    from human_study.report import fmt_p
+    from soundaq.human_study.report import fmt_p
 
     text = fmt_p(p)
     return text.replace(" ", "") if text.startswith("<") else f"={text}"
@@ -53,7 +53,7 @@ def _run(args) -> int:
     import sys
     import time
 
-    from benchmark.errors import UserError
+    from soundaq.base.errors import UserError
 
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha {args.alpha}: must be between 0 and 1")
@@ -72,13 +72,13 @@ def _run(args) -> int:
 
     import pandas as pd
 
-    from human_study import figures as figs
-    from human_study import jury, report
-    from human_study.issues import IssueLog
-    from human_study.published import read_published
-    from human_study.questionnaire import TIDY_COLUMNS, KeyError_, read_key, read_questionnaires
-    from human_study.reliability import reliability_table
-    from models_zoo.fileio import sha256_file
+    from soundaq.human_study import figures as figs
+    from soundaq.human_study import jury, report
+    from soundaq.human_study.issues import IssueLog
+    from soundaq.human_study.published import read_published
+    from soundaq.human_study.questionnaire import TIDY_COLUMNS, KeyError_, read_key, read_questionnaires
+    from soundaq.human_study.reliability import reliability_table
+    from soundaq.base.fileio import sha256_file
 
     started = time.time()
     log = IssueLog()

@@ -1,4 +1,4 @@
-"""``soundaq leaderboard``: compare models on one dataset with one set of metrics (benchmark.leaderboard)."""
+"""``soundaq leaderboard``: compare models on one dataset with one set of metrics (soundaq.benchmark.leaderboard)."""
 from __future__ import annotations
 
 import sys
@@ -44,14 +44,14 @@ def register(sub) -> None:
 
 
 def _leaderboard(args) -> int:
-    from benchmark.commands.train import _devices
-    from benchmark.leaderboard import LeaderboardError, Settings, print_table, run_leaderboard
-    from models_zoo.registry import list_nets
+    from soundaq.benchmark.commands.train import _devices
+    from soundaq.benchmark.leaderboard import LeaderboardError, Settings, print_table, run_leaderboard
+    from soundaq.models_zoo.registry import list_nets
 
     text = args.models.strip()
     models = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
     if args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
-        from benchmark.leaderboard import find_checkpoint
+        from soundaq.benchmark.leaderboard import find_checkpoint
 
         models = [m for m in list_nets() if find_checkpoint(args.checkpoints, m) is not None]
         if not models:

@@ -31,11 +31,11 @@ def _fmt(value, spec: str = "") -> str:
 
 
 def _models(args) -> int:
-    from models_zoo.registry import NETS
+    from soundaq.models_zoo.registry import NETS
 
     counted = {}
     if args.count:
-        from models_zoo.registry import build_net, count_params
+        from soundaq.models_zoo.registry import build_net, count_params
 
         counted = {name: count_params(build_net(name)) for name in NETS}
     rows = []
@@ -78,7 +78,7 @@ def _models(args) -> int:
 
 
 def _import_original(args) -> int:
-    from models_zoo.checkpoints import import_original
+    from soundaq.models_zoo.checkpoints import import_original
 
     summary = import_original(args.model, args.weights, args.norm_mel, args.norm_loudness, args.out)
     if args.json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from benchmark.errors import first_line
+from soundaq.base.errors import first_line
 
 AUDIO_HELP = "audio files (wav, flac, ogg, ...) or features .npz files from `soundaq features`"
 
@@ -72,13 +72,13 @@ def _features(path: Path, calibration, need_loudness: bool = True):
     feature pipeline's 30-s windows; the loudness (the slow part) is computed only for nets that use it."""
     import numpy as np
 
-    from benchmark.errors import UserError
+    from soundaq.base.errors import UserError
 
     if not path.exists():
         raise _Skip(f"{path}: no such file; fix: check the path")
     if path.suffix.lower() == ".npz":
         return _load_npz(path)
-    from models_zoo.features import Calibration, clip_features, load_audio, log_mel, split_windows
+    from soundaq.models_zoo.features import Calibration, clip_features, load_audio, log_mel, split_windows
 
     try:
         samples, rate = load_audio(path)
@@ -103,10 +103,10 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     import numpy as np
     import torch
 
-    from models_zoo.checkpoints import load_checkpoint
-    from models_zoo.data.normalisation import Normaliser
-    from models_zoo.module import SoundscapeModule
-    from models_zoo.predict import clip_result, merge_outputs
+    from soundaq.models_zoo.checkpoints import load_checkpoint
+    from soundaq.models_zoo.data.normalisation import Normaliser
+    from soundaq.models_zoo.module import SoundscapeModule
+    from soundaq.models_zoo.predict import clip_result, merge_outputs
 
     net, norm_stats, info = load_checkpoint(checkpoint)
     model = info["model"]
@@ -140,8 +140,8 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
 
 
 def _predict(args) -> int:
-    from benchmark.errors import UserError
-    from models_zoo.fileio import atomic_write_json, atomic_path
+    from soundaq.base.errors import UserError
+    from soundaq.base.fileio import atomic_write_json, atomic_path
 
     if args.out is not None and args.out.suffix.lower() not in (".json", ".csv"):
         raise UserError(f"{args.out}: unknown output type; fix: name the output FILE.json or FILE.csv")
@@ -149,7 +149,7 @@ def _predict(args) -> int:
         raise UserError("--batch-size must be at least 1")
     calibration = None
     if args.calibration is not None or args.dbfs_offset is not None:
-        from models_zoo.features import Calibration
+        from soundaq.models_zoo.features import Calibration
 
         calibration = (Calibration.from_recording(args.calibration, args.calibration_db_spl)
                        if args.calibration is not None else Calibration.from_dbfs_offset(args.dbfs_offset))
@@ -166,7 +166,7 @@ def _predict(args) -> int:
     elif args.out.suffix.lower() == ".json":
         atomic_write_json(args.out, results)
     else:
-        from models_zoo.predict import results_frame
+        from soundaq.models_zoo.predict import results_frame
 
         with atomic_path(args.out) as tmp:
             results_frame(results).to_csv(tmp, index=False)

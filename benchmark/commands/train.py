@@ -5,7 +5,7 @@ What a run folder (``--out DIR``) holds::
     run.json                  the arguments that define the run (resuming with others is refused)
     checkpoints/last.ckpt     written after every validation: a killed run resumes from here
     checkpoints/best-EEE.ckpt the epoch with the lowest val/isop_mse (the paper's early-stopping metric)
-    logs/metrics.csv          every logged metric per epoch (torchmetrics objects, see models_zoo.module)
+    logs/metrics.csv          every logged metric per epoch (torchmetrics objects, see soundaq.models_zoo.module)
     train.json                written last, atomically: best checkpoint, scores, epochs, seconds, provenance
 
 :func:`train_model` is the Python entry point (the leaderboard calls it); the CLI handler only
@@ -25,7 +25,7 @@ PATIENCE = 10
 
 
 def register(sub) -> None:
-    from models_zoo.registry import list_nets
+    from soundaq.models_zoo.registry import list_nets
 
     p = sub.add_parser("train", help="train a model (resumable, seeded; DDP through Lightning strategies)",
                        description="Train one zoo net on the embedded synthetic set or on ARAUS features. "
@@ -88,7 +88,7 @@ def _callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
-    from models_zoo.module import MONITOR
+    from soundaq.models_zoo.module import MONITOR
 
     class TrainClock(L.Callback):
         """Wall-clock seconds of fitting, summed over resumed sessions (saved in checkpoints)."""
@@ -235,10 +235,10 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
     import torch
     from lightning.pytorch.loggers import CSVLogger
 
-    from benchmark.errors import UserError
-    from benchmark.runs import RunFolder, package_versions
-    from models_zoo.fileio import atomic_write_json, sha256_file
-    from models_zoo.module import MONITOR, SoundscapeModule
+    from soundaq.base.errors import UserError
+    from soundaq.benchmark.runs import RunFolder, package_versions
+    from soundaq.base.fileio import atomic_write_json, sha256_file
+    from soundaq.models_zoo.module import MONITOR, SoundscapeModule
 
     out_dir = Path(out_dir)
     if max_epochs < 1:
@@ -282,7 +282,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
                               norm_stats=getattr(datamodule, "norm_stats", None), provenance=prov,
                               net_kwargs=net_kwargs, net=net)
     if pretrained is not None:
-        from models_zoo.nets.pretrained import load_pretrained_backbone
+        from soundaq.models_zoo.nets.pretrained import load_pretrained_backbone
 
         report = load_pretrained_backbone(module.net, pretrained, model=model)
         module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
@@ -346,13 +346,13 @@ def _devices(text: str):
     try:
         return int(text)
     except ValueError:
-        from benchmark.errors import UserError
+        from soundaq.base.errors import UserError
 
         raise UserError(f"--devices {text!r}: give a count (2), a list (0,1) or auto") from None
 
 
 def _train(args) -> int:
-    from benchmark.errors import UserError
+    from soundaq.base.errors import UserError
 
     if args.data == "araus":
         if args.labels is None or (args.audio is None and args.features is None):
@@ -364,7 +364,7 @@ def _train(args) -> int:
     if args.pretrained is not None and args.model not in ("PANNs", "YAMNet"):
         raise UserError(f"--pretrained is for PANNs and YAMNet; {args.model} has no AudioSet backbone")
 
-    from models_zoo.data.datamodule import SoundscapeDataModule
+    from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
     datamodule = SoundscapeDataModule(
         source=args.data, labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,

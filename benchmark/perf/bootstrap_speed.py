@@ -1,6 +1,6 @@
 """How long the bootstrap takes: the vectorised resample weights against an explicit loop, side by side.
 
-    .venv/bin/python -m benchmark.perf.bootstrap_speed [--clips 3576] [--resamples 1000] [--loop-resamples 20]
+    .venv/bin/python -m soundaq.benchmark.perf.bootstrap_speed [--clips 3576] [--resamples 1000] [--loop-resamples 20]
 
 Data: --labels DIR scores a noisy synthetic model against the real ARAUS test labels; without it,
 random labels of the same size. The loops (our metrics on explicitly resampled data, and sklearn on
@@ -17,12 +17,12 @@ import numpy as np
 
 def make_data(n: int, labels_dir: str | None, seed: int = 0, model_seed: int = 0):
     """Labels from ``seed`` (or the ARAUS test split) and a noisy model's predictions from ``model_seed``."""
-    from evaluation.metrics import EvalData
-    from models_zoo.vocab import EVENT_COLUMNS, QUALITIES, SCENES
+    from soundaq.evaluation.metrics import EvalData
+    from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 
     rng = np.random.default_rng(seed)
     if labels_dir:
-        from models_zoo.data.labels import read_split
+        from soundaq.models_zoo.data.labels import read_split
 
         test = read_split(labels_dir, "test")
         n = len(test)
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", default=None, help="ARAUS label folder (uses its test split)")
     args = ap.parse_args(argv)
 
-    from evaluation.bootstrap import bootstrap_ci, paired_bootstrap, resample_indices
-    from evaluation.metrics import HEADLINE, METRICS
+    from soundaq.evaluation.bootstrap import bootstrap_ci, paired_bootstrap, resample_indices
+    from soundaq.evaluation.metrics import HEADLINE, METRICS
 
     d = make_data(args.clips, args.labels)
     d2 = make_data(d.n, args.labels, model_seed=1)

@@ -37,9 +37,9 @@ def make_split(root: Path, n_clips: int, seed: int = 0) -> tuple[Path, Path]:
     """Write ``n_clips`` synthetic test clips in the ARAUS layout under ``root``; returns (labels, features)."""
     import numpy as np
 
-    from models_zoo.fileio import atomic_write_text
-    from models_zoo.data.synthetic import draw_mix
-    from models_zoo.vocab import QUALITIES, SCENES, iso_coordinates
+    from soundaq.base.fileio import atomic_write_text
+    from soundaq.models_zoo.data.synthetic import draw_mix
+    from soundaq.base.vocab import QUALITIES, SCENES, iso_coordinates
 
     labels, features = root / "labels", root / "features"
     mel_dir, loud_dir = features / "Feature_log_mel", features / "Feature_loudness_ISO532_1"
@@ -82,7 +82,7 @@ def stream(labels: Path, features: Path, batch_size: int, num_workers: int) -> d
     import numpy as np
     import torch
 
-    from models_zoo.data.datamodule import SoundscapeDataModule
+    from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
     after_import = _peak_rss_bytes()
     # supplied statistics: the test split alone is read, as in an evaluation with a model's own stats

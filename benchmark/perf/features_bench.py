@@ -39,7 +39,7 @@ def timed(fn, *args, repeat: int = 1):
 
 
 def _one_clip(path: str) -> float:
-    from models_zoo.features import compute_file_features
+    from soundaq.models_zoo.features import compute_file_features
 
     c0 = time.process_time()
     compute_file_features(path)
@@ -62,8 +62,8 @@ def main(argv=None) -> int:
         return 2
     import numpy as np
 
-    from models_zoo.features import Calibration, load_audio, log_mel, loudness
-    from models_zoo.features.iso532 import loudness_zwtv_fast
+    from soundaq.models_zoo.features import Calibration, load_audio, log_mel, loudness
+    from soundaq.models_zoo.features.iso532 import loudness_zwtv_fast
 
     ref = Path(args.reference)
     clip = ref / CLIP
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
               f"({args.parallel / wall:.2f} clips/s, {sum(cpu) / len(cpu):.3f} s CPU per clip); "
               f"ARAUS at this rate: {ARAUS_CLIPS / (args.parallel / wall) / 3600:.2f} h")
     if args.json:
-        from models_zoo.fileio import atomic_write_json
+        from soundaq.base.fileio import atomic_write_json
 
         atomic_write_json(args.json, out)
     return 0

@@ -1,6 +1,6 @@
 """Throughput of the eight zoo nets on CPU: inference clips/s, one training step, peak memory.
 
-    .venv/bin/python -m benchmark.perf.nets_throughput [--nets all|NAME,...] [--batches 8,32]
+    .venv/bin/python -m soundaq.benchmark.perf.nets_throughput [--nets all|NAME,...] [--batches 8,32]
         [--train-batch 8] [--repeats 3] [--warmup 1] [--threads N] [--omp-wait-policy passive]
         [--no-plain] [--no-train] [--merge]
         [--original FILE.json] [--out results/perf]
@@ -17,7 +17,7 @@ For each net (a fresh subprocess per net and phase, so that peak memory is that 
   ``ratio = plain time / ours`` close to 1 means our forward adds nothing; the traced outputs are
   checked against ours (max abs difference reported).
 * train: one optimisation step at ``--train-batch`` (forward, the 12-task loss of
-  models_zoo.losses, backward, Adam 5e-4), median of ``--repeats`` steps after ``--warmup``.
+  soundaq.models_zoo.losses, backward, Adam 5e-4), median of ``--repeats`` steps after ``--warmup``.
 * peak memory: the process's peak resident set (``ru_maxrss``) and the part of it added by the
   timed work (peak minus the resident set just before it: activations, gradients, optimiser state).
 
@@ -89,7 +89,7 @@ def _worker_infer(name: str, batch: int, warmup: int, repeats: int, plain: bool)
 
     import torch
 
-    from models_zoo.registry import build_net, count_params
+    from soundaq.models_zoo.registry import build_net, count_params
 
     torch.manual_seed(0)
     net = build_net(name).eval()
@@ -138,8 +138,8 @@ def _worker_infer(name: str, batch: int, warmup: int, repeats: int, plain: bool)
 def _worker_train(name: str, batch: int, warmup: int, repeats: int) -> dict:
     import torch
 
-    from models_zoo.losses import MultiTaskLoss
-    from models_zoo.registry import build_net, count_params
+    from soundaq.models_zoo.losses import MultiTaskLoss
+    from soundaq.models_zoo.registry import build_net, count_params
 
     torch.manual_seed(0)
     net = build_net(name).train()
@@ -185,7 +185,7 @@ def _worker(spec: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def _run_phase(spec: dict, timeout: float, omp_wait_policy: str | None = None) -> dict:
-    cmd = [sys.executable, "-m", "benchmark.perf.nets_throughput", "--worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "soundaq.benchmark.perf.nets_throughput", "--worker", json.dumps(spec)]
     env = dict(os.environ)
     if omp_wait_policy:
         env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from models_zoo.fileio import atomic_write_json, atomic_write_text
+    from soundaq.base.fileio import atomic_write_json, atomic_write_text
 
     machine = {"cpu": _cpu_name(), "cores": os.cpu_count(), "torch": str(torch.__version__),
                "torch_threads": args.threads or torch.get_num_threads(), "python": platform.python_version(),

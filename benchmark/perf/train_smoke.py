@@ -1,6 +1,6 @@
 """CPU training smoke run of the smallest net (AD_CNN) through the real ``soundaq train`` command.
 
-    .venv/bin/python -m benchmark.perf.train_smoke [--cache-dir DIR] [--batch-size 8]
+    .venv/bin/python -m soundaq.benchmark.perf.train_smoke [--cache-dir DIR] [--batch-size 8]
         [--limit-train-batches 4] [--limit-val-batches 2] [--epochs 1] [--threads N] [--full]
 
 Runs ``soundaq train --model AD_CNN --data embedded`` in a fresh process and a fresh run folder
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="whole epochs of the embedded set, no batch limits")
     args = ap.parse_args(argv)
 
-    from models_zoo.data.paths import embedded_root
-    from models_zoo.data.synthetic import DEFAULT_CLIPS
+    from soundaq.models_zoo.data.paths import embedded_root
+    from soundaq.models_zoo.data.synthetic import DEFAULT_CLIPS
 
     had_set = any(embedded_root(args.cache_dir).glob(f"v*-n{DEFAULT_CLIPS}-seed0-*/manifest.json"))
     env = dict(os.environ)
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         env["OMP_NUM_THREADS"] = str(args.threads)
     with tempfile.TemporaryDirectory(prefix="soundaq-smoke-") as tmp:
         def command(out: str) -> list[str]:
-            cmd = [sys.executable, "-m", "benchmark", "train", "--model", "AD_CNN", "--data", "embedded",
+            cmd = [sys.executable, "-m", "soundaq", "train", "--model", "AD_CNN", "--data", "embedded",
                    "--max-epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--out", out,
                    "--no-progress", "--seed", "0"]
             if args.cache_dir:

@@ -1,14 +1,14 @@
 """One LightningDataModule for every zoo network: ARAUS (labels + audio or features) or the embedded set.
 
 Sources
-    ``source="embedded"`` (default): the synthetic set of :mod:`models_zoo.data.synthetic`,
+    ``source="embedded"`` (default): the synthetic set of :mod:`soundaq.models_zoo.data.synthetic`,
     generated into the cache on first use (``prepare_data``) and then read like ARAUS features.
     ``source="araus"``: a label folder (the paper's split files) plus either ``features_dir`` in
     the original release's layout (``Feature_log_mel/<clip>.npy`` [3001, 64] and
     ``Feature_loudness_ISO532_1/<clip>.npy`` [15000, 1]) or ``audio_dir`` with ``<clip>.flac|.wav``,
-    whose features come from :mod:`models_zoo.features` (cached on disk by content and parameters).
+    whose features come from :mod:`soundaq.models_zoo.features` (cached on disk by content and parameters).
 
-Batches are dicts with :data:`models_zoo.outputs.BATCH_KEYS`. Features are read lazily, one clip
+Batches are dicts with :data:`soundaq.models_zoo.outputs.BATCH_KEYS`. Features are read lazily, one clip
 per item (memory-mapped ``.npy``), so streaming a split costs one batch of memory whatever its size.
 An item whose features cannot be read (truncated, wrong shape) is skipped with a one-line warning
 naming the file; the batch goes on with the others.
@@ -31,13 +31,13 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.errors import UserError, first_line
-from models_zoo.data import paths
-from models_zoo.data.labels import SPLIT_ALIASES, SPLITS, read_split, split_files
-from models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
+from soundaq.base.errors import UserError, first_line
+from soundaq.models_zoo.data import paths
+from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, read_split, split_files
+from soundaq.models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
                                            save_norm_stats)
-from models_zoo.outputs import BATCH_KEYS
-from models_zoo.vocab import EVENT_COLUMNS, QUALITIES, SCENES
+from soundaq.models_zoo.outputs import BATCH_KEYS
+from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class AudioFolder:
 
     def _feature_cache(self):
         if self._cache is None:
-            from models_zoo.features import FeatureCache
+            from soundaq.models_zoo.features import FeatureCache
 
             self._cache = FeatureCache(self.cache_root, calibration=self.calibration)
         return self._cache
@@ -228,7 +228,7 @@ class SoundscapeDataModule(L.LightningDataModule):
     seed: shuffling seed of the training loader (a training run's seed; it does not change the data).
     embedded_clips, embedded_seed, embedded_workers: size and generation seed (default 360 clips, seed 0)
         of the embedded set, and the processes generating it.
-    calibration: a :class:`models_zoo.features.Calibration` for ``audio_dir`` (default: the pipeline's).
+    calibration: a :class:`soundaq.models_zoo.features.Calibration` for ``audio_dir`` (default: the pipeline's).
     predict_split: split served by ``predict_dataloader`` (default ``"test"``).
     """
 
@@ -261,7 +261,7 @@ class SoundscapeDataModule(L.LightningDataModule):
             if labels_dir or audio_dir or features_dir:
                 raise DataError("labels_dir/audio_dir/features_dir go with source='araus'; "
                                 "fix: leave them out for the embedded set")
-            from models_zoo.data import synthetic
+            from soundaq.models_zoo.data import synthetic
 
             self.embedded_clips = int(embedded_clips or synthetic.DEFAULT_CLIPS)
             # the data do not change with the training seed: one set serves every run unless asked otherwise
@@ -295,7 +295,7 @@ class SoundscapeDataModule(L.LightningDataModule):
 
     def _ensure_embedded(self):
         if self.embedded is None:
-            from models_zoo.data import synthetic
+            from soundaq.models_zoo.data import synthetic
 
             self.embedded = synthetic.prepare_embedded(
                 cache_dir=self.cache_dir, n_clips=self.embedded_clips, seed=self.embedded_seed,
@@ -480,7 +480,7 @@ class SoundscapeDataModule(L.LightningDataModule):
     def data_label(self) -> str:
         """What tables and figures should write in their data column/caption."""
         if self.synthetic:
-            from models_zoo.data import synthetic
+            from soundaq.models_zoo.data import synthetic
 
             return synthetic.data_label(self.embedded_clips, self.embedded_seed)
         return "ARAUS (SoundSCaper split)"
@@ -508,6 +508,6 @@ def _feature_params_key(calibration=None) -> str:
     """Canonical JSON of the feature pipeline's parameters (changes whenever the features would)."""
     import json
 
-    from models_zoo.features import feature_parameters
+    from soundaq.models_zoo.features import feature_parameters
 
     return json.dumps(feature_parameters(calibration=calibration), sort_keys=True)

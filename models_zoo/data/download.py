@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from benchmark.errors import UserError
-from models_zoo.fileio import sha256_file
+from soundaq.base.errors import UserError
+from soundaq.base.fileio import sha256_file
 
 RELEASE_REPO = "Yuanbo2020/SoundSCaper"
 #: GitHub's raw-file host for the release repository's main branch.

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models_zoo.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, RATING_MAX, RATING_MIN, SCENES
+from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, RATING_MAX, RATING_MIN, SCENES
 
 SPLITS: tuple[str, ...] = ("training", "validation", "test")
 SPLIT_ALIASES = {"train": "training", "training": "training", "val": "validation",

@@ -19,8 +19,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from benchmark.errors import UserError
-from models_zoo.fileio import atomic_write_json
+from soundaq.base.errors import UserError
+from soundaq.base.fileio import atomic_write_json
 
 #: Widths of the two features (mel bands, loudness channels).
 FEATURE_WIDTHS = {"log_mel": 64, "loudness": 1}

@@ -31,7 +31,7 @@ def embedded_root(cache_dir: Path | str | None = None) -> Path:
 
 
 def features_cache_dir(cache_dir: Path | str | None = None) -> Path:
-    """Root of the on-disk feature cache (``models_zoo.features.FeatureCache``).
+    """Root of the on-disk feature cache (``soundaq.models_zoo.features.FeatureCache``).
 
     ``<cache>/features``; without an explicit ``cache_dir``, ``$SOUNDAQ_FEATURE_CACHE`` (the feature
     pipeline's own variable) wins when set.

@@ -36,9 +36,9 @@ from typing import Callable
 import numpy as np
 import scipy.fft
 
-from benchmark.errors import UserError
-from models_zoo.fileio import atomic_path, atomic_write_json, atomic_write_text
-from models_zoo.vocab import EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
+from soundaq.base.errors import UserError
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.vocab import EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
 
 #: Bump when anything that changes the generated clips or labels changes (part of the cache key).
 GENERATOR_VERSION = 1
@@ -512,7 +512,7 @@ def n5(loudness) -> float:
 # ------------------------------------------------------------------------------------ preparation
 def calibration():
     """The calibration the loudness feature uses for synthetic audio (RMS 1.0 = 100 dB SPL)."""
-    from models_zoo.features import Calibration
+    from soundaq.models_zoo.features import Calibration
 
     return Calibration(PASCAL_PER_UNIT, source="soundaq synthetic audio (RMS 1.0 = 100 dB SPL)")
 
@@ -526,7 +526,7 @@ def embedded_key(n_clips: int, seed: int) -> str:
     """Folder name of a prepared set: generator version, size, seed and a digest of the feature parameters."""
     import hashlib
 
-    from models_zoo.features import feature_parameters
+    from soundaq.models_zoo.features import feature_parameters
 
     params = json.dumps(feature_parameters(backend="fast", calibration=calibration()), sort_keys=True)
     digest = hashlib.sha256(params.encode()).hexdigest()[:10]
@@ -591,7 +591,7 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
 
 def make_clip(root: Path | str, mix: Mix, with_audio: bool = False) -> dict:
     """Render one clip, compute its features and write them (and optionally its audio) atomically."""
-    from models_zoo.features import clip_features
+    from soundaq.models_zoo.features import clip_features
 
     root = Path(root)
     samples = render(mix)
@@ -658,7 +658,7 @@ def prepare_embedded(cache_dir: Path | str | None = None, n_clips: int = DEFAULT
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from models_zoo.data.paths import embedded_root
+    from soundaq.models_zoo.data.paths import embedded_root
 
     if n_clips < MIN_CLIPS:
         raise SyntheticError(f"{n_clips} clips is too few for a training/validation/test split of every scene; "
@@ -721,7 +721,7 @@ def prepare_embedded(cache_dir: Path | str | None = None, n_clips: int = DEFAULT
     write_label_files(root / "labels", mixes, ratings)
     _write_csv(root / "mixes.csv", rows)
     es = EmbeddedSet(root)
-    from models_zoo.data.normalisation import compute_norm_stats, save_norm_stats
+    from soundaq.models_zoo.data.normalisation import compute_norm_stats, save_norm_stats
 
     train = [m.clip for m in mixes if m.split == "training"]
     stats = compute_norm_stats((np.load(a, mmap_mode="r"), np.load(b, mmap_mode="r"))

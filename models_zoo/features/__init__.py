@@ -9,13 +9,13 @@ Public API::
     clip_features(samples, rate, calibration) -> (mel [W, 3001, 64], loudness [W, 15000, 1])
     FeatureCache(root).get(path) -> ClipFeatures (cached by content + parameters)
 """
-from models_zoo.features.audio import ARAUS_DBFS_OFFSET, AudioError, Calibration, load_audio
-from models_zoo.features.cache import (FEATURE_CODE_VERSION, ClipFeatures, FeatureCache, compute_file_features,
+from soundaq.models_zoo.features.audio import ARAUS_DBFS_OFFSET, AudioError, Calibration, load_audio
+from soundaq.models_zoo.features.cache import (FEATURE_CODE_VERSION, ClipFeatures, FeatureCache, compute_file_features,
                                        default_cache_dir, feature_parameters)
-from models_zoo.features.clips import LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features, split_windows
-from models_zoo.features.iso532 import LevelRangeError
-from models_zoo.features.logmel import log_mel
-from models_zoo.features.loudness import BACKENDS, LOUDNESS_RATE, loudness
+from soundaq.models_zoo.features.clips import LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features, split_windows
+from soundaq.models_zoo.features.iso532 import LevelRangeError
+from soundaq.models_zoo.features.logmel import log_mel
+from soundaq.models_zoo.features.loudness import BACKENDS, LOUDNESS_RATE, loudness
 
 __all__ = [
     "ARAUS_DBFS_OFFSET", "AudioError", "BACKENDS", "Calibration", "ClipFeatures", "FEATURE_CODE_VERSION",

@@ -1,7 +1,7 @@
 """Reading user audio and calibrating it to pascals.
 
 Every failure to read a file is an :class:`AudioError` whose message names the file and the fix;
-it is a :class:`benchmark.errors.UserError`, so any ``soundaq`` command prints it as one line.
+it is a :class:`soundaq.base.errors.UserError`, so any ``soundaq`` command prints it as one line.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import UserError, first_line
+from soundaq.base.errors import UserError, first_line
 
 #: Reference sound pressure for dB SPL (20 micropascal).
 P_REF = 20e-6

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models_zoo.features import logmel
-from models_zoo.features.audio import AudioError, Calibration, load_audio
-from models_zoo.features.clips import LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features
-from models_zoo.features.iso532 import LevelRangeError
-from models_zoo.fileio import atomic_path, sha256_file
+from soundaq.models_zoo.features import logmel
+from soundaq.models_zoo.features.audio import AudioError, Calibration, load_audio
+from soundaq.models_zoo.features.clips import LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features
+from soundaq.models_zoo.features.iso532 import LevelRangeError
+from soundaq.base.fileio import atomic_path, sha256_file
 
 #: Bump whenever a code change alters feature values: old cache entries then stop matching.
 FEATURE_CODE_VERSION = "1"
@@ -50,7 +50,7 @@ def feature_parameters(backend: str = "fast", calibration: Calibration | None = 
 def default_cache_dir() -> Path:
     """The same folder the data module uses: ``$SOUNDAQ_FEATURE_CACHE``, else ``$SOUNDAQ_CACHE/features``,
     else ``~/.cache/soundaq/features``."""
-    from models_zoo.data.paths import features_cache_dir
+    from soundaq.models_zoo.data.paths import features_cache_dir
 
     return features_cache_dir()
 

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from models_zoo.features.audio import Calibration
-from models_zoo.features.logmel import log_mel
-from models_zoo.features.loudness import loudness
+from soundaq.models_zoo.features.audio import Calibration
+from soundaq.models_zoo.features.logmel import log_mel
+from soundaq.models_zoo.features.loudness import loudness
 
 WINDOW_SECONDS = 30
 MEL_FRAMES = 3001

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-from models_zoo.features import iso532_tables as T
+from soundaq.models_zoo.features import iso532_tables as T
 
 FS = 48000
 DECIMATION = 24          # 48 kHz -> 2 kHz

@@ -1,6 +1,6 @@
 """ISO 532-1:2017 time-varying loudness with a selectable backend.
 
-``fast`` (default): :mod:`models_zoo.features.iso532`, compiled loops, same numbers as mosqito.
+``fast`` (default): :mod:`soundaq.models_zoo.features.iso532`, compiled loops, same numbers as mosqito.
 ``mosqito``: mosqito's ``loudness_zwtv``, the reference implementation (about 40 s per 30-s clip).
 Both take pascals at any sample rate; input is brought to 48 kHz by FFT resampling (mosqito's own
 method; mosqito alone refuses rates above 48 kHz, so those are resampled here first for both).
@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 
-from models_zoo.features.iso532 import FS, LevelRangeError, loudness_zwtv_fast, to_48k
+from soundaq.models_zoo.features.iso532 import FS, LevelRangeError, loudness_zwtv_fast, to_48k
 
 BACKENDS = ("fast", "mosqito")
 #: Loudness values per second (one per 2 ms).

@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
-from models_zoo.outputs import NetOutput
+from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
+from soundaq.models_zoo.outputs import NetOutput
 
 
 class ADCNN(ZooNet):
@@ -53,7 +53,7 @@ class ADCNN(ZooNet):
 def map_original_keys(state_dict):
     """Release ``Other_AD_CNN`` state dict -> this module's keys: the identity (after removing a
     DataParallel ``module.`` prefix). The release file wraps the dict as ``{"state_dict": ...}``;
-    models_zoo.checkpoints unwraps that first. Keys: ``conv{1,2,3}.weight``, ``bn{1,2,3}.*``,
+    soundaq.models_zoo.checkpoints unwraps that first. Keys: ``conv{1,2,3}.weight``, ``bn{1,2,3}.*``,
     ``linear_layer.*``, ``fc_final_*``.
     """
     return strip_module_prefix(state_dict)

@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models_zoo.nets.common import MEL_BINS, ZooNet, add_linear_heads, linear_heads, strip_module_prefix
-from models_zoo.outputs import NetOutput
+from soundaq.models_zoo.nets.common import MEL_BINS, ZooNet, add_linear_heads, linear_heads, strip_module_prefix
+from soundaq.models_zoo.outputs import NetOutput
 
 
 def _conv(cin: int, cout: int, k: int, padding) -> nn.Conv2d:

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
-from models_zoo.outputs import NetOutput
+from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
+from soundaq.models_zoo.outputs import NetOutput
 
 __all__ = ["CNNTransformer", "map_original_keys", "pooled_steps", "FRAME_RANGE", "UNUSED_MODULES"]
 

@@ -9,7 +9,7 @@ Stable API (part B's nets import it): :class:`ZooNet`, :func:`init_layer`, :func
 :func:`strip_module_prefix`, :data:`HEAD_NAMES`, :data:`QUALITY_HEADS`.
 
 Each net module also defines ``map_original_keys(state_dict) -> state_dict``: the one documented
-mapping from the original release's keys to the module's own (models_zoo.checkpoints calls it).
+mapping from the original release's keys to the module's own (soundaq.models_zoo.checkpoints calls it).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models_zoo.outputs import NetOutput
-from models_zoo.vocab import EVENTS, QUALITIES, SCENES
+from soundaq.models_zoo.outputs import NetOutput
+from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 
 #: Number of mel bins every zoo network expects.
 MEL_BINS = 64

@@ -1,6 +1,6 @@
 """Hierarchical CNN of SoundSCaper (``Other_Hierarchical_CNN/framework/models_pytorch.py``), re-implemented.
 
-Same conv trunk as the Baseline CNN (see :mod:`models_zoo.nets.baseline_cnn`, including its
+Same conv trunk as the Baseline CNN (see :mod:`soundaq.models_zoo.nets.baseline_cnn`, including its
 unused ``bn0``, ``conv2``, ``conv4``, ``conv6`` layers), with hierarchical heads:
 events from the 128-d embedding; scene from the event logits through a 15x15 linear embedding
 (``event_embedding_layer``, no activation) and ``fc_final_scene`` (15 -> 3); the 8 qualities from the
@@ -13,10 +13,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models_zoo.nets.baseline_cnn import _PlainCNNTrunk
-from models_zoo.nets.common import add_linear_heads, make_output, qualities_from_heads, strip_module_prefix
-from models_zoo.outputs import NetOutput
-from models_zoo.vocab import EVENTS, QUALITIES
+from soundaq.models_zoo.nets.baseline_cnn import _PlainCNNTrunk
+from soundaq.models_zoo.nets.common import add_linear_heads, make_output, qualities_from_heads, strip_module_prefix
+from soundaq.models_zoo.outputs import NetOutput
+from soundaq.base.vocab import EVENTS, QUALITIES
 
 
 class HierarchicalCNN(_PlainCNNTrunk):

@@ -23,8 +23,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from models_zoo.nets.common import ZooNet, add_linear_heads, init_bn, init_layer, linear_heads, strip_module_prefix
-from models_zoo.outputs import NetOutput
+from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, init_bn, init_layer, linear_heads, strip_module_prefix
+from soundaq.models_zoo.outputs import NetOutput
 
 __all__ = ["MobileNetV2", "InvertedResidual", "map_original_keys", "INVERTED_RESIDUAL_SETTING"]
 

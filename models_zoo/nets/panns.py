@@ -8,7 +8,7 @@ Time and frequency are halved five times: the input needs at least 32 frames.
 Parameters: 79,731,036 (all trainable; no unused layers).
 
 The block names (``conv_block1..6``, ``fc1``) are those of PANNs' CNN14, so AudioSet-pretrained
-CNN14 weights from a user's file load into the backbone (see :mod:`models_zoo.nets.pretrained`).
+CNN14 weights from a user's file load into the backbone (see :mod:`soundaq.models_zoo.nets.pretrained`).
 Release checkpoints load after :func:`map_original_keys` (identity after a ``module.`` prefix).
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models_zoo.nets.common import ConvBlock, ZooNet, add_linear_heads, linear_heads, strip_module_prefix
-from models_zoo.outputs import NetOutput
+from soundaq.models_zoo.nets.common import ConvBlock, ZooNet, add_linear_heads, linear_heads, strip_module_prefix
+from soundaq.models_zoo.outputs import NetOutput
 
 __all__ = ["PANNs", "map_original_keys", "BLOCK_CHANNELS", "DROPOUT"]
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from benchmark.errors import UserError, first_line
+from soundaq.base.errors import UserError, first_line
 
 __all__ = ["PretrainedWeightsError", "BackboneSpec", "BACKBONES", "LoadReport", "read_state_dict",
            "load_pretrained_backbone", "supports_pretrained"]
@@ -114,7 +114,7 @@ def read_state_dict(path: Path | str) -> OrderedDict:
 
     import torch
 
-    from models_zoo.nets.common import strip_module_prefix
+    from soundaq.models_zoo.nets.common import strip_module_prefix
 
     path = Path(path)
     if not path.is_file():
@@ -146,7 +146,7 @@ def load_pretrained_backbone(net, path: Path | str, model: str | None = None) ->
     """
     import torch
 
-    from models_zoo.fileio import sha256_file
+    from soundaq.base.fileio import sha256_file
 
     name = model or type(net).__name__
     spec = BACKBONES.get(name)

@@ -4,7 +4,7 @@ The backbone is Google's YAMNet (a MobileNetV1: one 3x3 convolution and 13 depth
 blocks, batch-norm epsilon 1e-4, TensorFlow "SAME" padding), applied to the whole log-mel image
 ``[B, 1, T, 64]`` rather than to 0.96-s patches. Global average pooling gives a 1024-d clip
 embedding that feeds the release's 12 linear heads. There is no AudioSet classifier; an AudioSet
-backbone can be loaded from a user's file with :mod:`models_zoo.nets.pretrained`.
+backbone can be loaded from a user's file with :mod:`soundaq.models_zoo.nets.pretrained`.
 
 "SAME" padding pads ``total = max(0, (ceil(n / s) - 1) * s + k - n)`` per axis, ``total // 2``
 before and the rest after (TensorFlow puts the odd pixel at the end), so every input length works.
@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
-from models_zoo.outputs import NetOutput
+from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
+from soundaq.models_zoo.outputs import NetOutput
 
 __all__ = ["YAMNet", "map_original_keys", "BATCHNORM_EPSILON", "LAYER_CONFIG", "same_padding"]
 

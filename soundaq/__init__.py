@@ -1,0 +1,56 @@
+"""soundaq: benchmark and evaluate soundscape affective-quality models (SoundSCaper / ARAUS).
+
+This module is the public Python API. Names load on first use, so ``import soundaq`` stays light
+(no torch until a model is touched). The subpackages tell the story of the data:
+
+- :mod:`soundaq.base`: errors, atomic file io, the vocabulary (scenes, events, qualities)
+- :mod:`soundaq.models_zoo`: audio -> features -> data -> the eight nets -> one training module
+- :mod:`soundaq.evaluation`: metrics, bootstrap CIs, Spearman correlation, figures
+- :mod:`soundaq.human_study`: expert-jury questionnaires and their statistics
+- :mod:`soundaq.benchmark`: the ``soundaq`` command, the leaderboard, run folders
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.2.0"
+
+#: Public name -> "module:attribute" (imported on first access).
+_API: dict[str, str] = {
+    # vocabulary
+    "SCENES": "soundaq.base.vocab:SCENES",
+    "EVENTS": "soundaq.base.vocab:EVENTS",
+    "QUALITIES": "soundaq.base.vocab:QUALITIES",
+    "iso_coordinates": "soundaq.base.vocab:iso_coordinates",
+    "UserError": "soundaq.base.errors:UserError",
+    # features
+    "load_audio": "soundaq.models_zoo.features:load_audio",
+    "log_mel": "soundaq.models_zoo.features:log_mel",
+    "loudness": "soundaq.models_zoo.features:loudness",
+    # models
+    "list_models": "soundaq.models_zoo.registry:list_nets",
+    "build_net": "soundaq.models_zoo.registry:build_net",
+    "load_model": "soundaq.models_zoo.checkpoints:load_checkpoint",
+    # metrics and analyses
+    "score": "soundaq.evaluation.metrics:score_table",
+    "read_predictions": "soundaq.evaluation.metrics:read_predictions",
+    "correlate": "soundaq.evaluation.correlation:correlate_predictions",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        target = _API[name]
+    except KeyError:
+        raise AttributeError(f"module 'soundaq' has no attribute {name!r}") from None
+    module_name, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
