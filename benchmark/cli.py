@@ -20,8 +20,16 @@ COMMAND_MODULES = [
 ]
 
 
+class SoundaqParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors, like every other soundaq error:
+    ``soundaq train: error: argument --batch-size: 0: must be at least 1; see `soundaq train --help```."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SoundaqParser(
         prog="soundaq",
         description="Benchmark and evaluate soundscape affective-quality models.",
     )
@@ -37,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     from soundaq.base.errors import UserError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version or a usage error (already printed in one line)
+        return done.code if isinstance(done.code, int) else 2
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0

@@ -2,7 +2,7 @@
 
 One run folder (``--out results/RUN``) holds everything a run writes::
 
-    run.json                     the arguments that define the run (soundaq.benchmark.runs.RunFolder)
+    run.json                     the arguments that define the run (soundaq.base.runs.RunFolder)
     models/<model>/train/        soundaq train's run folder (checkpoints, logs, train.json)
     models/<model>/done.json     written last for a finished model: its scores, CIs, timings, hashes
     models/<model>/failed.json   why a model failed (it is tried again on the next run)
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from soundaq.base.errors import UserError, first_line
-from soundaq.benchmark.runs import RunFolder, package_versions
+from soundaq.base.runs import RunFolder, package_versions
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
 from soundaq.base.vocab import QUALITIES
 
@@ -200,7 +200,7 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     """Train (or load) ``model``, predict the test split, score it; the record for ``done.json``."""
     import pandas as pd
 
-    from soundaq.benchmark.commands.train import train_model
+    from soundaq.models_zoo.training import train_model
     from soundaq.evaluation.bootstrap import bootstrap_ci
     from soundaq.evaluation.metrics import score_table
     from soundaq.models_zoo.module import SoundscapeModule

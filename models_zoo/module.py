@@ -42,6 +42,7 @@ from torchmetrics import Metric
 from soundaq.evaluation.metrics import METRICS, SoundAQMetrics
 from soundaq.models_zoo.losses import TASKS, MultiTaskLoss
 from soundaq.models_zoo.outputs import NetOutput
+from soundaq.models_zoo.schedules import PAPER_LR
 
 #: The metric early stopping and best-checkpoint selection watch (lower is better).
 MONITOR = "val/isop_mse"
@@ -67,7 +68,7 @@ class SoundscapeModule(L.LightningModule):
     otherwise the registry builds ``net_name`` with ``net_kwargs``.
     """
 
-    def __init__(self, net_name: str, lr: float = 5e-4, uncertainty_weighting: bool = False,
+    def __init__(self, net_name: str, lr: float = PAPER_LR, uncertainty_weighting: bool = False,
                  norm_stats: dict | None = None, provenance: dict | None = None,
                  net_kwargs: dict | None = None, net: nn.Module | None = None):
         super().__init__()

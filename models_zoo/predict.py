@@ -14,9 +14,12 @@ of the averaged ones), and every window is listed too, with its start and end in
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from soundaq.base.errors import UserError, first_line
 
 from soundaq.base.vocab import (
     EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS, SCENES,
@@ -194,3 +197,114 @@ def results_frame(results: Sequence[Mapping]):
         if len(wins) > 1:
             rows.extend(flat(w, str(w["index"]), w["start_s"], w["end_s"]) for w in wins)
     return pd.DataFrame(rows, columns=[*PREDICTION_COLUMNS, "window", "start_s", "end_s"])
+
+
+class PredictSkip(Exception):
+    """One input cannot be predicted; the message says why (already one line)."""
+
+
+def load_features_npz(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "mel" not in data:
+                raise PredictSkip(f"{path}: no 'mel' array; fix: make it with `soundaq features`")
+            mel = np.asarray(data["mel"], dtype=np.float32)
+            loud = np.asarray(data["loudness"], dtype=np.float32) if "loudness" in data else None
+            duration = float(data["duration_s"]) if "duration_s" in data else None
+    except (OSError, ValueError, EOFError) as err:
+        raise PredictSkip(f"{path}: not a readable .npz ({first_line(err)[:120]}); "
+                    "fix: make it again with `soundaq features`") from None
+    if mel.ndim == 2:
+        mel = mel[None]
+    if loud is not None and loud.ndim == 2:
+        loud = loud[None]
+    if mel.ndim != 3 or mel.shape[1:] != (3001, 64):
+        raise PredictSkip(f"{path}: mel has shape {mel.shape}, expected [windows, 3001, 64]; "
+                    "fix: make it with `soundaq features`")
+    if loud is not None and (loud.ndim != 3 or loud.shape[1:] != (15000, 1) or loud.shape[0] != mel.shape[0]):
+        raise PredictSkip(f"{path}: loudness has shape {loud.shape}, expected [{mel.shape[0]}, 15000, 1]; "
+                    "fix: make it with `soundaq features`")
+    if not np.all(np.isfinite(mel)) or (loud is not None and not np.all(np.isfinite(loud))):
+        raise PredictSkip(f"{path}: features hold NaN/Inf; fix: make them again with `soundaq features`")
+    return mel, loud, duration
+
+
+def input_features(path: Path, calibration, need_loudness: bool = True):
+    """``(mel, loudness or None, duration_s)`` of one input, un-normalised. Audio is cut into the
+    feature pipeline's 30-s windows; the loudness (the slow part) is computed only for nets that use it."""
+
+    if not path.exists():
+        raise PredictSkip(f"{path}: no such file; fix: check the path")
+    if path.suffix.lower() == ".npz":
+        return load_features_npz(path)
+    from soundaq.models_zoo.features import Calibration, clip_features, load_audio, log_mel, split_windows
+
+    try:
+        samples, rate = load_audio(path)
+        if need_loudness:
+            mel, loud = clip_features(samples, rate, calibration or Calibration.default())
+        else:
+            mel, loud = np.stack([log_mel(w, rate) for w in split_windows(samples, rate)]).astype(np.float32), None
+    except UserError as err:
+        raise PredictSkip(str(err)) from None
+    except ValueError as err:  # empty signal, a level outside the loudness model's range, ...
+        raise PredictSkip(f"{path}: {first_line(err)}; "
+                    "fix: pass a non-empty recording (check --calibration/--dbfs-offset for loudness)") from None
+    return mel, loud, len(samples) / float(rate)
+
+
+def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8, device: str = "cpu",
+                  report=None):
+    """Predict every input with a checkpoint: the library call behind ``soundaq predict``.
+
+    Args:
+        paths: audio files (any format libsndfile reads) or features ``.npz`` files from ``soundaq features``
+            (``mel`` [windows, 3001, 64], ``loudness`` [windows, 15000, 1], un-normalised).
+        checkpoint: a ``.ckpt`` from ``soundaq train`` or ``soundaq import-original``; its own
+            normalisation statistics are applied.
+        calibration: :class:`~soundaq.models_zoo.features.Calibration` of the audio (default: ARAUS).
+        batch_size: 30-s windows per forward pass.
+        report: called with the one-line message of each skipped input, as it happens.
+
+    Returns:
+        ``(results, failures)``: one JSON-ready object per predicted input (see :func:`clip_result`)
+        and the one-line messages of the skipped ones.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be read (one line naming it and the fix).
+    """
+    import torch
+
+    from soundaq.models_zoo.checkpoints import load_checkpoint
+    from soundaq.models_zoo.data.normalisation import Normaliser
+    from soundaq.models_zoo.module import SoundscapeModule
+
+    net, norm_stats, info = load_checkpoint(checkpoint)
+    model = info["model"]
+    module = SoundscapeModule(model, net=net, norm_stats=norm_stats).to(device).eval()
+    normaliser = Normaliser(norm_stats)
+    uses_loudness = module.uses_loudness
+    results, failures = [], []
+    for path in paths:
+        path = Path(path)
+        try:
+            mel, loud, duration = input_features(path, calibration, uses_loudness)
+            if uses_loudness and loud is None:
+                raise PredictSkip(f"{path}: {model} needs loudness but the .npz has none; "
+                            "fix: make the features with `soundaq features`")
+            mel_n = normaliser.mel(mel)
+            loud_n = normaliser.loudness(loud) if uses_loudness else None
+            outs = []
+            with torch.no_grad():
+                for start in range(0, mel_n.shape[0], batch_size):
+                    batch = {"mel": torch.from_numpy(np.ascontiguousarray(mel_n[start:start + batch_size])).to(device)}
+                    if loud_n is not None:
+                        batch["loudness"] = torch.from_numpy(
+                            np.ascontiguousarray(loud_n[start:start + batch_size])).to(device)
+                    outs.append(module.predict_step(batch, start))
+            results.append(clip_result(path.stem, model, merge_outputs(outs), duration))
+        except PredictSkip as err:
+            failures.append(str(err))
+            if report:
+                report(str(err))
+    return results, failures

@@ -31,7 +31,7 @@ def run(out_dir: Path, devices: int) -> dict:
     import lightning as L
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from soundaq.benchmark.commands.train import train_model
+    from soundaq.models_zoo.training import train_model
     from test_module import SyntheticSet, TinyNet
 
     class Data(L.LightningDataModule):

@@ -7,6 +7,8 @@ CORRECTIONS = ("fdr_bh", "bonferroni", "none")  # kept equal to soundaq.evaluati
 
 
 def register(sub) -> None:
+    from soundaq.benchmark.options import positive_int
+
     p = sub.add_parser(
         "correlate",
         help="Spearman event x affective-quality analysis with heatmap, bar, radar and circumplex figures",
@@ -32,11 +34,11 @@ def register(sub) -> None:
                    help="mark the source as synthetic data in every figure and report")
     p.add_argument("--isd-all-rows", action="store_true",
                    help="keep ISD responses that soundscapy's isd.validate would drop")
-    p.add_argument("--max-groups", type=int, default=12, metavar="N",
+    p.add_argument("--max-groups", type=positive_int, default=12, metavar="N",
                    help="panels per figure: all rows + the N-1 largest groups (default: 12)")
-    p.add_argument("--max-points", type=int, default=3000, metavar="N",
+    p.add_argument("--max-points", type=positive_int, default=3000, metavar="N",
                    help="points per circumplex panel, subsampled with --seed above this (default: 3000)")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="strongest pairs listed in report.md (default: 5)")
+    p.add_argument("--top", type=positive_int, default=5, metavar="K", help="strongest pairs listed in report.md (default: 5)")
     p.add_argument("--seed", type=int, default=0, help="seed for point subsampling (default: 0)")
     p.add_argument("--no-figures", action="store_true", help="write spearman.csv and report.md only")
     p.set_defaults(handler=_run)
@@ -46,9 +48,6 @@ def _run(args) -> int:
     from soundaq.base.errors import UserError
     from soundaq.evaluation.correlation import CorrelationError, correlate_predictions, labels_source, run
 
-    for name in ("max_groups", "max_points", "top"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
     options = dict(correction=args.correction, figures=not args.no_figures, max_groups=args.max_groups,
                    top=args.top, seed=args.seed, max_points=args.max_points)
     try:

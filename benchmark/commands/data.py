@@ -8,20 +8,24 @@ from soundaq.base.errors import first_line
 
 
 def register(sub) -> None:
+    from soundaq.benchmark import options as o
+
     p = sub.add_parser("data", help="check label folders, download the ARAUS labels, prepare the embedded set")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
     c = dsub.add_parser("check", help="validate a label folder and print counts per split, scene and event")
     c.add_argument("--labels", required=True, type=Path, help="folder with the *_set_*.txt label files")
     c.add_argument("--json", action="store_true", help="print the counts as JSON")
     c.set_defaults(handler=_check)
-    d = dsub.add_parser("download", help="fetch the 16 ARAUS label files of the SoundSCaper release (sha256-pinned, resumable)")
+    d = dsub.add_parser("download", help="fetch the 16 ARAUS label files of the SoundSCaper release (sha256-pinned, resumable)",
+                        parents=[o.progress_options()])
     d.add_argument("--labels-to", required=True, type=Path, metavar="DIR", help="destination folder")
     d.add_argument("--base-url", default=None, metavar="URL",
                    help="mirror: http(s):// or file:// URL or a local folder (default: the release on GitHub)")
     d.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
-    d.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     d.set_defaults(handler=_download)
-    r = dsub.add_parser("prepare", help="generate the embedded synthetic set, or precompute ARAUS features and statistics")
+    r = dsub.add_parser("prepare", help="generate the embedded synthetic set, or precompute ARAUS features and statistics",
+                        parents=[o.cache_options(), o.workers_options(2, "processes generating the embedded set"),
+                                 o.seed_options("the embedded set's generation"), o.progress_options()])
     what = r.add_mutually_exclusive_group(required=True)
     what.add_argument("--embedded", action="store_true", help="generate the embedded synthetic dataset (features included)")
     what.add_argument("--labels", type=Path, metavar="DIR", help="ARAUS label folder (with --audio or --features)")
@@ -30,14 +34,10 @@ def register(sub) -> None:
                    help="ARAUS features in the release layout (Feature_log_mel/, Feature_loudness_ISO532_1/)")
     r.add_argument("--calibration", type=Path, metavar="WAV",
                    help="calibration recording of the audio (60 dB SPL tone); default: the ARAUS calibration")
-    r.add_argument("--clips", type=int, default=None, help="embedded set size (default 360)")
-    r.add_argument("--seed", type=int, default=0, help="embedded set generation seed (default 0)")
-    r.add_argument("--workers", type=int, default=2, help="processes generating the embedded set (default 2)")
+    r.add_argument("--clips", type=o.positive_int, default=None, help="embedded set size (default 360)")
     r.add_argument("--with-audio", action="store_true", help="also write the embedded clips as 24-bit FLAC")
     r.add_argument("--force", action="store_true", help="regenerate the embedded set even if it is complete")
-    r.add_argument("--cache-dir", type=Path, default=None, help="cache root (default $SOUNDAQ_CACHE or ~/.cache/soundaq)")
     r.add_argument("--json", action="store_true", help="print the data description as JSON")
-    r.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
     r.set_defaults(handler=_prepare)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
@@ -102,7 +102,7 @@ def _prepare(args) -> int:
         from soundaq.models_zoo.data import synthetic
 
         n_clips = args.clips if args.clips is not None else synthetic.DEFAULT_CLIPS
-        es = synthetic.prepare_embedded(args.cache_dir, n_clips=n_clips, seed=args.seed, workers=max(1, args.workers),
+        es = synthetic.prepare_embedded(args.cache_dir, n_clips=n_clips, seed=args.seed, workers=args.workers,
                                         with_audio=args.with_audio, progress=not args.no_progress, force=args.force)
         info = dict(es.manifest)
         if args.json:

@@ -6,45 +6,36 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from soundaq.benchmark import options as o
+
     p = sub.add_parser(
         "leaderboard", help="train/evaluate models on one dataset and rank them (table, CIs, figure)",
         description="Train each chosen model on the training split (or load --checkpoints), evaluate it on "
                     "the test split and write a ranked table with bootstrap CIs, a figure, per-clip "
-                    "predictions and provenance to --out. Run the same command again to resume.")
-    p.add_argument("--data", default="embedded", choices=("embedded", "araus"),
-                   help="embedded: the bundled synthetic set (default); araus: your ARAUS copy")
-    p.add_argument("--labels", type=Path, default=None, help="ARAUS label folder (with --data araus)")
-    p.add_argument("--audio", type=Path, default=None, help="ARAUS audio folder (with --data araus)")
-    p.add_argument("--features", type=Path, default=None, help="ARAUS feature folder (with --data araus)")
+                    "predictions and provenance to --out. Run the same command again to resume.",
+        parents=[o.data_options(), o.trainer_options(), o.cache_options(), o.bootstrap_options(minimum=1),
+                 o.seed_options("training, shuffling and the bootstrap"), o.progress_options(),
+                 o.output_options(help="run folder, e.g. results/RUN (an existing one is resumed)")])
     p.add_argument("--models", default="all", help="all (default) or a comma-separated list of registry names")
-    p.add_argument("--max-epochs", type=int, default=None,
+    p.add_argument("--max-epochs", type=o.positive_int, default=None,
                    help="epochs for every model (default: the embedded schedule in docs/leaderboard.md; "
                         "100 with early stopping on ARAUS)")
-    p.add_argument("--train-batches", type=int, default=None,
+    p.add_argument("--train-batches", type=o.positive_int, default=None,
                    help="training batches per epoch for every model (default: the embedded schedule; all on ARAUS)")
     p.add_argument("--checkpoints", type=Path, default=None,
                    help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original)")
-    p.add_argument("--seed", type=int, default=0, help="seed for training, shuffling and the bootstrap (default 0)")
-    p.add_argument("--batch-size", type=int, default=32, help="clips per batch (default 32, as the paper)")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
-    p.add_argument("--embedded-clips", type=int, default=None,
+    p.add_argument("--batch-size", type=o.positive_int, default=32, help="clips per batch (default 32, as the paper)")
+    p.add_argument("--embedded-clips", type=o.positive_int, default=None,
                    help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="soundaq cache (default $SOUNDAQ_CACHE or ~/.cache/soundaq)")
-    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: cpu, gpu, auto (default auto)")
-    p.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto (default 1)")
-    p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default auto)")
     p.add_argument("--zero-head-bias", action="store_true",
                    help="start the output heads as the original (zero biases, random weights); default: at the "
                         "training base rates with zero weights, see models_zoo/head_init.py")
     p.add_argument("--no-correlation", action="store_true",
                    help="skip the Spearman events x qualities analysis of the leader's predictions")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--out", type=Path, required=True, help="run folder, e.g. results/RUN (an existing one is resumed)")
     p.set_defaults(handler=_leaderboard)
 
 
 def _leaderboard(args) -> int:
-    from soundaq.benchmark.commands.train import _devices
     from soundaq.benchmark.leaderboard import LeaderboardError, Settings, print_table, run_leaderboard
     from soundaq.models_zoo.registry import list_nets
 
@@ -57,18 +48,12 @@ def _leaderboard(args) -> int:
         if not models:
             raise LeaderboardError(f"{args.checkpoints}: no <MODEL>.ckpt files; fix: name them after the registry "
                                    f"({', '.join(list_nets())})")
-    if args.max_epochs is not None and args.max_epochs < 1:
-        raise LeaderboardError("--max-epochs must be at least 1")
-    if args.train_batches is not None and args.train_batches < 1:
-        raise LeaderboardError("--train-batches must be at least 1")
-    if args.batch_size < 1:
-        raise LeaderboardError("--batch-size must be at least 1")
     settings = Settings(out=args.out, data=args.data, labels=args.labels, audio=args.audio, features=args.features,
                         models=models, max_epochs=args.max_epochs, train_batches=args.train_batches,
                         checkpoints=args.checkpoints, seed=args.seed, batch_size=args.batch_size,
                         n_resamples=args.resamples, cache_dir=args.cache_dir,
                         embedded_clips=args.embedded_clips, accelerator=args.accelerator,
-                        devices=_devices(args.devices), strategy=args.strategy, progress=not args.no_progress,
+                        devices=args.devices, strategy=args.strategy, progress=not args.no_progress,
                         correlate=not args.no_correlation, head_init=not args.zero_head_bias)
     _quiet_lightning()
     outcome = run_leaderboard(settings)

@@ -1,354 +1,49 @@
 """``soundaq train``: train one zoo net with the shared data module, resumably and reproducibly.
 
-What a run folder (``--out DIR``) holds::
-
-    run.json                  the arguments that define the run (resuming with others is refused)
-    checkpoints/last.ckpt     written after every validation: a killed run resumes from here
-    checkpoints/best-EEE.ckpt the epoch with the lowest val/isop_mse (the paper's early-stopping metric)
-    logs/metrics.csv          every logged metric per epoch (torchmetrics objects, see soundaq.models_zoo.module)
-    train.json                written last, atomically: best checkpoint, scores, epochs, seconds, provenance
-
-:func:`train_model` is the Python entry point (the leaderboard calls it); the CLI handler only
-builds the data module from its arguments and prints the outcome.
+The run folder's layout and the training itself are :func:`soundaq.models_zoo.training.train_model`;
+this module only parses the arguments, builds the data module and prints the outcome.
 """
 from __future__ import annotations
 
 import os
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-#: Early stopping patience of the original training loops (epochs without a better val ISOP MSE).
-PATIENCE = 10
 
 
 def register(sub) -> None:
+    from soundaq.benchmark import options as o
     from soundaq.models_zoo.registry import list_nets
+    from soundaq.models_zoo.schedules import PAPER_BATCH_SIZE, PAPER_LR, PAPER_MAX_EPOCHS, PATIENCE
 
     p = sub.add_parser("train", help="train a model (resumable, seeded; DDP through Lightning strategies)",
                        description="Train one zoo net on the embedded synthetic set or on ARAUS features. "
-                                   "Run the same command again to resume an interrupted run.")
+                                   "Run the same command again to resume an interrupted run.",
+                       parents=[o.data_options(required=True), o.trainer_options(), o.cache_options(),
+                                o.workers_options(0, "data loader worker processes"), o.progress_options(),
+                                o.output_options(help="run folder (created; an existing one is resumed)"),
+                                o.seed_options("weights, shuffling and dropout")])
     p.add_argument("--model", required=True, choices=list_nets(), metavar="NAME",
                    help="registry name: " + ", ".join(list_nets()))
-    p.add_argument("--data", required=True, choices=("embedded", "araus"),
-                   help="embedded: the bundled synthetic set (generated on first use); araus: your ARAUS copy")
-    p.add_argument("--labels", type=Path, default=None, help="ARAUS label folder (with --data araus)")
-    p.add_argument("--audio", type=Path, default=None, help="ARAUS audio folder (with --data araus)")
-    p.add_argument("--features", type=Path, default=None,
-                   help="folder of precomputed features (with --data araus, instead of --audio)")
-    p.add_argument("--out", required=True, type=Path, help="run folder (created; an existing one is resumed)")
-    p.add_argument("--max-epochs", type=int, default=100, help="upper bound on epochs (default 100, as the original)")
-    p.add_argument("--patience", type=int, default=PATIENCE,
+    p.add_argument("--max-epochs", type=o.positive_int, default=PAPER_MAX_EPOCHS,
+                   help=f"upper bound on epochs (default {PAPER_MAX_EPOCHS}, as the original)")
+    p.add_argument("--patience", type=o.positive_int, default=PATIENCE,
                    help=f"stop after this many epochs without a lower val/isop_mse (default {PATIENCE})")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and dropout (default 0)")
-    p.add_argument("--batch-size", type=int, default=32, help="clips per batch and device (default 32)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    p.add_argument("--batch-size", type=o.positive_int, default=PAPER_BATCH_SIZE,
+                   help=f"clips per batch and device (default {PAPER_BATCH_SIZE})")
+    p.add_argument("--lr", type=float, default=PAPER_LR, help=f"Adam learning rate (default {PAPER_LR:g})")
     p.add_argument("--uncertainty-weighting", action="store_true",
                    help="weight the 12 task losses by learnt uncertainties, as the original SoundAQnet")
     p.add_argument("--pretrained", type=Path, default=None,
                    help="AudioSet backbone weights for PANNs (Cnn14 .pth) or YAMNet (yamnet.pth)")
     p.add_argument("--norm-stats", type=Path, default=None,
                    help="normalisation statistics JSON (default: computed on the training split)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="soundaq cache (default $SOUNDAQ_CACHE or ~/.cache/soundaq)")
-    p.add_argument("--num-workers", type=int, default=0, help="data loader worker processes (default 0)")
-    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: cpu, gpu, auto (default auto)")
-    p.add_argument("--devices", default="1", help="Lightning devices: a count, a list like 0,1, or auto (default 1)")
-    p.add_argument("--strategy", default="auto", help="Lightning strategy: auto, ddp, ddp_spawn, ... (default auto)")
-    p.add_argument("--precision", default=None, help="Lightning precision, e.g. 32, bf16-mixed (default 32)")
-    p.add_argument("--limit-train-batches", type=_limit, default=None, metavar="N|F",
+    p.add_argument("--limit-train-batches", type=o.batch_limit, default=None, metavar="N|F",
                    help="Lightning's limit_train_batches: at most N batches (or fraction F) per epoch (smoke runs)")
-    p.add_argument("--limit-val-batches", type=_limit, default=None, metavar="N|F",
+    p.add_argument("--limit-val-batches", type=o.batch_limit, default=None, metavar="N|F",
                    help="Lightning's limit_val_batches: at most N validation batches (or fraction F)")
     p.add_argument("--test", action="store_true", help="evaluate the best checkpoint on the test split afterwards")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.set_defaults(handler=_train)
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train_model` returns."""
-
-    best_checkpoint: Path
-    last_checkpoint: Path | None
-    train_seconds: float
-    module: Any                      # the SoundscapeModule, holding the best checkpoint's weights
-    best_score: float | None         # val/isop_mse of the best checkpoint
-    epochs: int
-    stopped_early: bool
-    metrics: dict = field(default_factory=dict)   # last validation (and test, if run) metrics
-    resumed: bool = False            # continued from an interrupted run's last.ckpt
-    already_done: bool = False       # the folder held a finished run: nothing was trained
-    record: dict = field(default_factory=dict)    # the content of train.json
-
-
-def _callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
-    import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
-
-    from soundaq.models_zoo.module import MONITOR
-
-    class TrainClock(L.Callback):
-        """Wall-clock seconds of fitting, summed over resumed sessions (saved in checkpoints)."""
-
-        def __init__(self):
-            self.previous = 0.0
-            self.started: float | None = None
-
-        def on_fit_start(self, trainer, pl_module):
-            self.started = time.perf_counter()
-
-        def seconds(self) -> float:
-            return self.previous + (time.perf_counter() - self.started if self.started is not None else 0.0)
-
-        def state_dict(self):
-            return {"seconds": self.seconds()}
-
-        def load_state_dict(self, state):
-            self.previous = float(state.get("seconds", 0.0))
-
-    class EpochSeed(L.Callback):
-        """Reseed every RNG from (seed, epoch) before each epoch's data order is drawn, so that a run
-        resumed from last.ckpt draws the same shuffles and dropout masks as an uninterrupted one.
-
-        Reseeded: the global RNGs (``seed_everything``: dropout, loaders without a generator) and the
-        ``torch.Generator`` a training loader or its sampler owns (SoundscapeDataModule gives its
-        loader one, seeded when the loader is made; left alone, a resumed run would restart it).
-        Under DDP, Lightning's DistributedSampler shuffles instead, from the run's seed and the epoch.
-        Lightning draws the first epoch's order of a fit right after the data module makes the
-        loader, before any training hook, so the data module's ``train_dataloader`` is wrapped for
-        the duration of the fit to seed the new loader for the epoch the fit starts at (known from
-        this callback's state in the checkpoint); later epochs draw their order after
-        ``on_train_epoch_end``, which reseeds for the next one.
-        """
-
-        def __init__(self):
-            self.next_epoch = 0
-            self.trainer = None
-            self._wrapped = None
-
-        def _value(self, epoch: int) -> int:
-            rank = self.trainer.global_rank if self.trainer is not None else 0
-            return seed + 1000003 * epoch + 7919 * rank
-
-        @staticmethod
-        def _seed_loaders(loaders, value: int) -> None:
-            if isinstance(loaders, dict):
-                loaders = list(loaders.values())
-            elif not isinstance(loaders, (list, tuple)):
-                loaders = [loaders]
-            for loader in loaders:
-                batch_sampler = getattr(loader, "batch_sampler", None)
-                for owner in (loader, getattr(loader, "sampler", None), getattr(batch_sampler, "sampler", None)):
-                    generator = getattr(owner, "generator", None)
-                    if isinstance(generator, torch.Generator):
-                        generator.manual_seed(value)
-
-        def _reseed(self, epoch: int) -> None:
-            value = self._value(epoch)
-            L.seed_everything(value, workers=True, verbose=False)
-            if self.trainer is not None and getattr(self.trainer, "train_dataloader", None) is not None:
-                self._seed_loaders(self.trainer.train_dataloader, value)
-
-        def setup(self, trainer, pl_module, stage):
-            self.trainer = trainer
-            datamodule = trainer.datamodule
-            if stage == "fit" and datamodule is not None and self._wrapped is None:
-                make = datamodule.train_dataloader
-
-                def train_dataloader():
-                    loaders = make()
-                    self._seed_loaders(loaders, self._value(self.next_epoch))
-                    # Under DDP Lightning now wraps the loader in a DistributedSampler seeded from
-                    # PL_GLOBAL_SEED (it adds the epoch itself): that seed must be the same in every
-                    # process and in a resumed fit, i.e. the run's seed, not the per-rank epoch seed.
-                    os.environ["PL_GLOBAL_SEED"] = str(seed)
-                    return loaders
-
-                datamodule.train_dataloader = train_dataloader
-                self._wrapped = datamodule
-
-        def teardown(self, trainer, pl_module, stage):
-            if self._wrapped is not None:
-                self._wrapped.__dict__.pop("train_dataloader", None)  # the class's method again
-                self._wrapped = None
-
-        def on_fit_start(self, trainer, pl_module):
-            self._reseed(self.next_epoch)
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            self.next_epoch = trainer.current_epoch + 1
-            self._reseed(self.next_epoch)
-
-        def state_dict(self):
-            # Checkpoints are written at validation end, inside epoch e: training resumes at e + 1.
-            current = self.trainer.current_epoch if self.trainer is not None else self.next_epoch - 1
-            return {"next_epoch": int(current) + 1}
-
-        def load_state_dict(self, state):
-            self.next_epoch = int(state.get("next_epoch", 0))
-
-    clock = TrainClock()
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor=MONITOR, mode="min",
-                           save_top_k=1, save_last=True, auto_insert_metric_name=False)
-    stop = EarlyStopping(monitor=MONITOR, mode="min", patience=patience, check_finite=True)
-    callbacks = [EpochSeed(), clock, best, stop]
-    if progress:
-        callbacks.append(RichProgressBar(leave=True))
-    return callbacks, clock, best, stop
-
-
-def _floats(metrics: dict) -> dict[str, float]:
-    out = {}
-    for k, v in metrics.items():
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            continue
-    return dict(sorted(out.items()))
-
-
-def _rank_zero() -> bool:
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
-
-
-def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int = 100, seed: int = 0,
-                lr: float = 5e-4, uncertainty_weighting: bool = False, patience: int = PATIENCE,
-                accelerator: str = "auto", devices: int | str | list = 1, strategy: str = "auto",
-                precision: str | int | None = None, pretrained: Path | str | None = None,
-                progress: bool = True, identity: dict | None = None, provenance: dict | None = None,
-                run_test: bool = False, net=None, net_kwargs: dict | None = None,
-                trainer_kwargs: dict | None = None) -> TrainResult:
-    """Train ``model`` on ``datamodule`` into ``out_dir``; resume if that folder holds an unfinished run.
-
-    ``datamodule`` is a LightningDataModule yielding ``BATCH_KEYS`` batches; its ``norm_stats``
-    and ``describe()`` (when present) go into the checkpoints. ``identity`` is what must match to
-    resume (default: model, seed, lr, uncertainty weighting, pretrained file, data module class).
-    Returns a :class:`TrainResult` whose module holds the best (lowest val/isop_mse) weights.
-    A run already finished with at least ``max_epochs`` (or stopped early) is not trained again.
-    """
-    import json
-
-    import lightning as L
-    import torch
-    from lightning.pytorch.loggers import CSVLogger
-
-    from soundaq.base.errors import UserError
-    from soundaq.benchmark.runs import RunFolder, package_versions
-    from soundaq.base.fileio import atomic_write_json, sha256_file
-    from soundaq.models_zoo.module import MONITOR, SoundscapeModule
-
-    out_dir = Path(out_dir)
-    if max_epochs < 1:
-        raise UserError("--max-epochs must be at least 1")
-    pretrained = Path(pretrained) if pretrained is not None else None
-    pretrained_sha = None
-    if pretrained is not None:
-        if not pretrained.is_file():
-            raise UserError(f"{pretrained}: pretrained weights file not found; fix: pass the path of the .pth file")
-        pretrained_sha = sha256_file(pretrained)
-    if identity is None:
-        identity = {"model": model, "data": type(datamodule).__name__}
-    identity = {**identity, "model": model, "seed": int(seed), "lr": float(lr),
-                "uncertainty_weighting": bool(uncertainty_weighting), "pretrained_sha256": pretrained_sha}
-    if _rank_zero():
-        RunFolder(out_dir, identity).open()
-    ckpt_dir = out_dir / "checkpoints"
-    last = ckpt_dir / "last.ckpt"
-    record_path = out_dir / "train.json"
-
-    if record_path.exists():
-        try:
-            record = json.loads(record_path.read_text())
-        except json.JSONDecodeError:
-            record = None
-        if record and (record.get("stopped_early") or record.get("epochs", 0) >= max_epochs):
-            best_path = Path(record["best_checkpoint"])
-            if best_path.exists():
-                module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
-                return TrainResult(best_path, Path(record["last_checkpoint"]) if record.get("last_checkpoint") else None,
-                                   float(record["train_seconds"]), module, record.get("best_score"),
-                                   int(record["epochs"]), bool(record.get("stopped_early")),
-                                   record.get("metrics", {}), already_done=True, record=record)
-
-    L.seed_everything(seed, workers=True, verbose=False)
-    prov = {"model": model, "seed": int(seed), "lr": float(lr), "batch_size": getattr(datamodule, "batch_size", None),
-            "uncertainty_weighting": bool(uncertainty_weighting), "max_epochs": int(max_epochs),
-            "patience": int(patience), "strategy": str(strategy), "devices": str(devices),
-            "versions": package_versions(), **(provenance or {})}
-    module = SoundscapeModule(model, lr=lr, uncertainty_weighting=uncertainty_weighting,
-                              norm_stats=getattr(datamodule, "norm_stats", None), provenance=prov,
-                              net_kwargs=net_kwargs, net=net)
-    if pretrained is not None:
-        from soundaq.models_zoo.nets.pretrained import load_pretrained_backbone
-
-        report = load_pretrained_backbone(module.net, pretrained, model=model)
-        module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
-                                           "report": getattr(report, "__dict__", str(report))}
-
-    callbacks, clock, best_cb, stop_cb = _callbacks(seed, patience, ckpt_dir, progress)
-    on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
-    kwargs = dict(max_epochs=max_epochs, accelerator=accelerator, devices=devices, strategy=strategy,
-                  deterministic=True if on_cpu else "warn", callbacks=callbacks,
-                  logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
-                  default_root_dir=str(out_dir), enable_progress_bar=progress, enable_model_summary=progress,
-                  log_every_n_steps=10)
-    if precision is not None:
-        kwargs["precision"] = precision
-    kwargs.update(trainer_kwargs or {})
-    trainer = L.Trainer(**kwargs)
-    resumed = last.exists()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resumed else None)
-
-    metrics = _floats(trainer.callback_metrics)
-    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else last
-    best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
-    stopped_early = bool(stop_cb.stopped_epoch > 0)
-    seconds = clock.seconds()
-    if run_test:
-        tested = trainer.test(module, datamodule=datamodule, ckpt_path=str(best_path), verbose=False)
-        metrics.update(_floats(tested[0] if tested else {}))
-    if trainer.is_global_zero and best_path.exists():
-        module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
-    record = {"model": model, "best_checkpoint": str(best_path), "last_checkpoint": str(last),
-              "best_score": best_score, "monitor": MONITOR, "epochs": int(trainer.current_epoch),
-              "stopped_early": stopped_early, "train_seconds": round(seconds, 3), "resumed": resumed,
-              "params": module.count_parameters(), "identity": identity, "metrics": metrics,
-              "provenance": module.provenance,
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    if trainer.is_global_zero:
-        atomic_write_json(record_path, record)
-    return TrainResult(best_path, last if last.exists() else None, seconds, module, best_score,
-                       int(trainer.current_epoch), stopped_early, metrics, resumed=resumed, record=record)
-
-
-def _limit(text: str):
-    """A batch limit as Lightning takes it: an int count, or a float fraction in (0, 1]."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a batch count (4) or a fraction (0.25)")
-    if value <= 0 or (not value.is_integer() and value > 1):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive batch count or a fraction in (0, 1]")
-    return int(value) if value.is_integer() and "." not in text else value
-
-
-def _devices(text: str):
-    text = str(text).strip()
-    if text == "auto":
-        return "auto"
-    if "," in text:
-        return [int(t) for t in text.split(",") if t.strip()]
-    try:
-        return int(text)
-    except ValueError:
-        from soundaq.base.errors import UserError
-
-        raise UserError(f"--devices {text!r}: give a count (2), a list (0,1) or auto") from None
 
 
 def _train(args) -> int:
@@ -359,8 +54,6 @@ def _train(args) -> int:
             raise UserError("--data araus needs --labels DIR and --audio DIR (or --features DIR)")
     elif args.labels or args.audio or args.features:
         raise UserError("--labels/--audio/--features go with --data araus; the embedded set needs none")
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
     if args.pretrained is not None and args.model not in ("PANNs", "YAMNet"):
         raise UserError(f"--pretrained is for PANNs and YAMNet; {args.model} has no AudioSet backbone")
 
@@ -368,7 +61,7 @@ def _train(args) -> int:
 
     datamodule = SoundscapeDataModule(
         source=args.data, labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,
-        cache_dir=args.cache_dir, batch_size=args.batch_size, num_workers=args.num_workers,
+        cache_dir=args.cache_dir, batch_size=args.batch_size, num_workers=args.workers,
         norm_stats=args.norm_stats, seed=args.seed)
     identity = {"data": args.data, "labels": str(args.labels) if args.labels else None,
                 "audio": str(args.audio) if args.audio else None,
@@ -376,13 +69,15 @@ def _train(args) -> int:
                 "batch_size": args.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None}
     limits = {k: v for k, v in (("limit_train_batches", args.limit_train_batches),
                                 ("limit_val_batches", args.limit_val_batches)) if v is not None}
+    from soundaq.models_zoo.training import is_rank_zero, train_model
+
     result = train_model(args.model, datamodule, out_dir=args.out, max_epochs=args.max_epochs, seed=args.seed,
                          lr=args.lr, uncertainty_weighting=args.uncertainty_weighting, patience=args.patience,
-                         accelerator=args.accelerator, devices=_devices(args.devices), strategy=args.strategy,
+                         accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
                          precision=args.precision, pretrained=args.pretrained, progress=not args.no_progress,
                          identity=identity, run_test=args.test, trainer_kwargs=limits,
                          provenance={"trainer_limits": limits} if limits else None)
-    if _rank_zero():
+    if is_rank_zero():
         score = f"{result.best_score:.4f}" if result.best_score is not None else "n/a"
         state = ("already trained (nothing to do)" if result.already_done else
                  "stopped early" if result.stopped_early else "max epochs reached")

@@ -1,0 +1,200 @@
+"""The command line's one vocabulary: options shared by several commands, declared once.
+
+Each ``*_options()`` function returns an ``argparse`` parent parser (``add_help=False``) that a command
+passes as ``parents=[...]``, so every command spells and documents an option the same way:
+
+=====================  ===================================================================
+option                 meaning (commands)
+=====================  ===================================================================
+``--data``             data source: ``embedded`` or ``araus`` (train, leaderboard)
+``--labels/--audio``   ARAUS label / audio / feature folders (train, leaderboard, data prepare)
+``--features``
+``--accelerator``      Lightning trainer settings (train, leaderboard)
+``--devices``
+``--strategy``
+``--precision``
+``--cache-dir``        the soundaq cache (train, leaderboard, data, features)
+``--workers``          parallel worker processes (features, data prepare, train's data loaders)
+``--no-progress``      no progress bars
+``--out``              where results go
+``--calibration``      level calibration of audio (features, predict, data prepare)
+``--dbfs-offset``
+``--calibration-db-spl``
+``--resamples``        bootstrap resamples (leaderboard, jury)
+``--seed``             the seed of everything random in a command
+=====================  ===================================================================
+
+Spellings used before this vocabulary existed (``--cache``, ``--jobs``, ``--num-workers``,
+``--calibration-db``, ``--n-boot``) still work for one release as hidden aliases that print a note
+naming the new spelling.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _bounded_int(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be at least {minimum}")
+        return value
+
+    parse.__name__ = f"int>={minimum}"
+    return parse
+
+
+#: ``type=`` of counts that must be at least 1 (batch sizes, epochs, workers, clips).
+positive_int = _bounded_int(1)
+#: ``type=`` of counts that may be 0 (bootstrap resamples: 0 = no intervals).
+non_negative_int = _bounded_int(0)
+
+
+def devices(text: str) -> Any:
+    """Lightning's ``devices``: a count (``2``), a list (``0,1``) or ``auto``."""
+    text = str(text).strip()
+    if text == "auto":
+        return "auto"
+    try:
+        if "," in text:
+            return [int(t) for t in text.split(",") if t.strip()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count (2), a list (0,1) or auto") from None
+
+
+def batch_limit(text: str) -> int | float:
+    """A batch limit as Lightning takes it: an int count, or a float fraction in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a batch count (4) or a fraction (0.25)")
+    if value <= 0 or (not value.is_integer() and value > 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive batch count or a fraction in (0, 1]")
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+class _RenamedOption(argparse.Action):
+    """A hidden old spelling: stores into the new option's destination and says the new name once."""
+
+    def __init__(self, option_strings, dest, new: str = "", **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"soundaq: note: {option_string} is now {self.new} (the old spelling goes in the next release)",
+              file=sys.stderr)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def add_renamed(parser: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs) -> None:
+    """Accept ``old`` as a hidden alias of ``new`` (same destination, no help line, no default)."""
+    parser.add_argument(old, dest=dest, action=_RenamedOption, new=new, help=argparse.SUPPRESS,
+                        default=argparse.SUPPRESS, **kwargs)
+
+
+def _parent() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(add_help=False)
+
+
+def data_options(required: bool = False, default: str | None = "embedded") -> argparse.ArgumentParser:
+    """``--data`` and the ARAUS folders."""
+    p = _parent()
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=required, default=None if required else default,
+                   choices=("embedded", "araus"),
+                   help="embedded: the bundled synthetic set (generated on first use)"
+                        + ("" if required else f", the default") + "; araus: your ARAUS copy")
+    g.add_argument("--labels", type=Path, default=None, metavar="DIR", help="ARAUS label folder (with --data araus)")
+    g.add_argument("--audio", type=Path, default=None, metavar="DIR", help="ARAUS audio folder (with --data araus)")
+    g.add_argument("--features", type=Path, default=None, metavar="DIR",
+                   help="ARAUS features in the release layout (with --data araus, instead of --audio)")
+    return p
+
+
+def trainer_options() -> argparse.ArgumentParser:
+    """Lightning's own scaling options: no launcher of ours."""
+    p = _parent()
+    g = p.add_argument_group("trainer (Lightning)")
+    g.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default auto)")
+    g.add_argument("--devices", type=devices, default=1, help="a count, a list like 0,1, or auto (default 1)")
+    g.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, ... (default auto)")
+    g.add_argument("--precision", default=None, help="e.g. 32, bf16-mixed (default: 32, or the model's preset)")
+    return p
+
+
+def cache_options() -> argparse.ArgumentParser:
+    p = _parent()
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help="soundaq cache (default $SOUNDAQ_CACHE, else ~/.cache/soundaq)")
+    add_renamed(p, "--cache", "--cache-dir", "cache_dir", type=Path)
+    return p
+
+
+def workers_options(default: int = 1, what: str = "parallel worker processes") -> argparse.ArgumentParser:
+    p = _parent()
+    p.add_argument("--workers", type=positive_int if default >= 1 else non_negative_int, default=default,
+                   metavar="N", help=f"{what} (default {default})")
+    add_renamed(p, "--jobs", "--workers", "workers", type=positive_int)
+    add_renamed(p, "--num-workers", "--workers", "workers", type=non_negative_int)
+    return p
+
+
+def progress_options() -> argparse.ArgumentParser:
+    p = _parent()
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def output_options(required: bool = True, help: str = "output folder") -> argparse.ArgumentParser:
+    p = _parent()
+    p.add_argument("--out", type=Path, required=required, default=None, help=help)
+    return p
+
+
+def seed_options(what: str = "everything random") -> argparse.ArgumentParser:
+    p = _parent()
+    p.add_argument("--seed", type=int, default=0, help=f"seed for {what} (default 0)")
+    return p
+
+
+def bootstrap_options(default: int = 1000, minimum: int = 0) -> argparse.ArgumentParser:
+    p = _parent()
+    kind = _bounded_int(minimum)
+    p.add_argument("--resamples", type=kind, default=default, metavar="N",
+                   help=f"bootstrap resamples for the confidence intervals (default {default}"
+                        + (", 0: no intervals)" if minimum == 0 else ")"))
+    add_renamed(p, "--n-boot", "--resamples", "resamples", type=kind)
+    return p
+
+
+def calibration_options() -> argparse.ArgumentParser:
+    """How sample values map to pascals (the loudness feature needs absolute levels)."""
+    p = _parent()
+    g = p.add_argument_group("calibration")
+    cal = g.add_mutually_exclusive_group()
+    cal.add_argument("--calibration", type=Path, default=None, metavar="WAV",
+                     help="recording of a calibration tone made with the same chain (see --calibration-db-spl)")
+    cal.add_argument("--dbfs-offset", type=float, default=None, metavar="DB",
+                     help="dB SPL of a full-scale RMS of 1.0 (default: the ARAUS calibration, 103.03 dB)")
+    g.add_argument("--calibration-db-spl", type=float, default=60.0, metavar="DB",
+                   help="level of the --calibration tone in dB SPL (default 60)")
+    add_renamed(p, "--calibration-db", "--calibration-db-spl", "calibration_db_spl", type=float)
+    return p
+
+
+def calibration_from_args(args):
+    """The :class:`~soundaq.models_zoo.features.Calibration` the calibration options ask for."""
+    from soundaq.models_zoo.features import Calibration
+
+    if getattr(args, "calibration", None) is not None:
+        return Calibration.from_recording(args.calibration, args.calibration_db_spl)
+    if getattr(args, "dbfs_offset", None) is not None:
+        return Calibration.from_dbfs_offset(args.dbfs_offset)
+    return Calibration.default()
