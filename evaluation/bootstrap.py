@@ -1,7 +1,7 @@
 """Bootstrap confidence intervals and paired bootstrap tests over clips.
 
 A resample draws N clips with replacement (numpy ``default_rng(seed).integers``); resample b is
-represented by how often each clip was drawn, ``W[b, n]``. Every metric of ``soundaq.evaluation.metrics.METRICS``
+represented by how often each clip was drawn, ``W[b, n]``. Every metric of ``soundaq.models_zoo.metrics.METRICS``
 evaluates a whole block of resamples at once from these counts (matrix products, one sort per event),
 which is exactly the metric of the explicitly resampled table, without building B tables.
 
@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from soundaq.evaluation.metrics import EvalData, MetricInputError, ScoreFunction, resolve
+from soundaq.models_zoo.metrics import EvalData, MetricInputError, ScoreFunction, resolve
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0

@@ -7,9 +7,9 @@ Every checkpoint also carries ``checkpoint["soundaq"] = {"model", "norm_stats", 
 so that prediction can normalise raw features exactly as in training and every result can say
 where its model came from.
 
-Metrics are the project's one set of definitions, :class:`soundaq.evaluation.metrics.SoundAQMetrics` (a
+Metrics are the project's one set of definitions, :class:`soundaq.models_zoo.streaming.SoundAQMetrics` (a
 torchmetrics ``Metric`` per stage, updated every batch, computed and reset at epoch end, synchronised
-across processes under DDP). Every scalar of :data:`soundaq.evaluation.metrics.METRICS` is logged as
+across processes under DDP). Every scalar of :data:`soundaq.models_zoo.metrics.METRICS` is logged as
 ``<stage>/<name>`` (``val``/``test``), e.g.:
 
 ``<stage>/scene_acc``
@@ -25,7 +25,7 @@ across processes under DDP). Every scalar of :data:`soundaq.evaluation.metrics.M
 ``<stage>/loss``
     the training objective on that stage's data.
 
-The formulas are in soundaq.evaluation.metrics (one definition per metric for the whole project).
+The formulas are in soundaq.models_zoo.metrics (one definition per metric for the whole project).
 
 Early stopping watches ``val/isop_mse`` (the original's ``monitor = 'ISOPls'``).
 """
@@ -39,13 +39,18 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
-from soundaq.evaluation.metrics import METRICS, SoundAQMetrics
+from soundaq.models_zoo.metrics import METRICS
+from soundaq.models_zoo.streaming import SoundAQMetrics
 from soundaq.models_zoo.losses import TASKS, MultiTaskLoss
 from soundaq.models_zoo.outputs import NetOutput
 from soundaq.models_zoo.schedules import PAPER_LR
 
 #: The metric early stopping and best-checkpoint selection watch (lower is better).
 MONITOR = "val/isop_mse"
+#: Learning-rate schedules of :class:`SoundscapeModule` (see soundaq.models_zoo.schedules).
+LR_SCHEDULES = ("constant", "onecycle")
+#: ISO 532-1 loudness samples (2 ms) per log-mel frame (10 ms): how crops of the two inputs line up.
+LOUDNESS_PER_FRAME = 5
 
 
 def _plain(obj):
@@ -70,12 +75,19 @@ class SoundscapeModule(L.LightningModule):
 
     def __init__(self, net_name: str, lr: float = PAPER_LR, uncertainty_weighting: bool = False,
                  norm_stats: dict | None = None, provenance: dict | None = None,
-                 net_kwargs: dict | None = None, net: nn.Module | None = None):
+                 net_kwargs: dict | None = None, net: nn.Module | None = None, *,
+                 lr_schedule: str = "constant", warmup_fraction: float = 0.0, crop_frames: int | None = None,
+                 seed: int = 0):
         super().__init__()
         net_kwargs = dict(net_kwargs or {})
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
         self.save_hyperparameters({"net_name": net_name, "lr": float(lr),
                                    "uncertainty_weighting": bool(uncertainty_weighting),
-                                   "net_kwargs": _plain(net_kwargs)})
+                                   "net_kwargs": _plain(net_kwargs), "lr_schedule": lr_schedule,
+                                   "warmup_fraction": float(warmup_fraction),
+                                   "crop_frames": None if crop_frames is None else int(crop_frames),
+                                   "seed": int(seed)})
         if net is None:
             from soundaq.models_zoo.registry import build_net
 
@@ -101,8 +113,29 @@ class SoundscapeModule(L.LightningModule):
             raise ValueError(f"{self.net_name} needs the loudness input but the batch has none")
         return self(batch["mel"], batch.get("loudness"))
 
+    def crop(self, batch: dict) -> dict:
+        """A random crop of ``crop_frames`` log-mel frames of every training clip (and the loudness of the
+        same stretch of time: 5 loudness samples per 10-ms frame), drawn from ``(seed, global_step)`` so
+        that a resumed run draws the same crops. Batches no longer than the crop are returned as they are.
+        """
+        length = self.hparams.get("crop_frames")
+        mel = batch["mel"]
+        if not length or mel.shape[1] <= length:
+            return batch
+        generator = torch.Generator().manual_seed(int(self.hparams.get("seed", 0)) * 1_000_003 + int(self.global_step))
+        starts = torch.randint(0, mel.shape[1] - length + 1, (mel.shape[0],), generator=generator).tolist()
+        out = dict(batch)
+        out["mel"] = torch.stack([mel[i, s:s + length] for i, s in enumerate(starts)])
+        loud = batch.get("loudness")
+        if self.uses_loudness and loud is not None:
+            span = LOUDNESS_PER_FRAME * length
+            first = [min(LOUDNESS_PER_FRAME * s, loud.shape[1] - span) for s in starts]
+            out["loudness"] = torch.stack([loud[i, a:a + span] for i, a in enumerate(first)])
+        return out
+
     # -- steps ------------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        batch = self.crop(batch)
         out = self._forward_batch(batch)
         total, parts = self.loss(out, batch)
         n = int(batch["scene"].shape[0])
@@ -179,8 +212,18 @@ class SoundscapeModule(L.LightningModule):
 
     # -- optimisation -----------------------------------------------------------------------------
     def configure_optimizers(self):
-        # Adam as in every original training loop; the uncertainty sigmas (if any) train with it.
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
+        """Adam as in every original training loop (the uncertainty sigmas, if any, train with it);
+        with ``lr_schedule="onecycle"`` torch's OneCycleLR over the run's steps: linear warm-up for
+        ``warmup_fraction`` of them from lr/25 to lr, then cosine decay to lr/25e4, stepped per batch."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
+        if self.hparams.get("lr_schedule", "constant") == "constant":
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=self.hparams.lr, total_steps=max(total, 2),
+            pct_start=min(max(float(self.hparams.get("warmup_fraction", 0.25)), 0.01), 0.99),
+            anneal_strategy="cos", cycle_momentum=False, div_factor=25.0, final_div_factor=1e4)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_fit_start(self) -> None:
         """Take normalisation statistics and data provenance from the data module when it has them."""

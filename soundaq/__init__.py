@@ -33,8 +33,8 @@ _API: dict[str, str] = {
     "build_net": "soundaq.models_zoo.registry:build_net",
     "load_model": "soundaq.models_zoo.checkpoints:load_checkpoint",
     # metrics and analyses
-    "score": "soundaq.evaluation.metrics:score_table",
-    "read_predictions": "soundaq.evaluation.metrics:read_predictions",
+    "score": "soundaq.models_zoo.metrics:score_table",
+    "read_predictions": "soundaq.models_zoo.metrics:read_predictions",
     "correlate": "soundaq.evaluation.correlation:correlate_predictions",
 }
 

@@ -20,7 +20,7 @@ from soundaq.evaluation.bootstrap import (  # noqa: E402
     paired_bootstrap,
     resample_indices,
 )
-from soundaq.evaluation.metrics import HEADLINE, METRICS, EvalData, MetricInputError  # noqa: E402
+from soundaq.models_zoo.metrics import HEADLINE, METRICS, EvalData, MetricInputError  # noqa: E402
 from soundaq.base.vocab import QUALITIES  # noqa: E402
 from test_metrics import make_data, reference_scores, replace, to_table  # noqa: E402
 

@@ -8,7 +8,7 @@ from the run's seed and the epoch and deals each process every other clip of the
 one process uses the same permutation (a one-replica DistributedSampler, seed 0), so every step sees
 the same 16 clips and DDP averages the same gradient. This only holds if every process seeds its
 sampler alike (train_model sees to it). Validation uses Lightning's automatic distributed sampler;
-the metrics are gathered over both processes by torchmetrics (soundaq.evaluation.metrics.SoundAQMetrics). This file doubles as the training script:
+the metrics are gathered over both processes by torchmetrics (soundaq.models_zoo.streaming.SoundAQMetrics). This file doubles as the training script:
 Lightning's DDP launcher re-runs it once per extra rank, so it must be runnable as a program.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ from scipy import stats
 
 sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the test reference (pip install -e .[test])")
 
-from soundaq.evaluation.metrics import (  # noqa: E402
+from soundaq.models_zoo.metrics import (  # noqa: E402
     HEADLINE,
     METRICS,
     PAPER,
@@ -365,7 +365,7 @@ def _batches(d: EvalData, sizes):
 
 def test_streaming_metric_equals_the_table_scorer():
     torch = pytest.importorskip("torch")
-    from soundaq.evaluation.metrics import SoundAQMetrics
+    from soundaq.models_zoo.streaming import SoundAQMetrics
 
     d = make_data(16, n=233)
     events = d.event_true.copy()
@@ -395,13 +395,113 @@ def test_streaming_metric_equals_the_table_scorer():
         metric.compute()
 
 
-def test_paper_scene_accuracy_streams_as_counts():
+# ------------------------------------------------------------------------------- one tester, every path
+# Every metric reaches users four ways: a predictions table, the streaming object the training module
+# logs (batches of uneven size), the bootstrap's point estimate, and the streaming object gathered over
+# two DDP processes. All four must give sklearn/scipy's number (computed once, by reference_scores) on
+# the same clips. The streamed paths see float32 tensors, so the reference is computed on the float32
+# view of the data (softmax/sigmoid round trips included) and compared at float32 precision.
+def _float32_view(d: EvalData) -> EvalData:
     torch = pytest.importorskip("torch")
-    from soundaq.evaluation.metrics import PaperSceneAccuracy
+    scene_prob = torch.softmax(torch.tensor(np.log(d.scene_prob + 1e-12), dtype=torch.float32), 1).double().numpy()
+    p = np.clip(d.event_prob, 1e-6, 1 - 1e-6)
+    event_prob = torch.sigmoid(torch.tensor(np.log(p / (1 - p)), dtype=torch.float32)).double().numpy()
+    f32 = lambda a: a.astype(np.float32).astype(np.float64)  # noqa: E731
+    return replace(d, scene_prob=scene_prob, event_prob=event_prob, quality_true=f32(d.quality_true),
+                   quality_pred=f32(d.quality_pred), iso_true=f32(d.iso_true), iso_pred=f32(d.iso_pred))
 
-    d = make_data(17, n=90)
-    truth = np.where(d.scene_true == 1, 0, d.scene_true)  # park absent
-    m = PaperSceneAccuracy()
-    for a in range(0, 90, 16):
-        m.update(torch.tensor(d.scene_prob[a:a + 16]), torch.tensor(truth[a:a + 16]))
-    assert float(m.compute()) == pytest.approx(original_scene_accuracy(truth, d.scene_prob), rel=1e-12)
+
+def _path_table(d: EvalData) -> dict:
+    return score_table(to_table(d))
+
+
+def _path_streaming(d: EvalData) -> dict:
+    from soundaq.models_zoo.streaming import SoundAQMetrics
+
+    metric = SoundAQMetrics()
+    sizes = [d.n // 3, 1, d.n - d.n // 3 - 1]
+    for output, batch in _batches(d, sizes):
+        metric.update(output, batch)
+    return metric.compute()
+
+
+def _path_bootstrap(d: EvalData) -> dict:
+    from soundaq.evaluation.bootstrap import bootstrap_ci
+
+    table = bootstrap_ci(d, "all", n_resamples=2, seed=0)
+    return dict(zip(table["metric"], table["estimate"]))
+
+
+def _ddp_worker(rank: int, world: int, port: int, d: EvalData, out: str) -> None:
+    import json
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    from soundaq.models_zoo.streaming import SoundAQMetrics
+
+    metric = SoundAQMetrics()
+    half = d.n // 2
+    mine = range(0, half) if rank == 0 else range(half, d.n)   # uneven halves when n is odd
+    part = d.take(list(mine))
+    for output, batch in _batches(part, [part.n // 2, part.n - part.n // 2]):
+        metric.update(output, batch)
+    result = metric.compute()   # gathers every process's rows first
+    if rank == 0:
+        with open(out, "w") as fh:
+            json.dump(result, fh)
+    dist.destroy_process_group()
+
+
+def _path_ddp(d: EvalData, tmp_path) -> dict:
+    import json
+    import socket
+
+    mp = pytest.importorskip("torch.multiprocessing")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp.json"
+    mp.spawn(_ddp_worker, args=(2, port, d, str(out)), nprocs=2, join=True)
+    return json.loads(out.read_text())
+
+
+def _edge_case_data() -> EvalData:
+    """Random clips plus every edge case at once: an absent scene, a clip without positive events, a clip
+    with all 15 positive, an event without positives, tied scores, a constant prediction column."""
+    d = make_data(21, n=181, ties=True)
+    events = d.event_true.copy()
+    events[:, EVENTS.index("Water")] = 0
+    events[0] = 0
+    events[1] = 1
+    scene = np.where(d.scene_true == SCENES.index("park"), 0, d.scene_true)
+    qp = d.quality_pred.copy()
+    qp[:, QUALITIES.index("monotonous")] = 3.0
+    return replace(d, event_true=events, scene_true=scene, quality_pred=qp)
+
+
+@pytest.fixture(scope="module")
+def path_data():
+    return {"random": _float32_view(make_data(5, n=257)), "edge cases": _float32_view(_edge_case_data())}
+
+
+@pytest.mark.parametrize("path", ["table", "streaming", "bootstrap", "ddp"])
+def test_every_metric_equals_sklearn_through_every_path(path, path_data, tmp_path):
+    for label, d in path_data.items():
+        ref = reference_scores(d)
+        if path == "ddp":
+            got = _path_ddp(d, tmp_path)
+        else:
+            got = {"table": _path_table, "streaming": _path_streaming, "bootstrap": _path_bootstrap}[path](d)
+        assert set(ref) <= set(got), (path, label)
+        for name, want in ref.items():
+            if math.isnan(want):
+                assert got[name] is None or math.isnan(got[name]), (path, label, name)
+            else:
+                assert got[name] == pytest.approx(want, rel=1e-9, abs=1e-12), (path, label, name)
+        if path != "bootstrap":   # the bootstrap table holds the metrics only
+            assert got["n_clips"] == d.n
+            assert got["event_auc_clips_no_positive"] == int((d.event_true.sum(1) == 0).sum())
+            assert got["event_auc_clips_all_positive"] == int((d.event_true.sum(1) == len(EVENTS)).sum())

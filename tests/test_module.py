@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from soundaq.models_zoo.losses import ORIGINAL_ALPHA, TASKS, MultiTaskLoss, UncertaintyWeighting, task_losses
-from soundaq.evaluation.metrics import METRICS, EvalData, score
+from soundaq.models_zoo.metrics import METRICS, EvalData, score
 from soundaq.models_zoo.module import MONITOR, SoundscapeModule
 from soundaq.models_zoo.outputs import BATCH_KEYS, NetOutput
 from soundaq.base.vocab import EVENTS, QUALITIES, SCENES, iso_from_matrix
@@ -161,7 +161,7 @@ def _eval_data(module, dataset) -> EvalData:
 
 
 def test_validation_logs_the_evaluation_metrics_of_the_whole_set(tmp_path):
-    """The module logs soundaq.evaluation.metrics' own definitions, over the whole set (not batch means)."""
+    """The module logs soundaq.models_zoo.metrics' own definitions, over the whole set (not batch means)."""
     import lightning as L
 
     L.seed_everything(0, verbose=False)
@@ -174,7 +174,7 @@ def test_validation_logs_the_evaluation_metrics_of_the_whole_set(tmp_path):
     for name in METRICS:
         # float32 streaming vs float64 table: Pearson r differs in the 6th digit
         assert logged[f"val/{name}"] == pytest.approx(ref[name], rel=1e-4, abs=1e-5, nan_ok=True), name
-    # Independent spot checks (sklearn), so the test does not rest on soundaq.evaluation.metrics alone.
+    # Independent spot checks (sklearn), so the test does not rest on soundaq.models_zoo.metrics alone.
     truth, probs = val.events.numpy(), data.event_prob
     per_clip = [sklearn_metrics.roc_auc_score(truth[i], probs[i]) for i in range(len(truth))
                 if 0 < truth[i].sum() < 15]

@@ -17,7 +17,7 @@ import numpy as np
 
 def make_data(n: int, labels_dir: str | None, seed: int = 0, model_seed: int = 0):
     """Labels from ``seed`` (or the ARAUS test split) and a noisy model's predictions from ``model_seed``."""
-    from soundaq.evaluation.metrics import EvalData
+    from soundaq.models_zoo.metrics import EvalData
     from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 
     rng = np.random.default_rng(seed)
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from soundaq.evaluation.bootstrap import bootstrap_ci, paired_bootstrap, resample_indices
-    from soundaq.evaluation.metrics import HEADLINE, METRICS
+    from soundaq.models_zoo.metrics import HEADLINE, METRICS
 
     d = make_data(args.clips, args.labels)
     d2 = make_data(d.n, args.labels, model_seed=1)

@@ -1,11 +1,16 @@
-"""Metric runners: the paper's scores and the standard ones, from a predictions table or streamed over batches.
+"""Every metric of the project, defined once: the paper's scores and the standard ones.
 
-Two entry points share one set of names:
+One implementation per metric, three ways in, one set of names:
 
-* :func:`score_table` scores a whole predictions table (columns ``vocab.PREDICTION_COLUMNS`` +
-  ``vocab.TRUTH_COLUMNS``) and returns a flat ``{name: number}`` dict;
-* :class:`SoundAQMetrics` is a torchmetrics ``Metric`` updated with each batch's ``NetOutput`` and labels,
-  whose ``compute()`` returns the same dict.
+* :func:`score` / :func:`score_table` / :func:`read_predictions` score :class:`EvalData`, a predictions
+  table (columns ``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``) or such a file, and return a
+  flat ``{name: number}`` dict;
+* :class:`soundaq.models_zoo.streaming.SoundAQMetrics` (the torchmetrics ``Metric`` the training module
+  logs) only collects each batch's predictions and labels and calls :func:`score` at epoch end;
+* :mod:`soundaq.evaluation.bootstrap` resamples clips through the same ``values`` functions.
+
+This module sits in models_zoo, under the training module that logs it; it needs only numpy (pandas
+for tables), so importing it stays light.
 
 Every scalar metric is a small class in the :data:`METRICS` registry with ``name``, ``maximize``,
 ``definition`` (``"paper"``: the original SoundSCaper code's exact definition; ``"standard"``: the usual
@@ -443,6 +448,10 @@ def _build_registry() -> dict[str, ScoreFunction]:
 METRICS: dict[str, ScoreFunction] = _build_registry()
 #: The metrics that get bootstrap confidence intervals by default (and lead the leaderboard).
 HEADLINE: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.headline)
+#: The paper's three headline scores (its results table): what ranks models.
+PAPER_HEADLINE: tuple[str, ...] = ("scene_acc", "event_auc", "aq_mse_mean")
+#: What a summary shows of a model (figures, the comparison with the training-mean reference).
+SUMMARY: tuple[str, ...] = (*PAPER_HEADLINE, "isop_mse", "isoe_mse")
 
 
 def definitions() -> dict[str, str]:
@@ -511,193 +520,3 @@ def per_event_scores(data: EvalData):
              "auc": float(_event_auc_weighted(data, ones, k)[0]), "ap": float(_event_ap_weighted(data, ones, k)[0])}
             for k, e in enumerate(EVENTS)]
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------------
-# Streaming over batches (torchmetrics)
-# --------------------------------------------------------------------------------------------------
-def _torchmetrics():
-    """Import torch/torchmetrics on first use (keeps ``import soundaq.evaluation.metrics`` light)."""
-    import torch
-    import torchmetrics
-
-    return torch, torchmetrics
-
-
-def _make_streaming_classes():
-    torch, tm = _torchmetrics()
-    from torchmetrics.classification import (
-        MulticlassAccuracy,
-        MulticlassConfusionMatrix,
-        MulticlassF1Score,
-        MultilabelAUROC,
-        MultilabelAveragePrecision,
-    )
-    from torchmetrics.regression import MeanSquaredError, PearsonCorrCoef
-
-    class PaperSceneAccuracy(tm.Metric):
-        """The original's scene accuracy: mean over scenes of correct/(count + 1e-8), streamed as counts."""
-
-        is_differentiable = False
-        higher_is_better = True
-        full_state_update = False
-
-        def __init__(self, num_classes: int = len(SCENES), **kwargs):
-            super().__init__(**kwargs)
-            self.num_classes = num_classes
-            self.add_state("correct", default=torch.zeros(num_classes, dtype=torch.float64), dist_reduce_fx="sum")
-            self.add_state("total", default=torch.zeros(num_classes, dtype=torch.float64), dist_reduce_fx="sum")
-
-        def update(self, scores, target):
-            pred = scores.argmax(dim=-1)
-            target = target.long()
-            self.total += torch.bincount(target, minlength=self.num_classes).to(self.total)
-            self.correct += torch.bincount(target[pred == target], minlength=self.num_classes).to(self.correct)
-
-        def compute(self):
-            return (self.correct / (self.total + SCENE_EPS)).mean()
-
-    class ClipwiseEventAUROC(tm.Metric):
-        """The original's event AUC: per-clip ROC AUC over the events, averaged over clips having a positive
-        and a negative event. Streams as a running sum and count; also counts the skipped clips."""
-
-        is_differentiable = False
-        higher_is_better = True
-        full_state_update = False
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            for name in ("auc_sum", "scored", "no_positive", "all_positive"):
-                self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-
-        def update(self, scores, target):
-            s = scores.detach().double()
-            y = target.detach().double()
-            npos = y.sum(dim=1)
-            nneg = y.shape[1] - npos
-            cmp = (s[:, :, None] > s[:, None, :]).double() + 0.5 * (s[:, :, None] == s[:, None, :]).double()
-            num = torch.einsum("ni,nj,nij->n", y, 1.0 - y, cmp)
-            ok = (npos > 0) & (nneg > 0)
-            self.auc_sum += (num[ok] / (npos[ok] * nneg[ok])).sum()
-            self.scored += ok.sum()
-            self.no_positive += (npos == 0).sum()
-            self.all_positive += (nneg == 0).sum()
-
-        def compute(self):
-            if self.scored == 0:
-                return torch.tensor(float("nan"), dtype=torch.float64)
-            return self.auc_sum / self.scored
-
-    class SoundAQMetrics(tm.Metric):
-        """All of :data:`METRICS` streamed over batches.
-
-        ``update(output, batch)`` takes a ``NetOutput`` (or its ``as_dict()``) and a batch dict with keys
-        ``scene`` [B], ``events`` [B, 15], ``qualities`` [B, 8], ``isop`` [B], ``isoe`` [B];
-        ``compute()`` returns the same flat dict as :func:`score_table` (float32 accuracy).
-        """
-
-        is_differentiable = False
-        higher_is_better = None
-        full_state_update = False
-
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            ns, ne, nq = len(SCENES), len(EVENTS), len(QUALITIES)
-            self.scene_paper = PaperSceneAccuracy(ns)
-            self.scene_plain = MulticlassAccuracy(ns, average="micro")
-            self.scene_f1 = MulticlassF1Score(ns, average="macro")
-            self.confusion = MulticlassConfusionMatrix(ns)
-            self.event_clip = ClipwiseEventAUROC()
-            self.event_auc = MultilabelAUROC(ne, average=None)
-            self.event_ap = MultilabelAveragePrecision(ne, average=None)
-            self.quality_mse = MeanSquaredError(num_outputs=nq)
-            self.iso_mse = MeanSquaredError(num_outputs=2)
-            self.pearson = PearsonCorrCoef(num_outputs=nq)
-            self.add_state("event_positives", default=torch.zeros(ne, dtype=torch.float64), dist_reduce_fx="sum")
-            self.add_state("clips", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-
-        def update(self, output, batch):
-            out = output.as_dict() if hasattr(output, "as_dict") else output
-            scene_scores = out["scene_logits"].detach().float()
-            event_prob = torch.sigmoid(out["event_logits"].detach().float())
-            scene = batch["scene"].long()
-            events = batch["events"].long()
-            self.scene_paper.update(scene_scores, scene)
-            self.scene_plain.update(scene_scores, scene)
-            self.scene_f1.update(scene_scores, scene)
-            self.confusion.update(scene_scores.argmax(dim=-1), scene)
-            self.event_clip.update(event_prob, events)
-            self.event_auc.update(event_prob, events)
-            self.event_ap.update(event_prob, events)
-            q_pred, q_true = out["qualities"].detach().float(), batch["qualities"].float()
-            self.quality_mse.update(q_pred, q_true)
-            self.pearson.update(q_pred, q_true)
-            iso_pred = torch.stack([out["isop"].detach().float().reshape(-1), out["isoe"].detach().float().reshape(-1)], 1)
-            iso_true = torch.stack([batch["isop"].float().reshape(-1), batch["isoe"].float().reshape(-1)], 1)
-            self.iso_mse.update(iso_pred, iso_true)
-            self.event_positives += events.sum(dim=0).double()
-            self.clips += scene.shape[0]
-
-        def reset(self):
-            # torchmetrics resets only a metric's own states, not those of metrics held as attributes;
-            # without this, a second epoch would score the first epoch's clips too.
-            super().reset()
-            for child in self.children():
-                if isinstance(child, tm.Metric):
-                    child.reset()
-
-        def compute(self):
-            n = int(self.clips.item())
-            if n == 0:
-                raise MetricInputError("SoundAQMetrics: compute() before any update(); fix: update with a batch first")
-            res: dict[str, float | int] = {"n_clips": n}
-            res["scene_acc"] = float(self.scene_paper.compute())
-            res["scene_acc_plain"] = float(self.scene_plain.compute())
-            res["scene_f1_macro"] = float(self.scene_f1.compute())
-            res["event_auc"] = float(self.event_clip.compute())
-            pos = self.event_positives
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torchmetrics warns about events without positives: masked below
-                auc = self.event_auc.compute().double()
-                ap = self.event_ap.compute().double()
-            auc_ok = (pos > 0) & (pos < n)
-            ap_ok = pos > 0
-            res["event_auc_macro"] = float(auc[auc_ok].mean()) if auc_ok.any() else math.nan
-            res["event_map"] = float(ap[ap_ok].mean()) if ap_ok.any() else math.nan
-            mse = self.quality_mse.compute().double()
-            res["aq_mse_mean"] = float(mse.mean())
-            for k, q in enumerate(QUALITIES):
-                res[f"mse_{q}"] = float(mse[k])
-            iso = self.iso_mse.compute()
-            res["isop_mse"], res["isoe_mse"] = float(iso[0]), float(iso[1])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # constant inputs: NaN, as scipy
-                r = self.pearson.compute()
-            for k, q in enumerate(QUALITIES):
-                res[f"pearson_{q}"] = float(r[k])
-            cm = self.confusion.compute()
-            for i, t in enumerate(SCENES):
-                for j, p in enumerate(SCENES):
-                    res[confusion_key(t, p)] = int(cm[i, j])
-            res["event_auc_clips_scored"] = int(self.event_clip.scored)
-            res["event_auc_clips_no_positive"] = int(self.event_clip.no_positive)
-            res["event_auc_clips_all_positive"] = int(self.event_clip.all_positive)
-            res["event_auc_macro_events_scored"] = int(auc_ok.sum())
-            res["event_map_events_scored"] = int(ap_ok.sum())
-            return res
-
-    return {"PaperSceneAccuracy": PaperSceneAccuracy, "ClipwiseEventAUROC": ClipwiseEventAUROC,
-            "SoundAQMetrics": SoundAQMetrics}
-
-
-_STREAMING: dict | None = None
-
-
-def __getattr__(name: str):
-    """The torchmetrics classes are created on first access, so importing this module needs no torch."""
-    global _STREAMING
-    if name in ("PaperSceneAccuracy", "ClipwiseEventAUROC", "SoundAQMetrics"):
-        if _STREAMING is None:
-            _STREAMING = _make_streaming_classes()
-        return _STREAMING[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

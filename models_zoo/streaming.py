@@ -1,0 +1,74 @@
+"""The metrics a training run logs, streamed over batches: a torchmetrics ``Metric`` with no formulas of its own.
+
+:class:`SoundAQMetrics` keeps each batch's predictions and labels (a few numbers per clip) and, at
+``compute()``, hands all of them to :func:`soundaq.models_zoo.metrics.score`: the very function that
+scores predictions tables and bootstrap resamples. So the value logged as ``val/scene_acc`` during
+training is, by construction, the ``scene_acc`` of the leaderboard's table of the same clips.
+
+Under DDP the kept rows are gathered from every process (``dist_reduce_fx="cat"``) before scoring,
+so metrics are computed over the whole split, not averaged over processes. The class is defined at
+module level so that a trainer holding it can be pickled (``--strategy ddp_spawn``).
+"""
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+
+from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
+from soundaq.models_zoo.metrics import EvalData, MetricInputError, score
+
+#: State name -> columns per clip.
+_STATES: dict[str, int] = {
+    "scene_true": 0, "scene_prob": len(SCENES), "event_true": len(EVENTS), "event_prob": len(EVENTS),
+    "quality_true": len(QUALITIES), "quality_pred": len(QUALITIES), "iso_true": 2, "iso_pred": 2,
+}
+
+
+class SoundAQMetrics(Metric):
+    """Every metric of :data:`soundaq.models_zoo.metrics.METRICS`, over all clips seen since ``reset()``.
+
+    ``update(output, batch)``: ``output`` is a :class:`~soundaq.models_zoo.outputs.NetOutput` (or its
+    ``as_dict()``) of B clips: ``scene_logits`` [B, 3], ``event_logits`` [B, 15], ``qualities`` [B, 8],
+    ``isop`` [B], ``isoe`` [B]; ``batch`` holds the labels ``scene`` [B] (index into SCENES),
+    ``events`` [B, 15] (0/1), ``qualities`` [B, 8], ``isop`` [B], ``isoe`` [B].
+
+    ``compute()`` returns :func:`~soundaq.models_zoo.metrics.score`'s flat dict (every metric, the
+    confusion counts, how many clips/events each mean used). Scene probabilities are the softmax of
+    the logits and event probabilities the sigmoid, as the predictions tables hold them.
+
+    Raises:
+        MetricInputError: ``compute()`` before any ``update()``, or non-finite outputs.
+    """
+
+    is_differentiable = False
+    higher_is_better = None
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for name in _STATES:
+            self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def update(self, output, batch) -> None:
+        out = output.as_dict() if hasattr(output, "as_dict") else output
+
+        def rows(x: torch.Tensor, width: int) -> torch.Tensor:
+            x = x.detach().to(torch.float64)
+            return x.reshape(-1) if width == 0 else x.reshape(-1, width)
+
+        self.scene_true.append(rows(batch["scene"], 0))
+        self.scene_prob.append(torch.softmax(rows(out["scene_logits"], len(SCENES)), dim=-1))
+        self.event_true.append(rows(batch["events"], len(EVENTS)))
+        self.event_prob.append(torch.sigmoid(rows(out["event_logits"], len(EVENTS))))
+        self.quality_true.append(rows(batch["qualities"], len(QUALITIES)))
+        self.quality_pred.append(rows(out["qualities"], len(QUALITIES)))
+        self.iso_true.append(torch.stack([rows(batch["isop"], 0), rows(batch["isoe"], 0)], 1))
+        self.iso_pred.append(torch.stack([rows(out["isop"], 0), rows(out["isoe"], 0)], 1))
+
+    def compute(self) -> dict[str, float | int]:
+        if isinstance(self.scene_true, list) and not self.scene_true:  # (a tensor once gathered under DDP)
+            raise MetricInputError("SoundAQMetrics: compute() before any update(); fix: update with a batch first")
+        arrays = {name: dim_zero_cat(getattr(self, name)).cpu().numpy() for name in _STATES}
+        arrays["scene_true"] = arrays["scene_true"].astype("int64")
+        return score(EvalData(**arrays, source="streamed batches"))
