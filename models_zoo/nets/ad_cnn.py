@@ -40,10 +40,10 @@ class ADCNN(ZooNet):
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
         self.check_inputs(mel, loudness)
         x = mel.unsqueeze(1)
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
+        x = F.relu_(self.bn1(self.conv1(x)))
+        x = F.relu_(self.bn2(self.conv2(x)))
         x = F.dropout(F.max_pool2d(x, kernel_size=(5, 5)), p=self.dropout, training=self.training)
-        x = F.relu(self.bn3(self.conv3(x)))
+        x = F.relu_(self.bn3(self.conv3(x)))
         x = F.dropout(F.max_pool2d(x, kernel_size=(4, 10)), p=self.dropout, training=self.training)
         x = F.relu(self.linear_layer(x.flatten(1)))
         x = F.dropout(x, p=self.dropout, training=self.training)

@@ -51,10 +51,10 @@ class _PlainCNNTrunk(ZooNet):
 
     def embed(self, mel: torch.Tensor) -> torch.Tensor:
         x = mel.unsqueeze(1)
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), kernel_size=(2, 2))
-        x = F.max_pool2d(F.relu(self.bn3(self.conv3(x))), kernel_size=(3, 2))
-        x = F.max_pool2d(F.relu(self.bn5(self.conv5(x))), kernel_size=(4, 1))
-        x = F.max_pool2d(F.relu(self.bn7(self.conv7(x))), kernel_size=(5, 2))
+        x = F.max_pool2d(F.relu_(self.bn1(self.conv1(x))), kernel_size=(2, 2))
+        x = F.max_pool2d(F.relu_(self.bn3(self.conv3(x))), kernel_size=(3, 2))
+        x = F.max_pool2d(F.relu_(self.bn5(self.conv5(x))), kernel_size=(4, 1))
+        x = F.max_pool2d(F.relu_(self.bn7(self.conv7(x))), kernel_size=(5, 2))
         # [B, 128, T', 1] -> mean over time -> [B, 128]
         return x.mean(dim=2).flatten(1)
 

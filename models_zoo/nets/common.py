@@ -127,8 +127,8 @@ class ConvBlock(nn.Module):
         init_bn(self.bn2)
 
     def forward(self, x: torch.Tensor, pool_size=(2, 2), pool_type: str = "avg") -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
+        x = F.relu_(self.bn1(self.conv1(x)))
+        x = F.relu_(self.bn2(self.conv2(x)))
         return _pool(x, pool_size, pool_type)
 
 

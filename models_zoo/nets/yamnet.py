@@ -77,7 +77,7 @@ class ConvBnRelu(nn.Module):
         super().__init__()
         self.conv = conv
         self.bn = nn.BatchNorm2d(conv.out_channels, eps=BATCHNORM_EPSILON)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)  # after batch norm: no second full-size tensor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.bn(self.conv(x)))
