@@ -33,6 +33,8 @@ from soundaq.base.vocab import (
     QUALITIES,
     SCENES,
     SOUNDSCAPY_PAQ,
+    TRUE_EVENT_COLUMNS,
+    TRUE_QUALITY_COLUMNS,
     iso_coordinates,
 )
 
@@ -370,6 +372,60 @@ def labels_source(folder: Path | str, split: str = "test", synthetic: bool = Fal
                   synthetic=synthetic or is_synthetic(frame), details=details)
 
 
+def truth_source(predictions: Source) -> Source | None:
+    """The labels of the same clips, from a predictions table's ``true_*`` columns (the leaderboard and
+    ``soundaq predict`` on a labelled split write them): binary event labels against rated qualities.
+    None when the table has no complete set of truth columns."""
+    frame = predictions.frame
+    needed = [*TRUE_EVENT_COLUMNS, *TRUE_QUALITY_COLUMNS]
+    if not all(c in frame.columns for c in needed):
+        return None
+    frame = frame.copy()
+    if "true_isop" not in frame.columns or "true_isoe" not in frame.columns:
+        frame["true_isop"], frame["true_isoe"] = iso_coordinates(*(frame[f"true_{q}"] for q in QUALITIES))
+    y = {q: f"true_{q}" for q in QUALITY_ORDER}
+    return Source(kind="labels", title="Labels of the same clips", frame=frame,
+                  x={e: c for e, c in zip(EVENTS, TRUE_EVENT_COLUMNS)}, y=y, x_name="event label (0/1)",
+                  synthetic=predictions.synthetic, details={"from": "true_* columns of the predictions table"})
+
+
+def agreement(predicted: pd.DataFrame, labelled: pd.DataFrame, group: str = ALL,
+              strong: float = 0.9) -> dict:
+    """How well a model's event x quality correlation structure matches the labels' (one number a user
+    can check on any trained model).
+
+    Args:
+        predicted, labelled: :func:`spearman_table` outputs of the predictions and of the labels of the
+            same clips (same events and qualities).
+        group: the group to compare (default: all rows).
+        strong: threshold of the "strong cells" counts.
+
+    Returns:
+        ``{"cells", "spearman", "spearman_p", "pearson", "mean_abs_difference", "strong_predicted",
+        "strong_labels"}``: Spearman's (and Pearson's) correlation between the two matrices' rho over
+        the cells where both are defined (scipy.stats), the mean absolute difference of the rhos,
+        and how many cells of each have ``|rho| > strong``. An undertrained net that moves all its
+        outputs along one axis shows many strong predicted cells and a low ``spearman``.
+    """
+    from scipy import stats as st
+
+    a, b = matrix(predicted, "rho", group), matrix(labelled, "rho", group)
+    a, b = a.loc[b.index.intersection(a.index), b.columns.intersection(a.columns)], b
+    b = b.loc[a.index, a.columns]
+    x, y = a.to_numpy(dtype=np.float64).ravel(), b.to_numpy(dtype=np.float64).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    out = {"cells": int(ok.sum()), "strong_threshold": strong,
+           "strong_predicted": int((np.abs(x[np.isfinite(x)]) > strong).sum()),
+           "strong_labels": int((np.abs(y[np.isfinite(y)]) > strong).sum())}
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return {**out, "spearman": math.nan, "spearman_p": math.nan, "pearson": math.nan,
+                "mean_abs_difference": float(np.abs(x[ok] - y[ok]).mean()) if ok.any() else math.nan}
+    r = st.spearmanr(x[ok], y[ok])
+    return {**out, "spearman": float(r.statistic), "spearman_p": float(r.pvalue),
+            "pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]),
+            "mean_abs_difference": float(np.abs(x[ok] - y[ok]).mean())}
+
+
 # --------------------------------------------------------------------------------------------
 # the whole analysis
 
@@ -402,6 +458,13 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
     table = spearman_table(source, correction)
     with atomic_path(out / "spearman.csv") as tmp:
         table.to_csv(tmp, index=False)  # shortest round-trip repr: reads back bit-identical
+    agreed = None
+    truth = truth_source(source) if source.kind == "predictions" else None
+    if truth is not None:
+        truth_table = spearman_table(truth, correction, by_group=False)
+        with atomic_path(out / "spearman_labels.csv") as tmp:
+            truth_table.to_csv(tmp, index=False)
+        agreed = agreement(table, truth_table)
     made: list[str] = []
     problems: list[str] = []
     if figures:
@@ -414,7 +477,7 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
         "correction": correction, "rows": int(len(source.frame)), "groups": source.groups(),
         "tested_pairs": int(table["rho"].notna().sum()), "untested_pairs": int(table["rho"].isna().sum()),
         "significant_pairs": int((table["stars"] != "").sum()), "figures": made, "figure_problems": problems,
-        "details": source.details, "seed": seed, "versions": _versions(),
+        "details": source.details, "seed": seed, "versions": _versions(), "agreement_with_labels": agreed,
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     atomic_write_text(out / "report.md", render_report(source, table, summary, top=top))
@@ -479,6 +542,16 @@ def render_report(source: Source, table: pd.DataFrame, summary: dict, top: int =
         if val not in (None, [], ""):
             lines.append(f"- {key}: {val}")
     lines.append("")
+    agreed = summary.get("agreement_with_labels")
+    if agreed:
+        lines += ["## Does the predicted structure describe the data?", "",
+                  f"Rank correlation (Spearman) between this table's {agreed['cells']} event x quality rho "
+                  f"and those of the labels of the same clips (spearman_labels.csv): "
+                  f"**{agreed['spearman']:+.3f}** (Pearson {agreed['pearson']:+.3f}; mean |difference| "
+                  f"{agreed['mean_abs_difference']:.3f}). Cells with |rho| > {agreed['strong_threshold']:g}: "
+                  f"{agreed['strong_predicted']} predicted, {agreed['strong_labels']} in the labels. "
+                  "A net that has learnt little moves all its outputs along one axis: many strong predicted "
+                  "cells and a low rank correlation.", ""]
     lines += [f"## Strongest pairs over all rows ({source.label})", "", "### Positive", ""]
     pos, neg = strongest_pairs(table, top)
     lines += _pairs_md(pos) + ["### Negative", ""] + _pairs_md(neg)

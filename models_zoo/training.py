@@ -14,6 +14,7 @@ module-level classes, so a trainer holding them can be pickled (``--strategy ddp
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,22 +30,49 @@ from soundaq.base.errors import UserError
 from soundaq.base.fileio import atomic_write_json, sha256_file
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.models_zoo.module import MONITOR, SoundscapeModule
-from soundaq.models_zoo.schedules import PAPER_LR, PAPER_MAX_EPOCHS, PATIENCE
+from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
 
 
 
 class TrainClock(L.Callback):
-    """Wall-clock seconds of fitting, summed over resumed sessions (saved in checkpoints)."""
+    """Seconds spent training (validation excluded), summed over resumed sessions (saved in checkpoints).
+
+    At every validation it logs ``train/seconds`` next to the validation metrics, so the run's
+    ``logs/metrics.csv`` holds each model's learning curve: validation metrics against training time.
+    """
 
     def __init__(self):
         self.previous = 0.0
         self.started: float | None = None
+        self.validating = 0.0
+        self._val_started: float | None = None
 
     def on_fit_start(self, trainer, pl_module):
         self.started = time.perf_counter()
+        self.validating = 0.0
+
+    def on_validation_start(self, trainer, pl_module):
+        if trainer.state.fn == "fit":
+            self._val_started = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module):
+        if self._val_started is not None:
+            self.validating += time.perf_counter() - self._val_started
+            self._val_started = None
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            pl_module.log("train/seconds", self.seconds(), on_step=False, on_epoch=True, sync_dist=False)
+            pl_module.log("train/clips", float(trainer.global_step * _batch_size(trainer)), on_step=False,
+                          on_epoch=True, sync_dist=False)
 
     def seconds(self) -> float:
-        return self.previous + (time.perf_counter() - self.started if self.started is not None else 0.0)
+        if self.started is None:
+            return self.previous
+        running = self._val_started is not None
+        now = time.perf_counter()
+        current = now - self.started - self.validating - ((now - self._val_started) if running else 0.0)
+        return self.previous + max(current, 0.0)
 
     def state_dict(self):
         return {"seconds": self.seconds()}
@@ -52,6 +80,48 @@ class TrainClock(L.Callback):
     def load_state_dict(self, state):
         self.previous = float(state.get("seconds", 0.0))
 
+
+def _batch_size(trainer) -> int:
+    datamodule = getattr(trainer, "datamodule", None)
+    return int(getattr(datamodule, "batch_size", 0) or 0)
+
+
+class TrainingDiverged(UserError):
+    """The training loss went non-finite or exploded; the message says at which step."""
+
+
+class DivergenceGuard(L.Callback):
+    """Stops a run whose training loss is not finite or exceeds ``factor`` times its first step's loss.
+
+    Gradient clipping (on in the embedded schedule) prevents most divergence; this guard catches what
+    is left, so that a run never continues on exploded weights: :attr:`diverged` records the step and
+    the loss, and training stops. The last checkpoint written before that step stays the run's
+    result, and tables mark the model as diverged.
+    """
+
+    def __init__(self, factor: float = 100.0):
+        self.factor = float(factor)
+        self.first: float | None = None
+        self.diverged: dict | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        value = float(loss.detach())
+        if self.first is None and math.isfinite(value):
+            self.first = max(value, 1e-8)
+        if not math.isfinite(value) or (self.first is not None and value > self.factor * self.first):
+            self.diverged = {"step": int(trainer.global_step), "loss": value if math.isfinite(value) else str(value),
+                             "first_loss": self.first}
+            trainer.should_stop = True
+
+    def state_dict(self):
+        return {"first": self.first, "diverged": self.diverged}
+
+    def load_state_dict(self, state):
+        self.first = state.get("first")
+        self.diverged = state.get("diverged")
 
 
 class EpochSeed(L.Callback):
@@ -138,16 +208,27 @@ class EpochSeed(L.Callback):
 
 
 
-def make_callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
-    """The callbacks of a training run: ``(callbacks, clock, best_checkpoint, early_stopping)``."""
+def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool):
+    """The callbacks of a training run: ``(callbacks, clock, checkpoints, early_stopping, guard)``.
+
+    Epoch schedules keep the checkpoint with the lowest ``val/isop_mse`` (the paper's early-stopping
+    metric) and stop after ``schedule.patience`` epochs without improvement; a clip budget keeps the
+    last checkpoint (the budget is the budget) and has no early stopping.
+    """
     clock = TrainClock()
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor=MONITOR, mode="min",
-                           save_top_k=1, save_last=True, auto_insert_metric_name=False)
-    stop = EarlyStopping(monitor=MONITOR, mode="min", patience=patience, check_finite=True)
-    callbacks = [EpochSeed(seed), clock, best, stop]
+    guard = DivergenceGuard(schedule.divergence_factor)
+    if schedule.budget_clips is None:
+        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor=MONITOR, mode="min",
+                               save_top_k=1, save_last=True, auto_insert_metric_name=False)
+        stop = EarlyStopping(monitor=MONITOR, mode="min", patience=schedule.patience or PATIENCE, check_finite=True)
+        callbacks = [EpochSeed(seed), clock, guard, best, stop]
+    else:
+        best = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True)
+        stop = None
+        callbacks = [EpochSeed(seed), clock, guard, best]
     if progress:
         callbacks.append(RichProgressBar(leave=True))
-    return callbacks, clock, best, stop
+    return callbacks, clock, best, stop, guard
 
 
 @dataclass
@@ -162,6 +243,7 @@ class TrainResult:
     epochs: int
     stopped_early: bool
     metrics: dict = field(default_factory=dict)   # last validation (and test, if run) metrics
+    diverged: dict | None = None     # {"step", "loss", "first_loss"} when the divergence guard stopped the run
     resumed: bool = False            # continued from an interrupted run's last.ckpt
     already_done: bool = False       # the folder held a finished run: nothing was trained
     record: dict = field(default_factory=dict)    # the content of train.json
@@ -182,8 +264,33 @@ def is_rank_zero() -> bool:
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
-def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int = PAPER_MAX_EPOCHS, seed: int = 0,
-                lr: float = PAPER_LR, uncertainty_weighting: bool = False, patience: int = PATIENCE,
+def crop_frames_for(net, schedule: Schedule) -> int | None:
+    """Log-mel frames of the schedule's training crops for ``net`` (an instance or class), or None when
+    the schedule asks for whole clips or the architecture has a fixed input length (``max_frames``)
+    or needs more frames than the crop holds (``min_frames``)."""
+    if not schedule.crop_seconds:
+        return None
+    frames = int(round(schedule.crop_seconds * 100)) + 1          # 10-ms hop, centred frames
+    if getattr(net, "max_frames", None) is not None or frames < int(getattr(net, "min_frames", 1)):
+        return None
+    if getattr(net, "uses_loudness", False) and 5 * frames < int(getattr(net, "min_loudness_samples", 1)):
+        return None
+    return frames
+
+
+def _finished(record: dict | None, schedule: Schedule) -> bool:
+    if not record:
+        return False
+    if record.get("diverged"):
+        return True
+    if schedule.steps is not None:
+        return int(record.get("steps", 0)) >= schedule.steps
+    return bool(record.get("stopped_early")) or int(record.get("epochs", 0)) >= int(schedule.max_epochs or 1)
+
+
+def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedule = PAPER, seed: int = 0,
+                max_epochs: int | None = None, lr: float | None = None, patience: int | None = None,
+                uncertainty_weighting: bool = False,
                 accelerator: str = "auto", devices: int | str | list = 1, strategy: str = "auto",
                 precision: str | int | None = None, pretrained: Path | str | None = None,
                 progress: bool = True, identity: dict | None = None, provenance: dict | None = None,
@@ -191,18 +298,32 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
                 trainer_kwargs: dict | None = None) -> TrainResult:
     """Train ``model`` on ``datamodule`` into ``out_dir``; resume if that folder holds an unfinished run.
 
-    ``datamodule`` is a LightningDataModule yielding ``BATCH_KEYS`` batches; its ``norm_stats``
-    and ``describe()`` (when present) go into the checkpoints. ``identity`` is what must match to
-    resume (default: model, seed, lr, uncertainty weighting, pretrained file, data module class).
-    Returns a :class:`TrainResult` whose module holds the best (lowest val/isop_mse) weights.
-    A run already finished with at least ``max_epochs`` (or stopped early) is not trained again.
+    Args:
+        model: registry name (or any name, with ``net`` given).
+        datamodule: a LightningDataModule yielding ``BATCH_KEYS`` batches at its ``batch_size``; its
+            ``norm_stats`` and ``describe()`` (when present) go into the checkpoints.
+        out_dir: the run folder (see the module docstring).
+        schedule: :data:`~soundaq.models_zoo.schedules.PAPER` (default: epochs, early stopping on
+            val/isop_mse, best checkpoint kept) or a clip budget such as ``EMBEDDED`` (fixed steps,
+            one-cycle rate, crops, gradient clipping, last checkpoint kept). ``max_epochs``, ``lr``
+            and ``patience`` override the schedule's values.
+        identity: what must match to resume (default: model, seed, schedule, data module class).
+        net: a ready network (tests, user nets, head-initialised nets); default: the registry's.
+        trainer_kwargs: extra ``lightning.Trainer`` arguments (e.g. ``limit_train_batches``).
+
+    Returns:
+        A :class:`TrainResult` whose module holds the kept checkpoint's weights. A run already finished
+        (its ``train.json`` says so) is not trained again.
+
+    Raises:
+        UserError: bad arguments or a run folder made with other arguments (one line).
     """
-
-
-
     out_dir = Path(out_dir)
-    if max_epochs < 1:
+    schedule = schedule.with_overrides(max_epochs=max_epochs, lr=lr, patience=patience)
+    if schedule.budget_clips is None and (schedule.max_epochs is None or schedule.max_epochs < 1):
         raise UserError("--max-epochs must be at least 1")
+    batch_size = int(getattr(datamodule, "batch_size", 0) or schedule.batch_size)
+    steps = None if schedule.budget_clips is None else max(1, schedule.budget_clips // batch_size)
     pretrained = Path(pretrained) if pretrained is not None else None
     pretrained_sha = None
     if pretrained is not None:
@@ -211,8 +332,10 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
         pretrained_sha = sha256_file(pretrained)
     if identity is None:
         identity = {"model": model, "data": type(datamodule).__name__}
-    identity = {**identity, "model": model, "seed": int(seed), "lr": float(lr),
+    identity = {**identity, "model": model, "seed": int(seed), "lr": float(schedule.lr),
                 "uncertainty_weighting": bool(uncertainty_weighting), "pretrained_sha256": pretrained_sha}
+    if schedule.budget_clips is not None:   # paper-schedule run folders keep their old identity
+        identity["schedule"] = schedule.as_dict()
     if is_rank_zero():
         RunFolder(out_dir, identity).open()
     ckpt_dir = out_dir / "checkpoints"
@@ -224,23 +347,30 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
             record = json.loads(record_path.read_text())
         except json.JSONDecodeError:
             record = None
-        if record and (record.get("stopped_early") or record.get("epochs", 0) >= max_epochs):
+        if _finished(record, schedule):
             best_path = Path(record["best_checkpoint"])
             if best_path.exists():
                 module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
                 return TrainResult(best_path, Path(record["last_checkpoint"]) if record.get("last_checkpoint") else None,
                                    float(record["train_seconds"]), module, record.get("best_score"),
                                    int(record["epochs"]), bool(record.get("stopped_early")),
-                                   record.get("metrics", {}), already_done=True, record=record)
+                                   record.get("metrics", {}), already_done=True, record=record,
+                                   diverged=record.get("diverged"))
 
     L.seed_everything(seed, workers=True, verbose=False)
-    prov = {"model": model, "seed": int(seed), "lr": float(lr), "batch_size": getattr(datamodule, "batch_size", None),
-            "uncertainty_weighting": bool(uncertainty_weighting), "max_epochs": int(max_epochs),
-            "patience": int(patience), "strategy": str(strategy), "devices": str(devices),
+    if net is None and net_kwargs is None:
+        from soundaq.models_zoo.registry import build_net
+
+        net = build_net(model)
+    crop = crop_frames_for(net, schedule) if net is not None else None
+    prov = {"model": model, "seed": int(seed), "lr": float(schedule.lr), "batch_size": batch_size,
+            "uncertainty_weighting": bool(uncertainty_weighting), "schedule": schedule.as_dict(),
+            "steps": steps, "crop_frames": crop, "strategy": str(strategy), "devices": str(devices),
             "versions": package_versions(), **(provenance or {})}
-    module = SoundscapeModule(model, lr=lr, uncertainty_weighting=uncertainty_weighting,
+    module = SoundscapeModule(model, lr=schedule.lr, uncertainty_weighting=uncertainty_weighting,
                               norm_stats=getattr(datamodule, "norm_stats", None), provenance=prov,
-                              net_kwargs=net_kwargs, net=net)
+                              net_kwargs=net_kwargs, net=net, lr_schedule=schedule.lr_schedule,
+                              warmup_fraction=schedule.warmup_fraction, crop_frames=crop, seed=seed)
     if pretrained is not None:
         from soundaq.models_zoo.nets.pretrained import load_pretrained_backbone
 
@@ -248,13 +378,19 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
         module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
                                            "report": getattr(report, "__dict__", str(report))}
 
-    callbacks, clock, best_cb, stop_cb = make_callbacks(seed, patience, ckpt_dir, progress)
+    callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress)
     on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
-    kwargs = dict(max_epochs=max_epochs, accelerator=accelerator, devices=devices, strategy=strategy,
+    kwargs = dict(accelerator=accelerator, devices=devices, strategy=strategy,
                   deterministic=True if on_cpu else "warn", callbacks=callbacks,
                   logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
                   default_root_dir=str(out_dir), enable_progress_bar=progress, enable_model_summary=progress,
-                  log_every_n_steps=10)
+                  log_every_n_steps=10, gradient_clip_val=schedule.grad_clip)
+    if steps is None:
+        kwargs["max_epochs"] = int(schedule.max_epochs)
+    else:
+        every = max(1, steps // max(1, schedule.val_points)) if schedule.val_points else steps
+        kwargs.update(max_steps=steps, max_epochs=-1, val_check_interval=every, check_val_every_n_epoch=None,
+                      num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, every)))
     if precision is not None:
         kwargs["precision"] = precision
     kwargs.update(trainer_kwargs or {})
@@ -263,22 +399,28 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resumed else None)
 
     metrics = _floats(trainer.callback_metrics)
-    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else last
+    if steps is None and best_cb.best_model_path:
+        best_path = Path(best_cb.best_model_path)
+    else:
+        best_path = last
     best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
-    stopped_early = bool(stop_cb.stopped_epoch > 0)
+    stopped_early = bool(stop_cb is not None and stop_cb.stopped_epoch > 0)
     seconds = clock.seconds()
-    if run_test:
+    if run_test and best_path.exists():
         tested = trainer.test(module, datamodule=datamodule, ckpt_path=str(best_path), verbose=False)
         metrics.update(_floats(tested[0] if tested else {}))
     if trainer.is_global_zero and best_path.exists():
         module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
     record = {"model": model, "best_checkpoint": str(best_path), "last_checkpoint": str(last),
               "best_score": best_score, "monitor": MONITOR, "epochs": int(trainer.current_epoch),
-              "stopped_early": stopped_early, "train_seconds": round(seconds, 3), "resumed": resumed,
+              "steps": int(trainer.global_step), "clips_seen": int(trainer.global_step) * batch_size,
+              "stopped_early": stopped_early, "diverged": guard.diverged,
+              "train_seconds": round(seconds, 3), "resumed": resumed,
               "params": module.count_parameters(), "identity": identity, "metrics": metrics,
               "provenance": module.provenance,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if trainer.is_global_zero:
         atomic_write_json(record_path, record)
     return TrainResult(best_path, last if last.exists() else None, seconds, module, best_score,
-                       int(trainer.current_epoch), stopped_early, metrics, resumed=resumed, record=record)
+                       int(trainer.current_epoch), stopped_early, metrics, resumed=resumed, record=record,
+                       diverged=guard.diverged)

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from soundaq.base.errors import UserError
 from soundaq.benchmark import leaderboard as lb
 from soundaq.base.vocab import PREDICTION_COLUMNS, QUALITIES, TRUTH_COLUMNS
+from soundaq.models_zoo.metrics import HEADLINE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(seed=7, embedded_clips=12)   # a 12-clip embedded set: 6 training, 3 validation, 3 test clips
@@ -68,9 +70,9 @@ def _fake_runner(calls: list, fail: set, interrupt_at: str | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
         from soundaq.evaluation.bootstrap import bootstrap_ci
-        from soundaq.evaluation.metrics import score_table
+        from soundaq.models_zoo.metrics import score_table
 
-        ci = bootstrap_ci(table, metrics=list(lb.CI_METRICS), n_resamples=s.n_resamples, seed=s.seed)
+        ci = bootstrap_ci(table, metrics=list(HEADLINE), n_resamples=s.n_resamples, seed=s.seed)
         return {"model": model, "status": "ok", "params": 1, "scores": score_table(table),
                 "ci": {r.metric: [r.ci_low, r.ci_high] for r in ci.itertuples()}, "test_clips": n,
                 "train_seconds": 1.0, "epochs": 1, "clips_per_second": 10.0, "checkpoint_sha256": None}
@@ -104,7 +106,7 @@ def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(soundaq_cache, 
     assert [r["model"] for r in out.rows] == [r["model"] for r in straight.rows]
 
     # other arguments in the same folder are refused in one line
-    with pytest.raises(lb.UserError, match="other arguments"):
+    with pytest.raises(UserError, match="other arguments"):
         lb.run_leaderboard(_settings(tmp_path / "a", soundaq_cache, models[:2]), model_runner=_fake_runner([], set()))
 
 
@@ -166,7 +168,7 @@ def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache,
     assert list(preds.columns) == [*PREDICTION_COLUMNS, *TRUTH_COLUMNS, "data"]
     assert len(preds) == 3 and preds["data"].str.contains("synthetic").all()
     # the table's numbers are those of the predictions file, scored independently
-    from soundaq.evaluation.metrics import score_table
+    from soundaq.models_zoo.metrics import score_table
 
     rescored = score_table(preds)
     for name in ("scene_acc", "event_auc", "aq_mse_mean", "isop_mse"):
@@ -217,8 +219,40 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     for args, needle in ((["--models", "NoSuchNet"], "unknown model"),
                          (["--data", "araus"], "--labels"),
                          (["--checkpoints", tmp_path / "missing"], "checkpoint folder not found"),
-                         (["--max-epochs", "0"], "--max-epochs")):
+                         (["--max-epochs", "0"], "--max-epochs"),
+                         (["--max-epochs", "2", "--budget-clips", "16"], "exclude each other")):
         proc = _soundaq("leaderboard", *args, "--out", tmp_path / "x", timeout=120)
         assert proc.returncode == 2, (args, proc.stderr)
         assert needle in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two_workers(soundaq_cache, tmp_path):
+    """The embedded schedule: every model sees the same clips (crops where the net accepts them), the
+    table header says so, each model has a learning curve, the leader's correlation analysis reports its
+    agreement with the labels, and two model workers give the very table one process gives."""
+    tables = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        proc = _soundaq("leaderboard", "--models", "Baseline_CNN,Hierarchical_CNN", "--budget-clips", "16",
+                        "--batch-size", "4", "--seed", "7", "--embedded-clips", "12", "--resamples", "50",
+                        "--workers", workers, "--cache-dir", soundaq_cache, "--accelerator", "cpu", "--no-progress",
+                        "--out", out)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "equal budget: 16 training clips per model (4 steps of 4)" in proc.stdout
+        table = pd.read_csv(out / "leaderboard.csv")
+        assert (table.loc[table["status"] == "ok", "clips_seen"] == 16).all()
+        assert (table.loc[table["status"] == "ok", "crop_frames"] == 501).all()
+        assert (out / "learning_curves.png").is_file() and (out / "learning_curves.pdf").is_file()
+        curves = json.loads((out / "leaderboard.json").read_text())["curves"]
+        for model in ("Baseline_CNN", "Hierarchical_CNN"):
+            points = curves[model]
+            assert len(points) == 4 and [p["clips"] for p in points] == [4, 8, 12, 16]
+            assert all(p["seconds"] > 0 for p in points) and points[-1]["scene_acc"] is not None
+        md = (out / "leaderboard.md").read_text()
+        assert "**Budget:** equal budget: 16 training clips" in md and "learning_curves.png" in md
+        prov = json.loads((out / "provenance.json").read_text())
+        assert "agreement_with_labels" in json.loads((out / "correlation" / "provenance.json").read_text())
+        assert prov["schedule"]["budget_clips"] == 16
+        tables.append(table.drop(columns=["train_seconds", "clips_per_second", "checkpoint_sha256"]))
+    pd.testing.assert_frame_equal(tables[0], tables[1])

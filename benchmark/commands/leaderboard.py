@@ -14,17 +14,26 @@ def register(sub) -> None:
                     "the test split and write a ranked table with bootstrap CIs, a figure, per-clip "
                     "predictions and provenance to --out. Run the same command again to resume.",
         parents=[o.data_options(), o.trainer_options(), o.cache_options(), o.bootstrap_options(minimum=1),
+                 o.workers_options(_default_workers(), "models trained at the same time, each in its own "
+                                   "process with the CPU threads shared out (default: 2 on 2+ cores, else 1)"),
                  o.seed_options("training, shuffling and the bootstrap"), o.progress_options(),
                  o.output_options(help="run folder, e.g. results/RUN (an existing one is resumed)")])
+    from soundaq.models_zoo.schedules import EMBEDDED, SCHEDULES
+
     p.add_argument("--models", default="all", help="all (default) or a comma-separated list of registry names")
+    p.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
+                   help="training schedule of every model: embedded (the default on the embedded set: an equal "
+                        f"budget of {EMBEDDED.budget_clips} training clips per model, docs/leaderboard.md) or paper "
+                        "(the default on ARAUS and with --max-epochs: 100 epochs, early stopping)")
     p.add_argument("--max-epochs", type=o.positive_int, default=None,
-                   help="epochs for every model (default: the embedded schedule in docs/leaderboard.md; "
-                        "100 with early stopping on ARAUS)")
-    p.add_argument("--train-batches", type=o.positive_int, default=None,
-                   help="training batches per epoch for every model (default: the embedded schedule; all on ARAUS)")
+                   help="epochs for every model, with the paper's early stopping (selects the paper schedule)")
+    p.add_argument("--budget-clips", type=o.positive_int, default=None,
+                   help="training clips every model sees (an equal budget; default with --schedule embedded: "
+                        f"{EMBEDDED.budget_clips})")
     p.add_argument("--checkpoints", type=Path, default=None,
                    help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original)")
-    p.add_argument("--batch-size", type=o.positive_int, default=32, help="clips per batch (default 32, as the paper)")
+    p.add_argument("--batch-size", type=o.positive_int, default=None,
+                   help="clips per batch (default: the schedule's, 8 embedded, 32 paper)")
     p.add_argument("--embedded-clips", type=o.positive_int, default=None,
                    help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
     p.add_argument("--zero-head-bias", action="store_true",
@@ -36,7 +45,8 @@ def register(sub) -> None:
 
 
 def _leaderboard(args) -> int:
-    from soundaq.benchmark.leaderboard import LeaderboardError, Settings, print_table, run_leaderboard
+    from soundaq.benchmark.leaderboard import (LeaderboardError, Settings, print_table, quiet_lightning,
+                                               run_leaderboard)
     from soundaq.models_zoo.registry import list_nets
 
     text = args.models.strip()
@@ -49,16 +59,18 @@ def _leaderboard(args) -> int:
             raise LeaderboardError(f"{args.checkpoints}: no <MODEL>.ckpt files; fix: name them after the registry "
                                    f"({', '.join(list_nets())})")
     settings = Settings(out=args.out, data=args.data, labels=args.labels, audio=args.audio, features=args.features,
-                        models=models, max_epochs=args.max_epochs, train_batches=args.train_batches,
-                        checkpoints=args.checkpoints, seed=args.seed, batch_size=args.batch_size,
-                        n_resamples=args.resamples, cache_dir=args.cache_dir,
-                        embedded_clips=args.embedded_clips, accelerator=args.accelerator,
+                        models=models, schedule=args.schedule, max_epochs=args.max_epochs,
+                        budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed,
+                        batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,
+                        embedded_clips=args.embedded_clips, workers=args.workers, accelerator=args.accelerator,
                         devices=args.devices, strategy=args.strategy, progress=not args.no_progress,
                         correlate=not args.no_correlation, head_init=not args.zero_head_bias)
-    _quiet_lightning()
+    quiet_lightning()
     outcome = run_leaderboard(settings)
-    print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "")
+    print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "", outcome.budget)
     print(f"table: {outcome.out / 'leaderboard.md'}")
+    if outcome.curves is not None:
+        print(f"learning curves: {outcome.curves}")
     if outcome.figure is not None:
         print(f"figure: {outcome.figure}")
     if outcome.correlation is not None:
@@ -70,15 +82,9 @@ def _leaderboard(args) -> int:
     return 0
 
 
-def _quiet_lightning() -> None:
-    """Eight trainings repeat Lightning's start-up notes and tips eight times; keep our own lines and real warnings."""
-    import logging
-    import warnings
+def _default_workers() -> int:
+    """Two model workers on a machine with two or more cores (measured faster than one process using
+    both cores for one model, benchmark/perf/leaderboard_workers.py), else one."""
+    import os
 
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for pattern in (".*LeafSpec.*", ".*log_every_n_steps.*", ".*does not have many workers.*",
-                    ".*litlogger.*", ".*is smaller than the logging interval.*"):
-        warnings.filterwarnings("ignore", message=pattern)
-
+    return 2 if (os.cpu_count() or 1) >= 2 else 1

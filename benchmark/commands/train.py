@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 
-
 def register(sub) -> None:
     from soundaq.benchmark import options as o
     from soundaq.models_zoo.registry import list_nets
-    from soundaq.models_zoo.schedules import PAPER_BATCH_SIZE, PAPER_LR, PAPER_MAX_EPOCHS, PATIENCE
+    from soundaq.models_zoo.schedules import EMBEDDED, PAPER, SCHEDULES
 
     p = sub.add_parser("train", help="train a model (resumable, seeded; DDP through Lightning strategies)",
                        description="Train one zoo net on the embedded synthetic set or on ARAUS features. "
@@ -25,13 +24,20 @@ def register(sub) -> None:
                                 o.seed_options("weights, shuffling and dropout")])
     p.add_argument("--model", required=True, choices=list_nets(), metavar="NAME",
                    help="registry name: " + ", ".join(list_nets()))
-    p.add_argument("--max-epochs", type=o.positive_int, default=PAPER_MAX_EPOCHS,
-                   help=f"upper bound on epochs (default {PAPER_MAX_EPOCHS}, as the original)")
-    p.add_argument("--patience", type=o.positive_int, default=PATIENCE,
-                   help=f"stop after this many epochs without a lower val/isop_mse (default {PATIENCE})")
-    p.add_argument("--batch-size", type=o.positive_int, default=PAPER_BATCH_SIZE,
-                   help=f"clips per batch and device (default {PAPER_BATCH_SIZE})")
-    p.add_argument("--lr", type=float, default=PAPER_LR, help=f"Adam learning rate (default {PAPER_LR:g})")
+    p.add_argument("--schedule", choices=tuple(SCHEDULES), default="paper",
+                   help="paper (default: the original's epochs and early stopping) or embedded (the leaderboard's "
+                        f"equal budget of {EMBEDDED.budget_clips} clips, one-cycle rate, crops; docs/leaderboard.md)")
+    p.add_argument("--max-epochs", type=o.positive_int, default=None,
+                   help=f"upper bound on epochs (default {PAPER.max_epochs}, as the original; paper schedule)")
+    p.add_argument("--patience", type=o.positive_int, default=None,
+                   help=f"stop after this many epochs without a lower val/isop_mse (default {PAPER.patience})")
+    p.add_argument("--budget-clips", type=o.positive_int, default=None,
+                   help=f"training clips of the embedded schedule (default {EMBEDDED.budget_clips})")
+    p.add_argument("--batch-size", type=o.positive_int, default=None,
+                   help=f"clips per batch and device (default: the schedule's, {PAPER.batch_size} paper, "
+                        f"{EMBEDDED.batch_size} embedded)")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"Adam (peak) learning rate (default: the schedule's, {PAPER.lr:g} paper, {EMBEDDED.lr:g} embedded)")
     p.add_argument("--uncertainty-weighting", action="store_true",
                    help="weight the 12 task losses by learnt uncertainties, as the original SoundAQnet")
     p.add_argument("--pretrained", type=Path, default=None,
@@ -58,21 +64,29 @@ def _train(args) -> int:
         raise UserError(f"--pretrained is for PANNs and YAMNet; {args.model} has no AudioSet backbone")
 
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
+    from soundaq.models_zoo.schedules import SCHEDULES
 
+    schedule = SCHEDULES[args.schedule]
+    if schedule.budget_clips is None and args.budget_clips is not None:
+        raise UserError("--budget-clips goes with --schedule embedded; the paper schedule counts epochs")
+    if schedule.budget_clips is not None and (args.max_epochs is not None or args.patience is not None):
+        raise UserError("--max-epochs/--patience go with --schedule paper; the embedded schedule counts clips "
+                        "(--budget-clips)")
+    schedule = schedule.with_overrides(batch_size=args.batch_size, lr=args.lr, budget_clips=args.budget_clips)
     datamodule = SoundscapeDataModule(
         source=args.data, labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,
-        cache_dir=args.cache_dir, batch_size=args.batch_size, num_workers=args.workers,
+        cache_dir=args.cache_dir, batch_size=schedule.batch_size, num_workers=args.workers,
         norm_stats=args.norm_stats, seed=args.seed)
     identity = {"data": args.data, "labels": str(args.labels) if args.labels else None,
                 "audio": str(args.audio) if args.audio else None,
                 "features": str(args.features) if args.features else None,
-                "batch_size": args.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None}
+                "batch_size": schedule.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None}
     limits = {k: v for k, v in (("limit_train_batches", args.limit_train_batches),
                                 ("limit_val_batches", args.limit_val_batches)) if v is not None}
     from soundaq.models_zoo.training import is_rank_zero, train_model
 
-    result = train_model(args.model, datamodule, out_dir=args.out, max_epochs=args.max_epochs, seed=args.seed,
-                         lr=args.lr, uncertainty_weighting=args.uncertainty_weighting, patience=args.patience,
+    result = train_model(args.model, datamodule, out_dir=args.out, schedule=schedule, max_epochs=args.max_epochs,
+                         seed=args.seed, uncertainty_weighting=args.uncertainty_weighting, patience=args.patience,
                          accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
                          precision=args.precision, pretrained=args.pretrained, progress=not args.no_progress,
                          identity=identity, run_test=args.test, trainer_kwargs=limits,
@@ -80,7 +94,9 @@ def _train(args) -> int:
     if is_rank_zero():
         score = f"{result.best_score:.4f}" if result.best_score is not None else "n/a"
         state = ("already trained (nothing to do)" if result.already_done else
-                 "stopped early" if result.stopped_early else "max epochs reached")
+                 f"diverged at step {result.diverged['step']} (kept the last checkpoint before it)" if result.diverged
+                 else "stopped early" if result.stopped_early else
+                 "budget used" if schedule.budget_clips is not None else "max epochs reached")
         print(f"soundaq train: {args.model}: {state} after {result.epochs} epoch(s), "
               f"best val/isop_mse {score}, {result.train_seconds:.1f} s; best checkpoint {result.best_checkpoint}",
               file=sys.stderr)

@@ -1,0 +1,162 @@
+"""One model of a leaderboard run: train it (or load its checkpoint), predict the test split, score it.
+
+:func:`run_model` returns the record that becomes ``models/<model>/done.json``: scores with bootstrap
+CIs, timings, the training budget actually used, the learning curve, hashes of the checkpoint and
+of ``predictions/<model>.csv``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from soundaq.base.fileio import atomic_path, sha256_file
+from soundaq.base.runs import RunFolder
+from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, make_datamodule
+from soundaq.models_zoo.metrics import HEADLINE
+
+
+def say(msg: str) -> None:
+    """A progress line on stderr (the table itself goes to stdout)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def find_checkpoint(folder: Path, model: str) -> Path | None:
+    """``<folder>/<model>.ckpt``, else the only ``<folder>/<model>*.ckpt``."""
+    exact = folder / f"{model}.ckpt"
+    if exact.is_file():
+        return exact
+    found = sorted(p for p in folder.glob(f"{model}*.ckpt") if p.is_file())
+    return found[0] if len(found) == 1 else None
+
+
+def learning_curve(train_dir: Path) -> list[dict]:
+    """The validation points of a training run's ``logs/metrics.csv``: training seconds, clips seen and
+    the headline metrics at each validation (empty when the run logged none)."""
+    import pandas as pd
+
+    path = train_dir / "logs" / "metrics.csv"
+    if not path.is_file():
+        return []
+    frame = pd.read_csv(path)
+    if "train/seconds" not in frame.columns:
+        return []
+    points = []
+    for _, row in frame[frame["train/seconds"].notna()].iterrows():
+        point = {"seconds": round(float(row["train/seconds"]), 3), "step": int(row.get("step", 0)),
+                 "clips": int(row["train/clips"]) if "train/clips" in row and pd.notna(row["train/clips"]) else None}
+        for name in HEADLINE:
+            value = row.get(f"val/{name}")
+            point[name] = None if value is None or pd.isna(value) else float(value)
+        points.append(point)
+    return points
+
+
+def _num(x) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, dict]:
+    import torch
+
+    from soundaq.models_zoo.head_init import init_heads_from_labels
+    from soundaq.models_zoo.registry import build_net, get_spec
+    from soundaq.models_zoo.training import train_model
+
+    schedule = s.training_schedule()
+    spec = get_spec(model)
+    net = None
+    if s.head_init:
+        torch.manual_seed(s.seed)          # the same initial weights in every session
+        net = build_net(model)
+        init_heads_from_labels(net, datamodule.labels("training"))
+    say(f"soundaq leaderboard: {model}: training ({schedule.describe()}; {spec.params:,} parameters)")
+    folder = run.model_dir(model) / "train"
+    result = train_model(model, datamodule, out_dir=folder, schedule=schedule, seed=s.seed,
+                         accelerator=s.accelerator, devices=s.devices, strategy=s.strategy,
+                         progress=s.progress, net=net,
+                         identity={"leaderboard": str(run.root), "head_init": s.head_init},
+                         provenance={"leaderboard_run": str(run.root)})
+    best = Path(result.best_checkpoint)
+    prov = result.record.get("provenance", {})
+    record = {"checkpoint": str(best), "checkpoint_sha256": sha256_file(best) if best.exists() else None,
+              "train_seconds": round(float(result.train_seconds), 2), "epochs": result.epochs,
+              "steps": result.record.get("steps"), "clips_seen": result.record.get("clips_seen"),
+              "batch_size": datamodule.batch_size, "crop_frames": prov.get("crop_frames"),
+              "schedule": schedule.as_dict(), "diverged": result.diverged,
+              "best_val_isop_mse": result.best_score, "curve": learning_curve(folder),
+              "head_init": "training base rates" if s.head_init else "zero (original)",
+              "params": result.module.count_parameters()}
+    return result.module, record
+
+
+def _load(s: Settings, model: str) -> tuple[Any, dict, Any]:
+    from soundaq.models_zoo.checkpoints import load_checkpoint
+    from soundaq.models_zoo.module import SoundscapeModule
+
+    path = find_checkpoint(Path(s.checkpoints), model)
+    if path is None:
+        raise LeaderboardError(f"no checkpoint {Path(s.checkpoints) / (model + '.ckpt')}; fix: train it with "
+                               "`soundaq train` or import release weights with `soundaq import-original`")
+    net, norm_stats, info = load_checkpoint(path)
+    if info["model"] != model:
+        raise LeaderboardError(f"{path} holds a {info['model']} checkpoint, not {model}; fix: rename the file")
+    module = SoundscapeModule(model, norm_stats=norm_stats, net=net)
+    dm = make_datamodule(s, norm_stats=norm_stats)   # the checkpoint's normalisation, not the run's
+    dm.prepare_data()
+    dm.setup("test")
+    record = {"checkpoint": str(path), "checkpoint_sha256": info["sha256"], "train_seconds": None,
+              "epochs": None, "params": info["params"]}
+    return module, record, dm
+
+
+def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: str) -> dict:
+    """Train (or load) ``model``, predict the test split, score it; the record for ``done.json``.
+
+    The test split is always predicted on whole clips, whatever crops training used. Raises on any
+    failure (the caller turns it into a failed row).
+    """
+    import pandas as pd
+
+    from soundaq.evaluation.bootstrap import bootstrap_ci
+    from soundaq.models_zoo.metrics import score_table
+    from soundaq.models_zoo.predict import predict_loader
+    from soundaq.models_zoo.registry import get_spec
+
+    record: dict[str, Any] = {"model": model, "status": "ok", "params": get_spec(model).params}
+    if s.checkpoints is not None:
+        module, extra, dm = _load(s, model)
+    else:
+        module, extra = _train(s, run, model, datamodule)
+        dm = datamodule
+    record.update(extra)
+    module = module.cpu() if s.accelerator == "cpu" else module
+    say(f"soundaq leaderboard: {model}: predicting the {len(dm.labels('test'))} test clips")
+    started = time.perf_counter()
+    table = predict_loader(module, dm.test_dataloader(), model=model)
+    seconds = time.perf_counter() - started
+    if len(table) == 0:
+        raise LeaderboardError("the test split gave no clips; fix: check the data folder")
+    record["clips_per_second"] = round(len(table) / max(seconds, 1e-9), 3)
+    table["data"] = data_label
+    pred_path = run.root / "predictions" / f"{model}.csv"
+    pred_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(pred_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    # score what the file holds, so anyone re-scoring predictions/<model>.csv gets the table's numbers
+    table = pd.read_csv(pred_path, float_precision="round_trip")
+    scores = score_table(table, source=str(pred_path))
+    record["scores"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()}
+    ci = bootstrap_ci(table, metrics=list(HEADLINE), n_resamples=s.n_resamples, seed=s.seed, source=str(pred_path))
+    record["ci"] = {r.metric: [_num(r.ci_low), _num(r.ci_high)] for r in ci.itertuples()}
+    record["test_clips"] = int(len(table))
+    record["predictions"] = str(pred_path.relative_to(run.root))
+    record["predictions_sha256"] = sha256_file(pred_path)
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return record

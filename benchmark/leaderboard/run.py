@@ -1,0 +1,284 @@
+"""A whole leaderboard run: prepare the data, run every model (resuming finished ones), write the outputs.
+
+Models run one after another, or ``Settings.workers`` at a time in separate processes with the CPU
+threads shared out between them (``soundaq leaderboard --workers``); each model's result does not
+depend on which worker ran it or in what order, so the table is the same either way.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from soundaq.base.errors import UserError, first_line
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.runs import RunFolder, package_versions
+from soundaq.benchmark.leaderboard import report
+from soundaq.benchmark.leaderboard.model_run import run_model, say
+from soundaq.benchmark.leaderboard.reference import reference_scores
+from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, make_datamodule
+from soundaq.benchmark.leaderboard.table import (RANKED, RANKING_TEXT, REFERENCE, definitions, json_value,
+                                                 leaderboard_columns, mark_beats_reference, rank_rows, table_row)
+from soundaq.models_zoo.metrics import HEADLINE
+
+
+@dataclass
+class Outcome:
+    """What :func:`run_leaderboard` returns: the ranked rows and where everything went."""
+
+    rows: list[dict]
+    out: Path
+    figure: Path | None
+    failed: list[str]
+    correlation: Path | None = None
+    curves: Path | None = None
+    budget: str = ""
+
+
+def one_line(err: BaseException) -> str:
+    """A failure reason for the table: the message's first line, prefixed by the type unless it is a UserError."""
+    first = first_line(err)
+    if isinstance(err, UserError) or first == type(err).__name__:
+        return first
+    return f"{type(err).__name__}: {first}"
+
+
+def quiet_lightning() -> None:
+    """Eight trainings repeat Lightning's start-up notes and tips eight times; keep our own lines and real warnings."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (".*LeafSpec.*", ".*log_every_n_steps.*", ".*does not have many workers.*",
+                    ".*litlogger.*", ".*is smaller than the logging interval.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def _device_text(s: Settings) -> str:
+    import platform
+
+    import torch
+
+    if s.accelerator not in ("cpu",) and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return (f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+            f"{max(1, s.workers)} model worker(s) x {_threads(s)} torch thread(s))")
+
+
+def _threads(s: Settings) -> int:
+    import torch
+
+    if s.workers <= 1:
+        return torch.get_num_threads()
+    return max(1, (os.cpu_count() or 1) // s.workers)
+
+
+def _worker(s: Settings, model: str, data_label: str, threads: int):
+    """One model in a worker process: its own data module (the same data, read from the cache)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    quiet_lightning()
+    datamodule = make_datamodule(s)
+    datamodule.prepare_data()
+    datamodule.setup("fit" if s.checkpoints is None else "test")
+    run = RunFolder(Path(s.out), s.identity())
+    try:
+        return run_model(s, run, model, datamodule, data_label), None, None
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 - reported as the model's failed row
+        return None, one_line(err), traceback.format_exc()
+
+
+def _run_models(s: Settings, run: RunFolder, todo: list[str], datamodule, data_label: str,
+                model_runner: Callable) -> dict[str, tuple[dict | None, str | None, str | None]]:
+    """``{model: (record, failure reason, traceback)}`` for every model of ``todo``."""
+    results: dict[str, tuple[dict | None, str | None, str | None]] = {}
+    if s.workers <= 1 or len(todo) <= 1 or model_runner is not run_model:
+        for model in todo:
+            say(f"soundaq leaderboard: [{s.models.index(model) + 1}/{len(s.models)}] {model}")
+            try:
+                results[model] = (model_runner(s, run, model, datamodule, data_label), None, None)
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:  # noqa: BLE001 - one model's failure must not stop the others
+                results[model] = (None, one_line(err), traceback.format_exc())
+            _settle(run, model, *results[model])
+        return results
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = _threads(s)
+    quiet = Settings(**{**asdict(s), "progress": False})
+    say(f"soundaq leaderboard: {len(todo)} model(s) on {s.workers} workers x {threads} thread(s)")
+    with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_worker, quiet, model, data_label, threads): model for model in todo}
+        for future in as_completed(futures):
+            model = futures[future]
+            try:
+                results[model] = future.result()
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                results[model] = (None, f"worker process failed ({one_line(err)}); fix: rerun with --workers 1",
+                                  traceback.format_exc())
+            _settle(run, model, *results[model])
+    return results
+
+
+def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None, trace: str | None) -> None:
+    """Write the model's done.json (or failed.json) as soon as it finishes."""
+    failed_file = run.model_dir(model) / "failed.json"
+    if failure is not None:
+        atomic_write_json(failed_file, {"model": model, "reason": failure, "traceback": trace,
+                                        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        say(f"soundaq leaderboard: {model}: failed: {failure}")
+        return
+    if failed_file.exists():
+        failed_file.unlink()
+    run.mark_done(model, record)
+    scores = record.get("scores", {})
+    say(f"soundaq leaderboard: {model}: done (scene_acc {scores.get('scene_acc', float('nan')):.3f}, "
+        f"aq_mse_mean {scores.get('aq_mse_mean', float('nan')):.3f}, {record.get('train_seconds') or 0:.0f} s training)")
+
+
+def _check(s: Settings) -> None:
+    from soundaq.models_zoo.registry import list_nets
+
+    if not s.models:
+        raise LeaderboardError("no models chosen; fix: pass --models all or a comma-separated list")
+    unknown = [m for m in s.models if m not in list_nets()]
+    if unknown:
+        raise LeaderboardError(f"unknown model(s) {', '.join(unknown)}; fix: choose from {', '.join(list_nets())}")
+    if s.n_resamples < 1:
+        raise LeaderboardError("--resamples must be at least 1")
+    if s.workers < 1:
+        raise LeaderboardError("--workers must be at least 1")
+    if s.checkpoints is not None and not Path(s.checkpoints).is_dir():
+        raise LeaderboardError(f"{s.checkpoints}: checkpoint folder not found; fix: pass the folder holding "
+                               "<MODEL>.ckpt files")
+    s.training_schedule()   # a bad schedule name or conflicting options fail here, in one line
+
+
+def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
+    """Run (or resume) the leaderboard of ``s``; writes everything into ``s.out`` and returns the rows.
+
+    Raises:
+        LeaderboardError: bad settings, or a run folder made with other settings (one line).
+    """
+    _check(s)
+    out = Path(s.out)
+    started = time.perf_counter()
+    datamodule = make_datamodule(s)
+    datamodule.prepare_data()
+    datamodule.setup("fit" if s.checkpoints is None else "test")
+    data_label = datamodule.data_label()
+    synthetic = bool(datamodule.synthetic)
+    run = RunFolder(out, s.identity()).open()
+    budget = (f"released/trained checkpoints from {s.checkpoints}" if s.checkpoints is not None
+              else s.training_schedule().describe())
+
+    todo = []
+    for i, model in enumerate(s.models, start=1):
+        if run.done(model) is not None and (out / "predictions" / f"{model}.csv").is_file():
+            say(f"soundaq leaderboard: [{i}/{len(s.models)}] {model}: finished in an earlier session, kept")
+        else:
+            todo.append(model)
+    results = _run_models(s, run, todo, datamodule, data_label, model_runner)
+    failures = {m: r[1] for m, r in results.items() if r[1] is not None}
+
+    records = {m: run.done(m) for m in s.models}
+    rows = [table_row(m, records[m] if m not in failures else None, failures.get(m), data_label, synthetic)
+            for m in s.models]
+    rows.append(table_row(REFERENCE, reference_scores(datamodule, s.n_resamples, s.seed), None, data_label,
+                          synthetic))
+    mark_beats_reference(rows)
+    rows = rank_rows(rows)
+    return _write_outputs(s, out, run, rows, records, failures, datamodule, data_label, synthetic, budget, started)
+
+
+def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], records: dict, failures: dict,
+                   datamodule, data_label: str, synthetic: bool, budget: str, started: float) -> Outcome:
+    import pandas as pd
+
+    columns = leaderboard_columns()
+    ranked = [r["model"] for r in rows if r["status"] in RANKED]
+    comparisons = None
+    if len(ranked) >= 2:
+        from soundaq.evaluation.bootstrap import compare_to_leader
+
+        tables = {m: pd.read_csv(out / "predictions" / f"{m}.csv", float_precision="round_trip") for m in ranked}
+        comparisons = compare_to_leader(tables, ranked[0], metrics=list(HEADLINE), n_resamples=s.n_resamples,
+                                        seed=s.seed)
+        with atomic_path(out / "comparisons.csv") as tmp:
+            comparisons.to_csv(tmp, index=False, float_format="%.6g")
+
+    correlation, agreed = None, None
+    if s.correlate and ranked:
+        correlation, agreed = correlate_leader(out, ranked[0], synthetic)
+
+    title = f"soundaq leaderboard: {data_label}" + (
+        " (SYNTHETIC data)" if synthetic and "synthetic" not in data_label.lower() else "")
+    figures: dict[str, str] = {}
+    fig_path = out / "leaderboard.png"
+    if ranked:
+        report.figure(rows, fig_path, title, budget)
+        figures["leaderboard"] = fig_path.name
+    curves = {m: (records.get(m) or {}).get("curve") or [] for m in ranked}
+    curves_path = out / "learning_curves.png"
+    start = None
+    if any(curves.values()) and s.head_init:
+        start = reference_scores(datamodule, 0, s.seed, split="validation")["scores"]
+    if report.curves_figure(rows, curves, start, curves_path, title, budget):
+        figures["curves"] = curves_path.name
+    else:
+        curves_path = None
+
+    desc = datamodule.describe()
+    prov = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv),
+            "data": desc, "synthetic": synthetic, "seed": s.seed, "n_resamples": s.n_resamples,
+            "budget": budget, "schedule": s.training_schedule().as_dict() if s.checkpoints is None else None,
+            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items()},
+            "ranking": RANKING_TEXT, "device": _device_text(s), "versions": package_versions(),
+            "models": {m: ({k: records[m].get(k) for k in ("checkpoint", "checkpoint_sha256", "predictions",
+                                                            "predictions_sha256", "epochs", "steps", "clips_seen",
+                                                            "train_seconds", "crop_frames", "diverged")}
+                           if records[m] and m not in failures else {"failed": failures.get(m, "not run")})
+                       for m in s.models},
+            "correlation": correlation.name if correlation else None, "correlation_agreement": agreed,
+            "session_seconds": round(time.perf_counter() - started, 1)}
+    frame = pd.DataFrame(rows, columns=columns)
+    with atomic_path(out / "leaderboard.csv") as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    atomic_write_json(out / "leaderboard.json", {
+        "data": data_label, "synthetic": synthetic, "budget": budget, "ranking": RANKING_TEXT,
+        "definitions": definitions(), "columns": columns,
+        "rows": [{c: json_value(r.get(c)) for c in columns} for r in rows],
+        "curves": curves,
+        "comparisons": [] if comparisons is None else
+        [{k: json_value(v) for k, v in c.items()} for c in comparisons.to_dict(orient="records")]})
+    atomic_write_text(out / "leaderboard.md", report.markdown(rows, comparisons, prov, figures))
+    atomic_write_json(out / "provenance.json", prov)
+    return Outcome(rows, out, fig_path if ranked else None, sorted(failures), correlation, curves_path, budget)
+
+
+def correlate_leader(out: Path, leader: str, synthetic: bool) -> tuple[Path | None, dict | None]:
+    """Spearman event x quality analysis of the leader's test predictions into ``out/correlation``
+    (soundaq.evaluation.correlation, the code behind ``soundaq correlate``), with its agreement with the
+    labels of the same clips. A problem here is reported, not fatal."""
+    from soundaq.evaluation.correlation import correlate_predictions
+
+    folder = out / "correlation"
+    try:
+        summary = correlate_predictions(out / "predictions" / f"{leader}.csv", folder, synthetic=synthetic)
+    except Exception as err:  # noqa: BLE001 - the leaderboard itself is complete without it
+        say(f"soundaq leaderboard: correlation analysis of {leader} skipped: {one_line(err)}")
+        return None, None
+    return folder, summary.get("agreement_with_labels")

@@ -1,0 +1,115 @@
+"""What defines a leaderboard run: the data, the models, the training schedule, the seed.
+
+Schedules (soundaq.models_zoo.schedules): the embedded set gets the ``embedded`` preset (an equal
+budget of training clips per model) unless the user asks for epochs (``--max-epochs``), which selects
+the paper's schedule, the default everywhere else (ARAUS).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from soundaq.base.errors import UserError
+from soundaq.models_zoo.schedules import EMBEDDED, PAPER, PAPER_BATCH_SIZE, SCHEDULES, Schedule
+
+#: Epoch bound for ARAUS when --max-epochs is not given (the original loops; early stopping ends sooner).
+ARAUS_MAX_EPOCHS = PAPER.max_epochs
+#: Clips per batch of the throughput measurement.
+THROUGHPUT_BATCH = 8
+
+
+class LeaderboardError(UserError):
+    """Bad leaderboard arguments (one line, exit code 2)."""
+
+
+@dataclass
+class Settings:
+    """What defines a leaderboard run (everything in :meth:`identity` must match to resume).
+
+    ``schedule`` names a preset (``embedded``, ``paper``) or is None: ``embedded`` on the embedded set
+    unless ``max_epochs`` is given, else ``paper``. ``budget_clips`` and ``batch_size`` override the
+    preset's values; ``max_epochs`` selects epochs (and the paper's schedule when no preset is named).
+    """
+
+    out: Path
+    data: str = "embedded"
+    labels: Path | None = None
+    audio: Path | None = None
+    features: Path | None = None
+    models: list[str] = field(default_factory=list)
+    schedule: str | None = None
+    max_epochs: int | None = None
+    budget_clips: int | None = None
+    checkpoints: Path | None = None
+    seed: int = 0
+    batch_size: int | None = None
+    n_resamples: int = 1000
+    cache_dir: Path | None = None
+    embedded_clips: int | None = None
+    workers: int = 1
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    progress: bool = True
+    head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
+    correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
+
+    def training_schedule(self) -> Schedule:
+        """The schedule every model of this run trains with (one for all: the comparison is fair)."""
+        if self.schedule is not None:
+            try:
+                base = SCHEDULES[self.schedule]
+            except KeyError:
+                raise LeaderboardError(f"unknown --schedule {self.schedule!r}; fix: use one of "
+                                       f"{', '.join(SCHEDULES)}") from None
+        elif self.data == "embedded" and self.max_epochs is None:
+            base = EMBEDDED
+        else:
+            base = PAPER
+        if self.max_epochs is not None and self.budget_clips is not None:
+            raise LeaderboardError("--max-epochs and --budget-clips exclude each other; fix: keep one")
+        if self.max_epochs is not None:      # epochs, with the paper's early stopping
+            base = replace(base, budget_clips=None, max_epochs=self.max_epochs, patience=base.patience or PAPER.patience)
+        if self.budget_clips is not None:    # an equal clip budget
+            base = replace(base, budget_clips=self.budget_clips, max_epochs=None,
+                           val_points=base.val_points or EMBEDDED.val_points)
+        return base.with_overrides(batch_size=self.batch_size)
+
+    @property
+    def loader_batch_size(self) -> int:
+        """Clips per batch of the data module (training and evaluation)."""
+        if self.checkpoints is not None:
+            return self.batch_size or PAPER_BATCH_SIZE
+        return self.training_schedule().batch_size
+
+    def identity(self) -> dict:
+        return {"data": self.data, "labels": _str(self.labels), "audio": _str(self.audio),
+                "features": _str(self.features), "models": list(self.models),
+                "schedule": self.training_schedule().as_dict() if self.checkpoints is None else None,
+                "checkpoints": _str(self.checkpoints), "seed": self.seed, "batch_size": self.loader_batch_size,
+                "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
+                "head_init": self.head_init if self.checkpoints is None else None}
+
+
+def _str(p) -> str | None:
+    return str(Path(p).expanduser().resolve()) if p is not None else None
+
+
+def make_datamodule(s: Settings, norm_stats=None):
+    """The run's data module (the checkpoint's own statistics when ``norm_stats`` is given)."""
+    from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
+
+    if s.data == "araus":
+        if s.labels is None or (s.audio is None and s.features is None):
+            raise LeaderboardError("--data araus needs --labels DIR and --audio DIR (or --features DIR)")
+        return SoundscapeDataModule(source="araus", labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
+                                    cache_dir=s.cache_dir, batch_size=s.loader_batch_size, norm_stats=norm_stats,
+                                    seed=s.seed)
+    if s.data != "embedded":
+        raise LeaderboardError(f"unknown --data {s.data!r}; fix: use embedded or araus")
+    if s.labels or s.audio or s.features:
+        raise LeaderboardError("--labels/--audio/--features go with --data araus; the embedded set needs none")
+    return SoundscapeDataModule(source="embedded", cache_dir=s.cache_dir, batch_size=s.loader_batch_size,
+                                norm_stats=norm_stats, seed=s.seed, embedded_clips=s.embedded_clips,
+                                progress=s.progress, in_memory=True)
