@@ -32,7 +32,7 @@ def circumplex_move(a: tuple[float, float], b: tuple[float, float], label_a: str
 
     frame = pd.DataFrame({"isop": [a[0], b[0]], "isoe": [a[1], b[1]], "which": [label_a, label_b]})
     with plt.rc_context(FONT):
-        fig, ax = plt.subplots(figsize=(4.6, 4.9))
+        fig, ax = plt.subplots(figsize=(4.6, 5.3))
         sspy.scatter(frame, ax=ax, x="isop", y="isoe", hue="which", palette=list(COLOURS), s=60, zorder=3,
                      title=None, xlabel="ISOPleasant", ylabel="ISOEventful", legend="brief")
         ax.annotate("", xy=b, xytext=a, zorder=4,
@@ -45,10 +45,10 @@ def circumplex_move(a: tuple[float, float], b: tuple[float, float], label_a: str
             ax.text(x, y, name, ha="right" if x > 0 else "left", va="top" if y > 0 else "bottom",
                     fontsize=7, color="0.45", style="italic", zorder=2)
         ax.set_aspect("equal")
-        legend = ax.get_legend()
-        if legend is not None:
-            legend.set_title(None)
-            legend.set_loc("lower left" if min(a[1], b[1]) > -0.55 or max(a[0], b[0]) > -0.2 else "upper right")
+        if ax.get_legend() is not None:   # below the axes, clear of the points and the quadrant names
+            handles, labels = ax.get_legend_handles_labels()
+            ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1, frameon=False,
+                      fontsize=7.5)
         if title:
             ax.set_title(title, fontsize=9, pad=6)
         if note:

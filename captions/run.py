@@ -377,6 +377,7 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
                    "requests": result["requests"], "failed": len(result["failures"]),
                    "not_asked": len(result["not_asked"]), "audio_skipped": len(skipped)},
         "failures": result["failures"], "not_asked": result["not_asked"], "audio_skipped": skipped,
+        "fatal": result["fatal"],
         "stop_reason": result["fatal"] or (f"--max-requests {llm.max_requests} reached"
                                            if result["not_asked"] and llm else None),
         "versions": _versions(),

@@ -13,8 +13,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
+
+
+class _RefuseKey(argparse.Action):
+    """``--api-key`` exists only to say no: a key on the command line ends up in shell histories and
+    process lists. The value is never echoed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from soundaq.captions.llm import KEY_VARIABLES
+
+        parser.error(f"{option_string}: an API key is never taken from the command line; put it in "
+                     f"${KEY_VARIABLES[0]} (or name your variable with --api-key-env)")
+
+
+def _variable_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError("give the NAME of an environment variable (like MY_LLM_KEY), not a key")
+    return text
 
 
 def llm_options() -> argparse.ArgumentParser:
@@ -32,7 +50,8 @@ def llm_options() -> argparse.ArgumentParser:
                         f"(default ${BASE_URL_VARIABLE}, else {DEFAULT_BASE_URL})")
     g.add_argument("--llm-model", default=os.environ.get(MODEL_VARIABLE), metavar="NAME",
                    help=f"the server's model name, e.g. gpt-4o-mini or llama3.1:8b (default ${MODEL_VARIABLE})")
-    g.add_argument("--api-key-env", default=None, metavar="VAR",
+    g.add_argument("--api-key", "--key", action=_RefuseKey, help=argparse.SUPPRESS)
+    g.add_argument("--api-key-env", type=_variable_name, default=None, metavar="VAR",
                    help=f"environment variable holding the API key (default {' then '.join(KEY_VARIABLES)}; "
                         "local servers need none)")
     g.add_argument("--temperature", type=float, default=TEMPERATURE,
@@ -71,6 +90,7 @@ def register(sub) -> None:
     from soundaq.benchmark import options as o
 
     p = sub.add_parser("caption", help="soundscape captions of predictions or audio (template or any LLM server)",
+                       allow_abbrev=False,
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
                        parents=[o.output_options(help="output folder (created; a rerun resumes)"), llm_options(),
                                 o.seed_options("the template's sentence shapes and the LLM request"),
@@ -103,7 +123,8 @@ def _caption(args) -> int:
     if c["reused"]:
         tail.append(f"{c['reused']} reused")
     if missing:
-        tail.append(f"{missing} without a caption ({summary['stop_reason'] or 'failed'}); rerun to retry")
+        why = "see above" if summary["fatal"] or not summary["stop_reason"] else summary["stop_reason"]
+        tail.append(f"{missing} without a caption ({why}); rerun to retry")
     if c["audio_skipped"]:
         tail.append(f"{c['audio_skipped']} audio file(s) skipped")
     say(f"{c['captions']} caption(s) -> {args.out}/captions.csv" + (f"; {'; '.join(tail)}" if tail else ""))

@@ -19,6 +19,7 @@ def register(sub) -> None:
     from soundaq.benchmark.commands.caption import llm_options
 
     p = sub.add_parser("compare", help="explain how two clips, windows or sites differ (ADIFF's three tiers)",
+                       allow_abbrev=False,
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
                        parents=[o.output_options(), llm_options(), o.seed_options("the LLM request"),
                                 o.cache_options(), o.calibration_options()])
