@@ -117,7 +117,10 @@ def _missing_hint(columns) -> str:
 
 
 def _fail(source: str, where: str, column: str, value, problem: str, fix: str) -> PredictionTableError:
-    return PredictionTableError(f"{source}: {where}, column {column}: {value!r} {problem}; fix: {fix}")
+    """``FILE: row 3 (clip 'x'), column C: 'value' problem; fix: ...`` (no value shown when it is None)."""
+    value = value.item() if hasattr(value, "item") else value
+    cell = f"column {column}" if value is None else f"column {column}: {value!r}"
+    return PredictionTableError(f"{source}: {where}, {cell} {problem}; fix: {fix}")
 
 
 def _short(i: int, csv_lines) -> str:
@@ -144,9 +147,9 @@ def _numeric_block(frame, columns: Sequence[str], source: str, csv_lines: bool) 
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
         raw = frame[columns[j]].iloc[i]
-        what = "is empty" if (raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() == "") \
-            else "is not a finite number"
-        raise _fail(source, _row_where(frame, i, csv_lines), columns[j], raw, what,
+        empty = raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() in ("", "nan")
+        raise _fail(source, _row_where(frame, i, csv_lines), columns[j], None if empty else raw,
+                    "is empty" if empty else "is not a finite number",
                     f"rewrite that cell or drop the clip; {_FIX_TABLE}")
     return block
 

@@ -120,7 +120,7 @@ def _bad_table(tmp_path, mutate) -> tuple:
 
 @pytest.mark.parametrize("mutate, pieces", [
     (lambda f: f.drop(columns=["event_prob_bird", "calm"]), ["missing column(s)", "event_prob_bird", "calm"]),
-    (lambda f: f.assign(event_prob_speech=[0.2, np.nan, 0.3]), ["row 2, line 3", "clip01", "event_prob_speech", "empty"]),
+    (lambda f: f.assign(event_prob_speech=[0.2, np.nan, 0.3]), ["row 2, line 3", "clip01", "column event_prob_speech is empty"]),
     (lambda f: f.assign(event_prob_water=[0.2, 0.3, 1.2]), ["row 3", "event_prob_water", "1.2", "outside [0, 1]"]),
     (lambda f: f.assign(scene_prob_park=[-0.1, 0.3, 0.2]), ["row 1", "scene_prob_park", "outside [0, 1]"]),
     (lambda f: f.assign(scene=["park", "beach", "park"]), ["row 2", "column scene", "'beach'", "public_square"]),
