@@ -35,7 +35,7 @@ from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 from soundaq.captions.llm import ChatClient, LLMSettings, default_cache_dir
 from soundaq.captions.prompt import agreement, kept_events
 from soundaq.captions.signal import SignalFacts, audio_signal_facts, crop, pool
-from soundaq.captions.tables import (WHOLE, Prediction, PredictionTableError, audio_suffixes, check_one_model,
+from soundaq.captions.tables import (WHOLE, Prediction, audio_suffixes, check_one_model,
                                      is_table, parse_window, predictions_from_frame, predictions_from_results,
                                      read_predictions_file, window_label)
 from soundaq.captions.template import EVENT_WORDS, SCENE_WORDS, join_words

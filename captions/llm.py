@@ -4,6 +4,8 @@ server, LM Studio), through the official ``openai`` client.
 * **The API key** is read from an environment variable only (:data:`KEY_VARIABLES`, or the variable
   named by ``LLMSettings.api_key_env``); it never appears in arguments, logs, outputs, the cache or
   provenance, and server messages are scrubbed of it. Local servers need no key.
+* **Length limit**: sent as ``max_tokens`` (the release's parameter); a server that answers that the
+  model wants ``max_completion_tokens`` (OpenAI's newer models) is asked again that way.
 * **Retries**: the ``openai`` client retries 408/409/429/5xx answers and network errors
   ``retries`` times with exponential backoff (0.5 s doubling to 8 s, with jitter) and honours the
   server's ``Retry-After``; each try waits at most ``timeout_s``.
@@ -187,6 +189,8 @@ class ChatClient:
         self.cache = ResponseCache(cache_dir)
         self.requests = 0          # requests sent to the server in this run (cache hits not counted)
         self._lock = threading.Lock()
+        # newer OpenAI models take the length limit as max_completion_tokens and reject max_tokens
+        self._length_param = "max_tokens"
         self._client = openai.OpenAI(api_key=key or NO_KEY, base_url=settings.base_url,
                                      timeout=float(settings.timeout_s), max_retries=int(settings.retries))
 
@@ -246,14 +250,22 @@ class ChatClient:
         import openai
 
         s = self.settings
-        kwargs = {"model": s.model, "messages": [{"role": s.role, "content": prompt}],
-                  "temperature": float(s.temperature), "max_tokens": int(s.max_tokens)}
-        if s.seed is not None:
-            kwargs["seed"] = int(s.seed)
-        try:
-            return self._client.chat.completions.create(**kwargs)
-        except openai.OpenAIError as err:
-            raise self._classify(err) from None
+        for _ in range(2):
+            param = self._length_param
+            kwargs = {"model": s.model, "messages": [{"role": s.role, "content": prompt}],
+                      "temperature": float(s.temperature), param: int(s.max_tokens)}
+            if s.seed is not None:
+                kwargs["seed"] = int(s.seed)
+            try:
+                return self._client.chat.completions.create(**kwargs)
+            except openai.BadRequestError as err:
+                if param == "max_tokens" and "max_completion_tokens" in str(err):
+                    self._length_param = "max_completion_tokens"    # ask again, the way this model wants
+                    continue
+                raise self._classify(err) from None
+            except openai.OpenAIError as err:
+                raise self._classify(err) from None
+        raise LLMFailure("bad_request", f"{self.url} rejected both max_tokens and max_completion_tokens", fatal=True)
 
     def _answer(self, response) -> tuple[str, str, str]:
         choices = getattr(response, "choices", None) or []

@@ -26,7 +26,7 @@ import numpy as np
 
 from soundaq.base.errors import UserError, first_line
 from soundaq.base.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
-                                SCENES, iso_coordinates)
+                                SCENES)
 
 #: ``window`` of a whole-clip row in captions.csv.
 WHOLE = "all"
@@ -405,8 +405,3 @@ def check_one_model(predictions: Sequence[Prediction]) -> str:
                 "fix: caption each model's predictions separately (one --out each)")
     return first.model
 
-
-def iso_of(qualities: Mapping[str, float]) -> tuple[float, float]:
-    """ISOPleasant, ISOEventful of 8 ratings (ISO/TS 12913-3; :func:`soundaq.base.vocab.iso_coordinates`)."""
-    isop, isoe = iso_coordinates(*(qualities[q] for q in QUALITIES))
-    return float(isop), float(isoe)

@@ -76,7 +76,8 @@ class FakeLLMServer:
     """An OpenAI-compatible ``POST /v1/chat/completions`` on 127.0.0.1 (real HTTP).
 
     ``script(n, body) -> behaviour`` picks the answer to the n-th request (0-based): ``ok``, ``429``,
-    ``500``, ``hang``, ``refuse``, ``empty``, ``401``, ``404``, ``context``, ``length``.
+    ``500``, ``hang``, ``refuse``, ``empty``, ``401``, ``404``, ``context``, ``length``, ``mct``
+    (a model that takes only ``max_completion_tokens``).
     ``requests`` records every request (its body and Authorization header); ``max_inflight`` the
     most requests handled at once. ``delay`` seconds are spent on every answer.
     """
@@ -152,6 +153,10 @@ class FakeLLMServer:
                 if what == "context":
                     return self._error(400, "This model's maximum context length is 16 tokens. However, your "
                                             "messages resulted in 900 tokens.", "context_length_exceeded",
+                                       "invalid_request_error")
+                if what == "mct" and "max_tokens" in body:
+                    return self._error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                            "Use 'max_completion_tokens' instead.", "unsupported_parameter",
                                        "invalid_request_error")
                 if what == "hang":
                     time.sleep(server.hang_s)

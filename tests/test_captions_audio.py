@@ -10,18 +10,14 @@ import pytest
 import soundfile as sf
 
 from soundaq.benchmark.cli import main
+from test_train_predict import ad_cnn_checkpoint  # noqa: F401  (the released AD_CNN weights, imported once)
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]   # ~40 s on 2 busy cores
 
 
 @pytest.fixture(scope="module")
-def ad_cnn(tmp_path_factory, checkpoints_dir, sample_clip_dir):
-    from soundaq.models_zoo.checkpoints import import_original
-
-    out = tmp_path_factory.mktemp("ckpt") / "AD_CNN.ckpt"
-    import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
-                    sample_clip_dir / "original_normalisation_stats.json", None, out)
-    return out
+def ad_cnn(ad_cnn_checkpoint):
+    return ad_cnn_checkpoint
 
 
 @pytest.fixture(scope="module")

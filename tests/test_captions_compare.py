@@ -172,3 +172,30 @@ def test_compare_with_the_llm_captioner(tmp_path, monkeypatch):
     assert "Bird (0.92)" in tier1 and "Traffic (0.97)" in tier1 and "Wind" not in tier1
     assert result["tier1"]["text"].startswith("LLM caption") and result["tier1"]["prompt"] == tier1
     assert result["tier1"]["template_text"] == tier1_text(result["tier1"])
+
+
+def test_signal_facts_of_table_rows_and_sites_from_an_audio_folder(tmp_path, capsys):
+    import soundfile as sf
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    levels = {"park1": 0.01, "park2": 0.01, "street1": 0.1}          # street1 20 dB above the parks
+    for clip, amp in levels.items():
+        sf.write(audio / f"{clip}.wav", amp * np.sin(2 * np.pi * 500 * t), rate, subtype="FLOAT")
+    site_a = write_table(tmp_path / "siteA.csv", [PARK, dict(PARK, clip="park2")])
+    site_b = write_table(tmp_path / "siteB.csv", [STREET, dict(STREET, clip="street2")])   # street2: no audio
+    out = tmp_path / "cmp"
+    code, _, err = _run(capsys, "compare", site_a, site_b, "--out", out, "--audio", audio)
+    assert code == 0, err
+    result = json.loads((out / "compare.json").read_text())
+    sig = result["tier2"]["signal"]
+    assert sig["a"]["clips"] == 2 and sig["b"]["clips"] == 1
+    assert sig["level_delta_db"] == pytest.approx(20.0, abs=0.05)
+    assert "audio of 1 of 2 clips found" in result["tier2"]["signal_note"]
+    code, _, err = _run(capsys, "compare", f"{site_a}#park1", f"{site_b}#street1", "--out", out, "--audio", audio)
+    assert code == 0, err
+    result = json.loads((out / "compare.json").read_text())
+    assert result["tier2"]["signal"]["level_delta_db"] == pytest.approx(20.0, abs=0.05)
+    assert "B is much louder than A" in result["tier2"]["text"]

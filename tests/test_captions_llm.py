@@ -221,3 +221,12 @@ def test_cache_entries_and_keys(tmp_path):
     assert cache.get(k) is None                    # a damaged entry is a miss
     with pytest.raises(LLMFailure, match="no LLM model"):
         ChatClient(LLMSettings(model=""))
+
+
+def test_models_that_want_max_completion_tokens(tmp_path, capsys, table):
+    with FakeLLMServer(lambda n, body: "mct") as server:
+        code, _, err = _llm(capsys, server.url, table, tmp_path / "caps", tmp_path / "cache")
+    assert code == 0, err
+    bodies = [r["body"] for r in server.requests]
+    assert len(bodies) == 4 and "max_tokens" in bodies[0]        # asked once the release's way, then never again
+    assert all(b.get("max_completion_tokens") == 250 and "max_tokens" not in b for b in bodies[1:])
