@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Hashable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from soundaq.base.errors import first_line
+from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import atomic_write_json
 from soundaq.captions.prompt import MAX_TOKENS, ROLE, TEMPERATURE
 
@@ -174,14 +174,18 @@ class ChatClient:
     Args:
         settings: :class:`LLMSettings`.
         cache_dir: folder of the response cache (None: no cache).
+
+    Raises:
+        UserError: no model named, or the ``openai`` package is missing.
     """
 
     def __init__(self, settings: LLMSettings, cache_dir: Path | str | None = None):
-        import openai
-
+        try:
+            import openai
+        except ImportError:
+            raise UserError("the llm captioner needs the openai package; fix: pip install openai") from None
         if not str(settings.model or "").strip():
-            raise LLMFailure("model", f"no LLM model named; fix: pass --llm-model NAME or set ${MODEL_VARIABLE}",
-                             fatal=True)
+            raise UserError(f"no LLM model named; fix: pass --llm-model NAME or set ${MODEL_VARIABLE}")
         self.settings = settings
         self.url = safe_url(settings.base_url)
         key, self.key_variable = api_key_from_env(settings.api_key_env)

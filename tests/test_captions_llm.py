@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from caption_builders import API_KEY, FakeLLMServer, free_port, prompt_caption, random_rows, write_table
+from soundaq.base.errors import UserError
 from soundaq.benchmark.cli import main
-from soundaq.captions.llm import ChatClient, LLMFailure, LLMSettings, ResponseCache, safe_url
+from soundaq.captions.llm import ChatClient, LLMSettings, ResponseCache, safe_url
 from soundaq.captions.prompt import prompt_sha256
 
 
@@ -219,7 +220,7 @@ def test_cache_entries_and_keys(tmp_path):
     (tmp_path / k[:2]).mkdir()
     (tmp_path / k[:2] / f"{k}.json").write_text("{broken")
     assert cache.get(k) is None                    # a damaged entry is a miss
-    with pytest.raises(LLMFailure, match="no LLM model"):
+    with pytest.raises(UserError, match="no LLM model"):
         ChatClient(LLMSettings(model=""))
 
 
