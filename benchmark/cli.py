@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "soundaq.benchmark.commands.train", "soundaq.benchmark.commands.predict",
     "soundaq.benchmark.commands.leaderboard",
     "soundaq.benchmark.commands.correlate",
+    "soundaq.benchmark.commands.caption", "soundaq.benchmark.commands.compare",
     "soundaq.benchmark.commands.jury",
 ]
 

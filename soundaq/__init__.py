@@ -7,6 +7,7 @@ This module is the public Python API. Names load on first use, so ``import sound
 - :mod:`soundaq.models_zoo`: audio -> features -> data -> the eight nets -> one training module
 - :mod:`soundaq.evaluation`: metrics, bootstrap CIs, Spearman correlation, figures
 - :mod:`soundaq.human_study`: expert-jury questionnaires and their statistics
+- :mod:`soundaq.captions`: soundscape captions (template or any LLM server) and ADIFF-style comparisons
 - :mod:`soundaq.benchmark`: the ``soundaq`` command, the leaderboard, run folders
 """
 from __future__ import annotations
@@ -36,6 +37,10 @@ _API: dict[str, str] = {
     "score": "soundaq.models_zoo.metrics:score_table",
     "read_predictions": "soundaq.models_zoo.metrics:read_predictions",
     "correlate": "soundaq.evaluation.correlation:correlate_predictions",
+    # captions (the language stage)
+    "caption": "soundaq.captions.run:caption",
+    "compare": "soundaq.captions.compare:compare",
+    "LLMSettings": "soundaq.captions.llm:LLMSettings",
 }
 
 __all__ = sorted(_API) + ["__version__"]

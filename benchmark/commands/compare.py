@@ -1,0 +1,50 @@
+"""``soundaq compare A B``: how soundscape B differs from A, in ADIFF's three tiers.
+
+A and B are each an audio file (with --checkpoint), a window of one (FILE@START-END, seconds), a row
+of a predictions table (TABLE.csv#CLIP, or TABLE.csv#CLIP@START-END for a window row), or a whole
+predictions table (a site: the mean of its clips). Tier 1 names the events that differ, tier 2 adds
+the scenes and the signal (level in dB SPL, N5 loudness from ISO 532-1, spectral balance from the
+log-mel; needs the audio: --audio DIR for table rows), tier 3 adds the qualities that rise or fall
+and the move on the ISOPleasant/ISOEventful circumplex. Writes OUT/compare.json, compare.md and
+circumplex_move.png/.pdf.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    from soundaq.benchmark import options as o
+    from soundaq.benchmark.commands.caption import llm_options
+
+    p = sub.add_parser("compare", help="explain how two clips, windows or sites differ (ADIFF's three tiers)",
+                       allow_abbrev=False,
+                       description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+                       parents=[o.output_options(), llm_options(), o.seed_options("the LLM request"),
+                                o.cache_options(), o.calibration_options()])
+    p.add_argument("a", metavar="A", help="FILE, FILE@START-END, TABLE.csv, TABLE.csv#CLIP[@START-END]")
+    p.add_argument("b", metavar="B", help="the same kinds as A")
+    p.add_argument("--checkpoint", type=Path, default=None, help="acoustic model for audio sides (.ckpt)")
+    p.add_argument("--audio", type=Path, default=None, metavar="DIR",
+                   help="folder with the audio of table rows (<clip>.wav/.flac/...), for their signal facts")
+    p.add_argument("--no-signal", action="store_true",
+                   help="skip level, N5 and spectral balance (the ISO 532-1 loudness takes seconds per clip)")
+    p.add_argument("--device", default="cpu", help="torch device for audio sides (default cpu)")
+    p.set_defaults(handler=_compare)
+
+
+def _compare(args) -> int:
+    from soundaq.benchmark.commands.caption import llm_settings_from_args
+    from soundaq.benchmark.options import calibration_from_args
+    from soundaq.captions.compare import compare_run
+
+    result = compare_run(args.a, args.b, args.out, checkpoint=args.checkpoint,
+                         calibration=calibration_from_args(args), audio_dir=args.audio, captioner=args.captioner,
+                         llm=llm_settings_from_args(args), cache_dir=args.cache_dir, signal=not args.no_signal,
+                         device=args.device)
+    for line in result["failures"]:
+        print(f"soundaq compare: {line}", file=sys.stderr)
+    print(result["tier3"]["text"] or result["tier3"]["template_text"])
+    print(f"soundaq compare: -> {args.out}/compare.md, compare.json, circumplex_move.png/.pdf", file=sys.stderr)
+    return 1 if result["failures"] else 0

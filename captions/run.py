@@ -1,0 +1,419 @@
+"""``soundaq caption``: predictions (or audio) -> soundscape captions, written as CSV, JSONL and Markdown.
+
+:func:`caption` is the Python API (a DataFrame back, nothing written); :func:`caption_run` is what the
+command runs: it reads every input first (tables and, with a checkpoint, audio through
+:func:`soundaq.models_zoo.predict.predict_files`, the code path of ``soundaq predict``), builds each prompt,
+reuses every caption an earlier run of the same settings wrote into the output folder, asks for the
+rest and writes ``captions.csv``, ``captions.jsonl``, ``captions.md`` and ``provenance.json`` atomically.
+
+Output columns (:data:`CSV_COLUMNS`; ``captions.jsonl`` has the same fields, with ``events`` and
+``qualities`` structured):
+
+clip, window
+    the clip id; ``all`` for the whole clip, ``START-END`` seconds for a window of a long recording
+start_s, end_s, acoustic_model, scene
+    the window's span (when known), the model that predicted, the predicted scene
+events
+    the events the prompt names with their rounded probabilities, ``Bird:0.91; Speech:0.55``
+pleasant ... monotonous
+    the agreement word of each quality (``Agree``, ``Neutral``, ...); ``rating_<quality>`` the rating
+isop, isoe
+    ISOPleasant and ISOEventful of the prediction
+prompt, prompt_sha256
+    the exact prompt (the one the ``llm`` captioner sends; the ``template`` one reads the same facts)
+caption, captioner, model, temperature, max_tokens, seed, finish_reason, time
+    the caption; ``template`` or ``llm``; the LLM's model name (empty for ``template``); its sampling
+    settings; the server's finish reason; when the caption was made (ISO 8601)
+data
+    the predictions table's ``data`` column (marks the embedded synthetic set)
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from soundaq.base.errors import UserError
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from soundaq.base.vocab import QUALITIES
+from soundaq.captions.llm import ChatClient, LLMFailure, LLMSettings, default_cache_dir
+from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
+from soundaq.captions.tables import (WHOLE, Prediction, PredictionTableError, check_one_model,
+                                     predictions_from_frame, predictions_from_results, read_predictions_file,
+                                     split_inputs)
+from soundaq.captions.template import template_caption
+
+CAPTIONERS = ("template", "llm")
+RATING_COLUMNS = tuple(f"rating_{q}" for q in QUALITIES)
+CSV_COLUMNS: tuple[str, ...] = (
+    "clip", "window", "start_s", "end_s", "acoustic_model", "scene", "events", *QUALITIES, *RATING_COLUMNS,
+    "isop", "isoe", "prompt", "caption", "captioner", "model", "temperature", "max_tokens", "seed",
+    "prompt_sha256", "finish_reason", "time", "data")
+#: Fields that must agree for an earlier caption to be reused (besides clip and window).
+REUSE_FIELDS = ("captioner", "model", "temperature", "max_tokens", "seed", "prompt_sha256")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def as_predictions(predictions, source: str = "predictions") -> list[Prediction]:
+    """Whatever the API was given as a list of :class:`~soundaq.captions.tables.Prediction`: a DataFrame
+    (predictions table), a path (CSV/JSON), ``soundaq predict`` objects, or Predictions already."""
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        return predictions_from_frame(predictions, source)
+    if isinstance(predictions, (str, Path)):
+        return read_predictions_file(predictions)
+    items = list(predictions)
+    if items and all(isinstance(p, Prediction) for p in items):
+        return items
+    return predictions_from_results(items, source)
+
+
+@dataclass
+class CaptionJob:
+    """One caption to make: the prediction, its prompt and the row that will hold the answer."""
+
+    prediction: Prediction
+    prompt: str
+    row: dict = field(default_factory=dict)
+
+
+def _base_row(p: Prediction, captioner: str, seed: int, settings: LLMSettings | None) -> tuple[str, dict]:
+    facts = prompt_facts(p.scene, p.events, p.qualities)
+    prompt = build_prompt(facts)
+    row = {"clip": p.clip, "window": p.window, "start_s": p.start_s, "end_s": p.end_s, "acoustic_model": p.model,
+           "scene": p.scene, "events": "; ".join(f"{e}:{prob:.2f}" for e, prob in facts.events)}
+    row.update({q: facts.agreements[q] for q in QUALITIES})
+    row.update({f"rating_{q}": p.qualities[q] for q in QUALITIES})
+    row.update({"isop": p.isop, "isoe": p.isoe, "prompt": prompt, "caption": "", "captioner": captioner,
+                "model": settings.model if settings else "",
+                "temperature": float(settings.temperature) if settings else None,
+                "max_tokens": int(settings.max_tokens) if settings else None,
+                "seed": seed if settings is None else settings.seed,
+                "prompt_sha256": prompt_sha256(prompt), "finish_reason": "", "time": "", "data": p.data})
+    row["_facts"] = facts
+    return prompt, row
+
+
+def _reuse_key(row: dict) -> tuple:
+    def norm(v):
+        if v is None or (isinstance(v, float) and v != v) or v == "":
+            return ""
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+    return (str(row["clip"]), str(row["window"]), *(norm(row.get(k)) for k in REUSE_FIELDS))
+
+
+def read_previous(out: Path) -> dict[tuple, dict]:
+    """Captions an earlier run wrote into ``out/captions.jsonl``, by (clip, window, settings, prompt sha256).
+    A missing or damaged file gives nothing (those captions are made again; LLM ones come from the cache)."""
+    path = Path(out) / "captions.jsonl"
+    found: dict[tuple, dict] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return found
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            if isinstance(rec, dict) and str(rec.get("caption") or "").strip():
+                found[_reuse_key(rec)] = rec
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def make_captions(predictions: Sequence[Prediction], captioner: str = "template", *, seed: int = 0,
+                  llm: LLMSettings | None = None, cache_dir: Path | str | None = None,
+                  previous: dict[tuple, dict] | None = None,
+                  on_done: Callable[[str, object], None] | None = None) -> dict:
+    """Caption every prediction; the engine of :func:`caption` and :func:`caption_run`.
+
+    Returns:
+        ``{"rows": [...], "failures": [one-line str], "not_asked": [labels], "fatal": str | None,
+        "requests": int, "reused": int}``; rows are dicts with :data:`CSV_COLUMNS` (captioned ones only,
+        in input order).
+    """
+    if captioner not in CAPTIONERS:
+        raise UserError(f"unknown captioner {captioner!r}; fix: use one of {', '.join(CAPTIONERS)}")
+    if captioner == "llm" and llm is None:
+        raise UserError("the llm captioner needs LLM settings; fix: pass --llm-model (and --base-url)")
+    settings = llm if captioner == "llm" else None
+    previous = previous or {}
+    jobs: dict[tuple[str, str], CaptionJob] = {}
+    for p in predictions:
+        prompt, row = _base_row(p, captioner, seed, settings)
+        jobs[p.key] = CaptionJob(p, prompt, row)
+    reused = 0
+    todo: dict[tuple[str, str], str] = {}
+    for key, job in jobs.items():
+        old = previous.get(_reuse_key(job.row))
+        if old is not None:
+            job.row.update(caption=old["caption"], time=old.get("time", ""), finish_reason=old.get("finish_reason", ""))
+            reused += 1
+        elif captioner == "template":
+            job.row.update(caption=template_caption(job.row["_facts"], job.prediction.clip, job.prediction.window,
+                                                    seed), time=_now())
+        else:
+            todo[key] = job.prompt
+    failures, not_asked, fatal, requests = [], [], None, 0
+    if todo:
+        client = ChatClient(settings, cache_dir)
+
+        def done(key, outcome):
+            if on_done:
+                on_done(jobs[key].prediction.label, outcome)
+
+        completions, failed, skipped, stop = client.complete_all(todo, on_done=done)
+        for key, comp in completions.items():
+            jobs[key].row.update(caption=comp.text, time=comp.created or _now(), finish_reason=comp.finish_reason)
+        failures = [f"{jobs[k].prediction.label}: {err}" for k, err in failed.items()]
+        not_asked = [jobs[k].prediction.label for k in skipped]
+        fatal = str(stop) if stop else None
+        requests = client.requests
+    rows = []
+    for job in jobs.values():
+        job.row.pop("_facts", None)
+        if job.row["caption"]:
+            rows.append(job.row)
+    return {"rows": rows, "failures": failures, "not_asked": not_asked, "fatal": fatal, "requests": requests,
+            "reused": reused}
+
+
+def caption(predictions, captioner: str = "template", *, llm: LLMSettings | None = None, seed: int = 0,
+            cache_dir: Path | str | None = None):
+    """Soundscape captions of predictions (the Python API of ``soundaq caption``; writes nothing but the
+    LLM response cache).
+
+    Args:
+        predictions: a predictions table (DataFrame or CSV path), ``soundaq predict`` JSON (path or the
+            list of objects, e.g. from :func:`soundaq.models_zoo.predict.predict_files`), or
+            :class:`~soundaq.captions.tables.Prediction` rows. One acoustic model.
+        captioner: ``template`` (offline, deterministic) or ``llm`` (needs ``llm``).
+        llm: :class:`~soundaq.captions.llm.LLMSettings` of the server and model.
+        seed: picks the template's sentence shapes; the LLM's seed is ``llm.seed``.
+        cache_dir: the LLM response cache (default ``<soundaq cache>/llm``).
+
+    Returns:
+        DataFrame with :data:`CSV_COLUMNS`, one row per captioned clip and window;
+        ``frame.attrs["failures"]`` lists the one-line failures (LLM), ``attrs["not_asked"]`` the
+        captions left for a later run.
+
+    Raises:
+        PredictionTableError: bad predictions (one line naming file, row, column).
+        UserError: an unknown captioner, ``llm`` without settings.
+    """
+    import pandas as pd
+
+    preds = as_predictions(predictions)
+    if preds:
+        check_one_model(preds)
+    result = make_captions(preds, captioner, seed=seed, llm=llm,
+                           cache_dir=default_cache_dir(cache_dir) if captioner == "llm" else None)
+    frame = pd.DataFrame(result["rows"], columns=list(CSV_COLUMNS))
+    frame.attrs.update(failures=result["failures"], not_asked=result["not_asked"], fatal=result["fatal"])
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------------
+def jsonl_record(row: dict) -> dict:
+    """``captions.jsonl`` record of a row: the CSV fields, ``events`` and ``qualities`` structured."""
+    rec = {k: row.get(k) for k in CSV_COLUMNS if k not in QUALITIES and k not in RATING_COLUMNS}
+    rec["events"] = [{"event": name, "probability": float(prob)} for name, prob in
+                     (item.rsplit(":", 1) for item in row["events"].split("; ") if item)]
+    rec["qualities"] = {q: {"rating": float(row[f"rating_{q}"]), "agreement": row[q]} for q in QUALITIES}
+    return rec
+
+
+def write_outputs(out: Path, rows: list[dict], summary: dict) -> list[Path]:
+    """``captions.csv``, ``captions.jsonl``, ``captions.md``, ``provenance.json`` (each atomically)."""
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+    with atomic_path(out / "captions.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    atomic_write_text(out / "captions.jsonl",
+                      "".join(json.dumps(jsonl_record(r), ensure_ascii=False) + "\n" for r in rows))
+    atomic_write_text(out / "captions.md", render_markdown(rows, summary))
+    atomic_write_json(out / "provenance.json", summary)
+    return [out / n for n in ("captions.csv", "captions.jsonl", "captions.md", "provenance.json")]
+
+
+def render_markdown(rows: list[dict], summary: dict) -> str:
+    """The readable ``captions.md``: what was captioned how, then each clip's facts and caption."""
+    s = summary
+    who = "template (offline, deterministic)" if s["captioner"] == "template" else \
+        f"LLM `{s['llm']['model']}` at {s['llm']['base_url']} (temperature {s['llm']['temperature']:g}, " \
+        f"max_tokens {s['llm']['max_tokens']}, seed {s['llm']['seed']})"
+    lines = [f"# Soundscape captions ({s['acoustic_model']})", ""]
+    if s.get("synthetic"):
+        lines += ["> **[SYNTHETIC DATA]** these predictions come from soundaq's embedded synthetic set, not from "
+                  "recordings rated by people.", ""]
+    lines += [f"- acoustic model: `{s['acoustic_model']}`" + (f" (checkpoint `{s['checkpoint']}`)" if s.get("checkpoint") else ""),
+              f"- captioner: {who}",
+              f"- captions: {len(rows)} ({s['counts']['reused']} from an earlier run"
+              + (f", {s['counts']['requests']} requests to the server" if s["captioner"] == "llm" else "") + ")",
+              f"- made: {s['finished']}", ""]
+    problems = s.get("failures", []) + [f"{x}: not asked ({s['stop_reason']})" for x in s.get("not_asked", [])]
+    if problems:
+        lines += [f"**{len(problems)} without a caption** (run the same command again to retry):", ""]
+        lines += [f"- {p}" for p in problems] + [""]
+    for r in rows:
+        title = r["clip"] if r["window"] == WHOLE else f"{r['clip']}, {r['window']} s"
+        feel = ", ".join(f"{q}: {r[q]}" for q in QUALITIES if r[q] != "Neutral") or "all Neutral"
+        lines += [f"## {title}", "",
+                  f"- scene: {r['scene']}; ISOPleasant {float(r['isop']):+.2f}, ISOEventful {float(r['isoe']):+.2f}",
+                  f"- events in the prompt: {r['events'] or 'none above 0.2'}",
+                  f"- qualities: {feel}", "", f"> {r['caption']}", ""]
+    if rows:
+        lines += ["## The prompt of the first caption", "", "```text", rows[0]["prompt"].strip("\n"), "```", ""]
+    return "\n".join(lines)
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("soundaq", "openai"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str = "template",
+                checkpoint: Path | str | None = None, calibration=None, batch_size: int = 8, device: str = "cpu",
+                llm: LLMSettings | None = None, seed: int = 0, cache_dir: Path | str | None = None,
+                report: Callable[[str], None] | None = None, progress: bool = True) -> dict:
+    """Caption predictions tables and/or audio into ``out`` (the library call of ``soundaq caption``).
+
+    Args:
+        inputs: predictions tables (``.csv``/``.json``), audio files or folders of them.
+        out: output folder (created); a rerun reuses the captions it already holds.
+        captioner: ``template`` or ``llm``.
+        checkpoint: the acoustic model for audio inputs (``soundaq train`` / ``soundaq import-original``).
+        calibration, batch_size, device: as ``soundaq predict``.
+        llm: LLM settings (``captioner="llm"``).
+        seed: the template's shape seed (the LLM's seed is ``llm.seed``).
+        cache_dir: soundaq cache root (the LLM response cache is its ``llm/`` folder).
+        report: called with each one-line problem as it happens (skipped audio, failed captions).
+        progress: a rich progress bar while the LLM works.
+
+    Returns:
+        The summary written to ``provenance.json`` (counts, failures, settings without any key).
+
+    Raises:
+        UserError: bad input (nothing is written), audio without ``--checkpoint``, a mix of acoustic
+            models, no input that could be predicted.
+    """
+    out = Path(out)
+    say = report or (lambda msg: None)
+    tables, audio = split_inputs(inputs)
+    if audio and checkpoint is None:
+        raise UserError(f"{audio[0]}: audio input needs an acoustic model; fix: pass --checkpoint CKPT "
+                        "(or caption a predictions table)")
+    predictions: list[Prediction] = []
+    sources = []
+    for t in tables:
+        predictions.extend(read_predictions_file(t))
+        sources.append({"path": str(t), "sha256": sha256_file(t)})
+    if tables:
+        check_one_model(predictions)
+    skipped: list[str] = []
+    if audio:
+        from soundaq.models_zoo.predict import predict_files, results_frame
+
+        results, skipped = predict_files(audio, Path(checkpoint), calibration, batch_size, device,
+                                         report=lambda msg: say(f"skipped {msg}"))
+        if not results:
+            raise UserError(f"no audio input could be predicted ({len(skipped)} skipped); see the messages above",
+                            exit_code=1)
+        predictions.extend(predictions_from_results(results, f"predictions of {Path(checkpoint).name}"))
+        sources.append({"audio": [str(a) for a in audio], "checkpoint": str(checkpoint),
+                        "checkpoint_sha256": sha256_file(checkpoint)})
+    model = check_one_model(predictions)
+    seen: dict[tuple[str, str], str] = {}
+    for p in predictions:
+        if p.key in seen:
+            raise PredictionTableError(f"{p.source}: clip {p.clip!r} (window {p.window}) also comes from "
+                                       f"{seen[p.key]}; fix: caption each clip once (rename one of the files)")
+        seen[p.key] = p.source
+    from soundaq.evaluation.correlation import is_synthetic
+
+    import pandas as pd
+
+    synthetic = is_synthetic(pd.DataFrame({"data": [p.data for p in predictions]}))
+    previous = read_previous(out)
+    bar = _Progress(progress and captioner == "llm", len(predictions))
+    started = _now()
+    try:
+        with bar:
+            result = make_captions(predictions, captioner, seed=seed, llm=llm,
+                                   cache_dir=default_cache_dir(cache_dir) if captioner == "llm" else None,
+                                   previous=previous, on_done=lambda label, outcome: bar.advance(label, outcome, say))
+    except KeyboardInterrupt:
+        say("interrupted: the captions received so far are in the LLM cache; run the same command again")
+        raise
+    if result["fatal"]:
+        say(f"stopped: {result['fatal']}")
+    summary = {
+        "command": "soundaq caption", "started": started, "finished": _now(), "inputs": sources,
+        "acoustic_model": model, "checkpoint": str(checkpoint) if audio else None, "captioner": captioner,
+        "template_seed": seed if captioner == "template" else None,
+        "llm": llm.public() if captioner == "llm" and llm else None,
+        "llm_cache": str(default_cache_dir(cache_dir)) if captioner == "llm" else None,
+        "synthetic": synthetic,
+        "counts": {"predictions": len(predictions), "captions": len(result["rows"]), "reused": result["reused"],
+                   "requests": result["requests"], "failed": len(result["failures"]),
+                   "not_asked": len(result["not_asked"]), "audio_skipped": len(skipped)},
+        "failures": result["failures"], "not_asked": result["not_asked"], "audio_skipped": skipped,
+        "fatal": result["fatal"],
+        "stop_reason": result["fatal"] or (f"--max-requests {llm.max_requests} reached"
+                                           if result["not_asked"] and llm else None),
+        "versions": _versions(),
+    }
+    if audio:
+        with atomic_path(out / "predictions.csv") as tmp:
+            results_frame(results).to_csv(tmp, index=False)
+    write_outputs(out, result["rows"], summary)
+    return summary
+
+
+class _Progress:
+    """A rich progress bar over the captions (only for the LLM; the template is instant)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total, self._bar, self._task = enabled and total > 0, total, None, None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("captions"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                 console=Console(file=sys.stderr), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("captions", total=self.total)
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False
+
+    def advance(self, label: str, outcome, say: Callable[[str], None]) -> None:
+        if isinstance(outcome, LLMFailure) and outcome.kind != "budget" and not outcome.fatal:
+            say(f"{label}: {outcome}")
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
