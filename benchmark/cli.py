@@ -16,7 +16,7 @@ COMMAND_MODULES = [
     "soundaq.benchmark.commands.train", "soundaq.benchmark.commands.predict",
     "soundaq.benchmark.commands.leaderboard",
     "soundaq.benchmark.commands.correlate",
-    "soundaq.benchmark.commands.jury",
+    "soundaq.benchmark.commands.jury", "soundaq.benchmark.commands.caption_metrics",
 ]
 
 

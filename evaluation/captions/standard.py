@@ -88,6 +88,34 @@ def _java_on_path(java: str):
         os.environ["PATH"] = old
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """The Java tools write progress lines ("PTBTokenizer tokenized ...") to the inherited stderr:
+    hold them back, and show them only when the step fails."""
+    import sys
+    import tempfile
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, fd)
+            tmp.seek(0)
+            sys.stderr.write(tmp.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
 def spice_availability() -> Availability:
     try:
         import pycocoevalcap.spice as spice_pkg
@@ -96,7 +124,7 @@ def spice_availability() -> Availability:
     lib = Path(spice_pkg.__file__).parent / "lib"
     missing = [j for j in SPICE_JARS if not (lib / j).is_file()]
     if missing:
-        return Availability(False, f"SPICE and SPIDEr unavailable: SPICE needs Stanford CoreNLP 3.6.0 "
+        return Availability(False, f"SPICE needs Stanford CoreNLP 3.6.0 "
                                    f"({', '.join(missing)}) in {lib}, which pycocoevalcap downloads from "
                                    "nlp.stanford.edu on first use; no package ships it and this run is offline")
     return Availability(True)
@@ -155,7 +183,7 @@ class StandardScorer:
         """PTB-tokenise ``{id: [text, ...]}`` (lower-cased, COCO's punctuation list removed)."""
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-        with _java_on_path(self.java):
+        with _java_on_path(self.java), _quiet_stderr():
             return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
 
     def score(self, pairs: list[tuple[str, str, list[str]]]) -> tuple[dict[str, float], dict[str, list[float]]]:
