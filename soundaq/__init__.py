@@ -36,6 +36,9 @@ _API: dict[str, str] = {
     "score": "soundaq.evaluation.metrics:score_table",
     "read_predictions": "soundaq.evaluation.metrics:read_predictions",
     "correlate": "soundaq.evaluation.correlation:correlate_predictions",
+    # captions
+    "caption_metrics": "soundaq.human_study.caption_eval:run_caption_metrics",
+    "recover_public_key": "soundaq.human_study.public_key:recover_key",
 }
 
 __all__ = sorted(_API) + ["__version__"]
