@@ -195,7 +195,7 @@ def scatter_figure(data, metric: str, table, target: Path, dimension: str = OVER
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from soundaq.base.fileio import atomic_path
+    from soundaq.evaluation.captions.figures import save_png_pdf
     from soundaq.human_study.dimensions import LABELS
 
     d = data[data["dimension"] == dimension].dropna(subset=[metric, "score"])
@@ -216,12 +216,4 @@ def scatter_figure(data, metric: str, table, target: Path, dimension: str = OVER
                      f"[{r['kendall_ci_low']:.2f}, {r['kendall_ci_high']:.2f}]", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    out = []
-    for suffix in (".png", ".pdf"):
-        path = Path(target).with_suffix(suffix)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=suffix[1:], dpi=150)
-        out.append(path)
-    plt.close(fig)
-    return out
+    return save_png_pdf(fig, target)

@@ -49,6 +49,14 @@ def metrics_figure(summary, target: Path, title: str = "") -> list[Path]:
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     fig.suptitle(title or "caption metrics: mean per clip with 95% bootstrap CI", fontsize=10)
+    return save_png_pdf(fig, target)
+
+
+def save_png_pdf(fig, target: Path) -> list[Path]:
+    """Write ``fig`` atomically as ``target`` with .png and .pdf suffixes (tight layout, 150 dpi),
+    close it and return both paths."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = []
     for suffix in (".png", ".pdf"):

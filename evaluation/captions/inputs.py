@@ -1,8 +1,9 @@
 """Reading caption tables: candidates (clip, system, caption) and references (clip, caption).
 
 Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\\n``,
-``\\r\\n``, ``\\r``). Bad rows never stop a run: each becomes one :class:`Issue` naming the file and
-row, the row is excluded and counted, the rest is scored.
+``\\r\\n``, ``\\r``). Caption texts are kept as written but for trailing line breaks (the paper
+flavour is sensitive to trailing spaces, see :mod:`.paper`). Bad rows never stop a run: each
+becomes one :class:`Issue` naming the file and row, the row is excluded and counted, the rest is scored.
 
 ``soundaq caption`` writes ``captions.csv`` with columns clip, window, ..., caption, captioner,
 model; such a file is accepted as candidates: the system is the captioner, plus ``:`` and the
