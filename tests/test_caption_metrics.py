@@ -307,3 +307,21 @@ def test_standard_flavour_end_to_end_with_meteor(tmp_path, capsys):
     met = summ[summ["metric"] == "standard/METEOR"]
     assert ((met["value"] > 0) & (met["value"] < 1)).all()
     assert "standard/SPICE" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_a_failing_java_tool_makes_the_standard_flavour_unavailable_not_a_traceback(tmp_path, capsys, monkeypatch):
+    from soundaq.evaluation.captions import standard
+
+    monkeypatch.setattr(standard, "find_java", lambda: ("/usr/bin/java", "test"))
+
+    def broken(self, pairs):
+        raise PermissionError(13, "Permission denied", "site-packages/pycocoevalcap/tokenizer/tmpabc")
+
+    monkeypatch.setattr(standard.StandardScorer, "score", broken)
+    cands = _write(tmp_path / "c.csv", "clip,system,caption\na,s,birds in a park\nb,s,cars on a road\n")
+    refs = _write(tmp_path / "r.csv", "clip,caption\na,a park with birds\nb,a road with cars\n")
+    rc, _, err = _cli(capsys, cands, "--references", refs, "--out", tmp_path / "o", "--n-boot", "20", "--no-figures")
+    assert rc == 0 and "Traceback" not in err
+    assert "standard/METEOR unavailable: the COCO tools failed (PermissionError" in err
+    per = pd.read_csv(tmp_path / "o" / "per_clip.csv")
+    assert "paper/CIDEr" in per.columns and not any(c.startswith("standard/") for c in per.columns)

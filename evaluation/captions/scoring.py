@@ -109,7 +109,19 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
                 idx = [i for i, (c, _, _) in enumerate(pairs) if c.system == system and keep[i]]
                 if not idx:
                     continue
-                got_corpus, got = scorer.score([(pairs[i][1], pairs[i][0].text, pairs[i][2]) for i in idx])
+                try:
+                    got_corpus, got = scorer.score([(pairs[i][1], pairs[i][0].text, pairs[i][2]) for i in idx])
+                except (OSError, ValueError, RuntimeError, AssertionError) as err:
+                    # a Java tool that fails (no write access beside pycocoevalcap's jars, out of memory, a
+                    # dead METEOR process): the standard flavour is reported unavailable, the paper one stays
+                    from soundaq.base.errors import first_line
+
+                    for lab in [m for m in metrics if m.startswith("standard/")]:
+                        metrics.remove(lab)
+                        values.pop(lab, None)
+                        unavailable[lab] = f"the COCO tools failed ({type(err).__name__}: {first_line(err)})"
+                    corpus = {k: v for k, v in corpus.items() if not k[1].startswith("standard/")}
+                    break
                 for m, v in got_corpus.items():
                     corpus[(system, label("standard", m))] = v
                 for m, vals in got.items():
