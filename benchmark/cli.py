@@ -17,7 +17,7 @@ COMMAND_MODULES = [
     "soundaq.benchmark.commands.leaderboard",
     "soundaq.benchmark.commands.correlate",
     "soundaq.benchmark.commands.caption", "soundaq.benchmark.commands.compare",
-    "soundaq.benchmark.commands.jury",
+    "soundaq.benchmark.commands.jury", "soundaq.benchmark.commands.caption_metrics",
 ]
 
 

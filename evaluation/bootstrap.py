@@ -228,3 +228,88 @@ def compare_to_leader(models: dict, leader: str, metrics=None, n_resamples: int 
     a = _as_data(models[leader], f"predictions of {leader}")
     others = {name: align(a, _as_data(m, f"predictions of {name}")) for name, m in models.items() if name != leader}
     return _paired_frame(a, others, leader, metrics, n_resamples, seed, confidence)
+
+
+# -- per-item values (one number per clip): the CI of their mean and of a paired difference of means --
+
+def _as_items(values) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[0] < 1:
+        raise MetricInputError(f"per-item values have shape {arr.shape}; fix: pass [n] or [n, k] values, n >= 1")
+    return arr
+
+
+def _resampled_means(arr: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """``[n_resamples, *arr.shape[1:]]`` means of ``arr`` over resampled items (NaN items ignored)."""
+    n = arr.shape[0]
+    flat = arr.reshape(n, -1)
+    ok = ~np.isnan(flat)
+    filled = np.where(ok, flat, 0.0)
+    out = []
+    for index in resample_indices(n, n_resamples, seed, block=max(1, BLOCK_ELEMENTS // max(n * flat.shape[1], 1))):
+        W = counts_from_indices(index, n)                     # [b, n]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append((W @ filled) / (W @ ok.astype(np.float64)))
+    return np.concatenate(out).reshape((n_resamples, *arr.shape[1:]))
+
+
+def mean_ci(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, confidence: float = 0.95):
+    """Mean of per-item values and its percentile bootstrap CI (items resampled with replacement).
+
+    Args:
+        values: ``[n]`` or ``[n, k]`` numbers, one row per item (clip); NaN entries are left out of
+            the mean of their column (in the estimate and in every resample).
+        n_resamples, seed: the resamples of :func:`resample_indices` (the same items drawn for every column).
+        confidence: level of the two-sided percentile interval.
+
+    Returns:
+        dict of arrays shaped like one row (``[]`` or ``[k]``): ``estimate`` (nanmean), ``ci_low``,
+        ``ci_high``, ``se`` (standard deviation of the resampled means) and ``n`` (non-NaN items).
+
+    Raises:
+        MetricInputError: bad shape, resample count or confidence level.
+
+    Source: the percentile bootstrap (Efron & Tibshirani 1993, ch. 13), as in :func:`bootstrap_ci`.
+    """
+    _check(n_resamples, confidence)
+    arr = _as_items(values)
+    dist = _resampled_means(arr, n_resamples, seed)
+    alpha = (1.0 - confidence) / 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(dist, [100 * alpha, 100 * (1 - alpha)], axis=0)
+        return {"estimate": np.nanmean(arr, axis=0), "ci_low": lo, "ci_high": hi,
+                "se": np.nanstd(dist, axis=0, ddof=1), "n": (~np.isnan(arr)).sum(axis=0)}
+
+
+def paired_mean_diff(a, b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                     confidence: float = 0.95):
+    """Paired bootstrap of the difference of means ``mean(a) - mean(b)`` over the same items.
+
+    Args:
+        a, b: ``[n]`` or ``[n, k]`` per-item values of two systems on the same items, same order.
+            Items where either is NaN are dropped (per column).
+
+    Returns:
+        dict of arrays shaped like one row: ``diff`` (point estimate), ``ci_low``, ``ci_high`` (of
+        the difference), ``p_value`` (two-sided, the rule of :func:`paired_bootstrap`:
+        ``min(1, 2 min(1 + #{d_b <= 0}, 1 + #{d_b >= 0}) / (B + 1))``), ``n`` (paired items).
+
+    Raises:
+        MetricInputError: ``a`` and ``b`` of different shapes, or bad resample settings.
+    """
+    _check(n_resamples, confidence)
+    a, b = _as_items(a), _as_items(b)
+    if a.shape != b.shape:
+        raise MetricInputError(f"paired values have shapes {a.shape} and {b.shape}; fix: pass both systems' "
+                               "values on the same items in the same order")
+    d = a - b                                          # NaN wherever either is missing
+    dist = _resampled_means(d, n_resamples, seed)
+    alpha = (1.0 - confidence) / 2.0
+    flat = dist.reshape(n_resamples, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(dist, [100 * alpha, 100 * (1 - alpha)], axis=0)
+        p = np.array([_p_two_sided(flat[:, j]) for j in range(flat.shape[1])]).reshape(d.shape[1:])
+        return {"diff": np.nanmean(d, axis=0), "ci_low": lo, "ci_high": hi, "p_value": p,
+                "n": (~np.isnan(d)).sum(axis=0)}

@@ -41,6 +41,9 @@ _API: dict[str, str] = {
     "caption": "soundaq.captions.run:caption",
     "compare": "soundaq.captions.compare:compare",
     "LLMSettings": "soundaq.captions.llm:LLMSettings",
+    # caption evaluation
+    "caption_metrics": "soundaq.human_study.caption_eval:run_caption_metrics",
+    "recover_public_key": "soundaq.human_study.public_key:recover_key",
 }
 
 __all__ = sorted(_API) + ["__version__"]

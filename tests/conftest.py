@@ -49,6 +49,11 @@ def expert_jury_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def caption_metrics_dir() -> Path:
+    return _reference_dir("caption_metrics")
+
+
+@pytest.fixture(scope="session")
 def araus_labels(araus_labels_dir):
     from soundaq.models_zoo.data.labels import read_labels
 

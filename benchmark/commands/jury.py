@@ -13,7 +13,9 @@ def register(sub) -> None:
     p.add_argument("workbooks", nargs="*", type=Path, metavar="WORKBOOK",
                    help="filled questionnaire .xlsx files, one per participant (folders: every .xlsx inside)")
     p.add_argument("--key", type=Path, help="CSV participant,dataset,clip,caption,system that un-blinds "
-                                            "'Caption 1'/'Caption 2' of each workbook")
+                                            "'Caption 1'/'Caption 2' of each workbook; 'public': the key of the "
+                                            "public questionnaire shipped with soundaq (also used when no key is "
+                                            "given and every workbook is in the public questionnaire's layout)")
     p.add_argument("--published", type=Path, help="published per-clip averages workbook (one sheet per dataset)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--strict", action="store_true", help="any input problem is an error: print them, exit 2")
@@ -62,9 +64,16 @@ def _run(args) -> int:
     workbooks = _collect(args.workbooks)
     if not workbooks and args.published is None:
         raise UserError("nothing to read: pass questionnaire workbooks (with --key) and/or --published FILE.xlsx")
+    use_public = workbooks and args.key is not None and str(args.key) == "public" and not args.key.is_file()
     if workbooks and args.key is None:
-        raise UserError("questionnaire workbooks need --key KEY.csv (participant,dataset,clip,caption,system) "
-                        "to know which system wrote 'Caption 1' and 'Caption 2'")
+        from soundaq.human_study.public_key import layout_mismatch
+
+        if any(layout_mismatch(w) is not None for w in workbooks):
+            raise UserError("questionnaire workbooks need --key KEY.csv (participant,dataset,clip,caption,system) "
+                            "to know which system wrote 'Caption 1' and 'Caption 2'")
+        use_public = True
+        print("soundaq jury: the workbooks are in the public questionnaire's layout: using the key shipped with "
+              "soundaq (recovered from the release's text metrics; docs/caption_metrics.md)", file=sys.stderr)
     if args.published is not None and not args.published.is_file():
         raise UserError(f"{args.published}: published workbook not found; pass the results .xlsx")
     if args.out.exists() and not args.out.is_dir():
@@ -86,10 +95,16 @@ def _run(args) -> int:
     inputs: list[dict] = []
     if workbooks:
         try:
-            key = read_key(args.key)
-        except KeyError_ as err:
+            if use_public:
+                from soundaq.human_study.public_key import public_key_for
+
+                key = public_key_for(workbooks)
+            else:
+                key = read_key(args.key)
+        except (KeyError_, ValueError) as err:
             raise UserError(str(err)) from None
-        inputs.append({"path": str(args.key), "kind": "key", "sha256": sha256_file(args.key)})
+        inputs.append({"path": str(key.path), "kind": "key (public questionnaire)" if use_public else "key",
+                       "sha256": sha256_file(key.path)})
         records += read_questionnaires(workbooks, key, log)
         inputs += [{"path": str(w), "kind": "questionnaire",
                     "sha256": sha256_file(w) if w.is_file() else ""} for w in workbooks]

@@ -1,0 +1,260 @@
+"""Reading caption tables: candidates (clip, system, caption) and references (clip, caption).
+
+Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\\n``,
+``\\r\\n``, ``\\r``). Caption texts are kept as written but for trailing line breaks (the paper
+flavour is sensitive to trailing spaces, see :mod:`.paper`). Bad rows never stop a run: each
+becomes one :class:`Issue` naming the file and row, the row is excluded and counted, the rest is scored.
+
+``soundaq caption`` writes ``captions.csv`` with columns clip, window, ..., caption, captioner,
+model; such a file is accepted as candidates: the system is the captioner, plus ``:`` and the
+model when a model is named, and only whole-clip rows (window empty or ``all``) are used.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from soundaq.base.errors import UserError
+
+#: Kinds of input problems (issues.csv, report).
+KINDS: dict[str, str] = {
+    "empty_caption": "empty or whitespace-only caption",
+    "no_reference": "candidate clip without any reference caption",
+    "duplicate": "the same (clip, system) more than once",
+    "not_utf8": "row that is not UTF-8 text",
+    "missing_column": "row shorter than the header (a value is missing)",
+    "missing_caption_cell": "questionnaire caption row with an empty caption cell",
+    "unscorable": "caption a metric cannot score",
+}
+
+
+@dataclass
+class Issue:
+    """One input problem: ``file:row: message`` and how many caption rows it excluded."""
+
+    file: str
+    row: str
+    kind: str
+    message: str
+    excluded: int = 1
+
+    def line(self) -> str:
+        return f"{self.file}:{self.row}: {self.message}" if self.row else f"{self.file}: {self.message}"
+
+
+@dataclass
+class IssueList:
+    items: list[Issue] = field(default_factory=list)
+
+    def add(self, file, row, kind: str, message: str, excluded: int = 1) -> Issue:
+        issue = Issue(str(file), str(row), kind, message, excluded)
+        self.items.append(issue)
+        return issue
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def excluded(self) -> int:
+        return sum(i.excluded for i in self.items)
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([asdict(i) for i in self.items], columns=["file", "row", "kind", "message", "excluded"])
+
+
+@dataclass
+class Caption:
+    """One caption row: where it came from (file, row) and its text."""
+
+    clip: str
+    system: str
+    text: str
+    file: str
+    row: str
+
+
+_SURROGATE = re.compile(r"[\udc80-\udcff]")
+
+
+def read_rows(path: Path | str, required: tuple[str, ...], issues: IssueList,
+              aliases: dict[str, tuple[str, ...]] | None = None) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The header and ``(line number, {column: value})`` rows of a CSV file.
+
+    Columns are matched case-insensitively (``aliases`` maps a column to accepted names). A row that
+    is not UTF-8 text is one issue and is left out.
+
+    Raises:
+        UserError: file missing or unreadable, empty, or a required column absent from the header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; pass a CSV file")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror}); check the path and permissions") from None
+    text = raw.decode("utf-8", errors="surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UserError(f"{path}: empty file; it needs a header row ({', '.join(required)})") from None
+    except csv.Error as err:
+        raise UserError(f"{path}:1: not a CSV header ({err}); save the table as CSV") from None
+    names = [_SURROGATE.sub("?", h).strip().lower().replace(" ", "_") for h in header]
+    aliases = aliases or {}
+    cols: dict[str, int] = {}
+    for i, n in enumerate(names):
+        for want in {*required, *aliases}:
+            if want not in cols and (n == want or n in aliases.get(want, ())):
+                cols[want] = i
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise UserError(f"{path}:1: header lacks column(s) {', '.join(missing)} (found: {', '.join(names)}); "
+                        f"expected {', '.join(required)}")
+    rows: list[tuple[int, dict]] = []
+    last = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            issues.add(path.name, reader.line_num, "not_utf8", f"row {reader.line_num} is not valid CSV ({err}); "
+                       "row excluded")
+            continue
+        lineno = last + 1
+        last = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        bad = [names[i] if i < len(names) else f"column {i + 1}" for i, cell in enumerate(row) if _SURROGATE.search(cell)]
+        if bad:
+            byte = _SURROGATE.search(next(c for c in row if _SURROGATE.search(c))).group(0)
+            issues.add(path.name, lineno, "not_utf8",
+                       f"row {lineno} is not UTF-8 text (byte 0x{ord(byte) - 0xDC00:02X} in {bad[0]}); row excluded; "
+                       "save the file as UTF-8")
+            continue
+        rows.append((lineno, {c: (row[i] if i < len(row) else None) for c, i in cols.items()}))
+    return names, rows
+
+
+def read_candidates(path: Path | str, issues: IssueList) -> list[Caption]:
+    """Candidate captions of one or more systems (``clip,system,caption`` or ``captions.csv`` of
+    ``soundaq caption``). Empty captions and duplicate (clip, system) rows become issues.
+
+    Raises:
+        UserError: the file cannot be read or lacks the columns of either layout.
+    """
+    path = Path(path)
+    names, _ = read_rows(path, ("clip", "caption"), IssueList())
+    if "system" in names:
+        _, rows = read_rows(path, ("clip", "system", "caption"), issues)
+        items = [(n, r["clip"], r["system"], r["caption"]) for n, r in rows]
+    elif "captioner" in names:
+        _, rows = read_rows(path, ("clip", "caption", "captioner"), issues, {"window": ("window",), "model": ("model",)})
+        items = []
+        for n, r in rows:
+            window = (r.get("window") or "").strip()
+            if window and window.casefold() != "all":
+                continue                        # a per-window caption: the whole-clip row scores the clip
+            system = (r.get("captioner") or "").strip()
+            model = (r.get("model") or "").strip()
+            items.append((n, r["clip"], f"{system}:{model}" if model else system, r["caption"]))
+    else:
+        raise UserError(f"{path}:1: header lacks a system column; expected clip,system,caption (or the "
+                        "captions.csv of soundaq caption, with a captioner column)")
+    out: list[Caption] = []
+    for n, clip, system, caption in items:
+        clip, system = (clip or "").strip(), (system or "").strip()
+        if not clip or not system:
+            issues.add(path.name, n, "missing_column", f"row {n} has no {'clip' if not clip else 'system'}; row excluded")
+            continue
+        if caption is None or not caption.strip():
+            issues.add(path.name, n, "empty_caption", f"row {n}: caption of {clip} ({system}) is empty; row excluded")
+            continue
+        out.append(Caption(clip, system, caption.rstrip("\r\n"), path.name, str(n)))
+    return drop_duplicates(out, issues)
+
+
+def drop_duplicates(captions: list[Caption], issues: IssueList) -> list[Caption]:
+    """Every row of a (clip, system) that occurs more than once is excluded (one issue per extra row):
+    which of the rows is meant cannot be told."""
+    groups: dict[tuple[str, str], list[Caption]] = {}
+    for c in captions:
+        groups.setdefault((c.clip.casefold(), c.system.casefold()), []).append(c)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        first = group[0]
+        for i, c in enumerate(group):
+            where = f"row {first.row}" if i else f"row {group[1].row}"
+            issues.add(c.file, c.row, "duplicate",
+                       f"row {c.row}: {c.clip} ({c.system}) appears more than once (also {where}); all its rows are "
+                       "excluded; keep one")
+    order = {id(c): i for i, c in enumerate(captions)}
+    return sorted(out, key=lambda c: order[id(c)])
+
+
+def read_references(path: Path | str, issues: IssueList) -> dict[str, list[Caption]]:
+    """Reference captions ``clip,caption`` (one or more rows per clip) -> ``{clip: [Caption]}``.
+
+    Raises:
+        UserError: the file cannot be read or lacks the columns.
+    """
+    path = Path(path)
+    _, rows = read_rows(path, ("clip", "caption"), issues)
+    refs: dict[str, list[Caption]] = {}
+    for n, r in rows:
+        clip = (r["clip"] or "").strip()
+        if not clip:
+            issues.add(path.name, n, "missing_column", f"row {n} has no clip; row excluded")
+            continue
+        caption = r["caption"]
+        if caption is None or not caption.strip():
+            issues.add(path.name, n, "empty_caption", f"row {n}: reference caption of {clip} is empty; row excluded")
+            continue
+        refs.setdefault(clip, []).append(Caption(clip, "reference", caption.rstrip("\r\n"), path.name, str(n)))
+    return refs
+
+
+def clip_matcher(ref_clips) -> "callable":
+    """A function mapping a candidate's clip id to a reference clip id (or None): the same text
+    (case-insensitive), else the same file stem when that is unambiguous (``audio/3.wav`` -> ``3.wav``)."""
+    exact = {c.casefold(): c for c in ref_clips}
+    stems: dict[str, list[str]] = {}
+    for c in ref_clips:
+        stems.setdefault(Path(c).stem.casefold(), []).append(c)
+
+    def match(clip: str) -> str | None:
+        hit = exact.get(clip.casefold())
+        if hit is not None:
+            return hit
+        cands = stems.get(Path(clip).stem.casefold(), [])
+        return cands[0] if len(cands) == 1 else None
+
+    return match
+
+
+def pair_with_references(candidates: list[Caption], refs: dict[str, list[Caption]], refs_file: str,
+                         issues: IssueList) -> list[tuple[Caption, str, list[str]]]:
+    """``(candidate, reference clip, reference texts)`` for every candidate with a reference; the
+    others are issues (``no_reference``)."""
+    match = clip_matcher(list(refs))
+    out = []
+    for c in candidates:
+        clip = match(c.clip)
+        if clip is None:
+            issues.add(c.file, c.row, "no_reference",
+                       f"row {c.row}: clip {c.clip} ({c.system}) has no reference caption in {refs_file}; row excluded")
+            continue
+        out.append((c, clip, [r.text for r in refs[clip]]))
+    return out

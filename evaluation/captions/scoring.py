@@ -1,0 +1,203 @@
+"""Score candidate captions against references in one or both flavours, with bootstrap statistics.
+
+The unit of resampling is the clip. Per system and metric, ``summary`` gives the mean of the
+per-clip values with its percentile bootstrap CI (:func:`soundaq.evaluation.bootstrap.mean_ci`) and,
+for the standard flavour, the corpus-level value DCASE reports (for BLEU and METEOR it is not the
+mean of per-clip values). ``paired`` compares every two systems on the clips both captioned
+(:func:`soundaq.evaluation.bootstrap.paired_mean_diff`).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from soundaq.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, mean_ci, paired_mean_diff
+from soundaq.evaluation.captions import paper, standard
+from soundaq.evaluation.captions.inputs import Caption, IssueList
+
+FLAVOURS = ("paper", "standard")
+#: Columns of per_clip.csv before the metric columns.
+ID_COLUMNS = ("clip", "system", "n_references", "file", "row", "caption")
+
+
+def label(flavour: str, metric: str) -> str:
+    """The flavour-labelled metric name used in every table and figure (``paper/BLEU``)."""
+    return f"{flavour}/{metric}"
+
+
+def flavours_of(choice: str) -> tuple[str, ...]:
+    return FLAVOURS if choice == "both" else (choice,)
+
+
+@dataclass
+class CaptionScores:
+    """Everything ``soundaq caption-metrics`` reports about one set of candidates."""
+
+    per_clip: "object"                     # DataFrame: ID_COLUMNS + one column per labelled metric
+    corpus: dict[tuple[str, str], float]   # (system, label) -> corpus-level value (standard flavour)
+    metrics: list[str]                     # labelled metrics that were computed, in report order
+    unavailable: dict[str, str] = field(default_factory=dict)   # label -> one-line reason
+    notes: dict[str, str] = field(default_factory=dict)         # e.g. which Java / WordNet was used
+
+
+def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, issues: IssueList,
+                   standard_metrics=None, progress: bool = False) -> CaptionScores:
+    """Score ``(candidate, reference clip, [reference texts])`` triples.
+
+    Args:
+        pairs: from :func:`soundaq.evaluation.captions.inputs.pair_with_references`.
+        flavour: ``paper``, ``standard`` or ``both``.
+        issues: unscorable captions are added here (and left out).
+        standard_metrics: subset of :data:`standard.METRICS` (default all available).
+        progress: show a rich progress bar.
+
+    Returns:
+        :class:`CaptionScores`.
+    """
+    import pandas as pd
+
+    chosen = flavours_of(flavour)
+    rows = [{"clip": clip, "system": c.system, "n_references": len(refs), "file": c.file, "row": c.row,
+             "caption": c.text} for c, clip, refs in pairs]
+    metrics: list[str] = []
+    unavailable: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    corpus: dict[tuple[str, str], float] = {}
+    keep = [True] * len(pairs)
+    values: dict[str, list[float]] = {}
+
+    if "paper" in chosen:
+        scorer = paper.PaperScorer()
+        for m in paper.METRICS:
+            lab = label("paper", m)
+            if scorer.available[m].available:
+                metrics.append(lab)
+                values[lab] = [np.nan] * len(pairs)
+            else:
+                unavailable[lab] = scorer.available[m].reason
+        if scorer.available["METEOR"].available:
+            notes["WordNet"] = scorer.available["METEOR"].detail
+        for i, (c, _, refs) in enumerate(_progress(pairs, progress, "paper metrics")):
+            try:
+                got = scorer.score(c.text, refs)
+            except (ValueError, ZeroDivisionError) as err:
+                from soundaq.base.errors import first_line
+
+                issues.add(c.file, c.row, "unscorable", f"row {c.row}: {c.clip} ({c.system}) cannot be scored by the "
+                           f"paper metrics ({first_line(err)}); row excluded")
+                keep[i] = False
+                continue
+            for m, v in got.items():
+                values[label("paper", m)][i] = v
+
+    if "standard" in chosen:
+        scorer = standard.StandardScorer(standard_metrics)
+        try:
+            for m in standard.METRICS:
+                lab = label("standard", m)
+                if scorer.available[m].available:
+                    metrics.append(lab)
+                    values[lab] = [np.nan] * len(pairs)
+                elif scorer.available[m].reason != "not requested":
+                    unavailable[lab] = scorer.available[m].reason
+            if scorer.metrics:
+                notes["Java"] = scorer.java_source
+            systems = sorted({c.system for c, _, _ in pairs})
+            for system in _progress(systems if scorer.metrics else [], progress, "standard metrics"):
+                idx = [i for i, (c, _, _) in enumerate(pairs) if c.system == system and keep[i]]
+                if not idx:
+                    continue
+                try:
+                    got_corpus, got = scorer.score([(pairs[i][1], pairs[i][0].text, pairs[i][2]) for i in idx])
+                except (OSError, ValueError, RuntimeError, AssertionError) as err:
+                    # a Java tool that fails (no write access beside pycocoevalcap's jars, out of memory, a
+                    # dead METEOR process): the standard flavour is reported unavailable, the paper one stays
+                    from soundaq.base.errors import first_line
+
+                    for lab in [m for m in metrics if m.startswith("standard/")]:
+                        metrics.remove(lab)
+                        values.pop(lab, None)
+                        unavailable[lab] = f"the COCO tools failed ({type(err).__name__}: {first_line(err)})"
+                    corpus = {k: v for k, v in corpus.items() if not k[1].startswith("standard/")}
+                    break
+                for m, v in got_corpus.items():
+                    corpus[(system, label("standard", m))] = v
+                for m, vals in got.items():
+                    for i, v in zip(idx, vals):
+                        values[label("standard", m)][i] = v
+        finally:
+            scorer.close()
+
+    frame = pd.DataFrame(rows, columns=list(ID_COLUMNS))
+    for lab in metrics:
+        frame[lab] = values[lab]
+    frame = frame[keep].reset_index(drop=True)
+    return CaptionScores(frame, corpus, metrics, unavailable, notes)
+
+
+def _progress(items, enabled: bool, what: str):
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(list(items), description=what, transient=True)
+
+
+def summary(scores: CaptionScores, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+            confidence: float = 0.95):
+    """Per system and metric: the mean of per-clip values with a bootstrap CI, and the corpus value.
+
+    Returns:
+        DataFrame with columns system, metric (labelled), flavour, value (corpus-level for the
+        standard flavour, the mean for the paper flavour: the number each convention reports),
+        mean, ci_low, ci_high, se, n_clips, confidence, n_resamples, seed.
+    """
+    import pandas as pd
+
+    rows = []
+    for system, g in scores.per_clip.groupby("system", sort=True):
+        if not scores.metrics:
+            continue
+        stats = mean_ci(g[scores.metrics].to_numpy(dtype=float), n_resamples, seed, confidence)
+        for j, lab in enumerate(scores.metrics):
+            flavour = lab.split("/", 1)[0]
+            mean = float(stats["estimate"][j])
+            rows.append({"system": system, "metric": lab, "flavour": flavour,
+                         "value": scores.corpus.get((system, lab), mean), "mean": mean,
+                         "ci_low": float(stats["ci_low"][j]), "ci_high": float(stats["ci_high"][j]),
+                         "se": float(stats["se"][j]), "n_clips": int(stats["n"][j]),
+                         "confidence": confidence, "n_resamples": n_resamples, "seed": seed})
+    return pd.DataFrame(rows, columns=["system", "metric", "flavour", "value", "mean", "ci_low", "ci_high", "se",
+                                       "n_clips", "confidence", "n_resamples", "seed"])
+
+
+def paired(scores: CaptionScores, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+           confidence: float = 0.95):
+    """Paired bootstrap of every two systems on the clips both captioned, per metric.
+
+    Returns:
+        DataFrame: metric, system_a, system_b, mean_a, mean_b, diff (a - b), ci_low, ci_high,
+        p_value, significant (p < 1 - confidence), n_clips.
+    """
+    import pandas as pd
+
+    cols = ["metric", "system_a", "system_b", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "p_value",
+            "significant", "n_clips"]
+    rows = []
+    wide = {s: g.set_index("clip")[scores.metrics] for s, g in scores.per_clip.groupby("system", sort=True)}
+    for a, b in itertools.combinations(sorted(wide), 2):
+        common = wide[a].index.intersection(wide[b].index)
+        if len(common) < 2 or not scores.metrics:
+            continue
+        va, vb = wide[a].loc[common].to_numpy(float), wide[b].loc[common].to_numpy(float)
+        res = paired_mean_diff(va, vb, n_resamples, seed, confidence)
+        for j, lab in enumerate(scores.metrics):
+            p = float(res["p_value"][j])
+            rows.append({"metric": lab, "system_a": a, "system_b": b, "mean_a": float(np.nanmean(va[:, j])),
+                         "mean_b": float(np.nanmean(vb[:, j])), "diff": float(res["diff"][j]),
+                         "ci_low": float(res["ci_low"][j]), "ci_high": float(res["ci_high"][j]), "p_value": p,
+                         "significant": bool(p < 1 - confidence), "n_clips": int(res["n"][j])})
+    return pd.DataFrame(rows, columns=cols)

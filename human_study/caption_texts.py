@@ -1,0 +1,109 @@
+"""The caption texts of a questionnaire workbook (the template the experts received, or a filled copy).
+
+The rating tables are found as :mod:`soundaq.human_study.questionnaire` finds them (a header row
+naming at least three rating dimensions; ``Example*`` sheets skipped); in every ``Caption N`` row
+the caption text is the first text cell after the ``Caption N`` label and before the first rating
+column (column D in the public template, under the merged ``Caption`` header). A ``Caption 2`` row
+without a record id belongs to the clip of the row above it.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, sheet_values
+from soundaq.human_study.dimensions import RATED, dimension_of_header
+
+
+@dataclass
+class CaptionText:
+    workbook: str
+    sheet: str
+    section: str
+    clip: str
+    caption: int          # N of "Caption N"
+    text: str | None      # None: the caption cell is empty
+    cell: str             # where the text is (or should be)
+
+
+def fingerprint(text: str) -> str:
+    """16 hex digits of the SHA-256 of the text with whitespace collapsed: identifies a caption
+    without storing it (used to tell whether a workbook has the public questionnaire's layout)."""
+    return hashlib.sha256(" ".join(str(text).split()).encode("utf-8")).hexdigest()[:16]
+
+
+def read_caption_texts(path: Path | str) -> list[CaptionText]:
+    """Every ``Caption N`` row of a questionnaire workbook with its text.
+
+    Raises:
+        ValueError: the file cannot be opened as .xlsx or holds no rating table (message names the file).
+    """
+    import openpyxl
+
+    path = Path(path)
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as err:  # noqa: BLE001
+        from soundaq.base.errors import first_line
+
+        raise ValueError(f"{path}: cannot open as an .xlsx workbook ({first_line(err)})") from None
+    out: list[CaptionText] = []
+    found = False
+    try:
+        for ws in wb.worksheets:
+            if ws.title.strip().lower().startswith("example"):
+                continue
+            f, items = _sheet(ws, path.name)
+            found |= f
+            out.extend(items)
+    finally:
+        wb.close()
+    if not found:
+        raise ValueError(f"{path}: no questionnaire table (a header row with the rating columns Precision, "
+                         "Recall, Fluency, ...) in any sheet")
+    return out
+
+
+def _sheet(ws, name: str) -> tuple[bool, list[CaptionText]]:
+    rows: dict[int, dict[int, object]] = {}
+    for (r, c), v in sheet_values(ws).items():
+        rows.setdefault(r, {})[c] = v
+    header = None
+    section = ""
+    last = None
+    found = False
+    items: list[CaptionText] = []
+    for r in sorted(rows):
+        vals = rows[r]
+        first = vals[min(vals)]
+        if isinstance(first, str) and SECTION.match(first):
+            section, last = f"Dataset {SECTION.match(first).group(1)}", None
+            continue
+        dims = {dimension_of_header(v): c for c, v in vals.items() if dimension_of_header(v) in RATED}
+        if len(dims) >= 3:
+            clip_col = next((c for c, v in sorted(vals.items()) if isinstance(v, str) and CLIP_HEADER.search(v)
+                             and not dimension_of_header(v)), None)
+            header, found, last = {"first_rating": min(dims.values()), "clip_col": clip_col}, True, None
+            continue
+        if header is None:
+            continue
+        label_col = next((c for c, v in sorted(vals.items()) if c < header["first_rating"] and isinstance(v, str)
+                          and CAPTION_LABEL.match(v)), None)
+        if label_col is None:
+            continue
+        n = int(CAPTION_LABEL.match(vals[label_col]).group(1))
+        clip = clip_text(vals.get(header["clip_col"])) if header["clip_col"] else None
+        if clip is None and n > 1 and last is not None:
+            clip = last
+        if clip is None:
+            continue
+        last = clip
+        text_col = next((c for c in sorted(vals) if label_col < c < header["first_rating"]
+                         and isinstance(vals[c], str) and vals[c].strip()), None)
+        # kept as written but for trailing line breaks: the release scored texts read line by line, and
+        # trailing spaces change the rouge package's sentence split
+        text = vals[text_col].rstrip("\r\n") if text_col is not None else None
+        cell = coord(r, text_col if text_col is not None else label_col + 1)
+        items.append(CaptionText(name, ws.title, section, clip, n, text, cell))
+    return found, items
