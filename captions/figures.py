@@ -23,9 +23,6 @@ def circumplex_move(a: tuple[float, float], b: tuple[float, float], label_a: str
         label_a, label_b: legend names of the two points.
         title: figure title; note: a small caption line below the axes.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     import pandas as pd
     import soundscapy as sspy

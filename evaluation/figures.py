@@ -17,16 +17,13 @@ import math
 import textwrap
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import Normalize
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
-
-from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix  # noqa: E402
-from soundaq.base.fileio import atomic_path  # noqa: E402
+from soundaq.base.fileio import atomic_path
+from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix
 from soundaq.base.vocab import CIRCUMPLEX_ORDER  # noqa: E402
 
 PAGE_WIDTH = 7.5  # inches: a full-width figure on A4/Letter

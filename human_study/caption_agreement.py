@@ -190,9 +190,6 @@ def scatter_figure(data, metric: str, table, target: Path, dimension: str = OVER
     """Per-clip metric (x) against the jury's score (y) for one metric, one colour per dataset and a
     marker per system, rho and tau with their CIs in the title. Writes ``target`` (.png) and the
     same figure as .pdf; returns both paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from soundaq.evaluation.captions.figures import save_png_pdf

@@ -29,9 +29,6 @@ def _system_order(systems, reference: str | None) -> list[str]:
 
 def ratings_figure(clips, source: str, dataset: str, target: Path, reference: str | None = None) -> Path:
     """Box plot with every clip's score on top, one panel per dimension, one box per system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     g = clips[(clips["source"] == source) & (clips["dataset"] == dataset)]
@@ -92,9 +89,6 @@ def _wrap(text: str, width: int = 14) -> str:
 
 def paired_figure(tests, source: str, target: Path, alpha: float = 0.05) -> Path:
     """Mean paired difference (A - B) per dimension with its 95% t and bootstrap CIs, per dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     t = tests[tests["source"] == source]

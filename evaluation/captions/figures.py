@@ -21,9 +21,6 @@ def metrics_figure(summary, target: Path, title: str = "") -> list[Path]:
     Returns:
         The PNG and PDF paths.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = list(dict.fromkeys(summary["metric"]))
