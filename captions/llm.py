@@ -154,7 +154,7 @@ class ResponseCache:
 
 def default_cache_dir(cache_dir: Path | str | None = None) -> Path:
     """``<soundaq cache>/llm`` (``--cache-dir``, else ``$SOUNDAQ_CACHE``, else ``~/.cache/soundaq``)."""
-    from soundaq.models_zoo.data.paths import cache_root
+    from soundaq.base.paths import cache_root
 
     return cache_root(cache_dir) / "llm"
 

@@ -36,7 +36,7 @@ _API: dict[str, str] = {
     # metrics and analyses
     "score": "soundaq.models_zoo.metrics:score_table",
     "read_predictions": "soundaq.models_zoo.metrics:read_predictions",
-    "correlate": "soundaq.evaluation.correlation:correlate_predictions",
+    "correlate": "soundaq.evaluation.correlation_report:correlate_predictions",
     # captions (the language stage)
     "caption": "soundaq.captions.run:caption",
     "compare": "soundaq.captions.compare:compare",

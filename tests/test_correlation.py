@@ -13,6 +13,7 @@ from scipy import stats
 
 from soundaq.benchmark.cli import main
 from soundaq.evaluation import correlation as C
+from soundaq.evaluation import correlation_report as R
 from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
     EVENT_COLUMNS,
@@ -227,7 +228,7 @@ def test_correlate_predictions_on_a_leaderboard_shaped_table(test_labels, tmp_pa
     pred = pred[[*vocab.PREDICTION_COLUMNS, *vocab.TRUTH_COLUMNS, "data"]]
     path = tmp_path / "noisy-labels.csv"
     pred.to_csv(path, index=False)
-    summary = C.correlate_predictions(path, tmp_path / "corr", figures=False)
+    summary = R.correlate_predictions(path, tmp_path / "corr", figures=False)
     assert summary["synthetic"] and summary["source"] == "predictions" and summary["figures"] == []
     assert "SYNTHETIC DATA" in (tmp_path / "corr" / "report.md").read_text()
     table = _read_spearman(tmp_path / "corr" / "spearman.csv")
@@ -235,7 +236,7 @@ def test_correlate_predictions_on_a_leaderboard_shaped_table(test_labels, tmp_pa
     ref = stats.spearmanr(pred["event_prob_music"], pred["isoe"])  # predicted columns, not true_*
     assert row["rho"] == ref.statistic and row["p"] == ref.pvalue
     with pytest.raises(C.CorrelationError, match="missing quality"):
-        C.correlate_predictions(pred.drop(columns=["calm"]), tmp_path / "bad", figures=False)
+        R.correlate_predictions(pred.drop(columns=["calm"]), tmp_path / "bad", figures=False)
 
 
 def test_isd_source_matches_soundscapy():

@@ -46,7 +46,8 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from soundaq.base.errors import UserError
-    from soundaq.evaluation.correlation import CorrelationError, correlate_predictions, labels_source, run
+    from soundaq.evaluation.correlation import CorrelationError, labels_source
+    from soundaq.evaluation.correlation_report import correlate_predictions, run
 
     options = dict(correction=args.correction, figures=not args.no_figures, max_groups=args.max_groups,
                    top=args.top, seed=args.seed, max_points=args.max_points)

@@ -273,7 +273,7 @@ def correlate_leader(out: Path, leader: str, synthetic: bool) -> tuple[Path | No
     """Spearman event x quality analysis of the leader's test predictions into ``out/correlation``
     (soundaq.evaluation.correlation, the code behind ``soundaq correlate``), with its agreement with the
     labels of the same clips. A problem here is reported, not fatal."""
-    from soundaq.evaluation.correlation import correlate_predictions
+    from soundaq.evaluation.correlation_report import correlate_predictions
 
     folder = out / "correlation"
     try:

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="whole epochs of the embedded set, no batch limits")
     args = ap.parse_args(argv)
 
-    from soundaq.models_zoo.data.paths import embedded_root
+    from soundaq.base.paths import embedded_root
     from soundaq.models_zoo.data.synthetic import DEFAULT_CLIPS
 
     had_set = any(embedded_root(args.cache_dir).glob(f"v*-n{DEFAULT_CLIPS}-seed0-*/manifest.json"))

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from soundaq.base.errors import UserError, first_line
-from soundaq.models_zoo.data import paths
+from soundaq.base import paths
 from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, read_split, split_files
 from soundaq.models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
                                            save_norm_stats)

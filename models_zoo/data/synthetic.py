@@ -658,7 +658,7 @@ def prepare_embedded(cache_dir: Path | str | None = None, n_clips: int = DEFAULT
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from soundaq.models_zoo.data.paths import embedded_root
+    from soundaq.base.paths import embedded_root
 
     if n_clips < MIN_CLIPS:
         raise SyntheticError(f"{n_clips} clips is too few for a training/validation/test split of every scene; "

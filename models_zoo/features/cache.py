@@ -50,7 +50,7 @@ def feature_parameters(backend: str = "fast", calibration: Calibration | None = 
 def default_cache_dir() -> Path:
     """The same folder the data module uses: ``$SOUNDAQ_FEATURE_CACHE``, else ``$SOUNDAQ_CACHE/features``,
     else ``~/.cache/soundaq/features``."""
-    from soundaq.models_zoo.data.paths import features_cache_dir
+    from soundaq.base.paths import features_cache_dir
 
     return features_cache_dir()
 
