@@ -327,6 +327,10 @@ def load_checkpoint(path: Path | str):
                               "fix: re-create it with `soundaq import-original` or `soundaq train`")
     norm_stats = validate_norm_stats(info.get("norm_stats"), str(path))
     net_kwargs = hparams.get("net_kwargs") if isinstance(hparams.get("net_kwargs"), Mapping) else {}
+    if info.get("target"):                 # a plug-in net: make its name known in this process too
+        from soundaq.models_zoo.registry import get_spec
+
+        model = get_spec(str(info["target"])).name
     net = build_net(model, **net_kwargs)
     state = OrderedDict((k[len("net."):], v) for k, v in ckpt["state_dict"].items() if k.startswith("net."))
     _load_into(net, state, str(path), model)

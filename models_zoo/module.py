@@ -66,6 +66,18 @@ def _plain(obj):
     return str(obj)
 
 
+def _plugin_target(name: str) -> str | None:
+    """Where a plug-in net's class lives (so its checkpoints load in another process); None for the zoo's."""
+    from soundaq.base.errors import UserError
+    from soundaq.models_zoo.registry import get_spec
+
+    try:
+        spec = get_spec(name)
+    except UserError:
+        return None
+    return spec.target if spec.plugin else None
+
+
 class SoundscapeModule(L.LightningModule):
     """Any zoo net behind one training/evaluation/prediction interface.
 
@@ -239,7 +251,7 @@ class SoundscapeModule(L.LightningModule):
     # -- checkpoints ------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["soundaq"] = {"model": self.net_name, "norm_stats": self.norm_stats,
-                                 "provenance": self.provenance}
+                                 "provenance": self.provenance, "target": _plugin_target(self.net_name)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         info = checkpoint.get("soundaq") or {}

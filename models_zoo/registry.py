@@ -1,9 +1,22 @@
-"""The model registry: registry name -> how to build the net, its inputs, and the paper's scores.
+"""The model registry: registry name -> how to build the net, its inputs, its schedule, the paper's scores.
 
 Registry names are used everywhere (CLI, tables, files): AD_CNN, Baseline_CNN, Hierarchical_CNN,
 MobileNetV2, YAMNet, CNN_Transformer, PANNs, SoundAQnet. Net classes are imported lazily from
 ``"module:Class"`` paths, so listing the registry needs no torch import and a net whose module is
 missing or broken only fails when that net is built.
+
+A net from outside the project joins the zoo in one of two ways (docs/extending.md):
+
+* a Python entry point in the group :data:`ENTRY_POINT_GROUP` (``soundaq.models``) naming a
+  :class:`~soundaq.models_zoo.nets.common.ZooNet` subclass or a :class:`NetSpec`
+  (``[project.entry-points."soundaq.models"] MyNet = "my_package.nets:MyNet"``): it is listed with the
+  built-in nets everywhere (``soundaq models``, ``--models all``);
+* an import path ``"my_package.nets:MyNet"`` wherever a model name is accepted (``--model``, ``--models``).
+
+A class declares what the registry needs as class attributes: ``name`` (default: the class name),
+``uses_loudness``, ``min_frames``/``max_frames`` (the input it accepts, which decides whether it trains
+on crops) and ``schedule`` (overrides of the training schedule it needs, e.g. ``{"lr": 1e-3}``; only
+``lr``, ``warmup_fraction`` and ``grad_clip``, so a budget stays equal for every model).
 
 Paper scores are the SoundSCaper paper's test-set results (3,576 ARAUS clips): scene accuracy is the
 macro mean of per-class accuracies (%), event AUC is the per-clip AUC averaged over clips, PAQ MSE
@@ -39,6 +52,8 @@ class NetSpec:
     released_weights: str | None = None
     notes: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)   # overrides of the training schedule (see above)
+    plugin: bool = False                                      # joined from outside the project
 
     @property
     def uses_loudness(self) -> bool:
@@ -80,37 +95,107 @@ _SPECS = (
             notes="gated graph convolution over 8 nodes in plain PyTorch (no dgl)"),
 )
 
-#: Registry name -> spec, in the paper's table order.
+#: Registry name -> spec of the eight nets of the paper, in its table order.
 NETS: dict[str, NetSpec] = {s.name: s for s in _SPECS}
+#: Entry-point group through which installed packages add nets.
+ENTRY_POINT_GROUP = "soundaq.models"
+#: Schedule fields a net may override (the budget and the batch stay the run's).
+SCHEDULE_OVERRIDES = ("lr", "warmup_fraction", "grad_clip")
+_PLUGINS: dict[str, NetSpec] = {}
+_ENTRY_POINTS: dict[str, NetSpec] | None = None
+
+
+def spec_from_class(cls, name: str | None = None, target: str | None = None) -> NetSpec:
+    """A :class:`NetSpec` from a net class's attributes (see the module docstring)."""
+    name = name or getattr(cls, "name", None) or cls.__name__
+    schedule = dict(getattr(cls, "schedule", None) or {})
+    unknown = sorted(set(schedule) - set(SCHEDULE_OVERRIDES))
+    if unknown:
+        raise UserError(f"model {name}: schedule may override {', '.join(SCHEDULE_OVERRIDES)} only, "
+                        f"not {', '.join(unknown)}; fix: remove them from {cls.__qualname__}.schedule")
+    inputs = (INPUT_MEL, INPUT_LOUDNESS) if getattr(cls, "uses_loudness", False) else (INPUT_MEL,)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return NetSpec(str(name), target or f"{cls.__module__}:{cls.__qualname__}", inputs,
+                   int(getattr(cls, "params", 0) or 0), None, None, None, None,
+                   original=str(getattr(cls, "original", "")), notes=doc[0] if doc else "", schedule=schedule,
+                   plugin=True)
+
+
+def _import_target(target: str, label: str | None = None):
+    """The object a ``"package.module:Attribute"`` target names (one-line UserErrors naming ``label``)."""
+    label = label or target
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise UserError(f"model {label}: cannot import {module_name} ({err}); fix: check the installation of "
+                        "soundaq, or install the plug-in's package or put it on PYTHONPATH") from err
+    obj = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise UserError(f"model {label}: {module_name} defines no class {attr}; fix: check the name after ':'")
+    return obj
+
+
+def _as_spec(obj, target: str, name: str | None = None) -> NetSpec:
+    if isinstance(obj, NetSpec):
+        return obj
+    if isinstance(obj, type):
+        return spec_from_class(obj, name=name, target=target)
+    raise UserError(f"model {target}: is neither a net class nor a NetSpec; fix: point at the class")
+
+
+def _entry_points() -> dict[str, NetSpec]:
+    """Nets that installed packages register under :data:`ENTRY_POINT_GROUP` (loaded once)."""
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is None:
+        from importlib.metadata import entry_points
+
+        found: dict[str, NetSpec] = {}
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in NETS:
+                continue      # a plugin cannot replace a net of the paper
+            found[ep.name] = _as_spec(_import_target(ep.value), ep.value, name=ep.name)
+        _ENTRY_POINTS = found
+    return _ENTRY_POINTS
+
+
+def nets() -> dict[str, NetSpec]:
+    """Every known net: the paper's eight, those of installed plug-ins, those added by import path."""
+    return {**NETS, **_entry_points(), **_PLUGINS}
 
 
 def list_nets() -> list[str]:
-    """Registry names in the paper's table order."""
-    return list(NETS)
+    """Registry names: the paper's eight in its table order, then plug-ins."""
+    return list(nets())
 
 
 def get_spec(name: str) -> NetSpec:
-    """The spec of ``name``; an unknown name is a UserError listing the valid ones."""
-    try:
-        return NETS[name]
-    except KeyError:
-        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(NETS)}") from None
+    """The spec of ``name``: a registry name, or an import path ``"package.module:Class"`` (added to the
+    registry under the class's name for the rest of the process).
+
+    Raises:
+        UserError: an unknown name (listing the valid ones) or an import path that does not resolve.
+    """
+    known = nets()
+    if name in known:
+        return known[name]
+    if ":" in name:
+        spec = _as_spec(_import_target(name), name)
+        if spec.name in NETS and NETS[spec.name].target != spec.target:
+            raise UserError(f"model {name}: its name {spec.name} is a net of the paper; fix: give the class "
+                            "another `name` attribute")
+        _PLUGINS[spec.name] = spec
+        return spec
+    raise UserError(f"unknown model {name!r}; choose one of: {', '.join(known)} (or an import path "
+                    "package.module:Class)")
 
 
 def net_class(name: str):
     """Import and return the class of ``name`` (lazy: only this net's module is imported)."""
     spec = get_spec(name)
-    module_name, _, class_name = spec.target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise UserError(f"model {name}: cannot import {module_name} ({err}); "
-                        "check the installation of soundaq") from err
-    try:
-        return getattr(module, class_name)
-    except AttributeError:
-        raise UserError(f"model {name}: {module_name} defines no class {class_name}; "
-                        "check the installation of soundaq") from None
+    return _import_target(spec.target, spec.name)
 
 
 def build_net(name: str, **kwargs):

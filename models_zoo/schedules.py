@@ -94,7 +94,7 @@ PAPER = Schedule("paper")
 
 #: The embedded set's preset (see the module docstring; measured in docs/leaderboard.md).
 EMBEDDED = Schedule("embedded", batch_size=8, lr=2e-3, lr_schedule="onecycle", warmup_fraction=0.25,
-                    grad_clip=1.0, crop_seconds=5.0, budget_clips=480, max_epochs=None, patience=None,
+                    grad_clip=1.0, crop_seconds=4.0, budget_clips=480, max_epochs=None, patience=None,
                     val_points=4)
 
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PAPER, EMBEDDED)}

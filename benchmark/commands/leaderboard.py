@@ -20,7 +20,9 @@ def register(sub) -> None:
                  o.output_options(help="run folder, e.g. results/RUN (an existing one is resumed)")])
     from soundaq.models_zoo.schedules import EMBEDDED, SCHEDULES
 
-    p.add_argument("--models", default="all", help="all (default) or a comma-separated list of registry names")
+    p.add_argument("--models", default="all",
+                   help="all (default: the paper's eight and installed plug-ins) or a comma-separated list of "
+                        "registry names and plug-in import paths package.module:Class")
     p.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                    help="training schedule of every model: embedded (the default on the embedded set: an equal "
                         f"budget of {EMBEDDED.budget_clips} training clips per model, docs/leaderboard.md) or paper "
@@ -49,8 +51,13 @@ def _leaderboard(args) -> int:
                                                run_leaderboard)
     from soundaq.models_zoo.registry import list_nets
 
+    from soundaq.models_zoo.registry import get_spec
+
     text = args.models.strip()
-    models = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
+    given = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
+    specs = [get_spec(m) for m in given]      # import paths join the registry here, under their class names
+    models = [spec.name for spec in specs]
+    plugins = [m for m, spec in zip(given, specs) if spec.plugin and ":" in m]
     if args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
         from soundaq.benchmark.leaderboard import find_checkpoint
 
@@ -59,11 +66,12 @@ def _leaderboard(args) -> int:
             raise LeaderboardError(f"{args.checkpoints}: no <MODEL>.ckpt files; fix: name them after the registry "
                                    f"({', '.join(list_nets())})")
     settings = Settings(out=args.out, data=args.data, labels=args.labels, audio=args.audio, features=args.features,
-                        models=models, schedule=args.schedule, max_epochs=args.max_epochs,
+                        models=models, plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
                         budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed,
                         batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,
                         embedded_clips=args.embedded_clips, workers=args.workers, accelerator=args.accelerator,
-                        devices=args.devices, strategy=args.strategy, progress=not args.no_progress,
+                        devices=args.devices, strategy=args.strategy, precision=args.precision,
+                        progress=not args.no_progress,
                         correlate=not args.no_correlation, head_init=not args.zero_head_bias)
     quiet_lightning()
     outcome = run_leaderboard(settings)

@@ -31,8 +31,9 @@ def _fmt(value, spec: str = "") -> str:
 
 
 def _models(args) -> int:
-    from soundaq.models_zoo.registry import NETS
+    from soundaq.models_zoo.registry import nets
 
+    NETS = nets()   # the paper's eight, then installed plug-ins
     counted = {}
     if args.count:
         from soundaq.models_zoo.registry import build_net, count_params
@@ -59,14 +60,15 @@ def _models(args) -> int:
         table.add_column("count", justify="right")
     for row in rows:
         inputs = "mel+loudness" if row["uses_loudness"] else "mel"
-        cells = [row["name"], inputs, f"{row['params']:,}", _fmt(row["paper_scene_acc"], ".2f"),
+        cells = [row["name"] + (" (plug-in)" if row["plugin"] else ""), inputs,
+                 f"{row['params']:,}" if row["params"] else "?", _fmt(row["paper_scene_acc"], ".2f"),
                  _fmt(row["paper_event_auc"], ".2f"), _fmt(row["paper_paq_mse"], ".3f"),
                  "released" if row["released_weights"] else "-"]
         if args.count:
             ok = row["params_counted"] == row["params"]
             cells.append("ok" if ok else f"{row['params_counted']:,} (!)")
         table.add_row(*cells)
-    mismatched = [r["name"] for r in rows if args.count and r["params_counted"] != r["params"]]
+    mismatched = [r["name"] for r in rows if args.count and not r["plugin"] and r["params_counted"] != r["params"]]
     console = Console()
     console.print(table)
     console.print("inputs: normalised log-mel [3001, 64]; loudness [15000, 1] (ISO 532-1). weights: the release "

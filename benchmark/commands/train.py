@@ -12,7 +12,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     from soundaq.benchmark import options as o
-    from soundaq.models_zoo.registry import list_nets
+    from soundaq.models_zoo.registry import NETS
     from soundaq.models_zoo.schedules import EMBEDDED, PAPER, SCHEDULES
 
     p = sub.add_parser("train", help="train a model (resumable, seeded; DDP through Lightning strategies)",
@@ -22,8 +22,9 @@ def register(sub) -> None:
                                 o.workers_options(0, "data loader worker processes"), o.progress_options(),
                                 o.output_options(help="run folder (created; an existing one is resumed)"),
                                 o.seed_options("weights, shuffling and dropout")])
-    p.add_argument("--model", required=True, choices=list_nets(), metavar="NAME",
-                   help="registry name: " + ", ".join(list_nets()))
+    p.add_argument("--model", required=True, metavar="NAME",
+                   help="registry name (" + ", ".join(NETS) + ", or an installed plug-in's) or a plug-in's "
+                        "import path package.module:Class (docs/extending.md)")
     p.add_argument("--schedule", choices=tuple(SCHEDULES), default="paper",
                    help="paper (default: the original's epochs and early stopping) or embedded (the leaderboard's "
                         f"equal budget of {EMBEDDED.budget_clips} clips, one-cycle rate, crops; docs/leaderboard.md)")
@@ -60,6 +61,10 @@ def _train(args) -> int:
             raise UserError("--data araus needs --labels DIR and --audio DIR (or --features DIR)")
     elif args.labels or args.audio or args.features:
         raise UserError("--labels/--audio/--features go with --data araus; the embedded set needs none")
+    from soundaq.models_zoo.registry import get_spec
+
+    spec = get_spec(args.model)             # a plug-in given by import path joins the registry here
+    args.model = spec.name
     if args.pretrained is not None and args.model not in ("PANNs", "YAMNet"):
         raise UserError(f"--pretrained is for PANNs and YAMNet; {args.model} has no AudioSet backbone")
 
@@ -72,7 +77,8 @@ def _train(args) -> int:
     if schedule.budget_clips is not None and (args.max_epochs is not None or args.patience is not None):
         raise UserError("--max-epochs/--patience go with --schedule paper; the embedded schedule counts clips "
                         "(--budget-clips)")
-    schedule = schedule.with_overrides(batch_size=args.batch_size, lr=args.lr, budget_clips=args.budget_clips)
+    schedule = schedule.with_overrides(**spec.schedule).with_overrides(batch_size=args.batch_size, lr=args.lr,
+                                                                        budget_clips=args.budget_clips)
     datamodule = SoundscapeDataModule(
         source=args.data, labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,
         cache_dir=args.cache_dir, batch_size=schedule.batch_size, num_workers=args.workers,

@@ -69,8 +69,8 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
     from soundaq.models_zoo.registry import build_net, get_spec
     from soundaq.models_zoo.training import train_model
 
-    schedule = s.training_schedule()
     spec = get_spec(model)
+    schedule = s.training_schedule().with_overrides(**spec.schedule)   # a net's declared needs (lr, warm-up, clip)
     net = None
     if s.head_init:
         torch.manual_seed(s.seed)          # the same initial weights in every session
@@ -80,7 +80,7 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
     folder = run.model_dir(model) / "train"
     result = train_model(model, datamodule, out_dir=folder, schedule=schedule, seed=s.seed,
                          accelerator=s.accelerator, devices=s.devices, strategy=s.strategy,
-                         progress=s.progress, net=net,
+                         precision=s.precision, progress=s.progress, net=net,
                          identity={"leaderboard": str(run.root), "head_init": s.head_init},
                          provenance={"leaderboard_run": str(run.root)})
     best = Path(result.best_checkpoint)
@@ -89,6 +89,7 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
               "train_seconds": round(float(result.train_seconds), 2), "epochs": result.epochs,
               "steps": result.record.get("steps"), "clips_seen": result.record.get("clips_seen"),
               "batch_size": datamodule.batch_size, "crop_frames": prov.get("crop_frames"),
+              "precision": prov.get("precision"), "precision_reason": prov.get("precision_reason"),
               "schedule": schedule.as_dict(), "diverged": result.diverged,
               "best_val_isop_mse": result.best_score, "curve": learning_curve(folder),
               "head_init": "training base rates" if s.head_init else "zero (original)",

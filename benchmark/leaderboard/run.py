@@ -85,6 +85,10 @@ def _worker(s: Settings, model: str, data_label: str, threads: int):
 
     torch.set_num_threads(threads)
     quiet_lightning()
+    from soundaq.models_zoo.registry import get_spec
+
+    for target in s.plugins:                  # nets given by import path are known to this process too
+        get_spec(target)
     datamodule = make_datamodule(s)
     datamodule.prepare_data()
     datamodule.setup("fit" if s.checkpoints is None else "test")
@@ -150,13 +154,16 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
 
 
 def _check(s: Settings) -> None:
-    from soundaq.models_zoo.registry import list_nets
+    from soundaq.models_zoo.registry import get_spec, list_nets
 
     if not s.models:
         raise LeaderboardError("no models chosen; fix: pass --models all or a comma-separated list")
+    for target in s.plugins:
+        get_spec(target)
     unknown = [m for m in s.models if m not in list_nets()]
     if unknown:
-        raise LeaderboardError(f"unknown model(s) {', '.join(unknown)}; fix: choose from {', '.join(list_nets())}")
+        raise LeaderboardError(f"unknown model(s) {', '.join(unknown)}; fix: choose from {', '.join(list_nets())} "
+                               "or give a plug-in's import path package.module:Class")
     if s.n_resamples < 1:
         raise LeaderboardError("--resamples must be at least 1")
     if s.workers < 1:

@@ -38,6 +38,7 @@ class Settings:
     audio: Path | None = None
     features: Path | None = None
     models: list[str] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=list)   # import paths of plug-in nets (re-registered in workers)
     schedule: str | None = None
     max_epochs: int | None = None
     budget_clips: int | None = None
@@ -51,6 +52,7 @@ class Settings:
     accelerator: str = "auto"
     devices: Any = 1
     strategy: str = "auto"
+    precision: str | None = None           # None: chosen per net (soundaq.models_zoo.training.choose_precision)
     progress: bool = True
     head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
@@ -89,7 +91,8 @@ class Settings:
                 "schedule": self.training_schedule().as_dict() if self.checkpoints is None else None,
                 "checkpoints": _str(self.checkpoints), "seed": self.seed, "batch_size": self.loader_batch_size,
                 "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
-                "head_init": self.head_init if self.checkpoints is None else None}
+                "head_init": self.head_init if self.checkpoints is None else None,
+                **({"precision": self.precision} if self.precision else {})}
 
 
 def _str(p) -> str | None:

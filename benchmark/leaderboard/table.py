@@ -62,7 +62,8 @@ def table_row(model: str, record: dict | None, failure: str | None, data_label: 
         spec = get_spec(model)
         status = "failed" if failure is not None else ("diverged" if (record or {}).get("diverged") else "ok")
     rec = record or {}
-    row: dict[str, Any] = {"rank": None, "model": model, "status": status, "params": rec.get("params", spec.params)}
+    row: dict[str, Any] = {"rank": None, "model": model, "status": status,
+                           "params": rec.get("params") or spec.params or 0}
     scores, ci = rec.get("scores", {}), rec.get("ci", {})
     for name in METRICS:
         row[name] = scores.get(name)
