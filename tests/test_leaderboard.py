@@ -242,7 +242,7 @@ def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two
         assert "equal budget: 16 training clips per model (4 steps of 4)" in proc.stdout
         table = pd.read_csv(out / "leaderboard.csv")
         assert (table.loc[table["status"] == "ok", "clips_seen"] == 16).all()
-        assert (table.loc[table["status"] == "ok", "crop_frames"] == 501).all()
+        assert (table.loc[table["status"] == "ok", "crop_frames"] == 401).all()
         assert (out / "learning_curves.png").is_file() and (out / "learning_curves.pdf").is_file()
         curves = json.loads((out / "leaderboard.json").read_text())["curves"]
         for model in ("Baseline_CNN", "Hierarchical_CNN"):
