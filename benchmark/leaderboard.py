@@ -86,7 +86,7 @@ class Settings:
     models: list[str] = field(default_factory=list)
     max_epochs: int | None = None          # None: the schedule (embedded) or ARAUS_MAX_EPOCHS
     train_batches: int | None = None       # None: the schedule (embedded) or all batches
-    checkpoints: Path | None = None
+    checkpoints: Path | str | None = None  # a folder of <MODEL>.ckpt, or PRETRAINED (the release's weights)
     seed: int = 0
     batch_size: int = BATCH_SIZE
     n_resamples: int = 1000
@@ -159,6 +159,26 @@ def make_datamodule(s: Settings, norm_stats=None):
                                 embedded_clips=s.embedded_clips, progress=s.progress)
 
 
+#: ``--checkpoints pretrained``: each model's released weights (downloaded into the cache on first use).
+PRETRAINED = "pretrained"
+
+
+def is_pretrained(checkpoints) -> bool:
+    """True when ``--checkpoints`` asks for the release's weights rather than a folder (a folder named
+    ``pretrained`` is spelt ``./pretrained``)."""
+    return isinstance(checkpoints, str) and checkpoints == PRETRAINED
+
+
+def checkpoint_for(s: "Settings", model: str) -> Path | None:
+    """The checkpoint ``model`` is evaluated with: ``<folder>/<model>.ckpt``, or with ``--checkpoints
+    pretrained`` the released weights (pinned download on first use, into ``--cache-dir``)."""
+    if is_pretrained(s.checkpoints):
+        from soundaq.models_zoo.pretrained_weights import resolve_checkpoint
+
+        return resolve_checkpoint(model, cache_dir=s.cache_dir, progress=s.progress)
+    return find_checkpoint(Path(s.checkpoints), model)
+
+
 def find_checkpoint(folder: Path, model: str) -> Path | None:
     """``<folder>/<model>.ckpt``, else the only ``<folder>/<model>*.ckpt``."""
     exact = folder / f"{model}.ckpt"
@@ -212,7 +232,7 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     if s.checkpoints is not None:
         from soundaq.models_zoo.checkpoints import load_checkpoint
 
-        path = find_checkpoint(Path(s.checkpoints), model)
+        path = checkpoint_for(s, model)
         if path is None:
             raise LeaderboardError(f"no checkpoint {Path(s.checkpoints) / (model + '.ckpt')}; fix: train it with "
                                    "`soundaq train` or import release weights with `soundaq import-original`")
@@ -636,7 +656,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
         raise LeaderboardError(f"unknown model(s) {', '.join(unknown)}; fix: choose from {', '.join(list_nets())}")
     if s.n_resamples < 1:
         raise LeaderboardError("--resamples must be at least 1")
-    if s.checkpoints is not None and not Path(s.checkpoints).is_dir():
+    if s.checkpoints is not None and not is_pretrained(s.checkpoints) and not Path(s.checkpoints).is_dir():
         raise LeaderboardError(f"{s.checkpoints}: checkpoint folder not found; fix: pass the folder holding <MODEL>.ckpt files")
     out = Path(s.out)
     started = time.perf_counter()

@@ -181,7 +181,8 @@ def _cli(capsys, *args):
     return code, out, err
 
 
-RESULT_KEYS = {"clip", "model", "scene", "scene_probabilities", "events", "qualities", "isop", "isoe", "windows"}
+RESULT_KEYS = {"clip", "model", "scene", "scene_probabilities", "events", "qualities", "isop", "isoe", "windows",
+               "out_of_scale", "ratings"}
 
 
 def test_predict_cli_reproduces_the_original_outputs(tmp_path, capsys, ad_cnn_checkpoint, sample_clip_dir,
@@ -217,8 +218,9 @@ def test_predict_cli_reproduces_the_original_outputs(tmp_path, capsys, ad_cnn_ch
     import pandas as pd
 
     table = pd.read_csv(csv)
-    assert list(table.columns) == [*PREDICTION_COLUMNS, "window", "start_s", "end_s"]
+    assert list(table.columns) == [*PREDICTION_COLUMNS, "window", "start_s", "end_s", "ratings", "out_of_scale"]
     assert table["window"].astype(str).tolist() == ["mean", "0", "1"]
+    assert table["ratings"].tolist() == ["raw"] * 3
     assert table.loc[0, "isop"] == pytest.approx(float(exp["ISOPl"][0, 0]), abs=1e-4)
     # No --out: the JSON list on stdout.
     code, stdout, _ = _cli(capsys, "predict", tmp_path / "one.npz", "--checkpoint", ad_cnn_checkpoint)

@@ -22,8 +22,9 @@ def register(sub) -> None:
                         "100 with early stopping on ARAUS)")
     p.add_argument("--train-batches", type=o.positive_int, default=None,
                    help="training batches per epoch for every model (default: the embedded schedule; all on ARAUS)")
-    p.add_argument("--checkpoints", type=Path, default=None,
-                   help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original)")
+    p.add_argument("--checkpoints", default=None, metavar="DIR|pretrained",
+                   help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original); "
+                        "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
     p.add_argument("--batch-size", type=o.positive_int, default=32, help="clips per batch (default 32, as the paper)")
     p.add_argument("--embedded-clips", type=o.positive_int, default=None,
                    help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
@@ -36,12 +37,18 @@ def register(sub) -> None:
 
 
 def _leaderboard(args) -> int:
-    from soundaq.benchmark.leaderboard import LeaderboardError, Settings, print_table, run_leaderboard
+    from soundaq.benchmark.leaderboard import LeaderboardError, Settings, is_pretrained, print_table, run_leaderboard
     from soundaq.models_zoo.registry import list_nets
 
     text = args.models.strip()
     models = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
-    if args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
+    if args.checkpoints is not None and not is_pretrained(args.checkpoints):
+        args.checkpoints = Path(args.checkpoints)
+    if is_pretrained(args.checkpoints) and text in ("", "all"):
+        from soundaq.models_zoo.pretrained_weights import models_with_weights
+
+        models = models_with_weights(args.cache_dir)
+    elif args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
         from soundaq.benchmark.leaderboard import find_checkpoint
 
         models = [m for m in list_nets() if find_checkpoint(args.checkpoints, m) is not None]
