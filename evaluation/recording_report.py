@@ -8,7 +8,8 @@ Written (atomically; a rerun replaces them)::
     DIR/predictions.json      the clip objects of `soundaq predict` (every window included)
     DIR/summary.json          settings, per-recording summaries, out-of-scale counts, files
     DIR/report.md             the same for people
-    DIR/figures/<recording>_{trajectory,qualities,events,density}.png|.pdf, sites.png|.pdf (2+ recordings)
+    DIR/figures/<recording>_{trajectory,qualities,events,density}.png|.pdf   (recordings of 2+ windows)
+    DIR/figures/sites.png|.pdf                                                 (2+ recordings)
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def recording_summary(frame: pd.DataFrame, result: Mapping) -> dict:
         "isoe_range": [float(frame["isoe"].min()), float(frame["isoe"].max())],
         "qualities_mean": {q: float(result["qualities"][q]) for q in QUALITIES},
         "out_of_scale_windows": int((frame["out_of_scale"].fillna("") != "").sum()),
+        "out_of_scale_outputs": [n for n in SCALED if any(n in str(f).split(";") for f in frame["out_of_scale"])],
         "out_of_scale": out_of_scale_counts(frame),
     }
 
@@ -92,7 +94,10 @@ def _figures(frame: pd.DataFrame, out: Path) -> tuple[list[str], list[str]]:
     from soundaq.evaluation.figures import save
 
     jobs = []
+    counts = frame.groupby("recording", sort=False).size()
     for name in dict.fromkeys(frame["recording"]):
+        if counts[name] < 2:  # a single window has no course over time: it appears in the sites figure
+            continue
         slug = _slug(name)
         jobs += [(f"{slug}_trajectory", lambda n=name: tf.trajectory(frame, n)),
                  (f"{slug}_qualities", lambda n=name: tf.qualities_over_time(frame, n)),
@@ -191,14 +196,19 @@ def render_report(summary: Mapping) -> str:
                 else " (the net's outputs as they are; out-of-scale values flagged, `--clamp` clips them)"),
              f"- ISOPleasant/ISOEventful: {summary['iso_coordinates']}", "",
              "| recording | duration | windows | scene (share of windows) | top events (mean probability) "
-             "| ISOP mean (range) | ISOE mean (range) | windows out of scale |",
+             "| ISOP mean (range) | ISOE mean (range) | windows out of scale: outputs |",
              "|---|---|---|---|---|---|---|---|"]
     for r in summary["recordings"]:
         share = ", ".join(f"{s} {v:.0%}" for s, v in sorted(r["scene_share"].items(), key=lambda kv: -kv[1]) if v)
         events = ", ".join(f"{e} {p:.2f}" for e, p in list(r["top_events"].items())[:3])
+        isop, isoe = f"{r['isop_mean']:+.2f}", f"{r['isoe_mean']:+.2f}"
+        if r["windows"] > 1:
+            isop += f" ({_fmt_range(*r['isop_range'])})"
+            isoe += f" ({_fmt_range(*r['isoe_range'])})"
+        flags = f"{r['out_of_scale_windows']}" + (f": {', '.join(r['out_of_scale_outputs'])}"
+                                                 if r["out_of_scale_outputs"] else "")
         lines.append(f"| {r['recording']} | {r['duration_s']:.0f} s | {r['windows']} | {share} | {events} "
-                     f"| {r['isop_mean']:+.2f} ({_fmt_range(*r['isop_range'])}) "
-                     f"| {r['isoe_mean']:+.2f} ({_fmt_range(*r['isoe_range'])}) | {r['out_of_scale_windows']} |")
+                     f"| {isop} | {isoe} | {flags} |")
     lines += ["", "## Values outside the scale (raw outputs)", "",
               "| output | scale | windows outside | raw min | raw max |", "|---|---|---|---|---|"]
     for name, c in summary["out_of_scale"].items():

@@ -241,7 +241,8 @@ def clip_result(clip: str, model: str, window_outputs: Mapping, duration_s: floa
     result["windows"] = []
     spans = list(spans) if spans is not None else window_spans(count, duration_s)
     for i, (start, end) in enumerate(spans):
-        result["windows"].append({"index": i, "start_s": start, "end_s": end, **_scaled_record(used, raw, i, clamp)})
+        result["windows"].append({"index": i, "start_s": start, "end_s": end,
+                                  **_scaled_record(used, raw, i, clamp)})
     return result
 
 
@@ -266,11 +267,10 @@ def flat_record(r: Mapping, rec: Mapping, window, start, end) -> dict:
     return row
 
 
-def table_columns(results: Sequence[Mapping], *first: str) -> list[str]:
-    """Columns of a flat table: ``first``, the predictions, then window, times, scale (and raw) columns."""
+def table_columns(results: Sequence[Mapping]) -> list[str]:
+    """Columns of a flat table: the predictions, then window, times, scale (and, when clamped, raw) columns."""
     raw = any(r.get("ratings") == CLAMPED for r in results)
-    cols = [*first, *PREDICTION_COLUMNS, "window", "start_s", "end_s", *SCALE_COLUMNS, *(RAW_COLUMNS if raw else ())]
-    return list(dict.fromkeys(cols))
+    return [*PREDICTION_COLUMNS, "window", "start_s", "end_s", *SCALE_COLUMNS, *(RAW_COLUMNS if raw else ())]
 
 
 def results_frame(results: Sequence[Mapping]):

@@ -418,5 +418,6 @@ def verify_cached(cache_dir: Path | str | None = None) -> dict[str, bool]:
 
 __all__ = ["DEFAULT_MIRROR", "DEFAULT_VARIANT", "DownloadError", "MIRROR_ENV", "NORM_FILES", "PretrainedError",
            "RELEASES", "RELEASE_COMMIT", "ReleasedWeights", "UNPINNED", "checkpoint_path", "download",
-           "download_many", "fetch_norm_files", "import_user_weights", "models_with_weights", "pretrained_dir", "pretrained_rows",
+           "download_many", "fetch_norm_files", "import_user_weights", "models_with_weights", "pretrained_dir",
+           "pretrained_rows",
            "released", "resolve_checkpoint", "variants"]

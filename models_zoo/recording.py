@@ -61,11 +61,9 @@ def recording_info(path: Path | str) -> RecordingInfo:
     """
     import soundfile as sf
 
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found", "check the path")
-    if path.is_dir():
-        raise AudioError(path, "is a folder, not an audio file", "pass audio files (e.g. DIR/*.wav)")
+    from soundaq.models_zoo.features.audio import existing_file
+
+    path = existing_file(path)
     try:
         info = sf.info(str(path))
     except Exception as err:  # libsndfile raises several types; all mean "not readable audio"

@@ -34,23 +34,13 @@ def _noise(seconds: float, seed: int = 0, channels: int = 1) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def ad_cnn(tmp_path_factory, checkpoints_dir, sample_clip_dir):
-    from soundaq.models_zoo.checkpoints import import_original
-
-    out = tmp_path_factory.mktemp("ckpt") / "AD_CNN.ckpt"
-    import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
-                    sample_clip_dir / "original_normalisation_stats.json", None, out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def off_scale(ad_cnn, tmp_path_factory):
+def off_scale(ad_cnn_checkpoint, tmp_path_factory):
     """AD_CNN with its `pleasant` head moved up by 4 and its ISOP head by 2: outputs leave the scales."""
     import torch
 
     from soundaq.models_zoo.checkpoints import load_checkpoint, save_checkpoint
 
-    net, norm, info = load_checkpoint(ad_cnn)
+    net, norm, info = load_checkpoint(ad_cnn_checkpoint)
     with torch.no_grad():
         net.fc_final_pleasant.bias += 4.0
         net.fc_final_ISOPls.bias += 2.0
@@ -176,27 +166,28 @@ def test_analysis_folder_of_two_recordings(tmp_path, capsys, off_scale):
     assert "ratings: **clamped**" in (out / "clamped" / "report.md").read_text()
 
 
-def test_hop_on_features_and_bad_hops_are_one_line(tmp_path, capsys, ad_cnn, sample_clip_dir):
+def test_hop_on_features_and_bad_hops_are_one_line(tmp_path, capsys, ad_cnn_checkpoint, sample_clip_dir):
     mel = np.load(sample_clip_dir / "reference_log_mel.npy").astype(np.float32)
     np.savez(tmp_path / "clip.npz", mel=mel[None])
-    code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn, "--hop", "10")
+    code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn_checkpoint, "--hop", "10")
     assert code == 1 and "clip.npz" in err and "--hop 10 needs the audio" in err
     for hop in ("0", "-5", "nan"):
-        code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn, "--hop", hop)
+        code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn_checkpoint, "--hop", hop)
         assert code == 2 and "--hop" in err and err.count("\n") == 1
-    code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn, "--out", tmp_path / "x.txt")
+    code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn_checkpoint,
+                        "--out", tmp_path / "x.txt")
     assert code == 2 and "FILE.json, FILE.csv or a folder" in err
 
 
-def test_each_window_is_the_model_on_that_30_s_clip(tmp_path, ad_cnn):
+def test_each_window_is_the_model_on_that_30_s_clip(tmp_path, ad_cnn_checkpoint):
     """A hopped window's prediction equals predicting the same 30 s cut out as a clip of its own."""
     from soundaq.models_zoo.predict import predict_files
 
     x = _noise(50, seed=3)
     sf.write(tmp_path / "long.wav", x, RATE, subtype="FLOAT")
     sf.write(tmp_path / "cut.wav", x[10 * RATE: 40 * RATE], RATE, subtype="FLOAT")
-    (long,), _ = predict_files([tmp_path / "long.wav"], ad_cnn, hop_s=10)
-    (cut,), _ = predict_files([tmp_path / "cut.wav"], ad_cnn)
+    (long,), _ = predict_files([tmp_path / "long.wav"], ad_cnn_checkpoint, hop_s=10)
+    (cut,), _ = predict_files([tmp_path / "cut.wav"], ad_cnn_checkpoint)
     assert [w["start_s"] for w in long["windows"]] == [0, 10, 20]
     for q in QUALITIES:
         assert long["windows"][1]["qualities"][q] == pytest.approx(cut["qualities"][q], abs=1e-5)

@@ -155,16 +155,6 @@ def test_clip_result_averages_windows():
     assert list(flat.columns[:len(PREDICTION_COLUMNS)]) == list(PREDICTION_COLUMNS)
 
 
-@pytest.fixture(scope="module")
-def ad_cnn_checkpoint(tmp_path_factory, checkpoints_dir, sample_clip_dir):
-    from soundaq.models_zoo.checkpoints import import_original
-
-    out = tmp_path_factory.mktemp("ckpt") / "AD_CNN.ckpt"
-    import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
-                    sample_clip_dir / "original_normalisation_stats.json", None, out)
-    return out
-
-
 def _soundaq(*args):
     """The real entry point in a fresh process (import errors, tracebacks and exit codes as users see them)."""
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}

@@ -9,7 +9,8 @@ from pathlib import Path
 def register(sub) -> None:
     from soundaq.benchmark import options as o
 
-    p = sub.add_parser("models", help="list the model zoo and the released weights; download the paper's trained models",
+    p = sub.add_parser("models",
+                       help="list the model zoo and the released weights; download the paper's trained models",
                        parents=[o.cache_options()])
     p.add_argument("--json", action="store_true",
                    help="print the registry as a JSON list (with each model's released weights under `pretrained`)")
@@ -20,7 +21,8 @@ def register(sub) -> None:
     d = msub.add_parser("download", help="fetch the release's trained weights (git-blob pinned, resumable) and "
                                          "import them into the cache, for --model NAME",
                         parents=[o.cache_options(), o.progress_options()])
-    d.add_argument("names", nargs="+", metavar="NAME", help="registry names, or `all` (every model with released weights)")
+    d.add_argument("names", nargs="+", metavar="NAME",
+                   help="registry names, or `all` (every model with released weights)")
     d.add_argument("--variant", default=None, metavar="V",
                    help="SoundAQnet's variant: PAQ1027 (default, the paper's), PAQ1039, PAQ1041, PAQ1052, or all")
     d.add_argument("--mirror", default=None, metavar="DIR|URL",
@@ -127,7 +129,8 @@ def _released_table(released: list[dict]):
 
     from soundaq.models_zoo.pretrained_weights import RELEASE_COMMIT
 
-    notes = sorted({f"{r['model']}: {r['released']}; file yours with `soundaq models import {r['model']} --weights FILE`"
+    notes = sorted({f"{r['model']}: {r['released']}; "
+                    f"file yours with `soundaq models import {r['model']} --weights FILE`"
                     for r in released if r["released"] not in ("pinned", "not released")})
     table = Table(title=f"the paper's trained models (Yuanbo2020/SoundSCaper @ {RELEASE_COMMIT[:7]}; "
                         "the release's scores, ARAUS test set)",

@@ -65,7 +65,7 @@ def _predict(args) -> int:
         written = write_analysis(results, args.out, checkpoint=checkpoint, hop_s=args.hop, clamp=args.clamp,
                                  calibration=calibration.source, skipped=failures)
         print(f"soundaq predict: {len(results)} recording(s) -> {args.out} ({written['windows']} windows; "
-              f"report {written['report']}; {len(written['figures'])} figures)"
+              f"report {written['report']}; {len(written['figures'])} figure(s))"
               + (f"; {len(failures)} skipped" if failures else ""), file=sys.stderr)
         for note in written["notes"]:
             print(f"soundaq predict: note: {note}", file=sys.stderr)
