@@ -171,6 +171,13 @@ def checkpoint_path(model: str, variant: str | None = None, cache_dir: Path | st
     return pretrained_dir(cache_dir) / f"{key}.ckpt"
 
 
+def _option(mirror) -> str:
+    """How the user named the source, for the fix in messages."""
+    if mirror is not None and str(mirror).strip():
+        return "--mirror"
+    return f"${MIRROR_ENV}" if os.environ.get(MIRROR_ENV, "").strip() else "--mirror (or $SOUNDAQ_MIRROR)"
+
+
 def default_mirror(mirror: str | Path | None = None) -> str:
     """The source to download from: ``mirror``, else ``$SOUNDAQ_MIRROR``, else GitHub at the pinned commit."""
     if mirror is not None and str(mirror).strip():
@@ -185,7 +192,7 @@ def default_mirror(mirror: str | Path | None = None) -> str:
 def fetch_norm_files(cache_dir: Path | str | None = None, mirror: str | Path | None = None, *,
                      progress: bool = True, timeout: float = 60.0) -> tuple[Path, Path]:
     """The release's ``norm_log_mel.pickle`` and ``norm_loudness.pickle``, verified, in the cache."""
-    results = fetch_files(NORM_FILES, release_dir(cache_dir), default_mirror(mirror), option="--mirror",
+    results = fetch_files(NORM_FILES, release_dir(cache_dir), default_mirror(mirror), option=_option(mirror),
                           progress=progress, timeout=timeout, title="normalisation files")
     return results[0].path, results[1].path
 
@@ -222,7 +229,7 @@ def download(model: str, variant: str | None = None, *, cache_dir: Path | str | 
     if out.is_file() and not force:
         return _summary(rel, out, "present", source)
     files = (rel.file, *NORM_FILES)
-    results = fetch_files(files, release_dir(cache_dir), source, option="--mirror", progress=progress,
+    results = fetch_files(files, release_dir(cache_dir), source, option=_option(mirror), progress=progress,
                           timeout=timeout, title=rel.key)
     weights, norm_mel, norm_loud = (r.path for r in results)
     import_original(rel.model, weights, norm_mel, norm_loud, out,
