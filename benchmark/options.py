@@ -22,6 +22,9 @@ option                 meaning (commands)
 ``--calibration-db-spl``
 ``--resamples``        bootstrap resamples (leaderboard, jury)
 ``--seed``             the seed of everything random in a command
+``--checkpoint``       a trained model: a checkpoint file, or one of the paper's models by name,
+``--model``            downloaded on first use (predict; ``--model`` in train names the net to train)
+``--variant``
 =====================  ===================================================================
 
 Spellings used before this vocabulary existed (``--cache``, ``--jobs``, ``--num-workers``,
@@ -198,3 +201,31 @@ def calibration_from_args(args):
     if getattr(args, "dbfs_offset", None) is not None:
         return Calibration.from_dbfs_offset(args.dbfs_offset)
     return Calibration.default()
+
+
+def checkpoint_options(required: bool = True) -> argparse.ArgumentParser:
+    """Which trained model to use: ``--checkpoint FILE`` or ``--model NAME`` (``--variant`` for SoundAQnet).
+
+    A name of the paper's models is resolved by
+    :func:`soundaq.models_zoo.pretrained_weights.resolve_checkpoint` (downloaded from the release, pinned,
+    on first use; ``$SOUNDAQ_MIRROR`` names an offline mirror). Use with :func:`checkpoint_from_args`.
+    """
+    p = _parent()
+    g = p.add_argument_group("model")
+    which = g.add_mutually_exclusive_group(required=required)
+    which.add_argument("--checkpoint", default=None, metavar="FILE",
+                       help="a .ckpt from `soundaq train`, `soundaq import-original` or `soundaq models download`")
+    which.add_argument("--model", default=None, metavar="NAME",
+                       help="one of the paper's trained models by name (see `soundaq models`), downloaded "
+                            "from the release on first use (offline: set $SOUNDAQ_MIRROR to a mirror)")
+    g.add_argument("--variant", default=None, metavar="V",
+                   help="SoundAQnet's released variant: PAQ1027 (default, the paper's), PAQ1039, PAQ1041, PAQ1052")
+    return p
+
+
+def checkpoint_from_args(args, progress: bool = True) -> Path:
+    """The checkpoint path that ``--checkpoint``/``--model``/``--variant`` (and ``--cache-dir``) name."""
+    from soundaq.models_zoo.pretrained_weights import resolve_checkpoint
+
+    return resolve_checkpoint(args.checkpoint if args.checkpoint is not None else args.model, variant=args.variant,
+                              cache_dir=getattr(args, "cache_dir", None), progress=progress)

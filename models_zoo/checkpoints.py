@@ -341,8 +341,13 @@ def load_checkpoint(path: Path | str):
 
 
 def import_original(net_name: str, weights: Path | str, norm_mel: Path | str,
-                    norm_loudness: Path | str | None, out: Path | str) -> dict:
-    """Turn a release state dict plus its statistics into our checkpoint; returns a summary."""
+                    norm_loudness: Path | str | None, out: Path | str,
+                    extra_provenance: Mapping | None = None) -> dict:
+    """Turn a release state dict plus its statistics into our checkpoint; returns a summary.
+
+    ``extra_provenance`` is merged into the recorded provenance (e.g. the release commit and git
+    blob id of a pinned download).
+    """
     from soundaq.models_zoo.registry import count_params, get_spec
 
     spec = get_spec(net_name)
@@ -370,6 +375,7 @@ def import_original(net_name: str, weights: Path | str, norm_mel: Path | str,
         "key_mapping": f"{spec.target.partition(':')[0]}.map_original_keys",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
+        **dict(extra_provenance or {}),
     }
     save_checkpoint(out, spec.name, net.state_dict(), stats, provenance)
     return {"model": spec.name, "out": str(out), "params": count_params(net),

@@ -8,9 +8,19 @@ probabilities (sigmoid of the event logits), the 8 qualities, ISOP and ISOE. The
 
 Clips longer than 30 s arrive as several 30-s windows (the feature pipeline,
 ``soundaq.models_zoo.features.clip_features`` and ``soundaq features``, cuts consecutive windows of 3001
-log-mel frames and 15000 loudness samples, the last one padded with silence as audio). A clip's
-values are the means over its windows (probabilities averaged, then the scene is the most probable
-of the averaged ones), and every window is listed too, with its start and end in seconds.
+log-mel frames and 15000 loudness samples, the last one padded with silence as audio). Audio is read
+as a stream of windows (:mod:`soundaq.models_zoo.recording`), every 30 s by default or every
+``hop_s`` seconds, so a recording of hours needs the memory of one window. A clip's values are the
+means over its windows (probabilities averaged, then the scene is the most probable of the averaged
+ones), and every window is listed too, with its start and end in seconds.
+
+Ratings outside the scale. The released nets' quality heads are linear, so on real recordings they
+can leave the 1-5 rating scale (and the ISOP/ISOE heads the [-1, 1] range of ISO/TS 12913-3). The
+raw values are kept (fidelity to the original); every out-of-scale value is listed in the record's
+``out_of_scale``. With ``clamp=True`` the qualities are clipped to [1, 5] and ISOP/ISOE to [-1, 1]
+window by window (the means are taken over the clipped windows), the raw values stay under ``raw``,
+and ``ratings`` says ``"clamped"`` (else ``"raw"``): ISOP/ISOE and every figure made from them say
+which they used.
 """
 from __future__ import annotations
 
@@ -22,8 +32,8 @@ import numpy as np
 from soundaq.base.errors import UserError, first_line
 
 from soundaq.base.vocab import (
-    EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS, SCENES,
-    TRUE_EVENT_COLUMNS, TRUE_QUALITY_COLUMNS, TRUTH_COLUMNS,
+    EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, RATING_MAX, RATING_MIN,
+    SCENE_PROB_COLUMNS, SCENES, TRUE_EVENT_COLUMNS, TRUE_QUALITY_COLUMNS, TRUTH_COLUMNS,
 )
 
 #: Seconds per window (3001 log-mel frames at a 10-ms hop, 15000 loudness samples at 2 ms).
@@ -31,6 +41,33 @@ WINDOW_SECONDS = 30.0
 
 #: Per-clip output arrays, as ``SoundscapeModule.predict_step`` returns them.
 OUTPUT_KEYS = ("scene_probabilities", "event_probabilities", "qualities", "isop", "isoe")
+
+#: The 8 qualities are rated on ARAUS's 5-point scale; ISOPleasant/ISOEventful (ISO/TS 12913-3) lie in [-1, 1].
+QUALITY_SCALE = (RATING_MIN, RATING_MAX)
+ISO_SCALE = (-1.0, 1.0)
+#: ``ratings`` values: the raw outputs of the net, or outputs clipped to their scales.
+RAW, CLAMPED = "raw", "clamped"
+
+
+def out_of_scale(outputs: Mapping, row: int = 0) -> list[str]:
+    """Names of the values of row ``row`` outside their scale: qualities outside [1, 5] (in
+    ``QUALITIES`` order), then ``isop``/``isoe`` outside [-1, 1]."""
+    quals = np.asarray(outputs["qualities"], dtype=np.float64).reshape(-1, len(QUALITIES))[row]
+    names = [q for q, v in zip(QUALITIES, quals) if not QUALITY_SCALE[0] <= v <= QUALITY_SCALE[1]]
+    for key in ("isop", "isoe"):
+        v = float(np.asarray(outputs[key], dtype=np.float64).reshape(-1)[row])
+        if not ISO_SCALE[0] <= v <= ISO_SCALE[1]:
+            names.append(key)
+    return names
+
+
+def clamp_outputs(outputs: Mapping) -> dict:
+    """A copy with the qualities clipped to [1, 5] and ISOP/ISOE to [-1, 1] (probabilities unchanged)."""
+    out = {k: np.asarray(v) for k, v in outputs.items() if k in OUTPUT_KEYS}
+    out["qualities"] = np.clip(np.asarray(outputs["qualities"], dtype=np.float64), *QUALITY_SCALE)
+    for key in ("isop", "isoe"):
+        out[key] = np.clip(np.asarray(outputs[key], dtype=np.float64), *ISO_SCALE)
+    return out
 
 
 def window_spans(count: int, duration_s: float | None = None) -> list[tuple[float, float]]:
@@ -165,38 +202,103 @@ def _record(outputs: Mapping, row: int) -> dict:
     }
 
 
-def clip_result(clip: str, model: str, window_outputs: Mapping, duration_s: float | None = None) -> dict:
-    """The ``soundaq predict`` JSON object of one clip from the outputs of its windows (rows)."""
+def _raw(outputs: Mapping, row: int) -> dict:
+    return {"qualities": _named(np.asarray(outputs["qualities"])[row], QUALITIES),
+            "isop": float(np.asarray(outputs["isop"]).reshape(-1)[row]),
+            "isoe": float(np.asarray(outputs["isoe"]).reshape(-1)[row])}
+
+
+def _scaled_record(used: Mapping, raw: Mapping, row: int, clamp: bool) -> dict:
+    record = {**_record(used, row), "out_of_scale": out_of_scale(raw, row)}
+    if clamp:
+        record["raw"] = _raw(raw, row)
+    return record
+
+
+def clip_result(clip: str, model: str, window_outputs: Mapping, duration_s: float | None = None,
+                spans: Sequence[tuple[float, float]] | None = None, clamp: bool = False) -> dict:
+    """The ``soundaq predict`` JSON object of one clip from the outputs of its windows (rows).
+
+    Args:
+        clip: the clip's name (the file's stem).
+        model: registry name of the net.
+        window_outputs: ``OUTPUT_KEYS`` arrays, one row per window (scene [W, 3], events [W, 15],
+            qualities [W, 8], isop [W], isoe [W]).
+        duration_s: the clip's length; the last consecutive window ends there (with ``spans`` None).
+        spans: ``(start_s, end_s)`` of each window when they are not consecutive 30-s windows (a hop).
+        clamp: clip qualities to [1, 5] and ISOP/ISOE to [-1, 1] before averaging; raw values kept.
+
+    Returns:
+        ``{"clip", "model", "scene", "scene_probabilities", "events", "qualities", "isop", "isoe",
+        "out_of_scale", "ratings", ["raw"], "windows": [{"index", "start_s", "end_s", ...}]}``.
+    """
     count = int(np.asarray(window_outputs["scene_probabilities"]).shape[0])
-    mean = average_windows(window_outputs)
-    result = {"clip": clip, "model": model, **_record(mean, 0), "windows": []}
-    for i, (start, end) in enumerate(window_spans(count, duration_s)):
-        result["windows"].append({"index": i, "start_s": start, "end_s": end, **_record(window_outputs, i)})
+    raw = {k: np.asarray(window_outputs[k]) for k in OUTPUT_KEYS}
+    used = clamp_outputs(raw) if clamp else raw
+    mean = average_windows(used)
+    result = {"clip": clip, "model": model, **_scaled_record(mean, average_windows(raw), 0, clamp)}
+    result["ratings"] = CLAMPED if clamp else RAW
+    result["windows"] = []
+    spans = list(spans) if spans is not None else window_spans(count, duration_s)
+    for i, (start, end) in enumerate(spans):
+        result["windows"].append({"index": i, "start_s": start, "end_s": end,
+                                  **_scaled_record(used, raw, i, clamp)})
     return result
+
+
+#: Columns the flat tables add after the predictions: which ratings were used and what left the scale.
+SCALE_COLUMNS = ("ratings", "out_of_scale")
+#: Raw values beside clamped ones (present when a table holds clamped results).
+RAW_COLUMNS = tuple(f"raw_{q}" for q in QUALITIES) + ("raw_isop", "raw_isoe")
+
+
+def flat_record(r: Mapping, rec: Mapping, window, start, end) -> dict:
+    """One row of a flat table from a clip object ``r`` and one of its records (mean or window)."""
+    row = {"clip": r["clip"], "model": r["model"], "scene": rec["scene"]}
+    row.update({c: rec["scene_probabilities"][s] for c, s in zip(SCENE_PROB_COLUMNS, SCENES)})
+    row.update({c: rec["events"][e] for c, e in zip(EVENT_PROB_COLUMNS, EVENTS)})
+    row.update({q: rec["qualities"][q] for q in QUALITIES})
+    row.update({"isop": rec["isop"], "isoe": rec["isoe"], "window": window, "start_s": start, "end_s": end,
+                "ratings": r.get("ratings", RAW), "out_of_scale": ";".join(rec.get("out_of_scale", []))})
+    raw = rec.get("raw")
+    if raw:
+        row.update({f"raw_{q}": raw["qualities"][q] for q in QUALITIES})
+        row.update({"raw_isop": raw["isop"], "raw_isoe": raw["isoe"]})
+    return row
+
+
+def table_columns(results: Sequence[Mapping]) -> list[str]:
+    """Columns of a flat table: the predictions, then window, times, scale (and, when clamped, raw) columns."""
+    raw = any(r.get("ratings") == CLAMPED for r in results)
+    return [*PREDICTION_COLUMNS, "window", "start_s", "end_s", *SCALE_COLUMNS, *(RAW_COLUMNS if raw else ())]
 
 
 def results_frame(results: Sequence[Mapping]):
     """Flat table of ``clip_result`` objects: ``PREDICTION_COLUMNS`` then ``window``, ``start_s``,
-    ``end_s``. One row per clip (``window`` = ``mean``, over the whole clip); clips with several
-    windows add one row per window (``window`` = 0, 1, ...)."""
+    ``end_s``, ``ratings``, ``out_of_scale`` (``;``-separated names) and, when clamped, ``RAW_COLUMNS``.
+    One row per clip (``window`` = ``mean``, over the whole clip); clips with several windows add one
+    row per window (``window`` = 0, 1, ...)."""
     import pandas as pd
 
     rows = []
     for r in results:
-        def flat(rec, window, start, end):
-            row = {"clip": r["clip"], "model": r["model"], "scene": rec["scene"]}
-            row.update({c: rec["scene_probabilities"][s] for c, s in zip(SCENE_PROB_COLUMNS, SCENES)})
-            row.update({c: rec["events"][e] for c, e in zip(EVENT_PROB_COLUMNS, EVENTS)})
-            row.update({q: rec["qualities"][q] for q in QUALITIES})
-            row.update({"isop": rec["isop"], "isoe": rec["isoe"], "window": window, "start_s": start,
-                        "end_s": end})
-            return row
-
         wins = r.get("windows") or []
-        rows.append(flat(r, "mean", wins[0]["start_s"] if wins else 0.0, wins[-1]["end_s"] if wins else None))
+        rows.append(flat_record(r, r, "mean", wins[0]["start_s"] if wins else 0.0, wins[-1]["end_s"] if wins else None))
         if len(wins) > 1:
-            rows.extend(flat(w, str(w["index"]), w["start_s"], w["end_s"]) for w in wins)
-    return pd.DataFrame(rows, columns=[*PREDICTION_COLUMNS, "window", "start_s", "end_s"])
+            rows.extend(flat_record(r, w, str(w["index"]), w["start_s"], w["end_s"]) for w in wins)
+    return pd.DataFrame(rows, columns=table_columns(results))
+
+
+def write_predictions(results: Sequence[Mapping], out: Path) -> Path:
+    """Write ``FILE.json`` (the list of clip objects) or ``FILE.csv`` (:func:`results_frame`) atomically."""
+    from soundaq.base.fileio import atomic_path, atomic_write_json
+
+    out = Path(out)
+    if out.suffix.lower() == ".json":
+        return atomic_write_json(out, list(results))
+    with atomic_path(out) as tmp:
+        results_frame(results).to_csv(tmp, index=False)
+    return out
 
 
 class PredictSkip(Exception):
@@ -229,42 +331,79 @@ def load_features_npz(path: Path):
     return mel, loud, duration
 
 
-def input_features(path: Path, calibration, need_loudness: bool = True):
-    """``(mel, loudness or None, duration_s)`` of one input, un-normalised. Audio is cut into the
-    feature pipeline's 30-s windows; the loudness (the slow part) is computed only for nets that use it."""
+def _predict_batches(module, device: str, batch_size: int, items):
+    """Forward passes over ``(mel_n, loud_n or None)`` windows, ``batch_size`` at a time; merged outputs."""
+    import torch
 
-    if not path.exists():
-        raise PredictSkip(f"{path}: no such file; fix: check the path")
-    if path.suffix.lower() == ".npz":
-        return load_features_npz(path)
-    from soundaq.models_zoo.features import Calibration, clip_features, load_audio, log_mel, split_windows
+    outs, mels, louds = [], [], []
 
-    try:
-        samples, rate = load_audio(path)
-        if need_loudness:
-            mel, loud = clip_features(samples, rate, calibration or Calibration.default())
-        else:
-            mel, loud = np.stack([log_mel(w, rate) for w in split_windows(samples, rate)]).astype(np.float32), None
-    except UserError as err:
-        raise PredictSkip(str(err)) from None
-    except ValueError as err:  # empty signal, a level outside the loudness model's range, ...
-        raise PredictSkip(f"{path}: {first_line(err)}; "
-                    "fix: pass a non-empty recording (check --calibration/--dbfs-offset for loudness)") from None
-    return mel, loud, len(samples) / float(rate)
+    def flush():
+        batch = {"mel": torch.from_numpy(np.ascontiguousarray(np.stack(mels))).to(device)}
+        if louds:
+            batch["loudness"] = torch.from_numpy(np.ascontiguousarray(np.stack(louds))).to(device)
+        with torch.no_grad():
+            outs.append(module.predict_step(batch, len(outs)))
+        mels.clear()
+        louds.clear()
+
+    for mel_n, loud_n in items:
+        mels.append(mel_n)
+        if loud_n is not None:
+            louds.append(loud_n)
+        if len(mels) == batch_size:
+            flush()
+    if mels:
+        flush()
+    return merge_outputs(outs)
+
+
+def _npz_windows(path: Path, normaliser, uses_loudness: bool, model: str, hop_s: float):
+    if hop_s != WINDOW_SECONDS:
+        raise PredictSkip(f"{path}: features .npz hold consecutive 30-s windows, --hop {hop_s:g} needs the audio; "
+                          "fix: pass the audio file, or leave out --hop")
+    mel, loud, duration = load_features_npz(path)
+    if uses_loudness and loud is None:
+        raise PredictSkip(f"{path}: {model} needs loudness but the .npz has none; "
+                          "fix: make the features with `soundaq features`")
+    mel_n = normaliser.mel(mel)
+    loud_n = normaliser.loudness(loud) if uses_loudness else None
+    items = ((mel_n[i], loud_n[i] if loud_n is not None else None) for i in range(mel_n.shape[0]))
+    return items, window_spans(mel_n.shape[0], duration)
+
+
+def _audio_windows(path: Path, rate: int, normaliser, uses_loudness: bool, calibration, hop_s: float, spans: list,
+                   advance=None):
+    """Normalised features of each streamed window (appending its span to ``spans`` as it goes)."""
+    from soundaq.models_zoo.recording import stream_windows, window_features
+
+    for window in stream_windows(path, hop_s):
+        try:
+            mel, loud = window_features(window, rate, calibration, uses_loudness)
+        except ValueError as err:  # a level outside the loudness model's range, ...
+            raise PredictSkip(f"{path}: window at {window.start_s:g} s: {first_line(err)}; "
+                              "fix: check --calibration/--dbfs-offset (the loudness needs absolute levels)") from None
+        spans.append((window.start_s, window.end_s))
+        if advance:
+            advance()
+        yield normaliser.mel(mel[None])[0], (normaliser.loudness(loud[None])[0] if loud is not None else None)
 
 
 def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8, device: str = "cpu",
-                  report=None):
+                  report=None, hop_s: float = WINDOW_SECONDS, clamp: bool = False, progress: bool = False):
     """Predict every input with a checkpoint: the library call behind ``soundaq predict``.
 
     Args:
-        paths: audio files (any format libsndfile reads) or features ``.npz`` files from ``soundaq features``
-            (``mel`` [windows, 3001, 64], ``loudness`` [windows, 15000, 1], un-normalised).
-        checkpoint: a ``.ckpt`` from ``soundaq train`` or ``soundaq import-original``; its own
-            normalisation statistics are applied.
+        paths: audio files (any format libsndfile reads; streamed window by window) or features ``.npz``
+            files from ``soundaq features`` (``mel`` [windows, 3001, 64], ``loudness`` [windows, 15000, 1],
+            un-normalised).
+        checkpoint: a ``.ckpt`` from ``soundaq train``, ``soundaq import-original`` or ``soundaq models
+            download``; its own normalisation statistics are applied.
         calibration: :class:`~soundaq.models_zoo.features.Calibration` of the audio (default: ARAUS).
         batch_size: 30-s windows per forward pass.
         report: called with the one-line message of each skipped input, as it happens.
+        hop_s: seconds between window starts in audio (default 30: consecutive windows).
+        clamp: clip the ratings to their scales (see the module docstring); the raw values are kept.
+        progress: a rich progress bar (stderr) over the windows of each input.
 
     Returns:
         ``(results, failures)``: one JSON-ready object per predicted input (see :func:`clip_result`)
@@ -272,39 +411,45 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
 
     Raises:
         CheckpointError: the checkpoint cannot be read (one line naming it and the fix).
+        ValueError: ``hop_s`` outside (0, 3600].
     """
-    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from soundaq.models_zoo.checkpoints import load_checkpoint
     from soundaq.models_zoo.data.normalisation import Normaliser
     from soundaq.models_zoo.module import SoundscapeModule
+    from soundaq.models_zoo.recording import MAX_HOP_S, recording_info, window_count
 
+    if not (0 < hop_s <= MAX_HOP_S):
+        raise ValueError(f"hop_s must be in (0, {MAX_HOP_S:g}] seconds, got {hop_s}")
     net, norm_stats, info = load_checkpoint(checkpoint)
     model = info["model"]
     module = SoundscapeModule(model, net=net, norm_stats=norm_stats).to(device).eval()
     normaliser = Normaliser(norm_stats)
     uses_loudness = module.uses_loudness
     results, failures = [], []
-    for path in paths:
-        path = Path(path)
-        try:
-            mel, loud, duration = input_features(path, calibration, uses_loudness)
-            if uses_loudness and loud is None:
-                raise PredictSkip(f"{path}: {model} needs loudness but the .npz has none; "
-                            "fix: make the features with `soundaq features`")
-            mel_n = normaliser.mel(mel)
-            loud_n = normaliser.loudness(loud) if uses_loudness else None
-            outs = []
-            with torch.no_grad():
-                for start in range(0, mel_n.shape[0], batch_size):
-                    batch = {"mel": torch.from_numpy(np.ascontiguousarray(mel_n[start:start + batch_size])).to(device)}
-                    if loud_n is not None:
-                        batch["loudness"] = torch.from_numpy(
-                            np.ascontiguousarray(loud_n[start:start + batch_size])).to(device)
-                    outs.append(module.predict_step(batch, start))
-            results.append(clip_result(path.stem, model, merge_outputs(outs), duration))
-        except PredictSkip as err:
-            failures.append(str(err))
-            if report:
-                report(str(err))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
+               TimeRemainingColumn())
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=True) as bar:
+        for path in paths:
+            path = Path(path)
+            try:
+                if not path.exists():
+                    raise PredictSkip(f"{path}: no such file; fix: check the path")
+                if path.suffix.lower() == ".npz":
+                    items, spans = _npz_windows(path, normaliser, uses_loudness, model, hop_s)
+                else:
+                    head = recording_info(path)
+                    task = bar.add_task(path.name, total=window_count(head.frames, head.rate, hop_s))
+                    spans = []
+                    items = _audio_windows(path, head.rate, normaliser, uses_loudness, calibration, hop_s, spans,
+                                           lambda: bar.advance(task))
+                outputs = _predict_batches(module, device, batch_size, items)
+                results.append(clip_result(path.stem, model, outputs, spans=spans, clamp=clamp))
+            except (UserError, PredictSkip) as err:
+                failures.append(str(err))
+                if report:
+                    report(str(err))
     return results, failures

@@ -54,6 +54,17 @@ def caption_metrics_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def ad_cnn_checkpoint(tmp_path_factory, checkpoints_dir, sample_clip_dir) -> Path:
+    """The released AD_CNN weights imported (import_original) with the reference statistics, in a temp folder."""
+    from soundaq.models_zoo.checkpoints import import_original
+
+    out = tmp_path_factory.mktemp("ckpt") / "AD_CNN.ckpt"
+    import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
+                    sample_clip_dir / "original_normalisation_stats.json", None, out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def araus_labels(araus_labels_dir):
     from soundaq.models_zoo.data.labels import read_labels
 

@@ -155,16 +155,6 @@ def test_clip_result_averages_windows():
     assert list(flat.columns[:len(PREDICTION_COLUMNS)]) == list(PREDICTION_COLUMNS)
 
 
-@pytest.fixture(scope="module")
-def ad_cnn_checkpoint(tmp_path_factory, checkpoints_dir, sample_clip_dir):
-    from soundaq.models_zoo.checkpoints import import_original
-
-    out = tmp_path_factory.mktemp("ckpt") / "AD_CNN.ckpt"
-    import_original("AD_CNN", checkpoints_dir / "AD_CNN_final_model.pth",
-                    sample_clip_dir / "original_normalisation_stats.json", None, out)
-    return out
-
-
 def _soundaq(*args):
     """The real entry point in a fresh process (import errors, tracebacks and exit codes as users see them)."""
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
@@ -181,7 +171,8 @@ def _cli(capsys, *args):
     return code, out, err
 
 
-RESULT_KEYS = {"clip", "model", "scene", "scene_probabilities", "events", "qualities", "isop", "isoe", "windows"}
+RESULT_KEYS = {"clip", "model", "scene", "scene_probabilities", "events", "qualities", "isop", "isoe", "windows",
+               "out_of_scale", "ratings"}
 
 
 def test_predict_cli_reproduces_the_original_outputs(tmp_path, capsys, ad_cnn_checkpoint, sample_clip_dir,
@@ -217,8 +208,9 @@ def test_predict_cli_reproduces_the_original_outputs(tmp_path, capsys, ad_cnn_ch
     import pandas as pd
 
     table = pd.read_csv(csv)
-    assert list(table.columns) == [*PREDICTION_COLUMNS, "window", "start_s", "end_s"]
+    assert list(table.columns) == [*PREDICTION_COLUMNS, "window", "start_s", "end_s", "ratings", "out_of_scale"]
     assert table["window"].astype(str).tolist() == ["mean", "0", "1"]
+    assert table["ratings"].tolist() == ["raw"] * 3
     assert table.loc[0, "isop"] == pytest.approx(float(exp["ISOPl"][0, 0]), abs=1e-4)
     # No --out: the JSON list on stdout.
     code, stdout, _ = _cli(capsys, "predict", tmp_path / "one.npz", "--checkpoint", ad_cnn_checkpoint)

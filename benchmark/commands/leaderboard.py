@@ -32,8 +32,9 @@ def register(sub) -> None:
     p.add_argument("--budget-clips", type=o.positive_int, default=None,
                    help="training clips every model sees (an equal budget; default with --schedule embedded: "
                         f"{EMBEDDED.budget_clips})")
-    p.add_argument("--checkpoints", type=Path, default=None,
-                   help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original)")
+    p.add_argument("--checkpoints", default=None, metavar="DIR|pretrained",
+                   help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original); "
+                        "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
     p.add_argument("--batch-size", type=o.positive_int, default=None,
                    help="clips per batch (default: the schedule's, 8 embedded, 32 paper)")
     p.add_argument("--embedded-clips", type=o.positive_int, default=None,
@@ -47,18 +48,22 @@ def register(sub) -> None:
 
 
 def _leaderboard(args) -> int:
-    from soundaq.benchmark.leaderboard import (LeaderboardError, Settings, print_table, quiet_lightning,
-                                               run_leaderboard)
-    from soundaq.models_zoo.registry import list_nets
-
-    from soundaq.models_zoo.registry import get_spec
+    from soundaq.benchmark.leaderboard import (LeaderboardError, Settings, is_pretrained, print_table,
+                                               quiet_lightning, run_leaderboard)
+    from soundaq.models_zoo.registry import get_spec, list_nets
 
     text = args.models.strip()
     given = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
     specs = [get_spec(m) for m in given]      # import paths join the registry here, under their class names
     models = [spec.name for spec in specs]
     plugins = [m for m, spec in zip(given, specs) if spec.plugin and ":" in m]
-    if args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
+    if args.checkpoints is not None and not is_pretrained(args.checkpoints):
+        args.checkpoints = Path(args.checkpoints)
+    if is_pretrained(args.checkpoints) and text in ("", "all"):
+        from soundaq.models_zoo.pretrained_weights import models_with_weights
+
+        models = models_with_weights(args.cache_dir)
+    elif args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
         from soundaq.benchmark.leaderboard import find_checkpoint
 
         models = [m for m in list_nets() if find_checkpoint(args.checkpoints, m) is not None]

@@ -1,9 +1,13 @@
-"""``soundaq predict``: scene, events, the 8 affective qualities, ISOP and ISOE of audio clips.
+"""``soundaq predict``: scene, events, the 8 affective qualities, ISOP and ISOE of clips and recordings.
 
-Each INPUT is an audio file (any format libsndfile reads) or a features ``.npz`` written by
-``soundaq features`` (``mel`` [windows, 3001, 64], ``loudness`` [windows, 15000, 1], un-normalised).
-The checkpoint's own normalisation statistics are applied. A bad input is reported on one line and
-skipped; the others are still predicted and written (exit code 1 when anything was skipped).
+Each INPUT is an audio file (any format libsndfile reads; read as a stream of 30-s windows, so a
+recording of hours needs the memory of one window) or a features ``.npz`` written by ``soundaq
+features`` (``mel`` [windows, 3001, 64], ``loudness`` [windows, 15000, 1], un-normalised). The model is
+a checkpoint file or one of the paper's trained models by name (``--model``, downloaded on first
+use). ``--hop`` sets the seconds between window starts. ``--out DIR`` writes the analysis of
+recordings over time: a time series (CSV, and Parquet when pyarrow is installed), a report and
+figures. A bad input is reported on one line and skipped; the others are still predicted and
+written (exit code 1 when anything was skipped).
 """
 from __future__ import annotations
 
@@ -16,14 +20,20 @@ AUDIO_HELP = "audio files (wav, flac, ogg, ...) or features .npz files from `sou
 def register(sub) -> None:
     from soundaq.benchmark import options as o
 
-    p = sub.add_parser("predict", help="predict scene, events, 8 qualities, ISOP/ISOE of clips with a checkpoint",
+    p = sub.add_parser("predict", help="predict scene, events, 8 qualities, ISOP/ISOE of clips and long recordings",
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-                       parents=[o.calibration_options()])
+                       parents=[o.checkpoint_options(), o.calibration_options(), o.cache_options(),
+                                o.progress_options()])
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=AUDIO_HELP)
-    p.add_argument("--checkpoint", required=True, type=Path,
-                   help="a .ckpt from `soundaq train` or `soundaq import-original`")
     p.add_argument("--out", type=Path, default=None,
-                   help="write FILE.json (list of clip objects) or FILE.csv (flat columns); default: JSON on stdout")
+                   help="FILE.json (list of clip objects), FILE.csv (flat columns) or a folder DIR (time series "
+                        "CSV/Parquet, report.md, summary.json and figures); default: JSON on stdout")
+    p.add_argument("--hop", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between the starts of the 30-s windows in audio (default 30: consecutive windows; "
+                        "10 gives overlapping windows every 10 s)")
+    p.add_argument("--clamp", action="store_true",
+                   help="clip the qualities to 1-5 and ISOP/ISOE to [-1, 1] (recorded as ratings=clamped; the raw "
+                        "values stay in raw_* columns); default: raw values, out-of-scale ones flagged")
     p.add_argument("--batch-size", type=o.positive_int, default=8, help="windows per forward pass (default 8)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.set_defaults(handler=_predict)
@@ -31,33 +41,40 @@ def register(sub) -> None:
 
 def _predict(args) -> int:
     from soundaq.base.errors import UserError
-    from soundaq.base.fileio import atomic_write_json, atomic_path
+    from soundaq.benchmark.options import calibration_from_args, checkpoint_from_args
+    from soundaq.models_zoo.predict import predict_files, write_predictions
+    from soundaq.models_zoo.recording import MAX_HOP_S
 
-    if args.out is not None and args.out.suffix.lower() not in (".json", ".csv"):
-        raise UserError(f"{args.out}: unknown output type; fix: name the output FILE.json or FILE.csv")
-    from soundaq.benchmark.options import calibration_from_args
-
+    folder = args.out is not None and (args.out.is_dir() or args.out.suffix == "")
+    if args.out is not None and not folder and args.out.suffix.lower() not in (".json", ".csv"):
+        raise UserError(f"{args.out}: unknown output type; fix: name the output FILE.json, FILE.csv or a folder")
+    if not 0 < args.hop <= MAX_HOP_S:
+        raise UserError(f"--hop {args.hop:g}: must be in (0, {MAX_HOP_S:g}] seconds")
     calibration = calibration_from_args(args)
-    from soundaq.models_zoo.predict import predict_files
-
+    checkpoint = checkpoint_from_args(args, progress=not args.no_progress)
     results, failures = predict_files(
-        args.inputs, args.checkpoint, calibration, args.batch_size, args.device,
-        report=lambda msg: print(f"soundaq predict: skipped {msg}", file=sys.stderr))
+        args.inputs, checkpoint, calibration, args.batch_size, args.device,
+        report=lambda msg: print(f"soundaq predict: skipped {msg}", file=sys.stderr),
+        hop_s=args.hop, clamp=args.clamp, progress=not args.no_progress)
     if not results:
         raise UserError(f"no input could be predicted ({len(failures)} skipped); see the messages above",
                         exit_code=1)
-    if args.out is None:
+    if folder:
+        from soundaq.evaluation.recording_report import write_analysis
+
+        written = write_analysis(results, args.out, checkpoint=checkpoint, hop_s=args.hop, clamp=args.clamp,
+                                 calibration=calibration.source, skipped=failures)
+        print(f"soundaq predict: {len(results)} recording(s) -> {args.out} ({written['windows']} windows; "
+              f"report {written['report']}; {len(written['figures'])} figure(s))"
+              + (f"; {len(failures)} skipped" if failures else ""), file=sys.stderr)
+        for note in written["notes"]:
+            print(f"soundaq predict: note: {note}", file=sys.stderr)
+    elif args.out is None:
         import json
 
         print(json.dumps(results, indent=2))
-    elif args.out.suffix.lower() == ".json":
-        atomic_write_json(args.out, results)
     else:
-        from soundaq.models_zoo.predict import results_frame
-
-        with atomic_path(args.out) as tmp:
-            results_frame(results).to_csv(tmp, index=False)
-    if args.out is not None:
+        write_predictions(results, args.out)
         print(f"soundaq predict: {len(results)} clip(s) -> {args.out}"
               + (f"; {len(failures)} skipped" if failures else ""), file=sys.stderr)
     return 1 if failures else 0

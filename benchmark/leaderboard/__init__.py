@@ -29,12 +29,14 @@ A model that fails (out of memory, a bad checkpoint, a crash inside the net) get
 """
 from __future__ import annotations
 
-from soundaq.benchmark.leaderboard.model_run import find_checkpoint, run_model
+from soundaq.benchmark.leaderboard.model_run import checkpoint_for, find_checkpoint, run_model
 from soundaq.benchmark.leaderboard.report import print_table
 from soundaq.benchmark.leaderboard.run import Outcome, correlate_leader, quiet_lightning, run_leaderboard
-from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, make_datamodule
+from soundaq.benchmark.leaderboard.settings import (PRETRAINED, LeaderboardError, Settings, is_pretrained,
+                                                    make_datamodule)
 from soundaq.benchmark.leaderboard.table import REFERENCE, mark_beats_reference, rank_rows, table_row
 
-__all__ = ["LeaderboardError", "Outcome", "REFERENCE", "Settings", "correlate_leader", "find_checkpoint",
+__all__ = ["LeaderboardError", "Outcome", "PRETRAINED", "REFERENCE", "Settings", "checkpoint_for", "correlate_leader",
+           "find_checkpoint", "is_pretrained",
            "make_datamodule", "mark_beats_reference", "print_table", "quiet_lightning", "rank_rows", "run_leaderboard",
            "run_model", "table_row"]

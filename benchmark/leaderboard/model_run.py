@@ -14,7 +14,7 @@ from typing import Any
 
 from soundaq.base.fileio import atomic_path, sha256_file
 from soundaq.base.runs import RunFolder
-from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, make_datamodule
+from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.models_zoo.metrics import HEADLINE
 
 
@@ -30,6 +30,16 @@ def find_checkpoint(folder: Path, model: str) -> Path | None:
         return exact
     found = sorted(p for p in folder.glob(f"{model}*.ckpt") if p.is_file())
     return found[0] if len(found) == 1 else None
+
+
+def checkpoint_for(s: Settings, model: str) -> Path | None:
+    """The checkpoint ``model`` is evaluated with: ``<folder>/<model>.ckpt``, or with ``--checkpoints
+    pretrained`` the released weights (pinned download on first use, into ``--cache-dir``)."""
+    if is_pretrained(s.checkpoints):
+        from soundaq.models_zoo.pretrained_weights import resolve_checkpoint
+
+        return resolve_checkpoint(model, cache_dir=s.cache_dir, progress=s.progress)
+    return find_checkpoint(Path(s.checkpoints), model)
 
 
 def learning_curve(train_dir: Path) -> list[dict]:
@@ -101,7 +111,7 @@ def _load(s: Settings, model: str) -> tuple[Any, dict, Any]:
     from soundaq.models_zoo.checkpoints import load_checkpoint
     from soundaq.models_zoo.module import SoundscapeModule
 
-    path = find_checkpoint(Path(s.checkpoints), model)
+    path = checkpoint_for(s, model)
     if path is None:
         raise LeaderboardError(f"no checkpoint {Path(s.checkpoints) / (model + '.ckpt')}; fix: train it with "
                                "`soundaq train` or import release weights with `soundaq import-original`")

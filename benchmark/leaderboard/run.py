@@ -20,7 +20,7 @@ from soundaq.base.runs import RunFolder, package_versions
 from soundaq.benchmark.leaderboard import report
 from soundaq.benchmark.leaderboard.model_run import run_model, say
 from soundaq.benchmark.leaderboard.reference import reference_scores
-from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, make_datamodule
+from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.benchmark.leaderboard.table import (RANKED, RANKING_TEXT, REFERENCE, definitions, json_value,
                                                  leaderboard_columns, mark_beats_reference, rank_rows, table_row)
 from soundaq.models_zoo.metrics import HEADLINE
@@ -168,7 +168,7 @@ def _check(s: Settings) -> None:
         raise LeaderboardError("--resamples must be at least 1")
     if s.workers < 1:
         raise LeaderboardError("--workers must be at least 1")
-    if s.checkpoints is not None and not Path(s.checkpoints).is_dir():
+    if s.checkpoints is not None and not is_pretrained(s.checkpoints) and not Path(s.checkpoints).is_dir():
         raise LeaderboardError(f"{s.checkpoints}: checkpoint folder not found; fix: pass the folder holding "
                                "<MODEL>.ckpt files")
     s.training_schedule()   # a bad schedule name or conflicting options fail here, in one line

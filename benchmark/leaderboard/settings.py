@@ -42,7 +42,7 @@ class Settings:
     schedule: str | None = None
     max_epochs: int | None = None
     budget_clips: int | None = None
-    checkpoints: Path | None = None
+    checkpoints: Path | str | None = None  # a folder of <MODEL>.ckpt, or PRETRAINED (the release's weights)
     seed: int = 0
     batch_size: int | None = None
     n_resamples: int = 1000
@@ -89,7 +89,8 @@ class Settings:
         return {"data": self.data, "labels": _str(self.labels), "audio": _str(self.audio),
                 "features": _str(self.features), "models": list(self.models),
                 "schedule": self.training_schedule().as_dict() if self.checkpoints is None else None,
-                "checkpoints": _str(self.checkpoints), "seed": self.seed, "batch_size": self.loader_batch_size,
+                "checkpoints": self.checkpoints if is_pretrained(self.checkpoints) else _str(self.checkpoints),
+                "seed": self.seed, "batch_size": self.loader_batch_size,
                 "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
                 "head_init": self.head_init if self.checkpoints is None else None,
                 **({"precision": self.precision} if self.precision else {})}
@@ -97,6 +98,16 @@ class Settings:
 
 def _str(p) -> str | None:
     return str(Path(p).expanduser().resolve()) if p is not None else None
+
+
+#: ``--checkpoints pretrained``: each model's released weights (downloaded into the cache on first use).
+PRETRAINED = "pretrained"
+
+
+def is_pretrained(checkpoints) -> bool:
+    """True when ``--checkpoints`` asks for the release's weights rather than a folder (a folder named
+    ``pretrained`` is spelt ``./pretrained``)."""
+    return isinstance(checkpoints, str) and checkpoints == PRETRAINED
 
 
 def make_datamodule(s: Settings, norm_stats=None):

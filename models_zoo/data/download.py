@@ -1,53 +1,97 @@
-"""Fetch the paper's ARAUS label files from the public SoundSCaper release, pinned by sha256.
+"""Pinned, resumable downloads from the public SoundSCaper release: one mechanism for every file.
 
-Sixteen text files: five per split (ids, scenes, events, 8 AQ ratings, ISOP/ISOE) for the training,
-validation and test splits, plus the scene label of every source recording. The default source is
-GitHub's raw-file host for the release repository's ``main`` branch; ``base`` may instead name a
-mirror: an ``http(s)://`` or ``file://`` URL, or a local folder. Inside a mirror a file is looked
-up at its path in the release repository first, then by its bare name (a flat folder of the 16
-files works).
+Two sets of files come through here: the paper's 16 ARAUS label files (``soundaq data download``,
+pinned by sha256) and the release's trained weights and normalisation files (``soundaq models
+download``, :mod:`soundaq.models_zoo.pretrained_weights`, pinned by git blob id). A file is described
+by a :class:`PinnedFile`: its path inside the release repository, its name at the destination (also
+its name in a flat mirror), its size when known, and a pin ``"<algorithm>:<hex digest>"``.
 
-Downloads resume: bytes arrive in a hidden ``.<name>.part`` file beside the target; a later run
-continues it with an HTTP ``Range`` request (or a seek, for local mirrors), and files already
-present are kept when their hash matches the pin. A file reaches its final name only after its
-sha256 matched, by an atomic rename, so a target file is never half-written or unverified.
+Sources. The default source is GitHub's raw-file host; ``base`` may instead name a mirror: an
+``http(s)://`` or ``file://`` URL, or a local folder. Inside a mirror a file is looked up at its
+path in the release repository first, then by its bare name (a flat folder works).
+
+Guarantees.
+
+* **Verified before it is named.** Bytes arrive in a hidden ``.<name>.part`` file beside the target;
+  the file reaches its final name only after its pin matched, by an atomic rename. A mismatch, an
+  HTML page served in place of the file, or a Git LFS pointer deletes the part file.
+* **Resume.** A transfer that stops early (connection dropped, a timeout, Ctrl-C) leaves its part file;
+  the next run continues it with an HTTP ``Range`` request (or a seek, for local mirrors). A server
+  that ignores ``Range`` sends the whole file, which then replaces the part. A part file that does
+  not verify after a resume is discarded and the file fetched once more from scratch.
+* **Proxies** come from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, and
+  ``REQUESTS_CA_BUNDLE`` for an intercepting proxy's certificate), as :mod:`requests` reads them.
+
+What pooch does here and what it cannot. HTTP transfers go through :class:`pooch.HTTPDownloader`
+(``requests`` streaming, the proxy and certificate settings above, its progress-bar protocol) and
+sha256 pins are checked with :func:`pooch.file_hash`. ``pooch.retrieve`` itself is not used, for
+three reasons measured against pooch 1.9: it streams into a fresh randomly named temporary file and
+deletes it on failure, so an interrupted transfer cannot resume; its pins accept only ``hashlib``
+(and ``xxhash``) algorithms, while the release's weights are pinned by git blob id (SHA-1 of
+``b"blob <size>\\0"`` followed by the bytes, the only identifier the repository's tree publishes);
+and it has no ``file://`` or folder source for offline mirrors. The part kept here is those three:
+a persistent part file with a ``Range`` header and a response hook for servers that ignore it, a
+git-blob digest, and a local copy loop.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from soundaq.base.errors import UserError
-from soundaq.base.fileio import sha256_file
+from soundaq.base.errors import UserError, first_line
 
 RELEASE_REPO = "Yuanbo2020/SoundSCaper"
-#: GitHub's raw-file host for the release repository's main branch.
+#: GitHub's raw-file host for the release repository's main branch (the label files).
 DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/{RELEASE_REPO}/main/"
 SPLIT_FOLDER = "Dataset_training_validation_test"
 ALL_ARAUS_FOLDER = "Dataset_all_ARAUS"
 CHUNK = 1 << 16
+#: Bytes of a finished transfer inspected to tell an HTML page or an LFS pointer from the real file.
+SNIFF_BYTES = 512
 
 
 @dataclass(frozen=True)
-class LabelFile:
-    name: str          # file name in the destination folder
-    release_path: str  # path inside the release repository
-    size: int          # bytes
-    sha256: str
+class PinnedFile:
+    """One release file: where it lives in the release, what it is called here, and its pin.
+
+    Attributes:
+        name: file name at the destination, and in a flat mirror.
+        release_path: path inside the release repository.
+        size: bytes, or None when only the pin is known (the size then comes from the server).
+        pin: ``"sha256:<64 hex>"`` or ``"gitblob:<40 hex>"`` (git's object id of the file's bytes).
+    """
+
+    name: str
+    release_path: str
+    size: int | None
+    pin: str
+
+    @property
+    def algorithm(self) -> str:
+        return self.pin.partition(":")[0]
+
+    @property
+    def digest(self) -> str:
+        return self.pin.partition(":")[2]
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 pin, when the file is pinned by sha256."""
+        return self.digest if self.algorithm == "sha256" else None
 
 
-def _split_file(name: str, size: int, sha: str) -> LabelFile:
-    return LabelFile(name, f"{SPLIT_FOLDER}/{name}", size, sha)
+def _split_file(name: str, size: int, sha: str) -> PinnedFile:
+    return PinnedFile(name, f"{SPLIT_FOLDER}/{name}", size, f"sha256:{sha}")
 
 
 #: The 16 label files of the release, with their sizes and sha256 pins.
-LABEL_FILES: tuple[LabelFile, ...] = (
+LABEL_FILES: tuple[PinnedFile, ...] = (
     _split_file("training_set_audio_file_ids.txt", 727776,
                 "45b053a8873bc8a436279dec8d7d2593ac96cc9b6428b41e57b8bcac749fbfea"),
     _split_file("training_set_acoustic_scene_labels.txt", 248010,
@@ -78,8 +122,8 @@ LABEL_FILES: tuple[LabelFile, ...] = (
                 "44871718978f6c7c70e26a601309f75cecf7604fd11aded8de31d0a1bf70d344"),
     _split_file("test_set_ISOP_ISOE.txt", 185925,
                 "fbc23045e95cb1a39a1dfa711716ab6b7bd730b8544a3fc3778a5e1bcceb0dfc"),
-    LabelFile("annotated_USotW_scene_labels.txt", f"{ALL_ARAUS_FOLDER}/annotated_USotW_scene_labels.txt", 4983,
-              "8a03bc3dd2bb88637341e4ee4f83396db6a92a6e539d0c3823c764cd83edd7ec"),
+    PinnedFile("annotated_USotW_scene_labels.txt", f"{ALL_ARAUS_FOLDER}/annotated_USotW_scene_labels.txt", 4983,
+               "sha256:8a03bc3dd2bb88637341e4ee4f83396db6a92a6e539d0c3823c764cd83edd7ec"),
 )
 
 
@@ -90,160 +134,358 @@ class DownloadError(UserError):
 @dataclass
 class FetchResult:
     name: str
-    status: str        # "present" (kept, hash ok), "downloaded", "resumed", "failed"
+    status: str        # "present" (kept, pin ok), "downloaded", "resumed", "failed"
     fetched_bytes: int = 0
     error: str | None = None
+    path: Path | None = None
 
 
 class _NotThere(Exception):
     """This candidate location does not hold the file (HTTP 404 / no such local file)."""
 
 
-def part_path(dest: Path, spec: LabelFile) -> Path:
+class _Interrupted(Exception):
+    """The transfer stopped early; the part file keeps what arrived."""
+
+
+class _RangeRefused(Exception):
+    """The server cannot continue the part file (HTTP 416): start again from byte 0."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pins
+# ---------------------------------------------------------------------------------------------
+
+def git_blob_id(path: Path | str, chunk: int = 1 << 20) -> str:
+    """Git's object id of a file's bytes: SHA-1 of ``b"blob <size>\\0"`` then the bytes (hex, 40 chars).
+
+    Source: the git object format (``git hash-object``); it is the id a repository's tree lists
+    for each file, so a release file can be pinned before it is ever downloaded.
+    """
+    path = Path(path)
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digest(path: Path | str, algorithm: str) -> str:
+    """Hex digest of a file: ``gitblob`` (:func:`git_blob_id`) or any ``hashlib`` name (via pooch)."""
+    if algorithm == "gitblob":
+        return git_blob_id(path)
+    import pooch
+
+    return pooch.file_hash(str(path), alg=algorithm)
+
+
+def pin_matches(path: Path | str, spec: PinnedFile) -> bool:
+    """True when ``path`` exists, has the pinned size (when known) and the pinned digest."""
+    path = Path(path)
+    if not path.is_file() or (spec.size is not None and path.stat().st_size != spec.size):
+        return False
+    return file_digest(path, spec.algorithm) == spec.digest
+
+
+def _impostor(path: Path) -> str | None:
+    """What a wrong file looks like, from its first bytes: an HTML page or a Git LFS pointer."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "an HTML page (an error, login or proxy page?)"
+    if head.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the file's content"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+# ---------------------------------------------------------------------------------------------
+
+def part_path(dest: Path, spec: PinnedFile) -> Path:
     """The hidden partial file a download resumes from."""
-    return dest / f".{spec.name}.part"
+    return Path(dest) / f".{spec.name}.part"
 
 
-def _is_url(base: str) -> bool:
-    return urllib.parse.urlsplit(base).scheme in ("http", "https", "file")
+def is_url(base: str) -> bool:
+    """True for ``http://``, ``https://`` and ``file://`` sources (anything else is a folder path)."""
+    return urllib.parse.urlsplit(str(base)).scheme in ("http", "https", "file")
 
 
-def _candidates(base: str, spec: LabelFile) -> list[str]:
-    if _is_url(base):
+def _candidates(base: str, spec: PinnedFile) -> list[str]:
+    if is_url(base):
         root = base if base.endswith("/") else base + "/"
         return [urllib.parse.urljoin(root, urllib.parse.quote(p)) for p in (spec.release_path, spec.name)]
     root = Path(base).expanduser()
     return [str(root / spec.release_path), str(root / spec.name)]
 
 
-def _open_source(location: str, offset: int, timeout: float):
-    """Open one candidate; returns ``(stream, resumed)``; ``resumed`` False means it starts at byte 0."""
+def check_source(base: str, option: str) -> None:
+    """A source must be a URL or an existing folder; otherwise one line naming ``option``."""
+    if not is_url(base) and not Path(base).expanduser().is_dir():
+        raise DownloadError(f"{base}: not a URL (http://, https://, file://) nor an existing folder; "
+                            f"fix: pass {option} with a mirror URL or a local folder")
+
+
+class _Bar:
+    """Adapter from pooch's progress-bar protocol (``total``, ``update``, ``reset``, ``close``) to our
+    callbacks: ``advance(n)`` moves the bar, ``learn_total(n)`` tells a size the pins did not know."""
+
+    def __init__(self, advance: Callable[[int], None], learn_total: Callable[[int], None], offset: int,
+                 known: int | None):
+        self._advance, self._learn, self._offset, self._known = advance, learn_total, offset, known
+        self._done = 0
+
+    @property
+    def total(self):
+        return self._known
+
+    @total.setter
+    def total(self, remaining: int) -> None:
+        if self._known is None and remaining:
+            self._known = self._offset + int(remaining)
+            self._learn(self._known)
+
+    def update(self, n: int) -> None:
+        self._done += int(n)
+        self._advance(int(n))
+
+    def reset(self) -> None:  # pooch: "make sure the bar gets filled" = reset(), update(total), close()
+        self._advance(-self._done)
+        self._done = 0
+
+    def close(self) -> None:
+        pass
+
+
+def _http_append(url: str, out, offset: int, timeout: float, bar: _Bar) -> bool:
+    """Stream ``url`` into the open part file ``out`` from byte ``offset``; True when the server resumed.
+
+    Uses pooch's HTTPDownloader with a ``Range`` header; a response hook empties the part file when the
+    server answers 200 (whole file) instead of 206 (the rest).
+    """
+    import pooch
+    import requests
+
+    state = {"resumed": False}
+
+    def on_response(response, *args, **kwargs):
+        if response.status_code == 206 and offset:
+            state["resumed"] = True
+        elif response.status_code == 200 and offset:
+            out.seek(0)
+            out.truncate()
+        return response
+
+    headers = {"User-Agent": "soundaq (pinned release download)", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK, timeout=timeout, headers=headers,
+                                      hooks={"response": on_response})
+    try:
+        downloader(url, out, None)
+    except requests.exceptions.HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else 0
+        if code == 404:
+            raise _NotThere(url) from None
+        if code == 416 and offset:
+            raise _RangeRefused(url) from None
+        reason = exc.response.reason if exc.response is not None else first_line(exc)
+        raise DownloadError(f"{url}: HTTP {code} {reason}") from None
+    except (requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
+        if out.tell() > offset:  # the connection broke mid-transfer
+            raise _Interrupted(first_line(exc)) from None
+        via = " through the proxy" if isinstance(exc, requests.exceptions.ProxyError) else ""
+        raise DownloadError(f"{url}: cannot connect{via} ({_reason(exc)})") from None
+    except requests.exceptions.RequestException as exc:  # ChunkedEncodingError, ReadTimeout, ...
+        raise _Interrupted(_reason(exc)) from None
+    return state["resumed"]
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful one-line reason of a requests/urllib3 exception chain."""
+    inner = exc
+    while inner.args and isinstance(inner.args[0], BaseException):
+        inner = inner.args[0]
+    reason = getattr(inner, "reason", None)
+    text = first_line(reason if isinstance(reason, BaseException) else inner)
+    # urllib3 wraps the socket error in text: keep its last clause ("[Errno 111] Connection refused")
+    text = text.rsplit("Failed to establish a new connection: ", 1)[-1].rstrip("\"')")
+    return text[:200]
+
+
+def _local_append(location: str, out, offset: int, bar: _Bar) -> bool:
     scheme = urllib.parse.urlsplit(location).scheme
-    if scheme in ("http", "https"):
-        req = urllib.request.Request(location, headers={"User-Agent": "soundaq-label-download"})
-        if offset:
-            req.add_header("Range", f"bytes={offset}-")
-        try:
-            resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 (http/https only)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise _NotThere(location) from None
-            if exc.code == 416 and offset:
-                # the partial file is not a prefix the server can continue: start over
-                return _open_source(location, 0, timeout)
-            raise DownloadError(f"{location}: HTTP {exc.code} {exc.reason}; "
-                                "fix: check --base-url, or try again later") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DownloadError(f"{location}: cannot connect ({reason}); "
-                                "fix: check your network, or pass --base-url with a reachable mirror") from None
-        return resp, bool(offset) and resp.status == 206
     path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(location).path)) if scheme == "file" \
         else Path(location)
     if not path.is_file():
         raise _NotThere(location)
-    fh = open(path, "rb")
-    if offset and offset <= path.stat().st_size:
-        fh.seek(offset)
-        return fh, True
-    return fh, False
+    size = path.stat().st_size
+    resumed = bool(offset) and offset <= size
+    if not resumed:
+        out.seek(0)
+        out.truncate()
+    bar.total = size - (offset if resumed else 0)
+    with open(path, "rb") as fh:
+        if resumed:
+            fh.seek(offset)
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            out.write(block)
+            bar.update(len(block))
+    return resumed
 
 
-def _fetch_one(spec: LabelFile, dest: Path, base: str, timeout: float,
-               advance: Callable[[int], None], allow_restart: bool = True) -> FetchResult:
-    target = dest / spec.name
-    if target.exists() and target.stat().st_size == spec.size and sha256_file(target) == spec.sha256:
-        advance(spec.size)
-        return FetchResult(spec.name, "present")
-    part = part_path(dest, spec)
+# ---------------------------------------------------------------------------------------------
+# One file
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Source:
+    base: str
+    option: str        # the CLI option that names the source, for the fix in messages
+    timeout: float
+
+
+def _transfer(spec: PinnedFile, part: Path, src: _Source, advance, learn_total) -> tuple[bool, int]:
+    """Append the missing bytes to ``part`` from the first candidate that has the file.
+
+    Returns ``(resumed, bytes fetched now)``.
+    """
     offset = part.stat().st_size if part.exists() else 0
-    if offset > spec.size:
+    if spec.size is not None and offset > spec.size:
         part.unlink()
         offset = 0
-    fetched = 0
-    resumed = False
-    if offset < spec.size:
-        tried = []
-        for location in _candidates(base, spec):
-            try:
-                stream, resumed = _open_source(location, offset, timeout)
-            except _NotThere:
-                tried.append(location)
-                continue
-            break
-        else:
-            raise DownloadError(f"{spec.name}: not found at {' or '.join(tried)}; "
-                                "fix: check --base-url (it should point at the release repository's root "
-                                "or a folder holding the 16 label files)")
-        if not resumed:
-            offset = 0
+    if offset and (offset == spec.size or pin_matches(part, spec)):  # complete, but never renamed
         advance(offset)
-        with stream, open(part, "ab" if resumed else "wb") as out:
-            while True:
-                try:
-                    block = stream.read(CHUNK)
-                except (OSError, TimeoutError) as exc:
-                    raise DownloadError(f"{spec.name}: transfer interrupted ({exc}); "
-                                        "fix: run the same command again to resume") from None
-                if not block:
-                    break
-                out.write(block)
-                fetched += len(block)
-                advance(len(block))
+        return True, 0
+    tried = []
+    for location in _candidates(src.base, spec):
+        try:
+            return _transfer_from(location, spec, part, offset, src, advance, learn_total)
+        except _NotThere:
+            tried.append(location)
+        except _RangeRefused:
+            part.unlink()
+            return _transfer_from(location, spec, part, 0, src, advance, learn_total)
+    raise DownloadError(f"{spec.name}: not found at {' or '.join(tried)}; fix: check {src.option} (it should "
+                        "point at the release repository's root or a folder holding the files)")
+
+
+def _transfer_from(location: str, spec: PinnedFile, part: Path, offset: int, src: _Source, advance,
+                   learn_total) -> tuple[bool, int]:
+    try:
+        return _append_from(location, spec, part, offset, src, advance, learn_total)
+    finally:
+        if part.exists() and part.stat().st_size == 0:  # nothing arrived: leave no empty part file behind
+            part.unlink()
+
+
+def _append_from(location: str, spec: PinnedFile, part: Path, offset: int, src: _Source, advance,
+                 learn_total) -> tuple[bool, int]:
+    with open(part, "ab") as out:
+        bar = _Bar(advance, learn_total, offset, spec.size)
+        try:
+            if location.startswith(("http:", "https:")):
+                resumed = _http_append(location, out, offset, src.timeout, bar)
+            else:
+                resumed = _local_append(location, out, offset, bar)
+        except DownloadError as exc:
+            raise DownloadError(f"{spec.name}: {exc}; fix: check your network (behind a proxy set "
+                                f"HTTPS_PROXY), or pass {src.option} with a reachable mirror") from None
+        except _Interrupted as exc:
+            raise DownloadError(f"{spec.name}: transfer interrupted after {out.tell():,} bytes ({exc}); "
+                                "fix: run the same command again to resume") from None
+        finally:
             out.flush()
             os.fsync(out.fileno())
-    else:
-        advance(spec.size)
-        resumed = True
-    got = sha256_file(part)
-    if got != spec.sha256:
-        part.unlink()
-        if resumed and allow_restart:
-            # a stale partial file (say from another version) spoils the resumed copy: retry from scratch once
-            again = _fetch_one(spec, dest, base, timeout, advance, allow_restart=False)
-            again.fetched_bytes += fetched
-            return again
-        raise DownloadError(f"{spec.name}: sha256 mismatch (got {got[:12]}..., pinned {spec.sha256[:12]}...); "
-                            "fix: the source does not serve the release file, point --base-url at an "
-                            "unmodified copy of the SoundSCaper release")
-    os.replace(part, target)
-    return FetchResult(spec.name, "resumed" if resumed else "downloaded", fetched)
+        if resumed:
+            advance(offset)
+        return resumed, out.tell() - (offset if resumed else 0)
 
 
-def download_labels(dest: Path | str, base: str | None = None, *, progress: bool = True,
-                    timeout: float = 60.0, files: Iterable[LabelFile] = LABEL_FILES) -> list[FetchResult]:
-    """Fetch the label files into ``dest``; returns one :class:`FetchResult` per file.
+def fetch_file(spec: PinnedFile, dest: Path, src: _Source, advance: Callable[[int], None] = lambda n: None,
+               learn_total: Callable[[int], None] = lambda n: None, allow_restart: bool = True) -> FetchResult:
+    """Make ``dest/spec.name`` hold the pinned file: keep it if it verifies, else fetch, verify, rename."""
+    target = Path(dest) / spec.name
+    if pin_matches(target, spec):
+        advance(target.stat().st_size)
+        return FetchResult(spec.name, "present", path=target)
+    part = part_path(dest, spec)
+    resumed, fetched = _transfer(spec, part, src, advance, learn_total)
+    if pin_matches(part, spec):
+        os.replace(part, target)
+        return FetchResult(spec.name, "resumed" if resumed else "downloaded", fetched, path=target)
+    looks_like = _impostor(part)
+    size = part.stat().st_size
+    if looks_like is None and spec.size is not None and size < spec.size:
+        raise DownloadError(f"{spec.name}: incomplete ({size:,} of {spec.size:,} bytes arrived); "
+                            "fix: run the same command again to resume")
+    got = file_digest(part, spec.algorithm)
+    part.unlink()
+    if resumed and allow_restart and looks_like is None:
+        # a stale partial file (say from another version) spoils the resumed copy: retry from scratch once
+        again = fetch_file(spec, dest, src, advance, learn_total, allow_restart=False)
+        again.fetched_bytes += fetched
+        return again
+    if looks_like:
+        raise DownloadError(f"{spec.name}: the source served {looks_like} instead of the file; nothing kept; "
+                            f"fix: pass {src.option} with a mirror that serves the release files")
+    label = "git blob id" if spec.algorithm == "gitblob" else spec.algorithm
+    raise DownloadError(f"{spec.name}: {label} mismatch (got {got[:12]}..., pinned {spec.digest[:12]}...); "
+                        f"nothing kept; fix: the source does not serve the release file, point {src.option} at "
+                        "an unmodified copy of the SoundSCaper release")
 
-    Keeps going past a failing file; when any failed, raises :class:`DownloadError` at the end, whose
-    one-line message names the first failing file and how many others failed.
+
+def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, option: str = "--mirror",
+                progress: bool = True, timeout: float = 60.0, title: str = "download") -> list[FetchResult]:
+    """Fetch pinned files into ``dest``; one :class:`FetchResult` per file, in order.
+
+    Args:
+        files: the files to fetch.
+        dest: destination folder (created).
+        base: the source: an ``http(s)://`` or ``file://`` URL, or a folder.
+        option: the CLI option naming the source (messages say how to fix it).
+        progress: show a rich progress bar on stderr.
+        timeout: seconds to wait for a server.
+        title: the bar's label.
+
+    Raises:
+        DownloadError: after every file was tried, when any failed: the first failure's one line and
+            how many others failed. Files that verified are in place.
     """
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir():
-        raise DownloadError(f"{dest}: exists and is not a folder; fix: pass a folder for --labels-to")
+        raise DownloadError(f"{dest}: exists and is not a folder; fix: pass a folder")
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"{dest}: cannot create the folder ({exc.strerror}); fix: pass a writable folder") from None
-    base = base or DEFAULT_BASE_URL
-    if not _is_url(base) and not Path(base).expanduser().is_dir():
-        raise DownloadError(f"{base}: not a URL (http://, https://, file://) nor an existing folder; "
-                            "fix: pass --base-url with a mirror URL or a local folder")
+    check_source(base, option)
+    src = _Source(base, option, timeout)
     files = tuple(files)
     results: list[FetchResult] = []
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("ARAUS labels", total=sum(f.size for f in files))
+    known = sum(f.size or 0 for f in files)
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=False) as bar:
+        task = bar.add_task(title, total=known or None)
         for spec in files:
             bar.update(task, description=spec.name)
-            done_before = bar.tasks[0].completed
+            before = bar.tasks[0].completed
+
+            def learn_total(size: int) -> None:
+                bar.update(task, total=(bar.tasks[0].total or 0) + size)
+
             try:
-                results.append(_fetch_one(spec, dest, base, timeout, lambda n: bar.advance(task, n)))
+                results.append(fetch_file(spec, dest, src, lambda n: bar.advance(task, n), learn_total))
             except DownloadError as exc:
                 results.append(FetchResult(spec.name, "failed", error=str(exc)))
-            bar.update(task, completed=done_before + spec.size)
-        bar.update(task, description="ARAUS labels")
+            if spec.size is not None:
+                bar.update(task, completed=before + spec.size)
+        bar.update(task, description=title)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         more = f" (and {len(failed) - 1} more file(s) failed)" if len(failed) > 1 else ""
@@ -251,15 +493,33 @@ def download_labels(dest: Path | str, base: str | None = None, *, progress: bool
     return results
 
 
-def verify_labels(folder: Path | str, files: Iterable[LabelFile] = LABEL_FILES) -> dict[str, bool]:
-    """``{name: hash matches}`` for the files present in ``folder`` (missing ones map to False)."""
+# ---------------------------------------------------------------------------------------------
+# The label files
+# ---------------------------------------------------------------------------------------------
+
+def download_labels(dest: Path | str, base: str | None = None, *, progress: bool = True,
+                    timeout: float = 60.0, files: Iterable[PinnedFile] = LABEL_FILES) -> list[FetchResult]:
+    """Fetch the label files into ``dest``; returns one :class:`FetchResult` per file.
+
+    Keeps going past a failing file; when any failed, raises :class:`DownloadError` at the end, whose
+    one-line message names the first failing file and how many others failed.
+    """
+    dest = Path(dest).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(f"{dest}: exists and is not a folder; fix: pass a folder for --labels-to")
+    return fetch_files(files, dest, base or DEFAULT_BASE_URL, option="--base-url", progress=progress,
+                       timeout=timeout, title="ARAUS labels")
+
+
+def verify_labels(folder: Path | str, files: Iterable[PinnedFile] = LABEL_FILES) -> dict[str, bool]:
+    """``{name: pin matches}`` for the files present in ``folder`` (missing ones map to False)."""
     folder = Path(folder)
-    return {f.name: (folder / f.name).is_file() and sha256_file(folder / f.name) == f.sha256 for f in files}
+    return {f.name: pin_matches(folder / f.name, f) for f in files}
 
 
 def copy_tree_mirror(src: Path | str, dest: Path | str, layout: str = "release",
-                     files: Iterable[LabelFile] = LABEL_FILES) -> Path:
-    """Lay out a mirror of the label files found flat in ``src`` (for tests and offline installs).
+                     files: Iterable[PinnedFile] = LABEL_FILES) -> Path:
+    """Lay out a mirror of the files found flat in ``src`` (for tests and offline installs).
 
     ``layout="release"`` reproduces the release repository's folders; ``"flat"`` puts all in one folder.
     """

@@ -30,6 +30,17 @@ class AudioError(UserError):
         super().__init__(f"{path}: {problem}; fix: {fix}")
 
 
+def existing_file(path: Path | str) -> Path:
+    """``path`` as a Path when it names a file; :class:`AudioError` (one line, the fix) when it is
+    missing or a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found", "check the path")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file", "pass audio files (e.g. DIR/*.wav)")
+    return path
+
+
 def load_audio(path: Path | str) -> tuple[np.ndarray, int]:
     """Read any file libsndfile understands; return (float64 mono samples in full-scale units, rate).
 
@@ -38,11 +49,7 @@ def load_audio(path: Path | str) -> tuple[np.ndarray, int]:
     """
     import soundfile as sf
 
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found", "check the path")
-    if path.is_dir():
-        raise AudioError(path, "is a folder, not an audio file", "pass audio files (e.g. DIR/*.wav)")
+    path = existing_file(path)
     try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except Exception as err:  # libsndfile raises several types; all mean "not readable audio"
