@@ -16,30 +16,30 @@ from pathlib import Path
 
 def register(sub) -> None:
     from soundaq.benchmark import options as o
-    from soundaq.benchmark.commands.caption import llm_options
 
     p = sub.add_parser("compare", help="explain how two clips, windows or sites differ (ADIFF's three tiers)",
                        allow_abbrev=False,
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-                       parents=[o.output_options(), llm_options(), o.seed_options("the LLM request"),
+                       parents=[o.output_options(), o.llm_options(), o.seed_options("the LLM request"),
+                                o.checkpoint_options(required=False), o.inference_options(),
                                 o.cache_options(), o.calibration_options()])
     p.add_argument("a", metavar="A", help="FILE, FILE@START-END, TABLE.csv, TABLE.csv#CLIP[@START-END]")
     p.add_argument("b", metavar="B", help="the same kinds as A")
-    p.add_argument("--checkpoint", type=Path, default=None, help="acoustic model for audio sides (.ckpt)")
     p.add_argument("--audio", type=Path, default=None, metavar="DIR",
                    help="folder with the audio of table rows (<clip>.wav/.flac/...), for their signal facts")
     p.add_argument("--no-signal", action="store_true",
                    help="skip level, N5 and spectral balance (the ISO 532-1 loudness takes seconds per clip)")
-    p.add_argument("--device", default="cpu", help="torch device for audio sides (default cpu)")
     p.set_defaults(handler=_compare)
 
 
 def _compare(args) -> int:
-    from soundaq.benchmark.commands.caption import llm_settings_from_args
-    from soundaq.benchmark.options import calibration_from_args
+    from soundaq.benchmark.options import calibration_from_args, checkpoint_from_args, llm_settings_from_args
     from soundaq.captions.compare import compare_run
 
-    result = compare_run(args.a, args.b, args.out, checkpoint=args.checkpoint,
+    checkpoint = None
+    if args.checkpoint is not None or args.model is not None:
+        checkpoint = checkpoint_from_args(args)
+    result = compare_run(args.a, args.b, args.out, checkpoint=checkpoint,
                          calibration=calibration_from_args(args), audio_dir=args.audio, captioner=args.captioner,
                          llm=llm_settings_from_args(args), cache_dir=args.cache_dir, signal=not args.no_signal,
                          device=args.device)

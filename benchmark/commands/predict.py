@@ -22,8 +22,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("predict", help="predict scene, events, 8 qualities, ISOP/ISOE of clips and long recordings",
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-                       parents=[o.checkpoint_options(), o.calibration_options(), o.cache_options(),
-                                o.progress_options()])
+                       parents=[o.checkpoint_options(), o.inference_options(), o.calibration_options(),
+                                o.cache_options(), o.progress_options()])
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=AUDIO_HELP)
     p.add_argument("--out", type=Path, default=None,
                    help="FILE.json (list of clip objects), FILE.csv (flat columns) or a folder DIR (time series "
@@ -34,8 +34,6 @@ def register(sub) -> None:
     p.add_argument("--clamp", action="store_true",
                    help="clip the qualities to 1-5 and ISOP/ISOE to [-1, 1] (recorded as ratings=clamped; the raw "
                         "values stay in raw_* columns); default: raw values, out-of-scale ones flagged")
-    p.add_argument("--batch-size", type=o.positive_int, default=8, help="windows per forward pass (default 8)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.set_defaults(handler=_predict)
 
 
