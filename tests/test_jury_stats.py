@@ -247,6 +247,28 @@ def test_krippendorff_alpha_against_coincidence_matrix_and_limits():
     assert krippendorff_alpha_interval(data) == pytest.approx(_alpha_by_coincidences(data))
     assert krippendorff_alpha_interval(np.tile(truth, (3, 1))) == pytest.approx(1.0)
     assert np.isnan(krippendorff_alpha_interval([[1.0, NAN], [NAN, 2.0]]))     # nothing pairable
+    assert np.isnan(krippendorff_alpha_interval([[1.0, 2.0, NAN], [3.0, NAN, 4.0]]))   # one pairable unit
+    assert np.isnan(krippendorff_alpha_interval([[2.0, 2.0, 5.0], [2.0, 2.0, NAN]]))   # pairable values constant
+    # a unit rated once adds nothing, whatever its value
+    wider = np.c_[data, [99.0] + [NAN] * (data.shape[0] - 1)]
+    assert krippendorff_alpha_interval(wider) == pytest.approx(krippendorff_alpha_interval(data))
+    with pytest.raises(ValueError, match="2-D"):
+        krippendorff_alpha_interval([1.0, 2.0])
+
+
+def test_krippendorff_alpha_refuses_a_huge_value_domain_in_one_line(monkeypatch):
+    import soundaq.human_study.reliability as rel
+
+    monkeypatch.setattr(rel, "KRIPPENDORFF_MAX_ELEMENTS", 1000)
+    ratings = np.random.default_rng(1).normal(3, 1, (4, 20))            # 80 distinct values, 20 units
+    with pytest.raises(ValueError, match="80 distinct rating values over 20 units") as err:
+        krippendorff_alpha_interval(ratings)
+    assert "\n" not in str(err.value)
+    rows = [{"source": "participants", "participant": f"P{r}", "dataset": "D1", "clip": f"c{u}",
+             "system": "human expert", "dimension": "precision", "score": float(ratings[r, u])}
+            for r in range(4) for u in range(20)]
+    alpha = reliability_table(pd.DataFrame(rows)).set_index("measure").loc["Krippendorff alpha (interval)"]
+    assert np.isnan(alpha["value"]) and alpha["note"].startswith("alpha not computed: 80 distinct")
 
 
 SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
