@@ -37,7 +37,6 @@ from soundaq.base.vocab import (
     TRUE_QUALITY_COLUMNS,
     iso_coordinates,
 )
-from soundaq.evaluation.multitest import adjust_family
 
 #: Correction methods for multiple comparisons (``--correction``).
 CORRECTIONS: tuple[str, ...] = ("fdr_bh", "bonferroni", "none")
@@ -147,15 +146,18 @@ def adjust_pvalues(p, method: str = "fdr_bh") -> np.ndarray:
             ``bonferroni`` (``min(1, p * m)``) or ``none`` (p unchanged).
 
     Returns:
-        float64 array of ``p``'s shape (``statsmodels.stats.multitest.multipletests`` through
-        :func:`soundaq.evaluation.multitest.adjust_family`).
+        float64 array of ``p``'s shape: ``pingouin.multicomp``'s adjusted p-values, which adjusts
+        the non-NaN entries as one family (m = their number; BH through
+        ``scipy.stats.false_discovery_control``) and keeps NaN in place.
 
     Raises:
         CorrelationError: ``method`` is not one of :data:`CORRECTIONS`.
     """
+    import pingouin as pg
+
     if method not in CORRECTIONS:
         raise CorrelationError(f"unknown correction {method!r}; use one of {', '.join(CORRECTIONS)}")
-    return adjust_family(p, method)
+    return pg.multicomp(np.asarray(p, dtype=np.float64), method=method)[1]
 
 
 def stars(p_adjusted: float) -> str:

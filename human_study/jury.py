@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import numpy as np
 
 from soundaq.evaluation.bootstrap import mean_ci, paired_mean_diff
-from soundaq.evaluation.multitest import adjust_family
 from soundaq.human_study.dimensions import DIMENSIONS
 
 DEFAULT_ALPHA = 0.05
@@ -212,10 +211,11 @@ def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, seed=0, n_boot: int = 
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values of one family (any shape); NaNs stay NaN and are not
-    counted. Source: ``statsmodels.stats.multitest.multipletests(method="holm")`` through
-    :func:`soundaq.evaluation.multitest.adjust_family`."""
-    return adjust_family(pvalues, "holm")
+    """Holm (1979) step-down adjusted p-values of one family (``[m]``); NaNs stay NaN and are not
+    counted in m. Source: ``pingouin.multicomp(method="holm")``."""
+    import pingouin as pg
+
+    return pg.multicomp(np.asarray(pvalues, dtype=float), method="holm")[1]
 
 
 def paired_tests(clips, reference: str | None = None, alpha: float = DEFAULT_ALPHA,
