@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from soundaq.evaluation.bootstrap import mean_ci, paired_mean_diff
+from soundaq.evaluation.bootstrap import mean_ci
 from soundaq.human_study.dimensions import DIMENSIONS
 
 DEFAULT_ALPHA = 0.05
