@@ -41,7 +41,8 @@ def resample_indices(n: int, n_resamples: int = DEFAULT_RESAMPLES, seed: int = D
     """Yield blocks of resample index rows ``[b, n]`` (clips drawn with replacement).
 
     The draws come from one ``numpy.random.default_rng(seed)`` stream, so the resamples are the same
-    whatever the block size.
+    whatever the block size. ``seed`` is anything numpy takes as seed entropy: an int, or a sequence
+    of ints such as the jury's per-group ``[seed, crc32(labels)]``.
     """
     rng = np.random.default_rng(seed)
     block = block or max(1, BLOCK_ELEMENTS // max(n, 1))

@@ -139,30 +139,25 @@ def _constant_reason(what: str, value: float) -> str:
 def adjust_pvalues(p, method: str = "fdr_bh") -> np.ndarray:
     """Adjust p-values for multiple comparisons; NaN entries stay NaN and do not count.
 
-    ``fdr_bh``: Benjamini-Hochberg step-up, ``p_(i) * m / i`` made monotone from the largest down
-    and capped at 1; ``bonferroni``: ``min(1, p * m)``; ``none``: p unchanged.
+    Args:
+        p: p-values of one family (any shape); NaN marks a pair that could not be tested.
+        method: one of :data:`CORRECTIONS`: ``fdr_bh`` (Benjamini-Hochberg step-up,
+            ``p_(i) * m / i`` made monotone from the largest down and capped at 1),
+            ``bonferroni`` (``min(1, p * m)``) or ``none`` (p unchanged).
+
+    Returns:
+        float64 array of ``p``'s shape: ``pingouin.multicomp``'s adjusted p-values, which adjusts
+        the non-NaN entries as one family (m = their number; BH through
+        ``scipy.stats.false_discovery_control``) and keeps NaN in place.
+
+    Raises:
+        CorrelationError: ``method`` is not one of :data:`CORRECTIONS`.
     """
+    import pingouin as pg
+
     if method not in CORRECTIONS:
         raise CorrelationError(f"unknown correction {method!r}; use one of {', '.join(CORRECTIONS)}")
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    vals = p[ok]
-    m = vals.size
-    if m == 0:
-        return out
-    if method == "none":
-        adj = vals.copy()
-    elif method == "bonferroni":
-        adj = np.minimum(vals * m, 1.0)
-    else:
-        order = np.argsort(vals, kind="mergesort")
-        ranked = vals[order] * m / np.arange(1, m + 1)
-        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-        adj = np.empty(m)
-        adj[order] = np.minimum(ranked, 1.0)
-    out[ok] = adj
-    return out
+    return pg.multicomp(np.asarray(p, dtype=np.float64), method=method)[1]
 
 
 def stars(p_adjusted: float) -> str:

@@ -9,19 +9,38 @@ from __future__ import annotations
 import itertools
 import warnings
 import zlib
+from contextlib import contextmanager
 
 import numpy as np
 
+from soundaq.evaluation.bootstrap import mean_ci
 from soundaq.human_study.dimensions import DIMENSIONS
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_N_BOOT = 10_000
 
 
-def _rng(seed: int, *labels) -> np.random.Generator:
-    """A generator that depends only on ``seed`` and the group's labels (stable across runs)."""
-    tag = zlib.crc32("|".join(map(str, labels)).encode("utf-8"))
-    return np.random.default_rng([int(seed), tag])
+def group_seed(seed: int, *labels) -> list[int]:
+    """The bootstrap seed of one group: ``[seed, crc32(labels)]``, numpy seed entropy that depends only
+    on ``seed`` and the group's labels (stable across runs and whatever the order of the groups)."""
+    return [int(seed), zlib.crc32("|".join(map(str, labels)).encode("utf-8"))]
+
+
+@contextmanager
+def _pingouin_unrounded():
+    """pingouin with its output rounding off (``pingouin.options``: a user's ``round`` setting, and the
+    default two decimals of CI columns, would otherwise round the numbers this module writes)."""
+    import pingouin as pg
+
+    saved = dict(pg.options)
+    for key in [k for k in pg.options if k.startswith("round.")]:
+        del pg.options[key]
+    pg.options["round"] = None
+    try:
+        yield pg
+    finally:
+        pg.options.clear()
+        pg.options.update(saved)
 
 
 def dimension_order(dims) -> list[str]:
@@ -50,28 +69,34 @@ def clip_scores(tidy):
 
 
 def t_interval(x, confidence: float = 0.95) -> tuple[float, float]:
+    """Student t interval of the mean of ``x`` (``[n]``): mean +- t(1/2 + confidence/2, n - 1) * sd / sqrt(n).
+
+    Returns ``(low, high)``; NaNs when n < 2; ``(mean, mean)`` when the values do not vary.
+    Source: ``scipy.stats.ttest_1samp(x, 0).confidence_interval(confidence)``.
+    """
     from scipy import stats
 
     x = np.asarray(x, dtype=float)
-    n = x.size
-    if n < 2:
+    if x.size < 2:
         return (np.nan, np.nan)
-    m, se = x.mean(), x.std(ddof=1) / np.sqrt(n)
-    h = stats.t.ppf(0.5 + confidence / 2, n - 1) * se
-    return (m - h, m + h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # constant values: scipy warns, the interval is exact
+        ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
+    return (float(ci.low), float(ci.high))
 
 
-def bootstrap_interval(x, rng: np.random.Generator, n_boot: int = DEFAULT_N_BOOT,
-                       confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (resampling the values with replacement)."""
+def bootstrap_interval(x, seed=0, n_boot: int = DEFAULT_N_BOOT, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``x`` (``[n]``, clips resampled with replacement).
+
+    ``seed``: an int or numpy seed entropy such as :func:`group_seed`'s list. Returns ``(low, high)``;
+    NaNs when n < 2 or ``n_boot`` < 1. Source: the project's bootstrap,
+    :func:`soundaq.evaluation.bootstrap.mean_ci` (percentile method, Efron & Tibshirani 1993).
+    """
     x = np.asarray(x, dtype=float)
-    n = x.size
-    if n < 2 or n_boot < 1:
+    if x.size < 2 or n_boot < 1:
         return (np.nan, np.nan)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    means = x[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [0.5 - confidence / 2, 0.5 + confidence / 2])
-    return (float(lo), float(hi))
+    res = mean_ci(x, n_boot, seed, confidence)
+    return (float(res["ci_low"]), float(res["ci_high"]))
 
 
 def summarise(clips, n_boot: int = DEFAULT_N_BOOT, seed: int = 0, confidence: float = 0.95):
@@ -82,7 +107,7 @@ def summarise(clips, n_boot: int = DEFAULT_N_BOOT, seed: int = 0, confidence: fl
     for (source, dataset, system, dim), g in clips.groupby(["source", "dataset", "system", "dimension"]):
         x = g["score"].to_numpy(float)
         lo, hi = t_interval(x, confidence)
-        blo, bhi = bootstrap_interval(x, _rng(seed, "summary", source, dataset, system, dim), n_boot, confidence)
+        blo, bhi = bootstrap_interval(x, group_seed(seed, "summary", source, dataset, system, dim), n_boot, confidence)
         rows.append({"source": source, "dataset": dataset, "system": system, "dimension": dim,
                      "n": int(x.size), "n_ratings": int(g["n_ratings"].sum()),
                      "mean": float(x.mean()), "sd": float(x.std(ddof=1)) if x.size > 1 else np.nan,
@@ -95,35 +120,53 @@ def summarise(clips, n_boot: int = DEFAULT_N_BOOT, seed: int = 0, confidence: fl
     return out.sort_values(["source", "dataset", "_d", "system"]).drop(columns="_d").reset_index(drop=True)
 
 
-def wilcoxon_method(d) -> str:
-    """Which p-value scipy's ``wilcoxon(method='auto')`` computes for these differences."""
-    d = np.asarray(d, dtype=float)
-    nz = d[d != 0]
-    ties = np.unique(np.abs(nz)).size < nz.size
-    if d.size > 50:
-        return "normal approximation"
-    if not ties and nz.size == d.size:
-        return "exact"
-    return "permutation" if d.size <= 13 else "normal approximation"
+#: Largest sample for which scipy's Wilcoxon test uses the exact null distribution (no ties, no zeros).
+WILCOXON_EXACT_MAX_N = 50
+#: Largest sample with ties or zeros whose 2**n sign flips are all enumerated (2**13 = 8192 permutations).
+WILCOXON_PERMUTATION_MAX_N = 13
 
 
-def rank_biserial(d) -> float:
-    """Matched-pairs rank-biserial correlation (R+ - R-) / (R+ + R-), zero differences dropped;
-    positive when the first system scores higher."""
+def wilcoxon_method(d) -> tuple[str, object]:
+    """The p-value method of the Wilcoxon signed-rank test for the paired differences ``d`` (``[n]``).
+
+    The method is passed to :func:`scipy.stats.wilcoxon` explicitly, so the p-values do not move when
+    scipy's default does. The rule is scipy 1.15's ``method="auto"`` (Wilcoxon 1945; zeros dropped):
+
+    * ``exact``: the exact null distribution, when n <= 50 and the differences have no ties or zeros;
+    * ``permutation``: with ties or zeros and n <= 13, all 2**n sign flips
+      (``scipy.stats.PermutationMethod`` with unlimited resamples, so the p is deterministic);
+    * ``normal approximation``: otherwise, z with the tie correction and no continuity correction
+      (scipy's ``asymptotic``).
+
+    Returns:
+        ``(label, method)``: the label written to ``tests.csv`` and the ``method`` argument for scipy.
+    """
     from scipy import stats
 
     d = np.asarray(d, dtype=float)
-    d = d[d != 0]
-    if d.size == 0:
-        return np.nan
-    r = stats.rankdata(np.abs(d))
-    return float((r[d > 0].sum() - r[d < 0].sum()) / r.sum())
+    nz = d[d != 0]
+    ties_or_zeros = np.unique(np.abs(nz)).size < nz.size or nz.size < d.size
+    if d.size <= WILCOXON_EXACT_MAX_N and not ties_or_zeros:
+        return "exact", "exact"
+    if d.size <= WILCOXON_PERMUTATION_MAX_N:
+        return "permutation", stats.PermutationMethod(n_resamples=np.inf)
+    return "normal approximation", "asymptotic"
 
 
-def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, rng: np.random.Generator | None = None,
-                      n_boot: int = DEFAULT_N_BOOT, confidence: float = 0.95) -> dict:
+def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, seed=0, n_boot: int = DEFAULT_N_BOOT,
+                      confidence: float = 0.95) -> dict:
     """Paired t-test, Wilcoxon signed-rank, Shapiro-Wilk of the differences and effect sizes for
-    paired samples ``a`` and ``b`` (differences ``a - b``)."""
+    paired samples ``a`` and ``b`` (``[n]`` each, differences ``d = a - b``).
+
+    Sources: ``scipy.stats.ttest_rel`` (t, p) and :func:`t_interval` (CI of the mean difference);
+    ``pingouin.wilcoxon`` on scipy's Wilcoxon test with the method of :func:`wilcoxon_method` (W, p and
+    the matched-pairs rank-biserial correlation of Kerby 2014, positive when A scores higher);
+    ``scipy.stats.shapiro``; Cohen's d_z = mean(d) / sd(d); :func:`bootstrap_interval` of the mean of
+    ``d`` with ``seed``. Degenerate input (n < 2, constant or all-zero differences) gives NaNs, not errors.
+
+    Returns:
+        dict of the ``tests.csv`` columns from ``n`` to ``tests_agree`` (without the Holm columns).
+    """
     from scipy import stats
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -132,8 +175,7 @@ def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, rng: np.random.Generat
     out = {"n": int(n), "mean_a": float(a.mean()) if n else np.nan, "mean_b": float(b.mean()) if n else np.nan,
            "mean_diff": float(d.mean()) if n else np.nan, "sd_diff": float(d.std(ddof=1)) if n > 1 else np.nan}
     out["diff_ci_low"], out["diff_ci_high"] = t_interval(d, confidence)
-    rng = rng or np.random.default_rng(0)
-    out["diff_boot_low"], out["diff_boot_high"] = bootstrap_interval(d, rng, n_boot, confidence)
+    out["diff_boot_low"], out["diff_boot_high"] = bootstrap_interval(d, seed, n_boot, confidence)
     constant = n < 2 or np.allclose(d, d[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -143,10 +185,13 @@ def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, rng: np.random.Generat
             t = stats.ttest_rel(a, b)
             out.update(t=float(t.statistic), df=n - 1, p_t=float(t.pvalue))
         if n < 1 or np.all(d == 0):
-            out.update(w=np.nan, p_wilcoxon=np.nan, wilcoxon_method="")
+            out.update(w=np.nan, p_wilcoxon=np.nan, wilcoxon_method="", rank_biserial=np.nan)
         else:
-            w = stats.wilcoxon(a, b)
-            out.update(w=float(w.statistic), p_wilcoxon=float(w.pvalue), wilcoxon_method=wilcoxon_method(d))
+            label, method = wilcoxon_method(d)
+            with _pingouin_unrounded() as pg:
+                w = pg.wilcoxon(a, b, method=method, correction=False).iloc[0]
+            out.update(w=float(w["W_val"]), p_wilcoxon=float(w["p_val"]), wilcoxon_method=label,
+                       rank_biserial=float(w["RBC"]))
         if n >= 3 and not constant:
             s = stats.shapiro(d)
             out.update(shapiro_w=float(s.statistic), shapiro_p=float(s.pvalue))
@@ -160,29 +205,17 @@ def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, rng: np.random.Generat
     else:
         out["primary_test"], out["p_primary"] = "Wilcoxon", out["p_wilcoxon"]
     out["cohens_dz"] = float(d.mean() / d.std(ddof=1)) if not constant else np.nan
-    out["rank_biserial"] = rank_biserial(d)
     pt, pw = out["p_t"], out["p_wilcoxon"]
     out["tests_agree"] = (bool((pt < alpha) == (pw < alpha)) if not (np.isnan(pt) or np.isnan(pw)) else None)
     return out
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm step-down adjusted p-values; NaNs stay NaN and are not counted."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    vals = p[ok]
-    order = np.argsort(vals, kind="stable")
-    adj = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * vals[i]))
-        adj[i] = running
-    out[ok] = adj
-    return out
+    """Holm (1979) step-down adjusted p-values of one family (``[m]``); NaNs stay NaN and are not
+    counted in m. Source: ``pingouin.multicomp(method="holm")``."""
+    import pingouin as pg
+
+    return pg.multicomp(np.asarray(pvalues, dtype=float), method="holm")[1]
 
 
 def paired_tests(clips, reference: str | None = None, alpha: float = DEFAULT_ALPHA,
@@ -217,8 +250,8 @@ def paired_tests(clips, reference: str | None = None, alpha: float = DEFAULT_ALP
                 if sa not in w or sb not in w:
                     continue
                 both = w[[sa, sb]].dropna()
-                res = paired_comparison(both[sa], both[sb], alpha, _rng(seed, "paired", source, dataset, dim, sa, sb),
-                                        n_boot, confidence)
+                res = paired_comparison(both[sa], both[sb], alpha,
+                                        group_seed(seed, "paired", source, dataset, dim, sa, sb), n_boot, confidence)
                 rows.append({"source": source, "dataset": dataset, "dimension": dim, "system_a": sa,
                              "system_b": sb, **res})
     out = pd.DataFrame(rows)
@@ -240,9 +273,14 @@ def paired_tests(clips, reference: str | None = None, alpha: float = DEFAULT_ALP
 
 def friedman_tests(clips):
     """``friedman.csv``: Friedman test and Kendall's W per source x dataset x dimension when more
-    than two systems were rated (clips rated for every system only)."""
+    than two systems were rated (clips rated for every system only).
+
+    Source: ``pingouin.friedman`` (chi-square method): ``chi2`` is its tie-corrected Q (Friedman 1937,
+    equal to ``scipy.stats.friedmanchisquare``), ``p`` its chi-square p with k - 1 degrees of freedom
+    and ``kendall_w`` = Q / (n (k - 1)), Kendall's coefficient of concordance corrected for ties.
+    Fewer than two complete clips give NaNs.
+    """
     import pandas as pd
-    from scipy import stats
 
     rows = []
     for (source, dataset, dim), g in clips.groupby(["source", "dataset", "dimension"]):
@@ -250,14 +288,13 @@ def friedman_tests(clips):
         k, n = wide.shape[1], wide.shape[0]
         if k < 3:
             continue
-        if n < 2:
-            rows.append({"source": source, "dataset": dataset, "dimension": dim, "k": k, "n": n,
-                         "chi2": np.nan, "p": np.nan, "kendall_w": np.nan})
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = stats.friedmanchisquare(*(wide[c].to_numpy() for c in wide.columns))
-        rows.append({"source": source, "dataset": dataset, "dimension": dim, "k": k, "n": n,
-                     "chi2": float(res.statistic), "p": float(res.pvalue),
-                     "kendall_w": float(res.statistic / (n * (k - 1)))})
+        row = {"source": source, "dataset": dataset, "dimension": dim, "k": k, "n": n,
+               "chi2": np.nan, "p": np.nan, "kendall_w": np.nan}
+        if n >= 2:
+            long = wide.reset_index().melt(id_vars="clip", var_name="system", value_name="score")
+            with warnings.catch_warnings(), _pingouin_unrounded() as pg:
+                warnings.simplefilter("ignore")
+                res = pg.friedman(long, dv="score", within="system", subject="clip").iloc[0]
+            row.update(chi2=float(res["Q"]), p=float(res["p_unc"]), kendall_w=float(res["W"]))
+        rows.append(row)
     return pd.DataFrame(rows, columns=["source", "dataset", "dimension", "k", "n", "chi2", "p", "kendall_w"])

@@ -1,14 +1,14 @@
 """Inter-rater reliability of the jury: ICC (pingouin, two-way forms) and Krippendorff's alpha.
 
-Krippendorff's alpha with the interval metric (Krippendorff 2011, "Computing Krippendorff's
-alpha-reliability"): for the values pairable within units (units with at least two ratings),
+Krippendorff's alpha with the interval metric comes from the ``krippendorff`` package
+(``krippendorff.alpha(reliability_data=..., level_of_measurement="interval")``; Krippendorff 2011,
+"Computing Krippendorff's alpha-reliability"): for the values pairable within units (units with at
+least two ratings, n values in all), alpha = 1 - D_o / D_e with
 
     D_o = 1/n * sum_u [ sum_{i != j in u} (v_i - v_j)^2 / (m_u - 1) ]
     D_e = 1/(n (n - 1)) * sum_{i != j over all pairable values} (v_i - v_j)^2
-    alpha = 1 - D_o / D_e
 
-where m_u is the number of ratings of unit u and n the number of pairable values. Missing
-ratings are allowed. The sums over ordered pairs use sum_{i != j} (v_i - v_j)^2 = 2 (m S2 - S1^2).
+where m_u is the number of ratings of unit u. Missing ratings are allowed.
 """
 from __future__ import annotations
 
@@ -25,41 +25,50 @@ ICC_FORMS: dict[str, str] = {
 }
 _PINGOUIN_ALIASES = {"ICC(A,1)": ("ICC(A,1)", "ICC2"), "ICC(A,k)": ("ICC(A,k)", "ICC2k"),
                      "ICC(C,1)": ("ICC(C,1)", "ICC3"), "ICC(C,k)": ("ICC(C,k)", "ICC3k")}
-
-
-def _pair_sum(values: np.ndarray) -> float:
-    """sum over ordered pairs i != j of (v_i - v_j)^2."""
-    m = values.size
-    return float(2.0 * (m * np.sum(values ** 2) - np.sum(values) ** 2))
+#: Largest units x values x values tensor the krippendorff package may build (its coincidence matrix
+#: holds one values x values block per unit): 2e7 float64 = 160 MB per temporary, about 2 s on the
+#: shared 2-core machine. Questionnaire ratings on the scales' steps have a few dozen distinct values.
+KRIPPENDORFF_MAX_ELEMENTS = 20_000_000
 
 
 def krippendorff_alpha_interval(data) -> float:
     """Krippendorff's alpha (interval metric) of a raters x units matrix; NaN marks a missing rating.
 
-    Returns NaN when fewer than two units are pairable or the pairable values do not vary.
+    Args:
+        data: ``[raters, units]`` ratings (array-like of floats), NaN where a rater did not rate a unit.
+
+    Returns:
+        alpha in (-inf, 1]; NaN when fewer than two units are pairable (rated at least twice) or
+        the pairable values do not vary.
+
+    Raises:
+        ValueError: ``data`` is not 2-D, or its pairable values are so many distinct numbers that
+            the package's units x values x values coincidence tensor exceeds
+            :data:`KRIPPENDORFF_MAX_ELEMENTS` (the message says how many).
+
+    Source: ``krippendorff.alpha(level_of_measurement="interval")`` on the pairable units (units
+    rated once add nothing to D_o or D_e, so leaving them out changes no digit).
     """
+    import krippendorff
+
     x = np.asarray(data, dtype=float)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D raters x units matrix, got shape {x.shape}")
-    within = 0.0
-    pooled: list[np.ndarray] = []
-    for u in range(x.shape[1]):
-        v = x[:, u]
-        v = v[~np.isnan(v)]
-        if v.size < 2:
-            continue
-        # centre per unit for numerical stability; differences are unchanged
-        within += _pair_sum(v - v.mean()) / (v.size - 1)
-        pooled.append(v)
-    if len(pooled) < 2:
+    x = x[:, (~np.isnan(x)).sum(axis=0) >= 2]
+    if x.shape[1] < 2:
         return float("nan")
-    allv = np.concatenate(pooled)
-    n = allv.size
-    d_o = within / n
-    d_e = _pair_sum(allv - allv.mean()) / (n * (n - 1))
-    if d_e <= 0:
+    n_values = np.unique(x[~np.isnan(x)]).size
+    if x.shape[1] * n_values ** 2 > KRIPPENDORFF_MAX_ELEMENTS:
+        raise ValueError(f"{n_values} distinct rating values over {x.shape[1]} units would need a "
+                         f"{x.shape[1]}x{n_values}x{n_values} coincidence tensor in the krippendorff package "
+                         f"(limit {KRIPPENDORFF_MAX_ELEMENTS:.0e}); round the ratings to the scale's steps")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            alpha = krippendorff.alpha(reliability_data=x, level_of_measurement="interval")
+    except ValueError:      # one value in the domain: nothing varies
         return float("nan")
-    return float(1.0 - d_o / d_e)
+    return float(alpha) if np.isfinite(alpha) else float("nan")
 
 
 def reliability_table(tidy):
@@ -86,11 +95,14 @@ def reliability_table(tidy):
                 gs = gs.assign(unit=gs["clip"].astype(str) + " | " + gs["system"].astype(str))
                 base = {"source": source, "dataset": dataset, "dimension": dim, "system": system}
                 wide = gs.pivot_table(index="participant", columns="unit", values="score", aggfunc="mean")
-                alpha = krippendorff_alpha_interval(wide.to_numpy())
+                try:
+                    alpha = krippendorff_alpha_interval(wide.to_numpy())
+                    note = "" if np.isfinite(alpha) else "fewer than 2 pairable units or no variation"
+                except ValueError as err:
+                    alpha, note = float("nan"), f"alpha not computed: {err}"
                 pairable = int((wide.notna().sum(axis=0) >= 2).sum())
                 rows.append({**base, "measure": "Krippendorff alpha (interval)", "value": alpha,
-                             "n_units": pairable, "n_raters": int(wide.shape[0]),
-                             "note": "" if np.isfinite(alpha) else "fewer than 2 pairable units or no variation"})
+                             "n_units": pairable, "n_raters": int(wide.shape[0]), "note": note})
                 complete = wide.dropna(axis=1, how="any")
                 note = ""
                 icc = None

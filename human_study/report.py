@@ -155,7 +155,7 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
                               [[*idx, *(_f(piv.loc[idx, m]) for m in measures)] for idx in piv.index]))
         parts += ["", "ICCs from pingouin (two-way: A = absolute agreement, C = consistency; 1 = single rater, "
                   "k = mean of the raters) over the clips every rater rated; Krippendorff's alpha (interval "
-                  "metric) uses every rating, missing ones allowed. `system = all` treats every caption of "
+                  "metric, the `krippendorff` package) uses every rating, missing ones allowed. `system = all` treats every caption of "
                   "the dataset as one unit.", ""]
     else:
         parts += ["Not computed: needs per-participant workbooks (the published file holds only averages).", ""]
@@ -166,12 +166,17 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
     parts += ["## Method notes", "",
               f"- alpha = {alpha:g}; primary test per comparison: paired t-test when the Shapiro-Wilk p of "
               "the paired differences is >= alpha, else the Wilcoxon signed-rank test (scipy, zero "
-              "differences dropped, exact null distribution when there are no ties and n <= 50).",
+              "differences dropped; the p-value method, given in each row, is the exact null distribution when "
+              "there are no ties or zeros and n <= 50, all sign flips when there are and n <= 13, else the "
+              "normal approximation without continuity correction).",
               "- mean_diff = system A minus system B, where B is the reference (`--reference`; by default the "
               "human/expert captions).",
-              f"- Bootstrap: percentile intervals of the mean from {n_boot} resamples of clips, seed {seed}.",
+              f"- Bootstrap: percentile intervals of the mean from {n_boot} resamples of clips, seed {seed} "
+              "(the project's bootstrap, `soundaq.evaluation.bootstrap`; each group draws from its own stream, "
+              "numpy `default_rng([seed, crc32(group labels)])`).",
               "- Cohen's d_z = mean difference / SD of the differences; rank-biserial r = (R+ - R-) / (R+ + R-).",
-              "- Holm: `p_holm` adjusts the primary p across the dimensions of one dataset and pair of systems.",
+              "- Holm (`pingouin.multicomp`): `p_holm` adjusts the primary p across the dimensions of "
+              "one dataset and pair of systems.",
               ""]
     return "\n".join(parts)
 

@@ -1,6 +1,7 @@
 """Jury statistics against independent references: scipy, pingouin, statsmodels, textbook examples."""
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -9,8 +10,8 @@ import pingouin as pg
 import pytest
 from scipy import stats
 
-from soundaq.human_study.jury import (bootstrap_interval, clip_scores, friedman_tests, holm, paired_comparison,
-                              paired_tests, summarise, t_interval)
+from soundaq.human_study.jury import (bootstrap_interval, clip_scores, friedman_tests, group_seed, holm,
+                                      paired_comparison, paired_tests, summarise, t_interval, wilcoxon_method)
 from soundaq.human_study.reliability import krippendorff_alpha_interval, reliability_table
 
 NAN = np.nan
@@ -25,32 +26,63 @@ def _pair(seed: int, n: int = 30, ties: bool = False):
     return a, b
 
 
-@pytest.mark.parametrize("seed, ties", [(0, False), (1, True), (2, True)])
-def test_paired_comparison_matches_scipy_and_pingouin(seed, ties):
+@pytest.mark.parametrize("seed, ties, method", [(0, False, "exact"), (1, True, "asymptotic"), (2, True, "asymptotic")])
+def test_paired_comparison_matches_scipy_and_pingouin(seed, ties, method):
     a, b = _pair(seed, ties=ties)
     r = paired_comparison(a, b, n_boot=200)
     t = stats.ttest_rel(a, b)
-    w = stats.wilcoxon(a, b)
+    w = stats.wilcoxon(a, b, method=method, correction=False)    # the method is explicit: scipy's default may move
     s = stats.shapiro(a - b)
     assert r["t"] == pytest.approx(t.statistic) and r["p_t"] == pytest.approx(t.pvalue)
     assert r["w"] == pytest.approx(w.statistic) and r["p_wilcoxon"] == pytest.approx(w.pvalue)
+    assert r["wilcoxon_method"] == {"exact": "exact", "asymptotic": "normal approximation"}[method]
     assert r["shapiro_p"] == pytest.approx(s.pvalue)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pt, pw = pg.ttest(a, b, paired=True), pg.wilcoxon(a, b)
     assert r["p_t"] == pytest.approx(float(pt["p_val"].iloc[0]))
-    if not ties:  # with ties pingouin applies its own normal approximation; scipy is the reference there
+    if not ties:  # with ties pingouin applies its own continuity correction; scipy is the reference there
         assert r["p_wilcoxon"] == pytest.approx(float(pw["p_val"].iloc[0]))
     assert r["rank_biserial"] == pytest.approx(float(pw["RBC"].iloc[0]))      # same sign convention: A - B
-    lo, hi = pt["CI95"].iloc[0]
+    lo, hi = pt["CI95"].iloc[0]                                                 # pingouin rounds CI95 to 2 decimals
     assert (round(r["diff_ci_low"], 2), round(r["diff_ci_high"], 2)) == (pytest.approx(lo), pytest.approx(hi))
     d = a - b
+    assert (r["diff_ci_low"], r["diff_ci_high"]) == pytest.approx(
+        stats.t.interval(0.95, d.size - 1, loc=d.mean(), scale=stats.sem(d)))
     assert r["mean_diff"] == pytest.approx(d.mean())
     assert r["cohens_dz"] == pytest.approx(d.mean() / d.std(ddof=1))
     assert r["cohens_dz"] == pytest.approx(t.statistic / np.sqrt(d.size))
     assert r["primary_test"] == ("paired t" if s.pvalue >= 0.05 else "Wilcoxon")
     assert r["p_primary"] == (r["p_t"] if s.pvalue >= 0.05 else r["p_wilcoxon"])
     assert r["tests_agree"] == ((t.pvalue < 0.05) == (w.pvalue < 0.05))
+
+
+def _signflip_p(d) -> float:
+    """Two-sided p of the Wilcoxon signed-rank statistic R+ over all 2**n sign flips (zeros dropped)."""
+    d = np.asarray(d, float)
+    d = d[d != 0]
+    r = stats.rankdata(np.abs(d))
+    signs = np.array(list(itertools.product([1, -1], repeat=d.size)))
+    t_all = ((signs > 0) * r).sum(axis=1)
+    t_obs = r[d > 0].sum()
+    return min(1.0, 2 * min(np.mean(t_all <= t_obs + 1e-9), np.mean(t_all >= t_obs - 1e-9)))
+
+
+def test_wilcoxon_method_is_explicit_and_reported():
+    """exact (n <= 50, no ties or zeros), all sign flips (ties or zeros, n <= 13), else the normal
+    approximation without continuity correction; the label in the table is the method used."""
+    a = np.array([3.0, 4.0, 2.5, 5.0, 4.5, 3.5, 2.0, 4.0])
+    small_ties = a - np.array([1.0, 1.0, 2.0, -1.0, 0.0, 3.0, 2.0, 1.0])    # ties and a zero, n = 8
+    r = paired_comparison(a, small_ties, n_boot=20)
+    assert r["wilcoxon_method"] == "permutation" and wilcoxon_method(a - small_ties)[0] == "permutation"
+    assert r["p_wilcoxon"] == pytest.approx(_signflip_p(a - small_ties))
+    assert paired_comparison(a, small_ties, n_boot=20)["p_wilcoxon"] == r["p_wilcoxon"]    # deterministic
+    big = np.random.default_rng(0).normal(0.2, 1.0, 60)
+    assert wilcoxon_method(big)[0] == "normal approximation"                    # n > 50, even without ties
+    r = paired_comparison(big, np.zeros(60), n_boot=20)
+    assert r["p_wilcoxon"] == pytest.approx(stats.wilcoxon(big, method="asymptotic", correction=False).pvalue)
+    assert wilcoxon_method(np.arange(1.0, 51.0))[0] == "exact"
+    assert wilcoxon_method(np.r_[0.0, np.arange(1.0, 20.0)])[0] == "normal approximation"   # a zero, n = 20
 
 
 def test_primary_test_switches_to_wilcoxon_for_skewed_differences():
@@ -87,14 +119,18 @@ def test_intervals_against_scipy_and_explicit_resampling():
     x = np.random.default_rng(3).normal(1, 2, 25)
     lo, hi = t_interval(x)
     assert (lo, hi) == pytest.approx(stats.t.interval(0.95, x.size - 1, loc=x.mean(), scale=stats.sem(x)))
-    blo, bhi = bootstrap_interval(x, np.random.default_rng(11), n_boot=500)
-    rng = np.random.default_rng(11)
-    idx = rng.integers(0, x.size, size=(500, x.size))
-    means = np.array([x[i].mean() for i in idx])
-    assert (blo, bhi) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    assert t_interval(np.full(5, 2.0)) == (2.0, 2.0) and np.isnan(t_interval([1.0])).all()
+    # the project's bootstrap draws the clips of every resample from default_rng(seed), seed list included
+    for seed in (11, group_seed(0, "summary", "published", "D1", "SoundSCaper", "overall")):
+        blo, bhi = bootstrap_interval(x, seed, n_boot=500)
+        idx = np.random.default_rng(seed).integers(0, x.size, size=(500, x.size))
+        means = np.array([x[i].mean() for i in idx])
+        assert (blo, bhi) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
     ref = stats.bootstrap((x,), np.mean, n_resamples=5000, method="percentile", random_state=0).confidence_interval
-    blo, bhi = bootstrap_interval(x, np.random.default_rng(0), n_boot=5000)
+    blo, bhi = bootstrap_interval(x, 0, n_boot=5000)
     assert blo == pytest.approx(ref.low, abs=0.1) and bhi == pytest.approx(ref.high, abs=0.1)
+    assert np.isnan(bootstrap_interval([1.0], 0)).all() and np.isnan(bootstrap_interval(x, 0, n_boot=0)).all()
+    assert group_seed(0, "a", "b") == group_seed(0, "a", "b") != group_seed(0, "b", "a")
 
 
 def _tidy_from_wide(wide: dict[str, np.ndarray], participants: int = 1, dataset: str = "D1"):
@@ -161,6 +197,16 @@ def test_friedman_and_post_hoc_with_three_systems():
     assert tests["p_holm_pairs"].tolist() == pytest.approx(holm(tests["p_primary"]).tolist())
 
 
+def test_friedman_with_two_or_one_complete_clips():
+    two = {"human expert": [1.0, 2.0], "SoundSCaper": [2.0, 3.5], "baseline": [3.0, 1.0]}
+    fr = friedman_tests(clip_scores(_tidy_from_wide(two))).iloc[0]
+    ref = stats.friedmanchisquare(*two.values())
+    assert fr["n"] == 2 and fr["chi2"] == pytest.approx(ref.statistic) and fr["p"] == pytest.approx(ref.pvalue)
+    assert fr["kendall_w"] == pytest.approx(ref.statistic / (2 * 2))
+    one = friedman_tests(clip_scores(_tidy_from_wide({k: v[:1] for k, v in two.items()}))).iloc[0]
+    assert one["n"] == 1 and np.isnan(one[["chi2", "p", "kendall_w"]].astype(float)).all()
+
+
 def test_krippendorff_alpha_textbook_example():
     """Krippendorff (2011), 'Computing Krippendorff's Alpha-Reliability', section C: 4 coders,
     12 units, missing values; interval alpha = 0.849."""
@@ -201,6 +247,28 @@ def test_krippendorff_alpha_against_coincidence_matrix_and_limits():
     assert krippendorff_alpha_interval(data) == pytest.approx(_alpha_by_coincidences(data))
     assert krippendorff_alpha_interval(np.tile(truth, (3, 1))) == pytest.approx(1.0)
     assert np.isnan(krippendorff_alpha_interval([[1.0, NAN], [NAN, 2.0]]))     # nothing pairable
+    assert np.isnan(krippendorff_alpha_interval([[1.0, 2.0, NAN], [3.0, NAN, 4.0]]))   # one pairable unit
+    assert np.isnan(krippendorff_alpha_interval([[2.0, 2.0, 5.0], [2.0, 2.0, NAN]]))   # pairable values constant
+    # a unit rated once adds nothing, whatever its value
+    wider = np.c_[data, [99.0] + [NAN] * (data.shape[0] - 1)]
+    assert krippendorff_alpha_interval(wider) == pytest.approx(krippendorff_alpha_interval(data))
+    with pytest.raises(ValueError, match="2-D"):
+        krippendorff_alpha_interval([1.0, 2.0])
+
+
+def test_krippendorff_alpha_refuses_a_huge_value_domain_in_one_line(monkeypatch):
+    import soundaq.human_study.reliability as rel
+
+    monkeypatch.setattr(rel, "KRIPPENDORFF_MAX_ELEMENTS", 1000)
+    ratings = np.random.default_rng(1).normal(3, 1, (4, 20))            # 80 distinct values, 20 units
+    with pytest.raises(ValueError, match="80 distinct rating values over 20 units") as err:
+        krippendorff_alpha_interval(ratings)
+    assert "\n" not in str(err.value)
+    rows = [{"source": "participants", "participant": f"P{r}", "dataset": "D1", "clip": f"c{u}",
+             "system": "human expert", "dimension": "precision", "score": float(ratings[r, u])}
+            for r in range(4) for u in range(20)]
+    alpha = reliability_table(pd.DataFrame(rows)).set_index("measure").loc["Krippendorff alpha (interval)"]
+    assert np.isnan(alpha["value"]) and alpha["note"].startswith("alpha not computed: 80 distinct")
 
 
 SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]

@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,14 +75,11 @@ def _inputs(net, batch: int, seed: int = 0):
 
 
 def _timed(fn, warmup: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones (``timeit.repeat``
+    with one call per repeat: ``time.perf_counter``, the garbage collector paused while timing)."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
+    return timeit.repeat(fn, number=1, repeat=repeats) if repeats > 0 else []
 
 
 def _worker_infer(name: str, batch: int, warmup: int, repeats: int, plain: bool) -> dict:
