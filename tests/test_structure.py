@@ -136,11 +136,19 @@ def test_no_import_cycles(graph):
 
 def test_installed_soundaq_claims_no_generic_top_level_names(tmp_path):
     """``pip install soundaq`` puts one package into site-packages: the wheel's top level is soundaq only."""
+    import shutil
     import subprocess
     import zipfile
 
+    src = tmp_path / "src"          # a copy: an in-tree build would leave build/ and *.egg-info in the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    for folder in package_dirs().values():
+        if not (src / folder.name).exists():
+            shutil.copytree(folder, src / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+                           "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     if proc.returncode != 0 and "No module named" in proc.stderr:
         pytest.skip(f"cannot build a wheel here: {proc.stderr.strip().splitlines()[-1]}")
     assert proc.returncode == 0, proc.stderr[-2000:]
