@@ -89,7 +89,7 @@ class SoundscapeModule(L.LightningModule):
                  norm_stats: dict | None = None, provenance: dict | None = None,
                  net_kwargs: dict | None = None, net: nn.Module | None = None, *,
                  lr_schedule: str = "constant", warmup_fraction: float = 0.0, crop_frames: int | None = None,
-                 seed: int = 0):
+                 seed: int = 0, head_lr_width: int | None = None):
         super().__init__()
         net_kwargs = dict(net_kwargs or {})
         if lr_schedule not in LR_SCHEDULES:
@@ -99,7 +99,8 @@ class SoundscapeModule(L.LightningModule):
                                    "net_kwargs": _plain(net_kwargs), "lr_schedule": lr_schedule,
                                    "warmup_fraction": float(warmup_fraction),
                                    "crop_frames": None if crop_frames is None else int(crop_frames),
-                                   "seed": int(seed)})
+                                   "seed": int(seed),
+                                   "head_lr_width": None if head_lr_width is None else int(head_lr_width)})
         if net is None:
             from soundaq.models_zoo.registry import build_net
 
@@ -223,16 +224,41 @@ class SoundscapeModule(L.LightningModule):
         return result
 
     # -- optimisation -----------------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict]:
+        """Adam's parameter groups: one at ``lr``; with ``head_lr_width`` set, each output head whose
+        input is wider gets ``lr * head_lr_width / fan_in``. Adam moves every weight by about the
+        learning rate per step, so a head reading a wide embedding (MobileNetV2 1,280, PANNs 2,048,
+        CNN-Transformer 65,536 values) moves its output ``fan_in`` times as far per step as one reading
+        a narrow one; scaling its rate by the width keeps every head's per-step change alike (the
+        "maximal update" rule for output layers)."""
+        from soundaq.models_zoo.nets.common import HEAD_NAMES
+
+        lr, width = float(self.hparams.lr), self.hparams.get("head_lr_width")
+        heads = {id(p): p for name in HEAD_NAMES if width and isinstance(getattr(self.net, name, None), nn.Linear)
+                 for p in getattr(self.net, name).parameters()}
+        groups: dict[float, list] = {}
+        for name in HEAD_NAMES:
+            layer = getattr(self.net, name, None)
+            if width and isinstance(layer, nn.Linear):
+                rate = lr * min(1.0, float(width) / layer.in_features)
+                groups.setdefault(rate, []).extend(layer.parameters())
+        rest = [p for p in self.parameters() if id(p) not in heads]
+        out = [{"params": rest, "lr": lr}]
+        out += [{"params": params, "lr": rate} for rate, params in sorted(groups.items(), reverse=True)]
+        return out
+
     def configure_optimizers(self):
-        """Adam as in every original training loop (the uncertainty sigmas, if any, train with it);
-        with ``lr_schedule="onecycle"`` torch's OneCycleLR over the run's steps: linear warm-up for
-        ``warmup_fraction`` of them from lr/25 to lr, then cosine decay to lr/25e4, stepped per batch."""
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
+        """Adam as in every original training loop (the uncertainty sigmas, if any, train with it), over
+        :meth:`parameter_groups`; with ``lr_schedule="onecycle"`` torch's OneCycleLR over the run's steps:
+        linear warm-up for ``warmup_fraction`` of them from lr/25 to lr, then cosine decay to lr/25e4,
+        stepped per batch (each group from its own peak rate)."""
+        groups = self.parameter_groups()
+        optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
         if self.hparams.get("lr_schedule", "constant") == "constant":
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=self.hparams.lr, total_steps=max(total, 2),
+            optimizer, max_lr=[g["lr"] for g in groups], total_steps=max(total, 2),
             pct_start=min(max(float(self.hparams.get("warmup_fraction", 0.25)), 0.01), 0.99),
             anneal_strategy="cos", cycle_momentum=False, div_factor=25.0, final_div_factor=1e4)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -103,7 +103,7 @@ NETS: dict[str, NetSpec] = {s.name: s for s in _SPECS}
 #: Entry-point group through which installed packages add nets.
 ENTRY_POINT_GROUP = "soundaq.models"
 #: Schedule fields a net may override (the budget and the batch stay the run's).
-SCHEDULE_OVERRIDES = ("lr", "warmup_fraction", "grad_clip")
+SCHEDULE_OVERRIDES = ("lr", "warmup_fraction", "grad_clip", "head_lr_width")
 _PLUGINS: dict[str, NetSpec] = {}
 _ENTRY_POINTS: dict[str, NetSpec] | None = None
 

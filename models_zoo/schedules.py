@@ -50,6 +50,9 @@ class Schedule:
         val_points: validations spread evenly over a clip budget (the learning curve's points).
         divergence_factor: stop and flag a run whose training loss exceeds this multiple of its
             first step's loss, or is not finite.
+        head_lr_width: output heads reading an embedding wider than this train at
+            ``lr * head_lr_width / width`` (None: every weight at ``lr``, as the paper); see
+            :meth:`soundaq.models_zoo.module.SoundscapeModule.parameter_groups`.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Schedule:
     patience: int | None = PATIENCE
     val_points: int = 0
     divergence_factor: float = 100.0
+    head_lr_width: int | None = None
 
     @property
     def steps(self) -> int | None:
@@ -95,6 +99,6 @@ PAPER = Schedule("paper")
 #: The embedded set's preset (see the module docstring; measured in docs/leaderboard.md).
 EMBEDDED = Schedule("embedded", batch_size=8, lr=2e-3, lr_schedule="onecycle", warmup_fraction=0.25,
                     grad_clip=1.0, crop_seconds=4.0, budget_clips=480, max_epochs=None, patience=None,
-                    val_points=4)
+                    val_points=4, head_lr_width=128)
 
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PAPER, EMBEDDED)}

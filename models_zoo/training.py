@@ -403,7 +403,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     module = SoundscapeModule(model, lr=schedule.lr, uncertainty_weighting=uncertainty_weighting,
                               norm_stats=getattr(datamodule, "norm_stats", None), provenance=prov,
                               net_kwargs=net_kwargs, net=net, lr_schedule=schedule.lr_schedule,
-                              warmup_fraction=schedule.warmup_fraction, crop_frames=crop, seed=seed)
+                              warmup_fraction=schedule.warmup_fraction, crop_frames=crop, seed=seed,
+                              head_lr_width=schedule.head_lr_width)
     if pretrained is not None:
         from soundaq.models_zoo.nets.pretrained import load_pretrained_backbone
 
