@@ -15,6 +15,7 @@ from typing import Any
 from soundaq.base.fileio import atomic_path, sha256_file
 from soundaq.base.runs import RunFolder
 from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, is_pretrained, make_datamodule
+from soundaq.benchmark.leaderboard.table import number
 from soundaq.models_zoo.metrics import HEADLINE
 
 
@@ -62,14 +63,6 @@ def learning_curve(train_dir: Path) -> list[dict]:
             point[name] = None if value is None or pd.isna(value) else float(value)
         points.append(point)
     return points
-
-
-def _num(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else x
 
 
 def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, dict]:
@@ -165,7 +158,7 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     scores = score_table(table, source=str(pred_path))
     record["scores"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()}
     ci = bootstrap_ci(table, metrics=list(HEADLINE), n_resamples=s.n_resamples, seed=s.seed, source=str(pred_path))
-    record["ci"] = {r.metric: [_num(r.ci_low), _num(r.ci_high)] for r in ci.itertuples()}
+    record["ci"] = {r.metric: [number(r.ci_low), number(r.ci_high)] for r in ci.itertuples()}
     record["test_clips"] = int(len(table))
     record["predictions"] = str(pred_path.relative_to(run.root))
     record["predictions_sha256"] = sha256_file(pred_path)

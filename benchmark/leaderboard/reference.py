@@ -7,18 +7,8 @@ learning curve at 0 training seconds, and whatever a model gains over it was lea
 """
 from __future__ import annotations
 
-import math
-
-from soundaq.benchmark.leaderboard.table import REFERENCE
+from soundaq.benchmark.leaderboard.table import REFERENCE, number
 from soundaq.models_zoo.metrics import HEADLINE
-
-
-def _num(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else x
 
 
 def reference_table(datamodule, split: str = "test"):
@@ -44,9 +34,9 @@ def reference_scores(datamodule, n_resamples: int, seed: int, split: str = "test
     from soundaq.models_zoo.metrics import score_table
 
     table = reference_table(datamodule, split)
-    record = {"scores": {k: _num(v) if isinstance(v, float) else v for k, v in score_table(table).items()},
+    record = {"scores": {k: number(v) if isinstance(v, float) else v for k, v in score_table(table).items()},
               "test_clips": len(table), "params": 0}
     if n_resamples:
         ci = bootstrap_ci(table, metrics=list(HEADLINE), n_resamples=n_resamples, seed=seed)
-        record["ci"] = {r.metric: [_num(r.ci_low), _num(r.ci_high)] for r in ci.itertuples()}
+        record["ci"] = {r.metric: [number(r.ci_low), number(r.ci_high)] for r in ci.itertuples()}
     return record

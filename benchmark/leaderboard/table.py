@@ -133,6 +133,15 @@ def definitions() -> dict:
             for n, m in METRICS.items()}
 
 
+def number(x) -> float | None:
+    """A score as a float, None for missing or NaN (how records store it)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
 def json_value(v):
     """A cell as JSON: numpy scalars unwrapped, NaN as null."""
     if v is None:
