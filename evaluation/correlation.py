@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soundaq.base.errors import first_line
+from soundaq.base.textio import TextFileError, read_csv
 from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
     EVENT_COLUMNS,
@@ -274,13 +276,15 @@ def read_table(path: Path | str) -> pd.DataFrame:
         else:
             # round_trip: the floats the writer had, to the last bit (pandas' default parser can be 1 ulp
             # off, which can split or merge near-ties and change rho in the last digits)
-            frame = pd.read_csv(path, float_precision="round_trip")
+            frame = read_csv(path, float_precision="round_trip")
+    except TextFileError as exc:   # not UTF-8, a binary file: already one line naming file:line and the fix
+        raise CorrelationError(str(exc)) from None
     except pd.errors.EmptyDataError:
         raise CorrelationError(f"{path}: the file is empty; pass a predictions table with a header "
                                "and one row per clip") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, ImportError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CorrelationError(f"{path}: cannot read the table ({msg}); write it as CSV with a header row") from None
+        raise CorrelationError(f"{path}: cannot read the table ({first_line(exc)}); "
+                               "write it as CSV with a header row") from None
     return frame
 
 

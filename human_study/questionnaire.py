@@ -14,11 +14,11 @@ stem or is one of the stem's tokens (``P3`` matches ``P3_excel.xlsx``).
 """
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soundaq.base.textio import TextFileError, clean_cell, csv_rows
 from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, parse_rating, sheet_values
 from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
@@ -241,12 +241,11 @@ def read_key(path: Path) -> Key:
         raise KeyError_(f"{path}: key file not found; pass --key with the CSV that says which system "
                         "wrote each caption (participant,dataset,clip,caption,system)")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise KeyError_(f"{path}: not UTF-8 text; save the key as a UTF-8 CSV") from None
-    reader = csv.reader(text.splitlines())
+        reader = iter(csv_rows(path))
+    except TextFileError as err:
+        raise KeyError_(str(err)) from None
     try:
-        header = [h.strip().lower().replace(" ", "_") for h in next(reader)]
+        header = [clean_cell(h).lower().replace(" ", "_") for h in next(reader)]
     except StopIteration:
         raise KeyError_(f"{path}: empty key file; it needs a header participant,dataset,clip,caption,system") from None
     cols: dict[str, int] = {}
@@ -264,9 +263,9 @@ def read_key(path: Path) -> Key:
     datasets: dict[str, tuple[str, int]] = {}
     participants: list[str] = []
     for lineno, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
+        if not any(clean_cell(cell) for cell in row):
             continue
-        vals = {n: (row[i].strip() if i < len(row) else "") for n, i in cols.items()}
+        vals = {n: (clean_cell(row[i]) if i < len(row) else "") for n, i in cols.items()}
         empty = [n for n, v in vals.items() if not v]
         if empty:
             raise KeyError_(f"{path}:{lineno}: empty {', '.join(empty)}; every key row needs all five values")

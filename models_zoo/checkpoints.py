@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import io
-import json
 import pickle
 import platform
 import re
@@ -31,8 +30,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from soundaq.base.errors import UserError
+from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import atomic_path, sha256_file
+from soundaq.base.textio import TextFileError, read_json
 
 #: Widths of the two normalised inputs.
 NORM_WIDTHS = {"log_mel": 64, "loudness": 1}
@@ -112,9 +112,9 @@ def read_norm_file(path: Path | str, feature: str) -> dict[str, list[float]]:
         raise CheckpointError(f"{path}: no such file; fix: pass the release's norm_{feature}.pickle or a JSON file")
     if path.suffix.lower() == ".json":
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{path}: not valid JSON ({err}); fix: give {{\"mean\": [...], \"std\": [...]}}") from None
+            obj = read_json(path, fix='give {"mean": [...], "std": [...]} as JSON')
+        except TextFileError as err:
+            raise CheckpointError(str(err)) from None
     else:
         try:
             obj = load_numpy_pickle(path)
@@ -139,8 +139,8 @@ def file_holds_both(path: Path | str) -> bool:
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        obj = read_json(path)
+    except TextFileError:
         return False
     return isinstance(obj, Mapping) and all(isinstance(obj.get(f), Mapping) for f in NORM_WIDTHS)
 
@@ -177,8 +177,7 @@ def _torch_load(path: Path):
         raise CheckpointError(f"{path}: refused by the safe loader (torch.load weights_only=True): {what}; "
                               "fix: give a file holding only tensors (a state dict)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a PyTorch weights file ({first[:160]}); "
+        raise CheckpointError(f"{path}: not a PyTorch weights file ({first_line(err)[:160]}); "
                               "fix: give the .pth state dict of the release") from None
 
 

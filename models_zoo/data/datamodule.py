@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from soundaq.base.errors import UserError, first_line
+from soundaq.base.errors import SoundaqWarning, UserError, first_line
 from soundaq.models_zoo.data import paths
 from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, read_split, split_files
 from soundaq.models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
@@ -46,6 +46,8 @@ LOUDNESS_SHAPE = (15000, 1)
 #: Sub-folders of a feature folder in the original release's layout.
 MEL_DIR, LOUDNESS_DIR = "Feature_log_mel", "Feature_loudness_ISO532_1"
 AUDIO_SUFFIXES = (".flac", ".wav")
+#: Clip ids named in the one-line warning about clips left out for want of features.
+LISTED_CLIPS = 20
 SOURCES = ("embedded", "araus")
 #: Which splits each Lightning stage needs.
 STAGE_SPLITS = {"fit": ("training", "validation"), "validate": ("validation",), "test": ("test",),
@@ -199,7 +201,7 @@ class ClipDataset(Dataset):
         }
 
 
-class SkippedClipWarning(UserWarning):
+class SkippedClipWarning(SoundaqWarning):
     """An item whose features could not be read was left out of its batch."""
 
 
@@ -285,7 +287,7 @@ class SoundscapeDataModule(L.LightningDataModule):
         self._feature_source = None
         self._tables: dict[str, pd.DataFrame] = {}
         self._datasets: dict[str, ClipDataset] = {}
-        self._missing: dict[str, list[str]] = {}
+        self._missing: dict[str, dict[str, str]] = {}   # split -> {clip id: missing file}
 
     # -- preparation ----------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -395,17 +397,25 @@ class SoundscapeDataModule(L.LightningDataModule):
             return self._datasets[split]
         table = self.labels(split)
         source = self._source()
-        keep, missing = [], []
+        keep, missing = [], {}
         for clip in table["clip"]:
             problem = source.missing(clip)
             keep.append(problem is None)
             if problem is not None:
-                missing.append(problem)
+                missing[clip] = problem
         if missing:
+            # a clip with valid labels is never dropped unnamed: the ids are in the line (the first
+            # LISTED_CLIPS of them) and all of them in describe()["left_out_clips"]
+            warned = split in self._missing
             self._missing[split] = missing
-            warnings.warn(f"{len(missing)} of {len(table)} {split} clips have no features or audio "
-                          f"(first: {missing[0]}); they are left out; fix: add the files or re-run "
-                          "`soundaq data prepare`", SkippedClipWarning, stacklevel=2)
+            names = list(missing)
+            shown = ", ".join(names[:LISTED_CLIPS]) + (f" and {len(names) - LISTED_CLIPS} more (all in the "
+                                                        "run's provenance, left_out_clips)"
+                                                        if len(names) > LISTED_CLIPS else "")
+            if not warned:
+                warnings.warn(f"{len(missing)} of {len(table)} {split} clips have no features or audio and are "
+                              f"left out: {shown} (first missing file: {missing[names[0]]}); fix: add the files "
+                              "or re-run `soundaq data prepare`", SkippedClipWarning, stacklevel=2)
             table = table.loc[keep].reset_index(drop=True)
         if len(table) == 0:
             raise DataError(f"{split} split: none of its clips has features in {self.features_dir or self.audio_dir}; "
@@ -471,6 +481,7 @@ class SoundscapeDataModule(L.LightningDataModule):
             "batch_size": self.batch_size,
             "norm_stats_origin": self.norm_stats_origin,
             "left_out": {split: len(m) for split, m in self._missing.items()},
+            "left_out_clips": {split: list(m) for split, m in self._missing.items()},
         }
         if self.embedded is not None:
             out["embedded"] = {k: self.embedded.manifest.get(k) for k in
@@ -497,7 +508,7 @@ def compute_training_stats(train: ClipDataset, progress: bool = False) -> dict:
                 try:
                     yield train.raw(i)
                 except (OSError, ValueError, EOFError, UserError) as exc:
-                    warnings.warn(f"clip {train.clips[i]} left out of the statistics: {str(exc).splitlines()[0]}",
+                    warnings.warn(f"clip {train.clips[i]} left out of the statistics: {first_line(exc)}",
                                   SkippedClipWarning, stacklevel=2)
                 bar.advance(task)
 

@@ -21,3 +21,28 @@ def first_line(err: BaseException) -> str:
             return line.strip()
     return type(err).__name__
 
+
+
+class SoundaqWarning(UserWarning):
+    """A problem soundaq worked around (a clip left out, a file rebuilt): shown as one line,
+    ``warning: <message>``, without Python's source-line echo (see :func:`_format_warning`)."""
+
+
+def _format_warning(message, category, filename, lineno, line=None, _default=None):
+    if isinstance(category, type) and issubclass(category, SoundaqWarning):
+        return f"warning: {first_line(message) if isinstance(message, BaseException) else message}\n"
+    return _default(message, category, filename, lineno, line)
+
+
+def _install_warning_format() -> None:
+    import functools
+    import warnings
+
+    if getattr(warnings.formatwarning, "_soundaq", False):
+        return
+    fmt = functools.partial(_format_warning, _default=warnings.formatwarning)
+    fmt._soundaq = True  # type: ignore[attr-defined]
+    warnings.formatwarning = fmt
+
+
+_install_warning_format()
