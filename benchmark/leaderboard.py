@@ -649,7 +649,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
 
     failures: dict[str, str] = {}
     for i, model in enumerate(s.models, start=1):
-        if run.done(model) is not None and (out / "predictions" / f"{model}.csv").is_file():
+        if run.finished(model, {f"predictions/{model}.csv": "predictions_sha256"}) is not None:
             _say(f"soundaq leaderboard: [{i}/{len(s.models)}] {model}: finished in an earlier session, kept")
             continue
         _say(f"soundaq leaderboard: [{i}/{len(s.models)}] {model}")

@@ -8,12 +8,15 @@ What a run folder holds::
     logs/metrics.csv          every logged metric per epoch (torchmetrics objects, see soundaq.models_zoo.module)
     train.json                written last, atomically: best checkpoint, scores, epochs, seconds, provenance
 
+Checkpoints are written atomically (:class:`AtomicCheckpointIO`) and checked when a run resumes
+(:func:`checkpoint_to_resume`): a damaged one is set aside with one line and the run continues from
+the newest whole checkpoint, or starts over when the best one is lost.
+
 :func:`train_model` is the entry point of ``soundaq train`` and of the leaderboard. The callbacks are
 module-level classes, so a trainer holding them can be pickled (``--strategy ddp_spawn``).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -24,9 +27,11 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from soundaq.base.artifacts import damaged, read_record, set_aside, zip_problem
 from soundaq.base.errors import UserError
-from soundaq.base.fileio import atomic_write_json, sha256_file
+from soundaq.base.fileio import atomic_path, atomic_write_json, sha256_file
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.models_zoo.module import MONITOR, SoundscapeModule
 from soundaq.models_zoo.schedules import PAPER_LR, PAPER_MAX_EPOCHS, PATIENCE
@@ -138,6 +143,54 @@ class EpochSeed(L.Callback):
 
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint io with soundaq's guarantees: a checkpoint is written to a temporary
+    file, flushed to disk and renamed over the old one (:func:`soundaq.base.fileio.atomic_path`), so a
+    kill leaves the previous checkpoint whole; one that is damaged anyway (full disk, power cut, a
+    cut-short copy) is refused on loading with one line naming it, never torch's zip-reader traceback."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        problem = zip_problem(path)
+        if problem is not None:
+            raise damaged(path, problem, "delete it and run the same command again (training resumes from "
+                                         "the newest whole checkpoint, or starts over)")
+        return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+
+
+def checkpoint_to_resume(ckpt_dir: Path | str, act: bool = True) -> Path | None:
+    """The checkpoint an interrupted run continues from: the newest whole one of ``ckpt_dir``.
+
+    Damaged files are set aside as ``<name>.damaged`` with one line each (:class:`~soundaq.base.artifacts.RebuiltWarning`).
+    A damaged ``best-*.ckpt`` cannot be rebuilt from a later checkpoint (the weights of its epoch are
+    gone), so then every checkpoint is set aside and training starts over; with the same seed it
+    reproduces the same epochs (see :class:`EpochSeed`). Returns None when training starts from scratch.
+    ``act=False`` (the other processes of a DDP run) makes the same choice without touching files.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    files = sorted(p for p in ckpt_dir.glob("*.ckpt") if p.is_file()) if ckpt_dir.is_dir() else []
+    problems = {p: zip_problem(p) for p in files}
+    whole = sorted((p for p in files if problems[p] is None),
+                   key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt"), reverse=True)
+    bad_best = [p for p in files if problems[p] is not None and p.name.startswith("best-")]
+    over = "training starts over (same seed: same result)"
+    if bad_best:
+        for p in files if act else []:
+            set_aside(p, problems[p] or f"refers to the damaged {bad_best[0].name}", over)
+        return None
+    chosen = whole[0] if whole else None
+    for p in files if act else []:
+        if problems[p] is not None:
+            set_aside(p, problems[p], f"resuming from {chosen.name}" if chosen else f"no whole checkpoint is left: {over}")
+    return chosen
+
+
 def make_callbacks(seed: int, patience: int, ckpt_dir: Path, progress: bool):
     """The callbacks of a training run: ``(callbacks, clock, best_checkpoint, early_stopping)``."""
     clock = TrainClock()
@@ -219,19 +272,25 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
     last = ckpt_dir / "last.ckpt"
     record_path = out_dir / "train.json"
 
-    if record_path.exists():
-        try:
-            record = json.loads(record_path.read_text())
-        except json.JSONDecodeError:
-            record = None
-        if record and (record.get("stopped_early") or record.get("epochs", 0) >= max_epochs):
-            best_path = Path(record["best_checkpoint"])
-            if best_path.exists():
-                module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
-                return TrainResult(best_path, Path(record["last_checkpoint"]) if record.get("last_checkpoint") else None,
-                                   float(record["train_seconds"]), module, record.get("best_score"),
-                                   int(record["epochs"]), bool(record.get("stopped_early")),
-                                   record.get("metrics", {}), already_done=True, record=record)
+    record, problem = read_record(record_path, required=("best_checkpoint", "epochs", "train_seconds"))
+    if problem is not None and is_rank_zero():
+        set_aside(record_path, problem, "it is written again when this run ends")
+    if record and (record.get("stopped_early") or record.get("epochs", 0) >= max_epochs):
+        best_path = Path(record["best_checkpoint"])
+        best_problem = zip_problem(best_path)
+        if best_problem is None:
+            module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
+            return TrainResult(best_path, Path(record["last_checkpoint"]) if record.get("last_checkpoint") else None,
+                               float(record["train_seconds"]), module, record.get("best_score"),
+                               int(record["epochs"]), bool(record.get("stopped_early")),
+                               record.get("metrics", {}), already_done=True, record=record)
+        # the finished run's best weights are gone: rebuild them by training again from the start
+        if is_rank_zero():
+            set_aside(record_path, f"its best checkpoint {best_path.name} is {best_problem}",
+                      "the run is trained again from the start (same seed: same result)")
+            for p in sorted(ckpt_dir.glob("*.ckpt")) if ckpt_dir.is_dir() else []:
+                set_aside(p, zip_problem(p) or f"belongs with the lost {best_path.name}",
+                          "training starts over (same seed: same result)")
 
     L.seed_everything(seed, workers=True, verbose=False)
     prov = {"model": model, "seed": int(seed), "lr": float(lr), "batch_size": getattr(datamodule, "batch_size", None),
@@ -258,9 +317,11 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, max_epochs: int 
     if precision is not None:
         kwargs["precision"] = precision
     kwargs.update(trainer_kwargs or {})
+    kwargs.setdefault("plugins", [AtomicCheckpointIO()])
     trainer = L.Trainer(**kwargs)
-    resumed = last.exists()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resumed else None)
+    resume_from = checkpoint_to_resume(ckpt_dir, act=is_rank_zero())
+    resumed = resume_from is not None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resumed else None)
 
     metrics = _floats(trainer.callback_metrics)
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else last
