@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from soundaq.base.errors import UserError, first_line
+from soundaq.base.errors import UserError, one_line
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
 from soundaq.base.vocab import QUALITIES
@@ -132,10 +132,7 @@ def _say(msg: str) -> None:
 
 def _one_line(err: BaseException) -> str:
     """A failure reason for the table: the message's first line, prefixed by the type unless it is a UserError."""
-    first = first_line(err)
-    if isinstance(err, UserError) or first == type(err).__name__:
-        return first
-    return f"{type(err).__name__}: {first}"
+    return one_line(err)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
 from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix  # noqa: E402
+from soundaq.base.errors import one_line  # noqa: E402
 from soundaq.base.fileio import atomic_path  # noqa: E402
 from soundaq.base.vocab import CIRCUMPLEX_ORDER  # noqa: E402
 
@@ -387,7 +388,7 @@ def draw_all(source: Source, table: pd.DataFrame, out: Path | str, max_groups: i
             made.append(name)
         except Exception as exc:  # one bad figure must not cost the others
             plt.close("all")
-            problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
+            problems.append(f"{name}: {one_line(exc)}")
     return made, problems
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from soundaq.base.errors import one_line
 from soundaq.human_study.cells import CLIP_HEADER, clip_text, coord, parse_rating, sheet_values
 from soundaq.human_study.dimensions import FORMULA_TEXT, OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
@@ -37,7 +38,7 @@ def read_published(path: Path, log: IssueLog, tolerance: float = 1e-6) -> list[d
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as err:  # noqa: BLE001
         log.add(name, "", "", "unreadable",
-                f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "
+                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
                 "pass the published results .xlsx")
         return []
     records: list[dict] = []

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soundaq.base.errors import one_line
 from soundaq.base.textio import TextFileError, clean_cell, csv_rows
 from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, parse_rating, sheet_values
 from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
@@ -84,7 +85,7 @@ def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
         log.add(name, "", "", "unreadable",
-                f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "
+                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
                 "save it from Excel as .xlsx and run again")
         return []
     items: list[CaptionItem] = []

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from soundaq.base.errors import UserError, first_line
+from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import atomic_path, sha256_file
 from soundaq.base.textio import TextFileError, read_json
 
@@ -119,10 +119,10 @@ def read_norm_file(path: Path | str, feature: str) -> dict[str, list[float]]:
         try:
             obj = load_numpy_pickle(path)
         except pickle.UnpicklingError as err:
-            raise CheckpointError(f"{path}: refused ({err}); fix: give a pickle of numpy arrays "
+            raise CheckpointError(f"{path}: refused ({first_line(err)}); fix: give a pickle of numpy arrays "
                                   "or the statistics as JSON") from None
         except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
-            raise CheckpointError(f"{path}: not a pickle of mean/std statistics ({err}); "
+            raise CheckpointError(f"{path}: not a pickle of mean/std statistics ({one_line(err)}); "
                                   "fix: give the release's norm_*.pickle or a JSON file") from None
     if isinstance(obj, Mapping) and feature in obj and isinstance(obj[feature], Mapping):
         obj = obj[feature]

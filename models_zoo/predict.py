@@ -246,7 +246,7 @@ def input_features(path: Path, calibration, need_loudness: bool = True):
         else:
             mel, loud = np.stack([log_mel(w, rate) for w in split_windows(samples, rate)]).astype(np.float32), None
     except UserError as err:
-        raise PredictSkip(str(err)) from None
+        raise PredictSkip(first_line(err)) from None
     except ValueError as err:  # empty signal, a level outside the loudness model's range, ...
         raise PredictSkip(f"{path}: {first_line(err)}; "
                     "fix: pass a non-empty recording (check --calibration/--dbfs-offset for loudness)") from None
@@ -304,7 +304,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
                     outs.append(module.predict_step(batch, start))
             results.append(clip_result(path.stem, model, merge_outputs(outs), duration))
         except PredictSkip as err:
-            failures.append(str(err))
+            failures.append(first_line(err))
             if report:
-                report(str(err))
+                report(first_line(err))
     return results, failures

@@ -15,7 +15,7 @@ import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from soundaq.base.errors import UserError
+from soundaq.base.errors import UserError, one_line
 from soundaq.base.vocab import QUALITIES
 
 INPUT_MEL = "log-mel [3001, 64]"
@@ -104,7 +104,7 @@ def net_class(name: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise UserError(f"model {name}: cannot import {module_name} ({err}); "
+        raise UserError(f"model {name}: cannot import {module_name} ({one_line(err)}); "
                         "check the installation of soundaq") from err
     try:
         return getattr(module, class_name)

@@ -53,7 +53,7 @@ def _run(args) -> int:
     import sys
     import time
 
-    from soundaq.base.errors import UserError
+    from soundaq.base.errors import UserError, first_line
 
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha {args.alpha}: must be between 0 and 1")
@@ -88,7 +88,7 @@ def _run(args) -> int:
         try:
             key = read_key(args.key)
         except KeyError_ as err:
-            raise UserError(str(err)) from None
+            raise UserError(first_line(err)) from None
         inputs.append({"path": str(args.key), "kind": "key", "sha256": sha256_file(args.key)})
         records += read_questionnaires(workbooks, key, log)
         inputs += [{"path": str(w), "kind": "questionnaire",

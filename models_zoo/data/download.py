@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from soundaq.base.errors import UserError
+from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import sha256_file
 
 RELEASE_REPO = "Yuanbo2020/SoundSCaper"
@@ -183,7 +183,7 @@ def _fetch_one(spec: LabelFile, dest: Path, base: str, timeout: float,
                 try:
                     block = stream.read(CHUNK)
                 except (OSError, TimeoutError) as exc:
-                    raise DownloadError(f"{spec.name}: transfer interrupted ({exc}); "
+                    raise DownloadError(f"{spec.name}: transfer interrupted ({one_line(exc)}); "
                                         "fix: run the same command again to resume") from None
                 if not block:
                     break
@@ -241,7 +241,7 @@ def download_labels(dest: Path | str, base: str | None = None, *, progress: bool
             try:
                 results.append(_fetch_one(spec, dest, base, timeout, lambda n: bar.advance(task, n)))
             except DownloadError as exc:
-                results.append(FetchResult(spec.name, "failed", error=str(exc)))
+                results.append(FetchResult(spec.name, "failed", error=first_line(exc)))
             bar.update(task, completed=done_before + spec.size)
         bar.update(task, description="ARAUS labels")
     failed = [r for r in results if r.status == "failed"]

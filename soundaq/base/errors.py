@@ -22,6 +22,15 @@ def first_line(err: BaseException) -> str:
     return type(err).__name__
 
 
+def one_line(err: BaseException) -> str:
+    """``first_line(err)`` prefixed by the exception's type (``ValueError: ...``), except for a
+    :class:`UserError` (its message is written for users) and an empty message (then the type alone)."""
+    first = first_line(err)
+    if isinstance(err, UserError) or first == type(err).__name__:
+        return first
+    return f"{type(err).__name__}: {first}"
+
+
 
 class SoundaqWarning(UserWarning):
     """A problem soundaq worked around (a clip left out, a file rebuilt): shown as one line,
