@@ -20,7 +20,7 @@ from pathlib import Path
 
 from soundaq.base.errors import one_line
 from soundaq.base.textio import TextFileError, clean_cell, csv_rows
-from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, parse_rating, sheet_values
+from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, Sheet, clip_text, coord, read_sheets
 from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
 
@@ -78,11 +78,9 @@ def _header_map(row_vals: dict[int, object]) -> dict | None:
 
 def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
     """All caption rows of one filled questionnaire; problems go to ``log`` (never raised)."""
-    import openpyxl
-
     name = Path(path).name
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        sheets = read_sheets(path)
     except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
         log.add(name, "", "", "unreadable",
                 f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
@@ -90,13 +88,12 @@ def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
         return []
     items: list[CaptionItem] = []
     sheets_with_table = 0
-    for ws in wb.worksheets:
+    for ws in sheets:
         if ws.title.strip().lower().startswith("example"):
             continue
         found, sheet_items = _read_sheet(ws, name, log)
         sheets_with_table += found
         items.extend(sheet_items)
-    wb.close()
     if not sheets_with_table:
         log.add(name, "", "", "no_ratings",
                 "no header row with the rating columns (Precision, Recall, Fluency, Conciseness, "
@@ -105,8 +102,8 @@ def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
     return items
 
 
-def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
-    values = sheet_values(ws)
+def _read_sheet(ws: Sheet, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
+    values = ws.values
     rows: dict[int, dict[int, object]] = {}
     for (r, c), v in values.items():
         rows.setdefault(r, {})[c] = v
@@ -171,14 +168,14 @@ def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
                 continue
             cell = coord(r, col)
             item.cells[dim] = cell
-            parsed = parse_rating(own[dim], dim)
+            parsed = ws.rating(r, col, dim)
             item.values[dim] = parsed.value
             if parsed.kind:
                 ok = parsed.value is not None
                 log.add(name, ws.title, cell, parsed.kind,
                         f"{dim} of {clip} caption {caption}: {parsed.detail}"
-                        + ("" if ok else "; no overall score for this caption (fill in the cell)"
-                           if parsed.kind == "missing" else "; rating excluded (fix the cell and run again)"),
+                        + ("" if ok else f"; no overall score for this caption; fix: {parsed.fix}"
+                           if parsed.kind == "missing" else f"; rating excluded; fix: {parsed.fix}"),
                         severity=WARNING if ok else ERROR, excluded=0 if ok else int(parsed.kind != "missing"))
         items.append(item)
     return found, items
