@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from soundaq.base.errors import first_line
+from soundaq.base.filekinds import expect, sniff
 from soundaq.base.textio import TextFileError, read_csv
 from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
@@ -262,11 +263,19 @@ def is_synthetic(frame: pd.DataFrame) -> bool:
     return bool(frame["data"].astype(str).str.contains("synthetic", case=False, na=False).any())
 
 
+def _table_fix(path: Path) -> str | None:
+    """The fix for a file of another kind given as a predictions table (None: that kind's usual one)."""
+    if sniff(path) == "xlsx":
+        return "save the predictions sheet as CSV"
+    return None
+
+
 def read_table(path: Path | str) -> pd.DataFrame:
     """Read a predictions table (CSV, or Parquet by suffix), turning read failures into one line."""
     path = Path(path)
     if not path.exists():
         raise CorrelationError(f"{path}: file not found; pass the predictions table written by `soundaq predict`")
+    expect(path, ("predictions-table",), "a predictions table (.csv)", fix=_table_fix(path))
     if path.is_dir():
         raise CorrelationError(f"{path}: is a folder; pass a predictions .csv file "
                                "(for a label folder use --labels)")
@@ -352,9 +361,10 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
 def labels_source(folder: Path | str, split: str = "test", synthetic: bool = False,
                   group_by: str | None = "scene") -> Source:
     """The paper's human labels: binary event labels against mean ratings (ground truth)."""
-    from soundaq.models_zoo.data.labels import SPLIT_ALIASES, read_labels
+    from soundaq.models_zoo.data.labels import SPLIT_ALIASES, check_label_folder, read_labels
 
     folder = Path(folder)
+    check_label_folder(folder)
     if not folder.is_dir():
         raise CorrelationError(f"{folder}: not a folder; pass the folder holding the *_set_*.txt label files")
     if split != "all" and split not in SPLIT_ALIASES:

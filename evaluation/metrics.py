@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from soundaq.base.errors import UserError, first_line
+from soundaq.base.filekinds import expect
 from soundaq.base.textio import read_csv
 from soundaq.base.vocab import (
     EVENT_PROB_COLUMNS,
@@ -208,6 +209,7 @@ def read_predictions(path: Path | str) -> EvalData:
     path = Path(path)
     if not path.is_file():
         raise MetricInputError(f"{path}: no such file; fix: pass a predictions table written by soundaq")
+    expect(path, ("predictions-table",), "a predictions table (.csv or .parquet)")
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else read_csv(path)
     except UserError:   # not UTF-8 text, a binary file (one line naming file:line already)

@@ -31,6 +31,10 @@ KINDS: dict[str, str] = {
 }
 
 
+#: Issue kinds that leave a whole input file out.
+WHOLE_FILE_KINDS = ("unreadable", "no_ratings", "unknown_participant", "duplicate_participant")
+
+
 @dataclass
 class Issue:
     workbook: str
@@ -63,6 +67,12 @@ class IssueLog:
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.items if i.severity == ERROR]
+
+    def skipped_files(self) -> list[str]:
+        """Input files left out as a whole (unreadable, no rating table, no participant of the key,
+        a second workbook of one participant): a batch that completed without them exits 1."""
+        return list(dict.fromkeys(i.workbook for i in self.items
+                                  if i.severity == ERROR and not i.sheet and i.kind in WHOLE_FILE_KINDS))
 
     def __len__(self) -> int:
         return len(self.items)

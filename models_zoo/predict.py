@@ -20,6 +20,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from soundaq.base.errors import UserError, first_line
+from soundaq.base.filekinds import sniff
 
 from soundaq.base.vocab import (
     EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS, SCENES,
@@ -235,7 +236,8 @@ def input_features(path: Path, calibration, need_loudness: bool = True):
 
     if not path.exists():
         raise PredictSkip(f"{path}: no such file; fix: check the path")
-    if path.suffix.lower() == ".npz":
+    kind = sniff(path)   # by content: a features .npz renamed, or audio named .npz, still goes the right way
+    if kind == "npz" or (path.suffix.lower() == ".npz" and kind != "audio"):
         return load_features_npz(path)
     from soundaq.models_zoo.features import Calibration, clip_features, load_audio, log_mel, split_windows
 

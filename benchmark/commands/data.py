@@ -47,9 +47,10 @@ def _check(args) -> int:
     from rich.table import Table
 
     from soundaq.base.errors import UserError
-    from soundaq.models_zoo.data.labels import SPLITS, read_labels, split_files, summarise
+    from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_labels, split_files, summarise
     from soundaq.base.vocab import EVENTS, SCENES
 
+    check_label_folder(args.labels)
     if not args.labels.is_dir():
         raise UserError(f"{args.labels}: not a folder; pass the folder holding the label .txt files")
     present = [s for s in SPLITS if any(p.exists() for p in split_files(args.labels, s).paths.values())]

@@ -60,6 +60,9 @@ def _run(args) -> int:
     if args.n_boot < 0:
         raise UserError(f"--n-boot {args.n_boot}: must be 0 or more")
     workbooks = _collect(args.workbooks)
+    from soundaq.human_study.workbooks import check_jury_inputs
+
+    check_jury_inputs(workbooks, args.published)   # a file given in the role of another: one line, exit 2
     if not workbooks and args.published is None:
         raise UserError("nothing to read: pass questionnaire workbooks (with --key) and/or --published FILE.xlsx")
     if workbooks and args.key is None:
@@ -166,4 +169,9 @@ def _run(args) -> int:
               f"(n={r['n']}), paired t p{_p(r['p_t'])}, Wilcoxon p{_p(r['p_wilcoxon'])}"
               + ("  <- tests disagree" if r["tests_agree"] is not None and not bool(r["tests_agree"]) else ""))
     print(f"wrote {len(written)} files to {out} (report.md, summary.csv, tests.csv, jury_results.xlsx, ...)")
+    skipped = log.skipped_files()
+    if skipped:
+        print(f"soundaq jury: {len(skipped)} input file(s) could not be used: {', '.join(skipped)} "
+              "(see the messages above)", file=sys.stderr)
+        return 1
     return 0

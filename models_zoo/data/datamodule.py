@@ -33,7 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from soundaq.base.errors import SoundaqWarning, UserError, first_line
 from soundaq.models_zoo.data import paths
-from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, read_split, split_files
+from soundaq.base.filekinds import sniff, wrong_kind
+from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, check_label_folder, read_split, split_files
 from soundaq.models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
                                            save_norm_stats)
 from soundaq.models_zoo.outputs import BATCH_KEYS
@@ -67,6 +68,10 @@ class FeatureFolder:
     def __init__(self, root: Path | str):
         self.root = Path(root).expanduser()
         self.mel_dir, self.loud_dir = self.root / MEL_DIR, self.root / LOUDNESS_DIR
+        if sniff(self.root) in ("label-folder", "audio-folder"):
+            raise wrong_kind(self.root, sniff(self.root), "a feature folder",
+                             fix="pass it with --labels DIR" if sniff(self.root) == "label-folder" else
+                             "pass it with --audio DIR (features are computed and cached)")
         if not self.root.is_dir():
             raise DataError(f"{self.root}: feature folder not found; fix: pass the folder that holds "
                             f"{MEL_DIR}/ and {LOUDNESS_DIR}/")
@@ -99,6 +104,8 @@ class AudioFolder:
 
     def __init__(self, root: Path | str, cache_dir: Path | str | None, calibration=None):
         self.root = Path(root).expanduser()
+        if sniff(self.root) in ("label-folder", "feature-folder"):
+            raise wrong_kind(self.root, sniff(self.root), "an audio folder")
         if not self.root.is_dir():
             raise DataError(f"{self.root}: audio folder not found; fix: pass the folder holding <clip id>.flac|.wav")
         self.cache_root = paths.features_cache_dir(cache_dir)
@@ -279,6 +286,7 @@ class SoundscapeDataModule(L.LightningDataModule):
             if audio_dir is not None and features_dir is not None:
                 raise DataError("pass audio_dir or features_dir, not both; fix: keep the one you want features from")
             self.labels_dir = Path(labels_dir).expanduser() if labels_dir else paths.labels_cache_dir(cache_dir)
+            check_label_folder(self.labels_dir)
             if not self.labels_dir.is_dir():
                 raise DataError(f"{self.labels_dir}: label folder not found; fix: pass labels_dir, or fetch the "
                                 "labels with `soundaq data download --labels-to DIR`")

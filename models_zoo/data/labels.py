@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soundaq.base.filekinds import sniff, wrong_kind
 from soundaq.base.textio import TextFileError, clean_cell, read_lines
 from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, RATING_MAX, RATING_MIN, SCENES
 
@@ -47,6 +48,18 @@ class LabelError(ValueError):
 class SplitFiles:
     split: str
     paths: dict[str, Path]
+
+
+def check_label_folder(folder: Path | str) -> None:
+    """Raise :class:`~soundaq.base.filekinds.WrongKind` when ``folder`` is recognisably not a label folder
+    (one label file, a feature or audio folder, a predictions table, ...): one line saying what it
+    looks like and which option takes it. A missing or unrecognised folder is left to the reader."""
+    folder = Path(folder)
+    kind = sniff(folder)
+    if kind == "label-file":
+        raise wrong_kind(folder, kind, "a label folder", fix=f"pass the folder holding it, --labels {folder.parent}")
+    if kind not in ("label-folder", "folder", "missing"):
+        raise wrong_kind(folder, kind, "an ARAUS label folder (*_set_*.txt files)")
 
 
 def split_files(folder: Path | str, split: str) -> SplitFiles:

@@ -10,6 +10,7 @@ they go in :data:`KINDS`, so every command words the message the same way (:func
 """
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,13 @@ KINDS: dict[str, Kind] = {
     "pdf": Kind("a PDF document", "soundaq reads none"),
     "png": Kind("a PNG image", "soundaq reads none"),
     "text": Kind("a text file", "see the command's --help for what it takes"),
+    "json": Kind("a JSON file", "see the command's --help for what it takes"),
+    "predictions-table": Kind("a predictions table (event_prob_* columns)",
+                              "it goes to `soundaq correlate --predictions FILE`"),
+    "jury-key": Kind("a jury key (participant,dataset,clip,caption,system)", "it goes to `soundaq jury ... --key FILE`"),
+    "label-file": Kind("one ARAUS label file", "pass the folder holding it with --labels DIR"),
+    "norm-stats": Kind("normalisation statistics (log_mel and loudness mean/std)",
+                       "they go to --norm-stats FILE (soundaq train) or --norm-mel FILE (soundaq import-original)"),
     "binary": Kind("a binary file of unknown type", "see the command's --help for what it takes"),
 }
 
@@ -63,10 +71,30 @@ class WrongKind(UserError):
     """A file given in the role of another: says what it looks like and where it goes (exit 2)."""
 
 
-def wrong_kind(path: Path | str, kind: str, expected: str) -> WrongKind:
-    """The one-line error for ``path`` (of ``kind``) passed where ``expected`` was wanted."""
+def wrong_kind(path: Path | str, kind: str, expected: str, fix: str | None = None) -> WrongKind:
+    """The one-line error for ``path`` (of ``kind``) passed where ``expected`` was wanted; ``fix``
+    replaces the kind's usual destination when the command knows better."""
     k = KINDS.get(kind, KINDS["binary"])
-    return WrongKind(f"{path}: this looks like {k.looks_like}, not {expected}; fix: {k.goes_to}")
+    return WrongKind(f"{path}: this looks like {k.looks_like}, not {expected}; fix: {fix or k.goes_to}")
+
+
+#: Kinds :func:`expect` lets through to the reader: they say too little to be sure of a wrong role
+#: (the reader then reports what it cannot parse).
+UNSURE = ("missing", "empty", "text", "json", "binary", "zip", "folder")
+
+
+def expect(path: Path | str, accepted: tuple[str, ...], expected: str, fix: str | None = None) -> str:
+    """The kind of ``path`` when it is one of ``accepted`` or unsure (:data:`UNSURE`); otherwise raise
+    :func:`wrong_kind` (one line: what it looks like, not ``expected``, and which option takes it)."""
+    kind = sniff(path)
+    if kind in accepted or kind in UNSURE:
+        return kind
+    raise wrong_kind(path, kind, expected, fix)
+
+
+def describe(kind: str) -> str:
+    """What a kind looks like, e.g. ``"an .xlsx workbook"``."""
+    return KINDS.get(kind, KINDS["binary"]).looks_like
 
 
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
@@ -147,4 +175,26 @@ def sniff(path: Path | str) -> str:
         return _zip_kind(path)
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "binary"
+    return _text_kind(path, head)
+
+
+_LABEL_FILE = re.compile(r"_set_(audio_file_ids|acoustic_scene_labels|audio_event_labels|PAQ_8D_AQs|ISOP_ISOE)"
+                         r"\.txt$")
+_KEY_COLUMNS = {"participant", "clip", "caption", "system"}
+
+
+def _text_kind(path: Path, head: bytes) -> str:
+    """A text file told by its first line (or its name, for an ARAUS label file)."""
+    if _LABEL_FILE.search(path.name):
+        return "label-file"
+    text = head.decode("utf-8-sig", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        return "norm-stats" if '"log_mel"' in text and '"loudness"' in text else "json"
+    first = stripped.replace("\r", "\n").split("\n", 1)[0]
+    if "event_prob_" in first:
+        return "predictions-table"
+    fields = {f.strip().strip('"').lower() for f in first.split(",")}
+    if _KEY_COLUMNS <= fields:
+        return "jury-key"
     return "text"

@@ -63,8 +63,9 @@ def decode(data: bytes, path: Path | str, fix: str = UTF8_FIX) -> str:
         from soundaq.base.filekinds import KINDS, sniff_bytes, sniff
 
         kind = sniff_bytes(data[:4096]) or sniff(path)
-        what = KINDS[kind].looks_like if kind in KINDS and kind not in ("text", "binary") else "binary data"
-        raise TextFileError(path, None, f"not a text file (it looks like {what})", NOT_TEXT_FIX)
+        known = kind in KINDS and kind not in ("text", "binary", "missing")
+        raise TextFileError(path, None, f"not a text file (it looks like {KINDS[kind].looks_like if known else 'binary data'})",
+                            KINDS[kind].goes_to if known else NOT_TEXT_FIX)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -72,8 +73,8 @@ def decode(data: bytes, path: Path | str, fix: str = UTF8_FIX) -> str:
         if data[:4] == b"PK\x03\x04":
             from soundaq.base.filekinds import KINDS, sniff
 
-            raise TextFileError(path, None, f"not a text file (it looks like {KINDS[sniff(path)].looks_like})",
-                                NOT_TEXT_FIX) from None
+            kind = KINDS[sniff(path)]
+            raise TextFileError(path, None, f"not a text file (it looks like {kind.looks_like})", kind.goes_to) from None
         raise TextFileError(path, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {col})", fix) from None
 
 
