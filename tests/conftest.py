@@ -48,6 +48,21 @@ def expert_jury_dir() -> Path:
     return _reference_dir("expert_jury")
 
 
+#: Field cases (inputs that reproduce faults found in use; ../shared/field-cases/README.md).
+FIELD_CASES = Path(os.environ.get("SOUNDAQ_FIELD_CASES", ROOT.parent / "shared" / "field-cases"))
+
+
+@pytest.fixture(scope="session")
+def field_cases_dir() -> Path:
+    """``../shared/field-cases``: skips outside CI when absent, fails under CI=true."""
+    if not FIELD_CASES.exists():
+        reason = f"field cases not found at {FIELD_CASES} (expected ../shared/field-cases beside the checkout)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + "; under CI=true a missing folder is a failure")
+        pytest.skip(reason)
+    return FIELD_CASES
+
+
 @pytest.fixture(scope="session")
 def araus_labels(araus_labels_dir):
     from soundaq.models_zoo.data.labels import read_labels
