@@ -104,3 +104,38 @@ def noise_wav(path: Path, seconds: float = 30.0, rate: int = 16000, seed: int = 
     rng = np.random.default_rng(seed)
     sf.write(str(path), (level * rng.standard_normal(int(seconds * rate))).astype(np.float32), rate)
     return path
+
+
+def write_jury(folder: Path, participants: int = 4, clips: int = 6, seed: int = 0) -> tuple[list[Path], Path]:
+    """A small jury without the template: one questionnaire per participant (header row, 'Caption 1/2'
+    rows, ratings on the scales' grids) and its key. Returns (workbooks, key)."""
+    import openpyxl
+
+    from soundaq.human_study.dimensions import RATED
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    header = ["No.", "Record ID", "Caption", "", "Precision ( [1, 5] )", "Recall ( [1, 5] )",
+              "Fluency (negative) ( [-2, 0] )", "Conciseness (negative) ( [-2, 0] )",
+              "Irrelevance (negative) ( [-2, 0] )"]
+    names = [f"{i + 1}.wav" for i in range(clips)]
+    key_rows, books = [], []
+    for p in range(1, participants + 1):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "Assessment"
+        ws.append(["Dataset 2: audio clips"])
+        ws.append(header)
+        for no, clip in enumerate(names, start=1):
+            systems = ["human expert", "SoundSCaper"][:: 1 if rng.random() < 0.5 else -1]
+            for n, system in enumerate(systems, start=1):
+                base = 3.8 - (0.4 if system == "SoundSCaper" else 0.0) + rng.normal(0, 0.5)
+                pr = [int(np.clip(np.rint(base + rng.normal(0, 0.4)), 1, 5)) for _ in range(2)]
+                pen = [float(np.clip(np.rint(2 * rng.normal(-0.3, 0.4)) / 2, -2, 0)) for _ in range(3)]
+                ws.append([no if n == 1 else None, clip if n == 1 else None, f"Caption {n}", "text", *pr, *pen])
+                key_rows.append((f"P{p}", "D2", clip, n, system))
+        assert len(RATED) == 5
+        path = folder / f"P{p}_excel.xlsx"
+        wb.save(path)
+        books.append(path)
+    return books, write_key(folder / "key.csv", key_rows)
