@@ -37,14 +37,15 @@ def read_published(path: Path, log: IssueLog, tolerance: float = 1e-6) -> list[d
     except Exception as err:  # noqa: BLE001
         log.add(name, "", "", "unreadable",
                 f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
-                "pass the published results .xlsx")
+                "fix: pass the published results .xlsx")
         return []
     records: list[dict] = []
     for ws in sheets:
         records.extend(_read_sheet(ws, name, log, tolerance))
     if not records and not log.errors:
         log.add(name, "", "", "no_ratings", "no sheet with a header row naming the clip, the averaged "
-                "dimensions and a Caption column")
+                "dimensions and a Caption column; fix: pass the published results workbook (questionnaires go "
+                "to `soundaq jury FILE --key KEY.csv`)")
     return records
 
 
@@ -84,7 +85,7 @@ def _read_sheet(ws: Sheet, name: str, log: IssueLog, tolerance: float) -> list[d
             if present:
                 log.add(name, ws.title, coord(r, clip_col if clip is None else system_col), "unlabelled_ratings",
                         f"row {r} has values but no {'clip id' if clip is None else 'Caption (system)'}; "
-                        "fill it in", excluded=len(present))
+                        "fix: fill it in", excluded=len(present))
             continue
         item = {"row": r, "clip": clip, "system": system_name(system_raw), "clip_cell": coord(r, clip_col),
                 "values": {}, "cells": {}}
@@ -113,7 +114,7 @@ def _read_sheet(ws: Sheet, name: str, log: IssueLog, tolerance: float) -> list[d
                 it["values"] = {d: None for d in it["values"]}
             log.add(name, ws.title, dups[1]["clip_cell"], "duplicate_clip",
                     f"clip {dups[1]['clip']} ({dups[1]['system']}) appears again (first at {dups[0]['clip_cell']}); "
-                    f"all {n} values of it are excluded; delete the extra row", excluded=n)
+                    f"all {n} values of it are excluded; fix: delete the extra row", excluded=n)
     # pairing: every clip should be rated for every system of the sheet
     systems = sorted({it["system"] for it in items})
     by_clip: dict[str, set[str]] = {}

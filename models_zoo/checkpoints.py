@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from soundaq.base import filekinds
+from soundaq.base.artifacts import zip_problem
 from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import atomic_path, sha256_file
 from soundaq.base.textio import TextFileError, read_json
@@ -197,7 +198,12 @@ def _torch_load(path: Path, expected: str = "a PyTorch weights file"):
 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; fix: give the path of the weights file")
-    filekinds.expect(path, _TORCH_KINDS, expected)
+    kind = filekinds.expect(path, _TORCH_KINDS, expected)
+    if kind in ("zip", "torch", "empty"):
+        problem = zip_problem(path)
+        if problem is not None:   # a torch.save file cut short by a kill, a full disk or a copy
+            raise CheckpointError(f"{path}: damaged ({problem}); fix: write it again (`soundaq train` resumes, "
+                                  "`soundaq import-original` rewrites) or copy it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -14,6 +14,7 @@ of the averaged ones), and every window is listed too, with its start and end in
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -206,13 +207,13 @@ class PredictSkip(Exception):
 
 def load_features_npz(path: Path):
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:   # fh: closed even if np.load fails
             if "mel" not in data:
                 raise PredictSkip(f"{path}: no 'mel' array; fix: make it with `soundaq features`")
             mel = np.asarray(data["mel"], dtype=np.float32)
             loud = np.asarray(data["loudness"], dtype=np.float32) if "loudness" in data else None
             duration = float(data["duration_s"]) if "duration_s" in data else None
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:   # cut short, corrupted, not a zip
         raise PredictSkip(f"{path}: not a readable .npz ({first_line(err)[:120]}); "
                     "fix: make it again with `soundaq features`") from None
     if mel.ndim == 2:

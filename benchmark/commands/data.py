@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from soundaq.base.errors import first_line
@@ -156,7 +157,7 @@ def _prepare(args) -> int:
         print(f"{info['data']}: {sizes} clips ready; normalisation statistics {info['norm_stats_origin']} "
               f"({time.perf_counter() - started:.1f} s)")
         for line in (skipped + failures)[:10]:
-            print(f"  skipped: {line}")
+            print(f"soundaq data prepare: skipped {line}", file=sys.stderr)
         if len(skipped) + len(failures) > 10:
-            print(f"  ... and {len(skipped) + len(failures) - 10} more")
-    return 1 if failures else 0
+            print(f"soundaq data prepare: ... and {len(skipped) + len(failures) - 10} more skipped", file=sys.stderr)
+    return 1 if failures or skipped else 0   # a batch that went on past bad clips

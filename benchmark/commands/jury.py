@@ -169,9 +169,8 @@ def _run(args) -> int:
               f"(n={r['n']}), paired t p{_p(r['p_t'])}, Wilcoxon p{_p(r['p_wilcoxon'])}"
               + ("  <- tests disagree" if r["tests_agree"] is not None and not bool(r["tests_agree"]) else ""))
     print(f"wrote {len(written)} files to {out} (report.md, summary.csv, tests.csv, jury_results.xlsx, ...)")
-    skipped = log.skipped_files()
-    if skipped:
-        print(f"soundaq jury: {len(skipped)} input file(s) could not be used: {', '.join(skipped)} "
-              "(see the messages above)", file=sys.stderr)
+    if log.errors:   # the batch went on past bad cells or files: exit 1 (--strict makes them fatal, exit 2)
+        print(f"soundaq jury: {len(log.errors)} input error(s), listed above and in issues.csv; "
+              f"{len(log.skipped_files())} input file(s) left out; the analysis is of the rest", file=sys.stderr)
         return 1
     return 0

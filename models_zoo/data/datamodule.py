@@ -516,7 +516,8 @@ def compute_training_stats(train: ClipDataset, progress: bool = False) -> dict:
                 try:
                     yield train.raw(i)
                 except (OSError, ValueError, EOFError, UserError) as exc:
-                    warnings.warn(f"clip {train.clips[i]} left out of the statistics: {first_line(exc)}",
+                    warnings.warn(f"clip {train.clips[i]} left out of the statistics: {first_line(exc)}; "
+                                  "fix: rebuild or replace its features",
                                   SkippedClipWarning, stacklevel=2)
                 bar.advance(task)
 
