@@ -95,7 +95,7 @@ def _train_case(tmp: Path) -> Case:
         return ["train", "--model", "Baseline_CNN", "--data", "araus", "--labels", str(labels), "--features",
                 str(feats), "--out", str(out), "--batch-size", "2", "--limit-train-batches", "2",
                 "--limit-val-batches", "1", "--accelerator", "cpu", "--no-progress", "--max-epochs", "2",
-                "--cache-dir", str(tmp / "cache")]
+                "--cache-dir", f"{out}_cache"]   # each run its own statistics cache: the killed runs do the work
 
     def compare(a: Path, b: Path) -> None:
         import torch
@@ -131,7 +131,7 @@ def _features_case(tmp: Path) -> Case:
     wavs = [noise_wav(tmp / f"clip{i}.wav", seconds=30.0, seed=i) for i in range(2)]
 
     def argv(out: Path) -> list[str]:
-        return ["features", *map(str, wavs), "--out", str(out), "--cache", str(tmp / "feature_cache")]
+        return ["features", *map(str, wavs), "--out", str(out), "--cache", f"{out}_cache"]   # not the reference's
 
     def compare(a: Path, b: Path) -> None:
         for w in wavs:
