@@ -7,9 +7,10 @@ import shutil
 import warnings
 from pathlib import Path
 
-import numpy as np
+import lightning  # noqa: F401 - imported at collection: its log handler must not bind to a test's captured stderr
 import pandas as pd
 import pytest
+from input_builders import write_features
 
 from soundaq.base.artifacts import RebuiltWarning
 from soundaq.benchmark.cli import main
@@ -21,21 +22,6 @@ def _cli(capsys, *argv) -> tuple[int, str, str]:
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
-
-
-def random_features(labels: Path, out: Path, seed: int = 0) -> Path:
-    """Features in the release layout for every clip of a label folder (as the F2-14 repro makes them)."""
-    from soundaq.base.textio import read_lines
-
-    (out / "Feature_log_mel").mkdir(parents=True)
-    (out / "Feature_loudness_ISO532_1").mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for f in sorted(labels.glob("*_set_audio_file_ids.txt")):
-        for cid in read_lines(f):
-            np.save(out / "Feature_log_mel" / f"{cid}.npy", rng.normal(-40, 10, (3001, 64)).astype(np.float32))
-            np.save(out / "Feature_loudness_ISO532_1" / f"{cid}.npy",
-                    np.abs(rng.normal(10, 3, (15000, 1))).astype(np.float32))
-    return out
 
 
 # ---------------------------------------------------------------------------------------- F2-19
@@ -52,7 +38,7 @@ def test_f2_19_bom_label_file_keeps_every_clip(field_cases_dir, tmp_path, capsys
     assert all(c.isprintable() and c == c.strip() for c in read_labels(labels, "all")["clip"])
     rc, out, _ = _cli(capsys, "data", "check", "--labels", labels, "--json")
     assert rc == 0 and json.loads(out)["splits"]["test"]["clips"] == 4
-    feats = random_features(labels, tmp_path / "features")
+    feats = write_features(labels, tmp_path / "features")
     with warnings.catch_warnings():
         warnings.simplefilter("error", SkippedClipWarning)   # no clip may be left out
         dm = SoundscapeDataModule("araus", labels_dir=labels, features_dir=feats, batch_size=2,
@@ -68,7 +54,7 @@ def test_a_clip_left_out_is_named(field_cases_dir, tmp_path):
     from soundaq.models_zoo.data.datamodule import SkippedClipWarning, SoundscapeDataModule
 
     labels = field_cases_dir / "F2-19" / "labels"
-    feats = random_features(labels, tmp_path / "features")
+    feats = write_features(labels, tmp_path / "features")
     (feats / "Feature_log_mel" / "fold_0_participant_10001_stimulus_03.npy").unlink()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -142,7 +128,7 @@ def f2_14(field_cases_dir, tmp_path_factory):
     """The F2-14 label folder with random features, and an uninterrupted 2-epoch run (the right value)."""
     root = tmp_path_factory.mktemp("f2_14")
     labels = field_cases_dir / "F2-14" / "labels"
-    feats = random_features(labels, root / "features")
+    feats = write_features(labels, root / "features")
     assert main([str(a) for a in _train_args(labels, feats, root / "whole", 2, root / "cache")]) == 0
     return labels, feats, root
 
