@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soundaq.base.errors import first_line
+from soundaq.base.filekinds import expect, sniff
+from soundaq.base.textio import TextFileError, read_csv
 from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
     EVENT_COLUMNS,
@@ -257,11 +260,19 @@ def is_synthetic(frame: pd.DataFrame) -> bool:
     return bool(frame["data"].astype(str).str.contains("synthetic", case=False, na=False).any())
 
 
+def _table_fix(path: Path) -> str | None:
+    """The fix for a file of another kind given as a predictions table (None: that kind's usual one)."""
+    if sniff(path) == "xlsx":
+        return "save the predictions sheet as CSV"
+    return None
+
+
 def read_table(path: Path | str) -> pd.DataFrame:
     """Read a predictions table (CSV, or Parquet by suffix), turning read failures into one line."""
     path = Path(path)
     if not path.exists():
         raise CorrelationError(f"{path}: file not found; pass the predictions table written by `soundaq predict`")
+    expect(path, ("predictions-table",), "a predictions table (.csv)", fix=_table_fix(path))
     if path.is_dir():
         raise CorrelationError(f"{path}: is a folder; pass a predictions .csv file "
                                "(for a label folder use --labels)")
@@ -271,13 +282,15 @@ def read_table(path: Path | str) -> pd.DataFrame:
         else:
             # round_trip: the floats the writer had, to the last bit (pandas' default parser can be 1 ulp
             # off, which can split or merge near-ties and change rho in the last digits)
-            frame = pd.read_csv(path, float_precision="round_trip")
+            frame = read_csv(path, float_precision="round_trip")
+    except TextFileError as exc:   # not UTF-8, a binary file: already one line naming file:line and the fix
+        raise CorrelationError(str(exc)) from None
     except pd.errors.EmptyDataError:
         raise CorrelationError(f"{path}: the file is empty; pass a predictions table with a header "
                                "and one row per clip") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, ImportError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CorrelationError(f"{path}: cannot read the table ({msg}); write it as CSV with a header row") from None
+        raise CorrelationError(f"{path}: cannot read the table ({first_line(exc)}); "
+                               "write it as CSV with a header row") from None
     return frame
 
 
@@ -345,9 +358,10 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
 def labels_source(folder: Path | str, split: str = "test", synthetic: bool = False,
                   group_by: str | None = "scene") -> Source:
     """The paper's human labels: binary event labels against mean ratings (ground truth)."""
-    from soundaq.models_zoo.data.labels import SPLIT_ALIASES, read_labels
+    from soundaq.models_zoo.data.labels import SPLIT_ALIASES, check_label_folder, read_labels
 
     folder = Path(folder)
+    check_label_folder(folder)
     if not folder.is_dir():
         raise CorrelationError(f"{folder}: not a folder; pass the folder holding the *_set_*.txt label files")
     if split != "all" and split not in SPLIT_ALIASES:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
 
+from soundaq.base.errors import one_line
 from soundaq.base.fileio import atomic_path
 from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix
 from soundaq.base.vocab import CIRCUMPLEX_ORDER  # noqa: E402
@@ -384,7 +385,7 @@ def draw_all(source: Source, table: pd.DataFrame, out: Path | str, max_groups: i
             made.append(name)
         except Exception as exc:  # one bad figure must not cost the others
             plt.close("all")
-            problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
+            problems.append(f"{name}: {one_line(exc)}")
     return made, problems
 
 

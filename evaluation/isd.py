@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from soundaq.base.errors import one_line
 from soundaq.evaluation.correlation import QUALITY_ORDER, CorrelationError, Source
 from soundaq.base.vocab import QUALITIES, from_soundscapy, iso_coordinates
 
@@ -39,7 +40,7 @@ def _soundscapy():
         import soundscapy  # noqa: F401
         from soundscapy.databases import isd
     except ImportError as exc:
-        raise CorrelationError(f"the ISD source needs soundscapy ({exc}); install it with "
+        raise CorrelationError(f"the ISD source needs soundscapy ({one_line(exc)}); install it with "
                                "`pip install soundscapy`, or pass --predictions FILE or --labels DIR") from None
     return isd
 

@@ -1,12 +1,66 @@
-"""Reading rating tables out of worksheets by their content, not by fixed cell addresses."""
+"""Reading rating tables out of worksheets by their content, not by fixed cell addresses.
+
+A cell is not always what it looks like in a spreadsheet program. :func:`parse_rating` reads or
+names each kind, with the fix a rater can apply:
+
+=========================  ==========================================================  ===========
+cell                        what soundaq does                                           issue kind
+=========================  ==========================================================  ===========
+``4``, ``4.0``              the rating                                                   (none)
+``'4'``, ``' 3.5 '``,       read as the number it shows (warning)                        number_as_text
+``'3,5'``, ``'−1'``         (text, surrounding spaces, decimal comma, Unicode minus)
+``=2+2`` never calculated   named: a formula without a stored result; fix: open and      formula_without_value
+                            save the workbook in a spreadsheet program, or type the value
+``=1/0`` -> ``#DIV/0!``     named: the formula's error                                   formula_error
+a date or time              named: the spreadsheet turned the typed rating into a date   date
+``TRUE``/``FALSE``          named: a yes/no cell, not a rating                           boolean
+merged over a rating cell   named with its range: one value for several ratings          merged_cells
+empty                       named: empty cell                                            missing
+=========================  ==========================================================  ===========
+
+A formula cell's stored result is what openpyxl reads (``data_only=True``); a workbook written by a
+script (openpyxl, pandas) holds formulas without results, which read as empty. :func:`read_sheets`
+therefore also reads the sheets' XML for formulas without a stored value and for merged ranges
+(openpyxl's fast read-only mode exposes neither).
+"""
 from __future__ import annotations
 
+import datetime as _dt
 import re
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
 
+from soundaq.base.textio import clean_cell
 from soundaq.human_study.dimensions import RANGES, in_range
 
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-"})
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_EXCEL_ERROR = re.compile(r"^#(?:DIV/0!|N/A|NAME\?|NULL!|NUM!|REF!|VALUE!|SPILL!|CALC!|GETTING_DATA)$", re.I)
+
+#: The fix of each kind of unusable cell.
+FIXES: dict[str, str] = {
+    "missing": "fill in the cell",
+    "not_a_number": "type the rating as a number",
+    "out_of_range": "type a rating within the scale",
+    "formula_without_value": "open and save the workbook in a spreadsheet program (Excel, LibreOffice) so it "
+                             "stores the formula's result, or type the value",
+    "formula_error": "correct the formula or type the value",
+    "date": "format the rating columns as Number (or Text) and type the rating again",
+    "boolean": "type the rating as a number",
+    "merged_cells": "unmerge the cells and type one rating in each",
+}
+
+
+@dataclass(frozen=True)
+class FormulaWithoutValue:
+    """A formula cell whose workbook holds no stored result (written by a program that does not calculate)."""
+
+    formula: str
+
+    def __str__(self) -> str:
+        return f"={self.formula}" if self.formula else "a formula"
 
 
 @dataclass
@@ -15,34 +69,74 @@ class Parsed:
     kind: str | None = None      # issue kind, None when clean
     detail: str = ""
 
+    @property
+    def fix(self) -> str:
+        return FIXES.get(self.kind or "", "fix the cell")
+
 
 def parse_rating(raw, dimension: str) -> Parsed:
     """Turn one cell's content into a rating of ``dimension``, or say why it is not one."""
     lo, hi = RANGES[dimension]
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+    if raw is None or (isinstance(raw, str) and not clean_cell(raw)):
         return Parsed(None, "missing", "empty cell")
-    as_text = False
+    if isinstance(raw, FormulaWithoutValue):
+        return Parsed(None, "formula_without_value",
+                      f"formula {raw} has no stored result (the workbook was saved by a program that does "
+                      "not calculate formulas)")
     if isinstance(raw, bool):
-        return Parsed(None, "not_a_number", f"{raw!r} is not a number")
+        return Parsed(None, "boolean", f"{'TRUE' if raw else 'FALSE'} is a yes/no value, not a rating")
+    if isinstance(raw, (_dt.datetime, _dt.date, _dt.time)):
+        shown = raw.strftime("%H:%M" if isinstance(raw, _dt.time) else "%Y-%m-%d")
+        what = "time" if isinstance(raw, _dt.time) else "date"
+        return Parsed(None, "date", f"the spreadsheet turned the typed rating into the {what} {shown}")
+    as_text, note = False, ""
     if isinstance(raw, (int, float)):
         value = float(raw)
     elif isinstance(raw, str):
-        text = raw.strip().translate(_MINUS)
+        text = clean_cell(raw).translate(_MINUS)
+        if _EXCEL_ERROR.match(text):
+            return Parsed(None, "formula_error", f"the cell's formula gives the error {text}")
+        if _DECIMAL_COMMA.match(text):
+            text, note = text.replace(",", "."), " with a decimal comma"
         try:
             value = float(text)
         except ValueError:
-            return Parsed(None, "not_a_number", f"text {raw.strip()[:40]!r} is not a number")
+            return Parsed(None, "not_a_number", f"text {clean_cell(raw)[:40]!r} is not a number")
         as_text = True
     else:
         return Parsed(None, "not_a_number", f"{type(raw).__name__} value {str(raw)[:40]!r} is not a number")
     if not in_range(dimension, value):
         return Parsed(None, "out_of_range", f"{value:g} is outside [{lo:g}, {hi:g}]")
     if as_text:
-        return Parsed(value, "number_as_text", f"number {raw.strip()!r} stored as text; read as {value:g}")
+        return Parsed(value, "number_as_text", f"number {clean_cell(raw)!r} stored as text{note}; read as {value:g}")
     return Parsed(value)
 
 
-def sheet_values(ws) -> dict[tuple[int, int], object]:
+@dataclass
+class Sheet:
+    """One worksheet's non-empty cells by (row, column), with what the fast reader cannot see."""
+
+    title: str
+    values: dict[tuple[int, int], object]
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)   # (min_row, min_col, max_row, max_col)
+
+    def merged_range(self, row: int, col: int) -> str | None:
+        """``"E6:E7"`` when (row, col) lies in a merged range of more than one cell, else None."""
+        for r0, c0, r1, c1 in self.merged:
+            if r0 <= row <= r1 and c0 <= col <= c1:
+                return f"{coord(r0, c0)}:{coord(r1, c1)}"
+        return None
+
+    def rating(self, row: int, col: int, dimension: str) -> Parsed:
+        """:func:`parse_rating` of a cell, naming a merged range over it first."""
+        ref = self.merged_range(row, col)
+        if ref is not None:
+            return Parsed(None, "merged_cells", f"the cell lies in the merged range {ref}: one value for "
+                                                "several ratings")
+        return parse_rating(self.values.get((row, col)), dimension)
+
+
+def sheet_values(ws, formulas: dict[tuple[int, int], str] | None = None) -> dict[tuple[int, int], object]:
     """Non-empty cell values of a worksheet keyed by (row, column).
 
     Works on read-only worksheets (``load_workbook(read_only=True)``), the only practical way to
@@ -50,16 +144,81 @@ def sheet_values(ws) -> dict[tuple[int, int], object]:
     normal load turns into about 230,000 cell objects (minutes). Merged ranges are not expanded:
     only a range's top-left cell holds its value, which is why a ``Caption 2`` row without a record
     id is attached to the clip of the row above it (see :mod:`soundaq.human_study.questionnaire`).
+    Text is cleaned (:func:`soundaq.base.textio.clean_cell`); ``formulas`` (from the sheet's XML)
+    fill cells whose formula has no stored result with a :class:`FormulaWithoutValue`.
     """
     if hasattr(ws, "reset_dimensions"):
         ws.reset_dimensions()   # read-only: ignore a stored dimension such as A1:XFD267
     values: dict[tuple[int, int], object] = {}
     for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
         for c, v in enumerate(row, start=1):
-            if v is None or (isinstance(v, str) and not v.strip()):
+            if isinstance(v, str):
+                v = clean_cell(v)
+            if v is None or (isinstance(v, str) and not v):
                 continue
             values[(r, c)] = v
+    for rc, formula in (formulas or {}).items():
+        values.setdefault(rc, FormulaWithoutValue(formula))
     return values
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[tuple[int, int, int, int]]]]:
+    """Per sheet title: formulas without a stored result ({(row, col): text}) and merged ranges,
+    read from the workbook's XML (streamed: the template's 16384-column merges cost nothing)."""
+    from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
+
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        rels = {r.get("Id"): r.get("Target", "") for r in ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))}
+        for sheet in ET.fromstring(zf.read("xl/workbook.xml")).iter():
+            if _local(sheet.tag) != "sheet":
+                continue
+            rid = next((v for k, v in sheet.attrib.items() if _local(k) == "id"), None)
+            target = rels.get(rid, "")
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            if member not in names:
+                continue
+            formulas, merged = {}, []
+            with zf.open(member) as fh:
+                for _, el in ET.iterparse(fh):
+                    tag = _local(el.tag)
+                    if tag == "c":
+                        kids = {_local(k.tag): k for k in el}
+                        if "f" in kids and not ("v" in kids and (kids["v"].text or "") != ""):
+                            formulas[coordinate_to_tuple(el.get("r"))] = kids["f"].text or ""
+                        el.clear()
+                    elif tag == "row":
+                        el.clear()
+                    elif tag == "mergeCell":
+                        c0, r0, c1, r1 = range_boundaries(el.get("ref"))
+                        merged.append((r0, c0, r1, c1))
+            out[sheet.get("name")] = (formulas, merged)
+    return out
+
+
+def read_sheets(path: Path | str) -> list[Sheet]:
+    """Every worksheet of an .xlsx workbook with its values (formulas without a stored result
+    marked), its merged ranges and cleaned text. Raises whatever openpyxl/zipfile raise on a file
+    that is not a workbook (callers report it as one issue)."""
+    import openpyxl
+
+    path = Path(path)
+    extras = _sheet_xml(path)
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheets = []
+        for ws in wb.worksheets:
+            formulas, merged = extras.get(ws.title, ({}, []))
+            merged = [m for m in merged if (m[2] - m[0]) + (m[3] - m[1]) > 0]
+            sheets.append(Sheet(ws.title, sheet_values(ws, formulas), merged))
+    finally:
+        wb.close()
+    return sheets
 
 
 def col_letter(col: int) -> str:
@@ -78,10 +237,11 @@ CLIP_HEADER = re.compile(r"record\s*id|audio\s*id|\bclip\b|file\s*name|\bfile\b"
 
 
 def clip_text(raw) -> str | None:
-    """Normalise a clip id cell (``' 4.flac '`` -> ``'4.flac'``, ``4.0`` -> ``'4'``)."""
-    if raw is None:
+    """Normalise a clip id cell (``' 4.flac '`` -> ``'4.flac'``, ``4.0`` -> ``'4'``, a stray BOM or
+    zero-width space dropped)."""
+    if raw is None or isinstance(raw, FormulaWithoutValue):
         return None
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
-    text = str(raw).strip()
+    text = clean_cell(str(raw))
     return text or None

@@ -12,6 +12,11 @@ KINDS: dict[str, str] = {
     "not_a_number": "text or another non-number in a rating cell",
     "number_as_text": "a number typed as text (accepted)",
     "missing": "empty rating cell",
+    "formula_without_value": "formula whose workbook stores no result (saved by a program that does not calculate)",
+    "formula_error": "formula whose result is an error (#DIV/0!, #REF!, ...)",
+    "date": "rating the spreadsheet turned into a date or time",
+    "boolean": "TRUE/FALSE cell where a rating belongs",
+    "merged_cells": "rating cell inside a merged range (one value for several ratings)",
     "duplicate_clip": "clip rated more than once in one workbook or sheet",
     "duplicate_participant": "two workbooks for one participant",
     "not_in_key": "clip/caption missing from the key",
@@ -24,6 +29,10 @@ KINDS: dict[str, str] = {
     "not_rated": "key entries with no row in the workbook",
     "no_workbook": "participants of the key without a workbook",
 }
+
+
+#: Issue kinds that leave a whole input file out.
+WHOLE_FILE_KINDS = ("unreadable", "no_ratings", "unknown_participant", "duplicate_participant")
 
 
 @dataclass
@@ -58,6 +67,12 @@ class IssueLog:
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.items if i.severity == ERROR]
+
+    def skipped_files(self) -> list[str]:
+        """Input files left out as a whole (unreadable, no rating table, no participant of the key,
+        a second workbook of one participant): a batch that completed without them exits 1."""
+        return list(dict.fromkeys(i.workbook for i in self.items
+                                  if i.severity == ERROR and not i.sheet and i.kind in WHOLE_FILE_KINDS))
 
     def __len__(self) -> int:
         return len(self.items)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from soundaq.human_study.cells import CLIP_HEADER, clip_text, coord, parse_rating, sheet_values
+from soundaq.base.errors import one_line
+from soundaq.human_study.cells import CLIP_HEADER, Sheet, clip_text, coord, read_sheets
 from soundaq.human_study.dimensions import FORMULA_TEXT, OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
 
@@ -30,28 +31,26 @@ def system_name(text: str) -> str:
 
 def read_published(path: Path, log: IssueLog, tolerance: float = 1e-6) -> list[dict]:
     """Tidy records (participant ``average``) of every sheet; problems go to ``log``."""
-    import openpyxl
-
     name = Path(path).name
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        sheets = read_sheets(path)
     except Exception as err:  # noqa: BLE001
         log.add(name, "", "", "unreadable",
-                f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "
-                "pass the published results .xlsx")
+                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
+                "fix: pass the published results .xlsx")
         return []
     records: list[dict] = []
-    for ws in wb.worksheets:
+    for ws in sheets:
         records.extend(_read_sheet(ws, name, log, tolerance))
-    wb.close()
     if not records and not log.errors:
         log.add(name, "", "", "no_ratings", "no sheet with a header row naming the clip, the averaged "
-                "dimensions and a Caption column")
+                "dimensions and a Caption column; fix: pass the published results workbook (questionnaires go "
+                "to `soundaq jury FILE --key KEY.csv`)")
     return records
 
 
-def _read_sheet(ws, name: str, log: IssueLog, tolerance: float) -> list[dict]:
-    values = sheet_values(ws)
+def _read_sheet(ws: Sheet, name: str, log: IssueLog, tolerance: float) -> list[dict]:
+    values = ws.values
     rows: dict[int, dict[int, object]] = {}
     for (r, c), v in values.items():
         rows.setdefault(r, {})[c] = v
@@ -86,20 +85,21 @@ def _read_sheet(ws, name: str, log: IssueLog, tolerance: float) -> list[dict]:
             if present:
                 log.add(name, ws.title, coord(r, clip_col if clip is None else system_col), "unlabelled_ratings",
                         f"row {r} has values but no {'clip id' if clip is None else 'Caption (system)'}; "
-                        "fill it in", excluded=len(present))
+                        "fix: fill it in", excluded=len(present))
             continue
         item = {"row": r, "clip": clip, "system": system_name(system_raw), "clip_cell": coord(r, clip_col),
                 "values": {}, "cells": {}}
         for dim, col in dims.items():
             cell = coord(r, col)
-            parsed = parse_rating(row.get(col), dim)
+            parsed = ws.rating(r, col, dim)
             item["values"][dim] = parsed.value
             item["cells"][dim] = cell
             if parsed.kind:
                 ok = parsed.value is not None
                 log.add(name, ws.title, cell, parsed.kind,
                         f"{dim} of {clip} ({item['system']}): {parsed.detail}"
-                        + ("" if ok else "; no value" if parsed.kind == "missing" else "; value excluded"),
+                        + ("" if ok else f"; no value; fix: {parsed.fix}" if parsed.kind == "missing"
+                           else f"; value excluded; fix: {parsed.fix}"),
                         severity=WARNING if ok else ERROR, excluded=0 if ok else int(parsed.kind != "missing"))
         items.append(item)
     # duplicates: the same clip and system twice in one sheet
@@ -114,7 +114,7 @@ def _read_sheet(ws, name: str, log: IssueLog, tolerance: float) -> list[dict]:
                 it["values"] = {d: None for d in it["values"]}
             log.add(name, ws.title, dups[1]["clip_cell"], "duplicate_clip",
                     f"clip {dups[1]['clip']} ({dups[1]['system']}) appears again (first at {dups[0]['clip_cell']}); "
-                    f"all {n} values of it are excluded; delete the extra row", excluded=n)
+                    f"all {n} values of it are excluded; fix: delete the extra row", excluded=n)
     # pairing: every clip should be rated for every system of the sheet
     systems = sorted({it["system"] for it in items})
     by_clip: dict[str, set[str]] = {}

@@ -14,12 +14,14 @@ stem or is one of the stem's tokens (``P3`` matches ``P3_excel.xlsx``).
 """
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, parse_rating, sheet_values
+from soundaq.base.errors import one_line
+from soundaq.base.filekinds import sniff, wrong_kind
+from soundaq.base.textio import TextFileError, clean_cell, csv_rows
+from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, Sheet, clip_text, coord, read_sheets
 from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
 
@@ -77,35 +79,33 @@ def _header_map(row_vals: dict[int, object]) -> dict | None:
 
 def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
     """All caption rows of one filled questionnaire; problems go to ``log`` (never raised)."""
-    import openpyxl
-
     name = Path(path).name
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        sheets = read_sheets(path)
     except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
         log.add(name, "", "", "unreadable",
-                f"cannot open as an .xlsx workbook ({type(err).__name__}: {str(err)[:80]}); "
-                "save it from Excel as .xlsx and run again")
+                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
+                "fix: save it from Excel as .xlsx and run again")
         return []
     items: list[CaptionItem] = []
     sheets_with_table = 0
-    for ws in wb.worksheets:
+    for ws in sheets:
         if ws.title.strip().lower().startswith("example"):
             continue
         found, sheet_items = _read_sheet(ws, name, log)
         sheets_with_table += found
         items.extend(sheet_items)
-    wb.close()
     if not sheets_with_table:
         log.add(name, "", "", "no_ratings",
                 "no header row with the rating columns (Precision, Recall, Fluency, Conciseness, "
-                "Irrelevance) in any sheet; is this a questionnaire workbook?")
+                "Irrelevance) in any sheet; fix: pass filled questionnaire workbooks (the published results "
+                "workbook goes to --published)")
     _flag_duplicates(items, log)
     return items
 
 
-def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
-    values = sheet_values(ws)
+def _read_sheet(ws: Sheet, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
+    values = ws.values
     rows: dict[int, dict[int, object]] = {}
     for (r, c), v in values.items():
         rows.setdefault(r, {})[c] = v
@@ -128,7 +128,8 @@ def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
             for dim in RATED:
                 if dim not in header["dims"]:
                     log.add(name, ws.title, coord(r, 1), "missing",
-                            f"header row {r} has no {dim} column; every {dim} rating below it is missing",
+                            f"header row {r} has no {dim} column; every {dim} rating below it is missing; "
+                            f"fix: add a column headed {dim.capitalize()}",
                             severity=WARNING)
             continue
         if header is None:
@@ -149,7 +150,7 @@ def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
             if filled:
                 log.add(name, ws.title, coord(r, header["dims"][filled[0]]), "unlabelled_ratings",
                         f"row {r} has {len(filled)} rating(s) but no 'Caption N' label; "
-                        "label the row or delete the ratings", excluded=len(filled))
+                        "fix: label the row or delete the ratings", excluded=len(filled))
             continue
         clip_col = header["clip_col"]
         clip = clip_text(row_vals.get(clip_col)) if clip_col else None
@@ -158,7 +159,7 @@ def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
             clip, clip_cell = last
         if clip is None:
             log.add(name, ws.title, clip_cell or coord(r, 1), "unlabelled_ratings",
-                    f"'Caption {caption}' row {r} has no record id (clip); fill in the clip's file name",
+                    f"'Caption {caption}' row {r} has no record id (clip); fix: fill in the clip's file name",
                     excluded=len(filled))
             continue
         last = (clip, clip_cell)
@@ -170,14 +171,14 @@ def _read_sheet(ws, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
                 continue
             cell = coord(r, col)
             item.cells[dim] = cell
-            parsed = parse_rating(own[dim], dim)
+            parsed = ws.rating(r, col, dim)
             item.values[dim] = parsed.value
             if parsed.kind:
                 ok = parsed.value is not None
                 log.add(name, ws.title, cell, parsed.kind,
                         f"{dim} of {clip} caption {caption}: {parsed.detail}"
-                        + ("" if ok else "; no overall score for this caption (fill in the cell)"
-                           if parsed.kind == "missing" else "; rating excluded (fix the cell and run again)"),
+                        + ("" if ok else f"; no overall score for this caption; fix: {parsed.fix}"
+                           if parsed.kind == "missing" else f"; rating excluded; fix: {parsed.fix}"),
                         severity=WARNING if ok else ERROR, excluded=0 if ok else int(parsed.kind != "missing"))
         items.append(item)
     return found, items
@@ -200,7 +201,7 @@ def _flag_duplicates(items: list[CaptionItem], log: IssueLog) -> None:
         log.add(again.workbook, again.sheet, again.clip_cell or f"A{again.row}", "duplicate_clip",
                 f"clip {again.clip} caption {again.caption} appears again (first at "
                 f"{first.sheet}!{first.clip_cell or first.row}); all {n} ratings of this clip in the "
-                "workbook are excluded; delete the extra rows", excluded=n)
+                "workbook are excluded; fix: delete the extra rows", excluded=n)
 
 
 @dataclass
@@ -240,13 +241,14 @@ def read_key(path: Path) -> Key:
     if not path.is_file():
         raise KeyError_(f"{path}: key file not found; pass --key with the CSV that says which system "
                         "wrote each caption (participant,dataset,clip,caption,system)")
+    if sniff(path) in ("xlsx", "questionnaire", "published-results"):
+        raise KeyError_(str(wrong_kind(path, "xlsx", "a CSV key", fix="save the key sheet as CSV (UTF-8)")))
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise KeyError_(f"{path}: not UTF-8 text; save the key as a UTF-8 CSV") from None
-    reader = csv.reader(text.splitlines())
+        reader = iter(csv_rows(path))
+    except TextFileError as err:
+        raise KeyError_(str(err)) from None
     try:
-        header = [h.strip().lower().replace(" ", "_") for h in next(reader)]
+        header = [clean_cell(h).lower().replace(" ", "_") for h in next(reader)]
     except StopIteration:
         raise KeyError_(f"{path}: empty key file; it needs a header participant,dataset,clip,caption,system") from None
     cols: dict[str, int] = {}
@@ -264,9 +266,9 @@ def read_key(path: Path) -> Key:
     datasets: dict[str, tuple[str, int]] = {}
     participants: list[str] = []
     for lineno, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
+        if not any(clean_cell(cell) for cell in row):
             continue
-        vals = {n: (row[i].strip() if i < len(row) else "") for n, i in cols.items()}
+        vals = {n: (clean_cell(row[i]) if i < len(row) else "") for n, i in cols.items()}
         empty = [n for n, v in vals.items() if not v]
         if empty:
             raise KeyError_(f"{path}:{lineno}: empty {', '.join(empty)}; every key row needs all five values")
@@ -311,8 +313,8 @@ def unblind(items: list[CaptionItem], key: Key, participant: str | None, workboo
     if participant is None:
         n = sum(it.valid_count() for it in items)
         log.add(name, "", "", "unknown_participant",
-                f"no participant of the key {key.path.name} matches this file name; name the file after "
-                f"the participant (e.g. {key.participants[0]}.xlsx) or add it to the key; {n} ratings excluded",
+                f"no participant of the key {key.path.name} matches this file name; {n} ratings excluded; fix: name "
+                f"the file after the participant (e.g. {key.participants[0]}.xlsx) or add it to the key",
                 excluded=n)
         return []
     records: list[dict] = []
@@ -325,7 +327,7 @@ def unblind(items: list[CaptionItem], key: Key, participant: str | None, workboo
             n = it.exclude_all()
             log.add(name, it.sheet, it.clip_cell or f"A{it.row}", "not_in_key",
                     f"clip {it.clip} caption {it.caption} of participant {participant} is not in the key "
-                    f"{key.path.name}; add it to the key; {n} ratings excluded", excluded=n)
+                    f"{key.path.name}; {n} ratings excluded; fix: add it to the key", excluded=n)
             continue
         _, dataset, clip, system = entry
         base = {"source": "participants", "participant": participant, "dataset": dataset, "clip": clip,
@@ -343,7 +345,8 @@ def unblind(items: list[CaptionItem], key: Key, participant: str | None, workboo
         shown = ", ".join(f"{c} caption {n}" for c, n in unrated[:4])
         log.add(name, "", "", "not_rated",
                 f"{len(unrated)} caption(s) the key lists for participant {participant} have no row in the "
-                f"workbook (e.g. {shown})", severity=WARNING)
+                f"workbook (e.g. {shown}); fix: add their rows, or leave them out of the key",
+                severity=WARNING)
     return records
 
 
@@ -352,13 +355,18 @@ def read_questionnaires(paths: list[Path], key: Key, log: IssueLog) -> list[dict
     records: list[dict] = []
     owners: dict[str, str] = {}
     for path in paths:
+        before = len(log.skipped_files())
         items = read_workbook(path, log)
         participant = key.participant_for(path)
+        if len(log.skipped_files()) > before:   # reported as a whole (unreadable, no rating table)
+            if participant is not None:
+                owners.setdefault(participant, Path(path).name)
+            continue
         if participant is not None and participant in owners:
             n = sum(it.valid_count() for it in items)
             log.add(Path(path).name, "", "", "duplicate_participant",
                     f"participant {participant} already read from {owners[participant]}; "
-                    f"this second workbook ({n} ratings) is excluded; remove one of the two files",
+                    f"this second workbook ({n} ratings) is excluded; fix: remove one of the two files",
                     excluded=n)
             continue
         if participant is not None:
@@ -368,6 +376,7 @@ def read_questionnaires(paths: list[Path], key: Key, log: IssueLog) -> list[dict
     if absent:
         log.add(key.path.name, "", "", "no_workbook",
                 f"{len(absent)} participant(s) of the key have no workbook among the inputs: "
-                f"{', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}", severity=WARNING)
+                f"{', '.join(absent[:8])}{' ...' if len(absent) > 8 else ''}; fix: pass their workbooks too, "
+                "or leave them out of the key", severity=WARNING)
     return records
 

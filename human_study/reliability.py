@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from soundaq.base.errors import one_line
+
 #: The two-way ICC forms (McGraw & Wong): absolute agreement and consistency, single and average.
 ICC_FORMS: dict[str, str] = {
     "ICC(A,1)": "two-way, absolute agreement, single rater (Shrout-Fleiss ICC2)",
@@ -116,7 +118,7 @@ def reliability_table(tidy):
                             icc = pg.intraclass_corr(long, targets="unit", raters="participant", ratings="score")
                         icc = icc.set_index("Type")
                     except Exception as err:  # noqa: BLE001 - degenerate data: report, do not crash
-                        note = f"ICC not computable: {type(err).__name__}: {str(err)[:60]}"
+                        note = f"ICC not computable: {one_line(err)[:160]}"
                         icc = None
                 for form in ICC_FORMS:
                     row = {**base, "measure": form, "n_units": int(complete.shape[1]),

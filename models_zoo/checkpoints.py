@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import io
-import json
 import pickle
 import platform
 import re
@@ -31,8 +30,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from soundaq.base.errors import UserError
+from soundaq.base import filekinds
+from soundaq.base.artifacts import zip_problem
+from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import atomic_path, sha256_file
+from soundaq.base.textio import TextFileError, read_json
 
 #: Widths of the two normalised inputs.
 NORM_WIDTHS = {"log_mel": 64, "loudness": 1}
@@ -42,6 +44,32 @@ _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
 class CheckpointError(UserError):
     """A weights, statistics or checkpoint file cannot be used; the message names it and the fix."""
+
+
+filekinds.register("soundaq-checkpoint", "a soundaq checkpoint (from `soundaq train` or `soundaq import-original`)",
+                   "it goes to `soundaq predict --checkpoint FILE` or `soundaq leaderboard --checkpoints DIR`")
+filekinds.register("lightning-checkpoint", "a Lightning checkpoint of another program (no soundaq entry)",
+                   "train with `soundaq train`, or import release weights with `soundaq import-original`")
+filekinds.register("release-state-dict", "a release state dict (tensors only, e.g. AD_CNN_final_model.pth)",
+                   "turn it into a checkpoint with `soundaq import-original --weights FILE`")
+#: Kinds a torch.load-able file may be sniffed as (anything else is another kind of file).
+_TORCH_KINDS = ("torch", "zip", "pickle", "binary", "empty", "missing")
+
+
+def torch_object_kind(obj) -> str:
+    """What a ``torch.load``-ed object is: ``"soundaq-checkpoint"``, ``"lightning-checkpoint"``,
+    ``"release-state-dict"`` (a mapping of names to tensors, possibly wrapped) or ``"torch"``."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        if isinstance(obj.get("soundaq"), Mapping) or (isinstance(obj.get("hyper_parameters"), Mapping)
+                                                       and obj["hyper_parameters"].get("net_name")):
+            return "soundaq-checkpoint"
+        if "pytorch-lightning_version" in obj:
+            return "lightning-checkpoint"
+        if obj["state_dict"] and all(str(k).startswith("net.") for k in obj["state_dict"]):
+            return "torch"   # our layout without its model name: load_checkpoint says what is missing
+    if _is_tensor_dict(obj) or (isinstance(obj, Mapping) and any(_is_tensor_dict(obj.get(k)) for k in _WRAPPER_KEYS)):
+        return "release-state-dict"
+    return "torch"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,19 +138,20 @@ def read_norm_file(path: Path | str, feature: str) -> dict[str, list[float]]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; fix: pass the release's norm_{feature}.pickle or a JSON file")
+    filekinds.expect(path, ("pickle", "norm-stats"), f"{feature} normalisation statistics (norm_*.pickle or JSON)")
     if path.suffix.lower() == ".json":
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{path}: not valid JSON ({err}); fix: give {{\"mean\": [...], \"std\": [...]}}") from None
+            obj = read_json(path, fix='give {"mean": [...], "std": [...]} as JSON')
+        except TextFileError as err:
+            raise CheckpointError(str(err)) from None
     else:
         try:
             obj = load_numpy_pickle(path)
         except pickle.UnpicklingError as err:
-            raise CheckpointError(f"{path}: refused ({err}); fix: give a pickle of numpy arrays "
+            raise CheckpointError(f"{path}: refused ({first_line(err)}); fix: give a pickle of numpy arrays "
                                   "or the statistics as JSON") from None
         except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
-            raise CheckpointError(f"{path}: not a pickle of mean/std statistics ({err}); "
+            raise CheckpointError(f"{path}: not a pickle of mean/std statistics ({one_line(err)}); "
                                   "fix: give the release's norm_*.pickle or a JSON file") from None
     if isinstance(obj, Mapping) and feature in obj and isinstance(obj[feature], Mapping):
         obj = obj[feature]
@@ -139,8 +168,8 @@ def file_holds_both(path: Path | str) -> bool:
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        obj = read_json(path)
+    except TextFileError:
         return False
     return isinstance(obj, Mapping) and all(isinstance(obj.get(f), Mapping) for f in NORM_WIDTHS)
 
@@ -164,11 +193,17 @@ def validate_norm_stats(stats: Mapping, where: str = "norm_stats") -> dict:
 # Release weights
 # ---------------------------------------------------------------------------------------------
 
-def _torch_load(path: Path):
+def _torch_load(path: Path, expected: str = "a PyTorch weights file"):
     import torch
 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; fix: give the path of the weights file")
+    kind = filekinds.expect(path, _TORCH_KINDS, expected)
+    if kind in ("zip", "torch", "empty"):
+        problem = zip_problem(path)
+        if problem is not None:   # a torch.save file cut short by a kill, a full disk or a copy
+            raise CheckpointError(f"{path}: damaged ({problem}); fix: write it again (`soundaq train` resumes, "
+                                  "`soundaq import-original` rewrites) or copy it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -177,8 +212,7 @@ def _torch_load(path: Path):
         raise CheckpointError(f"{path}: refused by the safe loader (torch.load weights_only=True): {what}; "
                               "fix: give a file holding only tensors (a state dict)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a PyTorch weights file ({first[:160]}); "
+        raise CheckpointError(f"{path}: not a PyTorch weights file ({first_line(err)[:160]}); "
                               "fix: give the .pth state dict of the release") from None
 
 
@@ -192,7 +226,9 @@ def _is_tensor_dict(obj) -> bool:
 def read_state_dict(path: Path | str) -> "OrderedDict":
     """The tensor dict inside a release weights file (unwrapping ``{"state_dict": ...}`` and the like)."""
     path = Path(path)
-    obj = _torch_load(path)
+    obj = _torch_load(path, "a release state dict")
+    if torch_object_kind(obj) == "soundaq-checkpoint":
+        raise filekinds.wrong_kind(path, "soundaq-checkpoint", "a release state dict")
     for _ in range(3):
         if _is_tensor_dict(obj):
             return OrderedDict(obj)
@@ -315,7 +351,9 @@ def load_checkpoint(path: Path | str):
     from soundaq.models_zoo.registry import build_net, count_params
 
     path = Path(path)
-    ckpt = _torch_load(path)
+    ckpt = _torch_load(path, "a soundaq checkpoint (.ckpt)")
+    if torch_object_kind(ckpt) == "release-state-dict":
+        raise filekinds.wrong_kind(path, "release-state-dict", "a soundaq checkpoint")
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise CheckpointError(f"{path}: not a soundaq checkpoint (no state_dict); fix: for release weights "
                               "run `soundaq import-original` first")

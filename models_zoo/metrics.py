@@ -33,14 +33,15 @@ Definitions (docs/metrics.md has the long form):
 from __future__ import annotations
 
 import abc
-import math
 import warnings
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from soundaq.base.errors import UserError
+from soundaq.base.errors import UserError, first_line
+from soundaq.base.filekinds import expect
+from soundaq.base.textio import read_csv
 from soundaq.base.vocab import (
     EVENT_PROB_COLUMNS,
     EVENTS,
@@ -212,11 +213,14 @@ def read_predictions(path: Path | str) -> EvalData:
     path = Path(path)
     if not path.is_file():
         raise MetricInputError(f"{path}: no such file; fix: pass a predictions table written by soundaq")
+    expect(path, ("predictions-table",), "a predictions table (.csv or .parquet)")
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else read_csv(path)
+    except UserError:   # not UTF-8 text, a binary file (one line naming file:line already)
+        raise
     except Exception as exc:  # parser errors of every kind become one line
-        raise MetricInputError(f"{path}: cannot be read as a table ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}); fix: pass a CSV or Parquet file") from None
+        raise MetricInputError(f"{path}: cannot be read as a table ({type(exc).__name__}: {first_line(exc)}); "
+                               "fix: pass a CSV or Parquet file") from None
     return EvalData.from_table(frame, source=str(path))
 
 

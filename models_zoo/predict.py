@@ -24,12 +24,14 @@ which they used.
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from soundaq.base.errors import UserError, first_line
+from soundaq.base.filekinds import sniff
 
 from soundaq.base.vocab import (
     EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, RATING_MAX, RATING_MIN,
@@ -307,13 +309,13 @@ class PredictSkip(Exception):
 
 def load_features_npz(path: Path):
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:   # fh: closed even if np.load fails
             if "mel" not in data:
                 raise PredictSkip(f"{path}: no 'mel' array; fix: make it with `soundaq features`")
             mel = np.asarray(data["mel"], dtype=np.float32)
             loud = np.asarray(data["loudness"], dtype=np.float32) if "loudness" in data else None
             duration = float(data["duration_s"]) if "duration_s" in data else None
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:   # cut short, corrupted, not a zip
         raise PredictSkip(f"{path}: not a readable .npz ({first_line(err)[:120]}); "
                     "fix: make it again with `soundaq features`") from None
     if mel.ndim == 2:
@@ -438,7 +440,8 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
             try:
                 if not path.exists():
                     raise PredictSkip(f"{path}: no such file; fix: check the path")
-                if path.suffix.lower() == ".npz":
+                kind = sniff(path)   # by content: a features .npz renamed, or audio named .npz, goes the right way
+                if kind == "npz" or (path.suffix.lower() == ".npz" and kind != "audio"):
                     items, spans = _npz_windows(path, normaliser, uses_loudness, model, hop_s)
                 else:
                     head = recording_info(path)
@@ -449,7 +452,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
                 outputs = _predict_batches(module, device, batch_size, items)
                 results.append(clip_result(path.stem, model, outputs, spans=spans, clamp=clamp))
             except (UserError, PredictSkip) as err:
-                failures.append(str(err))
+                failures.append(first_line(err))
                 if report:
-                    report(str(err))
+                    report(first_line(err))
     return results, failures

@@ -28,7 +28,7 @@ import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from soundaq.base.errors import UserError
+from soundaq.base.errors import UserError, one_line
 from soundaq.base.vocab import QUALITIES
 
 INPUT_MEL = "log-mel [3001, 64]"
@@ -131,7 +131,7 @@ def _import_target(target: str, label: str | None = None):
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise UserError(f"model {label}: cannot import {module_name} ({err}); fix: check the installation of "
+        raise UserError(f"model {label}: cannot import {module_name} ({one_line(err)}); fix: check the installation of "
                         "soundaq, or install the plug-in's package or put it on PYTHONPATH") from err
     obj = module
     for part in attr.split("."):

@@ -45,9 +45,9 @@ class Schedule:
         grad_clip: clip the gradients' global 2-norm to this value (None: no clipping).
         crop_seconds: train on a random crop of this many seconds of each clip for nets that accept
             shorter inputs (None: whole clips). Validation and tests always see whole clips.
-        budget_clips: training clips per model (steps = budget_clips // batch_size), or None.
+        budget_clips: training clips per model (steps = budget_clips // batch_size), or None. A budget
+            validates (the learning curve's points) at every epoch end and at its last step.
         max_epochs, patience: epoch bound and early-stopping patience (used when budget_clips is None).
-        val_points: validations spread evenly over a clip budget (the learning curve's points).
         divergence_factor: stop and flag a run whose training loss exceeds this multiple of its
             first step's loss, or is not finite.
         head_lr_width: output heads reading an embedding wider than this train at
@@ -65,7 +65,6 @@ class Schedule:
     budget_clips: int | None = None
     max_epochs: int | None = PAPER_MAX_EPOCHS
     patience: int | None = PATIENCE
-    val_points: int = 0
     divergence_factor: float = 100.0
     head_lr_width: int | None = None
 
@@ -99,6 +98,6 @@ PAPER = Schedule("paper")
 #: The embedded set's preset (see the module docstring; measured in docs/leaderboard.md).
 EMBEDDED = Schedule("embedded", batch_size=8, lr=2e-3, lr_schedule="onecycle", warmup_fraction=0.25,
                     grad_clip=1.0, crop_seconds=4.0, budget_clips=480, max_epochs=None, patience=None,
-                    val_points=4, head_lr_width=128)
+                    head_lr_width=128)
 
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PAPER, EMBEDDED)}

@@ -8,12 +8,15 @@ What a run folder holds::
     logs/metrics.csv          every logged metric per epoch (torchmetrics objects, see soundaq.models_zoo.module)
     train.json                written last, atomically: best checkpoint, scores, epochs, seconds, provenance
 
+Checkpoints are written atomically (:class:`AtomicCheckpointIO`) and checked when a run resumes
+(:func:`checkpoint_to_resume`): a damaged one is set aside with one line and the run continues from
+the newest whole checkpoint, or starts over when the best one is lost.
+
 :func:`train_model` is the entry point of ``soundaq train`` and of the leaderboard. The callbacks are
 module-level classes, so a trainer holding them can be pickled (``--strategy ddp_spawn``).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -25,9 +28,11 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from soundaq.base.artifacts import damaged, read_record, set_aside, zip_problem
 from soundaq.base.errors import UserError
-from soundaq.base.fileio import atomic_write_json, sha256_file
+from soundaq.base.fileio import atomic_path, atomic_write_json, sha256_file
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.models_zoo.module import MONITOR, SoundscapeModule
 from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
@@ -86,17 +91,23 @@ def _batch_size(trainer) -> int:
     return int(getattr(datamodule, "batch_size", 0) or 0)
 
 
-class TrainingDiverged(UserError):
-    """The training loss went non-finite or exploded; the message says at which step."""
+class TrainingDiverged(Exception):
+    """Raised by :class:`DivergenceGuard` to end a fit at once (no validation, no checkpoint of the
+    exploded weights); ``info`` holds the step and the losses."""
+
+    def __init__(self, info: dict):
+        super().__init__(f"training diverged at step {info['step']} (loss {info['loss']})")
+        self.info = info
 
 
 class DivergenceGuard(L.Callback):
-    """Stops a run whose training loss is not finite or exceeds ``factor`` times its first step's loss.
+    """Ends a run whose training loss is not finite or exceeds ``factor`` times its first step's loss.
 
     Gradient clipping (on in the embedded schedule) prevents most divergence; this guard catches what
-    is left, so that a run never continues on exploded weights: :attr:`diverged` records the step and
-    the loss, and training stops. The last checkpoint written before that step stays the run's
-    result, and tables mark the model as diverged.
+    is left, so that a run never continues on exploded weights: it raises :class:`TrainingDiverged`,
+    which ends the fit before any validation or checkpoint of those weights; :func:`train_model`
+    records the step and the loss, and the last checkpoint written before stays the run's result
+    (tables mark the model as diverged).
     """
 
     def __init__(self, factor: float = 100.0):
@@ -114,7 +125,7 @@ class DivergenceGuard(L.Callback):
         if not math.isfinite(value) or (self.first is not None and value > self.factor * self.first):
             self.diverged = {"step": int(trainer.global_step), "loss": value if math.isfinite(value) else str(value),
                              "first_loss": self.first}
-            trainer.should_stop = True
+            raise TrainingDiverged(self.diverged)
 
     def state_dict(self):
         return {"first": self.first, "diverged": self.diverged}
@@ -122,6 +133,20 @@ class DivergenceGuard(L.Callback):
     def load_state_dict(self, state):
         self.first = state.get("first")
         self.diverged = state.get("diverged")
+
+
+class ClipBudget(L.Callback):
+    """Ends training after ``steps`` optimisation steps with a validation and a checkpoint at that very
+    step (Lightning validates when ``should_stop`` is set), so a budget that ends inside an epoch still
+    ends on a checkpoint. Validation otherwise runs at epoch ends only: checkpoints are never written
+    inside an epoch, which is where a resumed run could not continue exactly as an uninterrupted one."""
+
+    def __init__(self, steps: int):
+        self.steps = int(steps)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True
 
 
 class EpochSeed(L.Callback):
@@ -208,7 +233,55 @@ class EpochSeed(L.Callback):
 
 
 
-def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool):
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint io with soundaq's guarantees: a checkpoint is written to a temporary
+    file, flushed to disk and renamed over the old one (:func:`soundaq.base.fileio.atomic_path`), so a
+    kill leaves the previous checkpoint whole; one that is damaged anyway (full disk, power cut, a
+    cut-short copy) is refused on loading with one line naming it, never torch's zip-reader traceback."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        problem = zip_problem(path)
+        if problem is not None:
+            raise damaged(path, problem, "delete it and run the same command again (training resumes from "
+                                         "the newest whole checkpoint, or starts over)")
+        return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+
+
+def checkpoint_to_resume(ckpt_dir: Path | str, act: bool = True) -> Path | None:
+    """The checkpoint an interrupted run continues from: the newest whole one of ``ckpt_dir``.
+
+    Damaged files are set aside as ``<name>.damaged`` with one line each (:class:`~soundaq.base.artifacts.RebuiltWarning`).
+    A damaged ``best-*.ckpt`` cannot be rebuilt from a later checkpoint (the weights of its epoch are
+    gone), so then every checkpoint is set aside and training starts over; with the same seed it
+    reproduces the same epochs (see :class:`EpochSeed`). Returns None when training starts from scratch.
+    ``act=False`` (the other processes of a DDP run) makes the same choice without touching files.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    files = sorted(p for p in ckpt_dir.glob("*.ckpt") if p.is_file()) if ckpt_dir.is_dir() else []
+    problems = {p: zip_problem(p) for p in files}
+    whole = sorted((p for p in files if problems[p] is None),
+                   key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt"), reverse=True)
+    bad_best = [p for p in files if problems[p] is not None and p.name.startswith("best-")]
+    over = "training starts over (same seed: same result)"
+    if bad_best:
+        for p in files if act else []:
+            set_aside(p, problems[p] or f"refers to the damaged {bad_best[0].name}", over)
+        return None
+    chosen = whole[0] if whole else None
+    for p in files if act else []:
+        if problems[p] is not None:
+            set_aside(p, problems[p], f"resuming from {chosen.name}" if chosen else f"no whole checkpoint is left: {over}")
+    return chosen
+
+
+def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool, batch_size: int = 1):
     """The callbacks of a training run: ``(callbacks, clock, checkpoints, early_stopping, guard)``.
 
     Epoch schedules keep the checkpoint with the lowest ``val/isop_mse`` (the paper's early-stopping
@@ -225,7 +298,7 @@ def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool
     else:
         best = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True)
         stop = None
-        callbacks = [EpochSeed(seed), clock, guard, best]
+        callbacks = [EpochSeed(seed), clock, guard, ClipBudget(schedule.budget_clips // batch_size), best]
     if progress:
         callbacks.append(RichProgressBar(leave=True))
     return callbacks, clock, best, stop, guard
@@ -373,20 +446,26 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     last = ckpt_dir / "last.ckpt"
     record_path = out_dir / "train.json"
 
-    if record_path.exists():
-        try:
-            record = json.loads(record_path.read_text())
-        except json.JSONDecodeError:
-            record = None
-        if _finished(record, schedule):
-            best_path = Path(record["best_checkpoint"])
-            if best_path.exists():
-                module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
-                return TrainResult(best_path, Path(record["last_checkpoint"]) if record.get("last_checkpoint") else None,
-                                   float(record["train_seconds"]), module, record.get("best_score"),
-                                   int(record["epochs"]), bool(record.get("stopped_early")),
-                                   record.get("metrics", {}), already_done=True, record=record,
-                                   diverged=record.get("diverged"))
+    record, problem = read_record(record_path, required=("best_checkpoint", "epochs", "train_seconds"))
+    if problem is not None and is_rank_zero():
+        set_aside(record_path, problem, "it is written again when this run ends")
+    if _finished(record, schedule):
+        best_path = Path(record["best_checkpoint"])
+        best_problem = zip_problem(best_path)
+        if best_problem is None:
+            module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
+            return TrainResult(best_path, Path(record["last_checkpoint"]) if record.get("last_checkpoint") else None,
+                               float(record["train_seconds"]), module, record.get("best_score"),
+                               int(record["epochs"]), bool(record.get("stopped_early")),
+                               record.get("metrics", {}), already_done=True, record=record,
+                               diverged=record.get("diverged"))
+        # the finished run's kept weights are gone: rebuild them by training again from the start
+        if is_rank_zero():
+            set_aside(record_path, f"its kept checkpoint {best_path.name} is {best_problem}",
+                      "the run is trained again from the start (same seed: same result)")
+            for p in sorted(ckpt_dir.glob("*.ckpt")) if ckpt_dir.is_dir() else []:
+                set_aside(p, zip_problem(p) or f"belongs with the lost {best_path.name}",
+                          "training starts over (same seed: same result)")
 
     L.seed_everything(seed, workers=True, verbose=False)
     if net is None and net_kwargs is None:
@@ -412,7 +491,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
                                            "report": getattr(report, "__dict__", str(report))}
 
-    callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress)
+    callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress, batch_size)
     on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
     kwargs = dict(accelerator=accelerator, devices=devices, strategy=strategy,
                   deterministic=True if on_cpu else "warn", callbacks=callbacks,
@@ -422,14 +501,20 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     if steps is None:
         kwargs["max_epochs"] = int(schedule.max_epochs)
     else:
-        every = max(1, steps // max(1, schedule.val_points)) if schedule.val_points else steps
-        kwargs.update(max_steps=steps, max_epochs=-1, val_check_interval=every, check_val_every_n_epoch=None,
-                      num_sanity_val_steps=0, log_every_n_steps=max(1, min(10, every)))
+        # validation (and the checkpoint) at each epoch end and at the budget's last step (ClipBudget)
+        kwargs.update(max_steps=steps, max_epochs=-1, num_sanity_val_steps=0, log_every_n_steps=1)
     kwargs["precision"] = precision
     kwargs.update(trainer_kwargs or {})
+    kwargs.setdefault("plugins", [AtomicCheckpointIO()])
     trainer = L.Trainer(**kwargs)
-    resumed = last.exists()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resumed else None)
+    resume_from = checkpoint_to_resume(ckpt_dir, act=is_rank_zero())
+    resumed = resume_from is not None
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resumed else None)
+    except TrainingDiverged as stop:       # guard.diverged holds the step and the losses
+        if not last.exists():
+            raise UserError(f"{model}: {stop} before its first checkpoint; fix: lower the learning rate "
+                            "(--lr) or keep gradient clipping on") from None
 
     metrics = _floats(trainer.callback_metrics)
     if steps is None and best_cb.best_model_path:

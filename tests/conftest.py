@@ -13,14 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("SOUNDAQ_REFERENCE", ROOT.parent / "shared" / "reference"))
 
 
-def _reference_dir(sub: str = "") -> Path:
-    path = REFERENCE / sub
+def _shared_dir(path: Path, what: str, where: str) -> Path:
+    """``path`` when it exists; otherwise skip (outside CI) or fail (under CI=true), saying why."""
     if not path.exists():
-        reason = f"reference data not found at {path} (expected ../shared/reference beside the checkout)"
+        reason = f"{what} not found at {path} (expected {where} beside the checkout)"
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + "; under CI=true a missing reference is a failure")
+            pytest.fail(reason + f"; under CI=true missing {what} is a failure")
         pytest.skip(reason)
     return path
+
+
+def _reference_dir(sub: str = "") -> Path:
+    return _shared_dir(REFERENCE / sub, "reference data", "../shared/reference")
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +50,16 @@ def checkpoints_dir() -> Path:
 @pytest.fixture(scope="session")
 def expert_jury_dir() -> Path:
     return _reference_dir("expert_jury")
+
+
+#: Field cases (inputs that reproduce faults found in use; ../shared/field-cases/README.md).
+FIELD_CASES = Path(os.environ.get("SOUNDAQ_FIELD_CASES", ROOT.parent / "shared" / "field-cases"))
+
+
+@pytest.fixture(scope="session")
+def field_cases_dir() -> Path:
+    """``../shared/field-cases``: skips outside CI when absent, fails under CI=true."""
+    return _shared_dir(FIELD_CASES, "field cases", "../shared/field-cases")
 
 
 @pytest.fixture(scope="session")

@@ -188,7 +188,7 @@ def test_bad_inputs_are_one_line_errors(case, tmp_path, capsys, checkpoints_dir,
     else:
         norm = tmp_path / "broken.json"
         norm.write_text("{mean: ")
-        expect = "broken.json: not valid JSON"
+        expect = "broken.json:1: not valid JSON"   # file:line of the syntax error
     code, _, err = _run(capsys, "import-original", "--model", model, "--weights", weights, "--norm-mel", norm,
                         "--out", tmp_path / "x.ckpt")
     assert code == 2 and expect in _one_line_error(err)

@@ -23,7 +23,7 @@ def _cli(capsys, *argv):
 def published_run(expert_jury_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("jury_pub")
     rc = main(["jury", "--published", str(expert_jury_dir / PUBLISHED), "--out", str(out), "--n-boot", "2000"])
-    assert rc == 0
+    assert rc == 1      # the published file's out-of-range fluency average is an input error, left out
     return out
 
 
@@ -86,7 +86,7 @@ def test_built_jury_end_to_end(built_jury, expert_jury_dir, tmp_path, capsys):
     out = tmp_path / "out"
     rc, stdout, err = _cli(capsys, *paths, "--key", key, "--published", expert_jury_dir / PUBLISHED,
                            "--out", out, "--n-boot", "200", "--no-figures")
-    assert rc == 0, err
+    assert rc == 1, err                                                 # planted input errors, analysis done
     # every planted problem is reported with workbook, sheet and cell
     issues = pd.read_csv(out / "issues.csv")
     got = set(zip(issues["workbook"], issues["sheet"], issues["cell"], issues["kind"]))

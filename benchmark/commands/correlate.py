@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from soundaq.base.errors import UserError
+    from soundaq.base.errors import UserError, first_line
     from soundaq.evaluation.correlation import CorrelationError, labels_source
     from soundaq.evaluation.correlation_report import correlate_predictions, run
 
@@ -65,7 +65,7 @@ def _run(args) -> int:
                 raise UserError("--group-by: the ISD source groups by location only; leave --group-by out")
             summary = run(isd_source(validate=not args.isd_all_rows, synthetic=args.synthetic), args.out, **options)
     except CorrelationError as err:
-        raise UserError(str(err)) from None
+        raise UserError(first_line(err)) from None
     print(f"{summary['label']}: {summary['tested_pairs']} pairs tested, {summary['significant_pairs']} significant "
           f"({args.correction}); wrote {args.out}/spearman.csv, report.md and {len(summary['figures'])} figures")
     for problem in summary["figure_problems"]:

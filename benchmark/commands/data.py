@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from soundaq.base.errors import first_line
@@ -47,9 +48,10 @@ def _check(args) -> int:
     from rich.table import Table
 
     from soundaq.base.errors import UserError
-    from soundaq.models_zoo.data.labels import SPLITS, read_labels, split_files, summarise
+    from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_labels, split_files, summarise
     from soundaq.base.vocab import EVENTS, SCENES
 
+    check_label_folder(args.labels)
     if not args.labels.is_dir():
         raise UserError(f"{args.labels}: not a folder; pass the folder holding the label .txt files")
     present = [s for s in SPLITS if any(p.exists() for p in split_files(args.labels, s).paths.values())]
@@ -155,7 +157,7 @@ def _prepare(args) -> int:
         print(f"{info['data']}: {sizes} clips ready; normalisation statistics {info['norm_stats_origin']} "
               f"({time.perf_counter() - started:.1f} s)")
         for line in (skipped + failures)[:10]:
-            print(f"  skipped: {line}")
+            print(f"soundaq data prepare: skipped {line}", file=sys.stderr)
         if len(skipped) + len(failures) > 10:
-            print(f"  ... and {len(skipped) + len(failures) - 10} more")
-    return 1 if failures else 0
+            print(f"soundaq data prepare: ... and {len(skipped) + len(failures) - 10} more skipped", file=sys.stderr)
+    return 1 if failures or skipped else 0   # a batch that went on past bad clips

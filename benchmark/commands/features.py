@@ -49,8 +49,9 @@ def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pas
 
     import numpy as np
 
-    from soundaq.models_zoo.features import AudioError, Calibration, FeatureCache
+    from soundaq.base.errors import UserError, first_line, one_line
     from soundaq.base.fileio import atomic_path
+    from soundaq.models_zoo.features import Calibration, FeatureCache
 
     t0 = time.perf_counter()
     entry = {"input": path, "output": Path(out_file).name}
@@ -66,12 +67,12 @@ def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pas
                      audio_sha256=feats.audio_sha256, cache_key=feats.key)
         if cache.write_errors:
             entry["cache_warning"] = cache.write_errors[0]
-    except AudioError as err:
-        entry.update(status="failed", error=str(err))
+    except UserError as err:   # AudioError, a write that failed (disk full): already one line
+        entry.update(status="failed", error=first_line(err))
     except MemoryError:
         entry.update(status="failed", error=f"{path}: out of memory; fix: split the recording into shorter files")
     except Exception as err:  # keep the batch going; the manifest records what happened
-        entry.update(status="failed", error=f"{path}: internal error {type(err).__name__}: {err}")
+        entry.update(status="failed", error=f"{path}: internal error {one_line(err)}")
     entry["elapsed_s"] = round(time.perf_counter() - t0, 3)
     return entry
 

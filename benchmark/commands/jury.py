@@ -55,13 +55,16 @@ def _run(args) -> int:
     import sys
     import time
 
-    from soundaq.base.errors import UserError
+    from soundaq.base.errors import UserError, first_line
 
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha {args.alpha}: must be between 0 and 1")
     if args.n_boot < 0:
         raise UserError(f"--n-boot {args.n_boot}: must be 0 or more")
     workbooks = _collect(args.workbooks)
+    from soundaq.human_study.workbooks import check_jury_inputs
+
+    check_jury_inputs(workbooks, args.published)   # a file given in the role of another: one line, exit 2
     if not workbooks and args.published is None:
         raise UserError("nothing to read: pass questionnaire workbooks (with --key) and/or --published FILE.xlsx")
     use_public = workbooks and args.key is not None and str(args.key) == "public" and not args.key.is_file()
@@ -102,7 +105,7 @@ def _run(args) -> int:
             else:
                 key = read_key(args.key)
         except (KeyError_, ValueError) as err:
-            raise UserError(str(err)) from None
+            raise UserError(first_line(err)) from None
         inputs.append({"path": str(key.path), "kind": "key (public questionnaire)" if use_public else "key",
                        "sha256": sha256_file(key.path)})
         records += read_questionnaires(workbooks, key, log)
@@ -181,4 +184,8 @@ def _run(args) -> int:
               f"(n={r['n']}), paired t p{_p(r['p_t'])}, Wilcoxon p{_p(r['p_wilcoxon'])}"
               + ("  <- tests disagree" if r["tests_agree"] is not None and not bool(r["tests_agree"]) else ""))
     print(f"wrote {len(written)} files to {out} (report.md, summary.csv, tests.csv, jury_results.xlsx, ...)")
+    if log.errors:   # the batch went on past bad cells or files: exit 1 (--strict makes them fatal, exit 2)
+        print(f"soundaq jury: {len(log.errors)} input error(s), listed above and in issues.csv; "
+              f"{len(log.skipped_files())} input file(s) left out; the analysis is of the rest", file=sys.stderr)
+        return 1
     return 0

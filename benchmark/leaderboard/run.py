@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from soundaq.base.errors import UserError, first_line
+from soundaq.base.errors import one_line
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.benchmark.leaderboard import report
@@ -37,14 +37,6 @@ class Outcome:
     correlation: Path | None = None
     curves: Path | None = None
     budget: str = ""
-
-
-def one_line(err: BaseException) -> str:
-    """A failure reason for the table: the message's first line, prefixed by the type unless it is a UserError."""
-    first = first_line(err)
-    if isinstance(err, UserError) or first == type(err).__name__:
-        return first
-    return f"{type(err).__name__}: {first}"
 
 
 def quiet_lightning() -> None:
@@ -194,7 +186,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
 
     todo = []
     for i, model in enumerate(s.models, start=1):
-        if run.done(model) is not None and (out / "predictions" / f"{model}.csv").is_file():
+        if run.finished(model, {f"predictions/{model}.csv": "predictions_sha256"}) is not None:
             say(f"soundaq leaderboard: [{i}/{len(s.models)}] {model}: finished in an earlier session, kept")
         else:
             todo.append(model)

@@ -74,8 +74,7 @@ class Settings:
         if self.max_epochs is not None:      # epochs, with the paper's early stopping
             base = replace(base, budget_clips=None, max_epochs=self.max_epochs, patience=base.patience or PAPER.patience)
         if self.budget_clips is not None:    # an equal clip budget
-            base = replace(base, budget_clips=self.budget_clips, max_epochs=None,
-                           val_points=base.val_points or EMBEDDED.val_points)
+            base = replace(base, budget_clips=self.budget_clips, max_epochs=None)
         return base.with_overrides(batch_size=self.batch_size)
 
     @property

@@ -31,9 +31,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from soundaq.base.errors import UserError, first_line
+from soundaq.base.errors import SoundaqWarning, UserError, first_line
 from soundaq.base import paths
-from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, read_split, split_files
+from soundaq.base.filekinds import sniff, wrong_kind
+from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, check_label_folder, read_split, split_files
 from soundaq.models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
                                            save_norm_stats)
 from soundaq.models_zoo.outputs import BATCH_KEYS
@@ -46,6 +47,8 @@ LOUDNESS_SHAPE = (15000, 1)
 #: Sub-folders of a feature folder in the original release's layout.
 MEL_DIR, LOUDNESS_DIR = "Feature_log_mel", "Feature_loudness_ISO532_1"
 AUDIO_SUFFIXES = (".flac", ".wav")
+#: Clip ids named in the one-line warning about clips left out for want of features.
+LISTED_CLIPS = 20
 SOURCES = ("embedded", "araus")
 #: Which splits each Lightning stage needs.
 STAGE_SPLITS = {"fit": ("training", "validation"), "validate": ("validation",), "test": ("test",),
@@ -67,6 +70,10 @@ class FeatureFolder:
     def __init__(self, root: Path | str):
         self.root = Path(root).expanduser()
         self.mel_dir, self.loud_dir = self.root / MEL_DIR, self.root / LOUDNESS_DIR
+        if sniff(self.root) in ("label-folder", "audio-folder"):
+            raise wrong_kind(self.root, sniff(self.root), "a feature folder",
+                             fix="pass it with --labels DIR" if sniff(self.root) == "label-folder" else
+                             "pass it with --audio DIR (features are computed and cached)")
         if not self.root.is_dir():
             raise DataError(f"{self.root}: feature folder not found; fix: pass the folder that holds "
                             f"{MEL_DIR}/ and {LOUDNESS_DIR}/")
@@ -99,6 +106,8 @@ class AudioFolder:
 
     def __init__(self, root: Path | str, cache_dir: Path | str | None, calibration=None):
         self.root = Path(root).expanduser()
+        if sniff(self.root) in ("label-folder", "feature-folder"):
+            raise wrong_kind(self.root, sniff(self.root), "an audio folder")
         if not self.root.is_dir():
             raise DataError(f"{self.root}: audio folder not found; fix: pass the folder holding <clip id>.flac|.wav")
         self.cache_root = paths.features_cache_dir(cache_dir)
@@ -237,7 +246,7 @@ class ClipDataset(Dataset):
         }
 
 
-class SkippedClipWarning(UserWarning):
+class SkippedClipWarning(SoundaqWarning):
     """An item whose features could not be read was left out of its batch."""
 
 
@@ -318,6 +327,7 @@ class SoundscapeDataModule(L.LightningDataModule):
             if audio_dir is not None and features_dir is not None:
                 raise DataError("pass audio_dir or features_dir, not both; fix: keep the one you want features from")
             self.labels_dir = Path(labels_dir).expanduser() if labels_dir else paths.labels_cache_dir(cache_dir)
+            check_label_folder(self.labels_dir)
             if not self.labels_dir.is_dir():
                 raise DataError(f"{self.labels_dir}: label folder not found; fix: pass labels_dir, or fetch the "
                                 "labels with `soundaq data download --labels-to DIR`")
@@ -326,7 +336,7 @@ class SoundscapeDataModule(L.LightningDataModule):
         self._feature_source = None
         self._tables: dict[str, pd.DataFrame] = {}
         self._datasets: dict[str, ClipDataset] = {}
-        self._missing: dict[str, list[str]] = {}
+        self._missing: dict[str, dict[str, str]] = {}   # split -> {clip id: missing file}
 
     # -- preparation ----------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -436,17 +446,25 @@ class SoundscapeDataModule(L.LightningDataModule):
             return self._datasets[split]
         table = self.labels(split)
         source = self._source()
-        keep, missing = [], []
+        keep, missing = [], {}
         for clip in table["clip"]:
             problem = source.missing(clip)
             keep.append(problem is None)
             if problem is not None:
-                missing.append(problem)
+                missing[clip] = problem
         if missing:
+            # a clip with valid labels is never dropped unnamed: the ids are in the line (the first
+            # LISTED_CLIPS of them) and all of them in describe()["left_out_clips"]
+            warned = split in self._missing
             self._missing[split] = missing
-            warnings.warn(f"{len(missing)} of {len(table)} {split} clips have no features or audio "
-                          f"(first: {missing[0]}); they are left out; fix: add the files or re-run "
-                          "`soundaq data prepare`", SkippedClipWarning, stacklevel=2)
+            names = list(missing)
+            shown = ", ".join(names[:LISTED_CLIPS]) + (f" and {len(names) - LISTED_CLIPS} more (all in the "
+                                                        "run's provenance, left_out_clips)"
+                                                        if len(names) > LISTED_CLIPS else "")
+            if not warned:
+                warnings.warn(f"{len(missing)} of {len(table)} {split} clips have no features or audio and are "
+                              f"left out: {shown} (first missing file: {missing[names[0]]}); fix: add the files "
+                              "or re-run `soundaq data prepare`", SkippedClipWarning, stacklevel=2)
             table = table.loc[keep].reset_index(drop=True)
         if len(table) == 0:
             raise DataError(f"{split} split: none of its clips has features in {self.features_dir or self.audio_dir}; "
@@ -514,6 +532,7 @@ class SoundscapeDataModule(L.LightningDataModule):
             "batch_size": self.batch_size,
             "norm_stats_origin": self.norm_stats_origin,
             "left_out": {split: len(m) for split, m in self._missing.items()},
+            "left_out_clips": {split: list(m) for split, m in self._missing.items()},
         }
         if self.embedded is not None:
             out["embedded"] = {k: self.embedded.manifest.get(k) for k in
@@ -540,7 +559,8 @@ def compute_training_stats(train: ClipDataset, progress: bool = False) -> dict:
                 try:
                     yield train.raw(i)
                 except (OSError, ValueError, EOFError, UserError) as exc:
-                    warnings.warn(f"clip {train.clips[i]} left out of the statistics: {str(exc).splitlines()[0]}",
+                    warnings.warn(f"clip {train.clips[i]} left out of the statistics: {first_line(exc)}; "
+                                  "fix: rebuild or replace its features",
                                   SkippedClipWarning, stacklevel=2)
                 bar.advance(task)
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from soundaq.base.errors import UserError, first_line
+from soundaq.base.errors import UserError, first_line, one_line
 
 RELEASE_REPO = "Yuanbo2020/SoundSCaper"
 #: GitHub's raw-file host for the release repository's main branch (the label files).
@@ -393,7 +393,7 @@ def _append_from(location: str, spec: PinnedFile, part: Path, offset: int, src: 
             raise DownloadError(f"{spec.name}: {exc}; fix: check your network (behind a proxy set "
                                 f"HTTPS_PROXY), or pass {src.option} with a reachable mirror") from None
         except _Interrupted as exc:
-            raise DownloadError(f"{spec.name}: transfer interrupted after {out.tell():,} bytes ({exc}); "
+            raise DownloadError(f"{spec.name}: transfer interrupted after {out.tell():,} bytes ({one_line(exc)}); "
                                 "fix: run the same command again to resume") from None
         finally:
             out.flush()
@@ -482,7 +482,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
             try:
                 results.append(fetch_file(spec, dest, src, lambda n: bar.advance(task, n), learn_total))
             except DownloadError as exc:
-                results.append(FetchResult(spec.name, "failed", error=str(exc)))
+                results.append(FetchResult(spec.name, "failed", error=first_line(exc)))
             if spec.size is not None:
                 bar.update(task, completed=before + spec.size)
         bar.update(task, description=title)

@@ -1,8 +1,10 @@
 """Reading and validating the paper's ARAUS annotation (one folder of per-split text files).
 
-Line i of every file of a split describes clip i. Files may have CRLF endings. Every problem is
-raised as :class:`LabelError`, whose message names the file, the line and the fix, so that the CLI
-can print one line and exit 2.
+Line i of every file of a split describes clip i. Files are read by :mod:`soundaq.base.textio`:
+UTF-8 with or without a byte-order mark, CRLF, LF or CR line ends; invisible characters around a
+clip id, scene or event name (a BOM, zero-width spaces) are dropped, so a Notepad-saved file names
+the same clips as the release's. Every problem is raised as :class:`LabelError`, whose message
+names the file, the line and the fix, so that the CLI can print one line and exit 2.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soundaq.base.filekinds import sniff, wrong_kind
+from soundaq.base.textio import TextFileError, clean_cell, read_lines
 from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, RATING_MAX, RATING_MIN, SCENES
 
 SPLITS: tuple[str, ...] = ("training", "validation", "test")
@@ -46,6 +50,18 @@ class SplitFiles:
     paths: dict[str, Path]
 
 
+def check_label_folder(folder: Path | str) -> None:
+    """Raise :class:`~soundaq.base.filekinds.WrongKind` when ``folder`` is recognisably not a label folder
+    (one label file, a feature or audio folder, a predictions table, ...): one line saying what it
+    looks like and which option takes it. A missing or unrecognised folder is left to the reader."""
+    folder = Path(folder)
+    kind = sniff(folder)
+    if kind == "label-file":
+        raise wrong_kind(folder, kind, "a label folder", fix=f"pass the folder holding it, --labels {folder.parent}")
+    if kind not in ("label-folder", "folder", "missing"):
+        raise wrong_kind(folder, kind, "an ARAUS label folder (*_set_*.txt files)")
+
+
 def split_files(folder: Path | str, split: str) -> SplitFiles:
     split = SPLIT_ALIASES.get(split, split)
     folder = Path(folder)
@@ -57,10 +73,9 @@ def _read_lines(path: Path) -> list[str]:
         raise LabelError(path, None, "file is missing",
                          "download the labels with `soundaq data download --labels-to DIR`")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise LabelError(path, None, f"not UTF-8 text ({exc.reason})", "replace it with the original release file")
-    lines = text.splitlines()
+        lines = read_lines(path, fix="save it as UTF-8, or replace it with the original release file")
+    except TextFileError as err:
+        raise LabelError(err.path, err.line, err.problem, err.fix) from None
     while lines and lines[-1].strip() == "":
         lines.pop()
     if not lines:
@@ -71,7 +86,7 @@ def _read_lines(path: Path) -> list[str]:
 def _numbers(path: Path, lines: list[str], width: int, lo: float | None, hi: float | None) -> np.ndarray:
     out = np.empty((len(lines), width), dtype=np.float64)
     for i, line in enumerate(lines):
-        parts = line.split()
+        parts = clean_cell(line).split()
         if len(parts) != width:
             raise LabelError(path, i + 1, f"expected {width} space-separated numbers, found {len(parts)}",
                              f"write {width} numbers on this line")
@@ -99,13 +114,13 @@ def read_split(folder: Path | str, split: str) -> pd.DataFrame:
             raise LabelError(files.paths[role], min(len(ls), n) + 1,
                              f"has {len(ls)} lines but {files.paths['ids'].name} has {n}",
                              "every file of a split needs one line per clip, in the same order")
-    ids = [s.strip() for s in lines["ids"]]
+    ids = [clean_cell(s) for s in lines["ids"]]
     for i, cid in enumerate(ids):
         if not cid:
             raise LabelError(files.paths["ids"], i + 1, "empty clip id", "write the ARAUS clip id")
     scenes = []
     for i, s in enumerate(lines["scene"]):
-        s = s.strip()
+        s = clean_cell(s)
         if s not in SCENES:
             raise LabelError(files.paths["scene"], i + 1, f"unknown scene {s!r}",
                              f"use one of {', '.join(SCENES)}")
@@ -114,7 +129,7 @@ def read_split(folder: Path | str, split: str) -> pd.DataFrame:
     index = {e: k for k, e in enumerate(EVENTS)}
     for i, line in enumerate(lines["events"]):
         for name in line.split("\t"):  # tabs only: "Outside, rural or natural" has a comma
-            name = name.strip()
+            name = clean_cell(name)
             if not name:
                 continue
             if name not in index:

@@ -13,7 +13,6 @@ pairwise update, so memory stays at one clip whatever the split size.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import atomic_write_json
+from soundaq.base.textio import TextFileError, read_json
 
 #: Widths of the two features (mel bands, loudness channels).
 FEATURE_WIDTHS = {"log_mel": 64, "loudness": 1}
@@ -127,9 +127,9 @@ def load_norm_stats(source) -> tuple[dict, str]:
         raise NormStatsError(f"{path}: normalisation statistics file not found; fix: pass an existing JSON file "
                              "(e.g. original_normalisation_stats.json) or leave it out to compute them")
     try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NormStatsError(f"{path}: not valid JSON ({exc}); fix: give the statistics as a JSON file") from None
+        stats = read_json(path, fix="give the statistics as a JSON file, or leave --norm-stats out to compute them")
+    except TextFileError as exc:
+        raise NormStatsError(str(exc)) from None
     return validate_norm_stats(stats, str(path)), f"file {path}"
 
 

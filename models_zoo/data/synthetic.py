@@ -36,9 +36,10 @@ from typing import Callable
 import numpy as np
 import scipy.fft
 
-from soundaq.base.errors import UserError
+from soundaq.base.artifacts import read_record, set_aside
+from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
-from soundaq.base.vocab import EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
+from soundaq.base.vocab import EVENT_IMPLIES, EVENTS, QUALITIES, iso_coordinates
 
 #: Bump when anything that changes the generated clips or labels changes (part of the cache key).
 GENERATOR_VERSION = 1
@@ -583,6 +584,26 @@ def _features_ok(root: Path, clip: str) -> bool:
     return True
 
 
+def _derived_files_problem(root: Path) -> tuple[Path, str] | None:
+    """A damaged file among those a complete set derives from its clips (statistics, label files,
+    mixes table): ``(path, why)``, or None. The per-clip features are checked when generation resumes."""
+    from soundaq.models_zoo.data.normalisation import load_norm_stats
+
+    stats = root / "norm_stats.json"
+    try:
+        load_norm_stats(stats)
+    except UserError as err:
+        return stats, first_line(err)
+    for split in ("training", "validation", "test"):
+        path = root / "labels" / f"{split}_set_audio_file_ids.txt"
+        if not path.is_file() or path.stat().st_size == 0:
+            return path, "missing or empty"
+    mixes = root / "mixes.csv"
+    if not mixes.is_file() or mixes.stat().st_size == 0:
+        return mixes, "missing or empty"
+    return None
+
+
 def _save_npy(path: Path, arr: np.ndarray) -> None:
     with atomic_path(path, suffix=".npy") as tmp:
         with open(tmp, "wb") as fh:
@@ -667,12 +688,14 @@ def prepare_embedded(cache_dir: Path | str | None = None, n_clips: int = DEFAULT
     root = embedded_root(cache_dir) / embedded_key(n_clips, seed)
     manifest_path = root / "manifest.json"
     if manifest_path.is_file() and not force:
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            manifest = {}
-        if manifest.get("complete") and (not with_audio or manifest.get("with_audio")):
-            return EmbeddedSet(root, manifest)
+        manifest, problem = read_record(manifest_path)
+        if problem is not None:
+            set_aside(manifest_path, problem, "the set is completed again (generated clips are kept)")
+        elif manifest.get("complete") and (not with_audio or manifest.get("with_audio")):
+            problem = _derived_files_problem(root)
+            if problem is None:
+                return EmbeddedSet(root, manifest)
+            set_aside(problem[0], problem[1], "the set's labels and statistics are written again")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

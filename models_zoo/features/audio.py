@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from soundaq.base.errors import UserError, first_line
+from soundaq.base.filekinds import KINDS, describe, sniff
 
 #: Reference sound pressure for dB SPL (20 micropascal).
 P_REF = 20e-6
@@ -37,6 +38,9 @@ def existing_file(path: Path | str) -> Path:
     if not path.exists():
         raise AudioError(path, "file not found", "check the path")
     if path.is_dir():
+        kind = sniff(path)
+        if kind in ("label-folder", "feature-folder"):
+            raise AudioError(path, f"this looks like {describe(kind)}, not audio", KINDS[kind].goes_to)
         raise AudioError(path, "is a folder, not an audio file", "pass audio files (e.g. DIR/*.wav)")
     return path
 
@@ -53,8 +57,10 @@ def load_audio(path: Path | str) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except Exception as err:  # libsndfile raises several types; all mean "not readable audio"
-        detail = first_line(err)
-        raise AudioError(path, f"not readable as audio ({detail})",
+        kind = sniff(path)
+        if kind not in ("audio", "binary", "empty", "missing", "text", "zip"):   # another kind of file soundaq knows
+            raise AudioError(path, f"this looks like {describe(kind)}, not audio", KINDS[kind].goes_to) from None
+        raise AudioError(path, f"not readable as audio ({first_line(err)})",
                          "convert it to WAV/FLAC/OGG (e.g. with ffmpeg) or replace the corrupt file") from None
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioError(path, "contains no samples", "replace it with a non-empty recording")

@@ -19,6 +19,7 @@ from soundaq.models_zoo.features import logmel
 from soundaq.models_zoo.features.audio import AudioError, Calibration, load_audio
 from soundaq.models_zoo.features.clips import LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features
 from soundaq.models_zoo.features.iso532 import LevelRangeError
+from soundaq.base.errors import first_line, one_line
 from soundaq.base.fileio import atomic_path, sha256_file
 
 #: Bump whenever a code change alters feature values: old cache entries then stop matching.
@@ -80,7 +81,7 @@ def compute_file_features(path: Path | str, calibration: Calibration | None = No
     try:
         mel, loud = clip_features(samples, rate, calibration, backend)
     except LevelRangeError as err:
-        raise AudioError(path, f"too loud for ISO 532-1 ({err})",
+        raise AudioError(path, f"too loud for ISO 532-1 ({first_line(err)})",
                          "check the calibration (a lower dB offset or the right calibration recording)") from None
     return mel, loud, rate, samples.size / rate
 
@@ -149,7 +150,7 @@ class FeatureCache:
             try:
                 self._write(self.entry_path(key), mel, loud, audio_sha, rate, seconds)
             except OSError as err:  # an unwritable cache must not cost the user the features
-                self.write_errors.append(f"{self.entry_path(key)}: {err}")
+                self.write_errors.append(f"{self.entry_path(key)}: {one_line(err)}")
         return ClipFeatures(mel, loud, key, audio_sha, status, rate, seconds)
 
     get_or_compute = get

@@ -1,12 +1,92 @@
-"""Atomic writes and content hashes: nothing we write is ever left half-written."""
+"""Atomic writes and content hashes: nothing we write is ever left half-written.
+
+Every file soundaq writes goes through :func:`atomic_path`: the content is written to a temporary
+file beside the target (named ``.<target>.<pid>-<random><suffix>``), flushed to disk, and renamed
+over the target, so a kill, a power cut or a full disk leaves either the old file or the new one,
+never a torn one. A temporary file left by a killed writer is removed by the next write of the
+same target (its process is gone). A write that fails for want of space or permission raises
+:class:`WriteFailed`: one line naming the file and the fix (exit 2), the target untouched.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+
+from soundaq.base.errors import UserError
+
+#: errno values that mean "this disk or folder cannot take the file", with the fix to print.
+_WRITE_FIXES = {
+    errno.ENOSPC: "free disk space (or write elsewhere), then run the same command again",
+    errno.EDQUOT: "free space in your quota (or write elsewhere), then run the same command again",
+    errno.EFBIG: "write to a file system that takes large files, then run the same command again",
+    errno.EROFS: "write to a writable folder",
+    errno.EACCES: "write to a folder you may write to, or fix its permissions",
+    errno.EPERM: "write to a folder you may write to, or fix its permissions",
+}
+
+
+class WriteFailed(UserError, OSError):
+    """A file could not be written (disk full, read-only, no permission). Also an :class:`OSError`,
+    so code that tolerates an unwritable optional file (a cache entry) still does."""
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True   # exists (another user's), or cannot tell: leave its file alone
+    return True
+
+
+def remove_stale_temporaries(target: Path | str) -> list[Path]:
+    """Delete the temporary files of ``target`` left by writers that no longer run; returns them."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        if not p.name.startswith(prefix):
+            continue
+        pid_text = p.name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_failed(target: Path, err: OSError) -> OSError:
+    fix = _WRITE_FIXES.get(err.errno)
+    if fix is None or isinstance(err, WriteFailed):
+        return err
+    return WriteFailed(f"{target}: cannot be written ({err.strerror or os.strerror(err.errno)}); fix: {fix}")
 
 
 @contextlib.contextmanager
@@ -14,18 +94,32 @@ def atomic_path(target: Path | str, suffix: str | None = None):
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
 
     On any exception the temporary file is removed and ``target`` keeps its old content.
+
+    Raises:
+        WriteFailed: the folder cannot take the file (no space, read-only, no permission).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp",
-                               dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
+                                   dir=target.parent)
+        os.close(fd)
+    except OSError as err:
+        raise _write_failed(target, err) from None
     tmp = Path(tmp)
     try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except OSError as err:
+            failed = _write_failed(target, err)
+            if failed is err:
+                raise
+            raise failed from None
+        _fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()

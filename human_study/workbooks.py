@@ -1,0 +1,73 @@
+"""Which jury workbook a file is: a filled questionnaire, the published per-clip averages, or
+``soundaq jury``'s own results, told from the first rows of its sheets; and the check that each
+goes where ``soundaq jury`` takes it (:func:`check_jury_inputs`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from soundaq.base import filekinds
+from soundaq.human_study.cells import CAPTION_LABEL
+from soundaq.human_study.dimensions import RATED, dimension_of_header
+
+filekinds.register("questionnaire", "a filled questionnaire workbook ('Caption 1'/'Caption 2' rows)",
+                   "questionnaires go to `soundaq jury FILE... --key KEY.csv`")
+filekinds.register("published-results", "the published per-clip averages workbook (Precision_Avg ... columns)",
+                   "it goes to `soundaq jury --published FILE`")
+filekinds.register("jury-results", "soundaq jury's own results workbook (jury_results.xlsx)",
+                   "it is an output: pass the filled questionnaires, or the published workbook with --published")
+
+#: Sheets of ``jury_results.xlsx`` (soundaq.human_study.report.write_xlsx).
+_RESULT_SHEETS = {"ratings", "clip_scores", "summary", "tests"}
+#: Rows of each sheet looked at: header rows sit near the top in both layouts.
+SCAN_ROWS = 60
+
+#: Kinds that ``soundaq jury`` recognises as belonging elsewhere (any other file goes to the
+#: reader, which reports what it cannot read as an issue and carries on).
+FOREIGN = ("published-results", "jury-results", "questionnaire", "torch", "npz", "npy", "pickle", "audio",
+           "predictions-table", "jury-key", "label-file", "label-folder", "feature-folder", "audio-folder", "pdf",
+           "png")
+
+
+def workbook_kind(path: Path | str) -> str:
+    """``"questionnaire"``, ``"published-results"``, ``"jury-results"``, ``"xlsx"`` (a workbook of
+    neither kind, or an unreadable one), or the :func:`soundaq.base.filekinds.sniff` kind of a non-workbook."""
+    kind = filekinds.sniff(path)
+    if kind != "xlsx":
+        return kind
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - a damaged workbook is the reader's to report
+        return "xlsx"
+    try:
+        if _RESULT_SHEETS <= {ws.title.lower() for ws in wb.worksheets}:
+            return "jury-results"
+        found = "xlsx"
+        for ws in wb.worksheets:
+            headers, labels = False, False
+            for row in ws.iter_rows(max_row=SCAN_ROWS, values_only=True):
+                dims = [str(v) for v in row if dimension_of_header(v) in RATED]
+                if len(dims) >= 3:
+                    if sum("avg" in d.lower() for d in dims) >= 3:
+                        return "published-results"
+                    headers = True
+                labels = labels or any(isinstance(v, str) and CAPTION_LABEL.match(v) for v in row)
+            if headers and labels:
+                found = "questionnaire"
+        return found
+    finally:
+        wb.close()
+
+
+def check_jury_inputs(workbooks: list[Path], published: Path | None) -> None:
+    """Raise :class:`~soundaq.base.filekinds.WrongKind` (one line: what the file looks like and the option
+    that takes it) for a positional workbook or a ``--published`` file that is recognisably something else."""
+    for path in workbooks:
+        kind = workbook_kind(path)
+        if kind in FOREIGN and kind != "questionnaire":
+            raise filekinds.wrong_kind(path, kind, "a filled questionnaire workbook")
+    if published is not None and published.is_file():
+        kind = workbook_kind(published)
+        if kind in FOREIGN and kind != "published-results":
+            raise filekinds.wrong_kind(published, kind, "the published results workbook (--published)")
