@@ -233,9 +233,16 @@ def resolve_sides(a, b, *, checkpoint: Path | str | None = None, calibration=Non
 
 
 def _predict_audio(pending, sides, checkpoint, calibration, batch_size, device) -> None:
+    from soundaq.base.filekinds import KINDS, sniff
     from soundaq.models_zoo.features import load_audio
     from soundaq.models_zoo.predict import predict_files
 
+    for _, spec in pending:      # a file in the wrong role is named before anything is predicted
+        kind = sniff(spec.path)
+        if kind in KINDS and kind not in ("audio", "missing", "binary", "empty", "text"):
+            raise UserError(f"{spec.path}: this looks like {KINDS[kind].looks_like}, not audio or a predictions "
+                            f"table; fix: {KINDS[kind].goes_to}; compare takes audio files (with --checkpoint or "
+                            "--model) or predictions tables")
     if checkpoint is None:
         raise UserError(f"{pending[0][1].path}: audio needs an acoustic model; fix: pass --checkpoint CKPT "
                         "(or compare rows of predictions tables)")

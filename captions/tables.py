@@ -16,7 +16,6 @@ names the file, the row and the column, before anything is written.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from soundaq.base.errors import UserError, first_line
+from soundaq.base.errors import UserError
 from soundaq.base.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
                                 SCENES)
 
@@ -342,13 +341,12 @@ def read_predictions_file(path: Path | str) -> list[Prediction]:
     """
     path = Path(path)
     if path.suffix.lower() == ".json":
-        if not path.is_file():
-            raise PredictionTableError(f"{path}: file not found; fix: check the path")
+        from soundaq.base.textio import TextFileError, read_json
+
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise PredictionTableError(f"{path}: not readable JSON ({first_line(err)}); "
-                                       "fix: pass the JSON that `soundaq predict --out FILE.json` writes") from None
+            data = read_json(path, fix="pass the JSON that `soundaq predict --out FILE.json` writes")
+        except TextFileError as err:
+            raise PredictionTableError(str(err)) from None
         return predictions_from_results(data if isinstance(data, list) else [data], str(path))
     from soundaq.evaluation.correlation import CorrelationError, read_table
 

@@ -73,12 +73,12 @@ def questionnaire_captions(workbook: Path, key, reference_system: str | None, is
         entry = key.entries.get((participant.casefold(), t.clip.casefold(), t.caption))
         if entry is None:
             issues.add(name, where, "not_in_key", f"{where}: clip {t.clip} caption {t.caption} is not in the key "
-                       f"{key.path.name}; caption excluded")
+                       f"{key.path.name}; caption excluded; fix: add it to the key")
             continue
         system = entry[3]
         if t.text is None or not t.text.strip():
             issues.add(name, where, "missing_caption_cell", f"{where}: caption {t.caption} of {t.clip} ({system}) is "
-                       "empty; caption excluded")
+                       "empty; caption excluded; fix: fill in the caption cell")
             continue
         cap = Caption(entry[2], system, t.text, name, where)
         if system == ref_system:

@@ -211,8 +211,8 @@ def _torch_load(path: Path, expected: str = "a PyTorch weights file"):
         what = f"it needs {found.group(1)}" if found else "it is not a tensors-only PyTorch file"
         raise CheckpointError(f"{path}: refused by the safe loader (torch.load weights_only=True): {what}; "
                               "fix: give a file holding only tensors (a state dict)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a PyTorch weights file ({first_line(err)[:160]}); "
+    except Exception as err:  # noqa: BLE001 - torch's unpickler raises anything (KeyError, IndexError, ...) on garbage
+        raise CheckpointError(f"{path}: not a PyTorch weights file ({one_line(err)[:160]}); "
                               "fix: give the .pth state dict of the release") from None
 
 

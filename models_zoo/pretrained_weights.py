@@ -320,6 +320,9 @@ def import_user_weights(model: str, weights: Path | str, norm_mel: Path | str | 
     if model not in UNPINNED and variants(model):
         raise PretrainedError(f"{model}: its released variants are downloaded by name; fix: `soundaq models download "
                               f"{model} --variant V`, or import the file elsewhere with `soundaq import-original`")
+    from soundaq.models_zoo.checkpoints import read_state_dict
+
+    read_state_dict(weights)   # a missing or wrong file is named before anything is downloaded
     if norm_mel is None:
         norm_mel, default_loud = fetch_norm_files(cache_dir, mirror, progress=progress, timeout=timeout)
         norm_loudness = norm_loudness or default_loud

@@ -128,7 +128,7 @@ def read_rows(path: Path | str, required: tuple[str, ...], issues: IssueList,
             break
         except csv.Error as err:
             issues.add(path.name, reader.line_num, "not_utf8", f"row {reader.line_num} is not valid CSV ({err}); "
-                       "row excluded")
+                       "row excluded; fix: quote fields that hold commas or line breaks")
             continue
         lineno = last + 1
         last = reader.line_num
@@ -139,7 +139,7 @@ def read_rows(path: Path | str, required: tuple[str, ...], issues: IssueList,
             byte = _SURROGATE.search(next(c for c in row if _SURROGATE.search(c))).group(0)
             issues.add(path.name, lineno, "not_utf8",
                        f"row {lineno} is not UTF-8 text (byte 0x{ord(byte) - 0xDC00:02X} in {bad[0]}); row excluded; "
-                       "save the file as UTF-8")
+                       "fix: save the file as UTF-8")
             continue
         rows.append((lineno, {c: (row[i] if i < len(row) else None) for c, i in cols.items()}))
     return names, rows
@@ -174,10 +174,12 @@ def read_candidates(path: Path | str, issues: IssueList) -> list[Caption]:
     for n, clip, system, caption in items:
         clip, system = (clip or "").strip(), (system or "").strip()
         if not clip or not system:
-            issues.add(path.name, n, "missing_column", f"row {n} has no {'clip' if not clip else 'system'}; row excluded")
+            issues.add(path.name, n, "missing_column", f"row {n} has no {'clip' if not clip else 'system'}; row excluded; "
+                       "fix: fill in the cell")
             continue
         if caption is None or not caption.strip():
-            issues.add(path.name, n, "empty_caption", f"row {n}: caption of {clip} ({system}) is empty; row excluded")
+            issues.add(path.name, n, "empty_caption", f"row {n}: caption of {clip} ({system}) is empty; row excluded; "
+                       "fix: write the caption or drop the row")
             continue
         out.append(Caption(clip, system, caption.rstrip("\r\n"), path.name, str(n)))
     return drop_duplicates(out, issues)
@@ -199,7 +201,7 @@ def drop_duplicates(captions: list[Caption], issues: IssueList) -> list[Caption]
             where = f"row {first.row}" if i else f"row {group[1].row}"
             issues.add(c.file, c.row, "duplicate",
                        f"row {c.row}: {c.clip} ({c.system}) appears more than once (also {where}); all its rows are "
-                       "excluded; keep one")
+                       "excluded; fix: keep one")
     order = {id(c): i for i, c in enumerate(captions)}
     return sorted(out, key=lambda c: order[id(c)])
 
@@ -216,11 +218,12 @@ def read_references(path: Path | str, issues: IssueList) -> dict[str, list[Capti
     for n, r in rows:
         clip = (r["clip"] or "").strip()
         if not clip:
-            issues.add(path.name, n, "missing_column", f"row {n} has no clip; row excluded")
+            issues.add(path.name, n, "missing_column", f"row {n} has no clip; row excluded; fix: fill in the clip id")
             continue
         caption = r["caption"]
         if caption is None or not caption.strip():
-            issues.add(path.name, n, "empty_caption", f"row {n}: reference caption of {clip} is empty; row excluded")
+            issues.add(path.name, n, "empty_caption", f"row {n}: reference caption of {clip} is empty; row excluded; "
+                       "fix: write the caption or drop the row")
             continue
         refs.setdefault(clip, []).append(Caption(clip, "reference", caption.rstrip("\r\n"), path.name, str(n)))
     return refs
@@ -254,7 +257,8 @@ def pair_with_references(candidates: list[Caption], refs: dict[str, list[Caption
         clip = match(c.clip)
         if clip is None:
             issues.add(c.file, c.row, "no_reference",
-                       f"row {c.row}: clip {c.clip} ({c.system}) has no reference caption in {refs_file}; row excluded")
+                       f"row {c.row}: clip {c.clip} ({c.system}) has no reference caption in {refs_file}; row excluded; "
+                       "fix: add its reference or check the clip id")
             continue
         out.append((c, clip, [r.text for r in refs[clip]]))
     return out

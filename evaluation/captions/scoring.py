@@ -86,7 +86,7 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
                 from soundaq.base.errors import first_line
 
                 issues.add(c.file, c.row, "unscorable", f"row {c.row}: {c.clip} ({c.system}) cannot be scored by the "
-                           f"paper metrics ({first_line(err)}); row excluded")
+                           f"paper metrics ({first_line(err)}); row excluded; fix: check the caption's text")
                 keep[i] = False
                 continue
             for m, v in got.items():
