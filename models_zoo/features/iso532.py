@@ -97,16 +97,17 @@ def _biquads(xt, st, c, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _snap(st, count):  # pragma: no cover - compiled
+def _snap(st, count, snap):  # pragma: no cover - compiled
     for i in range(count):
         v = st[i]
-        st[i] = 0.0 if abs(v) < SNAP else v
+        st[i] = 0.0 if abs(v) < snap else v
 
 
 @njit(cache=True, nogil=True)
-def _band_intensities(x, coef, dec):  # pragma: no cover - compiled
+def _band_intensities(x, coef, dec, snap):  # pragma: no cover - compiled
     """Band filters, squaring and 3 x one-pole smoothing; the intensity of every ``dec``-th sample
-    (from the first): [ceil(n / dec), 28]. All 28 bands advance together, one sample at a time."""
+    (from the first): [ceil(n / dec), 28]. All 28 bands advance together, one sample at a time.
+    Input samples and states below ``snap`` in magnitude are taken as zero (every ``dec`` samples)."""
     n = x.size
     n_out = (n + dec - 1) // dec
     out = np.empty((n_out, N_BANDS))
@@ -116,7 +117,7 @@ def _band_intensities(x, coef, dec):  # pragma: no cover - compiled
     j = 0
     for t in range(n):
         xt = x[t]
-        if abs(xt) < SNAP:
+        if abs(xt) < snap:
             xt = 0.0
         for b in range(N_BANDS):
             v = _biquads(xt, st, c, b)
@@ -132,7 +133,7 @@ def _band_intensities(x, coef, dec):  # pragma: no cover - compiled
             for b in range(N_BANDS):
                 out[k, b] = st[8 * N_BANDS + b]
             k += 1
-            _snap(st, 9 * N_BANDS)
+            _snap(st, 9 * N_BANDS, snap)
         j += 1
         if j == dec:
             j = 0
@@ -140,7 +141,7 @@ def _band_intensities(x, coef, dec):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _band_mean_squares(x, coef):  # pragma: no cover - compiled
+def _band_mean_squares(x, coef, snap):  # pragma: no cover - compiled
     """Band filters and the mean square of each band's output over the whole signal: [28]."""
     n = x.size
     c = coef.ravel().copy()
@@ -149,14 +150,14 @@ def _band_mean_squares(x, coef):  # pragma: no cover - compiled
     j = 0
     for t in range(n):
         xt = x[t]
-        if abs(xt) < SNAP:
+        if abs(xt) < snap:
             xt = 0.0
         for b in range(N_BANDS):
             acc[b] += _biquads(xt, st, c, b)
         j += 1
         if j == DECIMATION:
             j = 0
-            _snap(st, 6 * N_BANDS)
+            _snap(st, 6 * N_BANDS, snap)
     return acc / max(n, 1)
 
 
@@ -164,7 +165,7 @@ def band_intensities(pascals48k: np.ndarray) -> np.ndarray:
     """Smoothed third-octave band intensities of a 48 kHz signal every 0.5 ms: [ceil(n / 24), 28]
     (filter-gain units; the level is ``10 log10((I + TINY) / I_REF)`` dB)."""
     x = np.ascontiguousarray(pascals48k, dtype=np.float64)
-    return _band_intensities(x, _FILTER_COEF, DECIMATION)
+    return _band_intensities(x, _FILTER_COEF, DECIMATION, SNAP)
 
 
 def intensity_to_level(intensity: np.ndarray) -> np.ndarray:
@@ -322,7 +323,7 @@ def _decay_substep(st, b, u, B0, B1, B2, B3, B4, B5):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True)
-def _nonlinear_decay(core, B, steps):  # pragma: no cover - compiled
+def _nonlinear_decay(core, B, steps, snap):  # pragma: no cover - compiled
     """Non-linear temporal decay of core loudness [frames, 21] with ``steps`` interpolated sub-steps
     per frame; all bands advance together.
 
@@ -363,14 +364,14 @@ def _nonlinear_decay(core, B, steps):  # pragma: no cover - compiled
                 u = st[b] + st[N_CRITICAL + b]
                 st[b] = u
                 _decay_substep(st, b, u, B0, B1, B2, B3, B4, B5)
-        _snap(st[2 * N_CRITICAL:], 2 * N_CRITICAL)
+        _snap(st[2 * N_CRITICAL:], 2 * N_CRITICAL, snap)
     return out
 
 
 def nonlinear_decay(core: np.ndarray) -> np.ndarray:
     """Non-linear temporal decay of core loudness sampled at 2 kHz: [21, frames] -> [21, frames]."""
     core = np.ascontiguousarray(np.asarray(core, dtype=np.float64).T)
-    return _nonlinear_decay(core, _DECAY_B, SUBSTEPS).T
+    return _nonlinear_decay(core, _DECAY_B, SUBSTEPS, SNAP).T
 
 
 # --- 4. upper slopes: total and specific loudness --------------------------------------------------
@@ -546,7 +547,7 @@ def specific_loudness_of_core(nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --- 5. temporal weighting -------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _temporal_weighting(x, a_fast, a_slow, steps, keep):  # pragma: no cover - compiled
+def _temporal_weighting(x, a_fast, a_slow, steps, keep, snap):  # pragma: no cover - compiled
     """0.47 LP(fast) + 0.53 LP(slow) of x, both first-order low-passes run on ``steps`` linearly
     interpolated sub-steps per input sample; every ``keep``-th value from the first is returned."""
     n = x.size
@@ -568,18 +569,18 @@ def _temporal_weighting(x, a_fast, a_slow, steps, keep):  # pragma: no cover - c
             u = u + d
             yf = bf * u + a_fast * yf
             ys = bs * u + a_slow * ys
-        if abs(yf) < SNAP:
+        if abs(yf) < snap:
             yf = 0.0
-        if abs(ys) < SNAP:
+        if abs(ys) < snap:
             ys = 0.0
     return out
 
 
-def temporal_weighting(total: np.ndarray, rate: float = 2000.0, keep: int = 1) -> np.ndarray:
+def temporal_weighting(total: np.ndarray, rate: float = 2000.0, keep: int = 1, snap: float = SNAP) -> np.ndarray:
     """0.47 LP(3.5 ms) + 0.53 LP(70 ms) of the total loudness sampled at ``rate``; every ``keep``-th value."""
     total = np.ascontiguousarray(total, dtype=np.float64)
     return _temporal_weighting(total, math.exp(-1.0 / (rate * SUBSTEPS * 3.5e-3)),
-                               math.exp(-1.0 / (rate * SUBSTEPS * 70e-3)), SUBSTEPS, keep)
+                               math.exp(-1.0 / (rate * SUBSTEPS * 70e-3)), SUBSTEPS, keep, snap)
 
 
 # --- resampling ------------------------------------------------------------------------------------
@@ -625,14 +626,15 @@ def _signal(pascals, sample_rate) -> np.ndarray:
 
 # --- the methods -----------------------------------------------------------------------------------
 
-def _zwtv(pascals, sample_rate, field: str, specific: bool) -> tuple[np.ndarray, np.ndarray]:
+def _zwtv(pascals, sample_rate, field: str, specific: bool, snap: float = SNAP) -> tuple[np.ndarray, np.ndarray]:
+    """(N [frames], N' [frames, 240] or [0, 240]); ``snap`` = 0 turns the flush-to-zero off (tests)."""
     _check_field(field)
     x = _signal(pascals, sample_rate)
-    inten = _band_intensities(x, _FILTER_COEF, DECIMATION)
+    inten = _band_intensities(x, _FILTER_COEF, DECIMATION, snap)
     core = _core(inten, TINY, I_REF, field)
-    decayed = _nonlinear_decay(core, _DECAY_B, SUBSTEPS)
+    decayed = _nonlinear_decay(core, _DECAY_B, SUBSTEPS, snap)
     total, spec = _slopes_of(decayed, specific, OUTPUT_STEP)
-    return temporal_weighting(total, keep=OUTPUT_STEP), spec
+    return temporal_weighting(total, keep=OUTPUT_STEP, snap=snap), spec
 
 
 def loudness_zwtv_fast(pascals: np.ndarray, sample_rate: int, field: str = "free") -> np.ndarray:
@@ -675,7 +677,7 @@ def loudness_zwst_fast(pascals: np.ndarray, sample_rate: int, field: str = "free
     """
     _check_field(field)
     x = _signal(pascals, sample_rate)
-    ms = _band_mean_squares(x, _FILTER_COEF)[None, :]
+    ms = _band_mean_squares(x, _FILTER_COEF, SNAP)[None, :]
     total, spec = _slopes_of(_core(ms, TINY, I_REF, field), True)
     return float(total[0]), spec[0]
 
