@@ -60,6 +60,17 @@ def mosqito_zwtv(x: np.ndarray, rate: int, field: str = "free"):
         return loudness_zwtv(x, rate, field_type=field)
 
 
+# -- resampling: the packed real FFT (even lengths) -------------------------------------------------
+
+@pytest.mark.parametrize("n,m", [(13230, 14400), (44100, 48000), (10002, 4801), (8192, 8191), (4097, 4461)])
+def test_fft_resample_of_long_signals_equals_scipy(n, m):
+    from scipy import signal as sps
+
+    x = np.random.default_rng(n + m).standard_normal(n)
+    np.testing.assert_allclose(I.fft_resample(x, m), sps.resample(x, m), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(I.rfft(x), np.fft.rfft(x), rtol=1e-10, atol=1e-9)
+
+
 # -- specific loudness N'(z, t) ---------------------------------------------------------------------
 
 SIGNALS = {

@@ -603,28 +603,38 @@ def _twiddles(n: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _split_packed_spectrum(z, tw, out):  # pragma: no cover - compiled
-    """Spectrum [h + 1] of a real signal x of length 2h from the FFT z [h] of x[0::2] + i x[1::2]:
-    X[k] = E[k] + tw[k] O[k] with E = (z[k] + conj z[h - k]) / 2, O = (z[k] - conj z[h - k]) / 2i."""
+def _split_packed_spectrum(z, tw, scale, out):  # pragma: no cover - compiled
+    """The first out.size bins, times ``scale``, of the spectrum of a real signal x of length 2h from the
+    FFT z [h] of x[0::2] + i x[1::2]: X[k] = E[k] + tw[k] O[k], E = (z[k] + conj z[h - k]) / 2,
+    O = (z[k] - conj z[h - k]) / 2i."""
     h = z.size
-    for k in range(h + 1):
+    for k in range(out.size):
         a = z[k % h]
         b = np.conj(z[(h - k) % h])
-        out[k] = 0.5 * (a + b) - 0.5j * (a - b) * tw[k]
+        out[k] = (0.5 * (a + b) - 0.5j * (a - b) * tw[k]) * scale
+
+
+def _rfft_into(x: np.ndarray, out: np.ndarray, scale: float) -> None:
+    """The first out.size bins of ``scipy.fft.rfft(x) * scale`` into ``out`` (equal to 1e-15 relative).
+
+    An even length is transformed as a complex signal of half the length: pocketfft's real transform
+    has no fast radix-7 pass, and 44.1-kHz clips have lengths like 1,323,000 = 2^3 3^3 5^3 7^2,
+    where this is about 1.6x faster."""
+    import scipy.fft as sfft
+
+    n = x.size
+    if n % 2 or n < 4096:
+        out[:] = sfft.rfft(x)[: out.size] * scale
+        return
+    _split_packed_spectrum(sfft.fft(x.view(np.complex128)), _twiddles(n), scale, out)
 
 
 def rfft(x: np.ndarray) -> np.ndarray:
-    """``scipy.fft.rfft`` of a real signal (equal to 1e-15 relative). An even length is transformed as
-    a complex signal of half the length: pocketfft's real transform has no fast radix-7 pass, and
-    44.1 kHz clips have lengths like 1,323,000 = 2^3 3^3 5^3 7^2, where this is about 1.6x faster."""
-    import scipy.fft as sfft
-
+    """``scipy.fft.rfft`` of a real signal, even lengths through a half-length complex FFT (see
+    :func:`_rfft_into`)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    n = x.size
-    if n % 2 or n < 4096:
-        return sfft.rfft(x)
-    out = np.empty(n // 2 + 1, dtype=np.complex128)
-    _split_packed_spectrum(sfft.fft(x.view(np.complex128)), _twiddles(n), out)
+    out = np.empty(x.size // 2 + 1, dtype=np.complex128)
+    _rfft_into(x, out, 1.0)
     return out
 
 
@@ -634,18 +644,18 @@ def fft_resample(x: np.ndarray, m: int) -> np.ndarray:
     half the work (real FFTs only)."""
     import scipy.fft as sfft
 
+    x = np.ascontiguousarray(x, dtype=np.float64)
     n = x.size
     if m == n:
         return x.copy()
-    spec = rfft(x)
-    out = np.zeros(m // 2 + 1, dtype=spec.dtype)
+    out = np.zeros(m // 2 + 1, dtype=np.complex128)
     keep = min(n, m) // 2 + 1
-    out[:keep] = spec[:keep]
+    _rfft_into(x, out[:keep], m / n)
     if m > n and n % 2 == 0:
         out[n // 2] *= 0.5        # the input's Nyquist bin is shared by +/- n/2
     elif m < n and m % 2 == 0:
         out[m // 2] = 2.0 * out[m // 2].real  # +/- m/2 fold onto the output's Nyquist bin
-    return sfft.irfft(out, m) * (m / n)
+    return sfft.irfft(out, m)
 
 
 def to_48k(pascals: np.ndarray, sample_rate: int) -> np.ndarray:
