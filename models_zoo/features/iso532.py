@@ -28,10 +28,11 @@ geometrically towards zero and, left alone, passes through the subnormal range (
 where many CPUs compute 20-100x slower. Each recursion here (band filters, smoothing, decay,
 temporal weighting) therefore sets a state whose magnitude is below :data:`SNAP` = 1e-100 to exactly
 zero, once per 0.5 ms frame, and the band filters read input samples below 1e-100 Pa as zero. This
-cannot change a result: a band intensity enters the level as ``intensity + 1e-12`` (the standard's
-TINY_VALUE), whose last bit is about 2e-28, while the largest change snapping can cause there is about
-1e-200; the decayed core loudness and N(t) change by less than 1e-100 sone (values below that become
-exactly 0). Between two snaps the fastest recursion (the 12.5 kHz band, pole radius about 0.83 per
+cannot change a level: a band's output y moves by about 1e-100 at most, its intensity by about
+2 |y| 1e-100, which is below half the last place of ``intensity + 1e-12`` (the level's argument; 1e-12
+is the standard's TINY_VALUE, whose last place is about 2e-28) whatever y is, so the levels are
+bit-identical; the decayed core loudness, N' and N(t) change by less than 1e-100 sone (values below
+that become exactly 0). Between two snaps the fastest recursion (the 12.5 kHz band, pole radius about 0.83 per
 sample) shrinks a state by at most 1e-2, so nothing reaches the subnormal range. Numba's ``fastmath``
 was not used instead: it changes the order of operations (so the quantised totals could differ from
 the standard's in rare frames) and LLVM's flags do not set the CPU's flush-to-zero mode anyway.
