@@ -26,31 +26,14 @@ from soundaq.models_zoo.features import (BARK_AXIS, LevelRangeError, clip_featur
 from soundaq.models_zoo.features import iso532 as I
 from soundaq.models_zoo.features.audio import Calibration
 
-P_REF = 2e-5
+from loudness_signals import at_db, pink, tone
+
 FS = 48000
 #: ISO 532-1 Annex B.2, test signal 1: third-octave levels (dB SPL, 25 Hz ... 12.5 kHz) of a machinery noise.
 ANNEX_B2_SIGNAL_1 = np.array([-60, -60, 78, 79, 89, 72, 80, 89, 75, 87, 85, 79, 86, 80, 71, 70, 72, 71, 72, 74,
                               69, 65, 67, 77, 68, 58, 45, 30.0])
 #: ISO 532-1 Annex B reference loudness (sone, free field) of the stationary test signals 1-5.
 ANNEX_B_N = {1: 83.296, 2: 14.655, 3: 4.019, 4: 1.549, 5: 10.498}
-
-
-def at_db(x: np.ndarray, db: float) -> np.ndarray:
-    return x * (P_REF * 10 ** (db / 20) / np.sqrt(np.mean(x ** 2)))
-
-
-def tone(freq: float, db: float, seconds: float, rate: int = FS) -> np.ndarray:
-    t = np.arange(int(round(seconds * rate))) / rate
-    return at_db(np.sin(2 * np.pi * freq * t), db)
-
-
-def pink(seconds: float, db: float, rate: int = FS, seed: int = 0) -> np.ndarray:
-    n = int(round(seconds * rate))
-    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / rate)
-    spec[1:] /= np.sqrt(f[1:])
-    spec[0] = 0
-    return at_db(np.fft.irfft(spec, n), db)
 
 
 def mosqito_zwtv(x: np.ndarray, rate: int, field: str = "free"):

@@ -98,10 +98,14 @@ def _biquads(xt, st, c, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _flushed(v, snap):  # pragma: no cover - compiled
+    return 0.0 if abs(v) < snap else v
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _snap(st, count, snap):  # pragma: no cover - compiled
     for i in range(count):
-        v = st[i]
-        st[i] = 0.0 if abs(v) < snap else v
+        st[i] = _flushed(st[i], snap)
 
 
 @njit(cache=True, nogil=True)
@@ -117,9 +121,7 @@ def _band_intensities(x, coef, dec, snap):  # pragma: no cover - compiled
     k = 0
     j = 0
     for t in range(n):
-        xt = x[t]
-        if abs(xt) < snap:
-            xt = 0.0
+        xt = _flushed(x[t], snap)
         for b in range(N_BANDS):
             v = _biquads(xt, st, c, b)
             sa = c[7 * N_BANDS + b]
@@ -150,9 +152,7 @@ def _band_mean_squares(x, coef, snap):  # pragma: no cover - compiled
     acc = np.zeros(N_BANDS)
     j = 0
     for t in range(n):
-        xt = x[t]
-        if abs(xt) < snap:
-            xt = 0.0
+        xt = _flushed(x[t], snap)
         for b in range(N_BANDS):
             acc[b] += _biquads(xt, st, c, b)
         j += 1
@@ -574,10 +574,8 @@ def _temporal_weighting(x, a_fast, a_slow, steps, keep, snap):  # pragma: no cov
             u = u + d
             yf = bf * u + a_fast * yf
             ys = bs * u + a_slow * ys
-        if abs(yf) < snap:
-            yf = 0.0
-        if abs(ys) < snap:
-            ys = 0.0
+        yf = _flushed(yf, snap)
+        ys = _flushed(ys, snap)
     return out
 
 
