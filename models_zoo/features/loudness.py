@@ -83,7 +83,8 @@ def specific_loudness(pascals, sample_rate: int, backend: str = "fast", field: s
     the instant k x 2 ms, the same frames as :func:`loudness`. As in the standard's program (and
     mosqito's ``loudness_zwtv``), N' is taken after the non-linear temporal decay and before the
     temporal weighting that N(t) receives, so sum(N'[:, k]) x 0.1 Bark approximates the unweighted
-    total loudness, not N[k]. Arguments and errors as :func:`loudness`.
+    total loudness, not N[k]. 30 s of signal give [240, 15000] (29 MB); cut long recordings into
+    windows. Arguments and errors as :func:`loudness`.
     """
     x = _pascals(pascals)
     _check_backend(backend)
