@@ -29,6 +29,10 @@ _API: dict[str, str] = {
     "load_audio": "soundaq.models_zoo.features:load_audio",
     "log_mel": "soundaq.models_zoo.features:log_mel",
     "loudness": "soundaq.models_zoo.features:loudness",
+    "specific_loudness": "soundaq.models_zoo.features:specific_loudness",
+    "loudness_statistics": "soundaq.models_zoo.features:loudness_statistics",
+    "stationary_loudness": "soundaq.models_zoo.features:stationary_loudness",
+    "stationary_loudness_from_levels": "soundaq.models_zoo.features:stationary_loudness_from_levels",
     # models
     "list_models": "soundaq.models_zoo.registry:list_nets",
     "build_net": "soundaq.models_zoo.registry:build_net",

@@ -108,6 +108,43 @@ def test_parallel_run_reuses_the_cache(inputs, tmp_path, capsys):
             np.testing.assert_array_equal(a["loudness"], b["loudness"])
 
 
+def test_loudness_stats_csv(inputs, tmp_path, capsys):
+    """--loudness-stats: N5, N10, Nmax, mean N per 30-s window and per file, from the written loudness,
+    over the frames that cover the audio; failed inputs have no rows; without the flag, no CSV."""
+    import csv
+
+    from soundaq.models_zoo.features import loudness_statistics
+
+    d, good, bad = inputs
+    out = tmp_path / "out"
+    files = [good["long_24bit"], bad["text"], good["short_stereo"]]
+    assert main(["features", *map(str, files), "--out", str(out), "--cache", str(tmp_path / "c"),
+                 "--jobs", "2", "--loudness-stats"]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    with open(out / "loudness_stats.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["file", "window", "start_s", "end_s", "N5", "N10", "Nmax", "Nmean"]
+    assert [(r["file"], r["window"]) for r in rows] == [
+        (str(good["long_24bit"]), "1"), (str(good["long_24bit"]), "2"), (str(good["long_24bit"]), "all"),
+        (str(good["short_stereo"]), "1"), (str(good["short_stereo"]), "all")]
+    assert [(r["start_s"], r["end_s"]) for r in rows] == [("0", "30"), ("30", "31"), ("0", "31"), ("0", "3"),
+                                                          ("0", "3")]
+    with np.load(out / "long_24bit.npz") as z:
+        loud = z["loudness"][:, :, 0].astype(np.float64)
+    expected = {"2": loudness_statistics(loud[1, :500]), "all": loudness_statistics(np.r_[loud[0], loud[1, :500]])}
+    for r in rows[1:3]:
+        for key, value in expected[r["window"]].as_dict().items():
+            assert float(r[key]) == pytest.approx(value, abs=1e-6)
+    for r in rows:
+        assert float(r["Nmax"]) >= float(r["N5"]) >= float(r["N10"]) >= 0 and float(r["Nmean"]) > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["loudness_stats"] == "loudness_stats.csv"
+    assert not any("loudness_stats" in entry for entry in manifest["files"])
+    plain = tmp_path / "plain"
+    assert main(["features", str(good["short_stereo"]), "--out", str(plain), "--cache", str(tmp_path / "c")]) == 0
+    assert not (plain / "loudness_stats.csv").exists()
+
+
 def test_progress_bar_is_drawn_on_a_terminal(inputs, tmp_path, capsys, monkeypatch):
     _, good, _ = inputs
     monkeypatch.setenv("FORCE_COLOR", "1")

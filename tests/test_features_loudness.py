@@ -15,29 +15,11 @@ from scipy import signal as sps
 from soundaq.models_zoo.features import Calibration, LevelRangeError, load_audio, loudness
 from soundaq.models_zoo.features.iso532 import fft_resample
 
+from loudness_signals import at_db, pink, tone
+
 CLIP = "fold_1_participant_00056_stimulus_13.flac"
 CALIBRATION = "calibration_sine_1kHz_60dB.wav"
 MEAN_TOL, MAX_TOL = 0.005, 0.05   # sone, from the issue
-P_REF = 2e-5
-
-
-def at_db(x: np.ndarray, db: float) -> np.ndarray:
-    """Scale a signal to an RMS of ``db`` dB SPL (pascals)."""
-    return x * (P_REF * 10 ** (db / 20) / np.sqrt(np.mean(x ** 2)))
-
-
-def tone(freq: float, db: float, seconds: float, rate: int = 48000) -> np.ndarray:
-    t = np.arange(int(round(seconds * rate))) / rate
-    return at_db(np.sin(2 * np.pi * freq * t), db)
-
-
-def pink(seconds: float, db: float, rate: int, seed: int) -> np.ndarray:
-    n = int(round(seconds * rate))
-    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / rate)
-    spec[1:] /= np.sqrt(f[1:])
-    spec[0] = 0
-    return at_db(np.fft.irfft(spec, n), db)
 
 
 def bursts(rate: int = 48000) -> np.ndarray:

@@ -10,7 +10,8 @@ def register(sub) -> None:
     p = sub.add_parser("features", help="extract log-mel and ISO 532-1 loudness features, one .npz per audio file",
                        description="Write OUT/<stem>.npz with mel float32 [windows, 3001, 64] and loudness "
                                    "float32 [windows, 15000, 1] per input (30-s windows, the last zero-padded), "
-                                   "plus OUT/manifest.json (parameters, versions, per-file status).")
+                                   "plus OUT/manifest.json (parameters, versions, per-file status) and, with "
+                                   "--loudness-stats, OUT/loudness_stats.csv.")
     p.add_argument("audio", nargs="+", type=Path, metavar="AUDIO",
                    help="audio files (any rate, depth, channels, length) or folders of them")
     p.add_argument("--out", required=True, type=Path, help="output folder")
@@ -28,6 +29,9 @@ def register(sub) -> None:
                    help="feature cache folder, shared with the data module (default $SOUNDAQ_FEATURE_CACHE, "
                         "else $SOUNDAQ_CACHE/features, else ~/.cache/soundaq/features)")
     p.add_argument("--no-cache", action="store_true", help="compute everything, read and write no cache")
+    p.add_argument("--loudness-stats", action="store_true",
+                   help="also write OUT/loudness_stats.csv: N5, N10, Nmax and mean N (sone, ISO 532-1) of each "
+                        "30-s window and of each file, over the frames that cover the audio")
     p.set_defaults(handler=_run)
 
 
@@ -43,15 +47,15 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pascal_per_unit: float,
-             calibration_source: str) -> dict:
+             calibration_source: str, loudness_stats: bool = False) -> dict:
     """Worker: features of one file written to ``out_file``; never raises."""
     import time
 
     import numpy as np
 
     from soundaq.base.errors import UserError, first_line, one_line
+    from soundaq.models_zoo.features import Calibration, FeatureCache, window_loudness_statistics
     from soundaq.base.fileio import atomic_path
-    from soundaq.models_zoo.features import Calibration, FeatureCache
 
     t0 = time.perf_counter()
     entry = {"input": path, "output": Path(out_file).name}
@@ -67,6 +71,8 @@ def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pas
                      audio_sha256=feats.audio_sha256, cache_key=feats.key)
         if cache.write_errors:
             entry["cache_warning"] = cache.write_errors[0]
+        if loudness_stats:
+            entry["loudness_stats"] = window_loudness_statistics(feats.loudness, feats.seconds)
     except UserError as err:   # AudioError, a write that failed (disk full): already one line
         entry.update(status="failed", error=first_line(err))
     except MemoryError:
@@ -75,6 +81,25 @@ def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pas
         entry.update(status="failed", error=f"{path}: internal error {one_line(err)}")
     entry["elapsed_s"] = round(time.perf_counter() - t0, 3)
     return entry
+
+
+STATS_FILE = "loudness_stats.csv"
+STATS_COLUMNS = ("file", "window", "start_s", "end_s", "N5", "N10", "Nmax", "Nmean")
+
+
+def _stats_csv(entries: list[dict], stats: dict[str, list[dict]]) -> str:
+    """loudness_stats.csv: one row per 30-s window and one ("all") per file, in the order of the inputs."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(STATS_COLUMNS)
+    for entry in entries:
+        for row in stats.get(entry["input"], []):
+            writer.writerow([entry["input"], row["window"], f"{row['start_s']:g}", f"{row['end_s']:g}",
+                             *(f"{row[k]:.6f}" for k in STATS_COLUMNS[4:])])
+    return buf.getvalue()
 
 
 def _versions() -> dict:
@@ -92,7 +117,6 @@ def _versions() -> dict:
 
 def _run(args) -> int:
     import datetime
-    import json
     import sys
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -101,7 +125,7 @@ def _run(args) -> int:
 
     from soundaq.base.errors import UserError
     from soundaq.models_zoo.features import Calibration, default_cache_dir, feature_parameters
-    from soundaq.base.fileio import atomic_write_json
+    from soundaq.base.fileio import atomic_write_json, atomic_write_text
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be at least 1")
@@ -130,7 +154,7 @@ def _run(args) -> int:
             continue
         seen[name] = path
         jobs.append((str(path), str(args.out / name), None if cache_root is None else str(cache_root),
-                     args.loudness_backend, calibration.pascal_per_unit, calibration.source))
+                     args.loudness_backend, calibration.pascal_per_unit, calibration.source, args.loudness_stats))
 
     console = Console(stderr=True)
     progress = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -157,6 +181,9 @@ def _run(args) -> int:
     order = {str(p): i for i, p in enumerate(files)}
     entries.sort(key=lambda e: order.get(e["input"], len(order)))
     failed = [e for e in entries if e["status"] != "ok"]
+    stats = {e["input"]: e.pop("loudness_stats") for e in entries if "loudness_stats" in e}
+    if args.loudness_stats:
+        atomic_write_text(args.out / STATS_FILE, _stats_csv(entries, stats))
     manifest = {
         "command": "soundaq features",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -166,6 +193,7 @@ def _run(args) -> int:
         "cache": None if cache_root is None else str(cache_root),
         "versions": _versions(),
         "summary": {"files": len(entries), "ok": len(entries) - len(failed), "failed": len(failed)},
+        "loudness_stats": STATS_FILE if args.loudness_stats else None,
         "files": entries,
     }
     atomic_write_json(args.out / "manifest.json", manifest)

@@ -12,7 +12,7 @@ import numpy as np
 
 from soundaq.models_zoo.features.audio import Calibration
 from soundaq.models_zoo.features.logmel import log_mel
-from soundaq.models_zoo.features.loudness import loudness
+from soundaq.models_zoo.features.loudness import LOUDNESS_RATE, loudness, loudness_statistics
 
 WINDOW_SECONDS = 30
 MEL_FRAMES = 3001
@@ -50,3 +50,39 @@ def clip_features(samples: np.ndarray, sample_rate: int, calibration: Calibratio
         mel[i] = m
         loud[i, :, 0] = n
     return mel, loud
+
+
+def window_loudness_statistics(loud: np.ndarray, seconds: float) -> list[dict]:
+    """N5, N10, Nmax and mean N (sone) of each 30-s window and of the whole file.
+
+    Only the frames that cover the audio count: the zero padding of a short clip or of the last
+    window is left out (a 1-s clip is described by its first 500 frames, not by 29 s of silence).
+    The file's row pools the covering frames of all its windows.
+
+    Args:
+        loud: [windows, 15000] or [windows, 15000, 1] loudness in sone, as :func:`clip_features` and
+            the feature cache give it.
+        seconds: the audio's duration in seconds.
+    Returns:
+        one dict per window (``window`` 1, 2, ...) and one for the file (``window`` "all"), each with
+        ``start_s``, ``end_s``, ``N5``, ``N10``, ``Nmax``, ``Nmean``.
+    Raises:
+        ValueError: loudness of the wrong shape.
+    """
+    loud = np.asarray(loud, dtype=np.float64)
+    if loud.ndim == 3 and loud.shape[2] == 1:
+        loud = loud[:, :, 0]
+    if loud.ndim != 2 or loud.shape[0] == 0:
+        raise ValueError(f"expected loudness [windows, frames], got shape {loud.shape}")
+    rows, pooled = [], []
+    for w in range(loud.shape[0]):
+        start = w * WINDOW_SECONDS
+        covered = min(WINDOW_SECONDS, seconds - start) if seconds > 0 else WINDOW_SECONDS
+        frames = min(loud.shape[1], max(1, math.ceil(covered * LOUDNESS_RATE - 1e-9)))
+        part = loud[w, :frames]
+        pooled.append(part)
+        rows.append({"window": w + 1, "start_s": float(start), "end_s": float(start + frames / LOUDNESS_RATE),
+                     **loudness_statistics(part).as_dict()})
+    every = np.concatenate(pooled)
+    rows.append({"window": "all", "start_s": 0.0, "end_s": rows[-1]["end_s"], **loudness_statistics(every).as_dict()})
+    return rows
