@@ -46,7 +46,7 @@ def test_mixed_batch_writes_good_files_and_reports_bad_ones(inputs, tmp_path, ca
     cache = tmp_path / "cache"
     files = [good["short_stereo"], bad["empty"], good["long_24bit"], bad["text"], good["float_3ch"], bad["nan"],
              d / "missing.wav"]
-    rc = main(["features", *map(str, files), "--out", str(out), "--cache", str(cache)])
+    rc = main(["features", *map(str, files), "--out", str(out), "--cache-dir", str(cache)])
     captured = capsys.readouterr()
     assert rc == 1
     assert "Traceback" not in captured.err + captured.out
@@ -90,10 +90,10 @@ def test_parallel_run_reuses_the_cache(inputs, tmp_path, capsys):
     cache = tmp_path / "cache"
     first = tmp_path / "first"
     assert main(["features", str(good["short_stereo"]), str(good["float_3ch"]), "--out", str(first),
-                 "--cache", str(cache)]) == 0
+                 "--cache-dir", str(cache)]) == 0
     second = tmp_path / "second"
     # a folder argument expands to its audio files; the bad ones fail, the good ones come from the cache
-    rc = main(["features", str(d), "--out", str(second), "--cache", str(cache), "--jobs", "2"])
+    rc = main(["features", str(d), "--out", str(second), "--cache-dir", str(cache), "--workers", "2"])
     captured = capsys.readouterr()
     assert rc == 1 and "Traceback" not in captured.err
     manifest = json.loads((second / "manifest.json").read_text())
@@ -118,8 +118,8 @@ def test_loudness_stats_csv(inputs, tmp_path, capsys):
     d, good, bad = inputs
     out = tmp_path / "out"
     files = [good["long_24bit"], bad["text"], good["short_stereo"]]
-    assert main(["features", *map(str, files), "--out", str(out), "--cache", str(tmp_path / "c"),
-                 "--jobs", "2", "--loudness-stats"]) == 1
+    assert main(["features", *map(str, files), "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                 "--workers", "2", "--loudness-stats"]) == 1
     assert "Traceback" not in capsys.readouterr().err
     with open(out / "loudness_stats.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -141,7 +141,7 @@ def test_loudness_stats_csv(inputs, tmp_path, capsys):
     assert manifest["loudness_stats"] == "loudness_stats.csv"
     assert not any("loudness_stats" in entry for entry in manifest["files"])
     plain = tmp_path / "plain"
-    assert main(["features", str(good["short_stereo"]), "--out", str(plain), "--cache", str(tmp_path / "c")]) == 0
+    assert main(["features", str(good["short_stereo"]), "--out", str(plain), "--cache-dir", str(tmp_path / "c")]) == 0
     assert not (plain / "loudness_stats.csv").exists()
 
 
@@ -150,7 +150,7 @@ def test_progress_bar_is_drawn_on_a_terminal(inputs, tmp_path, capsys, monkeypat
     monkeypatch.setenv("FORCE_COLOR", "1")
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
     rc = main(["features", str(good["short_stereo"]), str(good["float_3ch"]), "--out", str(tmp_path / "o"),
-               "--cache", str(tmp_path / "c"), "--jobs", "2"])
+               "--cache-dir", str(tmp_path / "c"), "--workers", "2"])
     err = capsys.readouterr().err
     assert rc == 0
     assert "features" in err and "2/2" in err
@@ -171,7 +171,7 @@ def test_calibration_options_change_loudness_only(inputs, tmp_path, sample_clip_
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--jobs", "0"], "--jobs"),
+    (["--workers", "0"], "--workers"),
     (["--calibration", "/nonexistent/cal.wav"], "cal.wav"),
 ])
 def test_user_errors_are_one_line(inputs, tmp_path, capsys, argv, needle):
@@ -195,7 +195,7 @@ def test_same_stem_twice_is_reported(inputs, tmp_path, capsys):
     other.parent.mkdir()
     sf.write(other, _noise(0.5, 16000), 16000)
     rc = main(["features", str(good["float_3ch"]), str(other), "--out", str(tmp_path / "o"),
-               "--cache", str(tmp_path / "c")])
+               "--cache-dir", str(tmp_path / "c")])
     captured = capsys.readouterr()
     assert rc == 1 and "same name" in captured.err and "1 of 2 files written" in captured.out
 

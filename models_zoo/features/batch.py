@@ -1,0 +1,187 @@
+"""``soundaq features`` as a library call: the features of many audio files, one ``.npz`` each.
+
+:func:`extract_files` writes ``OUT/<stem>.npz`` (``mel`` float32 [windows, 3001, 64], ``loudness``
+float32 [windows, 15000, 1]) per input through the feature cache the data module shares, in parallel
+worker processes when asked, and ``OUT/manifest.json`` (parameters, versions, per-file status) and,
+optionally, ``OUT/loudness_stats.csv``. A bad file is one failed entry with its one-line reason; the
+others are still written.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from soundaq.base.errors import UserError, first_line, one_line
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+
+#: Suffixes taken from a folder given as an input.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".w64", ".caf")
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Audio files of the inputs: files as given, folders as their audio files (sorted); an empty
+    folder stays in the list so that it is reported as a failure."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(q for q in path.iterdir() if q.is_file() and q.suffix.lower() in AUDIO_SUFFIXES)
+            files.extend(found if found else [path])  # an empty folder is reported as a failure
+        else:
+            files.append(path)
+    return files
+
+
+def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pascal_per_unit: float,
+             calibration_source: str, loudness_stats: bool = False) -> dict:
+    """Worker: features of one file written to ``out_file``; never raises."""
+    import numpy as np
+
+    from soundaq.models_zoo.features import Calibration, FeatureCache, window_loudness_statistics
+
+    t0 = time.perf_counter()
+    entry = {"input": path, "output": Path(out_file).name}
+    try:
+        cache = FeatureCache(cache_root, backend=backend,
+                             calibration=Calibration(pascal_per_unit, source=calibration_source))
+        feats = cache.get(path)
+        with atomic_path(out_file) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, mel=feats.mel, loudness=feats.loudness)
+        entry.update(status="ok", source=feats.status, windows=int(feats.mel.shape[0]),
+                     sample_rate=feats.sample_rate, seconds=round(feats.seconds, 6),
+                     audio_sha256=feats.audio_sha256, cache_key=feats.key)
+        if cache.write_errors:
+            entry["cache_warning"] = cache.write_errors[0]
+        if loudness_stats:
+            entry["loudness_stats"] = window_loudness_statistics(feats.loudness, feats.seconds)
+    except UserError as err:   # AudioError, a write that failed (disk full): already one line
+        entry.update(status="failed", error=first_line(err))
+    except MemoryError:
+        entry.update(status="failed", error=f"{path}: out of memory; fix: split the recording into shorter files")
+    except Exception as err:  # keep the batch going; the manifest records what happened
+        entry.update(status="failed", error=f"{path}: internal error {one_line(err)}")
+    entry["elapsed_s"] = round(time.perf_counter() - t0, 3)
+    return entry
+
+
+STATS_FILE = "loudness_stats.csv"
+STATS_COLUMNS = ("file", "window", "start_s", "end_s", "N5", "N10", "Nmax", "Nmean")
+
+
+def _stats_csv(entries: list[dict], stats: dict[str, list[dict]]) -> str:
+    """loudness_stats.csv: one row per 30-s window and one ("all") per file, in the order of the inputs."""
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(STATS_COLUMNS)
+    for entry in entries:
+        for row in stats.get(entry["input"], []):
+            writer.writerow([entry["input"], row["window"], f"{row['start_s']:g}", f"{row['end_s']:g}",
+                             *(f"{row[k]:.6f}" for k in STATS_COLUMNS[4:])])
+    return buf.getvalue()
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in ("soundaq", "numpy", "scipy", "soundfile", "soxr", "numba", "mosqito"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+
+
+def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: str = "fast",
+                  cache_root: Path | None = None, workers: int = 1, loudness_stats: bool = False,
+                  progress: bool = True) -> dict:
+    """Features of every audio input into ``out`` (see the module docstring); returns the manifest.
+
+    Args:
+        inputs: audio files (any rate, depth, channels, length) or folders of them.
+        out: output folder (created).
+        calibration: :class:`~soundaq.models_zoo.features.Calibration` of the audio (default: ARAUS).
+        backend: ISO 532-1 loudness backend, ``fast`` or ``mosqito``.
+        cache_root: the feature cache (None: none read or written).
+        workers: parallel worker processes.
+        loudness_stats: also write ``loudness_stats.csv`` (N5, N10, Nmax, mean N per window and file).
+
+    Raises:
+        UserError: ``out`` is a file or cannot be created (one line). Bad inputs do not raise: each is
+        a failed entry of the manifest.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from soundaq.models_zoo.features import Calibration, feature_parameters
+
+    calibration = calibration or Calibration.default()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder; fix: pass a folder path")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot create the folder ({err.strerror}); fix: pass a writable folder") from None
+    files = expand_inputs(inputs)
+    jobs, entries, seen = [], [], {}
+    for path in files:
+        name = f"{path.stem}.npz"
+        if name in seen:
+            entries.append({"input": str(path), "output": name, "status": "failed",
+                            "error": f"{path}: same name as {seen[name]} (both would write {name}); "
+                                     "fix: rename one of them or run them into different --out folders"})
+            continue
+        seen[name] = path
+        jobs.append((str(path), str(out / name), None if cache_root is None else str(cache_root),
+                     backend, calibration.pascal_per_unit, calibration.source, loudness_stats))
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=console, transient=True, disable=not progress)
+    with bar:
+        task = bar.add_task("features", total=len(jobs))
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                entries.append(_extract(*job))
+                bar.advance(task)
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+                futures = {pool.submit(_extract, *job): job for job in jobs}
+                for fut in as_completed(futures):
+                    try:
+                        entries.append(fut.result())
+                    except Exception as err:  # a worker died (killed, out of memory): report, keep going
+                        path, out_file = futures[fut][:2]
+                        entries.append({"input": path, "output": Path(out_file).name, "status": "failed",
+                                        "error": f"{path}: worker process failed ({type(err).__name__}); "
+                                                 "fix: retry with --workers 1 or free memory"})
+                    bar.advance(task)
+
+    order = {str(p): i for i, p in enumerate(files)}
+    entries.sort(key=lambda e: order.get(e["input"], len(order)))
+    failed = [e for e in entries if e["status"] != "ok"]
+    stats = {e["input"]: e.pop("loudness_stats") for e in entries if "loudness_stats" in e}
+    if loudness_stats:
+        atomic_write_text(out / STATS_FILE, _stats_csv(entries, stats))
+    manifest = {
+        "command": "soundaq features",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "parameters": feature_parameters(backend, calibration),
+        "calibration": {"pascal_per_unit": calibration.pascal_per_unit, "db_spl_at_rms_1": calibration.db_offset,
+                        "source": calibration.source},
+        "cache": None if cache_root is None else str(cache_root),
+        "versions": _versions(),
+        "summary": {"files": len(entries), "ok": len(entries) - len(failed), "failed": len(failed)},
+        "loudness_stats": STATS_FILE if loudness_stats else None,
+        "files": entries,
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return manifest
