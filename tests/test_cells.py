@@ -131,7 +131,7 @@ def test_jury_cli_names_formula_cells_of_a_script_written_workbook(tmp_path, cap
     wb.save(tmp_path / "P1.xlsx")
     (tmp_path / "key.csv").write_text("participant,dataset,clip,caption,system\nP1,D2,3.wav,1,a\nP1,D2,3.wav,2,b\n")
     rc = main(["jury", str(tmp_path / "P1.xlsx"), "--key", str(tmp_path / "key.csv"), "--out",
-               str(tmp_path / "out"), "--no-figures", "--n-boot", "0"])
+               str(tmp_path / "out"), "--no-figures", "--resamples", "0"])
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err
     lines = [line for line in err.splitlines() if "P1.xlsx" in line]

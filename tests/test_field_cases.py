@@ -75,7 +75,7 @@ def test_f2_13_formula_without_stored_value_is_named(field_cases_dir, tmp_path, 
 
     case = field_cases_dir / "F2-13"
     rc, out, err = _cli(capsys, "jury", case, "--key", case / "key.csv", "--out", tmp_path / "formula",
-                        "--no-figures", "--n-boot", "0")
+                        "--no-figures", "--resamples", "0")
     assert rc == 1, err                 # two input errors; the analysis of the rest is complete
     lines = [line for line in err.splitlines() if "P2_excel.xlsx" in line]
     assert len(lines) == 2 and "empty" not in err.lower() and "Traceback" not in err
@@ -96,7 +96,7 @@ def test_f2_13_formula_without_stored_value_is_named(field_cases_dir, tmp_path, 
     for p in typed.glob("*.xlsx"):
         p.chmod(0o644)
     rc, _, err = _cli(capsys, "jury", typed, "--key", case / "key.csv", "--out", tmp_path / "typed_out",
-                      "--no-figures", "--n-boot", "0")
+                      "--no-figures", "--resamples", "0")
     assert rc == 0 and not err.strip(), err
     cols = ["participant", "dataset", "clip", "system", "dimension", "score", "cell"]
     a = pd.read_csv(tmp_path / "formula" / "ratings.csv")[cols]

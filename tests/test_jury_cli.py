@@ -22,7 +22,7 @@ def _cli(capsys, *argv):
 @pytest.fixture(scope="module")
 def published_run(expert_jury_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("jury_pub")
-    rc = main(["jury", "--published", str(expert_jury_dir / PUBLISHED), "--out", str(out), "--n-boot", "2000"])
+    rc = main(["jury", "--published", str(expert_jury_dir / PUBLISHED), "--out", str(out), "--resamples", "2000"])
     assert rc == 1      # the published file's out-of-range fluency average is an input error, left out
     return out
 
@@ -85,7 +85,7 @@ def test_built_jury_end_to_end(built_jury, expert_jury_dir, tmp_path, capsys):
     paths, key, ratings, order, clips, problems = built_jury
     out = tmp_path / "out"
     rc, stdout, err = _cli(capsys, *paths, "--key", key, "--published", expert_jury_dir / PUBLISHED,
-                           "--out", out, "--n-boot", "200", "--no-figures")
+                           "--out", out, "--resamples", "200", "--no-figures")
     assert rc == 1, err                                                 # planted input errors, analysis done
     # every planted problem is reported with workbook, sheet and cell
     issues = pd.read_csv(out / "issues.csv")
@@ -139,7 +139,7 @@ def test_strict_exits_2_and_writes_nothing(built_jury, tmp_path, capsys):
     assert "input error(s)" in err and "Traceback" not in err
     assert not (out / "tests.csv").exists()
     clean = [p for p in paths if p.name in ("P1_excel.xlsx", "P4_excel.xlsx")]
-    rc, _, err = _cli(capsys, *clean, "--key", key, "--out", out, "--strict", "--no-figures", "--n-boot", "50")
+    rc, _, err = _cli(capsys, *clean, "--key", key, "--out", out, "--strict", "--no-figures", "--resamples", "50")
     assert rc == 0, err                                                 # warnings only (no_workbook)
 
 

@@ -19,7 +19,7 @@ def test_jury_unblinds_a_public_layout_workbook_with_the_shipped_key(expert_jury
     wb = fill_template(template, tmp_path / "expert_P1.xlsx", "P1", order, ratings)
     for argv in ([wb], [wb, "--key", "public"]):
         out = tmp_path / f"out{len(argv)}"
-        rc = main(["jury", *map(str, argv), "--out", str(out), "--n-boot", "50", "--no-figures"])
+        rc = main(["jury", *map(str, argv), "--out", str(out), "--resamples", "50", "--no-figures"])
         _, err = capsys.readouterr()
         assert rc == 0, err
         assert ("public questionnaire's layout" in err) == (len(argv) == 1)

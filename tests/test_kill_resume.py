@@ -151,7 +151,7 @@ def _jury_case(tmp: Path) -> Case:
     books, key = write_jury(tmp / "jury", participants=4, clips=6)
 
     def argv(out: Path) -> list[str]:
-        return ["jury", str(tmp / "jury"), "--key", str(key), "--out", str(out), "--n-boot", "200"]
+        return ["jury", str(tmp / "jury"), "--key", str(key), "--out", str(out), "--resamples", "200"]
 
     def compare(a: Path, b: Path) -> None:
         for name in ("ratings", "clip_scores", "summary", "tests", "reliability", "issues"):

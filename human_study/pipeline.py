@@ -1,0 +1,191 @@
+"""The whole ``soundaq jury`` analysis as one library call: read, check, analyse, write.
+
+:func:`run_jury` reads filled questionnaires (un-blinded with a key, or the public questionnaire's
+shipped key) and/or the published per-clip averages into one tidy table, then writes the summary,
+paired tests, Friedman tests, reliability, figures, ``report.md``, one XLSX and ``provenance.json``.
+Problems in the inputs are collected (an :class:`~soundaq.human_study.issues.IssueLog`), reported as
+one line each and left out; with ``strict`` any of them stops the run.
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from soundaq.base.errors import UserError, first_line
+from soundaq.base.fileio import sha256_file
+
+
+def collect_workbooks(paths: list[Path]) -> list[Path]:
+    """The workbooks of the inputs: files as given, folders as every ``.xlsx`` inside (Excel's ``~$`` lock
+    files left out).
+
+    Raises:
+        UserError: a missing path or a folder without workbooks.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.glob("*.xlsx") if not q.name.startswith("~$"))
+            if not found:
+                raise UserError(f"{p}: folder holds no .xlsx workbooks; fix: pass the filled questionnaires")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise UserError(f"{p}: no such file or folder; fix: pass filled questionnaire .xlsx files")
+    return out
+
+
+@dataclass
+class JuryResult:
+    """What :func:`run_jury` made: the tables, the figures and files written, the input problems."""
+
+    tables: dict
+    reference: str
+    written: list[Path]
+    log: object
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when input errors were left out of the analysis (the batch went on), else 0."""
+        return 1 if self.log.errors else 0
+
+
+def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,
+             strict: bool = False, reference: str | None = None, alpha: float = 0.05, resamples: int = 10_000,
+             seed: int = 0, figures: bool = True, report_line=None) -> JuryResult:
+    """The whole jury analysis (see the module docstring).
+
+    Args:
+        inputs: filled questionnaire workbooks or folders of them.
+        out: output folder (created).
+        key: the un-blinding key CSV, ``"public"`` for the shipped key of the public questionnaire, or None
+            (the shipped key when every workbook is in the public questionnaire's layout).
+        published: the published per-clip averages workbook.
+        strict: any input problem is an error (UserError, exit 2) instead of being left out.
+        reference: the system the others are compared with (default: the human/expert one).
+        alpha: significance level; resamples, seed: the bootstrap (0 resamples: no bootstrap intervals).
+        report_line: called with each one-line message (default: print to stderr).
+
+    Raises:
+        UserError: bad arguments, a file in the role of another, nothing usable, or (``strict``) any
+            input problem; one line each.
+    """
+    say = report_line or (lambda msg: print(f"soundaq jury: {msg}", file=sys.stderr))
+    if not 0 < alpha < 1:
+        raise UserError(f"--alpha {alpha}: must be between 0 and 1")
+    workbooks = collect_workbooks(inputs)
+    from soundaq.human_study.workbooks import check_jury_inputs
+
+    check_jury_inputs(workbooks, published)   # a file given in the role of another: one line, exit 2
+    if not workbooks and published is None:
+        raise UserError("nothing to read: pass questionnaire workbooks (with --key) and/or --published FILE.xlsx")
+    use_public = bool(workbooks) and key is not None and str(key) == "public" and not Path(key).is_file()
+    notes = []
+    if workbooks and key is None:
+        from soundaq.human_study.public_key import layout_mismatch
+
+        if any(layout_mismatch(w) is not None for w in workbooks):
+            raise UserError("questionnaire workbooks need --key KEY.csv (participant,dataset,clip,caption,system) "
+                            "to know which system wrote 'Caption 1' and 'Caption 2'")
+        use_public = True
+        notes.append("the workbooks are in the public questionnaire's layout: using the key shipped with "
+                     "soundaq (recovered from the release's text metrics; docs/caption_metrics.md)")
+        say(notes[-1])
+    if published is not None and not Path(published).is_file():
+        raise UserError(f"{published}: published workbook not found; fix: pass the results .xlsx")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; fix: pass a folder for --out")
+
+    import pandas as pd
+
+    from soundaq.human_study import figures as figs
+    from soundaq.human_study import jury, report
+    from soundaq.human_study.issues import IssueLog
+    from soundaq.human_study.published import read_published
+    from soundaq.human_study.questionnaire import TIDY_COLUMNS, KeyError_, read_key, read_questionnaires
+    from soundaq.human_study.reliability import reliability_table
+
+    started = time.time()
+    log = IssueLog()
+    records: list[dict] = []
+    sources: list[dict] = []
+    if workbooks:
+        try:
+            if use_public:
+                from soundaq.human_study.public_key import public_key_for
+
+                the_key = public_key_for(workbooks)
+            else:
+                the_key = read_key(Path(key))
+        except (KeyError_, ValueError) as err:
+            raise UserError(first_line(err)) from None
+        sources.append({"path": str(the_key.path), "kind": "key (public questionnaire)" if use_public else "key",
+                        "sha256": sha256_file(the_key.path)})
+        records += read_questionnaires(workbooks, the_key, log)
+        sources += [{"path": str(w), "kind": "questionnaire", "sha256": sha256_file(w) if w.is_file() else ""}
+                    for w in workbooks]
+    if published is not None:
+        records += read_published(Path(published), log)
+        sources.append({"path": str(published), "kind": "published averages", "sha256": sha256_file(published)})
+
+    for issue in log.items[:20]:
+        say(issue.line())
+    if len(log) > 20:
+        say(f"... and {len(log) - 20} more issues (issues.csv)")
+    if strict and log.errors:
+        raise UserError(f"{len(log.errors)} input error(s) (listed above); fix them or run without --strict "
+                        "to exclude the affected ratings", exit_code=2)
+    tidy = pd.DataFrame(records, columns=list(TIDY_COLUMNS))
+    if tidy.empty:
+        raise UserError("no usable rating in the inputs (see the messages above); fix: check the workbooks")
+
+    systems = set(tidy["system"])
+    if reference is not None and reference.casefold() not in {s.casefold() for s in systems}:
+        raise UserError(f"--reference {reference}: not a system of the inputs ({', '.join(sorted(systems))})")
+    reference = jury.pick_reference(systems, reference)
+    clips = jury.clip_scores(tidy)
+    summary = jury.summarise(clips, resamples, seed)
+    tests = jury.paired_tests(clips, reference, alpha, resamples, seed)
+    friedman = jury.friedman_tests(clips)
+    reliability = reliability_table(tidy)
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    tables = {"ratings": tidy, "clip_scores": clips, "summary": summary, "tests": tests,
+              "friedman": friedman if not friedman.empty else None,
+              "reliability": reliability if not reliability.empty else None, "issues": log.frame()}
+    for name, frame in tables.items():
+        if frame is not None:
+            written.append(report.write_table(frame, out / f"{name}.csv"))
+    figure_paths: list[Path] = []
+    if figures:
+        for (source, dataset), _ in clips.groupby(["source", "dataset"]):
+            figure_paths.append(figs.ratings_figure(clips, source, dataset,
+                                                    out / "figures" / f"ratings_{source}_{dataset}.png", reference))
+        if not tests.empty:
+            for source in sorted(tests["source"].unique()):
+                figure_paths.append(figs.paired_figure(tests, source, out / "figures" / f"paired_{source}.png", alpha))
+    written += figure_paths
+    written.append(report.write_xlsx(tables, out / "jury_results.xlsx"))
+    text = report.build_report(sources, tidy, summary, tests, friedman, reliability, log, alpha, resamples, seed,
+                               figure_paths, out)
+    written.append(report.write_report(text, out / "report.md"))
+    versions = {}
+    for pkg in ("numpy", "scipy", "pandas", "pingouin", "krippendorff", "openpyxl", "matplotlib"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    written.append(report.write_provenance({
+        "command": "soundaq jury", "argv": sys.argv[1:], "inputs": sources, "alpha": alpha,
+        "resamples": resamples, "seed": seed, "reference": reference, "strict": strict,
+        "issues": len(log), "excluded_ratings": sum(i.excluded for i in log.items),
+        "versions": versions, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.time() - started, 2)}, out / "provenance.json"))
+    return JuryResult(tables, reference, written, log, notes)
