@@ -53,6 +53,9 @@ class Schedule:
         head_lr_width: output heads reading an embedding wider than this train at
             ``lr * head_lr_width / width`` (None: every weight at ``lr``, as the paper); see
             :meth:`soundaq.models_zoo.module.SoundscapeModule.parameter_groups`.
+        precise_bn_batches: after a clip budget, recompute the batch-norm statistics of the final
+            weights over this many training batches (0: keep the running averages, as the paper); see
+            :func:`soundaq.models_zoo.training.recompute_batchnorm`.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Schedule:
     patience: int | None = PATIENCE
     divergence_factor: float = 100.0
     head_lr_width: int | None = None
+    precise_bn_batches: int = 0
 
     @property
     def steps(self) -> int | None:
@@ -98,6 +102,6 @@ PAPER = Schedule("paper")
 #: The embedded set's preset (see the module docstring; measured in docs/leaderboard.md).
 EMBEDDED = Schedule("embedded", batch_size=8, lr=2e-3, lr_schedule="onecycle", warmup_fraction=0.25,
                     grad_clip=1.0, crop_seconds=4.0, budget_clips=480, max_epochs=None, patience=None,
-                    head_lr_width=128)
+                    head_lr_width=128, precise_bn_batches=16)
 
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PAPER, EMBEDDED)}

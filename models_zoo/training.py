@@ -34,7 +34,7 @@ from soundaq.base.artifacts import damaged, read_record, set_aside, zip_problem
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import atomic_path, atomic_write_json, sha256_file
 from soundaq.base.runs import RunFolder, package_versions
-from soundaq.models_zoo.module import MONITOR, SoundscapeModule
+from soundaq.models_zoo.module import LOUDNESS_PER_FRAME, MONITOR, SoundscapeModule
 from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
 
 
@@ -322,6 +322,55 @@ class TrainResult:
     record: dict = field(default_factory=dict)    # the content of train.json
 
 
+def recompute_batchnorm(module, loader, crop_frames: int | None, max_batches: int) -> dict:
+    """Batch-norm running statistics recomputed for the final weights ("precise BN").
+
+    The running means and variances a net evaluates with are exponential averages (momentum 0.1) of
+    the batches seen while its weights moved. After a short, fast-changing run they describe weights
+    that are gone: YAMNet's 14 batch norms, for one, then squash every test clip to one output (its
+    embedding's spread over clips fell from 0.57 in training mode to 0.0009 in evaluation mode). This
+    resets them and averages, with equal weights, over the first ``max_batches`` batches of
+    ``loader`` in training mode without gradients, on the same inputs as training (a centre crop of
+    ``crop_frames`` frames when the run trained on crops). Deterministic: the loader's first batches,
+    no dropout effect on the statistics of the layers before the dropout.
+
+    Returns:
+        ``{"layers": number of batch-norm layers, "batches": batches used, "clips": clips used}``.
+    """
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats]
+    if not norms:
+        return {"layers": 0, "batches": 0, "clips": 0}
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None          # cumulative average over every batch that follows
+    was_training, batches, clips = module.training, 0, 0
+    module.train()
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                mel = batch["mel"]
+                loud = batch.get("loudness")
+                if crop_frames and mel.shape[1] > crop_frames:
+                    start = (mel.shape[1] - crop_frames) // 2
+                    mel = mel[:, start:start + crop_frames]
+                    if loud is not None:
+                        span = LOUDNESS_PER_FRAME * crop_frames
+                        first = min(LOUDNESS_PER_FRAME * start, loud.shape[1] - span)
+                        loud = loud[:, first:first + span]
+                module(mel, loud)
+                batches += 1
+                clips += int(mel.shape[0])
+                if batches >= max_batches:
+                    break
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+        module.train(was_training)
+    return {"layers": len(norms), "batches": batches, "clips": clips}
+
+
 def _floats(metrics: dict) -> dict[str, float]:
     out = {}
     for k, v in metrics.items():
@@ -521,6 +570,14 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         best_path = Path(best_cb.best_model_path)
     else:
         best_path = last
+    precise = None
+    if schedule.precise_bn_batches and guard.diverged is None and last.exists():
+        # the batch-norm statistics of the weights the budget ended with (see recompute_batchnorm); the
+        # fitted module holds exactly last.ckpt's weights (saved at the budget's last step)
+        precise = recompute_batchnorm(module, datamodule.train_dataloader(), crop, schedule.precise_bn_batches)
+        if precise["layers"]:
+            best_path = ckpt_dir / "final.ckpt"
+            trainer.save_checkpoint(best_path)   # through the trainer's checkpoint io: atomic
     best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
     stopped_early = bool(stop_cb is not None and stop_cb.stopped_epoch > 0)
     seconds = clock.seconds()
@@ -532,7 +589,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     record = {"model": model, "best_checkpoint": str(best_path), "last_checkpoint": str(last),
               "best_score": best_score, "monitor": MONITOR, "epochs": int(trainer.current_epoch),
               "steps": int(trainer.global_step), "clips_seen": int(trainer.global_step) * batch_size,
-              "stopped_early": stopped_early, "diverged": guard.diverged,
+              "stopped_early": stopped_early, "diverged": guard.diverged, "precise_bn": precise,
               "train_seconds": round(seconds, 3), "resumed": resumed,
               "params": module.count_parameters(), "identity": identity, "metrics": metrics,
               "provenance": module.provenance,
