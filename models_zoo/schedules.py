@@ -45,14 +45,15 @@ class Schedule:
         grad_clip: clip the gradients' global 2-norm to this value (None: no clipping).
         crop_seconds: train on a random crop of this many seconds of each clip for nets that accept
             shorter inputs (None: whole clips). Validation and tests always see whole clips.
-        budget_clips: training clips per model (steps = budget_clips // batch_size), or None. A budget
-            validates (the learning curve's points) at every epoch end and at its last step.
+        budget_clips: training clips per model (steps = budget_clips // batch_size), or None.
         max_epochs, patience: epoch bound and early-stopping patience (used when budget_clips is None).
         divergence_factor: stop and flag a run whose training loss exceeds this multiple of its
             first step's loss, or is not finite.
         head_lr_width: output heads reading an embedding wider than this train at
             ``lr * head_lr_width / width`` (None: every weight at ``lr``, as the paper); see
             :meth:`soundaq.models_zoo.module.SoundscapeModule.parameter_groups`.
+        val_per_epoch, val_clips: a budget validates ``val_per_epoch`` times per epoch and at its last
+            step, on the first ``val_clips`` validation clips (None: all): the learning curve's points.
         precise_bn_batches: after a clip budget, recompute the batch-norm statistics of the final
             weights over this many training batches (0: keep the running averages, as the paper); see
             :func:`soundaq.models_zoo.training.recompute_batchnorm`.
@@ -71,6 +72,8 @@ class Schedule:
     divergence_factor: float = 100.0
     head_lr_width: int | None = None
     precise_bn_batches: int = 0
+    val_per_epoch: int = 1
+    val_clips: int | None = None
 
     @property
     def steps(self) -> int | None:
@@ -101,7 +104,7 @@ PAPER = Schedule("paper")
 
 #: The embedded set's preset (see the module docstring; measured in docs/leaderboard.md).
 EMBEDDED = Schedule("embedded", batch_size=8, lr=2e-3, lr_schedule="onecycle", warmup_fraction=0.25,
-                    grad_clip=1.0, crop_seconds=4.0, budget_clips=480, max_epochs=None, patience=None,
-                    head_lr_width=128, precise_bn_batches=16)
+                    grad_clip=1.0, crop_seconds=4.0, budget_clips=240, max_epochs=None, patience=None,
+                    head_lr_width=128, precise_bn_batches=8, val_per_epoch=2, val_clips=32)
 
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PAPER, EMBEDDED)}

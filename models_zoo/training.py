@@ -40,10 +40,12 @@ from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
 
 
 class TrainClock(L.Callback):
-    """Seconds spent training (validation excluded), summed over resumed sessions (saved in checkpoints).
+    """Seconds spent training (validation excluded) and the learning curve, kept across resumed sessions.
 
-    At every validation it logs ``train/seconds`` next to the validation metrics, so the run's
-    ``logs/metrics.csv`` holds each model's learning curve: validation metrics against training time.
+    At the end of every validation during a fit it records a point ``{"seconds", "step", "clips", <val
+    metric>: value}`` (the headline metrics of soundaq.models_zoo.metrics). Its state travels in the
+    checkpoints, so a resumed run has the points of the sessions before; points after the checkpoint it
+    resumes from are made again by the resumed run, exactly as before.
     """
 
     def __init__(self):
@@ -51,6 +53,7 @@ class TrainClock(L.Callback):
         self.started: float | None = None
         self.validating = 0.0
         self._val_started: float | None = None
+        self.points: list[dict] = []
 
     def on_fit_start(self, trainer, pl_module):
         self.started = time.perf_counter()
@@ -61,15 +64,19 @@ class TrainClock(L.Callback):
             self._val_started = time.perf_counter()
 
     def on_validation_end(self, trainer, pl_module):
-        if self._val_started is not None:
-            self.validating += time.perf_counter() - self._val_started
-            self._val_started = None
+        if self._val_started is None:
+            return
+        if not trainer.sanity_checking:
+            from soundaq.models_zoo.metrics import HEADLINE
 
-    def on_validation_epoch_end(self, trainer, pl_module):
-        if trainer.state.fn == "fit" and not trainer.sanity_checking:
-            pl_module.log("train/seconds", self.seconds(), on_step=False, on_epoch=True, sync_dist=False)
-            pl_module.log("train/clips", float(trainer.global_step * _batch_size(trainer)), on_step=False,
-                          on_epoch=True, sync_dist=False)
+            step = int(trainer.global_step)
+            point = {"seconds": round(self.seconds(), 3), "step": step, "clips": step * _batch_size(trainer)}
+            for name in HEADLINE:
+                value = trainer.callback_metrics.get(f"val/{name}")
+                point[name] = None if value is None or not math.isfinite(float(value)) else float(value)
+            self.points = [p for p in self.points if p["step"] < step] + [point]
+        self.validating += time.perf_counter() - self._val_started
+        self._val_started = None
 
     def seconds(self) -> float:
         if self.started is None:
@@ -80,10 +87,11 @@ class TrainClock(L.Callback):
         return self.previous + max(current, 0.0)
 
     def state_dict(self):
-        return {"seconds": self.seconds()}
+        return {"seconds": self.seconds(), "points": list(self.points)}
 
     def load_state_dict(self, state):
         self.previous = float(state.get("seconds", 0.0))
+        self.points = list(state.get("points", []))
 
 
 def _batch_size(trainer) -> int:
@@ -295,8 +303,8 @@ def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool
                                save_top_k=1, save_last=True, auto_insert_metric_name=False)
         stop = EarlyStopping(monitor=MONITOR, mode="min", patience=schedule.patience or PATIENCE, check_finite=True)
         callbacks = [EpochSeed(seed), clock, guard, best, stop]
-    else:
-        best = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True)
+    else:   # a budget: the last checkpoint, written at epoch ends (and the budget's end) only
+        best = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True)
         stop = None
         callbacks = [EpochSeed(seed), clock, guard, ClipBudget(schedule.budget_clips // batch_size), best]
     if progress:
@@ -550,8 +558,12 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     if steps is None:
         kwargs["max_epochs"] = int(schedule.max_epochs)
     else:
-        # validation (and the checkpoint) at each epoch end and at the budget's last step (ClipBudget)
-        kwargs.update(max_steps=steps, max_epochs=-1, num_sanity_val_steps=0, log_every_n_steps=1)
+        # validation every 1/val_per_epoch epoch and at the budget's last step (ClipBudget) on the first
+        # val_clips clips; the checkpoint at epoch ends and at the last step (resumable exactly)
+        kwargs.update(max_steps=steps, max_epochs=-1, num_sanity_val_steps=0, log_every_n_steps=1,
+                      val_check_interval=1.0 / max(1, schedule.val_per_epoch))
+        if schedule.val_clips:
+            kwargs["limit_val_batches"] = max(1, -(-schedule.val_clips // batch_size))
     kwargs["precision"] = precision
     kwargs.update(trainer_kwargs or {})
     kwargs.setdefault("plugins", [AtomicCheckpointIO()])
@@ -590,6 +602,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
               "best_score": best_score, "monitor": MONITOR, "epochs": int(trainer.current_epoch),
               "steps": int(trainer.global_step), "clips_seen": int(trainer.global_step) * batch_size,
               "stopped_early": stopped_early, "diverged": guard.diverged, "precise_bn": precise,
+              "curve": clock.points,
               "train_seconds": round(seconds, 3), "resumed": resumed,
               "params": module.count_parameters(), "identity": identity, "metrics": metrics,
               "provenance": module.provenance,

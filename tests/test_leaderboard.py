@@ -247,7 +247,7 @@ def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two
         curves = json.loads((out / "leaderboard.json").read_text())["curves"]
         for model in ("Baseline_CNN", "Hierarchical_CNN"):
             points = curves[model]
-            assert [p["clips"] for p in points] == [8, 16]      # each epoch's end (6 clips -> 2 steps of 4)
+            assert [p["clips"] for p in points] == [4, 8, 12, 16]   # every half epoch (6 clips: 2 steps of 4)
             assert all(p["seconds"] > 0 for p in points) and points[-1]["scene_acc"] is not None
         md = (out / "leaderboard.md").read_text()
         assert "**Budget:** equal budget: 16 training clips" in md and "learning_curves.png" in md

@@ -43,28 +43,6 @@ def checkpoint_for(s: Settings, model: str) -> Path | None:
     return find_checkpoint(Path(s.checkpoints), model)
 
 
-def learning_curve(train_dir: Path) -> list[dict]:
-    """The validation points of a training run's ``logs/metrics.csv``: training seconds, clips seen and
-    the headline metrics at each validation (empty when the run logged none)."""
-    import pandas as pd
-
-    path = train_dir / "logs" / "metrics.csv"
-    if not path.is_file():
-        return []
-    frame = pd.read_csv(path)
-    if "train/seconds" not in frame.columns:
-        return []
-    points = []
-    for _, row in frame[frame["train/seconds"].notna()].iterrows():
-        point = {"seconds": round(float(row["train/seconds"]), 3), "step": int(row.get("step", 0)),
-                 "clips": int(row["train/clips"]) if "train/clips" in row and pd.notna(row["train/clips"]) else None}
-        for name in HEADLINE:
-            value = row.get(f"val/{name}")
-            point[name] = None if value is None or pd.isna(value) else float(value)
-        points.append(point)
-    return points
-
-
 def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, dict]:
     import torch
 
@@ -94,7 +72,8 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
               "batch_size": datamodule.batch_size, "crop_frames": prov.get("crop_frames"),
               "precision": prov.get("precision"), "precision_reason": prov.get("precision_reason"),
               "schedule": schedule.as_dict(), "diverged": result.diverged,
-              "best_val_isop_mse": result.best_score, "curve": learning_curve(folder),
+              "best_val_isop_mse": result.best_score, "curve": result.record.get("curve") or [],
+              "precise_bn": result.record.get("precise_bn"),
               "head_init": "training base rates" if s.head_init else "zero (original)",
               "params": result.module.count_parameters()}
     return result.module, record

@@ -11,8 +11,9 @@ from soundaq.benchmark.leaderboard.table import REFERENCE, number
 from soundaq.models_zoo.metrics import HEADLINE
 
 
-def reference_table(datamodule, split: str = "test"):
-    """The reference's predictions table for ``split`` (columns PREDICTION_COLUMNS + TRUTH_COLUMNS)."""
+def reference_table(datamodule, split: str = "test", clips: int | None = None):
+    """The reference's predictions table for ``split`` (columns PREDICTION_COLUMNS + TRUTH_COLUMNS), or
+    for its first ``clips`` clips (the validation subset a budget's learning curve is measured on)."""
     import numpy as np
 
     from soundaq.models_zoo.head_init import base_rates
@@ -20,6 +21,8 @@ def reference_table(datamodule, split: str = "test"):
 
     rates = base_rates(datamodule.labels("training"))   # the same rates the head initialisation uses
     labels = datamodule.labels(split)
+    if clips is not None:
+        labels = labels.iloc[:clips]
     n = len(labels)
     outputs = {"scene_probabilities": np.tile(rates["scene"], (n, 1)),
                "event_probabilities": np.tile(rates["events"], (n, 1)),
@@ -28,12 +31,12 @@ def reference_table(datamodule, split: str = "test"):
     return add_truth(predictions_frame(outputs, REFERENCE, labels["clip"].astype(str).tolist()), labels)
 
 
-def reference_scores(datamodule, n_resamples: int, seed: int, split: str = "test") -> dict:
+def reference_scores(datamodule, n_resamples: int, seed: int, split: str = "test", clips: int | None = None) -> dict:
     """Scores (with CIs on the test split) of the reference: a record shaped like a model's ``done.json``."""
     from soundaq.evaluation.bootstrap import bootstrap_ci
     from soundaq.models_zoo.metrics import score_table
 
-    table = reference_table(datamodule, split)
+    table = reference_table(datamodule, split, clips)
     record = {"scores": {k: number(v) if isinstance(v, float) else v for k, v in score_table(table).items()},
               "test_clips": len(table), "params": 0}
     if n_resamples:

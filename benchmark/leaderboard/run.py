@@ -233,8 +233,9 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
     curves = {m: (records.get(m) or {}).get("curve") or [] for m in ranked}
     curves_path = out / "learning_curves.png"
     start = None
-    if any(curves.values()) and s.head_init:
-        start = reference_scores(datamodule, 0, s.seed, split="validation")["scores"]
+    if any(curves.values()) and s.head_init:   # every net's point at 0 s: it predicts the reference's rates
+        limit = s.training_schedule().val_clips if s.checkpoints is None else None
+        start = reference_scores(datamodule, 0, s.seed, split="validation", clips=limit)["scores"]
     if report.curves_figure(rows, curves, start, curves_path, title, budget):
         figures["curves"] = curves_path.name
     else:
