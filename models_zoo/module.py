@@ -32,6 +32,7 @@ Early stopping watches ``val/isop_mse`` (the original's ``monitor = 'ISOPls'``).
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import lightning as L
@@ -64,6 +65,24 @@ def _plain(obj):
     if hasattr(obj, "tolist"):  # numpy array/scalar or torch tensor
         return obj.tolist()
     return str(obj)
+
+
+class WarmupCosine:
+    """The one-cycle learning-rate factor of step ``t`` (Smith & Topin 2019, as torch's OneCycleLR without
+    momentum cycling): ``1/25 -> 1`` linearly over ``warm`` steps, then a cosine down to ``1/25e4`` at
+    ``total``. A class (picklable, stored by value in checkpoints) that, unlike OneCycleLR, also works
+    for runs of a handful of steps."""
+
+    START, END = 1.0 / 25.0, 1.0 / 25e4
+
+    def __init__(self, total: int, warm: int):
+        self.total, self.warm = max(int(total), 1), max(int(warm), 1)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warm:
+            return self.START + (1.0 - self.START) * step / self.warm
+        progress = min((step - self.warm) / max(self.total - self.warm, 1), 1.0)
+        return self.END + (1.0 - self.END) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def _plugin_target(name: str) -> str | None:
@@ -249,18 +268,16 @@ class SoundscapeModule(L.LightningModule):
 
     def configure_optimizers(self):
         """Adam as in every original training loop (the uncertainty sigmas, if any, train with it), over
-        :meth:`parameter_groups`; with ``lr_schedule="onecycle"`` torch's OneCycleLR over the run's steps:
-        linear warm-up for ``warmup_fraction`` of them from lr/25 to lr, then cosine decay to lr/25e4,
-        stepped per batch (each group from its own peak rate)."""
+        :meth:`parameter_groups`; with ``lr_schedule="onecycle"`` the one-cycle shape over the run's steps
+        (:class:`WarmupCosine`: linear warm-up for ``warmup_fraction`` of them from lr/25 to lr, then
+        cosine decay to lr/25e4), stepped per batch, each group from its own peak rate."""
         groups = self.parameter_groups()
         optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
         if self.hparams.get("lr_schedule", "constant") == "constant":
             return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[g["lr"] for g in groups], total_steps=max(total, 2),
-            pct_start=min(max(float(self.hparams.get("warmup_fraction", 0.25)), 0.01), 0.99),
-            anneal_strategy="cos", cycle_momentum=False, div_factor=25.0, final_div_factor=1e4)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warm = min(max(1, round(float(self.hparams.get("warmup_fraction", 0.25)) * total)), total)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(total, warm))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_fit_start(self) -> None:
