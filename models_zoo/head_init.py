@@ -30,6 +30,9 @@ import math
 
 from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, GROUP_COLUMNS, LABEL_GROUPS, QUALITIES, SCENES
 
+#: The release's output heads of each label group (soundaq.models_zoo.nets.common).
+HEADS = {"scene": ("fc_final_scene",), "events": ("fc_final_event",),
+         "qualities": (*[f"fc_final_{q}" for q in QUALITIES], "fc_final_ISOPls", "fc_final_ISOEvs")}
 #: Event frequencies are clipped to this range before the log-odds (no infinite biases).
 EVENT_CLIP = (0.01, 0.99)
 
@@ -90,25 +93,27 @@ def init_heads_from_labels(net, labels, zero_weights: bool = True) -> dict:
                              "head initialisation needs the release's head names")
         return layer
 
-    heads = {"scene": ("fc_final_scene",), "events": ("fc_final_event",),
-             "qualities": (*[f"fc_final_{q}" for q in QUALITIES], "fc_final_ISOPls", "fc_final_ISOEvs")}
+    def set_scene():
+        scene = head("fc_final_scene")
+        scene.bias.copy_(torch.tensor([math.log(max(p, 1e-3)) for p in rates["scene"]], dtype=scene.bias.dtype))
+
+    def set_events():
+        event = head("fc_final_event")
+        logits = [math.log(min(max(p, lo), hi) / (1.0 - min(max(p, lo), hi))) for p in rates["events"]]
+        if len(logits) != len(EVENTS) or event.bias.numel() != len(EVENTS):
+            raise ValueError("event head width differs from the 15 events")
+        event.bias.copy_(torch.tensor(logits, dtype=event.bias.dtype))
+
+    def set_qualities():
+        for q, mean in zip(QUALITIES, rates["qualities"]):
+            head(f"fc_final_{q}").bias.fill_(mean)
+        head("fc_final_ISOPls").bias.fill_(rates["isop"])
+        head("fc_final_ISOEvs").bias.fill_(rates["isoe"])
+
+    setters = {"scene": set_scene, "events": set_events, "qualities": set_qualities}
     with torch.no_grad():
-        if "scene" in rates["tasks"]:
-            scene = head("fc_final_scene")
-            scene.bias.copy_(torch.tensor([math.log(max(p, 1e-3)) for p in rates["scene"]], dtype=scene.bias.dtype))
-        if "events" in rates["tasks"]:
-            event = head("fc_final_event")
-            logits = [math.log(min(max(p, lo), hi) / (1.0 - min(max(p, lo), hi))) for p in rates["events"]]
-            if len(logits) != len(EVENTS) or event.bias.numel() != len(EVENTS):
-                raise ValueError("event head width differs from the 15 events")
-            event.bias.copy_(torch.tensor(logits, dtype=event.bias.dtype))
-        if "qualities" in rates["tasks"]:
-            for q, mean in zip(QUALITIES, rates["qualities"]):
-                head(f"fc_final_{q}").bias.fill_(mean)
-            head("fc_final_ISOPls").bias.fill_(rates["isop"])
-            head("fc_final_ISOEvs").bias.fill_(rates["isoe"])
-        if zero_weights:
-            for group in rates["tasks"]:
-                for name in heads[group]:
-                    head(name).weight.zero_()
+        for group in rates["tasks"]:
+            setters[group]()
+            for name in HEADS[group] if zero_weights else ():
+                head(name).weight.zero_()
     return rates

@@ -200,34 +200,41 @@ class EvalData:
                     f"{frame[columns[col]].iloc[row]!r}, not a finite number; fix: rewrite that row or drop the clip")
             return block
 
-        def labelled(group: str) -> bool:
-            block = frame[list(TRUTH_GROUP_COLUMNS[group])]
-            return not bool(block.isna().all().all()) and not bool((block.astype(str).apply(
-                lambda col: col.str.strip()) == "").all().all())
-
-        truth: dict = {}
-        if labelled("scene"):
-            names = frame["true_scene"].astype(str).str.strip()
-            unknown = ~names.isin(SCENES)
-            if unknown.any():
-                row = int(np.flatnonzero(unknown.to_numpy())[0])
-                raise MetricInputError(f"{source}: true_scene of clip {clips.iloc[row]!r} (row {row + 1}) is "
-                                       f"{names.iloc[row]!r}; fix: use one of {', '.join(SCENES)}")
-            truth["scene_true"] = names.map({s: i for i, s in enumerate(SCENES)}).to_numpy(np.int64)
-        if labelled("events"):
-            events = numeric(TRUE_EVENT_COLUMNS)
-            bad = (events != 0) & (events != 1)
-            if bad.any():
-                row, col = map(int, np.argwhere(bad)[0])
-                raise MetricInputError(f"{source}: {TRUE_EVENT_COLUMNS[col]} of clip {clips.iloc[row]!r} is "
-                                       f"{events[row, col]:g}; fix: event labels must be 0 or 1")
-            truth["event_true"] = events
-        if labelled("qualities"):
-            truth["quality_true"] = numeric(TRUE_QUALITY_COLUMNS)
-            truth["iso_true"] = numeric(("true_isop", "true_isoe"))
+        truth = _table_truth(frame, clips, numeric, source)
         return cls(scene_prob=numeric(SCENE_PROB_COLUMNS), event_prob=numeric(EVENT_PROB_COLUMNS),
                    quality_pred=numeric(QUALITIES), iso_pred=numeric(ISO_NAMES), clips=clips.tolist(),
                    source=source, **truth)
+
+
+def _table_truth(frame, clips, numeric, source: str) -> dict:
+    """The ``*_true`` arrays of the label groups a predictions table has (all-empty ``true_*`` columns:
+    the group is unlabelled and left out)."""
+    def labelled(group: str) -> bool:
+        block = frame[list(TRUTH_GROUP_COLUMNS[group])]
+        return not bool(block.isna().all().all()) and not bool((block.astype(str).apply(
+            lambda col: col.str.strip()) == "").all().all())
+
+    truth: dict = {}
+    if labelled("scene"):
+        names = frame["true_scene"].astype(str).str.strip()
+        unknown = ~names.isin(SCENES)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise MetricInputError(f"{source}: true_scene of clip {clips.iloc[row]!r} (row {row + 1}) is "
+                                   f"{names.iloc[row]!r}; fix: use one of {', '.join(SCENES)}")
+        truth["scene_true"] = names.map({s: i for i, s in enumerate(SCENES)}).to_numpy(np.int64)
+    if labelled("events"):
+        events = numeric(TRUE_EVENT_COLUMNS)
+        bad = (events != 0) & (events != 1)
+        if bad.any():
+            row, col = map(int, np.argwhere(bad)[0])
+            raise MetricInputError(f"{source}: {TRUE_EVENT_COLUMNS[col]} of clip {clips.iloc[row]!r} is "
+                                   f"{events[row, col]:g}; fix: event labels must be 0 or 1")
+        truth["event_true"] = events
+    if labelled("qualities"):
+        truth["quality_true"] = numeric(TRUE_QUALITY_COLUMNS)
+        truth["iso_true"] = numeric(("true_isop", "true_isoe"))
+    return truth
 
 
 def _scene_indices(scene_true, n: int, source: str) -> np.ndarray:
@@ -367,9 +374,14 @@ class ScoreFunction(abc.ABC):
         """The metric under each row of clip weights ``[B, N]``; returns ``[B]`` (NaN where undefined).
         Called only when ``data`` has the labels of :attr:`task`."""
 
+    @property
+    def needs(self) -> frozenset[str]:
+        """The label groups whose ground truth the metric reads."""
+        return frozenset({self.task} if self.task else LABEL_GROUPS)
+
     def labelled(self, data: EvalData) -> bool:
         """True when ``data`` has the ground truth this metric reads."""
-        return set(data.tasks) >= ({self.task} if self.task else set(LABEL_GROUPS))
+        return self.needs <= set(data.tasks)
 
     def evaluate(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """:meth:`values`, or ``[B]`` NaN when ``data`` lacks the metric's labels (what every caller uses)."""
@@ -531,6 +543,12 @@ HEADLINE: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.headl
 PAPER_HEADLINE: tuple[str, ...] = ("scene_acc", "event_auc", "aq_mse_mean")
 #: What a summary shows of a model (figures, the comparison with the training-mean reference).
 SUMMARY: tuple[str, ...] = (*PAPER_HEADLINE, "isop_mse", "isoe_mse")
+
+
+def metrics_for(tasks, names=HEADLINE) -> list[str]:
+    """The metrics among ``names`` (default the headline ones) that data labelled for ``tasks`` (label
+    groups, vocab.LABEL_GROUPS) can score; the others would be NaN."""
+    return [n for n in names if METRICS[n].needs <= set(tasks)]
 
 
 def definitions() -> dict[str, str]:

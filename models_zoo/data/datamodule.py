@@ -420,6 +420,7 @@ class SoundscapeDataModule(L.LightningDataModule):
         return {
             "source": self.source,
             "synthetic": self.synthetic,
+            "paper_split": bool(self.data_source.paper_split),
             "data": self.data_label(),
             "tasks": list(self.tasks),
             "unlabelled": [g for g in LABEL_GROUPS if g not in self.tasks],
@@ -457,3 +458,40 @@ def compute_training_stats(train: ClipDataset, progress: bool = False) -> dict:
                 bar.advance(task)
 
     return compute_norm_stats(pairs())
+
+
+def prepare_features(dm: SoundscapeDataModule, progress: bool = False) -> tuple[list[str], list[str]]:
+    """Make every split of ``dm`` ready to serve: the source prepared, each clip's features computed into
+    the feature cache when they come from audio (clip by clip: one bad file does not stop the rest), the
+    normalisation statistics resolved. What ``soundaq data prepare`` does for a labelled source.
+
+    Returns:
+        ``(failed, skipped)``: one line per clip whose audio could not be turned into features, and the
+        warnings about clips left out (no file, unreadable features).
+
+    Raises:
+        DataError: the source has no split at all (one line), or what the source refuses.
+    """
+    from rich.progress import Progress
+
+    failures: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedClipWarning)
+        dm.prepare_data()
+        present = [s for s in SPLITS if dm._has_split(s)]
+        if not present:
+            raise dm.data_source.missing_split("training")
+        if isinstance(dm._source(), AudioFolder):
+            with Progress(disable=not progress) as bar:
+                for split in present:
+                    ds = dm._dataset(split, normalise=False)
+                    task = bar.add_task(f"features: {split}", total=len(ds))
+                    for i in range(len(ds)):
+                        try:
+                            ds.raw(i)
+                        except (UserError, OSError, ValueError) as exc:
+                            failures.append(f"{ds.clips[i]}: {first_line(exc)}")
+                        bar.advance(task)
+        dm.setup()
+    skipped = [str(w.message) for w in caught if issubclass(w.category, SkippedClipWarning)]
+    return failures, skipped

@@ -24,6 +24,7 @@ class ArausSource(DataSource):
     """
 
     name = "araus"
+    paper_split = True
     description = "your ARAUS copy: --labels DIR with --audio DIR or --features DIR"
     needs = ("audio_dir (--audio DIR) or features_dir (--features DIR), with labels_dir (--labels DIR; "
              "default <cache>/araus_labels)")

@@ -57,6 +57,8 @@ class DataSource(abc.ABC):
     schedule: ClassVar[str] = "paper"
     #: Small enough for the leaderboard to keep each split's features in memory.
     in_memory: ClassVar[bool] = False
+    #: Its test split is the paper's (ARAUS): scores can be set beside the paper's published ones.
+    paper_split: ClassVar[bool] = False
 
     def prepare(self) -> None:
         """Generate, download or check what the source needs (idempotent; no-op by default)."""

@@ -135,6 +135,12 @@ def _read_header(path: Path, header: list[str]) -> _Columns:
             setattr(cols, kind, i)
         else:
             getattr(cols, kind)[name] = i
+    _check_columns(path, header, cols)
+    return cols
+
+
+def _check_columns(path: Path, header: list[str], cols: _Columns) -> None:
+    """A clip column, one form of events, whole groups and at least one of them (LabelsCSVError otherwise)."""
     if cols.clip is None:
         shown = ", ".join(clean_cell(c) for c in header[:8]) or "(empty)"
         raise LabelsCSVError(path, 1, f"no 'clip' column (header: {shown})",
@@ -151,7 +157,6 @@ def _read_header(path: Path, header: list[str]) -> _Columns:
     if not cols.tasks:
         raise LabelsCSVError(path, 1, "no label columns (scene, events or the 8 qualities)",
                              "add at least one label group; docs/data.md ('Your own data') lists the columns")
-    return cols
 
 
 def _number(path: Path, line: int, column: str, text: str, lo: float, hi: float, what: str, fix: str) -> float:
@@ -164,6 +169,42 @@ def _number(path: Path, line: int, column: str, text: str, lo: float, hi: float,
     return value
 
 
+def _split_cell(path: Path, line: int, text: str) -> str:
+    split = SPLIT_ALIASES.get(text.lower())
+    if split is None:
+        raise LabelsCSVError(path, line, f"unknown split {text!r}", "write training, validation or test (or train, val)")
+    return split
+
+
+def _scene_cell(path: Path, line: int, text: str) -> str:
+    scene = _key(text)
+    if scene not in SCENES:
+        raise LabelsCSVError(path, line, f"unknown scene {text!r}", f"use one of {', '.join(SCENES)}")
+    return scene
+
+
+def _events_cell(path: Path, line: int, text: str) -> dict[str, int]:
+    """The 15 event columns (0/1) of an ``events`` cell: names separated by ';' or tabs."""
+    known = {_key(a): c for e, c in zip(EVENTS, EVENT_COLUMNS) for a in (e, c, event_slug(e))}
+    out = {c: 0 for c in EVENT_COLUMNS}
+    for sep in EVENT_SEPARATORS[1:]:
+        text = text.replace(sep, EVENT_SEPARATORS[0])
+    for name in (clean_cell(n) for n in text.split(EVENT_SEPARATORS[0])):
+        if name and _key(name) not in known:
+            raise LabelsCSVError(path, line, f"unknown event {name!r}",
+                                 "use the 15 event names (soundaq.base.vocab.EVENTS), separated by ';'")
+        if name:
+            out[known[_key(name)]] = 1
+    return out
+
+
+def _event_flag(path: Path, line: int, column: str, text: str) -> int:
+    value = _number(path, line, column, text, 0, 1, "event label", "write 0 or 1")
+    if value not in (0.0, 1.0):
+        raise LabelsCSVError(path, line, f"{column} is {text!r}", "write 0 or 1")
+    return int(value)
+
+
 def _row_labels(path: Path, line: int, cells: list[str], cols: _Columns) -> dict:
     """One row's labels as the tidy table holds them (raises LabelsCSVError naming the line)."""
     def cell(i: int) -> str:
@@ -171,39 +212,14 @@ def _row_labels(path: Path, line: int, cells: list[str], cols: _Columns) -> dict
 
     row: dict = {}
     if cols.split is not None:
-        text = cell(cols.split)
-        split = SPLIT_ALIASES.get(text.lower())
-        if split is None:
-            raise LabelsCSVError(path, line, f"unknown split {text!r}",
-                                 "write training, validation or test (or train, val)")
-        row["split"] = split
+        row["split"] = _split_cell(path, line, cell(cols.split))
     if cols.scene is not None:
-        text = cell(cols.scene)
-        scene = _key(text)
-        if scene not in SCENES:
-            raise LabelsCSVError(path, line, f"unknown scene {text!r}", f"use one of {', '.join(SCENES)}")
-        row["scene"] = scene
-    if cols.events is not None:
-        row.update({c: 0 for c in EVENT_COLUMNS})
-        known = {_key(a): c for e, c in zip(EVENTS, EVENT_COLUMNS) for a in (e, c, event_slug(e))}
-        text = cells[cols.events] if cols.events < len(cells) else ""
-        for sep in EVENT_SEPARATORS[1:]:
-            text = text.replace(sep, EVENT_SEPARATORS[0])
-        for name in (clean_cell(n) for n in text.split(EVENT_SEPARATORS[0])):
-            if not name:
-                continue
-            if _key(name) not in known:
-                raise LabelsCSVError(path, line, f"unknown event {name!r}",
-                                     "use the 15 event names (soundaq.base.vocab.EVENTS), separated by ';'")
-            row[known[_key(name)]] = 1
-    for column, i in cols.event.items():
-        value = _number(path, line, column, cell(i), 0, 1, "event label", "write 0 or 1")
-        if value not in (0.0, 1.0):
-            raise LabelsCSVError(path, line, f"{column} is {cell(i)!r}", "write 0 or 1")
-        row[column] = int(value)
-    for quality, i in cols.quality.items():
-        row[quality] = _number(path, line, quality, cell(i), RATING_MIN, RATING_MAX, "rating",
-                               f"ratings lie between {RATING_MIN:g} and {RATING_MAX:g}")
+        row["scene"] = _scene_cell(path, line, cell(cols.scene))
+    if cols.events is not None:   # the raw cell: tabs separate names, clean_cell would turn them into spaces
+        row.update(_events_cell(path, line, cells[cols.events] if cols.events < len(cells) else ""))
+    row.update({column: _event_flag(path, line, column, cell(i)) for column, i in cols.event.items()})
+    row.update({q: _number(path, line, q, cell(i), RATING_MIN, RATING_MAX, "rating",
+                           f"ratings lie between {RATING_MIN:g} and {RATING_MAX:g}") for q, i in cols.quality.items()})
     return row
 
 
