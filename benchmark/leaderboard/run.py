@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -113,7 +113,7 @@ def _run_models(s: Settings, run: RunFolder, todo: list[str], datamodule, data_l
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = _threads(s)
-    quiet = Settings(**{**asdict(s), "progress": False})
+    quiet = replace(s, progress=False)   # (asdict would turn a Calibration into a dict)
     say(f"soundaq leaderboard: {len(todo)} model(s) on {s.workers} workers x {threads} thread(s)")
     with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_worker, quiet, model, data_label, threads): model for model in todo}
