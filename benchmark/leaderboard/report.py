@@ -148,6 +148,14 @@ def _quality_table(rows: list[dict], labelled: bool) -> list[str]:
     return lines
 
 
+def _mark_unlabelled(ax, rows: list[dict], name: str) -> None:
+    """Write "not labelled" across the panel of a metric whose label group the data lack."""
+    missing = {g for r in rows for g in (r.get("unlabelled") or "").split(";") if g}
+    if METRICS[name].task in missing:
+        ax.text(0.5, 0.5, "not labelled\n(no such labels in the data)", transform=ax.transAxes, ha="center",
+                va="center", fontsize=9, color="0.4")
+
+
 def _save(fig, path_png: Path) -> None:
     for path in (path_png, path_png.with_suffix(".pdf")):
         with atomic_path(path) as tmp:
@@ -165,6 +173,7 @@ def figure(rows: list[dict], path_png: Path, title: str, budget: str) -> None:
     ys = list(range(len(ranked)))[::-1]
     for ax, name in zip(axes, SUMMARY):
         m = METRICS[name]
+        _mark_unlabelled(ax, rows, name)
         for y, r in zip(ys, ranked):
             v = r.get(name)
             if v is None:
@@ -210,6 +219,7 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
     fig, axes = plt.subplots(1, len(PAPER_HEADLINE), figsize=(4.2 * len(PAPER_HEADLINE), 3.8))
     colours = plt.get_cmap("tab10")
     for ax, name in zip(axes, PAPER_HEADLINE):
+        _mark_unlabelled(ax, rows, name)
         for i, model in enumerate(order):
             pts = [(p["seconds"], p.get(name)) for p in curves[model] if p.get(name) is not None]
             if start is not None and start.get(name) is not None:

@@ -475,9 +475,9 @@ def prepare_features(dm: SoundscapeDataModule, progress: bool = False) -> tuple[
     from rich.progress import Progress
 
     failures: list[str] = []
+    dm.prepare_data()      # its own warnings (e.g. ignored CSV columns) are shown, not collected
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedClipWarning)
-        dm.prepare_data()
         present = [s for s in SPLITS if dm._has_split(s)]
         if not present:
             raise dm.data_source.missing_split("training")
