@@ -14,10 +14,9 @@ Classes are imported lazily from ``"module:Class"`` targets, so listing the sour
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 
-from soundaq.base.errors import one_line
+from soundaq.base.plugins import import_target
 from soundaq.models_zoo.data.sources.base import CONTEXT_OPTIONS, OPTION_FLAGS, DataSource
 from soundaq.models_zoo.data.sources.readers import AudioFolder, DataError, FeatureFolder
 
@@ -67,16 +66,7 @@ def source_class(name: str) -> type[DataSource]:
     if name not in known:
         raise DataError(f"unknown data source {name!r}; fix: use one of {', '.join(known)}")
     target = known[name]
-    module_name, _, attr = target.partition(":")
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as err:
-        raise DataError(f"data source {name}: cannot import {module_name} ({one_line(err)}); fix: install the "
-                        "plug-in's package or put it on PYTHONPATH") from err
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise DataError(f"data source {name}: {module_name} defines no {attr}; fix: check the entry point")
+    obj = import_target(target, "data source", name, error=DataError)
     if not (isinstance(obj, type) and issubclass(obj, DataSource)):
         raise DataError(f"data source {name}: {target} is not a DataSource subclass; fix: derive it from "
                         "soundaq.models_zoo.data.sources.DataSource")
