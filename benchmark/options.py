@@ -6,9 +6,9 @@ passes as ``parents=[...]``, so every command spells and documents an option the
 =====================  ===================================================================
 option                 meaning (commands)
 =====================  ===================================================================
-``--data``             data source: ``embedded`` or ``araus`` (train, leaderboard)
-``--labels/--audio``   ARAUS label / audio / feature folders (train, leaderboard, data prepare)
-``--features``
+``--data``             data source: ``embedded``, ``araus``, ``own`` or a plug-in's (train, leaderboard)
+``--labels/--audio``   label folder (ARAUS) or labels CSV (own) / audio / feature folders (train,
+``--features``         leaderboard, data prepare)
 ``--accelerator``      Lightning trainer settings (train, leaderboard)
 ``--devices``
 ``--strategy``
@@ -109,18 +109,37 @@ def _parent() -> argparse.ArgumentParser:
 
 
 def data_options(required: bool = False, default: str | None = "embedded") -> argparse.ArgumentParser:
-    """``--data`` and the ARAUS folders."""
+    """``--data`` (a data source of the registry, soundaq.models_zoo.data.sources) and its folders.
+
+    Each source checks its own options and says in one line what it needs; the parser only offers them.
+    """
+    from soundaq.models_zoo.data.sources import SOURCES, source_names
+
     p = _parent()
     g = p.add_argument_group("data")
+    plugins = [n for n in source_names() if n not in SOURCES]
     g.add_argument("--data", required=required, default=None if required else default,
-                   choices=("embedded", "araus"),
+                   choices=tuple(source_names()),
                    help="embedded: the bundled synthetic set (generated on first use)"
-                        + ("" if required else f", the default") + "; araus: your ARAUS copy")
-    g.add_argument("--labels", type=Path, default=None, metavar="DIR", help="ARAUS label folder (with --data araus)")
-    g.add_argument("--audio", type=Path, default=None, metavar="DIR", help="ARAUS audio folder (with --data araus)")
+                        + ("" if required else ", the default") + "; araus: your ARAUS copy (--labels DIR with "
+                        "--audio DIR or --features DIR); own: your own data (--labels LABELS.csv --audio DIR, "
+                        "docs/data.md)" + (f"; installed plug-ins: {', '.join(plugins)}" if plugins else ""))
+    g.add_argument("--labels", type=Path, default=None, metavar="PATH",
+                   help="ARAUS label folder (--data araus) or labels CSV file (--data own)")
+    g.add_argument("--audio", type=Path, default=None, metavar="DIR", help="audio folder (--data araus or own)")
     g.add_argument("--features", type=Path, default=None, metavar="DIR",
                    help="ARAUS features in the release layout (with --data araus, instead of --audio)")
     return p
+
+
+def data_from_args(args) -> dict:
+    """The data module's source keyword arguments that :func:`data_options` (and, when the command has
+    them, the calibration options) parsed: ``source``, ``labels_dir``, ``audio_dir``, ``features_dir``,
+    ``calibration``."""
+    calibration = (calibration_from_args(args) if getattr(args, "calibration", None) is not None
+                   or getattr(args, "dbfs_offset", None) is not None else None)
+    return {"source": args.data, "labels_dir": args.labels, "audio_dir": args.audio,
+            "features_dir": args.features, "calibration": calibration}
 
 
 def trainer_options() -> argparse.ArgumentParser:

@@ -84,7 +84,7 @@ def bootstrap_distribution(data, metrics=None, n_resamples: int = DEFAULT_RESAMP
             W = counts_from_indices(index, data.n)
             for i, d in enumerate(sets):
                 for m in chosen:
-                    out[(i, m.name)].append(m.values(d, W))
+                    out[(i, m.name)].append(m.evaluate(d, W))
     res = {key: np.concatenate(v) for key, v in out.items()}
     return {(name if i == 0 else (i, name)): v for (i, name), v in res.items()}
 
@@ -140,9 +140,10 @@ def align(a: EvalData, b: EvalData) -> EvalData:
     if b.clips != a.clips:
         pos = {c: i for i, c in enumerate(b.clips)}
         b = b.take(np.array([pos[c] for c in a.clips]))
-    same = (np.array_equal(a.scene_true, b.scene_true) and np.array_equal(a.event_true, b.event_true)
-            and np.allclose(a.quality_true, b.quality_true, atol=1e-6)
-            and np.allclose(a.iso_true, b.iso_true, atol=1e-6))
+    same = a.tasks == b.tasks and all(
+        x is None or (np.array_equal(x, y) if x.dtype.kind == "i" else np.allclose(x, y, atol=1e-6))
+        for x, y in ((a.scene_true, b.scene_true), (a.event_true, b.event_true),
+                     (a.quality_true, b.quality_true), (a.iso_true, b.iso_true)))
     if not same:
         raise MetricInputError(f"{b.source}: the ground-truth columns differ from {a.source} for the same clips; "
                                "fix: score both models against the same label files")

@@ -384,10 +384,11 @@ def labels_source(folder: Path | str, split: str = "test", synthetic: bool = Fal
 def truth_source(predictions: Source) -> Source | None:
     """The labels of the same clips, from a predictions table's ``true_*`` columns (the leaderboard and
     ``soundaq predict`` on a labelled split write them): binary event labels against rated qualities.
-    None when the table has no complete set of truth columns."""
+    None when the table has no complete set of truth columns (absent, or empty: data without event or
+    quality labels)."""
     frame = predictions.frame
     needed = [*TRUE_EVENT_COLUMNS, *TRUE_QUALITY_COLUMNS]
-    if not all(c in frame.columns for c in needed):
+    if not all(c in frame.columns for c in needed) or frame[needed].isna().any().any():
         return None
     frame = frame.copy()
     if "true_isop" not in frame.columns or "true_isoe" not in frame.columns:

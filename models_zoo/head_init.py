@@ -17,32 +17,70 @@ Without it, the random head weights of the wide nets (CNN_Transformer reads a 65
 PANNs 2,048-d) add outputs of tens of rating points that a few CPU epochs cannot undo. The backbone
 keeps its original initialisation; architectures and parameter counts are unchanged, and release
 checkpoints load as before.
+
+Missing labels: only the heads of the label groups the training labels have are set (the others keep
+the net's own initialisation: no loss ever reaches them). :func:`base_rates` says which groups it
+found (``tasks``) and gives neutral values for the others (uniform scene shares, event rates of 0.5,
+ratings at the scale's middle 3, ISOP/ISOE 0), so that the training-mean reference still predicts
+something for every output; its scores for those groups are left empty.
 """
 from __future__ import annotations
 
 import math
 
-from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SCENES
+from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, GROUP_COLUMNS, LABEL_GROUPS, QUALITIES, SCENES
 
+#: The release's output heads of each label group (soundaq.models_zoo.nets.common).
+HEADS = {"scene": ("fc_final_scene",), "events": ("fc_final_event",),
+         "qualities": (*[f"fc_final_{q}" for q in QUALITIES], "fc_final_ISOPls", "fc_final_ISOEvs")}
 #: Event frequencies are clipped to this range before the log-odds (no infinite biases).
 EVENT_CLIP = (0.01, 0.99)
 
 
+#: What :func:`base_rates` gives for a label group the labels lack (neutral, never scored).
+NEUTRAL = {"scene": [1.0 / len(SCENES)] * len(SCENES), "events": [0.5] * len(EVENTS),
+           "qualities": [3.0] * len(QUALITIES), "isop": 0.0, "isoe": 0.0}
+
+
+def labelled_groups(labels) -> tuple[str, ...]:
+    """The label groups (vocab.LABEL_GROUPS) whose columns a label table has, without an empty cell."""
+    return tuple(g for g in LABEL_GROUPS
+                 if all(c in labels.columns for c in GROUP_COLUMNS[g]) and not labels[list(GROUP_COLUMNS[g])].isna().any().any())
+
+
 def base_rates(labels) -> dict:
-    """Training base rates from a label table (``soundaq.models_zoo.data.labels`` / ``datamodule.labels``)."""
+    """Training base rates from a label table (``soundaq.models_zoo.data.labels`` / ``datamodule.labels``):
+    scene shares [3], event frequencies [15], mean ratings [8], mean ISOP and ISOE, and ``tasks``, the
+    groups they were computed for (:data:`NEUTRAL` values stand for the others).
+
+    Raises:
+        ValueError: an empty table.
+    """
     n = len(labels)
     if n == 0:
         raise ValueError("an empty label table has no base rates")
-    scenes = labels["scene"].value_counts(normalize=True)
-    return {"scene": [float(scenes.get(s, 0.0)) for s in SCENES],
-            "events": [float(labels[c].astype(float).mean()) for c in EVENT_COLUMNS],
-            "qualities": [float(labels[q].astype(float).mean()) for q in QUALITIES],
-            "isop": float(labels["isop"].astype(float).mean()), "isoe": float(labels["isoe"].astype(float).mean())}
+    tasks = labelled_groups(labels)
+    rates = {**NEUTRAL, "tasks": list(tasks)}
+    if "scene" in tasks:
+        scenes = labels["scene"].value_counts(normalize=True)
+        rates["scene"] = [float(scenes.get(s, 0.0)) for s in SCENES]
+    if "events" in tasks:
+        rates["events"] = [float(labels[c].astype(float).mean()) for c in EVENT_COLUMNS]
+    if "qualities" in tasks:
+        rates["qualities"] = [float(labels[q].astype(float).mean()) for q in QUALITIES]
+        rates["isop"] = float(labels["isop"].astype(float).mean())
+        rates["isoe"] = float(labels["isoe"].astype(float).mean())
+    return rates
 
 
 def init_heads_from_labels(net, labels, zero_weights: bool = True) -> dict:
     """Set the head biases of ``net`` from ``labels`` (and zero the head weights unless
-    ``zero_weights=False``; see the module docstring); returns the rates used."""
+    ``zero_weights=False``), for the label groups ``labels`` has (see the module docstring); returns the
+    rates used.
+
+    Raises:
+        ValueError: an empty table, or a net without the release's head names.
+    """
     import torch
 
     rates = base_rates(labels)
@@ -55,20 +93,27 @@ def init_heads_from_labels(net, labels, zero_weights: bool = True) -> dict:
                              "head initialisation needs the release's head names")
         return layer
 
-    with torch.no_grad():
+    def set_scene():
         scene = head("fc_final_scene")
         scene.bias.copy_(torch.tensor([math.log(max(p, 1e-3)) for p in rates["scene"]], dtype=scene.bias.dtype))
+
+    def set_events():
         event = head("fc_final_event")
         logits = [math.log(min(max(p, lo), hi) / (1.0 - min(max(p, lo), hi))) for p in rates["events"]]
         if len(logits) != len(EVENTS) or event.bias.numel() != len(EVENTS):
             raise ValueError("event head width differs from the 15 events")
         event.bias.copy_(torch.tensor(logits, dtype=event.bias.dtype))
+
+    def set_qualities():
         for q, mean in zip(QUALITIES, rates["qualities"]):
             head(f"fc_final_{q}").bias.fill_(mean)
         head("fc_final_ISOPls").bias.fill_(rates["isop"])
         head("fc_final_ISOEvs").bias.fill_(rates["isoe"])
-        if zero_weights:
-            for name in ("fc_final_scene", "fc_final_event", "fc_final_ISOPls", "fc_final_ISOEvs",
-                         *[f"fc_final_{q}" for q in QUALITIES]):
+
+    setters = {"scene": set_scene, "events": set_events, "qualities": set_qualities}
+    with torch.no_grad():
+        for group in rates["tasks"]:
+            setters[group]()
+            for name in HEADS[group] if zero_weights else ():
                 head(name).weight.zero_()
     return rates

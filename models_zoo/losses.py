@@ -16,6 +16,13 @@ learnt ``sigma`` per task (initialised to 1, trained by the same Adam, no weight
     total = sum_i  alpha_i / sigma_i**2 * L_i + log(1 + sigma_i)
 
 with the original's fixed ``alpha``: 1 for scene and events, 0.5 for ISOP, ISOE and the 8 qualities.
+
+Missing labels. A batch whose data source lacks a label group carries ``labelled`` (bool [B, 3], the
+groups of :data:`soundaq.base.vocab.LABEL_GROUPS` each clip is labelled for; see
+:data:`soundaq.models_zoo.outputs.LABELLED_KEY`). Each task loss is then the mean over the clips labelled
+for its group, and a task no clip of the batch is labelled for is left out of the losses and of the
+sum (with uncertainty weighting, its ``sigma`` term too), so a net trains on what the data label. A
+batch without ``labelled``, or with every clip labelled for everything, takes exactly the unmasked path.
 """
 from __future__ import annotations
 
@@ -23,28 +30,57 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from soundaq.models_zoo.outputs import NetOutput
-from soundaq.base.vocab import QUALITIES
+from soundaq.base.vocab import LABEL_GROUPS, QUALITIES
+from soundaq.models_zoo.outputs import LABELLED_KEY, NetOutput
 
 #: The twelve task losses, in the order of the original ``loss_list``.
 TASKS: tuple[str, ...] = ("scene", "events", "isop", "isoe", *QUALITIES)
 
 #: The original's fixed per-task factors used with uncertainty weighting (``alpha_list``).
 ORIGINAL_ALPHA: dict[str, float] = {t: (1.0 if t in ("scene", "events") else 0.5) for t in TASKS}
+#: The label group (vocab.LABEL_GROUPS) each task loss needs.
+TASK_GROUP: dict[str, str] = {t: (t if t in ("scene", "events") else "qualities") for t in TASKS}
 
 
-def task_losses(out: NetOutput, batch: dict) -> dict[str, torch.Tensor]:
-    """The twelve unweighted losses of one batch, keyed by :data:`TASKS` names."""
-    losses = {
-        "scene": F.cross_entropy(out.scene_logits, batch["scene"].long()),
-        "events": F.binary_cross_entropy_with_logits(out.event_logits, batch["events"].to(out.event_logits.dtype)),
-        "isop": F.mse_loss(out.isop.reshape(-1), batch["isop"].reshape(-1).to(out.isop.dtype)),
-        "isoe": F.mse_loss(out.isoe.reshape(-1), batch["isoe"].reshape(-1).to(out.isoe.dtype)),
-    }
+def _group_losses(out: NetOutput, batch: dict, group: str) -> dict[str, torch.Tensor]:
+    """The unweighted losses of one label group's tasks over every clip of ``out``/``batch``."""
+    if group == "scene":
+        return {"scene": F.cross_entropy(out.scene_logits, batch["scene"].long())}
+    if group == "events":
+        return {"events": F.binary_cross_entropy_with_logits(out.event_logits,
+                                                             batch["events"].to(out.event_logits.dtype))}
+    losses = {"isop": F.mse_loss(out.isop.reshape(-1), batch["isop"].reshape(-1).to(out.isop.dtype)),
+              "isoe": F.mse_loss(out.isoe.reshape(-1), batch["isoe"].reshape(-1).to(out.isoe.dtype))}
     target = batch["qualities"].to(out.qualities.dtype)
     for k, quality in enumerate(QUALITIES):
         losses[quality] = F.mse_loss(out.qualities[:, k], target[:, k])
     return losses
+
+
+def _rows(out: NetOutput, batch: dict, rows: torch.Tensor) -> tuple[NetOutput, dict]:
+    """The clips ``rows`` (bool [B]) of an output and its batch."""
+    picked = NetOutput(**{k: v[rows] for k, v in out.as_dict().items()})
+    return picked, {k: batch[k][rows] for k in ("scene", "events", "qualities", "isop", "isoe")}
+
+
+def task_losses(out: NetOutput, batch: dict) -> dict[str, torch.Tensor]:
+    """The unweighted task losses of one batch, keyed by :data:`TASKS` names (all twelve, in that
+    order, unless the batch's ``labelled`` mask leaves a group without clips: see the module docstring)."""
+    mask = batch.get(LABELLED_KEY)
+    if mask is None or bool(mask.all()):
+        losses: dict[str, torch.Tensor] = {}
+        for group in LABEL_GROUPS:
+            losses.update(_group_losses(out, batch, group))
+        return {t: losses[t] for t in TASKS}
+    losses = {}
+    mask = mask.to(device=out.scene_logits.device, dtype=torch.bool).reshape(-1, len(LABEL_GROUPS))
+    for k, group in enumerate(LABEL_GROUPS):
+        rows = mask[:, k]
+        if bool(rows.all()):
+            losses.update(_group_losses(out, batch, group))
+        elif bool(rows.any()):
+            losses.update(_group_losses(*_rows(out, batch, rows), group))
+    return {t: losses[t] for t in TASKS if t in losses}
 
 
 class UncertaintyWeighting(nn.Module):
@@ -58,9 +94,15 @@ class UncertaintyWeighting(nn.Module):
         self.sigma = nn.Parameter(torch.ones(len(self.tasks)))
 
     def forward(self, losses: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        stacked = torch.stack([losses[t] for t in self.tasks])
-        weighted = self.alpha * stacked / self.sigma.pow(2) + torch.log1p(self.sigma)
-        return weighted.sum(), dict(zip(self.tasks, weighted.unbind(0)))
+        """Weighted sum over the tasks present in ``losses`` (a task without labels has no term)."""
+        tasks = [t for t in self.tasks if t in losses]
+        stacked = torch.stack([losses[t] for t in tasks])
+        alpha, sigma = self.alpha, self.sigma
+        if len(tasks) < len(self.tasks):
+            index = torch.tensor([self.tasks.index(t) for t in tasks], device=sigma.device)
+            alpha, sigma = alpha[index], sigma[index]
+        weighted = alpha * stacked / sigma.pow(2) + torch.log1p(sigma)
+        return weighted.sum(), dict(zip(tasks, weighted.unbind(0)))
 
     def weights(self) -> dict[str, float]:
         """Effective factor on each task loss, ``alpha / sigma^2``."""
@@ -76,7 +118,7 @@ class MultiTaskLoss(nn.Module):
         self.uncertainty = UncertaintyWeighting() if uncertainty_weighting else None
 
     def forward(self, out: NetOutput, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return ``(total, parts)``; ``parts`` holds the unweighted loss of every task."""
+        """Return ``(total, parts)``; ``parts`` holds the unweighted loss of every task with labels."""
         parts = task_losses(out, batch)
         if self.uncertainty is None:
             total = torch.stack(list(parts.values())).sum()

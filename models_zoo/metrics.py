@@ -18,6 +18,12 @@ macro/micro definition) and ``values(data, weights)``. ``values`` takes a ``[B, 
 weights and returns ``B`` values, so that one vectorised code path gives the point estimate (all weights 1)
 and every bootstrap resample (weights = how often each clip was drawn); see ``soundaq.evaluation.bootstrap``.
 
+Missing labels: data may lack a label group (``scene``, ``events`` or ``qualities`` with ISOP/ISOE; a
+predictions table's ``true_*`` columns of that group are empty). Every metric declares the group it
+reads (``task``); :meth:`ScoreFunction.evaluate` and :func:`score` give NaN for the metrics of a group
+the data lack, and ``score`` says which groups are labelled (``labelled_<group>``, 1/0). The numbers
+of fully labelled data do not change.
+
 Definitions (docs/metrics.md has the long form):
 
 * ``scene_acc`` (paper): mean over the 3 scenes of correct/(clips of that scene + 1e-8), prediction =
@@ -45,11 +51,13 @@ from soundaq.base.textio import read_csv
 from soundaq.base.vocab import (
     EVENT_PROB_COLUMNS,
     EVENTS,
+    LABEL_GROUPS,
     QUALITIES,
     SCENE_PROB_COLUMNS,
     SCENES,
     TRUE_EVENT_COLUMNS,
     TRUE_QUALITY_COLUMNS,
+    TRUTH_GROUP_COLUMNS,
     event_slug,
 )
 
@@ -73,35 +81,37 @@ class EvalData:
     scene_true [N] (index into SCENES), scene_prob [N, 3], event_true [N, 15] (0/1),
     event_prob [N, 15], quality_true / quality_pred [N, 8] (QUALITIES order),
     iso_true / iso_pred [N, 2] (isop, isoe).
+
+    Ground truth of a label group the data lack is None (``scene_true``; ``event_true``; ``quality_true``
+    with ``iso_true``): :attr:`tasks` lists the groups that are labelled, and every metric of another
+    group is NaN (:meth:`ScoreFunction.evaluate`). Predictions are always complete.
+
+    Raises:
+        MetricInputError: wrong shapes, non-finite values, labels outside their range, no clip, or a
+            quality group given half (ratings without ISOP/ISOE or the reverse); one line each.
     """
 
-    def __init__(self, *, scene_true, scene_prob, event_true, event_prob, quality_true, quality_pred,
-                 iso_true, iso_pred, clips=None, source: str = "predictions"):
+    def __init__(self, *, scene_prob, event_prob, quality_pred, iso_pred, scene_true=None, event_true=None,
+                 quality_true=None, iso_true=None, clips=None, source: str = "predictions"):
         self.source = source
         self.scene_prob = _matrix(scene_prob, len(SCENES), "scene probabilities", source)
         n = self.scene_prob.shape[0]
         if n == 0:
             raise MetricInputError(f"{source}: no clips to score; fix: pass at least one clip with labels")
-        st = np.asarray(scene_true)
-        if st.shape != (n,):
-            raise MetricInputError(f"{source}: scene labels have shape {st.shape}, expected ({n},); "
-                                   "fix: one scene index per clip")
-        if not np.issubdtype(st.dtype, np.integer):
-            if not np.all(np.isfinite(st)) or np.any(st != np.round(st)):
-                raise MetricInputError(f"{source}: scene labels must be integer indices into {SCENES}; "
-                                       "fix: map scene names with vocab.SCENES.index")
-        st = st.astype(np.int64)
-        if st.min() < 0 or st.max() >= len(SCENES):
-            raise MetricInputError(f"{source}: scene label {int(st.max() if st.max() >= len(SCENES) else st.min())}"
-                                   f" is not an index into {SCENES}; fix: use 0..{len(SCENES) - 1}")
-        self.scene_true = st
-        self.event_true = _matrix(event_true, len(EVENTS), "event labels", source, n)
-        if not np.all((self.event_true == 0) | (self.event_true == 1)):
-            raise MetricInputError(f"{source}: event labels must be 0 or 1; fix: write multi-hot labels")
+        self.scene_true = None if scene_true is None else _scene_indices(scene_true, n, source)
+        self.event_true = None
+        if event_true is not None:
+            self.event_true = _matrix(event_true, len(EVENTS), "event labels", source, n)
+            if not np.all((self.event_true == 0) | (self.event_true == 1)):
+                raise MetricInputError(f"{source}: event labels must be 0 or 1; fix: write multi-hot labels")
         self.event_prob = _matrix(event_prob, len(EVENTS), "event probabilities", source, n)
-        self.quality_true = _matrix(quality_true, len(QUALITIES), "quality labels", source, n)
+        if (quality_true is None) != (iso_true is None):
+            raise MetricInputError(f"{source}: quality ratings and ISOP/ISOE labels come together; fix: pass both "
+                                   "or neither (ISOP/ISOE follow from the ratings, vocab.iso_from_matrix)")
+        self.quality_true = None if quality_true is None else _matrix(quality_true, len(QUALITIES), "quality labels",
+                                                                      source, n)
         self.quality_pred = _matrix(quality_pred, len(QUALITIES), "quality predictions", source, n)
-        self.iso_true = _matrix(iso_true, 2, "ISOP/ISOE labels", source, n)
+        self.iso_true = None if iso_true is None else _matrix(iso_true, 2, "ISOP/ISOE labels", source, n)
         self.iso_pred = _matrix(iso_pred, 2, "ISOP/ISOE predictions", source, n)
         self.clips = tuple(str(c) for c in clips) if clips is not None else tuple(str(i) for i in range(n))
         if len(self.clips) != n:
@@ -109,10 +119,17 @@ class EvalData:
 
     @property
     def n(self) -> int:
-        return int(self.scene_true.shape[0])
+        return int(self.scene_prob.shape[0])
 
     def __len__(self) -> int:
         return self.n
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The label groups (vocab.LABEL_GROUPS) whose ground truth is known."""
+        have = {"scene": self.scene_true is not None, "events": self.event_true is not None,
+                "qualities": self.quality_true is not None}
+        return tuple(g for g in LABEL_GROUPS if have[g])
 
     @cached_property
     def scene_pred(self) -> np.ndarray:
@@ -138,15 +155,23 @@ class EvalData:
     def take(self, index) -> "EvalData":
         """The clips at ``index`` (with repeats: an explicit bootstrap resample)."""
         index = np.asarray(index)
-        return EvalData(scene_true=self.scene_true[index], scene_prob=self.scene_prob[index],
-                        event_true=self.event_true[index], event_prob=self.event_prob[index],
-                        quality_true=self.quality_true[index], quality_pred=self.quality_pred[index],
-                        iso_true=self.iso_true[index], iso_pred=self.iso_pred[index],
+
+        def pick(a):
+            return None if a is None else a[index]
+
+        return EvalData(scene_true=pick(self.scene_true), scene_prob=self.scene_prob[index],
+                        event_true=pick(self.event_true), event_prob=self.event_prob[index],
+                        quality_true=pick(self.quality_true), quality_pred=self.quality_pred[index],
+                        iso_true=pick(self.iso_true), iso_pred=self.iso_pred[index],
                         clips=[self.clips[i] for i in index], source=self.source)
 
     @classmethod
     def from_table(cls, frame, source: str = "predictions table") -> "EvalData":
-        """Read a predictions table (``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``)."""
+        """Read a predictions table (``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``).
+
+        A label group whose ``true_*`` columns are all empty (``vocab.TRUTH_GROUP_COLUMNS``) is unlabelled;
+        one empty cell in a group that has values elsewhere is an error naming the clip.
+        """
         import pandas as pd
 
         needed = ["clip", *SCENE_PROB_COLUMNS, *EVENT_PROB_COLUMNS, *QUALITIES, *ISO_NAMES,
@@ -175,23 +200,57 @@ class EvalData:
                     f"{frame[columns[col]].iloc[row]!r}, not a finite number; fix: rewrite that row or drop the clip")
             return block
 
+        truth = _table_truth(frame, clips, numeric, source)
+        return cls(scene_prob=numeric(SCENE_PROB_COLUMNS), event_prob=numeric(EVENT_PROB_COLUMNS),
+                   quality_pred=numeric(QUALITIES), iso_pred=numeric(ISO_NAMES), clips=clips.tolist(),
+                   source=source, **truth)
+
+
+def _table_truth(frame, clips, numeric, source: str) -> dict:
+    """The ``*_true`` arrays of the label groups a predictions table has (all-empty ``true_*`` columns:
+    the group is unlabelled and left out)."""
+    def labelled(group: str) -> bool:
+        block = frame[list(TRUTH_GROUP_COLUMNS[group])]
+        return not bool(block.isna().all().all()) and not bool((block.astype(str).apply(
+            lambda col: col.str.strip()) == "").all().all())
+
+    truth: dict = {}
+    if labelled("scene"):
         names = frame["true_scene"].astype(str).str.strip()
         unknown = ~names.isin(SCENES)
         if unknown.any():
             row = int(np.flatnonzero(unknown.to_numpy())[0])
             raise MetricInputError(f"{source}: true_scene of clip {clips.iloc[row]!r} (row {row + 1}) is "
                                    f"{names.iloc[row]!r}; fix: use one of {', '.join(SCENES)}")
+        truth["scene_true"] = names.map({s: i for i, s in enumerate(SCENES)}).to_numpy(np.int64)
+    if labelled("events"):
         events = numeric(TRUE_EVENT_COLUMNS)
         bad = (events != 0) & (events != 1)
         if bad.any():
             row, col = map(int, np.argwhere(bad)[0])
             raise MetricInputError(f"{source}: {TRUE_EVENT_COLUMNS[col]} of clip {clips.iloc[row]!r} is "
                                    f"{events[row, col]:g}; fix: event labels must be 0 or 1")
-        return cls(scene_true=names.map({s: i for i, s in enumerate(SCENES)}).to_numpy(np.int64),
-                   scene_prob=numeric(SCENE_PROB_COLUMNS), event_true=events,
-                   event_prob=numeric(EVENT_PROB_COLUMNS), quality_true=numeric(TRUE_QUALITY_COLUMNS),
-                   quality_pred=numeric(QUALITIES), iso_true=numeric(("true_isop", "true_isoe")),
-                   iso_pred=numeric(ISO_NAMES), clips=clips.tolist(), source=source)
+        truth["event_true"] = events
+    if labelled("qualities"):
+        truth["quality_true"] = numeric(TRUE_QUALITY_COLUMNS)
+        truth["iso_true"] = numeric(("true_isop", "true_isoe"))
+    return truth
+
+
+def _scene_indices(scene_true, n: int, source: str) -> np.ndarray:
+    st = np.asarray(scene_true)
+    if st.shape != (n,):
+        raise MetricInputError(f"{source}: scene labels have shape {st.shape}, expected ({n},); "
+                               "fix: one scene index per clip")
+    if not np.issubdtype(st.dtype, np.integer):
+        if not np.all(np.isfinite(st)) or np.any(st != np.round(st)):
+            raise MetricInputError(f"{source}: scene labels must be integer indices into {SCENES}; "
+                                   "fix: map scene names with vocab.SCENES.index")
+    st = st.astype(np.int64)
+    if st.min() < 0 or st.max() >= len(SCENES):
+        raise MetricInputError(f"{source}: scene label {int(st.max() if st.max() >= len(SCENES) else st.min())}"
+                               f" is not an index into {SCENES}; fix: use 0..{len(SCENES) - 1}")
+    return st
 
 
 def _matrix(x, width: int, what: str, source: str, n: int | None = None) -> np.ndarray:
@@ -307,20 +366,39 @@ class ScoreFunction(abc.ABC):
     definition: str = STANDARD
     headline: bool = False
     description: str = ""
+    #: The label group (vocab.LABEL_GROUPS) whose ground truth the metric reads; None: every group.
+    task: str | None = None
 
     @abc.abstractmethod
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
-        """The metric under each row of clip weights ``[B, N]``; returns ``[B]`` (NaN where undefined)."""
+        """The metric under each row of clip weights ``[B, N]``; returns ``[B]`` (NaN where undefined).
+        Called only when ``data`` has the labels of :attr:`task`."""
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """The label groups whose ground truth the metric reads."""
+        return frozenset({self.task} if self.task else LABEL_GROUPS)
+
+    def labelled(self, data: EvalData) -> bool:
+        """True when ``data`` has the ground truth this metric reads."""
+        return self.needs <= set(data.tasks)
+
+    def evaluate(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
+        """:meth:`values`, or ``[B]`` NaN when ``data`` lacks the metric's labels (what every caller uses)."""
+        if not self.labelled(data):
+            return np.full(np.shape(weights)[0], np.nan)
+        return self.values(data, weights)
 
     def compute(self, data: EvalData) -> float:
-        """The point estimate (every clip once)."""
-        return float(self.values(data, np.ones((1, data.n)))[0])
+        """The point estimate (every clip once; NaN without the metric's labels)."""
+        return float(self.evaluate(data, np.ones((1, data.n)))[0])
 
     def __repr__(self) -> str:
         return f"<{self.name} ({self.definition}, {'max' if self.maximize else 'min'})>"
 
 
 class SceneAccuracyPaper(ScoreFunction):
+    task = "scene"
     name, maximize, definition, headline = "scene_acc", True, PAPER, True
     description = "mean over the 3 scenes of correct/(clips of that scene + 1e-8); absent scene scores 0"
 
@@ -332,6 +410,7 @@ class SceneAccuracyPaper(ScoreFunction):
 
 
 class SceneAccuracyPlain(ScoreFunction):
+    task = "scene"
     name, maximize, definition, headline = "scene_acc_plain", True, STANDARD, False
     description = "share of clips whose scene is predicted right (micro accuracy)"
 
@@ -340,6 +419,7 @@ class SceneAccuracyPlain(ScoreFunction):
 
 
 class SceneF1Macro(ScoreFunction):
+    task = "scene"
     name, maximize, definition, headline = "scene_f1_macro", True, STANDARD, True
     description = "F1 per scene, averaged over scenes that occur in the labels or predictions (sklearn macro)"
 
@@ -352,6 +432,7 @@ class SceneF1Macro(ScoreFunction):
 
 
 class EventAUCPaper(ScoreFunction):
+    task = "events"
     name, maximize, definition, headline = "event_auc", True, PAPER, True
     description = ("ROC AUC over the 15 events of each clip, averaged over clips with at least one "
                    "positive (and one negative) event")
@@ -363,6 +444,7 @@ class EventAUCPaper(ScoreFunction):
 
 
 class EventAUCMacro(ScoreFunction):
+    task = "events"
     name, maximize, definition, headline = "event_auc_macro", True, STANDARD, True
     description = "ROC AUC of each event over clips, averaged over events with positive and negative clips"
 
@@ -371,6 +453,7 @@ class EventAUCMacro(ScoreFunction):
 
 
 class EventMAP(ScoreFunction):
+    task = "events"
     name, maximize, definition, headline = "event_map", True, STANDARD, True
     description = "average precision of each event over clips, averaged over events with a positive clip"
 
@@ -379,6 +462,7 @@ class EventMAP(ScoreFunction):
 
 
 class QualityMSE(ScoreFunction):
+    task = "qualities"
     maximize, definition = False, PAPER
 
     def __init__(self, quality: str):
@@ -393,6 +477,7 @@ class QualityMSE(ScoreFunction):
 
 
 class QualityMSEMean(ScoreFunction):
+    task = "qualities"
     name, maximize, definition, headline = "aq_mse_mean", False, PAPER, True
     description = "mean of the 8 per-quality MSEs"
 
@@ -401,6 +486,7 @@ class QualityMSEMean(ScoreFunction):
 
 
 class IsoMSE(ScoreFunction):
+    task = "qualities"
     maximize, definition, headline = False, STANDARD, True
 
     def __init__(self, column: int):
@@ -414,6 +500,7 @@ class IsoMSE(ScoreFunction):
 
 
 class QualityPearson(ScoreFunction):
+    task = "qualities"
     maximize, definition = True, STANDARD
 
     def __init__(self, quality: str):
@@ -458,6 +545,12 @@ PAPER_HEADLINE: tuple[str, ...] = ("scene_acc", "event_auc", "aq_mse_mean")
 SUMMARY: tuple[str, ...] = (*PAPER_HEADLINE, "isop_mse", "isoe_mse")
 
 
+def metrics_for(tasks, names=HEADLINE) -> list[str]:
+    """The metrics among ``names`` (default the headline ones) that data labelled for ``tasks`` (label
+    groups, vocab.LABEL_GROUPS) can score; the others would be NaN."""
+    return [n for n in names if METRICS[n].needs <= set(tasks)]
+
+
 def definitions() -> dict[str, str]:
     """``{metric name: "paper" | "standard"}`` for labelling table columns (confusion counts are standard)."""
     return {name: m.definition for name, m in METRICS.items()}
@@ -490,16 +583,27 @@ def confusion_key(true_scene: str, pred_scene: str) -> str:
 
 
 def score(data: EvalData) -> dict[str, float | int]:
-    """Every metric of :data:`METRICS`, the confusion counts and how many clips/events each mean used."""
+    """Every metric of :data:`METRICS`, the confusion counts and how many clips/events each mean used.
+
+    ``labelled_<group>`` (1 or 0, for each of vocab.LABEL_GROUPS) says whether the data have that group's
+    labels; the metrics of an unlabelled group are NaN and its counts 0.
+    """
     out: dict[str, float | int] = {"n_clips": data.n}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for name, metric in METRICS.items():
             out[name] = metric.compute(data)
-    cm = confusion_matrix(data)
+    for group in LABEL_GROUPS:
+        out[f"labelled_{group}"] = int(group in data.tasks)
+    cm = confusion_matrix(data) if "scene" in data.tasks else np.zeros((len(SCENES), len(SCENES)), dtype=np.int64)
     for i, t in enumerate(SCENES):
         for j, p in enumerate(SCENES):
             out[confusion_key(t, p)] = int(cm[i, j])
+    if "events" not in data.tasks:
+        out.update({k: 0 for k in ("event_auc_clips_scored", "event_auc_clips_no_positive",
+                                   "event_auc_clips_all_positive", "event_auc_macro_events_scored",
+                                   "event_map_events_scored")})
+        return out
     npos = data.event_true.sum(axis=1)
     out["event_auc_clips_scored"] = int((~np.isnan(data.clip_event_auc)).sum())
     out["event_auc_clips_no_positive"] = int((npos == 0).sum())
@@ -508,6 +612,12 @@ def score(data: EvalData) -> dict[str, float | int]:
     out["event_auc_macro_events_scored"] = int(((per_event_pos > 0) & (per_event_pos < data.n)).sum())
     out["event_map_events_scored"] = int((per_event_pos > 0).sum())
     return out
+
+
+def unlabelled(scores: dict) -> list[str]:
+    """The label groups a :func:`score` dict says the data lack (empty for fully labelled data, and for
+    dicts written before the ``labelled_<group>`` counts existed)."""
+    return [g for g in LABEL_GROUPS if scores.get(f"labelled_{g}", 1) in (0, 0.0, False)]
 
 
 def score_table(frame, source: str = "predictions table") -> dict[str, float | int]:
@@ -519,6 +629,8 @@ def per_event_scores(data: EvalData):
     """A tidy table of per-event AUC and AP (standard definitions), with positives per event."""
     import pandas as pd
 
+    if "events" not in data.tasks:
+        raise MetricInputError(f"{data.source}: has no event labels; fix: score per-event metrics on labelled data")
     ones = np.ones((1, data.n))
     rows = [{"event": e, "column": f"event_prob_{event_slug(e)}", "positives": int(data.event_true[:, k].sum()),
              "auc": float(_event_auc_weighted(data, ones, k)[0]), "ap": float(_event_ap_weighted(data, ones, k)[0])}

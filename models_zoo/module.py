@@ -27,7 +27,8 @@ across processes under DDP). Every scalar of :data:`soundaq.models_zoo.metrics.M
 
 The formulas are in soundaq.models_zoo.metrics (one definition per metric for the whole project).
 
-Early stopping watches ``val/isop_mse`` (the original's ``monitor = 'ISOPls'``).
+Early stopping watches ``val/isop_mse`` (the original's ``monitor = 'ISOPls'``), or ``val/loss`` when the
+data have no quality labels (:func:`monitor_for`). Metrics of a label group the data lack are not logged.
 """
 from __future__ import annotations
 
@@ -40,14 +41,24 @@ import torch
 from torch import nn
 from torchmetrics import Metric
 
-from soundaq.models_zoo.metrics import METRICS
+from soundaq.base.vocab import LABEL_GROUPS
+from soundaq.models_zoo.metrics import METRICS, unlabelled
 from soundaq.models_zoo.streaming import SoundAQMetrics
-from soundaq.models_zoo.losses import TASKS, MultiTaskLoss
+from soundaq.models_zoo.losses import MultiTaskLoss
 from soundaq.models_zoo.outputs import NetOutput
 from soundaq.models_zoo.schedules import PAPER_LR
 
 #: The metric early stopping and best-checkpoint selection watch (lower is better).
 MONITOR = "val/isop_mse"
+#: What they watch instead when the data have no quality labels (so no ISOP).
+FALLBACK_MONITOR = "val/loss"
+
+
+def monitor_for(tasks=LABEL_GROUPS) -> str:
+    """:data:`MONITOR` when ``tasks`` (the data's label groups) include the qualities, else
+    :data:`FALLBACK_MONITOR` (the validation loss over the tasks that are labelled)."""
+    return MONITOR if "qualities" in tuple(tasks) else FALLBACK_MONITOR
+
 #: Learning-rate schedules of :class:`SoundscapeModule` (see soundaq.models_zoo.schedules).
 LR_SCHEDULES = ("constant", "onecycle")
 #: ISO 532-1 loudness samples (2 ms) per log-mel frame (10 ms): how crops of the two inputs line up.
@@ -173,8 +184,8 @@ class SoundscapeModule(L.LightningModule):
         n = int(batch["scene"].shape[0])
         # sync_dist: under DDP the epoch values are means over every process's clips (one process: no-op).
         self.log("train/loss", total, on_step=True, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
-        for task in TASKS:
-            self.log(f"train/loss_{task}", parts[task], on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        for task, value in parts.items():      # the tasks the batch has labels for
+            self.log(f"train/loss_{task}", value, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return total
 
     def _eval_step(self, batch: dict, stage: str, metrics: Metric) -> torch.Tensor:
@@ -186,12 +197,16 @@ class SoundscapeModule(L.LightningModule):
         return total
 
     def _log_epoch_metrics(self, stage: str, metrics: Metric) -> None:
-        """Compute (over all processes), log every scalar of the METRICS registry, reset."""
+        """Compute (over all processes), log every scalar of the METRICS registry whose labels the data
+        have, reset."""
         if not metrics.update_called:
             return
         values = metrics.compute()
         metrics.reset()
+        missing = set(unlabelled(values))
         for name in METRICS:
+            if METRICS[name].task in missing:
+                continue
             # Already identical on every rank (compute() gathered the states); sync_dist only keeps
             # Lightning's epoch-level bookkeeping consistent under DDP (the mean of equal values).
             self.log(f"{stage}/{name}", float(values[name]), on_step=False, on_epoch=True, sync_dist=True,

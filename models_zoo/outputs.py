@@ -10,6 +10,10 @@ import torch
 #: scene [B] int64 (index into vocab.SCENES); events [B, 15] float32 multi-hot (vocab.EVENTS order);
 #: qualities [B, 8] float32 (vocab.QUALITIES order, 1-5); isop [B], isoe [B] float32; clip list[str].
 BATCH_KEYS = ("mel", "loudness", "scene", "events", "qualities", "isop", "isoe", "clip")
+#: Optional batch key: labelled [B, 3] bool, which label groups (vocab.LABEL_GROUPS: scene, events,
+#: qualities with ISOP/ISOE) each clip has labels for. Absent: every group is labelled. The data module
+#: adds it when its source lacks a group; the loss and the metrics leave the unlabelled values out.
+LABELLED_KEY = "labelled"
 
 
 @dataclass

@@ -34,9 +34,10 @@ from soundaq.base.errors import UserError, first_line
 from soundaq.base.filekinds import sniff
 
 from soundaq.base.vocab import (
-    EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, RATING_MAX, RATING_MIN,
-    SCENE_PROB_COLUMNS, SCENES, TRUE_EVENT_COLUMNS, TRUE_QUALITY_COLUMNS, TRUTH_COLUMNS,
+    EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, GROUP_COLUMNS, LABEL_GROUPS, PREDICTION_COLUMNS, QUALITIES, RATING_MAX,
+    RATING_MIN, SCENE_PROB_COLUMNS, SCENES, TRUE_EVENT_COLUMNS, TRUE_QUALITY_COLUMNS, TRUTH_COLUMNS,
 )
+from soundaq.models_zoo.outputs import LABELLED_KEY
 
 #: Seconds per window (3001 log-mel frames at a 10-ms hop, 15000 loudness samples at 2 ms).
 WINDOW_SECONDS = 30.0
@@ -124,16 +125,22 @@ def predictions_frame(outputs: Mapping, model: str, clips: Sequence[str] | None 
 
 
 def truth_frame(labels):
-    """``TRUTH_COLUMNS`` (+ ``clip``) from a label table (``soundaq.models_zoo.data.labels.read_labels``)."""
+    """``TRUTH_COLUMNS`` (+ ``clip``) from a label table (``soundaq.models_zoo.data.labels.read_labels``).
+
+    The columns of a label group the table lacks (absent or empty: a source without it) are left empty.
+    """
     import pandas as pd
 
-    out = pd.DataFrame({"clip": labels["clip"].astype(str).to_numpy(), "true_scene": labels["scene"].to_numpy()})
+    out = pd.DataFrame({"clip": labels["clip"].astype(str).to_numpy()})
+    have = {g: all(c in labels.columns for c in GROUP_COLUMNS[g]) and labels[list(GROUP_COLUMNS[g])].notna().all().all()
+            for g in LABEL_GROUPS}
+    out["true_scene"] = labels["scene"].to_numpy() if have["scene"] else None
     for src, dst in zip(EVENT_COLUMNS, TRUE_EVENT_COLUMNS):
-        out[dst] = labels[src].astype(int).to_numpy()
+        out[dst] = labels[src].astype(int).to_numpy() if have["events"] else np.nan
     for q, dst in zip(QUALITIES, TRUE_QUALITY_COLUMNS):
-        out[dst] = labels[q].astype(float).to_numpy()
-    out["true_isop"] = labels["isop"].astype(float).to_numpy()
-    out["true_isoe"] = labels["isoe"].astype(float).to_numpy()
+        out[dst] = labels[q].astype(float).to_numpy() if have["qualities"] else np.nan
+    out["true_isop"] = labels["isop"].astype(float).to_numpy() if have["qualities"] else np.nan
+    out["true_isoe"] = labels["isoe"].astype(float).to_numpy() if have["qualities"] else np.nan
     return out[["clip", *TRUTH_COLUMNS]]
 
 
@@ -146,15 +153,25 @@ def add_truth(predictions, labels):
 
 
 def batch_truth(batch: Mapping) -> dict[str, np.ndarray | list]:
-    """Truth columns from one batch (``BATCH_KEYS``), for tables made straight from a data loader."""
+    """Truth columns from one batch (``BATCH_KEYS``), for tables made straight from a data loader; a
+    clip's columns of a group its ``labelled`` mask says it lacks are empty (None / NaN)."""
     scene = np.asarray(batch["scene"]).reshape(-1)
-    events = np.asarray(batch["events"]).reshape(len(scene), len(EVENTS))
-    quals = np.asarray(batch["qualities"]).reshape(len(scene), len(QUALITIES))
-    out: dict = {"true_scene": [SCENES[int(i)] for i in scene]}
-    out.update({c: (events[:, i] > 0.5).astype(int) for i, c in enumerate(TRUE_EVENT_COLUMNS)})
-    out.update({c: quals[:, i].astype(float) for i, c in enumerate(TRUE_QUALITY_COLUMNS)})
-    out["true_isop"] = np.asarray(batch["isop"], dtype=float).reshape(-1)
-    out["true_isoe"] = np.asarray(batch["isoe"], dtype=float).reshape(-1)
+    n = len(scene)
+    mask = batch.get(LABELLED_KEY)
+    mask = np.ones((n, len(LABEL_GROUPS)), dtype=bool) if mask is None else np.asarray(mask, dtype=bool).reshape(n, -1)
+    has = {g: mask[:, k] for k, g in enumerate(LABEL_GROUPS)}
+    events = np.asarray(batch["events"]).reshape(n, len(EVENTS))
+    quals = np.asarray(batch["qualities"]).reshape(n, len(QUALITIES))
+    out: dict = {"true_scene": [SCENES[int(i)] if ok else None for i, ok in zip(scene, has["scene"])]}
+    if has["events"].all():
+        out.update({c: (events[:, i] > 0.5).astype(int) for i, c in enumerate(TRUE_EVENT_COLUMNS)})
+    else:
+        out.update({c: np.where(has["events"], (events[:, i] > 0.5).astype(float), np.nan)
+                    for i, c in enumerate(TRUE_EVENT_COLUMNS)})
+    rated = has["qualities"]
+    out.update({c: np.where(rated, quals[:, i].astype(float), np.nan) for i, c in enumerate(TRUE_QUALITY_COLUMNS)})
+    out["true_isop"] = np.where(rated, np.asarray(batch["isop"], dtype=float).reshape(-1), np.nan)
+    out["true_isoe"] = np.where(rated, np.asarray(batch["isoe"], dtype=float).reshape(-1), np.nan)
     return out
 
 

@@ -24,11 +24,11 @@ is the mean over the 8 qualities of each quality's MSE. ``None`` where the paper
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from soundaq.base.errors import UserError, one_line
+from soundaq.base.errors import UserError
+from soundaq.base.plugins import import_target
 from soundaq.base.vocab import QUALITIES
 
 INPUT_MEL = "log-mel [3001, 64]"
@@ -126,19 +126,7 @@ def spec_from_class(cls, name: str | None = None, target: str | None = None) -> 
 
 def _import_target(target: str, label: str | None = None):
     """The object a ``"package.module:Attribute"`` target names (one-line UserErrors naming ``label``)."""
-    label = label or target
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise UserError(f"model {label}: cannot import {module_name} ({one_line(err)}); fix: check the installation of "
-                        "soundaq, or install the plug-in's package or put it on PYTHONPATH") from err
-    obj = module
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise UserError(f"model {label}: {module_name} defines no class {attr}; fix: check the name after ':'")
-    return obj
+    return import_target(target, "model", label)
 
 
 def _as_spec(obj, target: str, name: str | None = None) -> NetSpec:

@@ -15,14 +15,18 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
+from soundaq.base.vocab import EVENTS, LABEL_GROUPS, QUALITIES, SCENES
 from soundaq.models_zoo.metrics import EvalData, MetricInputError, score
+from soundaq.models_zoo.outputs import LABELLED_KEY
 
 #: State name -> columns per clip.
 _STATES: dict[str, int] = {
     "scene_true": 0, "scene_prob": len(SCENES), "event_true": len(EVENTS), "event_prob": len(EVENTS),
     "quality_true": len(QUALITIES), "quality_pred": len(QUALITIES), "iso_true": 2, "iso_pred": 2,
+    "labelled": len(LABEL_GROUPS),
 }
+#: The truth states of each label group.
+_TRUTH = {"scene": ("scene_true",), "events": ("event_true",), "qualities": ("quality_true", "iso_true")}
 
 
 class SoundAQMetrics(Metric):
@@ -31,14 +35,17 @@ class SoundAQMetrics(Metric):
     ``update(output, batch)``: ``output`` is a :class:`~soundaq.models_zoo.outputs.NetOutput` (or its
     ``as_dict()``) of B clips: ``scene_logits`` [B, 3], ``event_logits`` [B, 15], ``qualities`` [B, 8],
     ``isop`` [B], ``isoe`` [B]; ``batch`` holds the labels ``scene`` [B] (index into SCENES),
-    ``events`` [B, 15] (0/1), ``qualities`` [B, 8], ``isop`` [B], ``isoe`` [B].
+    ``events`` [B, 15] (0/1), ``qualities`` [B, 8], ``isop`` [B], ``isoe`` [B], and optionally
+    ``labelled`` [B, 3] (bool, vocab.LABEL_GROUPS order; absent: everything labelled).
 
     ``compute()`` returns :func:`~soundaq.models_zoo.metrics.score`'s flat dict (every metric, the
     confusion counts, how many clips/events each mean used). Scene probabilities are the softmax of
-    the logits and event probabilities the sigmoid, as the predictions tables hold them.
+    the logits and event probabilities the sigmoid, as the predictions tables hold them. A label group
+    no clip is labelled for is scored as missing (its metrics NaN, ``labelled_<group>`` 0).
 
     Raises:
-        MetricInputError: ``compute()`` before any ``update()``, or non-finite outputs.
+        MetricInputError: ``compute()`` before any ``update()``, non-finite outputs, or a label group
+            that some clips have and others lack.
     """
 
     is_differentiable = False
@@ -65,10 +72,23 @@ class SoundAQMetrics(Metric):
         self.quality_pred.append(rows(out["qualities"], len(QUALITIES)))
         self.iso_true.append(torch.stack([rows(batch["isop"], 0), rows(batch["isoe"], 0)], 1))
         self.iso_pred.append(torch.stack([rows(out["isop"], 0), rows(out["isoe"], 0)], 1))
+        mask = batch.get(LABELLED_KEY)
+        n = self.scene_true[-1].shape[0]
+        self.labelled.append(torch.ones(n, len(LABEL_GROUPS), dtype=torch.float64, device=self.scene_true[-1].device)
+                             if mask is None else rows(mask, len(LABEL_GROUPS)))
 
     def compute(self) -> dict[str, float | int]:
         if isinstance(self.scene_true, list) and not self.scene_true:  # (a tensor once gathered under DDP)
             raise MetricInputError("SoundAQMetrics: compute() before any update(); fix: update with a batch first")
         arrays = {name: dim_zero_cat(getattr(self, name)).cpu().numpy() for name in _STATES}
         arrays["scene_true"] = arrays["scene_true"].astype("int64")
+        labelled = arrays.pop("labelled") > 0.5
+        for k, group in enumerate(LABEL_GROUPS):
+            if labelled[:, k].all():
+                continue
+            if labelled[:, k].any():
+                raise MetricInputError(f"streamed batches: {int(labelled[:, k].sum())} of {len(labelled)} clips have "
+                                       f"{group} labels; fix: score data with or without {group} labels, not a mix")
+            for name in _TRUTH[group]:
+                arrays[name] = None
         return score(EvalData(**arrays, source="streamed batches"))

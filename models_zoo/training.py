@@ -4,7 +4,8 @@ What a run folder holds::
 
     run.json                  the arguments that define the run (resuming with others is refused)
     checkpoints/last.ckpt     written after every validation: a killed run resumes from here
-    checkpoints/best-EEE.ckpt the epoch with the lowest val/isop_mse (the paper's early-stopping metric)
+    checkpoints/best-EEE.ckpt the epoch with the lowest val/isop_mse (the paper's early-stopping metric;
+                              val/loss when the data have no quality labels)
     logs/metrics.csv          every logged metric per epoch (torchmetrics objects, see soundaq.models_zoo.module)
     train.json                written last, atomically: best checkpoint, scores, epochs, seconds, provenance
 
@@ -34,7 +35,8 @@ from soundaq.base.artifacts import damaged, read_record, set_aside, zip_problem
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import atomic_path, atomic_write_json, sha256_file
 from soundaq.base.runs import RunFolder, package_versions
-from soundaq.models_zoo.module import LOUDNESS_PER_FRAME, MONITOR, SoundscapeModule
+from soundaq.base.vocab import LABEL_GROUPS
+from soundaq.models_zoo.module import LOUDNESS_PER_FRAME, MONITOR, SoundscapeModule, monitor_for
 from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
 
 
@@ -289,19 +291,21 @@ def checkpoint_to_resume(ckpt_dir: Path | str, act: bool = True) -> Path | None:
     return chosen
 
 
-def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool, batch_size: int = 1):
+def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool, batch_size: int = 1,
+                   monitor: str = MONITOR):
     """The callbacks of a training run: ``(callbacks, clock, checkpoints, early_stopping, guard)``.
 
-    Epoch schedules keep the checkpoint with the lowest ``val/isop_mse`` (the paper's early-stopping
-    metric) and stop after ``schedule.patience`` epochs without improvement; a clip budget keeps the
-    last checkpoint (the budget is the budget) and has no early stopping.
+    Epoch schedules keep the checkpoint with the lowest ``monitor`` (default ``val/isop_mse``, the
+    paper's early-stopping metric; :func:`~soundaq.models_zoo.module.monitor_for` picks ``val/loss`` for
+    data without quality labels) and stop after ``schedule.patience`` epochs without improvement; a clip
+    budget keeps the last checkpoint (the budget is the budget) and has no early stopping.
     """
     clock = TrainClock()
     guard = DivergenceGuard(schedule.divergence_factor)
     if schedule.budget_clips is None:
-        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor=MONITOR, mode="min",
+        best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}", monitor=monitor, mode="min",
                                save_top_k=1, save_last=True, auto_insert_metric_name=False)
-        stop = EarlyStopping(monitor=MONITOR, mode="min", patience=schedule.patience or PATIENCE, check_finite=True)
+        stop = EarlyStopping(monitor=monitor, mode="min", patience=schedule.patience or PATIENCE, check_finite=True)
         callbacks = [EpochSeed(seed), clock, guard, best, stop]
     else:   # a budget: the last checkpoint, written at epoch ends (and the budget's end) only
         best = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True)
@@ -320,7 +324,7 @@ class TrainResult:
     last_checkpoint: Path | None
     train_seconds: float
     module: Any                      # the SoundscapeModule, holding the best checkpoint's weights
-    best_score: float | None         # val/isop_mse of the best checkpoint
+    best_score: float | None         # the monitored metric (val/isop_mse, else val/loss) of the best checkpoint
     epochs: int
     stopped_early: bool
     metrics: dict = field(default_factory=dict)   # last validation (and test, if run) metrics
@@ -465,7 +469,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
             ``norm_stats`` and ``describe()`` (when present) go into the checkpoints.
         out_dir: the run folder (see the module docstring).
         schedule: :data:`~soundaq.models_zoo.schedules.PAPER` (default: epochs, early stopping on
-            val/isop_mse, best checkpoint kept) or a clip budget such as ``EMBEDDED`` (fixed steps,
+            val/isop_mse, or val/loss when the data module's ``tasks`` lack the qualities; best checkpoint kept) or a clip budget such as ``EMBEDDED`` (fixed steps,
             one-cycle rate, crops, gradient clipping, last checkpoint kept). ``max_epochs``, ``lr``
             and ``patience`` override the schedule's values.
         identity: what must match to resume (default: model, seed, schedule, data module class).
@@ -548,7 +552,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
                                            "report": getattr(report, "__dict__", str(report))}
 
-    callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress, batch_size)
+    monitor = monitor_for(getattr(datamodule, "tasks", LABEL_GROUPS))
+    callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress, batch_size, monitor)
     on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
     kwargs = dict(accelerator=accelerator, devices=devices, strategy=strategy,
                   deterministic=True if on_cpu else "warn", callbacks=callbacks,
@@ -599,7 +604,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     if trainer.is_global_zero and best_path.exists():
         module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
     record = {"model": model, "best_checkpoint": str(best_path), "last_checkpoint": str(last),
-              "best_score": best_score, "monitor": MONITOR, "epochs": int(trainer.current_epoch),
+              "best_score": best_score, "monitor": monitor,
+              "tasks": list(getattr(datamodule, "tasks", LABEL_GROUPS)), "epochs": int(trainer.current_epoch),
               "steps": int(trainer.global_step), "clips_seen": int(trainer.global_step) * batch_size,
               "stopped_early": stopped_early, "diverged": guard.diverged, "precise_bn": precise,
               "curve": clock.points,

@@ -5,11 +5,11 @@ import json
 import sys
 from pathlib import Path
 
-from soundaq.base.errors import first_line
 
 
 def register(sub) -> None:
     from soundaq.benchmark import options as o
+    from soundaq.models_zoo.data.sources import source_names
 
     p = sub.add_parser("data", help="check label folders, download the ARAUS labels, prepare the embedded set")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
@@ -29,8 +29,12 @@ def register(sub) -> None:
                                  o.seed_options("the embedded set's generation"), o.progress_options()])
     what = r.add_mutually_exclusive_group(required=True)
     what.add_argument("--embedded", action="store_true", help="generate the embedded synthetic dataset (features included)")
-    what.add_argument("--labels", type=Path, metavar="DIR", help="ARAUS label folder (with --audio or --features)")
-    r.add_argument("--audio", type=Path, metavar="DIR", help="ARAUS clips <clip id>.flac|.wav (features go to the cache)")
+    what.add_argument("--labels", type=Path, metavar="PATH",
+                      help="ARAUS label folder (with --audio or --features), or with --data own the labels CSV")
+    r.add_argument("--data", choices=tuple(n for n in source_names() if n != "embedded"), default="araus",
+                   help="the source of --labels: araus (default) or own (--labels LABELS.csv --audio DIR)")
+    r.add_argument("--audio", type=Path, metavar="DIR",
+                   help="ARAUS clips <clip id>.flac|.wav, or the own data's audio (features go to the cache)")
     r.add_argument("--features", type=Path, metavar="DIR",
                    help="ARAUS features in the release layout (Feature_log_mel/, Feature_loudness_ISO532_1/)")
     r.add_argument("--calibration", type=Path, metavar="WAV",
@@ -92,7 +96,6 @@ def _download(args) -> int:
 
 def _prepare(args) -> int:
     import time
-    import warnings
 
     from soundaq.base.errors import UserError
 
@@ -114,40 +117,18 @@ def _prepare(args) -> int:
         print(f"{info['data']}: {sizes} clips in {es.root} ({time.perf_counter() - started:.1f} s; "
               f"{info['generated_clips']} clips generated when first made, in {info['seconds']} s)")
         return 0
-    if (args.audio is None) == (args.features is None):
-        raise UserError("--labels needs exactly one of --audio DIR or --features DIR")
     if args.clips is not None or args.with_audio or args.force:
         raise UserError("--clips/--with-audio/--force go with --embedded")
-    from rich.progress import Progress
-
-    from soundaq.models_zoo.data.datamodule import SkippedClipWarning, SoundscapeDataModule
+    from soundaq.models_zoo.data.datamodule import SoundscapeDataModule, prepare_features
 
     calibration = None
     if args.calibration is not None:
         from soundaq.models_zoo.features import Calibration
 
         calibration = Calibration.from_recording(args.calibration)
-    dm = SoundscapeDataModule("araus", labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,
+    dm = SoundscapeDataModule(args.data, labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,
                               cache_dir=args.cache_dir, calibration=calibration, progress=not args.no_progress)
-    failures = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SkippedClipWarning)
-        present = [s for s in ("training", "validation", "test") if dm._has_split(s)]
-        if not present:
-            raise UserError(f"{args.labels}: no label files found; fix: `soundaq data download --labels-to DIR`")
-        if args.audio is not None:  # fill the feature cache clip by clip; one bad file does not stop the rest
-            with Progress(disable=args.no_progress) as bar:
-                for split in present:
-                    ds = dm._dataset(split, normalise=False)
-                    task = bar.add_task(f"features: {split}", total=len(ds))
-                    for i in range(len(ds)):
-                        try:
-                            ds.raw(i)
-                        except (UserError, OSError, ValueError) as exc:
-                            failures.append(f"{ds.clips[i]}: {first_line(exc)}")
-                        bar.advance(task)
-        dm.setup()
-    skipped = [str(w.message) for w in caught if issubclass(w.category, SkippedClipWarning)]
+    failures, skipped = prepare_features(dm, progress=not args.no_progress)
     info = dm.describe()
     info["failed"] = failures
     if args.json:

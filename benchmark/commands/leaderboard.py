@@ -13,7 +13,8 @@ def register(sub) -> None:
         description="Train each chosen model on the training split (or load --checkpoints), evaluate it on "
                     "the test split and write a ranked table with bootstrap CIs, a figure, per-clip "
                     "predictions and provenance to --out. Run the same command again to resume.",
-        parents=[o.data_options(), o.trainer_options(), o.cache_options(), o.bootstrap_options(minimum=1),
+        parents=[o.data_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
+                 o.bootstrap_options(minimum=1),
                  o.workers_options(_default_workers(), "models trained at the same time, each in its own "
                                    "process with the CPU threads shared out (default: 2 on 2+ cores, else 1)"),
                  o.seed_options("training, shuffling and the bootstrap"), o.progress_options(),
@@ -26,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                    help="training schedule of every model: embedded (the default on the embedded set: an equal "
                         f"budget of {EMBEDDED.budget_clips} training clips per model, docs/leaderboard.md) or paper "
-                        "(the default on ARAUS and with --max-epochs: 100 epochs, early stopping)")
+                        "(the default on ARAUS, on your own data and with --max-epochs: 100 epochs, early stopping)")
     p.add_argument("--max-epochs", type=o.positive_int, default=None,
                    help="epochs for every model, with the paper's early stopping (selects the paper schedule)")
     p.add_argument("--budget-clips", type=o.positive_int, default=None,
@@ -50,6 +51,7 @@ def register(sub) -> None:
 def _leaderboard(args) -> int:
     from soundaq.benchmark.leaderboard import (LeaderboardError, Settings, is_pretrained, print_table,
                                                quiet_lightning, run_leaderboard)
+    from soundaq.benchmark.options import data_from_args
     from soundaq.models_zoo.registry import get_spec, list_nets
 
     text = args.models.strip()
@@ -70,8 +72,10 @@ def _leaderboard(args) -> int:
         if not models:
             raise LeaderboardError(f"{args.checkpoints}: no <MODEL>.ckpt files; fix: name them after the registry "
                                    f"({', '.join(list_nets())})")
-    settings = Settings(out=args.out, data=args.data, labels=args.labels, audio=args.audio, features=args.features,
-                        models=models, plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
+    data = data_from_args(args)
+    settings = Settings(out=args.out, data=data["source"], labels=data["labels_dir"], audio=data["audio_dir"],
+                        features=data["features_dir"], calibration=data["calibration"], models=models,
+                        plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
                         budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed,
                         batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,
                         embedded_clips=args.embedded_clips, workers=args.workers, accelerator=args.accelerator,

@@ -16,9 +16,11 @@ def register(sub) -> None:
     from soundaq.models_zoo.schedules import EMBEDDED, PAPER, SCHEDULES
 
     p = sub.add_parser("train", help="train a model (resumable, seeded; DDP through Lightning strategies)",
-                       description="Train one zoo net on the embedded synthetic set or on ARAUS features. "
-                                   "Run the same command again to resume an interrupted run.",
-                       parents=[o.data_options(required=True), o.trainer_options(), o.cache_options(),
+                       description="Train one zoo net on the embedded synthetic set, on ARAUS features or audio, "
+                                   "or on your own audio and labels CSV. Run the same command again to resume an "
+                                   "interrupted run.",
+                       parents=[o.data_options(required=True), o.calibration_options(), o.trainer_options(),
+                                o.cache_options(),
                                 o.workers_options(0, "data loader worker processes"), o.progress_options(),
                                 o.output_options(help="run folder (created; an existing one is resumed)"),
                                 o.seed_options("weights, shuffling and dropout")])
@@ -31,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("--max-epochs", type=o.positive_int, default=None,
                    help=f"upper bound on epochs (default {PAPER.max_epochs}, as the original; paper schedule)")
     p.add_argument("--patience", type=o.positive_int, default=None,
-                   help=f"stop after this many epochs without a lower val/isop_mse (default {PAPER.patience})")
+                   help=f"stop after this many epochs without a lower val/isop_mse (val/loss for data without "
+                        f"quality labels; default {PAPER.patience})")
     p.add_argument("--budget-clips", type=o.positive_int, default=None,
                    help=f"training clips of the embedded schedule (default {EMBEDDED.budget_clips})")
     p.add_argument("--batch-size", type=o.positive_int, default=None,
@@ -55,12 +58,7 @@ def register(sub) -> None:
 
 def _train(args) -> int:
     from soundaq.base.errors import UserError
-
-    if args.data == "araus":
-        if args.labels is None or (args.audio is None and args.features is None):
-            raise UserError("--data araus needs --labels DIR and --audio DIR (or --features DIR)")
-    elif args.labels or args.audio or args.features:
-        raise UserError("--labels/--audio/--features go with --data araus; the embedded set needs none")
+    from soundaq.benchmark.options import data_from_args
     from soundaq.models_zoo.registry import get_spec
 
     spec = get_spec(args.model)             # a plug-in given by import path joins the registry here
@@ -79,14 +77,14 @@ def _train(args) -> int:
                         "(--budget-clips)")
     schedule = schedule.with_overrides(**spec.schedule).with_overrides(batch_size=args.batch_size, lr=args.lr,
                                                                         budget_clips=args.budget_clips)
-    datamodule = SoundscapeDataModule(
-        source=args.data, labels_dir=args.labels, audio_dir=args.audio, features_dir=args.features,
-        cache_dir=args.cache_dir, batch_size=schedule.batch_size, num_workers=args.workers,
-        norm_stats=args.norm_stats, seed=args.seed)
+    data = data_from_args(args)             # the source checks its own options (one line saying what it needs)
+    datamodule = SoundscapeDataModule(**data, cache_dir=args.cache_dir, batch_size=schedule.batch_size,
+                                      num_workers=args.workers, norm_stats=args.norm_stats, seed=args.seed)
     identity = {"data": args.data, "labels": str(args.labels) if args.labels else None,
                 "audio": str(args.audio) if args.audio else None,
                 "features": str(args.features) if args.features else None,
-                "batch_size": schedule.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None}
+                "batch_size": schedule.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None,
+                **({"calibration": data["calibration"].key()} if data["calibration"] else {})}
     limits = {k: v for k, v in (("limit_train_batches", args.limit_train_batches),
                                 ("limit_val_batches", args.limit_val_batches)) if v is not None}
     from soundaq.models_zoo.training import is_rank_zero, train_model
@@ -103,7 +101,8 @@ def _train(args) -> int:
                  f"diverged at step {result.diverged['step']} (kept the last checkpoint before it)" if result.diverged
                  else "stopped early" if result.stopped_early else
                  "budget used" if schedule.budget_clips is not None else "max epochs reached")
+        monitor = result.record.get("monitor", "val/isop_mse")
         print(f"soundaq train: {args.model}: {state} after {result.epochs} epoch(s), "
-              f"best val/isop_mse {score}, {result.train_seconds:.1f} s; best checkpoint {result.best_checkpoint}",
+              f"best {monitor} {score}, {result.train_seconds:.1f} s; best checkpoint {result.best_checkpoint}",
               file=sys.stderr)
     return 0

@@ -108,7 +108,7 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     import pandas as pd
 
     from soundaq.evaluation.bootstrap import bootstrap_ci
-    from soundaq.models_zoo.metrics import score_table
+    from soundaq.models_zoo.metrics import metrics_for, score_table
     from soundaq.models_zoo.predict import predict_loader
     from soundaq.models_zoo.registry import get_spec
 
@@ -136,7 +136,8 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     table = pd.read_csv(pred_path, float_precision="round_trip")
     scores = score_table(table, source=str(pred_path))
     record["scores"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()}
-    ci = bootstrap_ci(table, metrics=list(HEADLINE), n_resamples=s.n_resamples, seed=s.seed, source=str(pred_path))
+    ci = bootstrap_ci(table, metrics=metrics_for(dm.tasks), n_resamples=s.n_resamples, seed=s.seed,
+                      source=str(pred_path))   # the headline metrics the data have labels for
     record["ci"] = {r.metric: [number(r.ci_low), number(r.ci_high)] for r in ci.itertuples()}
     record["test_clips"] = int(len(table))
     record["predictions"] = str(pred_path.relative_to(run.root))

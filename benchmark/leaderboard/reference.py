@@ -1,14 +1,13 @@
 """The training-mean predictor: the leaderboard's reference row and every learning curve's first point.
 
 It predicts, for every clip, the training split's scene frequencies, event frequencies, mean quality
-ratings and mean ISOP/ISOE. With the leaderboard's head initialisation (soundaq.models_zoo.head_init)
+ratings and mean ISOP/ISOE (neutral values for a label group the data lack, whose scores stay empty). With the leaderboard's head initialisation (soundaq.models_zoo.head_init)
 an untrained net predicts exactly this, so its scores on the validation split are each model's
 learning curve at 0 training seconds, and whatever a model gains over it was learnt from the clips.
 """
 from __future__ import annotations
 
 from soundaq.benchmark.leaderboard.table import REFERENCE, number
-from soundaq.models_zoo.metrics import HEADLINE
 
 
 def reference_table(datamodule, split: str = "test", clips: int | None = None):
@@ -34,12 +33,12 @@ def reference_table(datamodule, split: str = "test", clips: int | None = None):
 def reference_scores(datamodule, n_resamples: int, seed: int, split: str = "test", clips: int | None = None) -> dict:
     """Scores (with CIs on the test split) of the reference: a record shaped like a model's ``done.json``."""
     from soundaq.evaluation.bootstrap import bootstrap_ci
-    from soundaq.models_zoo.metrics import score_table
+    from soundaq.models_zoo.metrics import metrics_for, score_table
 
     table = reference_table(datamodule, split, clips)
     record = {"scores": {k: number(v) if isinstance(v, float) else v for k, v in score_table(table).items()},
               "test_clips": len(table), "params": 0}
     if n_resamples:
-        ci = bootstrap_ci(table, metrics=list(HEADLINE), n_resamples=n_resamples, seed=seed)
+        ci = bootstrap_ci(table, metrics=metrics_for(datamodule.tasks), n_resamples=n_resamples, seed=seed)
         record["ci"] = {r.metric: [number(r.ci_low), number(r.ci_high)] for r in ci.itertuples()}
     return record

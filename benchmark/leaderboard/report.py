@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from soundaq.base.fileio import atomic_path
-from soundaq.base.vocab import QUALITIES
+from soundaq.base.vocab import LABEL_GROUPS, QUALITIES
 from soundaq.benchmark.leaderboard.table import RANKED, RANKING_TEXT, REFERENCE, REFERENCE_TEXT
 from soundaq.models_zoo.metrics import METRICS, PAPER_HEADLINE, SUMMARY
 
@@ -53,6 +53,8 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
               f"validation {sizes.get('validation', '?')}); seed {prov['seed']}; 95% CIs from "
               f"{prov['n_resamples']} bootstrap resamples of the test clips.", "",
               f"Ranking: {RANKING_TEXT}.", ""]
+    missing = prov["data"].get("unlabelled") or []
+    lines += _unlabelled_note(missing)
     head = ["rank", "model", "params", "scene_acc (paper def.)", "event_auc (paper def.)", "event_auc_macro",
             "aq_mse_mean", "isop_mse", "isoe_mse", "beats reference on", "train s", "clips/s"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -78,12 +80,7 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
                   "Validation metrics against training seconds (validation time excluded); every curve starts at "
                   f"0 s from the *{REFERENCE}*, which is what each net predicts before its first step.", "",
                   f"![learning curves]({figures['curves']})"]
-    lines += ["", "## Per-quality MSE", ""]
-    qhead = ["model", *QUALITIES]
-    lines += ["| " + " | ".join(qhead) + " |", "|" + "---|" * len(qhead)]
-    for r in rows:
-        if r["status"] != "failed":
-            lines.append("| " + " | ".join([r["model"], *[fmt(r.get(f"mse_{q}")) for q in QUALITIES]]) + " |")
+    lines += ["", "## Per-quality MSE", "", *_quality_table(rows, "qualities" not in missing)]
     if comparisons is not None and len(comparisons):
         leader = comparisons["model_a"].iloc[0]
         lines += ["", f"## Leader ({leader}) against each model: paired bootstrap", "",
@@ -101,8 +98,10 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
                           f"over {agreed['cells']} event x quality cells (|rho| > {agreed['strong_threshold']:g}: "
                           f"{agreed['strong_predicted']} predicted, {agreed['strong_labels']} in the labels)."]
     lines += ["", "## The paper's published scores (ARAUS test split, 3,576 clips)", "",
-              ("Not comparable with this table: the data differ (synthetic set)." if synthetic else
-               "Same test split, but the paper's own training runs; differences include training noise."), "",
+              ("Same test split, but the paper's own training runs; differences include training noise."
+               if prov["data"].get("paper_split", not synthetic) else
+               f"Not comparable with this table: the data differ ({'synthetic set' if synthetic else data_label})."),
+              "",
               "| model | scene_acc | event_auc | aq_mse_mean |", "|---|---|---|---|"]
     for r in rows:
         if r["status"] == "reference":
@@ -126,6 +125,37 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
     return "\n".join(lines)
 
 
+def _unlabelled_note(missing: list[str]) -> list[str]:
+    """The report's lines on label groups the data lack (none when every group is labelled)."""
+    if not missing:
+        return []
+    kinds = {"scene": "scene", "events": "event", "qualities": "quality"}
+    return [f"**Not labelled:** {' and '.join(missing)}. The data have no "
+            f"{' or '.join(kinds.get(g, g) for g in missing)} labels: the metrics of "
+            f"{'these tasks' if len(missing) > 1 else 'this task'} are left empty (–), no model was trained on "
+            "them and the reference predicts neutral values for them.", ""]
+
+
+def _quality_table(rows: list[dict], labelled: bool) -> list[str]:
+    """The per-quality MSE table (a one-line note for data without quality ratings)."""
+    if not labelled:
+        return ["Not labelled: the data have no quality ratings."]
+    qhead = ["model", *QUALITIES]
+    lines = ["| " + " | ".join(qhead) + " |", "|" + "---|" * len(qhead)]
+    for r in rows:
+        if r["status"] != "failed":
+            lines.append("| " + " | ".join([r["model"], *[fmt(r.get(f"mse_{q}")) for q in QUALITIES]]) + " |")
+    return lines
+
+
+def _mark_unlabelled(ax, rows: list[dict], name: str) -> None:
+    """Write "not labelled" across the panel of a metric whose label group the data lack."""
+    missing = {g for r in rows for g in (r.get("unlabelled") or "").split(";") if g}
+    if METRICS[name].task in missing:
+        ax.text(0.5, 0.5, "not labelled\n(no such labels in the data)", transform=ax.transAxes, ha="center",
+                va="center", fontsize=9, color="0.4")
+
+
 def _save(fig, path_png: Path) -> None:
     for path in (path_png, path_png.with_suffix(".pdf")):
         with atomic_path(path) as tmp:
@@ -143,6 +173,7 @@ def figure(rows: list[dict], path_png: Path, title: str, budget: str) -> None:
     ys = list(range(len(ranked)))[::-1]
     for ax, name in zip(axes, SUMMARY):
         m = METRICS[name]
+        _mark_unlabelled(ax, rows, name)
         for y, r in zip(ys, ranked):
             v = r.get(name)
             if v is None:
@@ -188,6 +219,7 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
     fig, axes = plt.subplots(1, len(PAPER_HEADLINE), figsize=(4.2 * len(PAPER_HEADLINE), 3.8))
     colours = plt.get_cmap("tab10")
     for ax, name in zip(axes, PAPER_HEADLINE):
+        _mark_unlabelled(ax, rows, name)
         for i, model in enumerate(order):
             pts = [(p["seconds"], p.get(name)) for p in curves[model] if p.get(name) is not None]
             if start is not None and start.get(name) is not None:
@@ -202,7 +234,9 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
         ax.set_title(f"validation {name} ({_better(name)} is better)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
-    axes[-1].legend(fontsize=7, loc="best")
+    drawn = [ax for ax in axes if ax.get_legend_handles_labels()[0]]   # a metric the data lack has no lines
+    if drawn:
+        drawn[-1].legend(fontsize=7, loc="best")
     fig.suptitle(f"{title}: learning curves\n{budget}; red dashed line: {REFERENCE}", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     _save(fig, path_png)
@@ -210,10 +244,13 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
     return True
 
 
-def _beats(text: str | None) -> str:
+def _beats(row: dict) -> str:
+    """``won/scored``: SUMMARY metrics the row beats the reference on, of those the data can score."""
+    text = row.get("beats_reference")
     if not text:
         return "–"
-    return f"{0 if text == 'none' else len(text.split(','))}/{len(SUMMARY)}"
+    scored = sum(row.get(name) is not None for name in SUMMARY)
+    return f"{0 if text == 'none' else len(text.split(','))}/{scored}"
 
 
 def print_table(rows: list[dict], data_label: str, budget: str = "") -> None:
@@ -221,13 +258,16 @@ def print_table(rows: list[dict], data_label: str, budget: str = "") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"soundaq leaderboard: {data_label}", caption=budget or None)
+    missing = [g for g in LABEL_GROUPS if any(g in (r.get("unlabelled") or "").split(";") for r in rows)]
+    caption = "; ".join(x for x in (budget, f"not labelled: {', '.join(missing)} (metrics empty)" if missing else "")
+                        if x)
+    t = Table(title=f"soundaq leaderboard: {data_label}", caption=caption or None)
     for col in ("rank", "model", "scene_acc", "event_auc", "aq_mse_mean", "isop_mse", "isoe_mse", "beats ref.",
                 "train s", "clips/s", "status"):
         t.add_column(col, justify="left" if col in ("model", "status") else "right")
     for r in rows:
         t.add_row(fmt(r["rank"]), r["model"], fmt(r.get("scene_acc")), fmt(r.get("event_auc")),
                   fmt(r.get("aq_mse_mean")), fmt(r.get("isop_mse")), fmt(r.get("isoe_mse")),
-                  _beats(r.get("beats_reference")), fmt(r.get("train_seconds"), 1), fmt(r.get("clips_per_second"), 2),
+                  _beats(r), fmt(r.get("train_seconds"), 1), fmt(r.get("clips_per_second"), 2),
                   r["status"] if r["status"] != "failed" else f"failed: {r['reason']}")
     Console(width=160).print(t)

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,8 +22,9 @@ from soundaq.benchmark.leaderboard.model_run import run_model, say
 from soundaq.benchmark.leaderboard.reference import reference_scores
 from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.benchmark.leaderboard.table import (RANKED, RANKING_TEXT, REFERENCE, definitions, json_value,
-                                                 leaderboard_columns, mark_beats_reference, rank_rows, table_row)
-from soundaq.models_zoo.metrics import HEADLINE
+                                                 leaderboard_columns, mark_beats_reference, number, rank_rows,
+                                                 table_row)
+from soundaq.models_zoo.metrics import metrics_for
 
 
 @dataclass
@@ -112,7 +113,7 @@ def _run_models(s: Settings, run: RunFolder, todo: list[str], datamodule, data_l
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = _threads(s)
-    quiet = Settings(**{**asdict(s), "progress": False})
+    quiet = replace(s, progress=False)   # (asdict would turn a Calibration into a dict)
     say(f"soundaq leaderboard: {len(todo)} model(s) on {s.workers} workers x {threads} thread(s)")
     with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_worker, quiet, model, data_label, threads): model for model in todo}
@@ -140,9 +141,10 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
     if failed_file.exists():
         failed_file.unlink()
     run.mark_done(model, record)
-    scores = record.get("scores", {})
-    say(f"soundaq leaderboard: {model}: done (scene_acc {scores.get('scene_acc', float('nan')):.3f}, "
-        f"aq_mse_mean {scores.get('aq_mse_mean', float('nan')):.3f}, {record.get('train_seconds') or 0:.0f} s training)")
+    scores = {k: number(v) for k, v in record.get("scores", {}).items()}
+    shown = ", ".join(f"{k} {scores[k]:.3f}" for k in ("scene_acc", "aq_mse_mean") if scores.get(k) is not None)
+    say(f"soundaq leaderboard: {model}: done ({shown + ', ' if shown else ''}"
+        f"{record.get('train_seconds') or 0:.0f} s training)")
 
 
 def _check(s: Settings) -> None:
@@ -194,10 +196,11 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     failures = {m: r[1] for m, r in results.items() if r[1] is not None}
 
     records = {m: run.done(m) for m in s.models}
-    rows = [table_row(m, records[m] if m not in failures else None, failures.get(m), data_label, synthetic)
-            for m in s.models]
+    paper_split = bool(datamodule.data_source.paper_split)
+    rows = [table_row(m, records[m] if m not in failures else None, failures.get(m), data_label, synthetic,
+                      paper_split) for m in s.models]
     rows.append(table_row(REFERENCE, reference_scores(datamodule, s.n_resamples, s.seed), None, data_label,
-                          synthetic))
+                          synthetic, paper_split))
     mark_beats_reference(rows)
     rows = rank_rows(rows)
     return _write_outputs(s, out, run, rows, records, failures, datamodule, data_label, synthetic, budget, started)
@@ -214,8 +217,8 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
         from soundaq.evaluation.bootstrap import compare_to_leader
 
         tables = {m: pd.read_csv(out / "predictions" / f"{m}.csv", float_precision="round_trip") for m in ranked}
-        comparisons = compare_to_leader(tables, ranked[0], metrics=list(HEADLINE), n_resamples=s.n_resamples,
-                                        seed=s.seed)
+        comparisons = compare_to_leader(tables, ranked[0], metrics=metrics_for(datamodule.tasks),
+                                        n_resamples=s.n_resamples, seed=s.seed)
         with atomic_path(out / "comparisons.csv") as tmp:
             comparisons.to_csv(tmp, index=False, float_format="%.6g")
 

@@ -1,8 +1,9 @@
 """What defines a leaderboard run: the data, the models, the training schedule, the seed.
 
-Schedules (soundaq.models_zoo.schedules): the embedded set gets the ``embedded`` preset (an equal
-budget of training clips per model) unless the user asks for epochs (``--max-epochs``), which selects
-the paper's schedule, the default everywhere else (ARAUS).
+Schedules (soundaq.models_zoo.schedules): each data source names its default preset
+(``DataSource.schedule``): the embedded set the ``embedded`` preset (an equal budget of training clips
+per model), ARAUS and your own data the paper's schedule; asking for epochs (``--max-epochs``) selects
+the paper's schedule everywhere.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from soundaq.base.errors import UserError
-from soundaq.models_zoo.schedules import EMBEDDED, PAPER, PAPER_BATCH_SIZE, SCHEDULES, Schedule
+from soundaq.models_zoo.schedules import PAPER, PAPER_BATCH_SIZE, SCHEDULES, Schedule
 
 #: Epoch bound for ARAUS when --max-epochs is not given (the original loops; early stopping ends sooner).
 ARAUS_MAX_EPOCHS = PAPER.max_epochs
@@ -37,6 +38,7 @@ class Settings:
     labels: Path | None = None
     audio: Path | None = None
     features: Path | None = None
+    calibration: Any = None                # a models_zoo.features.Calibration of the audio (None: the default)
     models: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)   # import paths of plug-in nets (re-registered in workers)
     schedule: str | None = None
@@ -65,8 +67,10 @@ class Settings:
             except KeyError:
                 raise LeaderboardError(f"unknown --schedule {self.schedule!r}; fix: use one of "
                                        f"{', '.join(SCHEDULES)}") from None
-        elif self.data == "embedded" and self.max_epochs is None:
-            base = EMBEDDED
+        elif self.max_epochs is None:
+            from soundaq.models_zoo.data.sources import source_class
+
+            base = SCHEDULES.get(source_class(self.data).schedule, PAPER)   # the source's default preset
         else:
             base = PAPER
         if self.max_epochs is not None and self.budget_clips is not None:
@@ -92,7 +96,8 @@ class Settings:
                 "seed": self.seed, "batch_size": self.loader_batch_size,
                 "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
                 "head_init": self.head_init if self.checkpoints is None else None,
-                **({"precision": self.precision} if self.precision else {})}
+                **({"precision": self.precision} if self.precision else {}),
+                **({"calibration": self.calibration.key()} if self.calibration is not None else {})}
 
 
 def _str(p) -> str | None:
@@ -110,19 +115,11 @@ def is_pretrained(checkpoints) -> bool:
 
 
 def make_datamodule(s: Settings, norm_stats=None):
-    """The run's data module (the checkpoint's own statistics when ``norm_stats`` is given)."""
+    """The run's data module (the checkpoint's own statistics when ``norm_stats`` is given); the source
+    checks its own options (one line saying what it needs)."""
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
-    if s.data == "araus":
-        if s.labels is None or (s.audio is None and s.features is None):
-            raise LeaderboardError("--data araus needs --labels DIR and --audio DIR (or --features DIR)")
-        return SoundscapeDataModule(source="araus", labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
-                                    cache_dir=s.cache_dir, batch_size=s.loader_batch_size, norm_stats=norm_stats,
-                                    seed=s.seed)
-    if s.data != "embedded":
-        raise LeaderboardError(f"unknown --data {s.data!r}; fix: use embedded or araus")
-    if s.labels or s.audio or s.features:
-        raise LeaderboardError("--labels/--audio/--features go with --data araus; the embedded set needs none")
-    return SoundscapeDataModule(source="embedded", cache_dir=s.cache_dir, batch_size=s.loader_batch_size,
-                                norm_stats=norm_stats, seed=s.seed, embedded_clips=s.embedded_clips,
-                                progress=s.progress, in_memory=True)
+    return SoundscapeDataModule(source=s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
+                                cache_dir=s.cache_dir, batch_size=s.loader_batch_size, norm_stats=norm_stats,
+                                seed=s.seed, embedded_clips=s.embedded_clips, calibration=s.calibration,
+                                progress=s.progress, in_memory="auto")

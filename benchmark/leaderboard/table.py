@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from soundaq.models_zoo.metrics import HEADLINE, METRICS, PAPER_HEADLINE, SUMMARY
+from soundaq.models_zoo.metrics import HEADLINE, METRICS, PAPER_HEADLINE, SUMMARY, unlabelled
 
 #: The reference row: what a model must beat to have learnt anything from the clips.
 REFERENCE = "training-mean predictor"
@@ -51,8 +51,11 @@ def _sortable(x) -> float:
     return float("inf") if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def table_row(model: str, record: dict | None, failure: str | None, data_label: str, synthetic: bool) -> dict:
-    """One flat leaderboard row (the CSV's columns) from a done.json record or a failure reason."""
+def table_row(model: str, record: dict | None, failure: str | None, data_label: str, synthetic: bool,
+              paper_split: bool | None = None) -> dict:
+    """One flat leaderboard row (the CSV's columns) from a done.json record or a failure reason;
+    ``unlabelled`` names the label groups the data lack (``;``-separated; their metrics are empty);
+    ``paper_split``: the data's test split is the paper's (default: any data that are not synthetic)."""
     from soundaq.models_zoo.registry import NetSpec, get_spec
 
     if model == REFERENCE:
@@ -88,9 +91,11 @@ def table_row(model: str, record: dict | None, failure: str | None, data_label: 
         "paper_scene_acc": spec.paper_scene_acc / 100.0 if spec.paper_scene_acc is not None else None,
         "paper_event_auc": spec.paper_event_auc,
         "paper_aq_mse_mean": spec.paper_paq_mse,
-        "paper_comparable": (None if status == "reference" else False if synthetic
-                             else "same test split; the paper's own training"),
+        "paper_comparable": (None if status == "reference" else
+                             "same test split; the paper's own training" if (not synthetic if paper_split is None
+                                                                             else paper_split) else False),
         "checkpoint_sha256": rec.get("checkpoint_sha256"),
+        "unlabelled": ";".join(unlabelled(scores)) if scores else None,
         "reason": reason,
     })
     return row
@@ -123,7 +128,7 @@ def leaderboard_columns() -> list[str]:
             cols += [f"{name}_ci_low", f"{name}_ci_high"]
     cols += ["beats_reference", "test_clips", "train_seconds", "clips_seen", "steps", "epochs", "batch_size",
              "crop_frames", "clips_per_second", "data", "synthetic", "paper_scene_acc", "paper_event_auc",
-             "paper_aq_mse_mean", "paper_comparable", "checkpoint_sha256", "reason"]
+             "paper_aq_mse_mean", "paper_comparable", "checkpoint_sha256", "unlabelled", "reason"]
     return cols
 
 

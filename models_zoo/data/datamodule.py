@@ -1,28 +1,30 @@
-"""One LightningDataModule for every zoo network: ARAUS (labels + audio or features) or the embedded set.
+"""One LightningDataModule for every zoo network, whatever the data source.
 
-Sources
-    ``source="embedded"`` (default): the synthetic set of :mod:`soundaq.models_zoo.data.synthetic`,
-    generated into the cache on first use (``prepare_data``) and then read like ARAUS features.
-    ``source="araus"``: a label folder (the paper's split files) plus either ``features_dir`` in
-    the original release's layout (``Feature_log_mel/<clip>.npy`` [3001, 64] and
-    ``Feature_loudness_ISO532_1/<clip>.npy`` [15000, 1]) or ``audio_dir`` with ``<clip>.flac|.wav``,
-    whose features come from :mod:`soundaq.models_zoo.features` (cached on disk by content and parameters).
+Sources (:mod:`soundaq.models_zoo.data.sources`: one class each behind one protocol, plus a registry and
+the ``soundaq.sources`` entry-point group): ``source="embedded"`` (default: the synthetic set, generated
+into the cache on first use), ``source="araus"`` (the paper's label folder with ``features_dir`` in the
+original release's layout or ``audio_dir``), ``source="own"`` (``labels_dir`` = one CSV of labels,
+``audio_dir`` = its folder of audio), a plug-in's name, or a ready
+:class:`~soundaq.models_zoo.data.sources.DataSource` instance. The data module holds no source-specific
+code: everything it knows of a source comes through that protocol.
 
-Batches are dicts with :data:`soundaq.models_zoo.outputs.BATCH_KEYS`. Features are read lazily, one clip
-per item (memory-mapped ``.npy``), so streaming a split costs one batch of memory whatever its size.
-An item whose features cannot be read (truncated, wrong shape) is skipped with a one-line warning
-naming the file; the batch goes on with the others.
+Batches are dicts with :data:`soundaq.models_zoo.outputs.BATCH_KEYS`, plus ``labelled`` (bool [B, 3], the
+groups of :data:`soundaq.base.vocab.LABEL_GROUPS` each clip has labels for) when the source lacks a label
+group; the values of a missing group are placeholders (scene 0, events 0, ratings 3, ISOP/ISOE 0) that
+the loss and the metrics leave out. Features are read lazily, one clip per item (memory-mapped
+``.npy``), so streaming a split costs one batch of memory whatever its size. An item whose features
+cannot be read (truncated, wrong shape) is skipped with a one-line warning naming the file; the batch
+goes on with the others.
 
 Normalisation statistics (per mel bin, loudness) are supplied (path or dict, e.g. the original
-release's ``original_normalisation_stats.json``) or computed by streaming the training split;
-computed ones are cached beside the data they came from.
+release's ``original_normalisation_stats.json``), the source's own (the embedded set's), or computed
+by streaming the training split; computed ones are cached beside the data they came from.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import warnings
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -31,153 +33,75 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from soundaq.base.errors import SoundaqWarning, UserError, first_line
 from soundaq.base import paths
-from soundaq.base.filekinds import sniff, wrong_kind
-from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS, check_label_folder, read_split, split_files
+from soundaq.base.errors import SoundaqWarning, UserError, first_line
+from soundaq.base.vocab import EVENT_COLUMNS, GROUP_COLUMNS, LABEL_GROUPS, QUALITIES, SCENES
+from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS
 from soundaq.models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
-                                           save_norm_stats)
-from soundaq.models_zoo.outputs import BATCH_KEYS
-from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
+                                                   save_norm_stats)
+from soundaq.models_zoo.data.sources import DataSource, make_source, source_names
+from soundaq.models_zoo.data.sources.readers import (  # noqa: F401 - names this module has always exported
+    AUDIO_SUFFIXES, LOUDNESS_DIR, LOUDNESS_SHAPE, MEL_DIR, MEL_SHAPE, AudioFolder, DataError, FeatureFolder,
+    feature_params_key as _feature_params_key)
+from soundaq.models_zoo.outputs import BATCH_KEYS, LABELLED_KEY
 
 log = logging.getLogger(__name__)
 
-MEL_SHAPE = (3001, 64)
-LOUDNESS_SHAPE = (15000, 1)
-#: Sub-folders of a feature folder in the original release's layout.
-MEL_DIR, LOUDNESS_DIR = "Feature_log_mel", "Feature_loudness_ISO532_1"
-AUDIO_SUFFIXES = (".flac", ".wav")
 #: Clip ids named in the one-line warning about clips left out for want of features.
 LISTED_CLIPS = 20
-SOURCES = ("embedded", "araus")
 #: Which splits each Lightning stage needs.
 STAGE_SPLITS = {"fit": ("training", "validation"), "validate": ("validation",), "test": ("test",),
                 "predict": None}
 #: Largest split :meth:`ClipDataset.preload` keeps in memory (bytes of normalised float32 features).
 PRELOAD_LIMIT_BYTES = 4 << 30
+#: What a clip's values of an unlabelled group are set to (never scored, never trained on).
+PLACEHOLDER = {"scene": SCENES[0], "events": 0.0, "qualities": 3.0, "isop": 0.0, "isoe": 0.0}
 
 
-class DataError(UserError):
-    """Data that cannot be served: the message names the file or folder and the fix."""
+def __getattr__(name: str):
+    if name == "SOURCES":      # the registry's names (plug-ins included), as this module once listed them
+        return tuple(source_names())
+    raise AttributeError(name)
 
 
-# ------------------------------------------------------------------------------ feature sources
-class FeatureFolder:
-    """Features stored as one ``.npy`` per clip in the original release's two folders."""
-
-    kind = "features"
-
-    def __init__(self, root: Path | str):
-        self.root = Path(root).expanduser()
-        self.mel_dir, self.loud_dir = self.root / MEL_DIR, self.root / LOUDNESS_DIR
-        if sniff(self.root) in ("label-folder", "audio-folder"):
-            raise wrong_kind(self.root, sniff(self.root), "a feature folder",
-                             fix="pass it with --labels DIR" if sniff(self.root) == "label-folder" else
-                             "pass it with --audio DIR (features are computed and cached)")
-        if not self.root.is_dir():
-            raise DataError(f"{self.root}: feature folder not found; fix: pass the folder that holds "
-                            f"{MEL_DIR}/ and {LOUDNESS_DIR}/")
-        missing = [d.name for d in (self.mel_dir, self.loud_dir) if not d.is_dir()]
-        if missing:
-            raise DataError(f"{self.root}: has no {' or '.join(missing)} sub-folder; fix: lay the features out as "
-                            f"{MEL_DIR}/<clip>.npy [3001, 64] and {LOUDNESS_DIR}/<clip>.npy [15000, 1]")
-
-    def paths(self, clip: str) -> tuple[Path, Path]:
-        return self.mel_dir / f"{clip}.npy", self.loud_dir / f"{clip}.npy"
-
-    def missing(self, clip: str) -> str | None:
-        for p in self.paths(clip):
-            if not p.is_file():
-                return str(p)
-        return None
-
-    def load(self, clip: str) -> tuple[np.ndarray, np.ndarray]:
-        mel_path, loud_path = self.paths(clip)
-        return _load_npy(mel_path, MEL_SHAPE), _load_npy(loud_path, LOUDNESS_SHAPE)
-
-    def identity(self) -> str:
-        return f"features:{self.root.resolve()}"
-
-
-class AudioFolder:
-    """``<clip>.flac|.wav`` files whose features come from the feature pipeline's on-disk cache."""
-
-    kind = "audio"
-
-    def __init__(self, root: Path | str, cache_dir: Path | str | None, calibration=None):
-        self.root = Path(root).expanduser()
-        if sniff(self.root) in ("label-folder", "feature-folder"):
-            raise wrong_kind(self.root, sniff(self.root), "an audio folder")
-        if not self.root.is_dir():
-            raise DataError(f"{self.root}: audio folder not found; fix: pass the folder holding <clip id>.flac|.wav")
-        self.cache_root = paths.features_cache_dir(cache_dir)
-        self.calibration = calibration
-        self._cache = None
-
-    def _feature_cache(self):
-        if self._cache is None:
-            from soundaq.models_zoo.features import FeatureCache
-
-            self._cache = FeatureCache(self.cache_root, calibration=self.calibration)
-        return self._cache
-
-    def audio_path(self, clip: str) -> Path | None:
-        for suffix in AUDIO_SUFFIXES:
-            p = self.root / f"{clip}{suffix}"
-            if p.is_file():
-                return p
-        return None
-
-    def missing(self, clip: str) -> str | None:
-        return None if self.audio_path(clip) is not None else str(self.root / f"{clip}.flac")
-
-    def load(self, clip: str) -> tuple[np.ndarray, np.ndarray]:
-        path = self.audio_path(clip)
-        if path is None:
-            raise FileNotFoundError(f"{self.root / clip}.flac|.wav")
-        feats = self._feature_cache().get(path)
-        return _first_window(feats.mel, MEL_SHAPE, path), _first_window(feats.loudness, LOUDNESS_SHAPE, path)
-
-    def identity(self) -> str:
-        return f"audio:{self.root.resolve()}:{_feature_params_key(self.calibration)}"
-
-    def __getstate__(self):  # the feature cache object is rebuilt in each worker
-        state = dict(self.__dict__)
-        state["_cache"] = None
-        return state
-
-
-def _first_window(arr, shape, path) -> np.ndarray:
-    """First 30-s window of a clip's features (ARAUS clips are exactly one window)."""
-    arr = np.asarray(arr)
-    if arr.ndim == len(shape) + 1:
-        if arr.shape[0] < 1:
-            raise ValueError(f"{path}: no complete 30-s window")
-        arr = arr[0]
-    if tuple(arr.shape) != shape:
-        raise ValueError(f"{path}: features have shape {tuple(arr.shape)}, expected {shape}")
-    return arr
-
-
-def _load_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """Memory-mapped read with a shape check (a truncated file fails here, not later)."""
-    arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    if tuple(arr.shape) != shape:
-        raise ValueError(f"{path}: shape {tuple(arr.shape)}, expected {shape}")
-    return arr
+def complete_labels(table: pd.DataFrame, tasks) -> pd.DataFrame:
+    """A source's label table with every column of :data:`~soundaq.base.vocab.GROUP_COLUMNS`: those of the
+    groups outside ``tasks`` are added as empty (NaN). Raises DataError when a labelled group lacks a
+    column or has an empty cell (a source's bug: the message names the column)."""
+    out = table.copy()
+    for group in LABEL_GROUPS:
+        for column in GROUP_COLUMNS[group]:
+            if group not in tasks:
+                out[column] = np.nan
+            elif column not in out.columns or out[column].isna().any():
+                raise DataError(f"the {group} labels have no values in column {column!r}; fix: the data source "
+                                f"must fill every {group} column when it declares the {group} task")
+    return out
 
 
 # ----------------------------------------------------------------------------------- dataset
 class ClipDataset(Dataset):
-    """One split: labels held as small arrays, features read per item from a feature source."""
+    """One split: labels held as small arrays, features read per item from a feature reader.
 
-    def __init__(self, table: pd.DataFrame, source, normaliser: Normaliser | None):
+    ``tasks``: the label groups the table has (default all); the others hold placeholders and every
+    item then says which groups are labelled (``labelled``, bool [3] in LABEL_GROUPS order).
+    """
+
+    def __init__(self, table: pd.DataFrame, source, normaliser: Normaliser | None, tasks=LABEL_GROUPS):
         self.clips: list[str] = table["clip"].astype(str).tolist()
-        self.scene = np.array([SCENES.index(s) for s in table["scene"]], dtype=np.int64)
-        self.events = table[list(EVENT_COLUMNS)].to_numpy(dtype=np.float32)
-        self.qualities = table[list(QUALITIES)].to_numpy(dtype=np.float32)
-        self.isop = table["isop"].to_numpy(dtype=np.float32)
-        self.isoe = table["isoe"].to_numpy(dtype=np.float32)
+        self.tasks = tuple(tasks)
+        filled = table.copy()
+        for group in LABEL_GROUPS:
+            if group not in self.tasks:
+                for column in GROUP_COLUMNS[group]:
+                    filled[column] = PLACEHOLDER.get(column, PLACEHOLDER[group])
+        self.scene = np.array([SCENES.index(s) for s in filled["scene"]], dtype=np.int64)
+        self.events = filled[list(EVENT_COLUMNS)].to_numpy(dtype=np.float32)
+        self.qualities = filled[list(QUALITIES)].to_numpy(dtype=np.float32)
+        self.isop = filled["isop"].to_numpy(dtype=np.float32)
+        self.isoe = filled["isoe"].to_numpy(dtype=np.float32)
+        self.labelled = (None if set(LABEL_GROUPS) <= set(self.tasks) else
+                         torch.tensor([g in self.tasks for g in LABEL_GROUPS], dtype=torch.bool))
         self.source = source
         self.normaliser = normaliser
         self._memory: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -234,7 +158,7 @@ class ClipDataset(Dataset):
             features = self._read(i)
             if features is None:
                 return None
-        return {
+        item = {
             "mel": features[0],
             "loudness": features[1],
             "scene": torch.tensor(self.scene[i]),
@@ -244,6 +168,9 @@ class ClipDataset(Dataset):
             "isoe": torch.tensor(self.isoe[i]),
             "clip": clip,
         }
+        if self.labelled is not None:
+            item[LABELLED_KEY] = self.labelled.clone()
+        return item
 
 
 class SkippedClipWarning(SoundaqWarning):
@@ -256,7 +183,8 @@ def collate_clips(items: list[dict | None]) -> dict[str, Any]:
     if not kept:
         raise DataError(f"all {len(items)} clips of a batch were unreadable (see the warnings above); "
                         "fix: rebuild the features (e.g. `soundaq data prepare`) or remove the broken files")
-    batch = {key: torch.stack([it[key] for it in kept]) for key in BATCH_KEYS if key != "clip"}
+    keys = [key for key in (*BATCH_KEYS, LABELLED_KEY) if key != "clip" and key in kept[0]]
+    batch = {key: torch.stack([it[key] for it in kept]) for key in keys}
     batch["clip"] = [it["clip"] for it in kept]
     return batch
 
@@ -267,38 +195,49 @@ class SoundscapeDataModule(L.LightningDataModule):
 
     Parameters
     ----------
-    source: ``"embedded"`` or ``"araus"``.
-    labels_dir: ARAUS label folder (default for araus: ``<cache>/araus_labels``).
-    audio_dir, features_dir: ARAUS clip audio or features in the release's layout (one of them).
+    source: a registry name (``"embedded"``, ``"araus"``, ``"own"`` or a plug-in's;
+        :func:`soundaq.models_zoo.data.sources.source_names`) or a ready
+        :class:`~soundaq.models_zoo.data.sources.DataSource`.
+    labels_dir: ARAUS label folder (default for araus: ``<cache>/araus_labels``), or the own source's CSV.
+    audio_dir, features_dir: clip audio, or features in the release's layout (araus: one of them; own: audio).
     cache_dir: cache root (default ``$SOUNDAQ_CACHE`` or ``~/.cache/soundaq``).
-    norm_stats: ``None`` (compute on the training split), a JSON path, or a dict.
+    norm_stats: ``None`` (the source's own, else computed on the training split), a JSON path, or a dict.
     seed: shuffling seed of the training loader (a training run's seed; it does not change the data).
     embedded_clips, embedded_seed, embedded_workers: size and generation seed (default 360 clips, seed 0)
         of the embedded set, and the processes generating it.
-    calibration: a :class:`soundaq.models_zoo.features.Calibration` for ``audio_dir`` (default: the pipeline's).
+    calibration: a :class:`soundaq.models_zoo.features.Calibration` for audio (default: the pipeline's).
     predict_split: split served by ``predict_dataloader`` (default ``"test"``).
     in_memory: keep each split's normalised features in memory after one read (small sets such as the
-        embedded one: many models trained in a row read each clip once; splits over 4 GB stay lazy).
+        embedded one: many models trained in a row read each clip once; splits over 4 GB stay lazy);
+        ``"auto"``: as the source suggests (``DataSource.in_memory``).
+    source_options: further keyword arguments of a plug-in source's constructor.
+
+    Raises:
+        DataError: an unknown source, options that go with another source, or what the source itself
+            refuses (each one line saying what it needs).
     """
 
-    def __init__(self, source: str = "embedded", labels_dir=None, audio_dir=None, features_dir=None,
+    def __init__(self, source: str | DataSource = "embedded", labels_dir=None, audio_dir=None, features_dir=None,
                  cache_dir=None, batch_size: int = 32, num_workers: int = 0, norm_stats=None, seed: int = 0,
                  *, embedded_clips: int | None = None, embedded_seed: int | None = None,
-                 embedded_workers: int = 2, calibration=None, predict_split: str = "test",
-                 pin_memory: bool = False, progress: bool = False, in_memory: bool = False):
+                 embedded_workers: int | None = None, calibration=None, predict_split: str = "test",
+                 pin_memory: bool = False, progress: bool = False, in_memory: bool | str = False,
+                 source_options: dict | None = None):
         super().__init__()
-        if source not in SOURCES:
-            raise DataError(f"unknown data source {source!r}; fix: use one of {', '.join(SOURCES)}")
         if int(batch_size) < 1:
             raise DataError(f"batch size {batch_size} is not positive; fix: pass a batch size of at least 1")
-        self.source = source
+        self.data_source = make_source(source, labels_dir=labels_dir, audio_dir=audio_dir, features_dir=features_dir,
+                                       embedded_clips=embedded_clips, embedded_seed=embedded_seed,
+                                       embedded_workers=embedded_workers, cache_dir=cache_dir,
+                                       calibration=calibration, progress=progress, **(source_options or {}))
+        self.source = self.data_source.name
         self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
         self.pin_memory = pin_memory
         self.progress = progress
-        self.in_memory = bool(in_memory)
+        self.in_memory = bool(self.data_source.in_memory if in_memory == "auto" else in_memory)
         self.predict_split = SPLIT_ALIASES.get(predict_split, predict_split)
         if self.predict_split not in SPLITS:
             raise DataError(f"unknown split {predict_split!r}; fix: use one of {', '.join(SPLITS)}")
@@ -306,33 +245,6 @@ class SoundscapeDataModule(L.LightningDataModule):
         self._norm_stats_arg = norm_stats
         self.norm_stats: dict | None = None
         self.norm_stats_origin: str | None = None
-        self.embedded = None
-        if source == "embedded":
-            if labels_dir or audio_dir or features_dir:
-                raise DataError("labels_dir/audio_dir/features_dir go with source='araus'; "
-                                "fix: leave them out for the embedded set")
-            from soundaq.models_zoo.data import synthetic
-
-            self.embedded_clips = int(embedded_clips or synthetic.DEFAULT_CLIPS)
-            # the data do not change with the training seed: one set serves every run unless asked otherwise
-            self.embedded_seed = int(synthetic.DEFAULT_SEED if embedded_seed is None else embedded_seed)
-            self.embedded_workers = int(embedded_workers)
-            self.labels_dir = None
-            self.audio_dir = None
-            self.features_dir = None
-        else:
-            if audio_dir is None and features_dir is None:
-                raise DataError("source='araus' needs audio_dir (<clip>.flac|.wav) or features_dir "
-                                f"({MEL_DIR}/ and {LOUDNESS_DIR}/); fix: pass one of them")
-            if audio_dir is not None and features_dir is not None:
-                raise DataError("pass audio_dir or features_dir, not both; fix: keep the one you want features from")
-            self.labels_dir = Path(labels_dir).expanduser() if labels_dir else paths.labels_cache_dir(cache_dir)
-            check_label_folder(self.labels_dir)
-            if not self.labels_dir.is_dir():
-                raise DataError(f"{self.labels_dir}: label folder not found; fix: pass labels_dir, or fetch the "
-                                "labels with `soundaq data download --labels-to DIR`")
-            self.audio_dir = Path(audio_dir).expanduser() if audio_dir else None
-            self.features_dir = Path(features_dir).expanduser() if features_dir else None
         self._feature_source = None
         self._tables: dict[str, pd.DataFrame] = {}
         self._datasets: dict[str, ClipDataset] = {}
@@ -340,41 +252,33 @@ class SoundscapeDataModule(L.LightningDataModule):
 
     # -- preparation ----------------------------------------------------------------------------
     def prepare_data(self) -> None:
-        """Generate the embedded set if it is not in the cache yet (no-op for ARAUS)."""
-        if self.source == "embedded":
-            self._ensure_embedded()
-
-    def _ensure_embedded(self):
-        if self.embedded is None:
-            from soundaq.models_zoo.data import synthetic
-
-            self.embedded = synthetic.prepare_embedded(
-                cache_dir=self.cache_dir, n_clips=self.embedded_clips, seed=self.embedded_seed,
-                workers=self.embedded_workers, progress=self.progress)
-            self.labels_dir = self.embedded.labels_dir
-            self.features_dir = self.embedded.features_dir
-        return self.embedded
+        """The source's preparation (generate the embedded set, check a labels CSV, ...; idempotent)."""
+        self.data_source.prepare()
 
     def _source(self):
+        """The source's feature reader (FeatureFolder or AudioFolder)."""
         if self._feature_source is None:
-            if self.source == "embedded":
-                self._ensure_embedded()
-            if self.features_dir is not None:
-                self._feature_source = FeatureFolder(self.features_dir)
-            else:
-                self._feature_source = AudioFolder(self.audio_dir, self.cache_dir, self.calibration)
+            self._feature_source = self.data_source.reader()
         return self._feature_source
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The label groups the source labels (of :data:`~soundaq.base.vocab.LABEL_GROUPS`)."""
+        return tuple(self.data_source.tasks)
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.data_source.synthetic)
 
     # -- labels -----------------------------------------------------------------------------------
     def labels(self, split: str) -> pd.DataFrame:
-        """The tidy label table of a split (clip, split, scene, 15 events, 8 qualities, isop, isoe)."""
+        """The tidy label table of a split (clip, split, scene, 15 events, 8 qualities, isop, isoe; the
+        columns of groups the source does not label are empty)."""
         split = SPLIT_ALIASES.get(split, split)
         if split not in SPLITS:
             raise DataError(f"unknown split {split!r}; fix: use one of {', '.join(SPLITS)}")
         if split not in self._tables:
-            if self.source == "embedded":
-                self._ensure_embedded()
-            self._tables[split] = read_split(self.labels_dir, split)
+            self._tables[split] = complete_labels(self.data_source.labels(split), self.tasks)
         return self._tables[split]
 
     @property
@@ -389,9 +293,7 @@ class SoundscapeDataModule(L.LightningDataModule):
         return sizes
 
     def _has_split(self, split: str) -> bool:
-        if self.source == "embedded":
-            return True
-        return split_files(self.labels_dir, split).paths["ids"].exists()
+        return split in self.data_source.splits()
 
     # -- normalisation ----------------------------------------------------------------------------
     def _resolve_norm_stats(self) -> None:
@@ -401,15 +303,13 @@ class SoundscapeDataModule(L.LightningDataModule):
             stats, self.norm_stats_origin = load_norm_stats(self._norm_stats_arg)
             self.norm_stats = feature_stats(stats)
             return
-        if self.source == "embedded":
-            emb = self._ensure_embedded()
-            stats, _ = load_norm_stats(emb.norm_stats_path)
+        own = self.data_source.norm_stats()
+        if own is not None:
+            stats, self.norm_stats_origin = own
             self.norm_stats = feature_stats(stats)
-            self.norm_stats_origin = (f"computed on the training split of the embedded set "
-                                      f"({stats.get('clips', '?')} clips)")
             return
         if not self._has_split("training"):
-            raise DataError(f"{self.labels_dir}: no training split to compute normalisation statistics from; "
+            raise DataError(f"{self.data_label()}: no training split to compute normalisation statistics from; "
                             "fix: supply norm_stats (e.g. --norm-stats original_normalisation_stats.json)")
         train = self._dataset("training", normalise=False)
         key = self._norm_key(train)
@@ -423,19 +323,15 @@ class SoundscapeDataModule(L.LightningDataModule):
             except UserError:
                 log.warning("%s: unreadable cached statistics, recomputing", cached)
         stats = compute_training_stats(train, progress=self.progress)
-        save_norm_stats(cached, stats, origin=f"training split of {self._source().identity()}")
+        save_norm_stats(cached, stats, origin=f"training split of {self.data_source.identity()}")
         self.norm_stats = feature_stats(stats)
         self.norm_stats_origin = f"computed on the training split ({stats['clips']} clips), cached {cached}"
 
     def _norm_key(self, train: ClipDataset) -> str:
         h = hashlib.sha256()
-        source = self._source()
-        h.update(source.identity().encode())
-        if isinstance(source, FeatureFolder):  # features replaced in place must not reuse old statistics
-            for clip in train.clips:
-                for p in source.paths(clip):
-                    st = p.stat()
-                    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(self.data_source.identity().encode())
+        for item in self._source().fingerprint(train.clips):  # features replaced in place change the key
+            h.update(item.encode())
         h.update("\n".join(train.clips).encode())
         return h.hexdigest()[:24]
 
@@ -467,12 +363,14 @@ class SoundscapeDataModule(L.LightningDataModule):
                               "or re-run `soundaq data prepare`", SkippedClipWarning, stacklevel=2)
             table = table.loc[keep].reset_index(drop=True)
         if len(table) == 0:
-            raise DataError(f"{split} split: none of its clips has features in {self.features_dir or self.audio_dir}; "
+            where = self.data_source.describe()
+            folder = where.get("features_dir") or where.get("audio_dir") or self.data_label()
+            raise DataError(f"{split} split: none of its clips has features in {folder}; "
                             "fix: check the folder and the clip ids")
         if not normalise:
-            return ClipDataset(table, source, None)
+            return ClipDataset(table, source, None, self.tasks)
         self._resolve_norm_stats()
-        ds = ClipDataset(table, source, Normaliser(self.norm_stats))
+        ds = ClipDataset(table, source, Normaliser(self.norm_stats), self.tasks)
         if self.in_memory and not ds.preload():
             log.warning("%s split: too large to keep in memory (%d clips); reading features per batch", split, len(ds))
         self._datasets[split] = ds
@@ -487,8 +385,7 @@ class SoundscapeDataModule(L.LightningDataModule):
             if self._has_split(split):
                 self._dataset(split)
             elif stage is not None:
-                raise DataError(f"{self.labels_dir}: the {split} split's files are missing; fix: "
-                                "`soundaq data download --labels-to DIR` fetches all of them")
+                raise self.data_source.missing_split(split)
 
     def dataset(self, split: str) -> ClipDataset:
         return self._dataset(split)
@@ -514,38 +411,34 @@ class SoundscapeDataModule(L.LightningDataModule):
         return self._loader(self.predict_split, shuffle=False)
 
     # -- provenance -----------------------------------------------------------------------------------
-    @property
-    def synthetic(self) -> bool:
-        return self.source == "embedded"
-
     def describe(self) -> dict:
-        """Provenance of what this module serves: source, synthetic or not, folders, sizes, seed, norm stats."""
-        out: dict[str, Any] = {
+        """Provenance of what this module serves: source, synthetic or not, labelled tasks, folders, sizes,
+        seed, norm stats, clips left out."""
+        sizes = self.split_sizes
+        where = {"labels_dir": None, "features_dir": None, "audio_dir": None, **self.data_source.describe()}
+        extra = {k: v for k, v in where.items() if k not in ("labels_dir", "features_dir", "audio_dir")}
+        return {
             "source": self.source,
             "synthetic": self.synthetic,
+            "paper_split": bool(self.data_source.paper_split),
             "data": self.data_label(),
-            "labels_dir": str(self.labels_dir) if self.labels_dir else None,
-            "features_dir": str(self.features_dir) if self.features_dir else None,
-            "audio_dir": str(self.audio_dir) if self.audio_dir else None,
-            "split_sizes": self.split_sizes,
+            "tasks": list(self.tasks),
+            "unlabelled": [g for g in LABEL_GROUPS if g not in self.tasks],
+            "labels_dir": where["labels_dir"],
+            "features_dir": where["features_dir"],
+            "audio_dir": where["audio_dir"],
+            "split_sizes": sizes,
             "seed": self.seed,
             "batch_size": self.batch_size,
             "norm_stats_origin": self.norm_stats_origin,
             "left_out": {split: len(m) for split, m in self._missing.items()},
             "left_out_clips": {split: list(m) for split, m in self._missing.items()},
+            **extra,
         }
-        if self.embedded is not None:
-            out["embedded"] = {k: self.embedded.manifest.get(k) for k in
-                               ("generator_version", "seed", "n_clips", "key", "calibration", "root")}
-        return out
 
     def data_label(self) -> str:
         """What tables and figures should write in their data column/caption."""
-        if self.synthetic:
-            from soundaq.models_zoo.data import synthetic
-
-            return synthetic.data_label(self.embedded_clips, self.embedded_seed)
-        return "ARAUS (SoundSCaper split)"
+        return self.data_source.data_label()
 
 
 def compute_training_stats(train: ClipDataset, progress: bool = False) -> dict:
@@ -567,10 +460,38 @@ def compute_training_stats(train: ClipDataset, progress: bool = False) -> dict:
     return compute_norm_stats(pairs())
 
 
-def _feature_params_key(calibration=None) -> str:
-    """Canonical JSON of the feature pipeline's parameters (changes whenever the features would)."""
-    import json
+def prepare_features(dm: SoundscapeDataModule, progress: bool = False) -> tuple[list[str], list[str]]:
+    """Make every split of ``dm`` ready to serve: the source prepared, each clip's features computed into
+    the feature cache when they come from audio (clip by clip: one bad file does not stop the rest), the
+    normalisation statistics resolved. What ``soundaq data prepare`` does for a labelled source.
 
-    from soundaq.models_zoo.features import feature_parameters
+    Returns:
+        ``(failed, skipped)``: one line per clip whose audio could not be turned into features, and the
+        warnings about clips left out (no file, unreadable features).
 
-    return json.dumps(feature_parameters(calibration=calibration), sort_keys=True)
+    Raises:
+        DataError: the source has no split at all (one line), or what the source refuses.
+    """
+    from rich.progress import Progress
+
+    failures: list[str] = []
+    dm.prepare_data()      # its own warnings (e.g. ignored CSV columns) are shown, not collected
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedClipWarning)
+        present = [s for s in SPLITS if dm._has_split(s)]
+        if not present:
+            raise dm.data_source.missing_split("training")
+        if isinstance(dm._source(), AudioFolder):
+            with Progress(disable=not progress) as bar:
+                for split in present:
+                    ds = dm._dataset(split, normalise=False)
+                    task = bar.add_task(f"features: {split}", total=len(ds))
+                    for i in range(len(ds)):
+                        try:
+                            ds.raw(i)
+                        except (UserError, OSError, ValueError) as exc:
+                            failures.append(f"{ds.clips[i]}: {first_line(exc)}")
+                        bar.advance(task)
+        dm.setup()
+    skipped = [str(w.message) for w in caught if issubclass(w.category, SkippedClipWarning)]
+    return failures, skipped

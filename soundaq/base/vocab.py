@@ -61,6 +61,14 @@ def event_column(event: str) -> str:
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(event_column(e) for e in EVENTS)
 
+#: The label groups ("tasks") a data source may have; any of them may be missing (a listening test
+#: with ratings only, an annotation with scenes and events only). ISOP/ISOE belong to the qualities:
+#: they are computed from the 8 ratings (:func:`iso_coordinates`).
+LABEL_GROUPS: tuple[str, ...] = ("scene", "events", "qualities")
+#: Columns of a tidy label table that belong to each label group.
+GROUP_COLUMNS: dict[str, tuple[str, ...]] = {"scene": ("scene",), "events": EVENT_COLUMNS,
+                                             "qualities": (*QUALITIES, "isop", "isoe")}
+
 
 def iso_coordinates(pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous):
     """ISOPleasant and ISOEventful (ISO/TS 12913-3) from the 8 quality ratings (1-5 scale).
@@ -111,3 +119,7 @@ TRUE_QUALITY_COLUMNS: tuple[str, ...] = tuple(f"true_{q}" for q in QUALITIES)
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "clip", "model", "scene", *SCENE_PROB_COLUMNS, *EVENT_PROB_COLUMNS, *QUALITIES, "isop", "isoe")
 TRUTH_COLUMNS: tuple[str, ...] = ("true_scene", *TRUE_EVENT_COLUMNS, *TRUE_QUALITY_COLUMNS, "true_isop", "true_isoe")
+#: Ground-truth columns of a predictions table by label group (all empty where the data lack that group).
+TRUTH_GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "scene": ("true_scene",), "events": TRUE_EVENT_COLUMNS,
+    "qualities": (*TRUE_QUALITY_COLUMNS, "true_isop", "true_isoe")}

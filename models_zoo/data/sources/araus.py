@@ -1,0 +1,75 @@
+"""``araus``: the paper's ARAUS split, a label folder plus either features or audio.
+
+``labels_dir`` holds the paper's per-split text files (:mod:`soundaq.models_zoo.data.labels`; default
+``<cache>/araus_labels``). Features come from ``features_dir`` in the original release's layout
+(``Feature_log_mel/<clip>.npy`` [3001, 64], ``Feature_loudness_ISO532_1/<clip>.npy`` [15000, 1]) or are
+computed from ``audio_dir`` (``<clip>.flac|.wav``) by :mod:`soundaq.models_zoo.features`, cached on disk by
+content and parameters (``calibration`` maps sample values to pascals).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from soundaq.base import paths
+from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_split, split_files
+from soundaq.models_zoo.data.sources.base import DataSource
+from soundaq.models_zoo.data.sources.readers import LOUDNESS_DIR, MEL_DIR, AudioFolder, DataError, FeatureFolder
+
+
+class ArausSource(DataSource):
+    """ARAUS labels with features (``features_dir``) or audio (``audio_dir``); one of the two.
+
+    Raises:
+        DataError: neither or both of ``audio_dir``/``features_dir``, or no label folder (one line).
+    """
+
+    name = "araus"
+    paper_split = True
+    description = "your ARAUS copy: --labels DIR with --audio DIR or --features DIR"
+    needs = ("audio_dir (--audio DIR) or features_dir (--features DIR), with labels_dir (--labels DIR; "
+             "default <cache>/araus_labels)")
+
+    def __init__(self, labels_dir=None, audio_dir=None, features_dir=None, cache_dir=None, calibration=None,
+                 progress: bool = False):
+        if audio_dir is None and features_dir is None:
+            raise DataError(f"source='araus' needs {self.needs}; fix: pass one of them ({MEL_DIR}/ and "
+                            f"{LOUDNESS_DIR}/ for features, <clip>.flac|.wav for audio)")
+        if audio_dir is not None and features_dir is not None:
+            raise DataError("pass audio_dir or features_dir, not both; fix: keep the one you want features from")
+        self.labels_dir = Path(labels_dir).expanduser() if labels_dir else paths.labels_cache_dir(cache_dir)
+        check_label_folder(self.labels_dir)
+        if not self.labels_dir.is_dir():
+            raise DataError(f"{self.labels_dir}: label folder not found; fix: pass labels_dir (--labels DIR), or "
+                            "fetch the labels with `soundaq data download --labels-to DIR`")
+        self.audio_dir = Path(audio_dir).expanduser() if audio_dir else None
+        self.features_dir = Path(features_dir).expanduser() if features_dir else None
+        self.cache_dir = cache_dir
+        self.calibration = calibration
+        self._reader = None
+
+    def splits(self) -> tuple[str, ...]:
+        return tuple(s for s in SPLITS if split_files(self.labels_dir, s).paths["ids"].exists())
+
+    def labels(self, split: str):
+        return read_split(self.labels_dir, split)
+
+    def reader(self):
+        if self._reader is None:
+            self._reader = (FeatureFolder(self.features_dir) if self.features_dir is not None
+                            else AudioFolder(self.audio_dir, self.cache_dir, self.calibration))
+        return self._reader
+
+    def data_label(self) -> str:
+        return "ARAUS (SoundSCaper split)"
+
+    def identity(self) -> str:
+        return self.reader().identity()
+
+    def describe(self) -> dict:
+        return {"labels_dir": str(self.labels_dir),
+                "features_dir": str(self.features_dir) if self.features_dir else None,
+                "audio_dir": str(self.audio_dir) if self.audio_dir else None}
+
+    def missing_split(self, split: str) -> DataError:
+        return DataError(f"{self.labels_dir}: the {split} split's files are missing; fix: "
+                         "`soundaq data download --labels-to DIR` fetches all of them")
