@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from soundaq.models_zoo.head_init import EVENT_CLIP, base_rates, init_heads_from_labels
+from soundaq.models_zoo.head_init import EVENT_CLIP, base_rates, chained_heads, init_heads_from_labels
 from soundaq.models_zoo.registry import build_net, count_params, list_nets
 from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 
@@ -24,7 +24,7 @@ def _labels(n=40, seed=0):
     return t
 
 
-@pytest.mark.parametrize("name", ["AD_CNN", "Hierarchical_CNN", "SoundAQnet"])
+@pytest.mark.parametrize("name", ["AD_CNN", "Baseline_CNN", "SoundAQnet"])
 def test_biases_take_the_base_rates_and_nothing_else_changes(name):
     labels = _labels()
     torch.manual_seed(0)
@@ -73,3 +73,29 @@ def test_the_untrained_net_is_the_training_mean_predictor():
     init_heads_from_labels(net, labels, zero_weights=False)
     assert net.fc_final_pleasant.weight.abs().sum() > 0
 
+
+
+def test_chained_heads_keep_random_weights_and_still_start_at_the_base_rates():
+    """Hierarchical CNN reads scene from the event logits and ISOP/ISOE from the qualities: with the
+    heads behind them zeroed their input is constant, so zero weights there would block every gradient
+    (the net stayed at chance scene accuracy); they keep random weights, biases offset to the targets."""
+    labels = _labels()
+    torch.manual_seed(0)
+    net = build_net("Hierarchical_CNN")
+    init_heads_from_labels(net, labels)
+    assert set(chained_heads(net, ["fc_final_scene", "fc_final_event", "fc_final_ISOPls", "fc_final_ISOEvs",
+                                   "fc_final_pleasant"])) == {"fc_final_scene", "fc_final_ISOPls", "fc_final_ISOEvs"}
+    for h in ("scene", "ISOPls", "ISOEvs"):
+        assert net.state_dict()[f"fc_final_{h}.weight"].abs().sum() > 0
+    assert not net.fc_final_event.weight.any() and not net.fc_final_pleasant.weight.any()
+    net.eval()
+    out = net(torch.randn(3, 401, 64))
+    scene_p = torch.softmax(out.scene_logits, 1).detach().numpy()
+    np.testing.assert_allclose(scene_p[:, :2], np.tile(labels["scene"].value_counts(normalize=True)[list(SCENES[:2])], (3, 1)),
+                               atol=2e-3)
+    np.testing.assert_allclose(out.isop.detach().numpy(), [labels["isop"].mean()] * 3, rtol=1e-4, atol=1e-6)
+    # the scene loss reaches the layer behind the scene head at the very first step
+    torch.nn.functional.cross_entropy(out.scene_logits, torch.tensor([0, 1, 0])).backward()
+    assert net.event_embedding_layer.weight.grad.abs().sum() > 0
+    # nets whose heads all read the embedding have none
+    assert chained_heads(build_net("Baseline_CNN"), ["fc_final_scene", "fc_final_ISOPls"]) == {}
