@@ -102,6 +102,19 @@ class Corpus:
         wb.active["D5"] = "=3+1"
         wb.save(self.published_cells)
 
+        self.candidates = r / "captions" / "candidates_latin1.csv"
+        self.candidates.parent.mkdir()
+        rows = ["clip,system,caption", "1.wav,A,a quiet park with birds", "1.wav,B,a busy street with traffic",
+                "2.wav,A,people talking in a square", "2.wav,B,a calm caf\u00e9 with music"]
+        self.candidates.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+        self.references = r / "captions" / "references.csv"
+        self.references.write_text("clip,caption\n1.wav,birds sing in a quiet park\n2.wav,people talk on a square\n",
+                                   encoding="utf-8")
+        self.mirror = r / "mirror"                  # a release mirror whose AD_CNN weights arrive cut short
+        cut = self.mirror / "Other_AD_CNN" / "application" / "system" / "model" / "final_model.pth"
+        cut.parent.mkdir(parents=True)
+        cut.write_bytes(self.release.read_bytes()[:5000])
+
     @staticmethod
     def _published(path: Path) -> Path:
         import openpyxl
@@ -247,6 +260,25 @@ HOSTILE: list[Entry] = [
           lambda c, o: ["jury", c.bad_jury, "--key", c.bad_jury / "key.csv", "--out", o, "--no-figures",
                         "--resamples", "0"], 1, lambda c: ["P2_excel.xlsx", "P3_excel.xlsx Assessment!E3"],
           ("fix",), written=("ratings.csv", "tests.csv", "report.md"), kind="4"),
+    # captions
+    Entry("caption", "Latin-1 predictions table",
+          lambda c, o: ["caption", c.latin1_predictions, "--out", o, "--no-progress"], 2,
+          lambda c: [f"{c.latin1_predictions.name}:3"], ("not UTF-8",), kind="1"),
+    Entry("compare", "label folder as a side",
+          lambda c, o: ["compare", c.labels, c.predictions, "--out", o, "--no-progress"], 2,
+          lambda c: [str(c.labels)], ("looks like an ARAUS label folder", "--labels DIR"), kind="5"),
+    Entry("caption-metrics", "a Latin-1 row among good ones",
+          lambda c, o: ["caption-metrics", c.candidates, "--references", c.references, "--flavour", "standard",
+                        "--resamples", "10", "--no-figures", "--out", o], 1,
+          lambda c: [f"{c.candidates.name}:5"], ("not UTF-8", "fix: save the file as UTF-8"),
+          written=("per_clip.csv", "summary.csv", "report.md"), kind="1"),
+    # released weights
+    Entry("models download", "weights cut short by the mirror",
+          lambda c, o: ["models", "download", "AD_CNN", "--mirror", c.mirror, "--cache-dir", o, "--no-progress"], 2,
+          lambda c: ["AD_CNN_final_model.pth"], ("incomplete", "5,000 of"), kind="2"),
+    Entry("models import", "a text file as --weights",
+          lambda c, o: ["models", "import", "PANNs", "--weights", c.text, "--cache-dir", o, "--no-progress"], 2,
+          lambda c: [c.text.name], ("not a PyTorch weights file",), kind="5"),
 ]
 
 #: Subcommands that take no input file (nothing hostile to give them), with the reason.
@@ -282,7 +314,7 @@ def test_hostile_input(entry: Entry, corpus: Corpus, tmp_path, capsys, recwarn):
             assert fragment in naming[0], (fragment, naming[0])
     for rel in entry.written:
         assert (out / rel).is_file(), rel
-    if entry.rc == 2 and entry.command in ("jury", "correlate", "import-original", "predict"):
+    if entry.rc == 2 and entry.command in ("jury", "correlate", "import-original", "predict", "caption", "compare"):
         assert not out.exists() or not any(out.iterdir()), sorted(out.iterdir())   # nothing half-done
 
 
@@ -310,5 +342,5 @@ def test_every_subcommand_has_hostile_entries():
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
     kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "path")}
-    assert len(HOSTILE) == 30 and kinds == {"1": 3, "2": 6, "4": 3, "5": 17, "path": 1}
-    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 7
+    assert len(HOSTILE) == 35 and kinds == {"1": 5, "2": 7, "4": 3, "5": 19, "path": 1}
+    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 8

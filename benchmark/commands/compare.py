@@ -22,7 +22,7 @@ def register(sub) -> None:
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
                        parents=[o.output_options(), o.llm_options(), o.seed_options("the LLM request"),
                                 o.checkpoint_options(required=False), o.inference_options(),
-                                o.cache_options(), o.calibration_options()])
+                                o.cache_options(), o.progress_options(), o.calibration_options()])
     p.add_argument("a", metavar="A", help="FILE, FILE@START-END, TABLE.csv, TABLE.csv#CLIP[@START-END]")
     p.add_argument("b", metavar="B", help="the same kinds as A")
     p.add_argument("--audio", type=Path, default=None, metavar="DIR",
@@ -38,7 +38,7 @@ def _compare(args) -> int:
 
     checkpoint = None
     if args.checkpoint is not None or args.model is not None:
-        checkpoint = checkpoint_from_args(args)
+        checkpoint = checkpoint_from_args(args, progress=not args.no_progress)   # a download's bar
     result = compare_run(args.a, args.b, args.out, checkpoint=checkpoint,
                          calibration=calibration_from_args(args), audio_dir=args.audio, captioner=args.captioner,
                          llm=llm_settings_from_args(args), cache_dir=args.cache_dir, signal=not args.no_signal,
