@@ -41,9 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from soundaq.models_zoo.data.labels import LabelError
-
     from soundaq.base.errors import UserError
+    from soundaq.models_zoo.data.labels import LabelError
 
     parser = build_parser()
     try:

@@ -79,7 +79,7 @@ def batch_limit(text: str) -> int | float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a batch count (4) or a fraction (0.25)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a batch count (4) or a fraction (0.25)") from None
     if value <= 0 or (not value.is_integer() and value > 1):
         raise argparse.ArgumentTypeError(f"{text!r}: give a positive batch count or a fraction in (0, 1]")
     return int(value) if value.is_integer() and "." not in text else value

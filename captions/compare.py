@@ -35,9 +35,18 @@ from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 from soundaq.captions.llm import ChatClient, LLMSettings, default_cache_dir
 from soundaq.captions.prompt import agreement, kept_events
 from soundaq.captions.signal import SignalFacts, audio_signal_facts, crop, pool
-from soundaq.captions.tables import (WHOLE, Prediction, audio_suffixes, check_one_model,
-                                     is_table, parse_window, predictions_from_frame, predictions_from_results,
-                                     read_predictions_file, window_label)
+from soundaq.captions.tables import (
+    WHOLE,
+    Prediction,
+    audio_suffixes,
+    check_one_model,
+    is_table,
+    parse_window,
+    predictions_from_frame,
+    predictions_from_results,
+    read_predictions_file,
+    window_label,
+)
 from soundaq.captions.template import EVENT_WORDS, SCENE_WORDS, join_words
 
 #: An event present on both sides is "more" on one when its probability differs by at least this.
@@ -587,7 +596,7 @@ def compare(a, b, *, checkpoint: Path | str | None = None, calibration=None, aud
 def render_markdown(result: dict) -> str:
     """``compare.md``: the two sides, the three tiers and the figure."""
     a, b = result["a"], result["b"]
-    lines = [f"# How B differs from A", ""]
+    lines = ["# How B differs from A", ""]
     if a.get("data") and "synthetic" in str(a["data"]).lower() or b.get("data") and "synthetic" in str(b["data"]).lower():
         lines += ["> **[SYNTHETIC DATA]** predictions of soundaq's embedded synthetic set.", ""]
     lines += ["| | A | B |", "|---|---|---|",

@@ -41,9 +41,16 @@ from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_tex
 from soundaq.base.vocab import QUALITIES
 from soundaq.captions.llm import ChatClient, LLMFailure, LLMSettings, default_cache_dir
 from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
-from soundaq.captions.tables import (WHOLE, Prediction, PredictionTableError, check_one_model,
-                                     predictions_from_frame, predictions_from_results, read_predictions_file,
-                                     split_inputs)
+from soundaq.captions.tables import (
+    WHOLE,
+    Prediction,
+    PredictionTableError,
+    check_one_model,
+    predictions_from_frame,
+    predictions_from_results,
+    read_predictions_file,
+    split_inputs,
+)
 from soundaq.captions.template import template_caption
 
 CAPTIONERS = ("template", "llm")
@@ -258,7 +265,8 @@ def render_markdown(rows: list[dict], summary: dict) -> str:
     if s.get("synthetic"):
         lines += ["> **[SYNTHETIC DATA]** these predictions come from soundaq's embedded synthetic set, not from "
                   "recordings rated by people.", ""]
-    lines += [f"- acoustic model: `{s['acoustic_model']}`" + (f" (checkpoint `{s['checkpoint']}`)" if s.get("checkpoint") else ""),
+    checkpoint = f" (checkpoint `{s['checkpoint']}`)" if s.get("checkpoint") else ""
+    lines += [f"- acoustic model: `{s['acoustic_model']}`" + checkpoint,
               f"- captioner: {who}",
               f"- captions: {len(rows)} ({s['counts']['reused']} from an earlier run"
               + (f", {s['counts']['requests']} requests to the server" if s["captioner"] == "llm" else "") + ")",
@@ -348,9 +356,9 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
             raise PredictionTableError(f"{p.source}: clip {p.clip!r} (window {p.window}) also comes from "
                                        f"{seen[p.key]}; fix: caption each clip once (rename one of the files)")
         seen[p.key] = p.source
-    from soundaq.evaluation.correlation import is_synthetic
-
     import pandas as pd
+
+    from soundaq.evaluation.correlation import is_synthetic
 
     synthetic = is_synthetic(pd.DataFrame({"data": [p.data for p in predictions]}))
     previous = read_previous(out)

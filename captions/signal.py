@@ -52,11 +52,6 @@ class SignalFacts:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def _n5(loudness_sone: np.ndarray) -> float:
-    """N5 = the 95th percentile of N(t). Private stand-in until soundaq.models_zoo.features has its own."""
-    return float(np.percentile(np.asarray(loudness_sone, dtype=np.float64), 95))
-
-
 def _band_energies() -> tuple[np.ndarray, np.ndarray]:
     """(band centres Hz [64], energy weights [64]) of the log-mel's Slaney filters."""
     import librosa
@@ -80,7 +75,7 @@ def signal_facts(samples: np.ndarray, sample_rate: int, calibration=None) -> Sig
     Raises:
         ValueError: an empty or silent signal; LevelRangeError when the level exceeds ISO 532-1's range.
     """
-    from soundaq.models_zoo.features import Calibration, log_mel, loudness
+    from soundaq.models_zoo.features import Calibration, log_mel, loudness, loudness_statistics
 
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
@@ -91,7 +86,7 @@ def signal_facts(samples: np.ndarray, sample_rate: int, calibration=None) -> Sig
     if p_rms <= 0:
         raise ValueError("the signal is silent (all samples zero)")
     level = 20.0 * math.log10(p_rms / 20e-6)
-    n5 = _n5(loudness(pascals, sample_rate))
+    n5 = loudness_statistics(loudness(pascals, sample_rate)).N5
     mel_db = log_mel(x, sample_rate).astype(np.float64)
     centres, widths = _band_energies()
     energy = np.mean(10.0 ** (mel_db / 10.0), axis=0) * widths

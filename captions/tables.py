@@ -24,8 +24,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from soundaq.base.errors import UserError
-from soundaq.base.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
-                                SCENES)
+from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS, SCENES
 
 #: ``window`` of a whole-clip row in captions.csv.
 WHOLE = "all"

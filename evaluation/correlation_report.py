@@ -11,8 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from soundaq.evaluation.correlation import (QUALITY_LABELS, CorrelationError, Source, agreement, predictions_source,
-                                            spearman_table, strongest_pairs, truth_source)
+from soundaq.evaluation.correlation import (
+    QUALITY_LABELS,
+    CorrelationError,
+    Source,
+    agreement,
+    predictions_source,
+    spearman_table,
+    strongest_pairs,
+    truth_source,
+)
 
 
 def _versions() -> dict:
@@ -106,6 +114,11 @@ def _pairs_md(rows: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def _pair_cell(r) -> tuple[str, str]:
+    """A strongest pair as two Markdown cells: "event / quality" and "+0.612**"."""
+    return f"{r.event} / {QUALITY_LABELS.get(r.quality, r.quality)}", f"{r.rho:+.3f}{r.stars}"
+
+
 def render_report(source: Source, table: pd.DataFrame, summary: dict, top: int = 5) -> str:
     """The Markdown report: source and provenance, figures, strongest pairs, untested pairs."""
     corr = {"fdr_bh": "Benjamini-Hochberg FDR", "bonferroni": "Bonferroni", "none": "no correction"}
@@ -148,9 +161,8 @@ def render_report(source: Source, table: pd.DataFrame, summary: dict, top: int =
         for g in source.groups():
             p, n_ = strongest_pairs(table, 1, g)
             size = len(source.group_frame(g))
-            cell = lambda r: (f"{r.event} / {QUALITY_LABELS.get(r.quality, r.quality)}", f"{r.rho:+.3f}{r.stars}")
-            a = cell(next(p.itertuples())) if len(p) else ("", "")
-            b = cell(next(n_.itertuples())) if len(n_) else ("", "")
+            a = _pair_cell(next(p.itertuples())) if len(p) else ("", "")
+            b = _pair_cell(next(n_.itertuples())) if len(n_) else ("", "")
             lines.append(f"| {g} | {size:,} | {a[0]} | {a[1]} | {b[0]} | {b[1]} |")
         lines.append("")
     if summary["figures"]:

@@ -24,8 +24,8 @@ from matplotlib.colors import Normalize
 
 from soundaq.base.errors import one_line
 from soundaq.base.fileio import atomic_path
-from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix
 from soundaq.base.vocab import CIRCUMPLEX_ORDER  # noqa: E402
+from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix
 
 PAGE_WIDTH = 7.5  # inches: a full-width figure on A4/Letter
 CMAP = "RdBu_r"

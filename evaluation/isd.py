@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from soundaq.base.errors import one_line
-from soundaq.evaluation.correlation import QUALITY_ORDER, CorrelationError, Source
 from soundaq.base.vocab import QUALITIES, from_soundscapy, iso_coordinates
+from soundaq.evaluation.correlation import QUALITY_ORDER, CorrelationError, Source
 
 #: ISD file column -> soundscapy's name for the perceived sound-source dominance items.
 SOURCE_COLUMNS: dict[str, str] = {

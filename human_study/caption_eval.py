@@ -96,7 +96,7 @@ def _report_issues(issues: IssueList, echo_err, start: int = 0) -> None:
         echo_err(f"soundaq caption-metrics: ... and {len(issues) - start - 20} more (issues.csv)")
 
 
-def run_caption_metrics(out: Path, candidates: Path | None = None, references: Path | None = None,
+def run_caption_metrics(out: Path, candidates: Path | None = None, references: Path | None = None,  # noqa: C901  (the command's steps in order; each optional input adds one)
                         questionnaire: Path | None = None, key=None, flavour: str = "both",
                         reference_system: str | None = None, jury: Path | None = None, compare: Path | None = None,
                         strict: bool = False, n_resamples: int = 1000, seed: int = 0, figures: bool = True,
@@ -122,12 +122,11 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     Raises:
         UserError: unusable inputs (one line naming the file and the fix).
     """
-    import pandas as pd
 
     from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
     from soundaq.evaluation.captions import published, scoring
-    from soundaq.evaluation.captions.inputs import pair_with_references, read_candidates, read_references
     from soundaq.evaluation.captions.figures import metrics_figure
+    from soundaq.evaluation.captions.inputs import pair_with_references, read_candidates, read_references
 
     echo_err = echo_err or (lambda s: print(s, file=sys.stderr))
     started = time.time()

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from soundaq.base.fileio import atomic_path
 from soundaq.human_study.dimensions import LABELS, RANGES
 from soundaq.human_study.jury import dimension_order
-from soundaq.base.fileio import atomic_path
 
 _SOURCE_LABEL = {"published": "published averages", "participants": "per-participant ratings"}
 _PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]

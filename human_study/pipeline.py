@@ -55,7 +55,7 @@ class JuryResult:
         return 1 if self.log.errors else 0
 
 
-def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,
+def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,  # noqa: C901  (the jury's steps in order; each optional input adds one)
              strict: bool = False, reference: str | None = None, alpha: float = 0.05, resamples: int = 10_000,
              seed: int = 0, figures: bool = True, report_line=None) -> JuryResult:
     """The whole jury analysis (see the module docstring).

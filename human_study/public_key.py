@@ -144,7 +144,8 @@ def layout_mismatch(workbook: Path | str, rows: list[dict] | None = None) -> str
         k = (t.clip.casefold(), t.caption)
         seen.add(k)
         if k not in want:
-            return f"{Path(workbook).name} {t.sheet}!{t.cell}: clip {t.clip} caption {t.caption} is not in the public questionnaire"
+            return (f"{Path(workbook).name} {t.sheet}!{t.cell}: clip {t.clip} caption {t.caption} "
+                    "is not in the public questionnaire")
         if t.text is None or fingerprint(t.text) != want[k]:
             return (f"{Path(workbook).name} {t.sheet}!{t.cell}: caption {t.caption} of {t.clip} is not the public "
                     "questionnaire's text in that place (another participant's order?)")

@@ -49,7 +49,7 @@ def read_published(path: Path, log: IssueLog, tolerance: float = 1e-6) -> list[d
     return records
 
 
-def _read_sheet(ws: Sheet, name: str, log: IssueLog, tolerance: float) -> list[dict]:
+def _read_sheet(ws: Sheet, name: str, log: IssueLog, tolerance: float) -> list[dict]:  # noqa: C901  (one check per kind of cell, each with its own message)
     values = ws.values
     rows: dict[int, dict[int, object]] = {}
     for (r, c), v in values.items():

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from soundaq.human_study.dimensions import FORMULA_TEXT, LABELS, OVERALL
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.human_study.dimensions import FORMULA_TEXT, LABELS, OVERALL
 
 _SOURCE_LABEL = {"published": "published per-clip averages", "participants": "per-participant ratings"}
 
@@ -155,7 +155,8 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
                               [[*idx, *(_f(piv.loc[idx, m]) for m in measures)] for idx in piv.index]))
         parts += ["", "ICCs from pingouin (two-way: A = absolute agreement, C = consistency; 1 = single rater, "
                   "k = mean of the raters) over the clips every rater rated; Krippendorff's alpha (interval "
-                  "metric, the `krippendorff` package) uses every rating, missing ones allowed. `system = all` treats every caption of "
+                  "metric, the `krippendorff` package) uses every rating, missing ones allowed. "
+                  "`system = all` treats every caption of "
                   "the dataset as one unit.", ""]
     else:
         parts += ["Not computed: needs per-participant workbooks (the published file holds only averages).", ""]

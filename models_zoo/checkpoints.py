@@ -79,9 +79,11 @@ def torch_object_kind(obj) -> str:
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     """The only globals a numpy-array pickle needs, under numpy 1 and numpy 2 module names."""
     try:
-        from numpy._core import multiarray as _ma, numeric as _num  # numpy >= 2
+        from numpy._core import multiarray as _ma  # numpy >= 2
+        from numpy._core import numeric as _num
     except ImportError:  # pragma: no cover - numpy 1
-        from numpy.core import multiarray as _ma, numeric as _num
+        from numpy.core import multiarray as _ma
+        from numpy.core import numeric as _num
     allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
     for package in ("numpy.core", "numpy._core"):
         allowed[(f"{package}.multiarray", "_reconstruct")] = _ma._reconstruct
@@ -303,10 +305,10 @@ def _plain(obj):
 
 
 def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import lightning
     import torch
-
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         soundaq = version("soundaq")

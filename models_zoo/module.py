@@ -42,11 +42,11 @@ from torch import nn
 from torchmetrics import Metric
 
 from soundaq.base.vocab import LABEL_GROUPS
-from soundaq.models_zoo.metrics import METRICS, unlabelled
-from soundaq.models_zoo.streaming import SoundAQMetrics
 from soundaq.models_zoo.losses import MultiTaskLoss
+from soundaq.models_zoo.metrics import METRICS, unlabelled
 from soundaq.models_zoo.outputs import NetOutput
 from soundaq.models_zoo.schedules import PAPER_LR
+from soundaq.models_zoo.streaming import SoundAQMetrics
 
 #: The metric early stopping and best-checkpoint selection watch (lower is better).
 MONITOR = "val/isop_mse"

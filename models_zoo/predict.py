@@ -32,10 +32,21 @@ import numpy as np
 
 from soundaq.base.errors import UserError, first_line
 from soundaq.base.filekinds import sniff
-
 from soundaq.base.vocab import (
-    EVENT_COLUMNS, EVENT_PROB_COLUMNS, EVENTS, GROUP_COLUMNS, LABEL_GROUPS, PREDICTION_COLUMNS, QUALITIES, RATING_MAX,
-    RATING_MIN, SCENE_PROB_COLUMNS, SCENES, TRUE_EVENT_COLUMNS, TRUE_QUALITY_COLUMNS, TRUTH_COLUMNS,
+    EVENT_COLUMNS,
+    EVENT_PROB_COLUMNS,
+    EVENTS,
+    GROUP_COLUMNS,
+    LABEL_GROUPS,
+    PREDICTION_COLUMNS,
+    QUALITIES,
+    RATING_MAX,
+    RATING_MIN,
+    SCENE_PROB_COLUMNS,
+    SCENES,
+    TRUE_EVENT_COLUMNS,
+    TRUE_QUALITY_COLUMNS,
+    TRUTH_COLUMNS,
 )
 from soundaq.models_zoo.outputs import LABELLED_KEY
 
@@ -465,7 +476,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
                     task = bar.add_task(path.name, total=window_count(head.frames, head.rate, hop_s))
                     spans = []
                     items = _audio_windows(path, head.rate, normaliser, uses_loudness, calibration, hop_s, spans,
-                                           lambda: bar.advance(task))
+                                           lambda task=task: bar.advance(task))
                 outputs = _predict_batches(module, device, batch_size, items)
                 results.append(clip_result(path.stem, model, outputs, spans=spans, clamp=clamp))
             except (UserError, PredictSkip) as err:

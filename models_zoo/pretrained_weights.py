@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from soundaq.base.errors import UserError
-from soundaq.models_zoo.data.download import RELEASE_REPO, DownloadError, PinnedFile, fetch_files, pin_matches
 from soundaq.base.paths import cache_root
+from soundaq.models_zoo.data.download import RELEASE_REPO, DownloadError, PinnedFile, fetch_files, pin_matches
 
 #: The release commit every pin refers to.
 RELEASE_COMMIT = "168a78817ff87f8eec9977526142a704446e04ea"

@@ -40,7 +40,6 @@ from soundaq.models_zoo.module import LOUDNESS_PER_FRAME, MONITOR, SoundscapeMod
 from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
 
 
-
 class TrainClock(L.Callback):
     """Seconds spent training (validation excluded) and the learning curve, kept across resumed sessions.
 
@@ -453,7 +452,7 @@ def _finished(record: dict | None, schedule: Schedule) -> bool:
     return bool(record.get("stopped_early")) or int(record.get("epochs", 0)) >= int(schedule.max_epochs or 1)
 
 
-def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedule = PAPER, seed: int = 0,
+def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedule = PAPER, seed: int = 0,  # noqa: C901  (Lightning's set-up, resume and record in order)
                 max_epochs: int | None = None, lr: float | None = None, patience: int | None = None,
                 uncertainty_weighting: bool = False,
                 accelerator: str = "auto", devices: int | str | list = 1, strategy: str = "auto",
@@ -469,7 +468,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
             ``norm_stats`` and ``describe()`` (when present) go into the checkpoints.
         out_dir: the run folder (see the module docstring).
         schedule: :data:`~soundaq.models_zoo.schedules.PAPER` (default: epochs, early stopping on
-            val/isop_mse, or val/loss when the data module's ``tasks`` lack the qualities; best checkpoint kept) or a clip budget such as ``EMBEDDED`` (fixed steps,
+            val/isop_mse, or val/loss when the data module's ``tasks`` lack the qualities; best checkpoint kept)
+            or a clip budget such as ``EMBEDDED`` (fixed steps,
             one-cycle rate, crops, gradient clipping, last checkpoint kept). ``max_epochs``, ``lr``
             and ``patience`` override the schedule's values.
         identity: what must match to resume (default: model, seed, schedule, data module class).

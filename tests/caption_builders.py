@@ -12,8 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from soundaq.base.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS, SCENES,
-                                iso_coordinates)
+from soundaq.base.vocab import (
+    EVENT_PROB_COLUMNS,
+    EVENTS,
+    PREDICTION_COLUMNS,
+    QUALITIES,
+    SCENE_PROB_COLUMNS,
+    SCENES,
+    iso_coordinates,
+)
 
 API_KEY = "sk-test-0123456789-secret"
 
@@ -96,7 +103,7 @@ class FakeLLMServer:
     def prompts(self) -> list[str]:
         return [r["body"]["messages"][0]["content"] for r in self.requests]
 
-    def __enter__(self):
+    def __enter__(self):  # noqa: C901  (a test server's routes)
         server = self
 
         class Handler(BaseHTTPRequestHandler):

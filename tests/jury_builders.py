@@ -245,6 +245,6 @@ def build_jury_folder(template: Path, out_dir: Path, n_participants: int = 16, s
     base.unlink()
     if malformed:
         lines = key.read_text().splitlines()
-        key.write_text("\n".join(l for l in lines if not l.startswith("P3,D1,26.flac,")) + "\n")
+        key.write_text("\n".join(row for row in lines if not row.startswith("P3,D1,26.flac,")) + "\n")
         problems.append(("P3_excel.xlsx", "Assessment", "B134", "not_in_key"))
     return paths, key, ratings, order, clips, problems

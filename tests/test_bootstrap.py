@@ -12,6 +12,9 @@ from scipy import stats
 
 sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the test reference (pip install -e .[test])")
 
+from test_metrics import make_data, reference_scores, replace, to_table  # noqa: E402
+
+from soundaq.base.vocab import QUALITIES  # noqa: E402
 from soundaq.evaluation.bootstrap import (  # noqa: E402
     bootstrap_ci,
     bootstrap_distribution,
@@ -21,8 +24,6 @@ from soundaq.evaluation.bootstrap import (  # noqa: E402
     resample_indices,
 )
 from soundaq.models_zoo.metrics import HEADLINE, METRICS, EvalData, MetricInputError  # noqa: E402
-from soundaq.base.vocab import QUALITIES  # noqa: E402
-from test_metrics import make_data, reference_scores, replace, to_table  # noqa: E402
 
 
 def test_counts_equal_per_row_bincount():

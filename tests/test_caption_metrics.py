@@ -3,7 +3,6 @@ recovered public key, the standard flavour, the bootstrap helpers and bad input.
 from __future__ import annotations
 
 import csv
-import math
 
 import numpy as np
 import pandas as pd
@@ -163,11 +162,11 @@ def test_bad_input_is_one_line_each_and_the_rest_is_scored(tmp_path, capsys):
     rc, stdout, err = _cli(capsys, cands, "--references", refs, "--flavour", "paper", "--out", out, "--resamples", "50",
                            "--no-figures")
     assert rc == 1, err
-    lines = [l for l in err.splitlines() if l.startswith("soundaq caption-metrics: cands.csv:")]
+    lines = [line for line in err.splitlines() if line.startswith("soundaq caption-metrics: cands.csv:")]
     kinds = pd.read_csv(out / "issues.csv")
     assert sorted(kinds["kind"]) == sorted(["empty_caption", "duplicate", "duplicate", "no_reference", "not_utf8"])
-    assert len(lines) == 5 and all("row" in l for l in lines)
-    assert any("cands.csv:9: row 9 is not UTF-8" in l for l in lines)
+    assert len(lines) == 5 and all("row" in line for line in lines)
+    assert any("cands.csv:9: row 9 is not UTF-8" in line for line in lines)
     per = pd.read_csv(out / "per_clip.csv")
     assert sorted(zip(per["clip"], per["system"])) == [("a.wav", "sysA"), ("a.wav", "sysB"), ("c.wav", "sysB")]
     assert (per[per["clip"] == "c.wav"]["n_references"] == 2).all()

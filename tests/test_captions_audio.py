@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from test_train_predict import ad_cnn_checkpoint  # noqa: F401  (the released AD_CNN weights, imported once)
 
 from soundaq.benchmark.cli import main
-from test_train_predict import ad_cnn_checkpoint  # noqa: F401  (the released AD_CNN weights, imported once)
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]   # ~40 s on 2 busy cores
 
 
 @pytest.fixture(scope="module")
-def ad_cnn(ad_cnn_checkpoint):
+def ad_cnn(ad_cnn_checkpoint):  # noqa: F811  (the imported fixture, requested by name)
     return ad_cnn_checkpoint
 
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from caption_builders import predict_object, prediction_row, random_rows, write_table
+
 from soundaq.base.errors import UserError
 from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, QUALITIES, TRUTH_COLUMNS
 from soundaq.benchmark.cli import main

@@ -7,12 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from caption_builders import API_KEY, FakeLLMServer, predict_object, prediction_row, write_table
 
-from caption_builders import API_KEY, FakeLLMServer, prediction_row, predict_object, write_table
 from soundaq.base.errors import UserError
 from soundaq.benchmark.cli import main
-from soundaq.captions.compare import (compare, direction_of, event_facts, feeling_facts, parse_spec, quadrant,
-                                      tier1_text)
+from soundaq.captions.compare import compare, direction_of, event_facts, feeling_facts, parse_spec, quadrant, tier1_text
 from soundaq.captions.llm import LLMSettings
 from soundaq.captions.signal import SignalFacts, pool, signal_facts
 from soundaq.captions.tables import predictions_from_frame

@@ -7,8 +7,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from caption_builders import API_KEY, FakeLLMServer, free_port, prompt_caption, random_rows, write_table
+
 from soundaq.base.errors import UserError
 from soundaq.benchmark.cli import main
 from soundaq.captions.llm import ChatClient, LLMSettings, ResponseCache, safe_url

@@ -14,8 +14,15 @@ import numpy as np
 import pytest
 
 from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
-from soundaq.captions.prompt import (agreement, build_prompt, event_threshold, kept_events, kept_qualities,
-                                     prompt_facts, prompt_sha256)
+from soundaq.captions.prompt import (
+    agreement,
+    build_prompt,
+    event_threshold,
+    kept_events,
+    kept_qualities,
+    prompt_facts,
+    prompt_sha256,
+)
 from soundaq.captions.template import EVENT_WORDS, SCENE_WORDS, template_caption
 
 # -- the release's sample clip: 15 event probabilities (vocabulary order), scene, ISOP/ISOE, 8 PAQs --

@@ -11,9 +11,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from soundaq.benchmark.cli import main
-from soundaq.evaluation import correlation as C
-from soundaq.evaluation import correlation_report as R
 from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
     EVENT_COLUMNS,
@@ -23,6 +20,9 @@ from soundaq.base.vocab import (
     SCENES,
     to_soundscapy,
 )
+from soundaq.benchmark.cli import main
+from soundaq.evaluation import correlation as C
+from soundaq.evaluation import correlation_report as R
 
 
 @pytest.fixture(scope="module")

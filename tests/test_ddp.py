@@ -8,7 +8,8 @@ from the run's seed and the epoch and deals each process every other clip of the
 one process uses the same permutation (a one-replica DistributedSampler, seed 0), so every step sees
 the same 16 clips and DDP averages the same gradient. This only holds if every process seeds its
 sampler alike (train_model sees to it). Validation uses Lightning's automatic distributed sampler;
-the metrics are gathered over both processes by torchmetrics (soundaq.models_zoo.streaming.SoundAQMetrics). This file doubles as the training script:
+the metrics are gathered over both processes by torchmetrics (soundaq.models_zoo.streaming.SoundAQMetrics).
+This file doubles as the training script:
 Lightning's DDP launcher re-runs it once per extra rank, so it must be runnable as a program.
 """
 from __future__ import annotations
@@ -29,10 +30,10 @@ PER_STEP = 16  # clips per optimisation step, over all processes
 def run(out_dir: Path, devices: int) -> dict:
     """Train 3 epochs; return the last validation metrics (written to out_dir/metrics.json on rank 0)."""
     import lightning as L
+    from test_module import SyntheticSet, TinyNet
     from torch.utils.data import DataLoader, DistributedSampler
 
     from soundaq.models_zoo.training import train_model
-    from test_module import SyntheticSet, TinyNet
 
     class Data(L.LightningDataModule):
         def __init__(self):

@@ -58,7 +58,7 @@ def test_mixed_batch_writes_good_files_and_reports_bad_ones(inputs, tmp_path, ca
     assert "3 of 7 files written" in captured.out
 
     windows = {"short_stereo": 1, "long_24bit": 2, "float_3ch": 1}
-    for name, path in good.items():
+    for name in good:
         with np.load(out / f"{name}.npz") as z:
             mel, loud = z["mel"], z["loudness"]
         assert mel.dtype == loud.dtype == np.float32

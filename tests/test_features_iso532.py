@@ -19,14 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from loudness_signals import at_db, pink, tone
 
-from soundaq.models_zoo.features import (BARK_AXIS, LevelRangeError, clip_features, load_audio, loudness,
-                                         loudness_statistics, specific_loudness, stationary_loudness,
-                                         stationary_loudness_from_levels, window_loudness_statistics)
+from soundaq.models_zoo.features import (
+    BARK_AXIS,
+    LevelRangeError,
+    clip_features,
+    load_audio,
+    loudness,
+    loudness_statistics,
+    specific_loudness,
+    stationary_loudness,
+    stationary_loudness_from_levels,
+    window_loudness_statistics,
+)
 from soundaq.models_zoo.features import iso532 as I
 from soundaq.models_zoo.features.audio import Calibration
-
-from loudness_signals import at_db, pink, tone
 
 FS = 48000
 #: ISO 532-1 Annex B.2, test signal 1: third-octave levels (dB SPL, 25 Hz ... 12.5 kHz) of a machinery noise.

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from soundaq.models_zoo.features import load_audio, log_mel
-from soundaq.models_zoo.features import logmel
+from soundaq.models_zoo.features import load_audio, log_mel, logmel
 
 CLIP = "fold_1_participant_00056_stimulus_13.flac"
 

@@ -6,8 +6,17 @@ import pytest
 import soundfile as sf
 
 from soundaq.base.errors import UserError
-from soundaq.models_zoo.features import (ARAUS_DBFS_OFFSET, AudioError, Calibration, FeatureCache, clip_features, load_audio,
-                                 log_mel, loudness, split_windows)
+from soundaq.models_zoo.features import (
+    ARAUS_DBFS_OFFSET,
+    AudioError,
+    Calibration,
+    FeatureCache,
+    clip_features,
+    load_audio,
+    log_mel,
+    loudness,
+    split_windows,
+)
 from soundaq.models_zoo.features import cache as cache_mod
 
 CAL = "calibration_sine_1kHz_60dB.wav"

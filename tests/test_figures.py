@@ -9,9 +9,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from soundaq.base.vocab import CIRCUMPLEX_ORDER, EVENTS, QUALITIES, iso_coordinates  # noqa: E402
 from soundaq.evaluation import correlation as C  # noqa: E402
 from soundaq.evaluation import figures as F  # noqa: E402
-from soundaq.base.vocab import CIRCUMPLEX_ORDER, EVENTS, QUALITIES, iso_coordinates  # noqa: E402
 
 
 def make_source(n: int = 240, synthetic: bool = False, seed: int = 0, events=("Bird", "Traffic", "Speech", "Wind"),

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
+from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 from soundaq.models_zoo.head_init import EVENT_CLIP, base_rates, chained_heads, init_heads_from_labels
 from soundaq.models_zoo.registry import build_net, count_params, list_nets
-from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 
 
 def _labels(n=40, seed=0):

@@ -13,14 +13,22 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pytest
-from input_builders import (latin1, noise_wav, reencode, write_features, write_jury, write_key, write_label_folder,
-                            write_norm_stats, write_predictions)
+from input_builders import (
+    latin1,
+    noise_wav,
+    reencode,
+    write_features,
+    write_jury,
+    write_label_folder,
+    write_norm_stats,
+    write_predictions,
+)
 
 from soundaq.base.errors import SoundaqWarning
 from soundaq.benchmark.cli import build_parser, main

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from soundaq.benchmark.cli import main
-from soundaq.models_zoo.checkpoints import (CheckpointError, load_checkpoint, load_numpy_pickle, read_norm_file,
-                                    save_checkpoint)
 from soundaq.base.fileio import sha256_file
+from soundaq.benchmark.cli import main
+from soundaq.models_zoo.checkpoints import CheckpointError, load_checkpoint, load_numpy_pickle, read_norm_file, save_checkpoint
 
 RELEASED = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN")
 TOL = 1e-4

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from jury_builders import (RATED, copy_template, expected_tidy, fill_template, make_jury, template_clips,
-                           write_key, write_moved_layout)
+from jury_builders import (
+    RATED,
+    copy_template,
+    expected_tidy,
+    fill_template,
+    make_jury,
+    template_clips,
+    write_key,
+    write_moved_layout,
+)
 
 from soundaq.human_study.issues import IssueLog
 from soundaq.human_study.published import read_published
@@ -92,7 +100,7 @@ def test_malformed_cells_are_reported_with_cell_and_excluded(tmp_path, base, jur
     key_path = write_key(tmp_path / "key.csv", clips, order, participants)
     # drop one clip from the key for P1
     lines = key_path.read_text().splitlines()
-    key_path.write_text("\n".join(l for l in lines if not l.startswith("P1,D1,26.flac,")) + "\n")
+    key_path.write_text("\n".join(row for row in lines if not row.startswith("P1,D1,26.flac,")) + "\n")
     key = read_key(key_path)
     bad = {("3.wav", 1, "precision"): 6, ("3.wav", 2, "fluency"): 1, ("42.wav", 1, "recall"): "good",
            ("42.wav", 2, "conciseness"): None, ("37.wav", 1, "irrelevance"): " -1 "}

@@ -10,8 +10,18 @@ import pingouin as pg
 import pytest
 from scipy import stats
 
-from soundaq.human_study.jury import (bootstrap_interval, clip_scores, friedman_tests, group_seed, holm,
-                                      paired_comparison, paired_tests, summarise, t_interval, wilcoxon_method)
+from soundaq.human_study.jury import (
+    bootstrap_interval,
+    clip_scores,
+    friedman_tests,
+    group_seed,
+    holm,
+    paired_comparison,
+    paired_tests,
+    summarise,
+    t_interval,
+    wilcoxon_method,
+)
 from soundaq.human_study.reliability import krippendorff_alpha_interval, reliability_table
 
 NAN = np.nan

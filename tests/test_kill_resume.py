@@ -118,7 +118,8 @@ def _leaderboard_case(tmp: Path, models: tuple[str, ...] = ("Baseline_CNN",)) ->
                 "--accelerator", "cpu", "--no-progress", "--out", str(out)]
 
     def compare(a: Path, b: Path) -> None:
-        _frames_equal(a / "leaderboard.csv", b / "leaderboard.csv", drop=("train_seconds", "clips_per_second", "checkpoint_sha256"))
+        _frames_equal(a / "leaderboard.csv", b / "leaderboard.csv",
+                      drop=("train_seconds", "clips_per_second", "checkpoint_sha256"))
         for m in models:
             _frames_equal(a / "predictions" / f"{m}.csv", b / "predictions" / f"{m}.csv")
         if len(models) > 1:

@@ -1,13 +1,11 @@
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SOUNDSCAPY_PAQ, from_soundscapy, iso_from_matrix, to_soundscapy
 from soundaq.benchmark.cli import main
-from soundaq.models_zoo.data.labels import LabelError, PAPER_SPLIT_SIZES, read_labels, read_split
-from soundaq.base.vocab import (EVENT_COLUMNS, EVENTS, QUALITIES, SOUNDSCAPY_PAQ, from_soundscapy,
-                              iso_from_matrix, to_soundscapy)
+from soundaq.models_zoo.data.labels import PAPER_SPLIT_SIZES, LabelError, read_split
 
 
 def test_reads_all_splits_with_paper_sizes(araus_labels):

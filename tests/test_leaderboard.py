@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from soundaq.base.errors import UserError
-from soundaq.benchmark import leaderboard as lb
 from soundaq.base.vocab import PREDICTION_COLUMNS, QUALITIES, TRUTH_COLUMNS
+from soundaq.benchmark import leaderboard as lb
 from soundaq.models_zoo.metrics import HEADLINE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,6 +13,18 @@ from scipy import stats
 
 sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the test reference (pip install -e .[test])")
 
+from soundaq.base.vocab import (  # noqa: E402
+    EVENT_COLUMNS,
+    EVENT_PROB_COLUMNS,
+    EVENTS,
+    PREDICTION_COLUMNS,
+    QUALITIES,
+    SCENE_PROB_COLUMNS,
+    SCENES,
+    TRUE_EVENT_COLUMNS,
+    TRUE_QUALITY_COLUMNS,
+    TRUTH_COLUMNS,
+)
 from soundaq.models_zoo.metrics import (  # noqa: E402
     HEADLINE,
     METRICS,
@@ -26,18 +38,6 @@ from soundaq.models_zoo.metrics import (  # noqa: E402
     resolve,
     score,
     score_table,
-)
-from soundaq.base.vocab import (  # noqa: E402
-    EVENT_COLUMNS,
-    EVENT_PROB_COLUMNS,
-    EVENTS,
-    PREDICTION_COLUMNS,
-    QUALITIES,
-    SCENE_PROB_COLUMNS,
-    SCENES,
-    TRUE_EVENT_COLUMNS,
-    TRUE_QUALITY_COLUMNS,
-    TRUTH_COLUMNS,
 )
 
 
@@ -153,7 +153,7 @@ def test_registry_names_definitions_and_directions():
     assert definitions()["event_auc_macro"] == STANDARD and definitions()["event_map"] == STANDARD
     for name, m in METRICS.items():
         assert m.name == name and m.definition in (PAPER, STANDARD) and m.description
-        assert m.maximize == (not ("mse" in name)), name
+        assert m.maximize == ("mse" not in name), name
     assert {"scene_acc", "event_auc", "event_auc_macro", "event_map", "aq_mse_mean", "isop_mse",
             "isoe_mse"} <= set(HEADLINE)
     assert [m.name for m in resolve("scene_acc, event_map")] == ["scene_acc", "event_map"]
@@ -356,7 +356,7 @@ def _batches(d: EvalData, sizes):
     for size in sizes:
         s = slice(start, start + size)
         start += size
-        t = lambda a: torch.tensor(a[s], dtype=torch.float32)  # noqa: E731
+        t = lambda a, s=s: torch.tensor(a[s], dtype=torch.float32)  # noqa: E731
         yield (NetOutput(t(scene_logits), t(event_logits), t(d.quality_pred), t(d.iso_pred[:, 0]), t(d.iso_pred[:, 1])),
                {"scene": torch.tensor(d.scene_true[s]), "events": t(d.event_true), "qualities": t(d.quality_true),
                 "isop": t(d.iso_true[:, 0]), "isoe": t(d.iso_true[:, 1])})

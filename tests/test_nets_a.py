@@ -15,9 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 from soundaq.models_zoo.outputs import NetOutput
 from soundaq.models_zoo.registry import NETS, build_net, count_params
-from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 
 PART_A = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "SoundAQnet")
 RELEASED = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN")

@@ -13,15 +13,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 from soundaq.models_zoo.nets import cnn_transformer, mobilenetv2, panns, yamnet
 from soundaq.models_zoo.nets.cnn_transformer import CNNTransformer
 from soundaq.models_zoo.nets.mobilenetv2 import MobileNetV2
 from soundaq.models_zoo.nets.panns import PANNs
-from soundaq.models_zoo.nets.pretrained import (BACKBONES, PretrainedWeightsError, load_pretrained_backbone,
-                                        read_state_dict, supports_pretrained)
+from soundaq.models_zoo.nets.pretrained import (
+    BACKBONES,
+    PretrainedWeightsError,
+    load_pretrained_backbone,
+    read_state_dict,
+    supports_pretrained,
+)
 from soundaq.models_zoo.nets.yamnet import YAMNet
 from soundaq.models_zoo.outputs import NetOutput
-from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 
 # Trainable parameter counts of the release's models (the paper's table).
 PARAMS = {MobileNetV2: 2_259_164, YAMNet: 3_235_100, CNNTransformer: 12_293_996, PANNs: 79_731_036}

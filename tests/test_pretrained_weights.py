@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from release_mirror import REFERENCE_WEIGHTS, build_mirror, write_norm_pickles
+
 from soundaq.benchmark.cli import main
 from soundaq.models_zoo import pretrained_weights as pw
 from soundaq.models_zoo.data import download as dl

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from soundaq.benchmark.cli import main
 from soundaq.base.vocab import QUALITIES
+from soundaq.benchmark.cli import main
 from soundaq.models_zoo import recording as rec
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from soundaq.benchmark.cli import main
 from soundaq.base.errors import UserError
+from soundaq.base.vocab import QUALITIES
+from soundaq.benchmark.cli import main
 from soundaq.models_zoo import registry
 from soundaq.models_zoo.registry import NETS, build_net, get_spec, list_nets
-from soundaq.base.vocab import QUALITIES
 
 NAMES = ["AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "MobileNetV2", "YAMNet", "CNN_Transformer", "PANNs",
          "SoundAQnet"]

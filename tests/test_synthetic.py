@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
+from soundaq.base.vocab import EVENT_COLUMNS, EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
 from soundaq.benchmark.cli import main
 from soundaq.models_zoo.data import synthetic as S
 from soundaq.models_zoo.data.labels import read_labels, read_split
-from soundaq.base.vocab import EVENT_COLUMNS, EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
 
 
 @pytest.fixture(scope="module")

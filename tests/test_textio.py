@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from input_builders import (ENCODINGS, latin1, reencode, write_key, write_label_folder, write_norm_stats,
-                            write_predictions)
+from input_builders import ENCODINGS, latin1, reencode, write_key, write_label_folder, write_norm_stats, write_predictions
 
 from soundaq.base.errors import UserError
 from soundaq.base.textio import TextFileError, clean_cell, read_json, read_lines, read_text

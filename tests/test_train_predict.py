@@ -12,11 +12,18 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from test_module import SyntheticSet, TinyNet
 from torch.utils.data import DataLoader
 
-from soundaq.base.vocab import (EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS,
-                              SCENES, TRUTH_COLUMNS)
-from test_module import SyntheticSet, TinyNet
+from soundaq.base.vocab import (
+    EVENT_PROB_COLUMNS,
+    EVENTS,
+    PREDICTION_COLUMNS,
+    QUALITIES,
+    SCENE_PROB_COLUMNS,
+    SCENES,
+    TRUTH_COLUMNS,
+)
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny nets: faster on one thread (conftest)

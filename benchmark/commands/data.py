@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 
-
 def register(sub) -> None:
     from soundaq.benchmark import options as o
     from soundaq.models_zoo.data.sources import source_names
@@ -52,8 +51,8 @@ def _check(args) -> int:
     from rich.table import Table
 
     from soundaq.base.errors import UserError
-    from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_labels, split_files, summarise
     from soundaq.base.vocab import EVENTS, SCENES
+    from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_labels, split_files, summarise
 
     check_label_folder(args.labels)
     if not args.labels.is_dir():

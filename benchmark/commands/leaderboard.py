@@ -49,8 +49,14 @@ def register(sub) -> None:
 
 
 def _leaderboard(args) -> int:
-    from soundaq.benchmark.leaderboard import (LeaderboardError, Settings, is_pretrained, print_table,
-                                               quiet_lightning, run_leaderboard)
+    from soundaq.benchmark.leaderboard import (
+        LeaderboardError,
+        Settings,
+        is_pretrained,
+        print_table,
+        quiet_lightning,
+        run_leaderboard,
+    )
     from soundaq.benchmark.options import data_from_args
     from soundaq.models_zoo.registry import get_spec, list_nets
 

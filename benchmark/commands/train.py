@@ -5,7 +5,6 @@ this module only parses the arguments, builds the data module and prints the out
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -32,8 +32,7 @@ from __future__ import annotations
 from soundaq.benchmark.leaderboard.model_run import checkpoint_for, find_checkpoint, run_model
 from soundaq.benchmark.leaderboard.report import print_table
 from soundaq.benchmark.leaderboard.run import Outcome, correlate_leader, quiet_lightning, run_leaderboard
-from soundaq.benchmark.leaderboard.settings import (PRETRAINED, LeaderboardError, Settings, is_pretrained,
-                                                    make_datamodule)
+from soundaq.benchmark.leaderboard.settings import PRETRAINED, LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.benchmark.leaderboard.table import REFERENCE, mark_beats_reference, rank_rows, table_row
 
 __all__ = ["LeaderboardError", "Outcome", "PRETRAINED", "REFERENCE", "Settings", "checkpoint_for", "correlate_leader",

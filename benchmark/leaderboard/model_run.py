@@ -16,7 +16,6 @@ from soundaq.base.fileio import atomic_path, sha256_file
 from soundaq.base.runs import RunFolder
 from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.benchmark.leaderboard.table import number
-from soundaq.models_zoo.metrics import HEADLINE
 
 
 def say(msg: str) -> None:

@@ -1,7 +1,8 @@
 """The training-mean predictor: the leaderboard's reference row and every learning curve's first point.
 
 It predicts, for every clip, the training split's scene frequencies, event frequencies, mean quality
-ratings and mean ISOP/ISOE (neutral values for a label group the data lack, whose scores stay empty). With the leaderboard's head initialisation (soundaq.models_zoo.head_init)
+ratings and mean ISOP/ISOE (neutral values for a label group the data lack, whose scores stay empty).
+With the leaderboard's head initialisation (soundaq.models_zoo.head_init)
 an untrained net predicts exactly this, so its scores on the validation split are each model's
 learning curve at 0 training seconds, and whatever a model gains over it was learnt from the clips.
 """

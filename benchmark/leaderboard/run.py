@@ -21,9 +21,18 @@ from soundaq.benchmark.leaderboard import report
 from soundaq.benchmark.leaderboard.model_run import run_model, say
 from soundaq.benchmark.leaderboard.reference import reference_scores
 from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, is_pretrained, make_datamodule
-from soundaq.benchmark.leaderboard.table import (RANKED, RANKING_TEXT, REFERENCE, definitions, json_value,
-                                                 leaderboard_columns, mark_beats_reference, number, rank_rows,
-                                                 table_row)
+from soundaq.benchmark.leaderboard.table import (
+    RANKED,
+    RANKING_TEXT,
+    REFERENCE,
+    definitions,
+    json_value,
+    leaderboard_columns,
+    mark_beats_reference,
+    number,
+    rank_rows,
+    table_row,
+)
 from soundaq.models_zoo.metrics import metrics_for
 
 

@@ -250,7 +250,8 @@ def markdown(report: dict) -> str:
         "# Zoo nets: CPU throughput",
         "",
         f"Measured {report['created']} on {m['cpu']} ({m['cores']} cores, torch threads {m['torch_threads']}), "
-        f"torch {m['torch']}, OMP_WAIT_POLICY {m['omp_wait_policy']}, load average {m['load_start'][0]:.1f} at start and {m['load_end'][0]:.1f} at end "
+        f"torch {m['torch']}, OMP_WAIT_POLICY {m['omp_wait_policy']}, "
+        f"load average {m['load_start'][0]:.1f} at start and {m['load_end'][0]:.1f} at end "
         "(other work on the machine slows the numbers).",
         f"Input: a full 30-s clip (log-mel [{FRAMES}, {MEL_BINS}]; SoundAQnet also loudness [{LOUDNESS_SAMPLES}, 1]), "
         f"random, made before timing. Median of {s['repeats']} timed calls after {s['warmup']} warm-up"
@@ -316,7 +317,7 @@ def _original(path: str | None) -> tuple[dict | None, str]:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise SystemExit(f"nets_throughput: --original {path}: cannot read JSON ({err}); "
-                             'give {"NET": {"clips_per_s_b8": x, ...}}')
+                             'give {"NET": {"clips_per_s_b8": x, ...}}') from err
         if not isinstance(data, dict):
             raise SystemExit(f"nets_throughput: --original {path}: expected an object keyed by net name")
         return data, f"numbers from {path}."

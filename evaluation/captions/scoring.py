@@ -42,7 +42,7 @@ class CaptionScores:
     notes: dict[str, str] = field(default_factory=dict)         # e.g. which Java / WordNet was used
 
 
-def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, issues: IssueList,
+def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, issues: IssueList,  # noqa: C901  (one pass per metric family, each optional)
                    standard_metrics=None, progress: bool = False) -> CaptionScores:
     """Score ``(candidate, reference clip, [reference texts])`` triples.
 

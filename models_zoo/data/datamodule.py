@@ -37,12 +37,18 @@ from soundaq.base import paths
 from soundaq.base.errors import SoundaqWarning, UserError, first_line
 from soundaq.base.vocab import EVENT_COLUMNS, GROUP_COLUMNS, LABEL_GROUPS, QUALITIES, SCENES
 from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS
-from soundaq.models_zoo.data.normalisation import (Normaliser, compute_norm_stats, feature_stats, load_norm_stats,
-                                                   save_norm_stats)
+from soundaq.models_zoo.data.normalisation import Normaliser, compute_norm_stats, feature_stats, load_norm_stats, save_norm_stats
 from soundaq.models_zoo.data.sources import DataSource, make_source, source_names
 from soundaq.models_zoo.data.sources.readers import (  # noqa: F401 - names this module has always exported
-    AUDIO_SUFFIXES, LOUDNESS_DIR, LOUDNESS_SHAPE, MEL_DIR, MEL_SHAPE, AudioFolder, DataError, FeatureFolder,
-    feature_params_key as _feature_params_key)
+    AUDIO_SUFFIXES,
+    LOUDNESS_DIR,
+    LOUDNESS_SHAPE,
+    MEL_DIR,
+    MEL_SHAPE,
+    AudioFolder,
+    DataError,
+    FeatureFolder,
+)
 from soundaq.models_zoo.outputs import BATCH_KEYS, LABELLED_KEY
 
 log = logging.getLogger(__name__)

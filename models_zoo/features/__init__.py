@@ -15,15 +15,36 @@ Public API::
     FeatureCache(root).get(path) -> ClipFeatures (cached by content + parameters)
 """
 from soundaq.models_zoo.features.audio import ARAUS_DBFS_OFFSET, AudioError, Calibration, load_audio
-from soundaq.models_zoo.features.cache import (FEATURE_CODE_VERSION, ClipFeatures, FeatureCache, compute_file_features,
-                                       default_cache_dir, feature_parameters)
-from soundaq.models_zoo.features.clips import (LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features,
-                                               split_windows, window_loudness_statistics)
+from soundaq.models_zoo.features.cache import (
+                                       FEATURE_CODE_VERSION,
+                                       ClipFeatures,
+                                       FeatureCache,
+                                       compute_file_features,
+                                       default_cache_dir,
+                                       feature_parameters,
+)
+from soundaq.models_zoo.features.clips import (
+                                       LOUDNESS_FRAMES,
+                                       MEL_FRAMES,
+                                       WINDOW_SECONDS,
+                                       clip_features,
+                                       split_windows,
+                                       window_loudness_statistics,
+)
 from soundaq.models_zoo.features.logmel import log_mel
-from soundaq.models_zoo.features.loudness import (BACKENDS, BARK_AXIS, LOUDNESS_RATE, LevelRangeError,
-                                                  LoudnessStatistics, StationaryLoudness, loudness,
-                                                  loudness_statistics, specific_loudness, stationary_loudness,
-                                                  stationary_loudness_from_levels)
+from soundaq.models_zoo.features.loudness import (
+                                       BACKENDS,
+                                       BARK_AXIS,
+                                       LOUDNESS_RATE,
+                                       LevelRangeError,
+                                       LoudnessStatistics,
+                                       StationaryLoudness,
+                                       loudness,
+                                       loudness_statistics,
+                                       specific_loudness,
+                                       stationary_loudness,
+                                       stationary_loudness_from_levels,
+)
 
 __all__ = [
     "ARAUS_DBFS_OFFSET", "AudioError", "BACKENDS", "BARK_AXIS", "Calibration", "ClipFeatures", "FEATURE_CODE_VERSION",

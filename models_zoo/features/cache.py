@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from soundaq.base.errors import first_line, one_line
+from soundaq.base.fileio import atomic_path, sha256_file
 from soundaq.models_zoo.features import logmel
 from soundaq.models_zoo.features.audio import AudioError, Calibration, load_audio
 from soundaq.models_zoo.features.clips import LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features
 from soundaq.models_zoo.features.iso532 import LevelRangeError
-from soundaq.base.errors import first_line, one_line
-from soundaq.base.fileio import atomic_path, sha256_file
 
 #: Bump whenever a code change alters feature values: old cache entries then stop matching.
 FEATURE_CODE_VERSION = "1"

@@ -204,7 +204,7 @@ _CORE_TABLES = {field: _core_tables(field) for field in FIELDS}
 
 
 @njit(cache=True, nogil=True)
-def _core_loudness(v, offset, denom, rlim, dllf, rthr, kexc, mp1):  # pragma: no cover - compiled
+def _core_loudness(v, offset, denom, rlim, dllf, rthr, kexc, mp1):  # pragma: no cover - compiled  # noqa: C901  (a numba kernel transcribing the standard's program)
     """Core loudness [frames, 21] (sone/Bark) from band values v [frames, 28], r = (v + offset) / denom.
 
     The standard's steps on r = 10^(L / 10) instead of L: a level test L > X is r > 10^(X / 10) and
@@ -402,7 +402,7 @@ def _range_index(n, rns_r8, or_equal):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _slopes(nm, zup, rns, rns_r8, usl, starts, ends, zrow, zrow_r8, spec, spec_step):  # pragma: no cover - compiled
+def _slopes(nm, zup, rns, rns_r8, usl, starts, ends, zrow, zrow_r8, spec, spec_step):  # pragma: no cover - compiled  # noqa: C901  (a numba kernel transcribing the standard's program)
     """Total loudness per frame from core loudness nm [frames, 21] with the upper slopes of ISO 532-1;
     when ``spec`` has rows, also the specific loudness of every ``spec_step``-th frame into
     spec [frames / spec_step, 240] (sone/Bark), as mosqito's ``_calc_slopes``."""

@@ -14,9 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from soundaq.models_zoo.features.iso532 import (BARK_AXIS, FS, LevelRangeError, loudness_zwst_fast,
-                                                loudness_zwst_levels, loudness_zwtv_fast,
-                                                specific_loudness_zwtv_fast, to_48k)
+from soundaq.models_zoo.features.iso532 import (
+    BARK_AXIS,
+    FS,
+    LevelRangeError,
+    loudness_zwst_fast,
+    loudness_zwst_levels,
+    loudness_zwtv_fast,
+    specific_loudness_zwtv_fast,
+    to_48k,
+)
 
 BACKENDS = ("fast", "mosqito")
 #: Loudness values per second (one per 2 ms).

@@ -21,8 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from soundaq.models_zoo.outputs import NetOutput
 from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
+from soundaq.models_zoo.outputs import NetOutput
 
 #: Number of mel bins every zoo network expects.
 MEL_BINS = 64

@@ -13,10 +13,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from soundaq.base.vocab import EVENTS, QUALITIES
 from soundaq.models_zoo.nets.baseline_cnn import _PlainCNNTrunk
 from soundaq.models_zoo.nets.common import add_linear_heads, make_output, qualities_from_heads, strip_module_prefix
 from soundaq.models_zoo.outputs import NetOutput
-from soundaq.base.vocab import EVENTS, QUALITIES
 
 
 class HierarchicalCNN(_PlainCNNTrunk):

@@ -30,11 +30,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from soundaq.models_zoo.nets.common import (MEL_BINS, QUALITY_HEADS, ConvBlock, ZooNet, add_linear_heads,
-                                    init_bn, init_layer, make_output, qualities_from_heads,
-                                    strip_module_prefix)
-from soundaq.models_zoo.outputs import NetOutput
 from soundaq.base.vocab import QUALITIES
+from soundaq.models_zoo.nets.common import (
+    MEL_BINS,
+    QUALITY_HEADS,
+    ConvBlock,
+    ZooNet,
+    add_linear_heads,
+    init_bn,
+    init_layer,
+    make_output,
+    qualities_from_heads,
+    strip_module_prefix,
+)
+from soundaq.models_zoo.outputs import NetOutput
 
 KERNELS = (3, 5, 7, 9)
 #: Node order of the graph: the 4 log-mel kernels, then the 4 loudness kernels.

@@ -60,7 +60,7 @@ def decode(data: bytes, path: Path | str, fix: str = UTF8_FIX) -> str:
                                                   or sample[0::2].count(0) > 0.8 * len(sample[0::2])):
         raise TextFileError(path, 1, "UTF-16 text without a byte-order mark, not UTF-8", fix)
     if b"\x00" in sample:
-        from soundaq.base.filekinds import KINDS, sniff_bytes, sniff
+        from soundaq.base.filekinds import KINDS, sniff, sniff_bytes
 
         kind = sniff_bytes(data[:4096]) or sniff(path)
         known = kind in KINDS and kind not in ("text", "binary", "missing")

@@ -60,7 +60,7 @@ class DataSource(abc.ABC):
     #: Its test split is the paper's (ARAUS): scores can be set beside the paper's published ones.
     paper_split: ClassVar[bool] = False
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027  (optional hook, not abstract: most sources need nothing)
         """Generate, download or check what the source needs (idempotent; no-op by default)."""
 
     @property

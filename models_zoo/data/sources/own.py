@@ -38,11 +38,21 @@ import warnings
 from pathlib import Path
 
 from soundaq.base.errors import SoundaqWarning
-from soundaq.base.filekinds import AUDIO_SUFFIXES
 from soundaq.base.fileio import sha256_file
+from soundaq.base.filekinds import AUDIO_SUFFIXES
 from soundaq.base.textio import clean_cell, read_text
-from soundaq.base.vocab import (EVENT_COLUMNS, EVENTS, LABEL_GROUPS, QUALITIES, RATING_MAX, RATING_MIN, SCENES,
-                                SOUNDSCAPY_PAQ, event_slug, iso_coordinates)
+from soundaq.base.vocab import (
+    EVENT_COLUMNS,
+    EVENTS,
+    LABEL_GROUPS,
+    QUALITIES,
+    RATING_MAX,
+    RATING_MIN,
+    SCENES,
+    SOUNDSCAPY_PAQ,
+    event_slug,
+    iso_coordinates,
+)
 from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS
 from soundaq.models_zoo.data.sources.base import DataSource
 from soundaq.models_zoo.data.sources.readers import AudioFolder, DataError
