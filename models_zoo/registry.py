@@ -54,6 +54,10 @@ class NetSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)   # overrides of the training schedule (see above)
     plugin: bool = False                                      # joined from outside the project
+    # Seconds one embedded-default leaderboard run of the net took (training, validation, test; one of
+    # two workers on a 2-core machine), measured by `soundaq leaderboard`: only the order in which
+    # parallel workers start the models (slowest first), never a result. None: unknown (started last).
+    cost_hint_s: float | None = None
 
     @property
     def uses_loudness(self) -> bool:
@@ -72,30 +76,30 @@ _SOUNDAQNET_PAQ = dict(zip(QUALITIES, (0.880, 1.029, 1.043, 0.972, 1.126, 0.969,
 _SPECS = (
     NetSpec("AD_CNN", "soundaq.models_zoo.nets.ad_cnn:ADCNN", (INPUT_MEL,), 521_472, 0.521472, 89.30, 0.84, 1.137,
             original="Other_AD_CNN/framework/models_pytorch.py", released_weights="AD_CNN_final_model.pth",
-            notes="fixed input length: 3000-3019 frames"),
+            notes="fixed input length: 3000-3019 frames", cost_hint_s=234),
     NetSpec("Baseline_CNN", "soundaq.models_zoo.nets.baseline_cnn:BaselineCNN", (INPUT_MEL,), 1_009_900, None,
             88.37, 0.92, 1.250, original="Other_Baseline_CNN/framework/models_pytorch.py",
             released_weights="Baseline_CNN_final_model.pth",
-            notes="bn0, conv2, conv4, conv6 defined but unused, as in the original"),
+            notes="bn0, conv2, conv4, conv6 defined but unused, as in the original", cost_hint_s=67),
     NetSpec("Hierarchical_CNN", "soundaq.models_zoo.nets.hierarchical_cnn:HierarchicalCNN", (INPUT_MEL,), 1_009_633,
             1.009633, 90.68, 0.88, 1.240, original="Other_Hierarchical_CNN/framework/models_pytorch.py",
             released_weights="Hierarchical_CNN_final_model.pth",
-            notes="bn0, conv2, conv4, conv6 defined but unused, as in the original"),
+            notes="bn0, conv2, conv4, conv6 defined but unused, as in the original", cost_hint_s=32),
     NetSpec("MobileNetV2", "soundaq.models_zoo.nets.mobilenetv2:MobileNetV2", (INPUT_MEL,), 2_259_164, 2.259164,
             88.79, 0.92, 1.139, original="Other_MobileNetV2/framework/models_pytorch.py",
-            released_weights="MobileNetV2_final_model.pth"),
+            released_weights="MobileNetV2_final_model.pth", cost_hint_s=78),
     NetSpec("YAMNet", "soundaq.models_zoo.nets.yamnet:YAMNet", (INPUT_MEL,), 3_235_100, 3.2351, 89.17, 0.91, 1.197,
             original="Other_YAMNet/framework/models_pytorch.py",
-            released_weights="YAMNet_final_model.pth"),
+            released_weights="YAMNet_final_model.pth", cost_hint_s=67),
     NetSpec("CNN_Transformer", "soundaq.models_zoo.nets.cnn_transformer:CNNTransformer", (INPUT_MEL,), 12_293_996,
             12.293996, 93.10, 0.93, 1.318, original="Other_CNN_Transformer/framework/models_pytorch.py",
-            released_weights="CNN_Transformer_final_model.pth"),
+            released_weights="CNN_Transformer_final_model.pth", cost_hint_s=131),
     NetSpec("PANNs", "soundaq.models_zoo.nets.panns:PANNs", (INPUT_MEL,), 79_731_036, 79.731036, 93.28, 0.89, 1.139,
-            original="Other_PANNs/framework/models_pytorch.py"),
+            original="Other_PANNs/framework/models_pytorch.py", cost_hint_s=770),
     NetSpec("SoundAQnet", "soundaq.models_zoo.nets.soundaqnet:SoundAQnet", (INPUT_MEL, INPUT_LOUDNESS), 2_701_812,
             2.701812, 96.09, 0.94, 1.027, paper_paq_mse_per_quality=_SOUNDAQNET_PAQ,
             original="SoundAQnet/framework/models_pytorch.py", released_weights="SoundAQnet_ASC96_AEC94_PAQ1027.pth",
-            notes="gated graph convolution over 8 nodes in plain PyTorch (no dgl)"),
+            notes="gated graph convolution over 8 nodes in plain PyTorch (no dgl)", cost_hint_s=442),
 )
 
 #: Registry name -> spec of the eight nets of the paper, in its table order.

@@ -103,6 +103,20 @@ def _worker(s: Settings, model: str, data_label: str, threads: int):
         return None, one_line(err), traceback.format_exc()
 
 
+def slowest_first(models: list[str]) -> list[str]:
+    """``models`` ordered by their registry cost hint, slowest first (unknown last, original order kept
+    among equals): parallel workers that start the longest runs first finish together (LPT scheduling)."""
+    from soundaq.models_zoo.registry import get_spec
+
+    def hint(model: str) -> float:
+        try:
+            return float(get_spec(model).cost_hint_s or 0.0)
+        except Exception:  # noqa: BLE001 - an unknown name fails later, in its own row
+            return 0.0
+
+    return sorted(models, key=lambda m: -hint(m))
+
+
 def _run_models(s: Settings, run: RunFolder, todo: list[str], datamodule, data_label: str,
                 model_runner: Callable) -> dict[str, tuple[dict | None, str | None, str | None]]:
     """``{model: (record, failure reason, traceback)}`` for every model of ``todo``."""
@@ -125,7 +139,7 @@ def _run_models(s: Settings, run: RunFolder, todo: list[str], datamodule, data_l
     quiet = replace(s, progress=False)   # (asdict would turn a Calibration into a dict)
     say(f"soundaq leaderboard: {len(todo)} model(s) on {s.workers} workers x {threads} thread(s)")
     with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_worker, quiet, model, data_label, threads): model for model in todo}
+        futures = {pool.submit(_worker, quiet, model, data_label, threads): model for model in slowest_first(todo)}
         for future in as_completed(futures):
             model = futures[future]
             try:
