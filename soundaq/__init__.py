@@ -9,6 +9,14 @@ This module is the public Python API. Names load on first use, so ``import sound
 - :mod:`soundaq.human_study`: expert-jury questionnaires and their statistics
 - :mod:`soundaq.captions`: soundscape captions (template or any LLM server) and ADIFF-style comparisons
 - :mod:`soundaq.benchmark`: the ``soundaq`` command, the leaderboard, run folders
+
+>>> import soundaq
+>>> soundaq.SCENES
+('public_square', 'park', 'street_traffic')
+>>> len(soundaq.EVENTS), soundaq.QUALITIES[:2]
+(15, ('pleasant', 'eventful'))
+>>> "SoundAQnet" in soundaq.list_models()
+True
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -27,38 +28,45 @@ ROOT = HERE.parent
 PER_STEP = 16  # clips per optimisation step, over all processes
 
 
-def run(out_dir: Path, devices: int) -> dict:
+class Data(L.LightningDataModule):
+    """The throwaway data module, at module level so that ddp_spawn can pickle it."""
+
+    def __init__(self, devices: int):
+        from test_module import SyntheticSet
+
+        super().__init__()
+        self.batch_size = PER_STEP // devices
+        self.norm_stats = {"log_mel": {"mean": [0.0] * 64, "std": [1.0] * 64},
+                           "loudness": {"mean": [0.0], "std": [1.0]}}
+        self.train, self.val = SyntheticSet(64, 1), SyntheticSet(32, 2)
+
+    def train_dataloader(self):
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        if self.trainer.world_size > 1:
+            # Lightning injects its DistributedSampler (shuffled from the run's seed and the epoch).
+            return DataLoader(self.train, batch_size=self.batch_size, shuffle=True)
+        # One process: the same shuffle with one replica, so every step sees the 16 clips the two
+        # DDP processes see together (each takes every other clip of the same permutation).
+        sampler = DistributedSampler(self.train, num_replicas=1, rank=0, shuffle=True, seed=0)
+        return DataLoader(self.train, batch_size=self.batch_size, sampler=sampler)
+
+    def val_dataloader(self):
+        from torch.utils.data import DataLoader
+
+        return DataLoader(self.val, batch_size=8)
+
+
+def run(out_dir: Path, devices: int, strategy: str = "ddp") -> dict:
     """Train 3 epochs; return the last validation metrics (written to out_dir/metrics.json on rank 0)."""
-    import lightning as L
-    from test_module import SyntheticSet, TinyNet
-    from torch.utils.data import DataLoader, DistributedSampler
+    from test_module import TinyNet
 
     from soundaq.models_zoo.training import train_model
 
-    class Data(L.LightningDataModule):
-        def __init__(self):
-            super().__init__()
-            self.batch_size = PER_STEP // devices
-            self.norm_stats = {"log_mel": {"mean": [0.0] * 64, "std": [1.0] * 64},
-                               "loudness": {"mean": [0.0], "std": [1.0]}}
-            self.train, self.val = SyntheticSet(64, 1), SyntheticSet(32, 2)
-
-        def train_dataloader(self):
-            if self.trainer.world_size > 1:
-                # Lightning injects its DistributedSampler (shuffled from the run's seed and the epoch).
-                return DataLoader(self.train, batch_size=self.batch_size, shuffle=True)
-            # One process: the same shuffle with one replica, so every step sees the 16 clips the two
-            # DDP processes see together (each takes every other clip of the same permutation).
-            sampler = DistributedSampler(self.train, num_replicas=1, rank=0, shuffle=True, seed=0)
-            return DataLoader(self.train, batch_size=self.batch_size, sampler=sampler)
-
-        def val_dataloader(self):
-            return DataLoader(self.val, batch_size=8)
-
     L.seed_everything(0, verbose=False)
     net = TinyNet()
-    result = train_model("tiny", Data(), out_dir=out_dir, max_epochs=3, seed=0, lr=1e-2, progress=False,
-                         accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", net=net,
+    result = train_model("tiny", Data(devices), out_dir=out_dir, max_epochs=3, seed=0, lr=1e-2, progress=False,
+                         accelerator="cpu", devices=devices, strategy=strategy if devices > 1 else "auto", net=net,
                          trainer_kwargs={"num_sanity_val_steps": 0})
     metrics = {k: v for k, v in result.metrics.items() if k.startswith("val/")}
     if os.environ.get("LOCAL_RANK", "0") == "0":
@@ -66,8 +74,11 @@ def run(out_dir: Path, devices: int) -> dict:
     return metrics
 
 
-@pytest.mark.timeout(300)
-def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn"])
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, strategy):
+    """``ddp`` re-runs this file per rank; ``ddp_spawn`` pickles the trainer, module, metrics and
+    callbacks into two spawned processes (they are module-level for it, issue 12)."""
     pytest.importorskip("torch.distributed")
     import torch.distributed as dist
 
@@ -77,7 +88,8 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     env.pop("LOCAL_RANK", None)
     env["OMP_NUM_THREADS"] = "1"  # two processes on a 2-core machine: one thread each
     for devices in (1, 2):
-        proc = subprocess.run([sys.executable, str(Path(__file__)), str(tmp_path / f"d{devices}"), str(devices)],
+        proc = subprocess.run([sys.executable, str(Path(__file__)), str(tmp_path / f"d{devices}"), str(devices),
+                               strategy],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
         assert proc.returncode == 0, proc.stderr[-3000:]
     one = json.loads((tmp_path / "d1" / "metrics.json").read_text())
@@ -87,7 +99,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
         assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-5), key
     # The DDP run went through the whole run-folder path on rank 0 only.
     record = json.loads((tmp_path / "d2" / "train.json").read_text())
-    assert record["provenance"]["strategy"] == "ddp" and record["provenance"]["devices"] == "2"
+    assert record["provenance"]["strategy"] == strategy and record["provenance"]["devices"] == "2"
     assert record["epochs"] == 3
 
 
@@ -95,4 +107,4 @@ if __name__ == "__main__":
     sys.path[:0] = [str(ROOT), str(HERE)]
     target, count = Path(sys.argv[1]), int(sys.argv[2])
     target.mkdir(parents=True, exist_ok=True)
-    run(target, count)
+    run(target, count, sys.argv[3] if len(sys.argv) > 3 else "ddp")

@@ -168,6 +168,9 @@ def loudness_statistics(sone) -> LoudnessStatistics:
         default ``percentile`` method).
     Raises:
         ValueError: an empty or non-1-D series.
+
+    >>> loudness_statistics([float(i) for i in range(101)])      # 0, 1, ..., 100 sone
+    LoudnessStatistics(N5=95.0, N10=90.0, Nmax=100.0, Nmean=50.0)
     """
     n = np.asarray(sone, dtype=np.float64)
     if n.ndim != 1 or n.size == 0:

@@ -77,6 +77,14 @@ def iso_coordinates(pleasant, eventful, chaotic, vibrant, uneventful, calm, anno
 
         ISOP = ((p - a) + cos45 (ca - ch) + cos45 (v - m)) / (4 + sqrt 32)
         ISOE = ((e - u) + cos45 (ch - ca) + cos45 (v - m)) / (4 + sqrt 32)
+
+    A clip rated fully pleasant, vibrant and calm and not at all annoying, chaotic or monotonous sits
+    at the right edge of the circumplex:
+
+    >>> isop, isoe = iso_coordinates(pleasant=5, eventful=1, chaotic=1, vibrant=5, uneventful=1, calm=5,
+    ...                              annoying=1, monotonous=1)
+    >>> round(float(isop), 6), round(float(isoe), 6)
+    (1.0, 0.0)
     """
     p, e, ch, v, u, ca, a, m = (np.asarray(x, dtype=np.float64) for x in (
         pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous))
@@ -86,7 +94,14 @@ def iso_coordinates(pleasant, eventful, chaotic, vibrant, uneventful, calm, anno
 
 
 def iso_from_matrix(ratings) -> np.ndarray:
-    """ISOP/ISOE for an ``[N, 8]`` matrix in :data:`QUALITIES` order; returns ``[N, 2]``."""
+    """ISOP/ISOE for an ``[N, 8]`` matrix in :data:`QUALITIES` order; returns ``[N, 2]``.
+
+    Raises:
+        ValueError: not an ``[N, 8]`` matrix.
+
+    >>> iso_from_matrix([[3] * 8, [5, 1, 1, 5, 1, 5, 1, 1]]).round(6).tolist()
+    [[0.0, 0.0], [1.0, 0.0]]
+    """
     r = np.asarray(ratings, dtype=np.float64)
     if r.ndim != 2 or r.shape[1] != len(QUALITIES):
         raise ValueError(f"expected an [N, 8] rating matrix in the order {QUALITIES}, got shape {r.shape}")
