@@ -89,9 +89,14 @@ def correlate_predictions(predictions, out: Path | str, *, synthetic: bool = Fal
     :data:`~soundaq.base.vocab.TRUTH_COLUMNS` are ignored); a ``data`` column containing "synthetic", or
     ``synthetic=True``, marks every figure and the report as synthetic. Writes ``spearman.csv``,
     ``report.md``, ``provenance.json`` and the figures (PNG+PDF) and returns :func:`run`'s summary.
-    Raises :class:`CorrelationError` (one line) on unusable input; a figure that fails is listed in
-    ``summary["figure_problems"]`` instead of raising. This is what ``soundaq correlate --predictions``
-    and the leaderboard call.
+    This is what ``soundaq correlate --predictions`` and the leaderboard call.
+
+    Returns:
+        :func:`run`'s summary dict (counts of significant cells, strongest pairs, ``agreement`` with the
+        labels when the table holds them, ``figure_problems``).
+    Raises:
+        CorrelationError: unusable input (one line); a figure that fails is listed in
+            ``summary["figure_problems"]`` instead of raising.
     """
     source = predictions_source(predictions, synthetic=synthetic, group_by=group_by)
     return run(source, out, correction=correction, figures=figures, max_groups=max_groups, top=top,

@@ -346,9 +346,15 @@ def save_checkpoint(path: Path | str, net_name: str, state_dict: Mapping, norm_s
 def load_checkpoint(path: Path | str):
     """``(net, norm_stats, info)`` from one of our checkpoints (ours or SoundscapeModule's).
 
-    ``net`` is built from the registry, holds the weights and is in eval mode; ``norm_stats`` is
-    ``{"log_mel": ..., "loudness": ...}``; ``info`` is the ``soundaq`` entry plus ``path``,
-    ``sha256`` and ``params``.
+    Args:
+        path: a checkpoint written by ``soundaq train``, ``import-original`` or ``models download``.
+    Returns:
+        ``(net, norm_stats, info)``: ``net`` is built from the registry, holds the weights and is in
+        eval mode; ``norm_stats`` is ``{"log_mel": {"mean": [64], "std": [64]}, "loudness": {...}}``;
+        ``info`` is the checkpoint's ``soundaq`` entry plus ``path``, ``sha256`` and ``params``.
+    Raises:
+        CheckpointError: a damaged file, a release state dict (use ``import-original``), or a
+            checkpoint that names no model (one line naming the file and the fix).
     """
     from soundaq.models_zoo.registry import build_net, count_params
 

@@ -266,7 +266,15 @@ def _matrix(x, width: int, what: str, source: str, n: int | None = None) -> np.n
 
 
 def read_predictions(path: Path | str) -> EvalData:
-    """Read a predictions CSV (or Parquet) file into :class:`EvalData`; errors name the file."""
+    """Read a predictions CSV (or Parquet) file into :class:`EvalData`.
+
+    Args:
+        path: a table written by soundaq (``predict``, the leaderboard's ``predictions/``).
+    Returns:
+        :class:`EvalData` (arrays ``[N, ...]`` in vocabulary order).
+    Raises:
+        MetricInputError: a missing or unreadable file, missing columns.
+        UserError: not UTF-8 text or a binary file (one line naming file:line)."""
     import pandas as pd
 
     path = Path(path)
@@ -621,7 +629,17 @@ def unlabelled(scores: dict) -> list[str]:
 
 
 def score_table(frame, source: str = "predictions table") -> dict[str, float | int]:
-    """Score a predictions table (pandas DataFrame): the flat dict of :func:`score`."""
+    """Score a predictions table: the flat dict of :func:`score`.
+
+    Args:
+        frame: a pandas DataFrame with :data:`~soundaq.base.vocab.PREDICTION_COLUMNS` and the
+            ``true_*`` label columns (the leaderboard's ``predictions/<model>.csv``).
+        source: how error messages name the table.
+    Returns:
+        ``{metric: value}`` for every metric of :data:`METRICS` (docs/metrics.md gives each formula
+        and its source), the confusion counts and ``labelled_<group>`` flags.
+    Raises:
+        MetricInputError: missing columns, wrong shapes or non-finite values (one line)."""
     return score(EvalData.from_table(frame, source=source))
 
 

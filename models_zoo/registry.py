@@ -162,7 +162,11 @@ def nets() -> dict[str, NetSpec]:
 
 
 def list_nets() -> list[str]:
-    """Registry names: the paper's eight in its table order, then plug-ins."""
+    """Registry names: the paper's eight in its table order, then plug-ins.
+
+    Returns:
+        ``["AD_CNN", "Baseline_CNN", ..., "SoundAQnet", <plug-ins>]`` (entry points of the
+        ``soundaq.models`` group, loaded on first call)."""
     return list(nets())
 
 
@@ -194,7 +198,16 @@ def net_class(name: str):
 
 
 def build_net(name: str, **kwargs):
-    """A freshly initialised net by registry name; ``kwargs`` go to its constructor."""
+    """A freshly initialised net by registry name (the original's initialisation).
+
+    Args:
+        name: a registry name (:func:`list_nets`) or an import path ``package.module:Class``.
+        **kwargs: passed to the net's constructor.
+    Returns:
+        the ``torch.nn.Module`` (a :class:`~soundaq.models_zoo.nets.common.ZooNet`): ``forward(mel
+        [B, T, 64], loudness [B, T', 1] | None) -> NetOutput``.
+    Raises:
+        UserError: an unknown name (the message lists the known ones)."""
     cls = net_class(name)
     return cls(**{**get_spec(name).kwargs, **kwargs})
 

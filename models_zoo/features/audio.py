@@ -46,10 +46,17 @@ def existing_file(path: Path | str) -> Path:
 
 
 def load_audio(path: Path | str) -> tuple[np.ndarray, int]:
-    """Read any file libsndfile understands; return (float64 mono samples in full-scale units, rate).
+    """Read any file libsndfile understands (WAV, FLAC, OGG, ...).
 
     Multi-channel audio is downmixed by averaging the channels (as librosa's ``to_mono``).
-    Raises :class:`AudioError` for a missing, unreadable, empty or non-finite file.
+
+    Args:
+        path: the audio file.
+    Returns:
+        ``(samples, rate)``: float64 mono samples ``[n]`` in full-scale units (1.0 = digital full
+        scale; :class:`Calibration` turns them into pascals) and the sample rate in Hz.
+    Raises:
+        AudioError: a missing, unreadable, empty or non-finite file (one line naming it and the fix).
     """
     import soundfile as sf
 

@@ -91,7 +91,14 @@ def specific_loudness(pascals, sample_rate: int, backend: str = "fast", field: s
     mosqito's ``loudness_zwtv``), N' is taken after the non-linear temporal decay and before the
     temporal weighting that N(t) receives, so sum(N'[:, k]) x 0.1 Bark approximates the unweighted
     total loudness, not N[k]. 30 s of signal give [240, 15000] (29 MB); cut long recordings into
-    windows. Arguments and errors as :func:`loudness`.
+    windows.
+
+    Args:
+        pascals, sample_rate, backend, field: as :func:`loudness`.
+    Returns:
+        float64 ``[240, frames]`` in sone/Bark.
+    Raises:
+        As :func:`loudness`.
     """
     x = _pascals(pascals)
     _check_backend(backend)
@@ -116,7 +123,15 @@ def stationary_loudness(pascals, sample_rate: int, field: str = "free", backend:
     each band over the whole signal, as the reference program computes stationary loudness from a
     time signal; ``mosqito``: mosqito's ``loudness_zwst``, whose levels come from its own IEC 61260
     third-octave filters, so the two agree to the standard's tolerance, not to the last digit.
-    Arguments and errors as :func:`loudness`.
+
+    Args:
+        pascals: [n] sound pressure in Pa; sample_rate: Hz; field: ``free`` or ``diffuse``;
+        backend: ``fast`` or ``mosqito``.
+    Returns:
+        :class:`StationaryLoudness`: total loudness N in sone and the specific loudness [240] in
+        sone/Bark.
+    Raises:
+        As :func:`loudness`.
     """
     x = _pascals(pascals)
     _check_backend(backend)
@@ -131,6 +146,10 @@ def stationary_loudness_from_levels(levels_db, field: str = "free") -> Stationar
     """ISO 532-1 stationary loudness from 28 third-octave band levels (dB SPL, 25 Hz ... 12.5 kHz),
     e.g. measured with a class 1 sound level meter; ISO 532-1 Annex B.2 test signal 1 is such a spectrum.
 
+    Args:
+        levels_db: [28] band levels in dB SPL; field: ``free`` or ``diffuse``.
+    Returns:
+        :class:`StationaryLoudness` (N in sone, N' [240] in sone/Bark).
     Raises:
         LevelRangeError: a 25-250 Hz level above 120 dB.
         ValueError: not 28 levels, unknown field.

@@ -73,7 +73,11 @@ GROUP_COLUMNS: dict[str, tuple[str, ...]] = {"scene": ("scene",), "events": EVEN
 def iso_coordinates(pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous):
     """ISOPleasant and ISOEventful (ISO/TS 12913-3) from the 8 quality ratings (1-5 scale).
 
-    Accepts scalars or arrays; returns ``(isop, isoe)`` in [-1, 1]::
+    Args:
+        pleasant ... monotonous: ratings on the 1-5 scale, scalars or arrays of one shape.
+    Returns:
+        ``(isop, isoe)``, float64 arrays of that shape (0-d for scalars), in [-1, 1] for ratings in
+        1-5. Formula (ISO/TS 12913-3:2019, the projection ARAUS and the paper use)::
 
         ISOP = ((p - a) + cos45 (ca - ch) + cos45 (v - m)) / (4 + sqrt 32)
         ISOE = ((e - u) + cos45 (ch - ca) + cos45 (v - m)) / (4 + sqrt 32)
