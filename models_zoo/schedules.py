@@ -105,6 +105,6 @@ PAPER = Schedule("paper")
 #: The embedded set's preset (see the module docstring; measured in docs/leaderboard.md).
 EMBEDDED = Schedule("embedded", batch_size=8, lr=2e-3, lr_schedule="onecycle", warmup_fraction=0.25,
                     grad_clip=1.0, crop_seconds=4.0, budget_clips=240, max_epochs=None, patience=None,
-                    head_lr_width=128, precise_bn_batches=8, val_per_epoch=2, val_clips=16)
+                    head_lr_width=128, precise_bn_batches=8, val_per_epoch=2, val_clips=8)
 
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PAPER, EMBEDDED)}
