@@ -333,6 +333,24 @@ class TrainResult:
     record: dict = field(default_factory=dict)    # the content of train.json
 
 
+def _curve_after_precise_bn(trainer, module, datamodule, clock: TrainClock) -> None:
+    """Validate the final weights once more (same validation clips) and add the learning curve's
+    last point, marked ``precise_bn``: the point validated at the budget's last step still used the
+    stale running statistics, so without this the curve would end far from the test scores."""
+    from soundaq.models_zoo.metrics import HEADLINE
+
+    if not clock.points:
+        return
+    results = trainer.validate(module, datamodule=datamodule, verbose=False)
+    values = results[0] if results else {}
+    last = dict(clock.points[-1])
+    for name in HEADLINE:
+        value = values.get(f"val/{name}")
+        last[name] = None if value is None or not math.isfinite(float(value)) else float(value)
+    last["precise_bn"] = True
+    clock.points = [*clock.points, last]
+
+
 def recompute_batchnorm(module, loader, crop_frames: int | None, max_batches: int) -> dict:
     """Batch-norm running statistics recomputed for the final weights ("precise BN").
 
@@ -595,6 +613,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         if precise["layers"]:
             best_path = ckpt_dir / "final.ckpt"
             trainer.save_checkpoint(best_path)   # through the trainer's checkpoint io: atomic
+            _curve_after_precise_bn(trainer, module, datamodule, clock)
     best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
     stopped_early = bool(stop_cb is not None and stop_cb.stopped_epoch > 0)
     seconds = clock.seconds()
