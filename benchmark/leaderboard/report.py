@@ -233,7 +233,10 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
         if start is not None and start.get(name) is not None:
             ax.axhline(start[name], color="tab:red", ls="--", lw=0.9)
         ax.set_xlabel("training seconds")
-        ax.set_title(f"validation {name} ({_better(name)} is better)", fontsize=9)
+        if "mse" in name and ax.get_legend_handles_labels()[0]:
+            ax.set_yscale("log")      # one spike of a stale batch-norm point would flatten every other curve
+        ax.set_title(f"validation {name} ({_better(name)} is better"
+                     f"{', log scale' if ax.get_yscale() == 'log' else ''})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
     drawn = [ax for ax in axes if ax.get_legend_handles_labels()[0]]   # a metric the data lack has no lines
