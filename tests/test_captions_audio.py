@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from test_train_predict import ad_cnn_checkpoint  # noqa: F401  (the released AD_CNN weights, imported once)
 
 from soundaq.benchmark.cli import main
 
@@ -16,7 +15,7 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]   #
 
 
 @pytest.fixture(scope="module")
-def ad_cnn(ad_cnn_checkpoint):  # noqa: F811  (the imported fixture, requested by name)
+def ad_cnn(ad_cnn_checkpoint):   # conftest's released AD_CNN weights
     return ad_cnn_checkpoint
 
 
