@@ -67,7 +67,7 @@ def read_caption_texts(path: Path | str) -> list[CaptionText]:
 
 def _sheet(ws, name: str) -> tuple[bool, list[CaptionText]]:
     rows: dict[int, dict[int, object]] = {}
-    for (r, c), v in sheet_values(ws).items():
+    for (r, c), v in sheet_values(ws, raw_text=True).items():   # texts as written (see below)
         rows.setdefault(r, {})[c] = v
     header = None
     section = ""

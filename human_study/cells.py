@@ -136,7 +136,8 @@ class Sheet:
         return parse_rating(self.values.get((row, col)), dimension)
 
 
-def sheet_values(ws, formulas: dict[tuple[int, int], str] | None = None) -> dict[tuple[int, int], object]:
+def sheet_values(ws, formulas: dict[tuple[int, int], str] | None = None,
+                 raw_text: bool = False) -> dict[tuple[int, int], object]:
     """Non-empty cell values of a worksheet keyed by (row, column).
 
     Works on read-only worksheets (``load_workbook(read_only=True)``), the only practical way to
@@ -144,7 +145,9 @@ def sheet_values(ws, formulas: dict[tuple[int, int], str] | None = None) -> dict
     normal load turns into about 230,000 cell objects (minutes). Merged ranges are not expanded:
     only a range's top-left cell holds its value, which is why a ``Caption 2`` row without a record
     id is attached to the clip of the row above it (see :mod:`soundaq.human_study.questionnaire`).
-    Text is cleaned (:func:`soundaq.base.textio.clean_cell`); ``formulas`` (from the sheet's XML)
+    Text is cleaned (:func:`soundaq.base.textio.clean_cell`) unless ``raw_text`` (caption texts,
+    which the caption metrics must see exactly as written: a trailing space changes the ``rouge``
+    package's scores, and the release scored them verbatim); ``formulas`` (from the sheet's XML)
     fill cells whose formula has no stored result with a :class:`FormulaWithoutValue`.
     """
     if hasattr(ws, "reset_dimensions"):
@@ -152,9 +155,9 @@ def sheet_values(ws, formulas: dict[tuple[int, int], str] | None = None) -> dict
     values: dict[tuple[int, int], object] = {}
     for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
         for c, v in enumerate(row, start=1):
-            if isinstance(v, str):
+            if isinstance(v, str) and not raw_text:
                 v = clean_cell(v)
-            if v is None or (isinstance(v, str) and not v):
+            if v is None or (isinstance(v, str) and not v.strip()):
                 continue
             values[(r, c)] = v
     for rc, formula in (formulas or {}).items():

@@ -114,7 +114,7 @@ def _train_case(tmp: Path) -> Case:
 def _leaderboard_case(tmp: Path, models: tuple[str, ...] = ("Baseline_CNN",)) -> Case:
     def argv(out: Path) -> list[str]:
         return ["leaderboard", "--embedded-clips", "12", "--models", ",".join(models), "--max-epochs", "2",
-                "--train-batches", "1", "--batch-size", "4", "--resamples", "50", "--no-correlation",
+                "--batch-size", "4", "--resamples", "50", "--no-correlation",
                 "--accelerator", "cpu", "--no-progress", "--out", str(out)]
 
     def compare(a: Path, b: Path) -> None:

@@ -31,7 +31,7 @@ def _read_key(path: Path):
 
 
 def _read_predictions(path: Path):
-    from soundaq.evaluation.metrics import read_predictions, score
+    from soundaq.models_zoo.metrics import read_predictions, score
 
     data = read_predictions(path)
     return data.clips, score(data)
