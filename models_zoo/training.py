@@ -333,6 +333,18 @@ class TrainResult:
     record: dict = field(default_factory=dict)    # the content of train.json
 
 
+def _progress_from_checkpoint(path: Path, clock: TrainClock) -> tuple[int, int]:
+    """(epochs trained, optimisation steps) recorded in a Lightning checkpoint, and the training
+    clock's state (seconds, learning-curve points) restored into ``clock``."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)   # our own file, just written
+    state = (checkpoint.get("callbacks") or {}).get("TrainClock")
+    if state:
+        clock.load_state_dict(state)
+        clock.started = None
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    return int(progress.get("processed", checkpoint.get("epoch", 0))), int(checkpoint.get("global_step", 0))
+
+
 def _curve_after_precise_bn(trainer, module, datamodule, clock: TrainClock) -> None:
     """Validate the final weights once more (same validation clips) and add the learning curve's
     last point, marked ``precise_bn``: the point validated at the budget's last step still used the
@@ -601,7 +613,11 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
                             "(--lr) or keep gradient clipping on") from None
 
     metrics = _floats(trainer.callback_metrics)
-    if steps is None and best_cb.best_model_path:
+    epochs_done, steps_done = int(trainer.current_epoch), int(trainer.global_step)
+    if steps_done == 0 and last.exists():
+        # a spawned fit (ddp_spawn) ran in child processes: this process's loops never advanced, so the
+        # progress and the learning curve come from the last checkpoint they wrote
+        epochs_done, steps_done = _progress_from_checkpoint(last, clock)
         best_path = Path(best_cb.best_model_path)
     else:
         best_path = last
@@ -624,8 +640,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=net)
     record = {"model": model, "best_checkpoint": str(best_path), "last_checkpoint": str(last),
               "best_score": best_score, "monitor": monitor,
-              "tasks": list(getattr(datamodule, "tasks", LABEL_GROUPS)), "epochs": int(trainer.current_epoch),
-              "steps": int(trainer.global_step), "clips_seen": int(trainer.global_step) * batch_size,
+              "tasks": list(getattr(datamodule, "tasks", LABEL_GROUPS)), "epochs": epochs_done,
+              "steps": steps_done, "clips_seen": steps_done * batch_size,
               "stopped_early": stopped_early, "diverged": guard.diverged, "precise_bn": precise,
               "curve": clock.points,
               "train_seconds": round(seconds, 3), "resumed": resumed,
@@ -635,5 +651,5 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     if trainer.is_global_zero:
         atomic_write_json(record_path, record)
     return TrainResult(best_path, last if last.exists() else None, seconds, module, best_score,
-                       int(trainer.current_epoch), stopped_early, metrics, resumed=resumed, record=record,
+                       epochs_done, stopped_early, metrics, resumed=resumed, record=record,
                        diverged=guard.diverged)

@@ -164,7 +164,7 @@ def test_bad_json_names_the_item(tmp_path):
     with pytest.raises(PredictionTableError, match=r"item 1 window 2 .*event_prob_speech.*outside \[0, 1\]"):
         read_predictions_file(path)
     path.write_text("{not json")
-    with pytest.raises(PredictionTableError, match="not readable JSON"):
+    with pytest.raises(PredictionTableError, match="not valid JSON"):
         read_predictions_file(path)
 
 

@@ -100,7 +100,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, strategy):
     # The DDP run went through the whole run-folder path on rank 0 only.
     record = json.loads((tmp_path / "d2" / "train.json").read_text())
     assert record["provenance"]["strategy"] == strategy and record["provenance"]["devices"] == "2"
-    assert record["epochs"] == 3
+    assert record["epochs"] == 3 and record["steps"] == 3 * 64 // PER_STEP and len(record["curve"]) == 3
 
 
 if __name__ == "__main__":
