@@ -137,8 +137,9 @@ def init_heads_from_labels(net, labels, zero_weights: bool = True) -> dict:
 
 def chained_heads(net, names) -> dict:
     """The heads among ``names`` whose input does not depend on the clip: the net is run (eval mode,
-    no gradient) on two different random inputs of ``max(min_frames, 401)`` frames and a head whose
-    input is equal on both is returned with that input ``[in_features]``.
+    no gradient) on two different random inputs of ``max(min_frames, 401)`` frames (``max_frames`` for
+    nets of a fixed length) and a head whose input is equal on both is returned with that input
+    ``[in_features]``.
 
     Returns:
         ``{head name: constant input tensor}``; empty for nets whose heads all read the embedding.
