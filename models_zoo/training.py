@@ -618,6 +618,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         # a spawned fit (ddp_spawn) ran in child processes: this process's loops never advanced, so the
         # progress and the learning curve come from the last checkpoint they wrote
         epochs_done, steps_done = _progress_from_checkpoint(last, clock)
+    if steps is None and best_cb.best_model_path:
         best_path = Path(best_cb.best_model_path)
     else:
         best_path = last
