@@ -75,7 +75,7 @@ def run(out_dir: Path, devices: int, strategy: str = "ddp") -> dict:
 
 
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn"])
+@pytest.mark.parametrize("strategy", ["ddp", pytest.param("ddp_spawn", marks=pytest.mark.slow)])   # spawn: 32 s
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, strategy):
     """``ddp`` re-runs this file per rank; ``ddp_spawn`` pickles the trainer, module, metrics and
     callbacks into two spawned processes (they are module-level for it, issue 12)."""

@@ -171,7 +171,7 @@ CASES = {"train": _train_case, "leaderboard": lambda tmp: _leaderboard_case(tmp,
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.mark.parametrize("command", ["leaderboard", "jury"])
+@pytest.mark.parametrize("command", [pytest.param("leaderboard", marks=pytest.mark.slow), "jury"])   # leaderboard: 26 s
 def test_one_kill_then_rerun_equals_uninterrupted(command, tmp_path, soundaq_cache, monkeypatch):
     """The fast suite's share: the leaderboard (which trains through soundaq train's code, so its
     checkpoints, done.json and predictions) with one model, and the jury, each killed once."""

@@ -192,6 +192,7 @@ def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache,
     pd.testing.assert_frame_equal(table, again_table[again_table["status"] == "ok"])
 
 
+@pytest.mark.slow   # 26 s; the fast suite keeps the hostile-input case of one damaged checkpoint of two
 def test_checkpoints_are_evaluated_and_a_bad_one_fails_alone(soundaq_cache, tmp_path,
                                                             checkpoints_dir, sample_clip_dir):
     from soundaq.models_zoo.checkpoints import import_original

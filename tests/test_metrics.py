@@ -487,7 +487,8 @@ def path_data():
     return {"random": _float32_view(make_data(5, n=257)), "edge cases": _float32_view(_edge_case_data())}
 
 
-@pytest.mark.parametrize("path", ["table", "streaming", "bootstrap", "ddp"])
+@pytest.mark.parametrize("path", ["table", "streaming", "bootstrap",
+                                  pytest.param("ddp", marks=pytest.mark.slow)])   # ddp: 20 s, also in test_ddp
 def test_every_metric_equals_sklearn_through_every_path(path, path_data, tmp_path):
     for label, d in path_data.items():
         ref = reference_scores(d)
