@@ -43,12 +43,9 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
     """
     import datetime as dt
 
-    from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+    from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CorrelationError(f"{out}: exists and is not a folder; pass a folder for --out")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out, error=CorrelationError)
     table = spearman_table(source, correction)
     with atomic_path(out / "spearman.csv") as tmp:
         table.to_csv(tmp, index=False)  # shortest round-trip repr: reads back bit-identical

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from soundaq.base.errors import UserError
+from soundaq.base.fileio import output_folder
 from soundaq.evaluation.captions.inputs import Caption, IssueList, drop_duplicates
 
 PUBLIC = "public"
@@ -138,8 +139,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     if candidates is not None and references is None and questionnaire is None:
         raise UserError("CANDIDATES.csv needs --references REFS.csv (clip,caption) or a --questionnaire whose "
                         "reference captions to score against")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; pass a folder for --out")
+    output_folder(out, create=False)
     issues = IssueList()
     inputs: list[dict] = []
     cands: list[Caption] = []

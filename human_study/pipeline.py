@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from soundaq.base.errors import UserError, first_line
-from soundaq.base.fileio import sha256_file
+from soundaq.base.fileio import output_folder, sha256_file
 
 
 def collect_workbooks(paths: list[Path]) -> list[Path]:
@@ -98,9 +98,7 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
         say(notes[-1])
     if published is not None and not Path(published).is_file():
         raise UserError(f"{published}: published workbook not found; fix: pass the results .xlsx")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; fix: pass a folder for --out")
+    out = output_folder(out, create=False)
 
     import pandas as pd
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from soundaq.base.errors import UserError, first_line, one_line
+from soundaq.base.fileio import output_folder
 
 RELEASE_REPO = "Yuanbo2020/SoundSCaper"
 #: GitHub's raw-file host for the release repository's main branch (the label files).
@@ -456,13 +457,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    dest = Path(dest).expanduser()
-    if dest.exists() and not dest.is_dir():
-        raise DownloadError(f"{dest}: exists and is not a folder; fix: pass a folder")
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(f"{dest}: cannot create the folder ({exc.strerror}); fix: pass a writable folder") from None
+    dest = output_folder(dest, "destination", DownloadError)
     check_source(base, option)
     src = _Source(base, option, timeout)
     files = tuple(files)
@@ -504,9 +499,7 @@ def download_labels(dest: Path | str, base: str | None = None, *, progress: bool
     Keeps going past a failing file; when any failed, raises :class:`DownloadError` at the end, whose
     one-line message names the first failing file and how many others failed.
     """
-    dest = Path(dest).expanduser()
-    if dest.exists() and not dest.is_dir():
-        raise DownloadError(f"{dest}: exists and is not a folder; fix: pass a folder for --labels-to")
+    dest = output_folder(dest, "--labels-to", DownloadError, create=False)
     return fetch_files(files, dest, base or DEFAULT_BASE_URL, option="--base-url", progress=progress,
                        timeout=timeout, title="ARAUS labels")
 

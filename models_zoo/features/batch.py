@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from soundaq.base.errors import UserError, first_line, one_line
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder
 
 #: Suffixes taken from a folder given as an input.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".w64", ".caf")
@@ -123,13 +123,7 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
     from soundaq.models_zoo.features import Calibration, feature_parameters
 
     calibration = calibration or Calibration.default()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; fix: pass a folder path")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"--out {out}: cannot create the folder ({err.strerror}); fix: pass a writable folder") from None
+    out = output_folder(out)
     files = expand_inputs(inputs)
     jobs, entries, seen = [], [], {}
     for path in files:

@@ -89,6 +89,26 @@ def _write_failed(target: Path, err: OSError) -> OSError:
     return WriteFailed(f"{target}: cannot be written ({err.strerror or os.strerror(err.errno)}); fix: {fix}")
 
 
+def output_folder(path: Path | str, option: str = "--out", error: type[Exception] = UserError,
+                  create: bool = True) -> Path:
+    """``path`` as an output folder: refused in one line when it exists as a file, else created
+    (``create``) with its parents.
+
+    Raises:
+        ``error`` (default :class:`UserError`): a file in the way, or a folder that cannot be created.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise error(f"{option} {path}: exists and is not a folder; fix: pass a folder path")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise error(f"{option} {path}: cannot create the folder ({err.strerror}); "
+                        "fix: pass a writable folder") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path | str, suffix: str | None = None):
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
