@@ -55,6 +55,7 @@ class TrainClock(L.Callback):
         self.validating = 0.0
         self._val_started: float | None = None
         self.points: list[dict] = []
+        self.mark_precise_bn = False   # the next point validates weights with precise batch norm
 
     def on_fit_start(self, trainer, pl_module):
         self.started = time.perf_counter()
@@ -75,6 +76,9 @@ class TrainClock(L.Callback):
             for name in HEADLINE:
                 value = trainer.callback_metrics.get(f"val/{name}")
                 point[name] = None if value is None or not math.isfinite(float(value)) else float(value)
+            if self.mark_precise_bn:
+                point["precise_bn"] = True
+                self.mark_precise_bn = False
             self.points = [p for p in self.points if p["step"] < step] + [point]
         self.validating += time.perf_counter() - self._val_started
         self._val_started = None
@@ -156,6 +160,31 @@ class ClipBudget(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step >= self.steps:
             trainer.should_stop = True
+
+
+class PreciseBatchNorm(L.Callback):
+    """Precise batch norm at a clip budget's last step, before Lightning's validation of that step.
+
+    Lightning validates when the budget ends (:class:`ClipBudget`); recomputing the statistics here,
+    first, makes that validation the one of the weights the run keeps, so the learning curve ends on
+    them without a second validation of the same weights (a 30-s clip of PANNs costs about 3 s), and
+    the last checkpoint, written after it, holds them. Registered after :class:`DivergenceGuard` and
+    :class:`ClipBudget`: a diverged step raises before this runs. The batches are the first
+    ``batches`` of the data module's own training loader (its class method, not the per-epoch
+    reseeded one the fit uses), the same a recomputation after the fit would read.
+    """
+
+    def __init__(self, steps: int, batches: int, crop_frames: int | None, clock: "TrainClock"):
+        self.steps, self.batches, self.crop_frames, self.clock = int(steps), int(batches), crop_frames, clock
+        self.result: dict | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step < self.steps or self.result is not None:
+            return
+        datamodule = trainer.datamodule
+        loader = type(datamodule).train_dataloader(datamodule)
+        self.result = recompute_batchnorm(pl_module, loader, self.crop_frames, self.batches)
+        self.clock.mark_precise_bn = bool(self.result["layers"])
 
 
 class EpochSeed(L.Callback):
@@ -291,13 +320,15 @@ def checkpoint_to_resume(ckpt_dir: Path | str, act: bool = True) -> Path | None:
 
 
 def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool, batch_size: int = 1,
-                   monitor: str = MONITOR):
+                   monitor: str = MONITOR, crop_frames: int | None = None):
     """The callbacks of a training run: ``(callbacks, clock, checkpoints, early_stopping, guard)``.
 
     Epoch schedules keep the checkpoint with the lowest ``monitor`` (default ``val/isop_mse``, the
     paper's early-stopping metric; :func:`~soundaq.models_zoo.module.monitor_for` picks ``val/loss`` for
     data without quality labels) and stop after ``schedule.patience`` epochs without improvement; a clip
-    budget keeps the last checkpoint (the budget is the budget) and has no early stopping.
+    budget keeps the last checkpoint (the budget is the budget) and has no early stopping; with
+    ``schedule.precise_bn_batches`` it recomputes the batch-norm statistics at its last step
+    (:class:`PreciseBatchNorm`, appended last).
     """
     clock = TrainClock()
     guard = DivergenceGuard(schedule.divergence_factor)
@@ -309,7 +340,10 @@ def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool
     else:   # a budget: the last checkpoint, written at epoch ends (and the budget's end) only
         best = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True)
         stop = None
-        callbacks = [EpochSeed(seed), clock, guard, ClipBudget(schedule.budget_clips // batch_size), best]
+        steps = max(1, schedule.budget_clips // max(1, batch_size))
+        callbacks = [EpochSeed(seed), clock, guard, ClipBudget(steps), best]
+        if schedule.precise_bn_batches:
+            callbacks.append(PreciseBatchNorm(steps, schedule.precise_bn_batches, crop_frames, clock))
     if progress:
         callbacks.append(RichProgressBar(leave=True))
     return callbacks, clock, best, stop, guard
@@ -583,7 +617,9 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
                                            "report": getattr(report, "__dict__", str(report))}
 
     monitor = monitor_for(getattr(datamodule, "tasks", LABEL_GROUPS))
-    callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress, batch_size, monitor)
+    callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress, batch_size, monitor,
+                                                               crop_frames=crop)
+    in_fit_bn = next((c for c in callbacks if isinstance(c, PreciseBatchNorm)), None)
     on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
     kwargs = dict(accelerator=accelerator, devices=devices, strategy=strategy,
                   deterministic=True if on_cpu else "warn", callbacks=callbacks,
@@ -622,15 +658,18 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         best_path = Path(best_cb.best_model_path)
     else:
         best_path = last
-    precise = None
+    precise = in_fit_bn.result if in_fit_bn is not None else None
     if schedule.precise_bn_batches and guard.diverged is None and last.exists():
-        # the batch-norm statistics of the weights the budget ended with (see recompute_batchnorm); the
-        # fitted module holds exactly last.ckpt's weights (saved at the budget's last step)
-        precise = recompute_batchnorm(module, datamodule.train_dataloader(), crop, schedule.precise_bn_batches)
+        if precise is None:
+            # not done during this fit (a spawned fit, or a run resumed at its last step): the same
+            # statistics from the same batches (see recompute_batchnorm); the fitted module holds
+            # exactly last.ckpt's weights (saved at the budget's last step)
+            precise = recompute_batchnorm(module, datamodule.train_dataloader(), crop, schedule.precise_bn_batches)
+            if precise["layers"] and not (clock.points and clock.points[-1].get("precise_bn")):
+                _curve_after_precise_bn(trainer, module, datamodule, clock)
         if precise["layers"]:
             best_path = ckpt_dir / "final.ckpt"
             trainer.save_checkpoint(best_path)   # through the trainer's checkpoint io: atomic
-            _curve_after_precise_bn(trainer, module, datamodule, clock)
     best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
     stopped_early = bool(stop_cb is not None and stop_cb.stopped_epoch > 0)
     seconds = clock.seconds()

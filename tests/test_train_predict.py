@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from test_module import SyntheticSet, TinyNet
+from torch import nn
 from torch.utils.data import DataLoader
 
 from soundaq.base.vocab import (
@@ -95,6 +96,48 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     assert resumed.resumed and resumed.epochs == 3
     assert torch.equal(_weights(straight.last_checkpoint), _weights(resumed.last_checkpoint))
     assert resumed.train_seconds > 0
+
+
+class NormTinyNet(TinyNet):
+    """TinyNet with a batch norm after its hidden layer (for precise batch norm)."""
+
+    def __init__(self, hidden: int = 32):
+        super().__init__(hidden)
+        self.body = nn.Sequential(nn.Linear(64, hidden), nn.BatchNorm1d(hidden), nn.ReLU())
+
+
+def test_precise_batchnorm_at_the_budgets_end_is_validated_once_and_kept(tmp_path):
+    from soundaq.models_zoo.schedules import EMBEDDED
+    from soundaq.models_zoo.training import recompute_batchnorm, train_model
+
+    schedule = EMBEDDED.with_overrides(budget_clips=40, batch_size=8, precise_bn_batches=3, crop_seconds=None,
+                                       val_per_epoch=1, val_clips=8)
+    L.seed_everything(5, verbose=False)
+    res = train_model("tiny", TinyData(), out_dir=tmp_path / "run", schedule=schedule, seed=5, progress=False,
+                      accelerator="cpu", net=NormTinyNet())
+    record = json.loads((tmp_path / "run" / "train.json").read_text())
+    # 40 clips = 5 steps of 8 (inside the first 6-step epoch): one validation, at the budget's end, of
+    # the weights with recomputed statistics; no second validation of the same weights
+    assert [(p["step"], bool(p.get("precise_bn"))) for p in record["curve"]] == [(5, True)]
+    assert record["precise_bn"] == {"layers": 1, "batches": 3, "clips": 24}
+    assert res.best_checkpoint.name == "final.ckpt"
+    final = torch.load(res.best_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    last = torch.load(res.last_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    stats = [k for k in final if k.endswith(("running_mean", "running_var"))]
+    assert len(stats) == 2 and all(torch.equal(final[k], last[k]) for k in final)
+    # the statistics are those a recomputation after the fit gives (same batches, same weights);
+    # the running averages of the fit itself were different
+    module = res.module
+    kept = {k: v.clone() for k, v in module.state_dict().items() if k in stats}
+    recompute_batchnorm(module, TinyData().train_dataloader(), None, 3)
+    assert all(torch.equal(module.state_dict()[k], kept[k]) for k in stats)
+    L.seed_everything(5, verbose=False)
+    plain = train_model("tiny", TinyData(), out_dir=tmp_path / "plain", seed=5, progress=False, accelerator="cpu",
+                        net=NormTinyNet(), schedule=schedule.with_overrides(precise_bn_batches=0))
+    fitted = torch.load(plain.best_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    assert torch.equal(fitted["net.body.0.weight"], final["net.body.0.weight"])   # same weights
+    assert not torch.equal(fitted["net.body.1.running_var"], kept["net.body.1.running_var"])
+    assert len(json.loads((tmp_path / "plain" / "train.json").read_text())["curve"]) == 1
 
 
 def test_other_arguments_in_an_existing_run_folder_are_refused(tmp_path):
