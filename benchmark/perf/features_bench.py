@@ -7,7 +7,8 @@ Prints the CPU (process) time and wall time of each stage on the sample 30-s cli
 loudness of that clip and of ISO 532-1 Annex B(-like) signals through both backends, run side by side
 in this one process, with their ratio and agreement; and the projected time to extract both features
 (log-mel and loudness) of all 25,248 ARAUS clips on 2 cores. CPU time is the fair basis on a shared
-machine: wall time also counts the time other processes held the core.
+machine: wall time also counts the time other processes held the core. Everything runs with one
+BLAS thread, as each worker of ``soundaq features --workers N`` does (soundaq.base.parallel).
 
 Annex B: with ``--annex-b DIR``, every ``Test signal N (...).wav`` under DIR (the standard's own
 files, e.g. those in mosqito's ``validations/`` folder; full scale = 2 sqrt(2) Pa peak) is timed;
@@ -188,6 +189,9 @@ def main(argv=None) -> int:
     from soundaq.models_zoo.features import Calibration, load_audio, log_mel, loudness
     from soundaq.models_zoo.features.iso532 import loudness_zwtv_fast, specific_loudness_zwtv_fast
 
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)   # one BLAS thread, as each worker of `soundaq features --workers N` runs
     ref = Path(args.reference)
     clip = ref / CLIP
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -263,7 +267,9 @@ def main(argv=None) -> int:
     if args.parallel:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(cores) as pool:
+        from soundaq.base.parallel import one_thread_each
+
+        with ProcessPoolExecutor(cores, initializer=one_thread_each) as pool:
             list(pool.map(_one_clip, [str(clip)] * cores))  # warm the workers
             w0 = time.perf_counter()
             cpu = list(pool.map(_one_clip, [str(clip)] * args.parallel))

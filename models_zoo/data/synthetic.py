@@ -720,7 +720,10 @@ def prepare_embedded(cache_dir: Path | str | None = None, n_clips: int = DEFAULT
         else:
             import multiprocessing as mp
 
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            from soundaq.base.parallel import one_thread_each
+
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                     initializer=one_thread_each) as pool:
                 for res in pool.map(_make_clip_job, jobs, chunksize=1):
                     measured[res["clip"]] = res
                     bar.advance(task)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder
+from soundaq.base.parallel import one_thread_each
 
 #: Suffixes taken from a folder given as an input.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".w64", ".caf")
@@ -147,7 +148,7 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
                 entries.append(_extract(*job))
                 bar.advance(task)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=one_thread_each) as pool:
                 futures = {pool.submit(_extract, *job): job for job in jobs}
                 for fut in as_completed(futures):
                     try:
