@@ -475,6 +475,57 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+#: CPU speed-up of the channels-last memory format over contiguous tensors, 32-bit, one thread, batch 8:
+#: (training step on the embedded schedule's input, i.e. 4-s crops and whole clips for AD_CNN and
+#: CNN-Transformer; inference on whole 30-s clips), as ``benchmark/perf/memory_format.py`` measured
+#: them side by side on a 2-core AMD EPYC (AVX2, no native bf16). oneDNN's convolutions read
+#: channels-last (NHWC) activations without reordering them.
+CHANNELS_LAST_CPU_GAIN: dict[str, tuple[float, float]] = {
+    "AD_CNN": (1.28, 1.38), "Baseline_CNN": (1.25, 1.77), "Hierarchical_CNN": (1.02, 1.39),
+    "MobileNetV2": (1.81, 1.91), "YAMNet": (1.31, 1.35), "CNN_Transformer": (1.27, 1.65),
+    "PANNs": (0.94, 1.05), "SoundAQnet": (0.98, 1.41)}
+#: A phase switches to channels-last only where it measured at least this much faster.
+CHANNELS_LAST_MIN_GAIN = 1.1
+
+
+def choose_memory_format(model: str, schedule: Schedule, accelerator: str, phase: str) -> tuple[str, str]:
+    """``(memory format, reason)`` of ``model``'s weights for ``phase`` ("training" or "inference").
+
+    ``channels_last`` for inference under a clip-budget schedule (the embedded preset) on a CPU where
+    :data:`CHANNELS_LAST_CPU_GAIN` measured it at least :data:`CHANNELS_LAST_MIN_GAIN` times faster;
+    ``contiguous`` otherwise: the paper's schedule, GPUs, nets not measured (plug-ins), and training:
+    channels-last training steps gave different weights with one and with two threads (oneDNN splits
+    the weight-gradient sums by thread), which would make the table depend on ``--workers``, while its
+    inference, like contiguous training and inference, gave the same bits with one or two threads
+    (tested). Inference outputs move by float rounding only (at most 2.6e-6 in the measured run). The
+    reason goes into the run's provenance.
+    """
+    if phase not in ("training", "inference"):
+        raise ValueError(f"phase must be 'training' or 'inference', got {phase!r}")
+    on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
+    if schedule.budget_clips is None:
+        return "contiguous", "the paper's schedule"
+    if not on_cpu:
+        return "contiguous", "not a CPU run"
+    if phase == "training":
+        return "contiguous", "channels-last training depends on the thread count (results must not)"
+    gains = CHANNELS_LAST_CPU_GAIN.get(model)
+    if gains is None:
+        return "contiguous", f"channels-last not measured for {model}"
+    gain = gains[0 if phase == "training" else 1]
+    if gain < CHANNELS_LAST_MIN_GAIN:
+        return "contiguous", f"channels-last measured {gain:.2f}x for {model} {phase} (below {CHANNELS_LAST_MIN_GAIN}x)"
+    return "channels_last", f"channels-last measured {gain:.2f}x faster for {model} {phase} on CPU"
+
+
+def apply_memory_format(net: torch.nn.Module, memory_format: str) -> torch.nn.Module:
+    """``net`` with its 4-D weights in ``memory_format`` ("contiguous" or "channels_last"), in place."""
+    fmt = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}.get(memory_format)
+    if fmt is None:
+        raise ValueError(f"memory format must be 'contiguous' or 'channels_last', got {memory_format!r}")
+    return net.to(memory_format=fmt)
+
+
 def choose_precision(model: str, schedule: Schedule, accelerator: str, requested=None) -> tuple[str, str]:
     """``(precision, reason)`` for Lightning: what was asked for; else, for the embedded schedule on a CPU
     with native bf16, ``bf16-mixed`` for the nets where it was measured faster (:data:`BF16_CPU_NETS`);
@@ -599,9 +650,11 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         net = build_net(model)
     crop = crop_frames_for(net, schedule) if net is not None else None
     precision, precision_reason = choose_precision(model, schedule, accelerator, precision)
+    memory_format, memory_format_reason = choose_memory_format(model, schedule, accelerator, "training")
     prov = {"model": model, "seed": int(seed), "lr": float(schedule.lr), "batch_size": batch_size,
             "uncertainty_weighting": bool(uncertainty_weighting), "schedule": schedule.as_dict(),
             "steps": steps, "crop_frames": crop, "precision": precision, "precision_reason": precision_reason,
+            "memory_format": memory_format, "memory_format_reason": memory_format_reason,
             "strategy": str(strategy), "devices": str(devices),
             "versions": package_versions(), **(provenance or {})}
     module = SoundscapeModule(model, lr=schedule.lr, uncertainty_weighting=uncertainty_weighting,
@@ -616,6 +669,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
         module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
                                            "report": getattr(report, "__dict__", str(report))}
 
+    apply_memory_format(module.net, memory_format)
     monitor = monitor_for(getattr(datamodule, "tasks", LABEL_GROUPS))
     callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress, batch_size, monitor,
                                                                crop_frames=crop)

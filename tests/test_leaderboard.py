@@ -244,6 +244,9 @@ def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two
         table = pd.read_csv(out / "leaderboard.csv")
         assert (table.loc[table["status"] == "ok", "clips_seen"] == 16).all()
         assert (table.loc[table["status"] == "ok", "crop_frames"] == 401).all()
+        done = json.loads((out / "models" / "Baseline_CNN" / "done.json").read_text())
+        assert done["memory_format"] == {"training": "contiguous", "inference": "channels_last"}
+        assert "measured" in done["memory_format_reason"]["inference"]
         assert (out / "learning_curves.png").is_file() and (out / "learning_curves.pdf").is_file()
         curves = json.loads((out / "leaderboard.json").read_text())["curves"]
         for model in ("Baseline_CNN", "Hierarchical_CNN"):

@@ -140,6 +140,57 @@ def test_precise_batchnorm_at_the_budgets_end_is_validated_once_and_kept(tmp_pat
     assert len(json.loads((tmp_path / "plain" / "train.json").read_text())["curve"]) == 1
 
 
+def test_memory_format_choice_per_net_phase_schedule_and_device():
+    from soundaq.models_zoo.schedules import EMBEDDED, PAPER
+    from soundaq.models_zoo.training import (
+        CHANNELS_LAST_CPU_GAIN,
+        CHANNELS_LAST_MIN_GAIN,
+        apply_memory_format,
+        choose_memory_format,
+    )
+
+    for net, (_, gain) in CHANNELS_LAST_CPU_GAIN.items():
+        fmt, why = choose_memory_format(net, EMBEDDED, "cpu", "inference")
+        assert fmt == ("channels_last" if gain >= CHANNELS_LAST_MIN_GAIN else "contiguous"), net
+        assert f"{gain:.2f}x" in why
+        # training stays contiguous: its channels-last steps depend on the thread count
+        assert choose_memory_format(net, EMBEDDED, "cpu", "training")[0] == "contiguous"
+        for phase in ("training", "inference"):
+            # the paper's schedule and GPUs keep the original layout
+            assert choose_memory_format(net, PAPER, "cpu", phase)[0] == "contiguous"
+            assert choose_memory_format(net, EMBEDDED, "gpu", phase) == ("contiguous", "not a CPU run")
+    assert choose_memory_format("my_plugin_net", EMBEDDED, "cpu", "training")[0] == "contiguous"
+    with pytest.raises(ValueError, match="phase"):
+        choose_memory_format("Baseline_CNN", EMBEDDED, "cpu", "testing")
+    net = apply_memory_format(nn.Sequential(nn.Conv2d(1, 4, 3)), "channels_last")
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert apply_memory_format(net, "contiguous")[0].weight.is_contiguous()
+    with pytest.raises(ValueError, match="memory format"):
+        apply_memory_format(net, "nhwc")
+
+
+def test_channels_last_inference_gives_the_same_bits_with_one_or_two_threads():
+    # why inference may switch format and training may not: the table must not depend on --workers
+    import copy
+
+    from soundaq.models_zoo.registry import build_net
+    from soundaq.models_zoo.training import apply_memory_format
+
+    torch.manual_seed(0)
+    net = apply_memory_format(copy.deepcopy(build_net("Baseline_CNN")), "channels_last").eval()
+    mel = torch.randn(2, 3001, 64)
+    outs = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            with torch.no_grad():
+                outs.append(net(mel).qualities)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(outs[0], outs[1])
+
+
 def test_other_arguments_in_an_existing_run_folder_are_refused(tmp_path):
     from soundaq.base.errors import UserError
 

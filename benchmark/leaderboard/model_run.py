@@ -47,7 +47,7 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
 
     from soundaq.models_zoo.head_init import init_heads_from_labels
     from soundaq.models_zoo.registry import build_net, get_spec
-    from soundaq.models_zoo.training import train_model
+    from soundaq.models_zoo.training import apply_memory_format, choose_memory_format, train_model
 
     spec = get_spec(model)
     schedule = s.training_schedule().with_overrides(**spec.schedule)   # a net's declared needs (lr, warm-up, clip)
@@ -65,11 +65,16 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
                          provenance={"leaderboard_run": str(run.root)})
     best = Path(result.best_checkpoint)
     prov = result.record.get("provenance", {})
+    # the test split's whole clips in the memory format measured fastest for this net's inference
+    inference_format, inference_reason = choose_memory_format(model, schedule, s.accelerator, "inference")
+    apply_memory_format(result.module.net, inference_format)
     record = {"checkpoint": str(best), "checkpoint_sha256": sha256_file(best) if best.exists() else None,
               "train_seconds": round(float(result.train_seconds), 2), "epochs": result.epochs,
               "steps": result.record.get("steps"), "clips_seen": result.record.get("clips_seen"),
               "batch_size": datamodule.batch_size, "crop_frames": prov.get("crop_frames"),
               "precision": prov.get("precision"), "precision_reason": prov.get("precision_reason"),
+              "memory_format": {"training": prov.get("memory_format"), "inference": inference_format},
+              "memory_format_reason": {"training": prov.get("memory_format_reason"), "inference": inference_reason},
               "schedule": schedule.as_dict(), "diverged": result.diverged,
               "best_val_isop_mse": result.best_score, "curve": result.record.get("curve") or [],
               "precise_bn": result.record.get("precise_bn"),

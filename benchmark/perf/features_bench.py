@@ -185,11 +185,10 @@ def main(argv=None) -> int:
     import warnings
 
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     from soundaq.models_zoo.features import Calibration, load_audio, log_mel, loudness
     from soundaq.models_zoo.features.iso532 import loudness_zwtv_fast, specific_loudness_zwtv_fast
-
-    from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)   # one BLAS thread, as each worker of `soundaq features --workers N` runs
     ref = Path(args.reference)
