@@ -235,6 +235,9 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
 
     columns = leaderboard_columns()
     ranked = [r["model"] for r in rows if r["status"] in RANKED]
+    # the leader's correlation analysis (mostly figures, about 15 s) runs in a process of its own
+    # while this one bootstraps the comparisons and draws the leaderboard's figures
+    pending = _start_correlation(out, ranked[0], synthetic) if s.correlate and ranked else None
     comparisons = None
     if len(ranked) >= 2:
         from soundaq.evaluation.bootstrap import compare_to_leader
@@ -244,10 +247,6 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
                                         n_resamples=s.n_resamples, seed=s.seed)
         with atomic_path(out / "comparisons.csv") as tmp:
             comparisons.to_csv(tmp, index=False, float_format="%.6g")
-
-    correlation, agreed = None, None
-    if s.correlate and ranked:
-        correlation, agreed = correlate_leader(out, ranked[0], synthetic)
 
     title = f"soundaq leaderboard: {data_label}" + (
         " (SYNTHETIC data)" if synthetic and "synthetic" not in data_label.lower() else "")
@@ -266,6 +265,10 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
         figures["curves"] = curves_path.name
     else:
         curves_path = None
+
+    correlation, agreed = None, None
+    if s.correlate and ranked:
+        correlation, agreed = _finish_correlation(pending, out, ranked[0], synthetic)
 
     desc = datamodule.describe()
     prov = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv),
@@ -293,6 +296,31 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
     atomic_write_text(out / "leaderboard.md", report.markdown(rows, comparisons, prov, figures))
     atomic_write_json(out / "provenance.json", prov)
     return Outcome(rows, out, fig_path if ranked else None, sorted(failures), correlation, curves_path, budget)
+
+
+def _start_correlation(out: Path, leader: str, synthetic: bool):
+    """``(pool, future)`` of :func:`correlate_leader` in a spawned process; None where no process
+    can be started (the analysis then runs in this one)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+        return pool, pool.submit(correlate_leader, out, leader, synthetic)
+    except (OSError, RuntimeError):
+        return None
+
+
+def _finish_correlation(pending, out: Path, leader: str, synthetic: bool) -> tuple[Path | None, dict | None]:
+    if pending is not None:
+        pool, future = pending
+        try:
+            return future.result()
+        except Exception:  # noqa: BLE001 - the process died (killed, out of memory): do it here instead
+            pass
+        finally:
+            pool.shutdown()
+    return correlate_leader(out, leader, synthetic)
 
 
 def correlate_leader(out: Path, leader: str, synthetic: bool) -> tuple[Path | None, dict | None]:
