@@ -187,6 +187,26 @@ class PreciseBatchNorm(L.Callback):
         self.clock.mark_precise_bn = bool(self.result["layers"])
 
 
+class ValidationMemoryFormat(L.Callback):
+    """The net's weights in ``memory_format`` while a fit validates, back to contiguous for training.
+
+    The conversion copies values, so training is bit for bit the same; the validation (inference)
+    runs in the format measured fastest for it (:func:`choose_memory_format`), which gives the same
+    bits with any thread count.
+    """
+
+    def __init__(self, memory_format: str):
+        self.memory_format = memory_format
+
+    def on_validation_start(self, trainer, pl_module):
+        if trainer.state.fn == "fit":
+            apply_memory_format(pl_module.net, self.memory_format)
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.state.fn == "fit":
+            apply_memory_format(pl_module.net, "contiguous")
+
+
 class EpochSeed(L.Callback):
     """Reseed every RNG from (seed, epoch) before each epoch's data order is drawn, so that a run
     resumed from last.ckpt draws the same shuffles and dropout masks as an uninterrupted one.
@@ -653,10 +673,12 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     crop = crop_frames_for(net, schedule) if net is not None else None
     precision, precision_reason = choose_precision(model, schedule, accelerator, precision)
     memory_format, memory_format_reason = choose_memory_format(model, schedule, accelerator, "training")
+    validation_format = choose_memory_format(model, schedule, accelerator, "inference")[0]
     prov = {"model": model, "seed": int(seed), "lr": float(schedule.lr), "batch_size": batch_size,
             "uncertainty_weighting": bool(uncertainty_weighting), "schedule": schedule.as_dict(),
             "steps": steps, "crop_frames": crop, "precision": precision, "precision_reason": precision_reason,
             "memory_format": memory_format, "memory_format_reason": memory_format_reason,
+            "validation_memory_format": validation_format,
             "strategy": str(strategy), "devices": str(devices),
             "versions": package_versions(), **(provenance or {})}
     module = SoundscapeModule(model, lr=schedule.lr, uncertainty_weighting=uncertainty_weighting,
@@ -676,6 +698,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     callbacks, clock, best_cb, stop_cb, guard = make_callbacks(seed, schedule, ckpt_dir, progress, batch_size, monitor,
                                                                crop_frames=crop)
     in_fit_bn = next((c for c in callbacks if isinstance(c, PreciseBatchNorm)), None)
+    if validation_format != memory_format:
+        callbacks.append(ValidationMemoryFormat(validation_format))
     on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
     kwargs = dict(accelerator=accelerator, devices=devices, strategy=strategy,
                   deterministic=True if on_cpu else "warn", callbacks=callbacks,

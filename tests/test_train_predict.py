@@ -120,6 +120,7 @@ def test_precise_batchnorm_at_the_budgets_end_is_validated_once_and_kept(tmp_pat
     # the weights with recomputed statistics; no second validation of the same weights
     assert [(p["step"], bool(p.get("precise_bn"))) for p in record["curve"]] == [(5, True)]
     assert record["precise_bn"] == {"layers": 1, "batches": 3, "clips": 24}
+    assert record["provenance"]["memory_format"] == "contiguous"   # a net not measured: contiguous
     assert res.best_checkpoint.name == "final.ckpt"
     final = torch.load(res.best_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     last = torch.load(res.last_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
@@ -167,6 +168,26 @@ def test_memory_format_choice_per_net_phase_schedule_and_device():
     assert apply_memory_format(net, "contiguous")[0].weight.is_contiguous()
     with pytest.raises(ValueError, match="memory format"):
         apply_memory_format(net, "nhwc")
+
+
+def test_validation_memory_format_round_trip_keeps_the_weights():
+    from types import SimpleNamespace
+
+    from soundaq.models_zoo.training import ValidationMemoryFormat
+
+    module = SimpleNamespace(net=nn.Sequential(nn.Conv2d(2, 8, 3), nn.BatchNorm2d(8)))
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    weight = module.net[0].weight
+    callback = ValidationMemoryFormat("channels_last")
+    fitting = SimpleNamespace(state=SimpleNamespace(fn="fit"))
+    callback.on_validation_start(fitting, module)
+    assert module.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not module.net[0].weight.is_contiguous()
+    callback.on_validation_end(fitting, module)
+    assert module.net[0].weight is weight and weight.is_contiguous()   # the optimizer's parameter, same values
+    assert all(torch.equal(before[k], v) for k, v in module.net.state_dict().items())
+    callback.on_validation_start(SimpleNamespace(state=SimpleNamespace(fn="validate")), module)
+    assert module.net[0].weight.is_contiguous()          # only validations inside a fit
 
 
 def test_channels_last_inference_gives_the_same_bits_with_one_or_two_threads():
