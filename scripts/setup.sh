@@ -8,6 +8,8 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 stamp=.venv/.soundaq-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  PIP_CONSTRAINT="$PWD/constraints.txt" .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+  # PYTHONWARNINGS: setuptools' notice about editable installs of mapped folders is not for our users
+  PYTHONWARNINGS=ignore::UserWarning PIP_CONSTRAINT="$PWD/constraints.txt" \
+    .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
   touch "$stamp"
 fi
