@@ -79,8 +79,8 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
         lines += ["", "## Learning curves", "",
                   "Validation metrics against training seconds (validation time excluded); every curve starts at "
                   f"0 s from the *{REFERENCE}*, which is what each net predicts before its first step. Where a "
-                  "budget ends with precise batch norm, the curve's last point (a vertical step at the end) is the "
-                  "final weights validated with their recomputed statistics, the weights the table tests.", "",
+                  "budget ends with precise batch norm, the statistics are recomputed just before the last "
+                  "validation, so the curve's last point is the weights the table tests.", "",
                   f"![learning curves]({figures['curves']})"]
     lines += ["", "## Per-quality MSE", "", *_quality_table(rows, "qualities" not in missing)]
     if comparisons is not None and len(comparisons):
