@@ -20,18 +20,14 @@ and ``.md`` to ``--out``.
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmark.perf.training_speed import step_timer  # noqa: E402  (after the path set-up, as a script)
+from benchmark.perf.training_speed import run_per_net, step_timer  # noqa: E402  (after the path set-up, as a script)
 
 
 def inference_timer(net, batch: int, threads: int):
@@ -111,35 +107,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from soundaq.base.fileio import atomic_write_json, atomic_write_text
-    from soundaq.models_zoo.registry import NETS
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--nets", default="all")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--min-time", type=float, default=1.0)
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "perf")
-    args = p.parse_args(argv)
-    nets = list(NETS) if args.nets == "all" else [n.strip() for n in args.nets.split(",") if n.strip()]
-    unknown = [n for n in nets if n not in NETS]
-    if unknown:
-        print(f"memory_format: unknown net(s) {', '.join(unknown)}; choose from {', '.join(NETS)}", file=sys.stderr)
-        return 2
-    rows = []
-    for name in nets:
-        rows.append(measure(name, args.batch, args.threads, args.min_time))
-        r = rows[-1]
-        print(f"{name:17s} training x{r['training_gain']:.2f}  inference x{r['inference_gain']:.2f}  "
-              f"max |output difference| {r['max_output_difference']:.1e}", flush=True)
-    meta = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "threads": args.threads, "batch": args.batch, "load_average": round(os.getloadavg()[0], 2),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    text = markdown(rows, meta)
-    print(text)
-    atomic_write_json(args.out / "memory_format.json", {"meta": meta, "rows": rows})
-    atomic_write_text(args.out / "memory_format.md", text)
-    return 0
+    return run_per_net("memory_format", __doc__.split("\n\n")[0], measure, markdown,
+                       lambda r: f"training x{r['training_gain']:.2f}  inference x{r['inference_gain']:.2f}  "
+                                 f"max |output difference| {r['max_output_difference']:.1e}", argv, min_time=1.0)
 
 
 if __name__ == "__main__":

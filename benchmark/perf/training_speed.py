@@ -116,36 +116,44 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_per_net(script: str, description: str, measure, markdown, summary, argv: list[str] | None = None,
+                min_time: float = 2.0) -> int:
+    """The command line shared by the per-net speed scripts: ``--nets --threads --batch --min-time
+    --out``; ``measure(name, batch, threads, min_time) -> row`` per net (``summary(row)`` printed as it
+    comes), then ``markdown(rows, meta)`` printed and written with the rows to ``OUT/<script>.md/.json``."""
     from soundaq.base.fileio import atomic_write_json, atomic_write_text
     from soundaq.models_zoo.registry import NETS
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--nets", default="all")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--min-time", type=float, default=2.0)
+    p.add_argument("--min-time", type=float, default=min_time)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "perf")
     args = p.parse_args(argv)
     nets = list(NETS) if args.nets == "all" else [n.strip() for n in args.nets.split(",") if n.strip()]
     unknown = [n for n in nets if n not in NETS]
     if unknown:
-        print(f"training_speed: unknown net(s) {', '.join(unknown)}; choose from {', '.join(NETS)}", file=sys.stderr)
+        print(f"{script}: unknown net(s) {', '.join(unknown)}; choose from {', '.join(NETS)}", file=sys.stderr)
         return 2
     rows = []
     for name in nets:
         rows.append(measure(name, args.batch, args.threads, args.min_time))
-        r = rows[-1]
-        print(f"{name:17s} old {r['old_step_s']:7.3f} s/step  new {r['new_step_s']:7.3f} s/step  "
-              f"x{r['speedup']:.2f}", flush=True)
+        print(f"{name:17s} {summary(rows[-1])}", flush=True)
     meta = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "threads": args.threads, "batch": args.batch, "load_average": round(os.getloadavg()[0], 2),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     text = markdown(rows, meta)
     print(text)
-    atomic_write_json(args.out / "training_speed.json", {"meta": meta, "rows": rows})
-    atomic_write_text(args.out / "training_speed.md", text)
+    atomic_write_json(args.out / f"{script}.json", {"meta": meta, "rows": rows})
+    atomic_write_text(args.out / f"{script}.md", text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_per_net("training_speed", __doc__.split("\n\n")[0], measure, markdown,
+                       lambda r: f"old {r['old_step_s']:7.3f} s/step  new {r['new_step_s']:7.3f} s/step  "
+                                 f"x{r['speedup']:.2f}", argv)
 
 
 if __name__ == "__main__":
