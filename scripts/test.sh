@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
-.venv/bin/python -m pytest -m "not slow" "$@"
+.venv/bin/python -m pytest -m "not slow" --durations=10 "$@"
 rc=$?
 if [ "$#" -eq 0 ]; then
   echo "lint: ruff check . && python scripts/typecheck.py (mypy)"

@@ -81,7 +81,10 @@ def _fake_runner(calls: list, fail: set, interrupt_at: str | None = None):
 
 
 def _settings(out, cache, models, **kw):
-    return lb.Settings(out=out, models=models, cache_dir=cache, n_resamples=50, progress=False, **{**SMALL, **kw})
+    # the tests with fake model runners check resuming and failures: no correlation figures (the
+    # end-to-end tests below check those)
+    return lb.Settings(out=out, models=models, cache_dir=cache, n_resamples=50, progress=False,
+                       **{**SMALL, "correlate": False, **kw})
 
 
 def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(soundaq_cache, tmp_path):

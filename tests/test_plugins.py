@@ -46,7 +46,7 @@ def test_import_path_plugin_trains_predicts_and_joins_the_leaderboard(tmp_path, 
     lb = tmp_path / "lb"
     proc = _soundaq("leaderboard", "--models", "soundaq_toynet:ToyNet,Baseline_CNN", "--budget-clips", "8",
                     "--batch-size", "4", "--embedded-clips", "12", "--seed", "7", "--resamples", "20", "--workers", "2",
-                    "--accelerator", "cpu", "--no-progress", "--cache-dir", soundaq_cache, "--out", lb,
+                    "--accelerator", "cpu", "--no-progress", "--no-correlation", "--cache-dir", soundaq_cache, "--out", lb,
                     env_path=[PLUGINS])
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(lb / "leaderboard.csv").set_index("model")
