@@ -185,12 +185,12 @@ def main(argv=None) -> int:
     import warnings
 
     import numpy as np
-    from threadpoolctl import threadpool_limits
 
+    from soundaq.base.parallel import one_thread_each
     from soundaq.models_zoo.features import Calibration, load_audio, log_mel, loudness
     from soundaq.models_zoo.features.iso532 import loudness_zwtv_fast, specific_loudness_zwtv_fast
 
-    threadpool_limits(limits=1)   # one BLAS thread, as each worker of `soundaq features --workers N` runs
+    one_thread_each()   # one BLAS thread, as each worker of `soundaq features --workers N` runs
     ref = Path(args.reference)
     clip = ref / CLIP
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -265,8 +265,6 @@ def main(argv=None) -> int:
         out["araus_mosqito_core_h"] = mos_h
     if args.parallel:
         from concurrent.futures import ProcessPoolExecutor
-
-        from soundaq.base.parallel import one_thread_each
 
         with ProcessPoolExecutor(cores, initializer=one_thread_each) as pool:
             list(pool.map(_one_clip, [str(clip)] * cores))  # warm the workers
