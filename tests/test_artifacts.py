@@ -183,13 +183,13 @@ def test_checkpoint_io_writes_atomically_and_refuses_damage(tmp_path):
         io_.load_checkpoint(path)
 
 
-def test_embedded_set_rebuilds_damaged_statistics(soundaq_cache, tmp_path):
+def test_embedded_set_rebuilds_damaged_statistics(small_embedded_set, tmp_path):
     """The embedded set's manifest says complete but its statistics file was torn: it is rewritten."""
     import shutil
 
     from soundaq.models_zoo.data.synthetic import MIN_CLIPS, prepare_embedded
 
-    src = prepare_embedded(soundaq_cache, n_clips=MIN_CLIPS, seed=7, workers=1, progress=False)
+    src = small_embedded_set   # the session's 12-clip set (seed 7), copied: never generated twice
     cache = tmp_path / "cache"
     shutil.copytree(src.root, cache / "embedded" / src.root.name)
     stats = cache / "embedded" / src.root.name / "norm_stats.json"
