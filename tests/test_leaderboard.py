@@ -262,7 +262,10 @@ def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two
         md = (out / "leaderboard.md").read_text()
         assert "**Budget:** equal budget: 16 training clips" in md and "learning_curves.png" in md
         prov = json.loads((out / "provenance.json").read_text())
-        assert "agreement_with_labels" in json.loads((out / "correlation" / "provenance.json").read_text())
+        agreed = json.loads((out / "correlation" / "provenance.json").read_text())["agreement_with_labels"]
+        # the terminal says it too, with the same number as the report
+        assert (f"(leader {table['model'][0]}: agreement with the labels {agreed['spearman']:+.3f}, rank "
+                f"correlation over {agreed['cells']} event x quality cells)") in proc.stdout
         assert prov["schedule"]["budget_clips"] == 16
         tables.append(table.drop(columns=["train_seconds", "clips_per_second", "checkpoint_sha256"]))
     pd.testing.assert_frame_equal(tables[0], tables[1])

@@ -1,6 +1,7 @@
 """``soundaq leaderboard``: compare models on one dataset with one set of metrics (soundaq.benchmark.leaderboard)."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -97,7 +98,12 @@ def _leaderboard(args) -> int:
     if outcome.figure is not None:
         print(f"figure: {outcome.figure}")
     if outcome.correlation is not None:
-        print(f"correlation: {outcome.correlation / 'report.md'}")
+        agreed = outcome.agreement or {}
+        said = ""
+        if math.isfinite(agreed.get("spearman", math.nan)):
+            said = (f" (leader {outcome.rows[0]['model']}: agreement with the labels {agreed['spearman']:+.3f}, "
+                    f"rank correlation over {agreed['cells']} event x quality cells)")
+        print(f"correlation: {outcome.correlation / 'report.md'}{said}")
     if outcome.failed:
         print(f"soundaq leaderboard: {len(outcome.failed)} model(s) failed: {', '.join(outcome.failed)} "
               "(reasons in the table; run the same command again to retry them)", file=sys.stderr)

@@ -47,6 +47,8 @@ class Outcome:
     correlation: Path | None = None
     curves: Path | None = None
     budget: str = ""
+    #: the leader's agreement with the labels (soundaq.evaluation.correlation.agreement), None without labels
+    agreement: dict | None = None
 
 
 def quiet_lightning() -> None:
@@ -295,7 +297,8 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
         [{k: json_value(v) for k, v in c.items()} for c in comparisons.to_dict(orient="records")]})
     atomic_write_text(out / "leaderboard.md", report.markdown(rows, comparisons, prov, figures))
     atomic_write_json(out / "provenance.json", prov)
-    return Outcome(rows, out, fig_path if ranked else None, sorted(failures), correlation, curves_path, budget)
+    return Outcome(rows, out, fig_path if ranked else None, sorted(failures), correlation, curves_path, budget,
+                   agreed)
 
 
 def _start_correlation(out: Path, leader: str, synthetic: bool):
