@@ -67,3 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as err:
+        if err.filename is None:        # not about a path of the user's: a real fault, shown in full
+            raise
+        from soundaq.base.fileio import os_error_line
+
+        print(f"soundaq {args.command}: error: {os_error_line(err)}", file=sys.stderr)
+        return 2

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from soundaq.base.errors import UserError
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder, sha256_file
 from soundaq.base.vocab import QUALITIES
 from soundaq.captions.llm import ChatClient, LLMFailure, LLMSettings, default_cache_dir
 from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
@@ -244,7 +244,7 @@ def write_outputs(out: Path, rows: list[dict], summary: dict) -> list[Path]:
     """``captions.csv``, ``captions.jsonl``, ``captions.md``, ``provenance.json`` (each atomically)."""
     import pandas as pd
 
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     with atomic_path(out / "captions.csv") as tmp:
         frame.to_csv(tmp, index=False)

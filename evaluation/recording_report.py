@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder, sha256_file
 from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, QUALITIES, SCENES
 
 #: The outputs checked against their scales, in report order.
@@ -137,8 +137,7 @@ def write_analysis(results: Sequence[Mapping], out: Path | str, *, checkpoint: P
         ``{"windows", "report", "figures", "notes"}``: the window count, the report path, the figures
         written and notes for the user (Parquet not written, a figure that failed).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     frame = timeseries(results)
     notes = []
     with atomic_path(out / "timeseries.csv") as tmp:

@@ -16,6 +16,7 @@ from pathlib import Path
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import output_folder
 from soundaq.evaluation.captions.inputs import Caption, IssueList, drop_duplicates
+from soundaq.human_study.issues import keep_issues
 
 PUBLIC = "public"
 
@@ -89,12 +90,13 @@ def questionnaire_captions(workbook: Path, key, reference_system: str | None, is
     return candidates, refs, ref_system
 
 
-def _report_issues(issues: IssueList, echo_err, start: int = 0) -> None:
+def _report_issues(issues: IssueList, echo_err, start: int = 0, strict: bool = False) -> None:
     shown = issues.items[start:start + 20]
     for i in shown:
         echo_err(f"soundaq caption-metrics: {i.line()}")
     if len(issues) - start > 20:
-        echo_err(f"soundaq caption-metrics: ... and {len(issues) - start - 20} more (issues.csv)")
+        where = "--strict writes nothing: run without it for issues.csv" if strict else "issues.csv"
+        echo_err(f"soundaq caption-metrics: ... and {len(issues) - start - 20} more ({where})")
 
 
 def run_caption_metrics(out: Path, candidates: Path | None = None, references: Path | None = None,  # noqa: C901  (the command's steps in order; each optional input adds one)
@@ -168,22 +170,23 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
         inputs.append({"path": str(key_obj.path), "kind": f"key ({key_used})", "sha256": sha256_file(key_obj.path)})
     cands = drop_duplicates(cands, issues)
     pairs = pair_with_references(cands, refs, " + ".join(ref_names) or "the references", issues)
-    _report_issues(issues, echo_err)
+    _report_issues(issues, echo_err, strict=strict)
     if strict and len(issues):
         raise UserError(f"{len(issues)} input problem(s) (listed above); fix them or run without --strict to "
                         "exclude the affected rows", exit_code=2)
     if not pairs:
-        raise UserError("no candidate caption with a reference caption to score (see the messages above)")
+        raise UserError("no candidate caption with a reference caption to score (see the messages above"
+                        f"{keep_issues(issues.frame(), out)})")
 
     n_before = len(issues)
     scores = scoring.score_captions(pairs, flavour, issues, standard_metrics, progress)
-    _report_issues(issues, echo_err, n_before)
+    _report_issues(issues, echo_err, n_before, strict)
     if strict and len(issues) > n_before:
         raise UserError(f"{len(issues) - n_before} caption(s) could not be scored (listed above)", exit_code=2)
     for lab, why in scores.unavailable.items():
         echo_err(f"soundaq caption-metrics: {lab} unavailable: {why}")
     if not scores.metrics:
-        raise UserError("no metric could be computed (see the lines above)")
+        raise UserError(f"no metric could be computed (see the lines above{keep_issues(issues.frame(), out)})")
     summ = scoring.summary(scores, n_resamples, seed)
     pair_table = scoring.paired(scores, n_resamples, seed)
 
@@ -209,7 +212,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
             echo_err(f"soundaq caption-metrics: no clip and system of the candidates is in the jury data {jury}; "
                      "no agreement table")
 
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     written: list[Path] = []
 
     def table(frame, name):

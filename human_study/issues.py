@@ -52,6 +52,26 @@ class Issue:
         return f"{self.severity}: {where}: {self.message}"
 
 
+def keep_issues(frame, out) -> str:
+    """Write an issue table (``IssueLog.frame()``, ``IssueList.frame()``) to ``<out>/issues.csv`` when a run
+    stops before its outputs, so the issues the terminal did not show can still be read; returns
+    " (all N in <path>)" for the error line, or "" when there is none to keep or the folder cannot take it."""
+    if frame is None or frame.empty:
+        return ""
+    from pathlib import Path
+
+    from soundaq.base.errors import UserError
+    from soundaq.base.fileio import atomic_path, output_folder
+
+    try:
+        target = output_folder(out) / "issues.csv"
+        with atomic_path(target) as tmp:
+            frame.to_csv(tmp, index=False)
+    except (UserError, OSError):
+        return ""
+    return f" (all {len(frame)} in {Path(target)})"
+
+
 @dataclass
 class IssueLog:
     items: list[Issue] = field(default_factory=list)

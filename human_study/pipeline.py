@@ -104,7 +104,7 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
 
     from soundaq.human_study import figures as figs
     from soundaq.human_study import jury, report
-    from soundaq.human_study.issues import IssueLog
+    from soundaq.human_study.issues import IssueLog, keep_issues
     from soundaq.human_study.published import read_published
     from soundaq.human_study.questionnaire import TIDY_COLUMNS, KeyError_, read_key, read_questionnaires
     from soundaq.human_study.reliability import reliability_table
@@ -135,13 +135,15 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     for issue in log.items[:20]:
         say(issue.line())
     if len(log) > 20:
-        say(f"... and {len(log) - 20} more issues (issues.csv)")
+        say(f"... and {len(log) - 20} more issues " + ("(--strict writes nothing: run without it for issues.csv)"
+                                                     if strict and log.errors else f"(issues.csv in {out})"))
     if strict and log.errors:
         raise UserError(f"{len(log.errors)} input error(s) (listed above); fix them or run without --strict "
                         "to exclude the affected ratings", exit_code=2)
     tidy = pd.DataFrame(records, columns=list(TIDY_COLUMNS))
     if tidy.empty:
-        raise UserError("no usable rating in the inputs (see the messages above); fix: check the workbooks")
+        raise UserError(f"no usable rating in the inputs (see the messages above{keep_issues(log.frame(), out)}); "
+                        "fix: check the workbooks")
 
     systems = set(tidy["system"])
     if reference is not None and reference.casefold() not in {s.casefold() for s in systems}:
@@ -153,7 +155,7 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     friedman = jury.friedman_tests(clips)
     reliability = reliability_table(tidy)
 
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     written = []
     tables = {"ratings": tidy, "clip_scores": clips, "summary": summary, "tests": tests,
               "friedman": friedman if not friedman.empty else None,

@@ -31,12 +31,14 @@ def register(sub) -> None:
 
 
 def _caption(args) -> int:
+    from soundaq.base.fileio import check_output_folder
     from soundaq.benchmark.options import calibration_from_args, checkpoint_from_args, llm_settings_from_args
     from soundaq.captions.run import caption_run
 
     def say(msg: str) -> None:
         print(f"soundaq caption: {msg}", file=sys.stderr)
 
+    check_output_folder(args.out)     # before any captioning (LLM calls cost time and money)
     checkpoint = None
     if args.checkpoint is not None or args.model is not None:
         checkpoint = checkpoint_from_args(args, progress=not args.no_progress)

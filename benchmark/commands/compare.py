@@ -33,9 +33,11 @@ def register(sub) -> None:
 
 
 def _compare(args) -> int:
+    from soundaq.base.fileio import check_output_folder
     from soundaq.benchmark.options import calibration_from_args, checkpoint_from_args, llm_settings_from_args
     from soundaq.captions.compare import compare_run
 
+    check_output_folder(args.out)     # before the predictions and captions
     checkpoint = None
     if args.checkpoint is not None or args.model is not None:
         checkpoint = checkpoint_from_args(args, progress=not args.no_progress)   # a download's bar

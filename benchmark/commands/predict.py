@@ -48,6 +48,10 @@ def _predict(args) -> int:
         raise UserError(f"{args.out}: unknown output type; fix: name the output FILE.json, FILE.csv or a folder")
     if not 0 < args.hop <= MAX_HOP_S:
         raise UserError(f"--hop {args.hop:g}: must be in (0, {MAX_HOP_S:g}] seconds")
+    if args.out is not None:      # an unwritable destination is said before the predictions, not after
+        from soundaq.base.fileio import check_output_folder
+
+        check_output_folder(args.out if folder else args.out.parent)
     calibration = calibration_from_args(args)
     checkpoint = checkpoint_from_args(args, progress=not args.no_progress)
     results, failures = predict_files(

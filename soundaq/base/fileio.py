@@ -27,7 +27,28 @@ _WRITE_FIXES = {
     errno.EROFS: "write to a writable folder",
     errno.EACCES: "write to a folder you may write to, or fix its permissions",
     errno.EPERM: "write to a folder you may write to, or fix its permissions",
+    errno.ENOTDIR: "a file stands where a folder of the path should be: write to another folder",
+    errno.EEXIST: "a file stands where a folder of the path should be: write to another folder",
 }
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, else set and restored once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of every file written here: what ``open(path, "w")`` would give (0o666 less the umask), not the
+#: owner-only 0o600 of a bare ``tempfile.mkstemp``, so colleagues sharing results or a cache can read them.
+FILE_MODE = 0o666 & ~_umask()
 
 
 class WriteFailed(UserError, OSError):
@@ -89,10 +110,20 @@ def _write_failed(target: Path, err: OSError) -> OSError:
     return WriteFailed(f"{target}: cannot be written ({err.strerror or os.strerror(err.errno)}); fix: {fix}")
 
 
+def os_error_line(err: OSError) -> str:
+    """One line for an operating-system error on a path: ``PATH: what went wrong; fix: ...`` (the commands'
+    last resort for a file error no earlier check caught, instead of a traceback)."""
+    where = err.filename if err.filename is not None else "a file"
+    what = err.strerror or (os.strerror(err.errno) if err.errno else type(err).__name__)
+    fix = _WRITE_FIXES.get(err.errno or 0, "check that path (does it exist, may you read or write it?) "
+                                           "and run the same command again")
+    return f"{where}: {what}; fix: {fix}"
+
+
 def output_folder(path: Path | str, option: str = "--out", error: type[Exception] = UserError,
                   create: bool = True) -> Path:
-    """``path`` as an output folder: refused in one line when it exists as a file, else created
-    (``create``) with its parents.
+    """``path`` as an output folder: refused in one line when it exists as a file, else created with its
+    parents (``create``; without it, only checked by :func:`check_output_folder`).
 
     Raises:
         ``error`` (default :class:`UserError`): a file in the way, or a folder that cannot be created.
@@ -100,12 +131,34 @@ def output_folder(path: Path | str, option: str = "--out", error: type[Exception
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise error(f"{option} {path}: exists and is not a folder; fix: pass a folder path")
-    if create:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise error(f"{option} {path}: cannot create the folder ({err.strerror}); "
-                        "fix: pass a writable folder") from None
+    if not create:
+        return check_output_folder(path, option, error)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise error(f"{option} {path}: cannot create the folder ({err.strerror}); "
+                    "fix: pass a writable folder") from None
+    return path
+
+
+def check_output_folder(path: Path | str, option: str = "--out", error: type[Exception] = UserError) -> Path:
+    """Refuse, without creating anything, an output folder that cannot be made: a file standing at it or
+    at one of its parents, or a nearest existing parent that this user may not write to. Commands call it
+    before their work, so that a run which would write nothing (bad input) leaves no empty folder behind
+    and a good one is not lost at the end; :func:`output_folder` still creates it when the files are written.
+
+    Raises:
+        ``error`` (default :class:`UserError`): one line naming the folder and the fix.
+    """
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise error(f"{option} {path}: {probe} is a file, not a folder; fix: pass a folder path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise error(f"{option} {path}: cannot create the folder ({probe} is not writable); "
+                    "fix: pass a writable folder")
     return path
 
 
@@ -124,7 +177,10 @@ def atomic_path(target: Path | str, suffix: str | None = None):
         remove_stale_temporaries(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
                                    dir=target.parent)
-        os.close(fd)
+        try:
+            os.chmod(tmp, FILE_MODE)
+        finally:
+            os.close(fd)
     except OSError as err:
         raise _write_failed(target, err) from None
     tmp = Path(tmp)
