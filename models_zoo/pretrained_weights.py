@@ -199,7 +199,7 @@ def fetch_norm_files(cache_dir: Path | str | None = None, mirror: str | Path | N
 
 def download(model: str, variant: str | None = None, *, cache_dir: Path | str | None = None,
              mirror: str | Path | None = None, progress: bool = True, timeout: float = 60.0,
-             force: bool = False) -> dict:
+             force: bool = False, option: str | None = None) -> dict:
     """Fetch, verify and import one released model; returns a summary.
 
     Args:
@@ -210,6 +210,8 @@ def download(model: str, variant: str | None = None, *, cache_dir: Path | str | 
         progress: rich progress bars on stderr.
         timeout: seconds to wait for a server.
         force: import again even when the checkpoint is already in the cache.
+        option: how the user can name a mirror, for the fix in messages (default: ``--mirror`` of
+            ``soundaq models download``, or ``$SOUNDAQ_MIRROR``).
 
     Returns:
         ``{"model", "variant", "key", "checkpoint", "status" ("present"|"downloaded"|"resumed"),
@@ -229,8 +231,8 @@ def download(model: str, variant: str | None = None, *, cache_dir: Path | str | 
     if out.is_file() and not force:
         return _summary(rel, out, "present", source)
     files = (rel.file, *NORM_FILES)
-    results = fetch_files(files, release_dir(cache_dir), source, option=_option(mirror), progress=progress,
-                          timeout=timeout, title=rel.key)
+    results = fetch_files(files, release_dir(cache_dir), source, option=option or _option(mirror),
+                          progress=progress, timeout=timeout, title=rel.key)
     weights, norm_mel, norm_loud = (r.path for r in results)
     import_original(rel.model, weights, norm_mel, norm_loud, out,
                     extra_provenance={"release_commit": RELEASE_COMMIT, "release_path": rel.file.release_path,
@@ -371,8 +373,11 @@ def resolve_checkpoint(name_or_path: str | Path, *, variant: str | None = None, 
     out = checkpoint_path(model, variant, cache_dir)
     if out.is_file():
         return out
+    # commands that take a model name (predict, leaderboard, caption, compare) have no --mirror option
+    option = None if mirror is not None and str(mirror).strip() else (
+        f"${MIRROR_ENV} (or run `soundaq models download {model} --mirror DIR|URL` first)")
     return Path(download(model, variant, cache_dir=cache_dir, mirror=mirror, progress=progress,
-                         timeout=timeout)["checkpoint"])
+                         timeout=timeout, option=option)["checkpoint"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -305,6 +305,25 @@ def test_no_network_is_one_line_and_leaves_nothing(tmp_path, capsys):
     assert _cache_files(cache) == []
 
 
+def test_a_command_without_mirror_option_names_the_fix_it_has(tmp_path, capsys, monkeypatch):
+    """`predict --model NAME` downloads on first use but has no --mirror: its fix names $SOUNDAQ_MIRROR and
+    `soundaq models download` (a new user was told to pass a --mirror that predict refused)."""
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("SOUNDAQ_MIRROR", f"http://127.0.0.1:{port}/")
+    wav = tmp_path / "rec.wav"
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(wav, np.zeros(16000, dtype=np.float32), 16000)
+    code, _, err = _cli(capsys, "predict", wav, "--model", "AD_CNN", "--cache-dir", tmp_path / "cache",
+                        "--no-progress")
+    assert code == 2 and err.count("\n") == 1 and "cannot connect" in err
+    assert "$SOUNDAQ_MIRROR (or run `soundaq models download AD_CNN --mirror DIR|URL` first)" in err
+    assert "pass --mirror" not in err
+
+
 def test_downloads_go_through_the_proxy_of_the_environment(serve, tmp_path, capsys, monkeypatch):
     proxy, log = serve("proxy")
     for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
