@@ -206,16 +206,19 @@ def _torch_load(path: Path, expected: str = "a PyTorch weights file"):
         if problem is not None:   # a torch.save file cut short by a kill, a full disk or a copy
             raise CheckpointError(f"{path}: damaged ({problem}); fix: write it again (`soundaq train` resumes, "
                                   "`soundaq import-original` rewrites) or copy it again")
+    ckpt_fix = "give a .ckpt that `soundaq train`, `soundaq import-original` or `soundaq models download` wrote"
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
         what = f"it needs {found.group(1)}" if found else "it is not a tensors-only PyTorch file"
+        fix = ckpt_fix if "checkpoint" in expected else "give a file holding only tensors (a state dict)"
         raise CheckpointError(f"{path}: refused by the safe loader (torch.load weights_only=True): {what}; "
-                              "fix: give a file holding only tensors (a state dict)") from None
-    except Exception as err:  # noqa: BLE001 - torch's unpickler raises anything (KeyError, IndexError, ...) on garbage
-        raise CheckpointError(f"{path}: not a PyTorch weights file ({one_line(err)[:160]}); "
-                              "fix: give the .pth state dict of the release") from None
+                              f"fix: {fix}") from None
+    except Exception:  # noqa: BLE001 - torch's unpickler raises anything (KeyError, IndexError, ...) on garbage
+        fix = ckpt_fix if "checkpoint" in expected else "give the .pth state dict of the release"
+        raise CheckpointError(f"{path}: not a PyTorch weights file (torch.load cannot read it: wrong file, or "
+                              f"{expected} damaged in a copy); fix: {fix}") from None
 
 
 def _is_tensor_dict(obj) -> bool:
