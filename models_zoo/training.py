@@ -750,7 +750,7 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
                 _curve_after_precise_bn(trainer, module, datamodule, clock)
         if precise["layers"]:
             best_path = ckpt_dir / "final.ckpt"
-            trainer.save_checkpoint(best_path)   # through the trainer's checkpoint io: atomic
+            trainer.save_checkpoint(best_path, weights_only=False)   # a full checkpoint, as last.ckpt; atomic (checkpoint io)
     best_score = float(best_cb.best_model_score) if best_cb.best_model_score is not None else None
     stopped_early = bool(stop_cb is not None and stop_cb.stopped_epoch > 0)
     seconds = clock.seconds()

@@ -244,6 +244,7 @@ def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two
                         "--out", out)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "equal budget: 16 training clips per model (4 steps of 4)" in proc.stdout
+        assert "weights_only" not in proc.stdout + proc.stderr   # Lightning's note when final.ckpt is saved
         table = pd.read_csv(out / "leaderboard.csv")
         assert (table.loc[table["status"] == "ok", "clips_seen"] == 16).all()
         assert (table.loc[table["status"] == "ok", "crop_frames"] == 401).all()
