@@ -7,7 +7,9 @@ paper's human labels and on the International Soundscape Database (see :mod:`sou
   circumplex order, then ISOPleasant and ISOEventful) and an optional grouping column (scene or
   location);
 * :func:`spearman_table` gives one row per (group, event, quality): ``rho`` and ``p`` exactly as
-  :func:`scipy.stats.spearmanr` returns them, ``p_adjusted`` within each group
+  :func:`scipy.stats.spearmanr` returns them (below :data:`PERMUTATION_BELOW` pairs, ``p`` of a
+  permutation test instead: spearmanr's t approximation calls rho = 1 on 4 pairs p = 0, where the
+  exact p is 1/12), ``p_adjusted`` within each group
   (Benjamini-Hochberg, Bonferroni or none), ``stars`` on the adjusted p and ``n``; a pair that
   cannot be tested (a constant column, too few values) gets empty numbers and a ``reason``;
 * :func:`run` writes ``spearman.csv``, the figures and ``report.md`` into a folder;
@@ -54,6 +56,11 @@ QUALITY_LABELS: dict[str, str] = {**{q: q.capitalize() for q in CIRCUMPLEX_ORDER
 TABLE_COLUMNS: tuple[str, ...] = ("group", "event", "quality", "rho", "p", "p_adjusted", "stars", "n",
                                   "correction", "reason")
 MIN_PAIRS = 3
+#: Below this many pairs p comes from a permutation test (scipy.stats.permutation_test, pairings): exact
+#: up to 8 pairs (8! = 40,320 orders), else 9,999 random orders with a fixed seed. From 10 pairs on,
+#: spearmanr's t approximation is used (the usual rule of thumb for it; scipy's docs suggest permutation
+#: tests for small samples).
+PERMUTATION_BELOW = 10
 
 
 class CorrelationError(ValueError):
@@ -107,7 +114,8 @@ def spearman_pair(x, y) -> tuple[float, float, int, str]:
     """Spearman's rho and its two-sided p for one pair, dropping rows where either is missing.
 
     Returns ``(rho, p, n, reason)``; rho and p come straight from :func:`scipy.stats.spearmanr`
-    (average ranks for ties). When the test is undefined, rho and p are NaN and ``reason`` says why.
+    (average ranks for ties), p from :func:`permutation_p` below :data:`PERMUTATION_BELOW` pairs. When
+    the test is undefined, rho and p are NaN and ``reason`` says why.
     """
     from scipy.stats import spearmanr
 
@@ -128,7 +136,30 @@ def spearman_pair(x, y) -> tuple[float, float, int, str]:
     rho, p = float(res.statistic), float(res.pvalue)
     if not math.isfinite(rho):
         return math.nan, math.nan, n, "rank correlation undefined for these values"
+    if n < PERMUTATION_BELOW:
+        p = permutation_p(x, y)
     return rho, p, n, ""
+
+
+def permutation_p(x, y, seed: int = 0) -> float:
+    """Two-sided p of Spearman's rho by permuting the pairing of x [n] and y [n]
+    (:func:`scipy.stats.permutation_test`, ``permutation_type="pairings"``, as scipy's documentation
+    shows for Spearman): every order when n <= 8, else 9,999 random orders drawn with ``seed``. Ties keep
+    their average ranks, so the null distribution is the one of these very values."""
+    from scipy.stats import permutation_test, rankdata
+
+    rx, ry = rankdata(x), rankdata(y)
+    ry = (ry - ry.mean()) / np.sqrt(((ry - ry.mean()) ** 2).sum())
+
+    def statistic(a, axis=-1):
+        a = a - a.mean(axis=axis, keepdims=True)
+        return (a * ry).sum(axis=axis) / np.sqrt((a * a).sum(axis=axis))
+
+    exact = math.factorial(len(rx)) <= 40320
+    res = permutation_test((rx,), statistic, permutation_type="pairings", vectorized=True,
+                           n_resamples=np.inf if exact else 9999, alternative="two-sided",
+                           rng=np.random.default_rng(seed))
+    return float(min(1.0, res.pvalue))
 
 
 def _constant_reason(what: str, value: float) -> str:

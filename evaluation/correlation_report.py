@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from soundaq.evaluation.correlation import (
+    PERMUTATION_BELOW,
     QUALITY_LABELS,
     CorrelationError,
     Source,
@@ -131,7 +132,8 @@ def render_report(source: Source, table: pd.DataFrame, summary: dict, top: int =
     lines += [f"- Source: {source.label}",
               f"- Rows: {summary['rows']:,}" + (f"; groups ({source.group_name}): {len(source.groups())}"
                                                 if source.group_col else ""),
-              f"- Test: Spearman's rho (scipy.stats.spearmanr, average ranks for ties), two-sided p; "
+              f"- Test: Spearman's rho (scipy.stats.spearmanr, average ranks for ties), two-sided p "
+              f"(a permutation test below {PERMUTATION_BELOW} pairs: exact up to 8, 9,999 orders above); "
               f"p adjusted with {corr[summary['correction']]} within each group "
               f"({len(source.x)} x {len(source.y)} = {len(source.x) * len(source.y)} tests per group); "
               "stars on the adjusted p: * < 0.05, ** < 0.01, *** < 0.001",

@@ -121,6 +121,31 @@ def test_too_few_pairs_reason():
     assert math.isnan(rho) and n == 1 and "paired values" in reason
 
 
+def test_small_samples_get_permutation_p_values():
+    """spearmanr's t approximation gives p = 0 for rho = 1 on 4 pairs; a permutation test gives the exact
+    2/24 (a new user saw *** on every cell of 4 recordings)."""
+    assert stats.spearmanr([1, 2, 3, 4], [4, 3, 2, 1]).pvalue < 1e-6          # what the approximation says
+    assert C.spearman_pair([1, 2, 3, 4], [4, 3, 2, 1])[:3] == (-1.0, pytest.approx(2 / 24, abs=1e-12), 4)
+    # n = 5, rho = 0.9: the identity and 4 adjacent swaps of 120 orders reach |sum d^2| <= 2, on each side
+    assert C.spearman_pair([1, 2, 3, 4, 5], [1, 2, 3, 5, 4])[1] == pytest.approx(10 / 120, abs=1e-12)
+    rng = np.random.default_rng(3)
+    x9, y9 = rng.normal(size=9), rng.normal(size=9)
+    assert C.spearman_pair(x9, y9)[1] == C.spearman_pair(x9, y9)[1]            # seeded random orders above 8
+    x, y = rng.normal(size=C.PERMUTATION_BELOW), rng.normal(size=C.PERMUTATION_BELOW)
+    assert C.spearman_pair(x, y)[1] == stats.spearmanr(x, y).pvalue            # from 10 pairs on: spearmanr's
+
+
+def test_cli_four_rows_mark_no_cell_significant(capsys, pred_csv, test_labels, tmp_path):
+    frame = noisy_predictions(test_labels, n=4)
+    out = tmp_path / "four"
+    rc, _, err = _cli(capsys, "--predictions", pred_csv(frame), "--out", out, "--no-figures")
+    assert rc == 0, err
+    table = _read_spearman(out / "spearman.csv")
+    tested = table[table["p"].notna()]
+    assert len(tested) and (tested["p"] >= 2 / 24 - 1e-12).all() and not tested["stars"].fillna("").str.len().any()
+    assert "a permutation test below 10 pairs" in (out / "report.md").read_text()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fdr_bh_matches_scipy_and_statsmodels(seed):
     from statsmodels.stats.multitest import multipletests
