@@ -155,9 +155,10 @@ def permutation_p(x, y, seed: int = 0) -> float:
         a = a - a.mean(axis=axis, keepdims=True)
         return (a * ry).sum(axis=axis) / np.sqrt((a * a).sum(axis=axis))
 
-    exact = math.factorial(len(rx)) <= 40320
+    orders = math.factorial(len(rx))
+    # n_resamples at least the number of orders makes scipy enumerate them all (exact)
     res = permutation_test((rx,), statistic, permutation_type="pairings", vectorized=True,
-                           n_resamples=np.inf if exact else 9999, alternative="two-sided",
+                           n_resamples=orders if orders <= 40320 else 9999, alternative="two-sided",
                            rng=np.random.default_rng(seed))
     return float(min(1.0, res.pvalue))
 
