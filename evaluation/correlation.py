@@ -160,7 +160,7 @@ def permutation_p(x, y, seed: int = 0) -> float:
     res = permutation_test((rx,), statistic, permutation_type="pairings", vectorized=True,
                            n_resamples=orders if orders <= 40320 else 9999, alternative="two-sided",
                            rng=np.random.default_rng(seed))
-    return float(min(1.0, res.pvalue))
+    return min(1.0, float(res.pvalue))
 
 
 def _constant_reason(what: str, value: float) -> str:
