@@ -158,7 +158,8 @@ def predictions_from_frame(frame, source: str = "predictions table", csv_lines: 
 
     Args:
         frame: a DataFrame with :data:`~soundaq.base.vocab.PREDICTION_COLUMNS` (+ optional ``window``,
-            ``start_s``, ``end_s`` as ``soundaq predict`` writes them, ``data``, ``true_*``).
+            ``start_s``, ``end_s`` as ``soundaq predict`` writes them, ``data``, ``true_*``); a
+            ``recording`` column stands for ``clip`` (``soundaq predict --out DIR``'s CSV tables).
         source: the file name for messages.
         csv_lines: True: also give the CSV line number of a bad row (header = line 1); a list: the
             name of each row in messages (e.g. ``item 2 window 1`` of a JSON file).
@@ -172,6 +173,10 @@ def predictions_from_frame(frame, source: str = "predictions table", csv_lines: 
     """
     if len(frame.columns) == 0 or len(frame) == 0:
         raise PredictionTableError(f"{source}: the table has no rows; fix: pass a predictions table with one row per clip")
+    if "clip" not in frame.columns and "recording" in frame.columns:
+        # `soundaq predict REC... --out DIR` names its rows by recording: timeseries.csv (one row per
+        # window) and recordings.csv (one row per recording, the means over its windows)
+        frame = frame.rename(columns={"recording": "clip"})
     missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""

@@ -189,3 +189,25 @@ def test_the_api_raises_user_errors(tmp_path):
         caption(pd.DataFrame(random_rows(1)), captioner="gpt")
     with pytest.raises(UserError, match="needs LLM settings"):
         caption(pd.DataFrame(random_rows(1)), captioner="llm")
+
+
+def test_caption_the_csv_tables_of_a_predict_folder(tmp_path, capsys):
+    """`soundaq predict REC... --out DIR` names rows by ``recording`` (timeseries.csv: one per window;
+    recordings.csv: one per recording); caption refused both with "missing column(s) clip"."""
+    rows = random_rows(3, seed=4)
+    series = pd.DataFrame(rows).rename(columns={"clip": "recording"})
+    series.insert(1, "window", [0, 1, 0])
+    series.insert(2, "start_s", [0.0, 30.0, 0.0])
+    series.insert(3, "end_s", [30.0, 60.0, 30.0])
+    series["recording"] = ["park_walk", "park_walk", "square"]
+    table = tmp_path / "timeseries.csv"
+    series.to_csv(table, index=False)
+    code, _, err = _run(capsys, "caption", table, "--out", tmp_path / "caps")
+    assert code == 0, err
+    caps = pd.read_csv(tmp_path / "caps" / "captions.csv")
+    assert list(caps["clip"]) == ["park_walk", "park_walk", "square"] and list(caps["start_s"]) == [0.0, 30.0, 0.0]
+    summary = series.drop(columns=["window", "start_s", "end_s"]).iloc[[0, 2]].assign(windows=[2, 1])
+    summary.to_csv(tmp_path / "recordings.csv", index=False)
+    code, _, err = _run(capsys, "caption", tmp_path / "recordings.csv", "--out", tmp_path / "caps2")
+    assert code == 0, err
+    assert list(pd.read_csv(tmp_path / "caps2" / "captions.csv")["clip"]) == ["park_walk", "square"]
