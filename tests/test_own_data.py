@@ -171,6 +171,25 @@ def test_bad_labels_are_one_line_naming_file_line_and_fix(own, case, tmp_path, c
     assert where in err and "fix:" in err and all(n in err for n in needles), err
 
 
+def test_an_unquoted_delimiter_in_an_events_cell_is_named(own, tmp_path, capsys):
+    """A ';'-separated file whose events cell ``Bird;Speech`` is not quoted: the row has one field too many.
+    The message said "pleasant is 'Speech', not a number" (a new-user trial)."""
+    clips = own["labels"]["clip"].tolist()[:3]
+    lines = ["clip;scene;events;" + ";".join(QUALITIES)]
+    lines += [f"{c};park;Bird;{';'.join(['3'] * len(QUALITIES))}" for c in clips[:2]]
+    lines.append(f"{clips[2]};park;Bird;Speech;{';'.join(['3'] * len(QUALITIES))}")
+    path = own["root"] / "semicolons.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code = main(["data", "prepare", "--data", "own", "--labels", str(path), "--audio", str(own["clips"]),
+                 "--cache-dir", str(own["cache"])])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"{path}:4: 12 fields but the header has 11" in err and 'quote such cells ("Bird;Speech")' in err
+    quoted = path.read_text().replace("Bird;Speech", '"Bird;Speech"')
+    path.write_text(quoted)
+    assert OwnSource(path, own["clips"]).labels("training") is not None
+
+
 def test_a_source_checks_its_options_in_one_line(own, tmp_path):
     with pytest.raises(DataError, match=r"needs labels_dir \(--labels LABELS.csv\) and audio_dir"):
         SoundscapeDataModule("own", labels_dir=_full(own))

@@ -294,10 +294,17 @@ def read_labels_csv(path: Path | str, audio_dir: Path | str):
     cols = _read_header(path, header)
     index = _audio_index(folder)
     rows, files, first_line = [], {}, {}
+    delimiter = _delimiter(first)
     for cells in reader:
         line = reader.line_num
         if not any(clean_cell(c) for c in cells):
             continue
+        extra = [c for c in cells[len(header):] if clean_cell(c)]
+        if extra:
+            raise LabelsCSVError(path, line, f"{len(cells)} fields but the header has {len(header)} (a cell holding "
+                                 f"the delimiter {delimiter!r} splits in two)",
+                                 f"quote such cells (\"Bird{delimiter}Speech\"), or save the file with commas "
+                                 "between its columns")
         clip, audio = _resolve_clip(path, line, clean_cell(cells[cols.clip]) if cols.clip < len(cells) else "",
                                     folder, index)
         if clip in first_line:
