@@ -295,7 +295,10 @@ def paired_mean_diff(a, b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
     Returns:
         dict of arrays shaped like one row: ``diff`` (point estimate), ``ci_low``, ``ci_high`` (of
         the difference), ``p_value`` (two-sided, the rule of :func:`paired_bootstrap`:
-        ``min(1, 2 min(1 + #{d_b <= 0}, 1 + #{d_b >= 0}) / (B + 1))``), ``n`` (paired items).
+        ``min(1, 2 min(1 + #{d_b <= 0}, 1 + #{d_b >= 0}) / (B + 1))``; for a column with fewer than
+        :data:`SIGN_FLIP_BELOW` items, the exact sign-flip permutation test of the mean difference
+        instead, :func:`sign_flip_p`: the bootstrap calls 4 differences of one sign p ~ 0, where no
+        test on 4 pairs can go below 2/16), ``n`` (paired items).
 
     Raises:
         MetricInputError: ``a`` and ``b`` of different shapes, or bad resample settings.
@@ -313,5 +316,28 @@ def paired_mean_diff(a, b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanpercentile(dist, [100 * alpha, 100 * (1 - alpha)], axis=0)
         p = np.array([_p_two_sided(flat[:, j]) for j in range(flat.shape[1])]).reshape(d.shape[1:])
-        return {"diff": np.nanmean(d, axis=0), "ci_low": lo, "ci_high": hi, "p_value": p,
-                "n": (~np.isnan(d)).sum(axis=0)}
+        n = (~np.isnan(d)).sum(axis=0)
+        columns, p_flat = d.reshape(d.shape[0], -1), np.ravel(p).copy()
+        for j, count in enumerate(np.ravel(n)):
+            if 0 < count < SIGN_FLIP_BELOW:
+                p_flat[j] = sign_flip_p(columns[:, j][~np.isnan(columns[:, j])])
+        p = p_flat.reshape(np.shape(p))
+        return {"diff": np.nanmean(d, axis=0), "ci_low": lo, "ci_high": hi, "p_value": p, "n": n}
+
+
+#: Below this many paired items :func:`paired_mean_diff` takes its p from :func:`sign_flip_p`.
+SIGN_FLIP_BELOW = 10
+
+
+def sign_flip_p(d) -> float:
+    """Two-sided p of ``mean(d) != 0`` for paired differences d [n] by flipping their signs: every one of
+    the 2^n sign patterns (:func:`scipy.stats.permutation_test`, ``permutation_type="samples"`` on one
+    sample, exact for n < 16)."""
+    from scipy.stats import permutation_test
+
+    d = np.asarray(d, dtype=np.float64)
+    if d.size == 0 or not np.any(d):
+        return 1.0
+    res = permutation_test((d,), lambda x, axis=-1: np.mean(x, axis=axis), permutation_type="samples",
+                           vectorized=True, n_resamples=2 ** min(d.size, 15), alternative="two-sided")
+    return min(1.0, float(res.pvalue))

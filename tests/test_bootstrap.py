@@ -202,3 +202,21 @@ def test_real_size_headline_bootstrap_runs(araus_labels):
     width = table.loc["aq_mse_mean", "ci_high"] - table.loc["aq_mse_mean", "ci_low"]
     per_clip = ((d.quality_pred - d.quality_true) ** 2).mean(1)
     assert width == pytest.approx(3.92 * per_clip.std() / np.sqrt(n), rel=0.15)
+
+
+def test_paired_mean_diff_on_few_items_takes_the_exact_sign_flip_p():
+    """4 captions whose scores differ by -1e-6 to -3e-6: the bootstrap called that p = 0.02 (a new-user
+    trial of caption-metrics); of the 2^4 sign patterns, 2 reach the observed |mean|, so p = 2/16."""
+    from soundaq.evaluation.bootstrap import SIGN_FLIP_BELOW, paired_mean_diff
+
+    a = np.array([0.5, 0.4, 0.3, 0.6])
+    res = paired_mean_diff(a - np.array([1e-6, 2e-6, 1e-6, 3e-6]), a, n_resamples=2000, seed=0)
+    assert res["p_value"] == pytest.approx(2 / 16, abs=1e-12) and res["n"] == 4
+    # 5 items, one of the other sign and the smallest: patterns with sum >= observed are 2 (+ mirror)
+    res = paired_mean_diff(np.array([1.0, 2.0, 3.0, 4.0, -0.5]), np.zeros(5), n_resamples=2000, seed=0)
+    assert res["p_value"] == pytest.approx(4 / 32, abs=1e-12)
+    # from SIGN_FLIP_BELOW items on, the bootstrap rule is kept
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=SIGN_FLIP_BELOW)
+    res = paired_mean_diff(x + 0.01, x, n_resamples=999, seed=0)
+    assert res["p_value"] == pytest.approx(2 / 1000)
