@@ -139,3 +139,19 @@ def write_jury(folder: Path, participants: int = 4, clips: int = 6, seed: int = 
         wb.save(path)
         books.append(path)
     return books, write_key(folder / "key.csv", key_rows)
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``soundaq ARGV...`` in this process: (exit code, stdout, stderr)."""
+    from soundaq.benchmark.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def only_line(err: str) -> str:
+    """The one non-empty line of a command's stderr (fails on more, or on a traceback)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from caption_builders import predict_object, prediction_row, random_rows, write_table
+from input_builders import only_line, run_cli
 
 from soundaq.base.errors import UserError
 from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, QUALITIES, TRUTH_COLUMNS
-from soundaq.benchmark.cli import main
 from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
 from soundaq.captions.run import CSV_COLUMNS, caption
 from soundaq.captions.tables import PredictionTableError, read_predictions_file
@@ -19,16 +19,7 @@ CONTRACT = ("clip", "window", "scene", "events", *QUALITIES, "prompt", "caption"
             "temperature", "seed", "prompt_sha256", "time")
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+_run, _one_line = run_cli, only_line
 
 
 def test_caption_a_leaderboard_table(tmp_path, capsys):

@@ -14,9 +14,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from input_builders import only_line, run_cli
 
 from soundaq.base.fileio import sha256_file
-from soundaq.benchmark.cli import main
 from soundaq.models_zoo.checkpoints import CheckpointError, load_checkpoint, load_numpy_pickle, read_norm_file, save_checkpoint
 
 RELEASED = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN")
@@ -26,16 +26,7 @@ TOL = 1e-4
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(map(str, argv)))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+_run, _one_line_error = run_cli, only_line
 
 
 def _norm_pickle(path, stats: dict, numpy1_names: bool = False):

@@ -14,21 +14,11 @@ import stat
 import openpyxl
 import pytest
 from caption_builders import random_rows, write_table
-from input_builders import noise_wav, write_jury
+from input_builders import noise_wav, only_line, run_cli, write_jury
 
 from soundaq.benchmark.cli import main
 
-
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert lines and "Traceback" not in err, err
-    return lines[-1]
+_run = run_cli
 
 
 @pytest.fixture
@@ -55,7 +45,7 @@ def _cases(tmp_path):
 def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys, blocked, command):
     argv = _cases(tmp_path)[command]
     code, _, err = _run(capsys, *argv, blocked)
-    line = _one_line(err)
+    line = only_line(err)
     assert code == 2, err
     assert line.startswith(f"soundaq {command}: error: ") and str(blocked) in line and "fix:" in line
     assert not blocked.exists()
@@ -74,7 +64,7 @@ def test_any_other_error_on_a_path_is_one_line_and_other_faults_stay_visible(tmp
     monkeypatch.setattr(run, "caption_run", denied)
     code, _, err = _run(capsys, "caption", table, "--out", tmp_path / "caps")
     assert code == 2
-    assert _one_line(err) == ("soundaq caption: error: /srv/shared/captions.csv: Permission denied; fix: write to a "
+    assert only_line(err) == ("soundaq caption: error: /srv/shared/captions.csv: Permission denied; fix: write to a "
                               "folder you may write to, or fix its permissions")
 
     def fault(*args, **kwargs):
@@ -107,8 +97,8 @@ def test_a_jury_without_usable_ratings_keeps_its_issue_list(tmp_path, capsys):
     out = tmp_path / "out"
     code, _, err = _run(capsys, "jury", *books, "--key", key, "--no-figures", "--out", out)
     assert code == 2
-    assert "more issues (issues.csv in" in err
-    line = _one_line(err)
+    assert "more issues (issues.csv in" in err and "Traceback" not in err
+    line = err.strip().splitlines()[-1]
     assert "no usable rating" in line and f"in {out / 'issues.csv'})" in line
     issues = (out / "issues.csv").read_text().splitlines()
     assert len(issues) - 1 > 20 and issues[0].startswith("workbook,sheet,cell,kind")
