@@ -215,10 +215,10 @@ def _torch_load(path: Path, expected: str = "a PyTorch weights file"):
         fix = ckpt_fix if "checkpoint" in expected else "give a file holding only tensors (a state dict)"
         raise CheckpointError(f"{path}: refused by the safe loader (torch.load weights_only=True): {what}; "
                               f"fix: {fix}") from None
-    except Exception:  # noqa: BLE001 - torch's unpickler raises anything (KeyError, IndexError, ...) on garbage
+    except Exception as err:  # noqa: BLE001 - torch's unpickler raises anything (KeyError, IndexError, ...) on garbage
         fix = ckpt_fix if "checkpoint" in expected else "give the .pth state dict of the release"
-        raise CheckpointError(f"{path}: not a PyTorch weights file (torch.load cannot read it: wrong file, or "
-                              f"{expected} damaged in a copy); fix: {fix}") from None
+        raise CheckpointError(f"{path}: not a PyTorch weights file (torch.load: {one_line(err)[:160]}; another kind "
+                              f"of file, or {expected} damaged in a copy); fix: {fix}") from None
 
 
 def _is_tensor_dict(obj) -> bool:
