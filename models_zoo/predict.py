@@ -418,6 +418,29 @@ def _audio_windows(path: Path, rate: int, normaliser, uses_loudness: bool, calib
         yield normaliser.mel(mel[None])[0], (normaliser.loudness(loud[None])[0] if loud is not None else None)
 
 
+def recording_ids(paths) -> list[str]:
+    """The id of each input in predictions, tables and figure names: its file stem, unless another input
+    has the same stem (``site_a/10.flac`` and ``site_b/10.flac``, ``a.ogg`` and ``a.mp3``); those get
+    their file name, then as many parent folders as make them distinct (``site_a/10.flac``). Two inputs
+    with one id would otherwise be merged into one recording."""
+    paths = [Path(p) for p in paths]
+    stems = [p.stem for p in paths]
+    ids = list(stems)
+    for i, path in enumerate(paths):
+        if stems.count(stems[i]) < 2:
+            continue
+        parts = path.absolute().parts
+        same = [q.absolute().parts for j, q in enumerate(paths) if j != i and stems[j] == stems[i]]
+        for depth in range(1, len(parts) + 1):
+            tail = parts[-depth:]
+            if all(other[-depth:] != tail for other in same):
+                ids[i] = "/".join(tail)
+                break
+        else:
+            ids[i] = str(path)   # the same file given twice: its path, both times
+    return ids
+
+
 def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8, device: str = "cpu",
                   report=None, hop_s: float = WINDOW_SECONDS, clamp: bool = False, progress: bool = False):
     """Predict every input with a checkpoint: the library call behind ``soundaq predict``.
@@ -462,9 +485,10 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
                TimeRemainingColumn())
     console = Console(stderr=True)
+    paths = [Path(p) for p in paths]
+    ids = recording_ids(paths)
     with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=True) as bar:
-        for path in paths:
-            path = Path(path)
+        for path, clip_id in zip(paths, ids):
             try:
                 if not path.exists():
                     raise PredictSkip(f"{path}: no such file; fix: check the path")
@@ -478,7 +502,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
                     items = _audio_windows(path, head.rate, normaliser, uses_loudness, calibration, hop_s, spans,
                                            lambda task=task: bar.advance(task))
                 outputs = _predict_batches(module, device, batch_size, items)
-                results.append(clip_result(path.stem, model, outputs, spans=spans, clamp=clamp))
+                results.append(clip_result(clip_id, model, outputs, spans=spans, clamp=clamp))
             except (UserError, PredictSkip) as err:
                 failures.append(first_line(err))
                 if report:

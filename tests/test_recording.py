@@ -192,3 +192,22 @@ def test_each_window_is_the_model_on_that_30_s_clip(tmp_path, ad_cnn_checkpoint)
     for q in QUALITIES:
         assert long["windows"][1]["qualities"][q] == pytest.approx(cut["qualities"][q], abs=1e-5)
     assert long["windows"][1]["isop"] == pytest.approx(cut["isop"], abs=1e-5)
+
+
+def test_recordings_with_one_stem_stay_apart(tmp_path, capsys, ad_cnn_checkpoint):
+    """site_a/10.flac and site_b/10.flac (and a.ogg beside a.flac) were merged into one two-window
+    recording "10" in recordings.csv and the figures (a new-user trial); ids now tell them apart."""
+
+    from soundaq.models_zoo.predict import recording_ids
+
+    for folder, seed in (("site_a", 1), ("site_b", 2)):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / "10.flac", _noise(31.0, seed), RATE)
+    inputs = [tmp_path / "site_a" / "10.flac", tmp_path / "site_b" / "10.flac"]
+    code, _, err = _cli(capsys, "predict", *inputs, "--checkpoint", ad_cnn_checkpoint, "--out", tmp_path / "out",
+                        "--no-progress")
+    assert code == 0, err
+    recs = pd.read_csv(tmp_path / "out" / "recordings.csv")
+    assert list(recs["recording"]) == ["site_a/10.flac", "site_b/10.flac"] and list(recs["windows"]) == [2, 2]
+    assert recs["pleasant"].iloc[0] != recs["pleasant"].iloc[1]
+    assert recording_ids(["x/a.ogg", "x/a.flac", "y/b.wav"]) == ["a.ogg", "a.flac", "b"]
