@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -590,6 +591,39 @@ def _finished(record: dict | None, schedule: Schedule) -> bool:
     return bool(record.get("stopped_early")) or int(record.get("epochs", 0)) >= int(schedule.max_epochs or 1)
 
 
+def _read_text_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def keep_earlier_metrics(path: Path, earlier: str) -> None:
+    """Put the rows of earlier sessions back into a resumed run's ``logs/metrics.csv``.
+
+    Lightning's CSV logger rewrites the file with the rows of the current session only, so a run resumed
+    after a kill lost its first epochs' metrics. The earlier rows logged before the first step of this
+    session are kept (later ones were logged after the checkpoint this session resumed from, and this
+    session logs those steps again), then this session's rows; columns are the union. A file that
+    cannot be read as a table is left as Lightning wrote it."""
+    import io
+
+    import pandas as pd
+
+    try:
+        old = pd.read_csv(io.StringIO(earlier))
+        new = pd.read_csv(path) if path.is_file() and path.stat().st_size else old.iloc[:0]
+    except (OSError, ValueError, pd.errors.ParserError):
+        return
+    if len(new) and "step" in new.columns and "step" in old.columns:
+        old = old[old["step"] < new["step"].min()]
+    if old.empty:
+        return
+    merged = pd.concat([old, new], ignore_index=True, sort=False)
+    with atomic_path(path) as tmp:
+        merged.to_csv(tmp, index=False)
+
+
 def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedule = PAPER, seed: int = 0,  # noqa: C901  (Lightning's set-up, resume and record in order)
                 max_epochs: int | None = None, lr: float | None = None, patience: int | None = None,
                 uncertainty_weighting: bool = False,
@@ -722,12 +756,29 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
     trainer = L.Trainer(**kwargs)
     resume_from = checkpoint_to_resume(ckpt_dir, act=is_rank_zero())
     resumed = resume_from is not None
+    metrics_csv = out_dir / "logs" / "metrics.csv"
+    earlier_metrics = _read_text_or_none(metrics_csv) if resumed and is_rank_zero() else None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resumed else None)
+        with warnings.catch_warnings():
+            # Lightning's CSV logger starts metrics.csv afresh; the earlier sessions' rows are put back below
+            warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resumed else None)
     except TrainingDiverged as stop:       # guard.diverged holds the step and the losses
         if not last.exists():
             raise UserError(f"{model}: {stop} before its first checkpoint; fix: lower the learning rate "
                             "(--lr) or keep gradient clipping on") from None
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        # Ctrl-C: Lightning shut down gracefully, then called sys.exit(1) and left SIGINT ignored; give the
+        # interrupt back to the caller (the CLI says "run the same command again to resume", exit 130)
+        import signal
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt from None
+    finally:
+        if earlier_metrics is not None:
+            keep_earlier_metrics(metrics_csv, earlier_metrics)
 
     metrics = _floats(trainer.callback_metrics)
     epochs_done, steps_done = int(trainer.current_epoch), int(trainer.global_step)

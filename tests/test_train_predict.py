@@ -98,6 +98,38 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     assert resumed.train_seconds > 0
 
 
+def test_a_resumed_run_keeps_the_metrics_of_its_earlier_sessions(tmp_path):
+    """Lightning's CSV logger rewrote logs/metrics.csv with the resumed session's rows only (epoch 0 was
+    lost after a kill; second new-user trial)."""
+    import pandas as pd
+
+    _train(tmp_path / "b", 1)
+    first = pd.read_csv(tmp_path / "b" / "logs" / "metrics.csv")
+    _train(tmp_path / "b", 3)
+    rows = pd.read_csv(tmp_path / "b" / "logs" / "metrics.csv")
+    assert sorted(rows["epoch"].dropna().unique()) == [0, 1, 2]
+    assert rows["step"].is_monotonic_increasing
+    kept = rows[rows["epoch"] == 0].dropna(axis=1, how="all")
+    pd.testing.assert_frame_equal(kept.reset_index(drop=True), first.dropna(axis=1, how="all")[kept.columns],
+                                  check_dtype=False)
+
+
+def test_ctrl_c_during_training_reaches_the_caller_as_an_interrupt(tmp_path):
+    """Lightning answers Ctrl-C with a graceful shutdown and sys.exit(1), leaving SIGINT ignored; the
+    command said nothing of resuming and exited 1. train_model raises KeyboardInterrupt (the CLI's
+    "interrupted; run the same command again to resume", exit 130) and gives SIGINT back."""
+    import signal
+
+    class CtrlC(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "c", 2, trainer_kwargs={"callbacks": [CtrlC()]})
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 class NormTinyNet(TinyNet):
     """TinyNet with a batch norm after its hidden layer (for precise batch norm)."""
 
