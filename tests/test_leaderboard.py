@@ -270,3 +270,18 @@ def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two
         assert prov["schedule"]["budget_clips"] == 16
         tables.append(table.drop(columns=["train_seconds", "clips_per_second", "checkpoint_sha256"]))
     pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+def test_report_says_an_undefined_agreement_in_words():
+    """With 2 test clips no cell has a rho on both sides: the report printed "**+nan** over 0 cells"."""
+    from soundaq.benchmark.leaderboard import report
+
+    prov = {"data": {"data": "own (2 test clips)", "synthetic": False, "split_sizes": {"test": 2}},
+            "budget": "equal budget", "seed": 0, "n_resamples": 10, "correlation": "correlation", "device": "CPU",
+            "created": "2026-11-30", "versions": {"soundaq": "0", "torch": "2.13.0"},
+            "correlation_agreement": {"cells": 0, "spearman": float("nan"), "strong_threshold": 0.9,
+                                      "strong_predicted": 0, "strong_labels": 0}}
+    text = report.markdown([], None, prov, {})
+    assert "+nan" not in text and "Agreement with the labels of the same clips: not defined (0 event x" in text
+    prov["correlation_agreement"].update(cells=150, spearman=0.8125)
+    assert "rank correlation **+0.812** over 150 event x quality cells" in report.markdown([], None, prov, {})

@@ -20,7 +20,7 @@ from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SCENES, TRUE_EV
 from soundaq.benchmark.cli import main
 from soundaq.models_zoo.data.datamodule import DataError, SoundscapeDataModule
 from soundaq.models_zoo.data.sources import make_source, source_names
-from soundaq.models_zoo.data.sources.own import OwnSource, hash_split
+from soundaq.models_zoo.data.sources.own import LabelsCSVError, OwnSource, hash_split
 from soundaq.models_zoo.outputs import LABELLED_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +188,24 @@ def test_an_unquoted_delimiter_in_an_events_cell_is_named(own, tmp_path, capsys)
     quoted = path.read_text().replace("Bird;Speech", '"Bird;Speech"')
     path.write_text(quoted)
     assert OwnSource(path, own["clips"]).labels("training") is not None
+
+
+def test_decimal_commas_are_read_and_words_are_refused_with_the_right_fix(own):
+    """A ';'-separated export from a spreadsheet with decimal commas ("3,5") was refused with "fix: ratings
+    lie between 1 and 5" (second new-user trial)."""
+    frame = own["labels"][["clip", "split", "scene", *QUALITIES]].copy()
+    frame["calm"] = frame["calm"].astype(float) + 0.5
+    frame.loc[frame["calm"] > 5, "calm"] = 4.5
+    text = frame.to_csv(index=False, sep=";", decimal=",")
+    assert ";4,5;" in text or ";3,5;" in text
+    path = own["root"] / "decimal_commas.csv"
+    path.write_text(text)
+    dots = _write(own, "decimal_dots.csv", frame)
+    pd.testing.assert_frame_equal(OwnSource(path, own["clips"]).labels("training"),
+                                  OwnSource(dots, own["clips"]).labels("training"))
+    path.write_text(text.replace(";4,5;", ";high;", 1).replace(";3,5;", ";high;", 1))
+    with pytest.raises(LabelsCSVError, match=r"is 'high', not a number; fix: write a number there"):
+        OwnSource(path, own["clips"]).labels("training")
 
 
 def test_a_source_checks_its_options_in_one_line(own, tmp_path):

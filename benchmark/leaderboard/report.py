@@ -38,6 +38,17 @@ def _better(name: str) -> str:
     return "higher" if METRICS[name].maximize else "lower"
 
 
+def _agreement_sentence(agreed: dict) -> str:
+    """The leader's agreement with the labels (soundaq.evaluation.correlation.agreement) in one sentence."""
+    head = "Agreement with the labels of the same clips: "
+    if not math.isfinite(agreed.get("spearman", math.nan)):
+        return (head + f"not defined ({agreed['cells']} event x quality cells have a rho in both matrices; "
+                "more test clips are needed).")
+    return (head + f"rank correlation **{agreed['spearman']:+.3f}** over {agreed['cells']} event x quality cells "
+            f"(|rho| > {agreed['strong_threshold']:g}: {agreed['strong_predicted']} predicted, "
+            f"{agreed['strong_labels']} in the labels).")
+
+
 def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str]) -> str:
     """The run's report (leaderboard.md)."""
     data_label = prov["data"]["data"]
@@ -96,9 +107,7 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
         lines += ["", "## The leader's events x qualities analysis", "",
                   f"Same code as `soundaq correlate`: [{prov['correlation']}/report.md]({prov['correlation']}/report.md)."]
         if agreed:
-            lines += ["", f"Agreement with the labels of the same clips: rank correlation **{agreed['spearman']:+.3f}** "
-                          f"over {agreed['cells']} event x quality cells (|rho| > {agreed['strong_threshold']:g}: "
-                          f"{agreed['strong_predicted']} predicted, {agreed['strong_labels']} in the labels)."]
+            lines += ["", _agreement_sentence(agreed)]
     lines += ["", "## The paper's published scores (ARAUS test split, 3,576 clips)", "",
               ("Same test split, but the paper's own training runs; differences include training noise."
                if prov["data"].get("paper_split", not synthetic) else

@@ -34,6 +34,7 @@ import csv
 import hashlib
 import io
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -171,9 +172,12 @@ def _check_columns(path: Path, header: list[str], cols: _Columns) -> None:
 
 def _number(path: Path, line: int, column: str, text: str, lo: float, hi: float, what: str, fix: str) -> float:
     try:
-        value = float(text)
+        # a decimal comma ("3,5", what a spreadsheet in many locales writes to a ';'-separated CSV) is read
+        # as the decimal mark it is, as the jury reader does
+        value = float(text.replace(",", ".", 1) if re.fullmatch(r"[+-]?\d+,\d+", text.strip()) else text)
     except ValueError:
-        raise LabelsCSVError(path, line, f"{column} is {text!r}, not a number", fix) from None
+        raise LabelsCSVError(path, line, f"{column} is {text!r}, not a number",
+                             "write a number there (a dot or a comma as the decimal mark)") from None
     if not math.isfinite(value) or not lo <= value <= hi:
         raise LabelsCSVError(path, line, f"{what} {text} of {column} is outside {lo:g}-{hi:g}", fix)
     return value
