@@ -161,6 +161,14 @@ def cache_options() -> argparse.ArgumentParser:
     return p
 
 
+def help_text(doc: str | None) -> str | None:
+    """A command module's docstring, less its first paragraph, as ``--help`` prose: RST's ``double
+    backticks`` become single ones (what a terminal reader expects)."""
+    if not doc or "\n\n" not in doc:
+        return None
+    return doc.split("\n\n", 1)[1].replace("``", "`")
+
+
 def workers_options(default: int = 1, what: str = "parallel worker processes") -> argparse.ArgumentParser:
     p = _parent()
     p.add_argument("--workers", type=positive_int if default >= 1 else non_negative_int, default=default,

@@ -20,7 +20,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("caption", help="soundscape captions of predictions or audio (template or any LLM server)",
                        allow_abbrev=False,
-                       description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+                       description=o.help_text(__doc__),
                        parents=[o.output_options(help="output folder (created; a rerun resumes)"), o.llm_options(),
                                 o.seed_options("the template's sentence shapes and the LLM request"),
                                 o.checkpoint_options(required=False), o.inference_options(),

@@ -19,7 +19,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("compare", help="explain how two clips, windows or sites differ (ADIFF's three tiers)",
                        allow_abbrev=False,
-                       description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+                       description=o.help_text(__doc__),
                        parents=[o.output_options(), o.llm_options(), o.seed_options("the LLM request"),
                                 o.checkpoint_options(required=False), o.inference_options(),
                                 o.cache_options(), o.progress_options(), o.calibration_options()])

@@ -17,7 +17,7 @@ def register(sub) -> None:
         parents=[o.data_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
                  o.bootstrap_options(minimum=1),
                  o.workers_options(_default_workers(), "models trained at the same time, each in its own "
-                                   "process with the CPU threads shared out (default: 2 on 2+ cores, else 1)"),
+                                   "process with the CPU threads shared out; 2 on 2+ cores, else 1: on this machine"),
                  o.seed_options("training, shuffling and the bootstrap"), o.progress_options(),
                  o.output_options(help="run folder, e.g. results/RUN (an existing one is resumed)")])
     from soundaq.models_zoo.schedules import EMBEDDED, SCHEDULES

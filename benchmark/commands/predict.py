@@ -21,7 +21,7 @@ def register(sub) -> None:
     from soundaq.benchmark import options as o
 
     p = sub.add_parser("predict", help="predict scene, events, 8 qualities, ISOP/ISOE of clips and long recordings",
-                       description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+                       description=o.help_text(__doc__),
                        parents=[o.checkpoint_options(), o.inference_options(), o.calibration_options(),
                                 o.cache_options(), o.progress_options()])
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=AUDIO_HELP)
