@@ -101,7 +101,14 @@ def _train(args) -> int:
                  else "stopped early" if result.stopped_early else
                  "budget used" if schedule.budget_clips is not None else "max epochs reached")
         monitor = result.record.get("monitor", "val/isop_mse")
-        print(f"soundaq train: {args.model}: {state} after {result.epochs} epoch(s), "
-              f"best {monitor} {score}, {result.train_seconds:.1f} s; best checkpoint {result.best_checkpoint}",
+        which = "best"
+        if schedule.budget_clips is not None:    # a budget keeps its last weights: say their score
+            which = "final"
+            last = (result.record.get("curve") or [{}])[-1].get(monitor.removeprefix("val/"))
+            final = result.metrics.get(monitor, last)
+            score = f"{final:.4f}" if isinstance(final, (int, float)) else "n/a"
+        resumed = " (resumed an interrupted run)" if result.resumed else ""
+        print(f"soundaq train: {args.model}: {state}{resumed} after {result.epochs} epoch(s), "
+              f"{which} {monitor} {score}, {result.train_seconds:.1f} s; {which} checkpoint {result.best_checkpoint}",
               file=sys.stderr)
     return 0
