@@ -448,3 +448,12 @@ def test_head_initialisation_uses_only_what_is_labelled():
     assert not after["fc_final_scene.weight"].any()
     for name in ("fc_final_event.weight", "fc_final_event.bias", "fc_final_pleasant.bias", "fc_final_ISOPls.weight"):
         assert torch.equal(after[name], before[name]), name
+
+
+def test_an_own_labels_csv_given_as_an_araus_folder_points_to_data_own(own, capsys):
+    """`data check --labels labels.csv` answered "fix: see the command's --help" (second new-user trial)."""
+    path = _write(own, "labels_for_check.csv", own["labels"][["clip", "split", "scene", *QUALITIES]])
+    code = main(["data", "check", "--labels", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"`soundaq data prepare --data own --labels {path} --audio DIR` checks it" in err

@@ -59,7 +59,11 @@ def check_label_folder(folder: Path | str) -> None:
     if kind == "label-file":
         raise wrong_kind(folder, kind, "a label folder", fix=f"pass the folder holding it, --labels {folder.parent}")
     if kind not in ("label-folder", "folder", "missing"):
-        raise wrong_kind(folder, kind, "an ARAUS label folder (*_set_*.txt files)")
+        fix = None
+        if kind == "text" and folder.suffix.lower() in (".csv", ".tsv", ".txt"):
+            fix = (f"for your own listening test's labels CSV, add --data own (with --audio DIR): "
+                   f"`soundaq data prepare --data own --labels {folder} --audio DIR` checks it")
+        raise wrong_kind(folder, kind, "an ARAUS label folder (*_set_*.txt files)", fix=fix)
 
 
 def split_files(folder: Path | str, split: str) -> SplitFiles:
