@@ -485,7 +485,9 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
                TimeRemainingColumn())
     console = Console(stderr=True)
-    paths = [Path(p) for p in paths]
+    from soundaq.models_zoo.features.batch import expand_inputs
+
+    paths = expand_inputs([Path(p) for p in paths], also=(".npz",))   # a folder: its audio and .npz files
     ids = recording_ids(paths)
     with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=True) as bar:
         for path, clip_id in zip(paths, ids):

@@ -211,3 +211,9 @@ def test_recordings_with_one_stem_stay_apart(tmp_path, capsys, ad_cnn_checkpoint
     assert list(recs["recording"]) == ["site_a/10.flac", "site_b/10.flac"] and list(recs["windows"]) == [2, 2]
     assert recs["pleasant"].iloc[0] != recs["pleasant"].iloc[1]
     assert recording_ids(["x/a.ogg", "x/a.flac", "y/b.wav"]) == ["a.ogg", "a.flac", "b"]
+    # a folder stands for its audio (and .npz) files, as in `soundaq features`
+    code, _, err = _cli(capsys, "predict", tmp_path / "site_a", "--checkpoint", ad_cnn_checkpoint, "--out",
+                        tmp_path / "folder.csv", "--no-progress")
+    assert code == 0, err
+    assert list(pd.read_csv(tmp_path / "folder.csv", dtype={"clip": str})["clip"].unique()) == ["10"]
+

@@ -14,7 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-AUDIO_HELP = "audio files (wav, flac, ogg, ...) or features .npz files from `soundaq features`"
+AUDIO_HELP = ("audio files (wav, flac, ogg, ...), features .npz files from `soundaq features`, or folders of "
+              "them")
 
 
 def register(sub) -> None:

@@ -25,13 +25,15 @@ from soundaq.base.parallel import one_thread_each
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".w64", ".caf")
 
 
-def expand_inputs(paths: list[Path]) -> list[Path]:
-    """Audio files of the inputs: files as given, folders as their audio files (sorted); an empty
-    folder stays in the list so that it is reported as a failure."""
+def expand_inputs(paths: list[Path], also: tuple[str, ...] = ()) -> list[Path]:
+    """Audio files of the inputs: files as given, folders as their audio files (sorted; files with the
+    suffixes ``also`` too, e.g. ``(".npz",)``); an empty folder stays in the list so that it is
+    reported as a failure."""
     files: list[Path] = []
+    suffixes = {*AUDIO_SUFFIXES, *also}
     for path in paths:
         if path.is_dir():
-            found = sorted(q for q in path.iterdir() if q.is_file() and q.suffix.lower() in AUDIO_SUFFIXES)
+            found = sorted(q for q in path.iterdir() if q.is_file() and q.suffix.lower() in suffixes)
             files.extend(found if found else [path])  # an empty folder is reported as a failure
         else:
             files.append(path)
