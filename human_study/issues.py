@@ -61,12 +61,11 @@ def keep_issues(frame, out) -> str:
     from pathlib import Path
 
     from soundaq.base.errors import UserError
-    from soundaq.base.fileio import atomic_path, output_folder
+    from soundaq.base.fileio import output_folder
+    from soundaq.human_study.report import write_table
 
     try:
-        target = output_folder(out) / "issues.csv"
-        with atomic_path(target) as tmp:
-            frame.to_csv(tmp, index=False)
+        target = write_table(frame, output_folder(out) / "issues.csv")   # as the finished runs write it
     except (UserError, OSError):
         return ""
     return f" (all {len(frame)} in {Path(target)})"
