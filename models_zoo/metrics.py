@@ -58,7 +58,6 @@ from soundaq.base.vocab import (
     TRUE_EVENT_COLUMNS,
     TRUE_QUALITY_COLUMNS,
     TRUTH_GROUP_COLUMNS,
-    event_slug,
 )
 
 PAPER = "paper"
@@ -642,15 +641,3 @@ def score_table(frame, source: str = "predictions table") -> dict[str, float | i
         MetricInputError: missing columns, wrong shapes or non-finite values (one line)."""
     return score(EvalData.from_table(frame, source=source))
 
-
-def per_event_scores(data: EvalData):
-    """A tidy table of per-event AUC and AP (standard definitions), with positives per event."""
-    import pandas as pd
-
-    if "events" not in data.tasks:
-        raise MetricInputError(f"{data.source}: has no event labels; fix: score per-event metrics on labelled data")
-    ones = np.ones((1, data.n))
-    rows = [{"event": e, "column": f"event_prob_{event_slug(e)}", "positives": int(data.event_true[:, k].sum()),
-             "auc": float(_event_auc_weighted(data, ones, k)[0]), "ap": float(_event_ap_weighted(data, ones, k)[0])}
-            for k, e in enumerate(EVENTS)]
-    return pd.DataFrame(rows)

@@ -161,11 +161,3 @@ class Normaliser:
         out *= self.loud_scale
         return out
 
-
-def stats_summary(stats: Mapping) -> str:
-    """A short human line: mean of the mel means/stds and the loudness mean/std."""
-    m = np.mean(stats["log_mel"]["mean"])
-    s = np.mean(stats["log_mel"]["std"])
-    lm, ls = stats["loudness"]["mean"][0], stats["loudness"]["std"][0]
-    return (f"log-mel mean {m:.2f} dB, std {s:.2f} dB (averaged over 64 bins); "
-            f"loudness mean {lm:.3f} sone, std {ls:.3f} sone")

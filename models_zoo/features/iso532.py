@@ -162,21 +162,9 @@ def _band_mean_squares(x, coef, snap):  # pragma: no cover - compiled
     return acc / max(n, 1)
 
 
-def band_intensities(pascals48k: np.ndarray) -> np.ndarray:
-    """Smoothed third-octave band intensities of a 48 kHz signal every 0.5 ms: [ceil(n / 24), 28]
-    (filter-gain units; the level is ``10 log10((I + TINY) / I_REF)`` dB)."""
-    x = np.ascontiguousarray(pascals48k, dtype=np.float64)
-    return _band_intensities(x, _FILTER_COEF, DECIMATION, SNAP)
-
-
 def intensity_to_level(intensity: np.ndarray) -> np.ndarray:
     """Band level in dB SPL of a band intensity, as the reference program: 10 log10((I + TINY) / I_REF)."""
     return 10.0 * np.log10((np.asarray(intensity, dtype=np.float64) + TINY) / I_REF)
-
-
-def third_octave_levels(pascals48k: np.ndarray) -> np.ndarray:
-    """Third-octave band levels in dB every 0.5 ms: [28, ceil(n / 24)]."""
-    return intensity_to_level(band_intensities(pascals48k)).T
 
 
 # --- 2. core loudness ------------------------------------------------------------------------------
@@ -266,18 +254,6 @@ def _core(values: np.ndarray, offset: float, denom: float, field: str) -> np.nda
         if level > 120.0:
             raise LevelRangeError(f"a third-octave level of {level:.1f} dB in 25-250 Hz exceeds 120 dB")
     return _core_loudness(values, offset, denom, *_CORE_TABLES[field])
-
-
-def core_loudness(levels: np.ndarray, field: str = "free") -> np.ndarray:
-    """Core loudness of 21 critical bands (sone/Bark) from third-octave levels in dB: [28, frames] ->
-    [21, frames] (the 21st band, 23.6-24 Bark, is zero).
-
-    Low-frequency weighting: a 25-250 Hz level takes the correction of the first of the first seven
-    ranges whose limit RAP - DLL it does not exceed, and none above them (as mosqito).
-    Raises :class:`LevelRangeError` for a 25-250 Hz level above 120 dB.
-    """
-    levels = np.asarray(levels, dtype=np.float64)
-    return _core(10.0 ** (levels.T / 10.0), 0.0, 1.0, field).T
 
 
 # --- 3. non-linear temporal decay ------------------------------------------------------------------
@@ -371,12 +347,6 @@ def _nonlinear_decay(core, B, steps, snap):  # pragma: no cover - compiled
                 _decay_substep(st, b, u, B0, B1, B2, B3, B4, B5)
         _snap(st[2 * _NL:], 2 * _NL, snap)
     return out
-
-
-def nonlinear_decay(core: np.ndarray) -> np.ndarray:
-    """Non-linear temporal decay of core loudness sampled at 2 kHz: [21, frames] -> [21, frames]."""
-    core = np.ascontiguousarray(np.asarray(core, dtype=np.float64).T)
-    return _nonlinear_decay(core, _DECAY_B, SUBSTEPS, SNAP).T
 
 
 # --- 4. upper slopes: total and specific loudness --------------------------------------------------
@@ -535,18 +505,6 @@ def _slopes_of(nm: np.ndarray, specific: bool, step: int = 1) -> tuple[np.ndarra
     spec = np.zeros((rows, N_SPECIFIC))
     total = _slopes(nm, T.ZUP, T.RNS, _RNS_R8, _USL_BY_GROUP, _STARTS, _ENDS, _ZROW, _ZROW_R8, spec, step)
     return total, spec
-
-
-def total_loudness(nm: np.ndarray) -> np.ndarray:
-    """Total loudness (sone) per frame from core loudness [21, frames]."""
-    return _slopes_of(np.asarray(nm, dtype=np.float64).T, False)[0]
-
-
-def specific_loudness_of_core(nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(total loudness [frames] in sone, specific loudness [240, frames] in sone/Bark) from core
-    loudness [21, frames]: the upper slopes of ISO 532-1 (as mosqito's ``_calc_slopes``)."""
-    total, spec = _slopes_of(np.asarray(nm, dtype=np.float64).T, True)
-    return total, spec.T
 
 
 # --- 5. temporal weighting -------------------------------------------------------------------------
