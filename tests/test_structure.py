@@ -28,7 +28,8 @@ LAYERS: dict[str, list[str]] = {
                            "soundaq.models_zoo.data", "soundaq.models_zoo.features",
                            "soundaq.models_zoo.outputs | soundaq.models_zoo.schedules"],
     "soundaq.benchmark": ["soundaq.benchmark.cli", "soundaq.benchmark.commands",
-                          "soundaq.benchmark.leaderboard | soundaq.benchmark.perf", "soundaq.benchmark.options"],
+                          "soundaq.benchmark.leaderboard | soundaq.benchmark.perf",
+                          "soundaq.benchmark.options | soundaq.benchmark.terminal"],
 }
 
 

@@ -85,8 +85,9 @@ def _models(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
 
-    from rich.console import Console
     from rich.table import Table
+
+    from soundaq.benchmark.terminal import stdout_console
 
     table = Table(title="soundaq model zoo (scores: SoundSCaper paper, ARAUS test set, 3,576 clips)")
     for col, justify in (("name", "left"), ("inputs", "left"), ("params", "right"), ("scene acc %", "right"),
@@ -105,7 +106,7 @@ def _models(args) -> int:
             cells.append("ok" if ok else f"{row['params_counted']:,} (!)")
         table.add_row(*cells)
     mismatched = [r["name"] for r in rows if args.count and not r["plugin"] and r["params_counted"] != r["params"]]
-    console = Console()
+    console = stdout_console()   # a pipe gets every column whole
     console.print(table)
     console.print("inputs: normalised log-mel [3001, 64]; loudness [15000, 1] (ISO 532-1). `--json` gives every field.")
     console.print(_released_table(released))
