@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, list[str]] = {
     "soundaq": ["soundaq.benchmark", "soundaq.human_study | soundaq.captions", "soundaq.evaluation",
                 "soundaq.models_zoo", "soundaq.base"],
-    "soundaq.models_zoo": ["soundaq.models_zoo.training | soundaq.models_zoo.predict",
+    "soundaq.models_zoo": ["soundaq.models_zoo.training | soundaq.models_zoo.predict | soundaq.models_zoo.cost",
                            "soundaq.models_zoo.checkpoints", "soundaq.models_zoo.module",
                            "soundaq.models_zoo.streaming | soundaq.models_zoo.losses | soundaq.models_zoo.head_init",
                            "soundaq.models_zoo.metrics | soundaq.models_zoo.nets | soundaq.models_zoo.registry",

@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--count", action="store_true",
                    help="also build every net and count its parameters (slower; checks the registry)")
     p.set_defaults(handler=_models)
+    from soundaq.benchmark.commands.models_cost import add_options
+
+    add_options(p)      # --cost and its options
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     d = msub.add_parser("download", help="fetch the release's trained weights (git-blob pinned, resumable) and "
                                          "import them into the cache, for --model NAME",
@@ -63,6 +66,10 @@ def _fmt(value, spec: str = "") -> str:
 
 
 def _models(args) -> int:
+    from soundaq.benchmark.commands.models_cost import run_cost, wants_cost
+
+    if wants_cost(args):
+        return run_cost(args)
     from soundaq.models_zoo.pretrained_weights import pretrained_rows
     from soundaq.models_zoo.registry import nets
 
