@@ -31,7 +31,8 @@ DEFAULT_N = 3
 
 def captions_from(workbooks: list[Path], key, skip_unreadable: bool = True) -> dict[tuple[str, str], str]:
     """Caption texts by ``(clip casefolded, system)`` from questionnaire workbooks un-blinded by ``key``
-    (a :class:`~soundaq.human_study.questionnaire.Key`); the first workbook that has a text wins.
+    (a :class:`~soundaq.human_study.questionnaire.Key`); the first workbook that has a text wins, and reading
+    stops once every caption the key names has one.
 
     Raises:
         ValueError: (``skip_unreadable=False``) a workbook that cannot be read as a questionnaire (the
@@ -40,10 +41,13 @@ def captions_from(workbooks: list[Path], key, skip_unreadable: bool = True) -> d
     from soundaq.human_study.caption_texts import read_caption_texts
 
     out: dict[tuple[str, str], str] = {}
+    wanted = {(entry[2].casefold(), entry[3]) for entry in key.entries.values()}
     for wb in workbooks:
         participant = key.participant_for(wb)
         if participant is None:
             continue
+        if wanted <= set(out):
+            break           # every caption of the key has its text: the other workbooks need not be opened
         try:
             texts = read_caption_texts(wb)
         except ValueError:

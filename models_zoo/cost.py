@@ -169,11 +169,13 @@ def measure_phase(name: str, phase: str, batch: int = 4, min_time: float = 1.0, 
         torch.set_num_threads(threads)
     cuda = device.startswith("cuda")
     gc.collect()
+    base: int | None = None       # bytes in use before the net is built
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-    else:
-        base = _status_kib("VmRSS") if _reset_peak_rss() else None
+    elif _reset_peak_rss():
+        rss = _status_kib("VmRSS")
+        base = None if rss is None else rss * 1024
     torch.manual_seed(0)
     net = build_net(name).to(device)
     mel, loud = clip_inputs(name, batch, device)
@@ -181,11 +183,11 @@ def measure_phase(name: str, phase: str, batch: int = 4, min_time: float = 1.0, 
     timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads(), label=name,
                   sub_label=phase)
     m = timer.blocked_autorange(min_run_time=min_time)
-    if cuda:
-        peak = (torch.cuda.max_memory_allocated(device) - base) / 1e6
-    else:
-        hwm = _status_kib("VmHWM") if base is not None else None
-        peak = None if hwm is None or base is None else (hwm - base) * 1024 / 1e6
+    peak: float | None = None     # MB
+    if base is not None:
+        hwm = _status_kib("VmHWM")
+        used = torch.cuda.max_memory_allocated(device) if cuda else None if hwm is None else hwm * 1024
+        peak = None if used is None else (used - base) / 1e6
     out: dict[str, Any] = {"seconds": float(m.median), "runs": int(len(m.times) * m.number_per_run),
                            "peak_mb": peak, "params": count_params(net)}
     if phase == "infer":       # after the peak was read: the count's own forward pass is not in it

@@ -51,8 +51,10 @@ def toynet(monkeypatch):
     return "soundaq_toynet:ToyNet"
 
 
+@pytest.mark.slow
 def test_a_phase_runs_in_its_own_process(toynet):
-    """The peak is the phase's own: it runs in a fresh spawned process (the one spawn of the fast tests)."""
+    """The peak is the phase's own: it runs in a fresh spawned process (slow: importing torch there, 4-40 s
+    on the shared machine; the fast command test below measures in this process)."""
     res = cost._run_isolated(toynet, "infer", 2, 0.0, "cpu", 1)
     assert res["macs"] == TOYNET_MACS and res["seconds"] > 0 and res["runs"] >= 1
     assert res["peak_mb"] is not None and res["peak_mb"] >= 0
