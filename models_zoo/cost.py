@@ -349,7 +349,7 @@ def cost_markdown(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(MARKDOWN_HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * (len(MARKDOWN_HEADER) - 1)) + "|"]
     for r in rows:
         p = r.get("paper") or {}
-        cells = [r["model"], _num(r["params"], ","), _printed(p.get("params_m")),
+        cells = [r["model"], _num(r["params"], ","), _num(p.get("params_m"), ".2f"),
                  _num(None if r["macs"] is None else r["macs"] / 1e9, ".2f"),
                  _num(r["train_s_per_clip"], ".3g"), _printed(p.get("training_time_s")),
                  _num(r["train_peak_mb"], ",.0f"), _printed(p.get("training_gpu_memory_gb")),
