@@ -21,7 +21,7 @@ from soundaq.human_study.issues import keep_issues
 PUBLIC = "public"
 
 
-def _resolve_key(questionnaire: Path, key):
+def resolve_key(questionnaire: Path, key):
     """The Key for a questionnaire: a CSV, or the packaged public key (``public``, or no key for a
     workbook in the public layout)."""
     from soundaq.human_study.public_key import layout_mismatch, public_key_for
@@ -160,7 +160,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     if questionnaire is not None:
         if not Path(questionnaire).is_file():
             raise UserError(f"{questionnaire}: no such file; pass the questionnaire .xlsx")
-        key_obj, key_used = _resolve_key(Path(questionnaire), key)
+        key_obj, key_used = resolve_key(Path(questionnaire), key)
         q_cands, q_refs, ref_system = questionnaire_captions(Path(questionnaire), key_obj, reference_system, issues)
         cands += q_cands
         for clip, rs in q_refs.items():

@@ -57,7 +57,8 @@ class JuryResult:
 
 def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,  # noqa: C901  (the jury's steps in order; each optional input adds one)
              strict: bool = False, reference: str | None = None, alpha: float = 0.05, resamples: int = 10_000,
-             seed: int = 0, figures: bool = True, report_line=None) -> JuryResult:
+             seed: int = 0, figures: bool = True, report_line=None, captions: Path | None = None,
+             case_n: int = 3) -> JuryResult:
     """The whole jury analysis (see the module docstring).
 
     Args:
@@ -70,6 +71,9 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
         reference: the system the others are compared with (default: the human/expert one).
         alpha: significance level; resamples, seed: the bootstrap (0 resamples: no bootstrap intervals).
         report_line: called with each one-line message (default: print to stderr).
+        captions: a questionnaire workbook whose caption texts the case study shows (default: those of the
+            questionnaire workbooks, if any); case_n: clips per side of the case study
+            (:mod:`soundaq.human_study.case_study`).
 
     Raises:
         UserError: bad arguments, a file in the role of another, nothing usable, or (``strict``) any
@@ -98,6 +102,11 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
         say(notes[-1])
     if published is not None and not Path(published).is_file():
         raise UserError(f"{published}: published workbook not found; fix: pass the results .xlsx")
+    if case_n < 1:
+        raise UserError(f"--case-study {case_n}: must be at least 1")
+    from soundaq.human_study import case_study
+
+    caption_texts = case_study.read_captions_arg(Path(captions), key) if captions is not None else None
     out = output_folder(out, create=False)
 
     import pandas as pd
@@ -153,13 +162,22 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     summary = jury.summarise(clips, resamples, seed)
     tests = jury.paired_tests(clips, reference, alpha, resamples, seed)
     friedman = jury.friedman_tests(clips)
+    texts_from = None       # where the case study's caption texts come from
+    if caption_texts is not None:
+        sources.append({"path": str(captions), "kind": "captions (questionnaire)", "sha256": sha256_file(captions)})
+        texts_from = f"`{captions}`"
+    elif workbooks:
+        caption_texts = case_study.captions_from(workbooks, the_key)
+        texts_from = "the questionnaire workbooks" if caption_texts else None
+    cases = case_study.largest_gaps(clips, reference, caption_texts, case_n)
     reliability = reliability_table(tidy)
 
     out = output_folder(out)
     written = []
     tables = {"ratings": tidy, "clip_scores": clips, "summary": summary, "tests": tests,
               "friedman": friedman if not friedman.empty else None,
-              "reliability": reliability if not reliability.empty else None, "issues": log.frame()}
+              "reliability": reliability if not reliability.empty else None, "case_study": cases,
+              "issues": log.frame()}
     for name, frame in tables.items():
         if frame is not None:
             written.append(report.write_table(frame, out / f"{name}.csv"))
@@ -174,7 +192,7 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     written += figure_paths
     written.append(report.write_xlsx(tables, out / "jury_results.xlsx"))
     text = report.build_report(sources, tidy, summary, tests, friedman, reliability, log, alpha, resamples, seed,
-                               figure_paths, out)
+                               figure_paths, out, case_study.markdown_section(cases, case_n, texts_from))
     written.append(report.write_report(text, out / "report.md"))
     versions = {}
     for pkg in ("numpy", "scipy", "pandas", "pingouin", "krippendorff", "openpyxl", "matplotlib"):

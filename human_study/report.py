@@ -69,7 +69,7 @@ def comparison_sentences(row, alpha: float, source_label: str) -> list[str]:
 
 
 def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability, issue_log, alpha: float,
-                 n_boot: int, seed: int, figures: list[Path], out_dir: Path) -> str:
+                 n_boot: int, seed: int, figures: list[Path], out_dir: Path, case_study: list[str] | None = None) -> str:
     parts = ["# Expert-jury statistics (`soundaq jury`)", ""]
     parts += ["## Inputs", ""]
     parts += [f"- `{i['path']}` ({i['kind']}, sha256 {i['sha256'][:12]})" for i in inputs]
@@ -116,6 +116,7 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
             parts.append("")
     else:
         parts += ["No paired comparison possible (fewer than two systems rated on the same clips).", ""]
+    parts += case_study or []      # human_study.case_study.markdown_section: the largest gaps, each way
     parts += ["## Summary per dataset, system and dimension (`summary.csv`)", ""]
     if summary is not None and not summary.empty:
         parts.append(md_table(

@@ -31,8 +31,14 @@ from soundaq.base.errors import UserError
 from soundaq.base.plugins import import_target
 from soundaq.base.vocab import QUALITIES
 
-INPUT_MEL = "log-mel [3001, 64]"
-INPUT_LOUDNESS = "loudness [15000, 1]"
+#: Shape [time steps, features] of each input of one 30-s clip: log-mel frames (hop 10 ms) x mel bands,
+#: ISO 532-1 loudness samples (2 ms) x 1. What a net is fed per clip (e.g. by soundaq.models_zoo.cost).
+CLIP_MEL_SHAPE = (3001, 64)
+CLIP_LOUDNESS_SHAPE = (15000, 1)
+INPUT_MEL = f"log-mel [{CLIP_MEL_SHAPE[0]}, {CLIP_MEL_SHAPE[1]}]"
+INPUT_LOUDNESS = f"loudness [{CLIP_LOUDNESS_SHAPE[0]}, {CLIP_LOUDNESS_SHAPE[1]}]"
+#: A net's ``inputs`` entry -> the shape of that input for one 30-s clip.
+INPUT_SHAPES: dict[str, tuple[int, int]] = {INPUT_MEL: CLIP_MEL_SHAPE, INPUT_LOUDNESS: CLIP_LOUDNESS_SHAPE}
 
 
 @dataclass(frozen=True)
@@ -215,3 +221,40 @@ def build_net(name: str, **kwargs):
 def count_params(net, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of ``net``."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable_only)
+
+
+@dataclass(frozen=True)
+class PaperOverhead:
+    """One row of the release's cost table (``Table/overhead.png`` of Yuanbo2020/SoundSCaper, measured on a
+    :data:`PAPER_OVERHEAD_DEVICE` with 30-s clips): the figures as printed there. Times are in seconds as
+    printed (the release does not say per what unit of work); memories are GPU memory in GB; the scores are
+    the mean and standard deviation over the release's repeated runs (scene accuracy in %, event AUC, the
+    mean of the 8 quality MSEs), not the single-run test scores of :class:`NetSpec`."""
+
+    params_m: float
+    training_time_s: float
+    training_gpu_memory_gb: float
+    inference_time_s: float
+    inference_gpu_memory_gb: float
+    scene_acc_pct_mean: float
+    scene_acc_pct_sd: float
+    event_auc_mean: float
+    event_auc_sd: float
+    aq_mse_mean_mean: float
+    aq_mse_mean_sd: float
+
+
+#: The GPU the release's cost table was measured on.
+PAPER_OVERHEAD_DEVICE = "Tesla V100-SXM3-32GB"
+#: Registry name -> the release's cost table row (published facts; soundaq models --cost shows them beside
+#: its own measurements, labelled as the paper's).
+PAPER_OVERHEAD: dict[str, PaperOverhead] = {
+    "AD_CNN": PaperOverhead(0.52, 0.000029, 2.93, 0.0056, 1.791, 89.63, 2.21, 0.84, 0.02, 1.128, 0.077),
+    "Baseline_CNN": PaperOverhead(1.01, 0.000004, 3.27, 0.0043, 1.181, 87.87, 1.76, 0.92, 0.01, 1.315, 0.144),
+    "Hierarchical_CNN": PaperOverhead(1.01, 0.000004, 3.27, 0.0046, 1.181, 89.82, 2.75, 0.89, 0.02, 1.293, 0.198),
+    "MobileNetV2": PaperOverhead(2.26, 0.000012, 13.06, 0.0055, 1.937, 89.67, 0.88, 0.92, 0.01, 1.145, 0.112),
+    "YAMNet": PaperOverhead(3.21, 0.000004, 6.82, 0.0049, 2.161, 88.84, 1.59, 0.90, 0.01, 1.199, 0.109),
+    "CNN_Transformer": PaperOverhead(12.29, 0.000004, 3.44, 0.0044, 1.241, 92.80, 0.59, 0.93, 0.01, 1.339, 0.134),
+    "PANNs": PaperOverhead(79.73, 0.000085, 19.71, 0.0190, 5.665, 93.57, 1.18, 0.90, 0.02, 1.156, 0.107),
+    "SoundAQnet": PaperOverhead(2.70, 0.000091, 13.54, 0.0189, 3.219, 95.31, 0.77, 0.94, 0.01, 1.054, 0.091),
+}

@@ -22,7 +22,8 @@ def _cli(capsys, *argv):
 @pytest.fixture(scope="module")
 def published_run(expert_jury_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("jury_pub")
-    rc = main(["jury", "--published", str(expert_jury_dir / PUBLISHED), "--out", str(out), "--resamples", "2000"])
+    rc = main(["jury", "--published", str(expert_jury_dir / PUBLISHED), "--out", str(out), "--resamples", "2000",
+               "--captions", str(expert_jury_dir / TEMPLATE)])
     assert rc == 1      # the published file's out-of-range fluency average is an input error, left out
     return out
 
@@ -50,6 +51,66 @@ def test_published_reproduces_the_paper(published_run):
     issues = pd.read_csv(published_run / "issues.csv")
     assert set(zip(issues["sheet"], issues["cell"], issues["kind"])) == {
         ("Dataset_D1", "E32", "out_of_range"), ("Dataset_D2", "H38", "formula_mismatch")}
+
+
+def _published_gaps(path) -> dict[str, pd.Series]:
+    """Expert minus SoundSCaper overall score per clip, read straight from the workbook's cells."""
+    gaps = {}
+    for sheet, dataset in (("Dataset_D1", "D1"), ("Dataset_D2", "D2")):
+        frame = pd.read_excel(path, sheet_name=sheet)
+        wide = frame.pivot_table(index="Audio ID", columns="Caption", values="OverallScore_Avg")
+        gaps[dataset] = wide["Caption by human expert"] - wide["Caption by SoundSCaper"]
+    return gaps
+
+
+def test_case_study_largest_gaps_each_way_with_both_captions(published_run, expert_jury_dir):
+    """The case study (human_study/case_study.py, `--captions`): gaps from the published cells, texts from the
+    public questionnaire."""
+    from soundaq.human_study.caption_texts import fingerprint
+    from soundaq.human_study.public_key import read_public_key_rows
+
+    cases = pd.read_csv(published_run / "case_study.csv")
+    assert len(cases) == 12          # 2 datasets x 2 sides x 3 clips
+    want = _published_gaps(expert_jury_dir / PUBLISHED)
+    key = {(r["clip"], r["system"]): r["text_sha256"] for r in read_public_key_rows()}
+    for dataset, gap in want.items():
+        d = cases[cases["dataset"] == dataset]
+        experts = d[d["higher"] == "human expert"].sort_values("rank")
+        ours = d[d["higher"] == "SoundSCaper"].sort_values("rank")
+        assert list(experts["clip"]) == list(gap.sort_values(ascending=False).index[:3])
+        assert list(ours["clip"]) == list(gap.sort_values().index[:3])
+        for _, r in d.iterrows():
+            assert r["gap"] == pytest.approx(gap[r["clip"]], abs=1e-9)
+            assert r["gap"] == pytest.approx(r["reference_score"] - r["system_score"], abs=1e-9)
+            assert fingerprint(r["system_caption"]) == key[(r["clip"], "SoundSCaper")]
+            assert fingerprint(r["reference_caption"]) == key[(r["clip"], "human expert")]
+    # the paper's D1 extreme: 28.flac, expert 3.484 against SoundSCaper 1.556
+    top = cases[(cases["dataset"] == "D1") & (cases["higher"] == "human expert") & (cases["rank"] == 1)].iloc[0]
+    assert top["clip"] == "28.flac" and top["gap"] == pytest.approx(1.928125)
+    assert "siren" in top["reference_caption"]
+
+
+def test_case_study_in_the_report(published_run):
+    report = (published_run / "report.md").read_text()
+    section = report.split("## Case study", 1)[1].split("\n## ", 1)[0]
+    for heading in ("**D1 (published): human expert's caption scored higher**",
+                    "**D1 (published): SoundSCaper's caption scored higher**",
+                    "**D2 (published): human expert's caption scored higher**",
+                    "**D2 (published): SoundSCaper's caption scored higher**"):
+        assert heading in section
+    assert "| 1 | 28.flac | 3.484 | 1.556 | +1.928 | Immediately, there is a siren" in section
+    wb = openpyxl.load_workbook(published_run / "jury_results.xlsx", read_only=True)
+    assert "case_study" in wb.sheetnames
+
+
+def test_without_captions_the_gaps_stay_and_the_report_says_how(expert_jury_dir, tmp_path, capsys):
+    rc = main(["jury", "--published", str(expert_jury_dir / PUBLISHED), "--out", str(tmp_path), "--resamples", "0",
+               "--no-figures"])
+    assert rc == 1
+    assert "case study, published D1: largest gaps 28.flac +1.928 (human expert higher)" in capsys.readouterr().out
+    cases = pd.read_csv(tmp_path / "case_study.csv", keep_default_na=False)
+    assert len(cases) == 12 and set(cases["system_caption"]) == {""}
+    assert "pass `--captions`" in (tmp_path / "report.md").read_text()
 
 
 def test_published_tables_figures_and_xlsx(published_run):

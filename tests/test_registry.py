@@ -111,3 +111,21 @@ def test_help_lists_commands_without_heavy_imports():
     res = subprocess.run([sys.executable, "-m", "soundaq", "--help"], capture_output=True, text=True, check=True)
     assert re.search(r"^\s+models\s+list the model zoo", res.stdout, re.M)
     assert re.search(r"^\s+import-original\s+\S", res.stdout, re.M)
+
+
+def test_piped_models_keeps_every_column():
+    """Piped (stdout not a terminal, no COLUMNS), rich used to draw 80 columns and cut cells to "…"
+    ("relea…", "mel+l…") or wrap them over lines (issue 26): every cell is now whole, one row a line."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR")}
+    res = subprocess.run([sys.executable, "-m", "soundaq", "models"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "…" not in res.stdout
+    lines = res.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("│ SoundAQnet "))
+    for cell in ("mel+loudness", "2,701,812", "96.09", "released (4 variants)"):
+        assert cell in row, (cell, row)
+    assert any("weights" in line and "scene acc %" in line and "event AUC" in line for line in lines)
+    assert max(len(line) for line in lines) > 80    # wider than rich's fallback: nothing was cut to fit 80

@@ -47,11 +47,11 @@ def register(sub) -> None:
 
 
 def _check(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from soundaq.base.errors import UserError
     from soundaq.base.vocab import EVENTS, SCENES
+    from soundaq.benchmark.terminal import stdout_console
     from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_labels, split_files, summarise
 
     check_label_folder(args.labels)
@@ -66,7 +66,7 @@ def _check(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    console = Console()
+    console = stdout_console()
     splits = list(summary["splits"])
     table = Table(title=f"{args.labels}: {summary['clips']} clips, labels OK")
     table.add_column("count")

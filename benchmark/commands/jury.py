@@ -26,6 +26,12 @@ def register(sub) -> None:
     p.add_argument("--reference", help="system the others are compared against (default: the human/expert one)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--captions", type=Path, default=None, metavar="WORKBOOK",
+                   help="questionnaire workbook whose caption texts the case study shows (default: those of the "
+                        "WORKBOOKs); the public questionnaire template holds every caption of the paper's jury")
+    p.add_argument("--case-study", type=o.positive_int, default=3, metavar="N",
+                   help="clips per dataset and side in the case study: largest gaps between the reference's and "
+                        "each system's overall score, each way (default 3; case_study.csv)")
     p.set_defaults(handler=_run)
 
 
@@ -41,7 +47,7 @@ def _run(args) -> int:
 
     result = run_jury(args.workbooks, args.out, key=args.key, published=args.published, strict=args.strict,
                       reference=args.reference, alpha=args.alpha, resamples=args.resamples, seed=args.seed,
-                      figures=not args.no_figures)
+                      figures=not args.no_figures, captions=args.captions, case_n=args.case_study)
     tidy, tests, log = result.tables["ratings"], result.tables["tests"], result.log
     n_rated = int((tidy["dimension"] != "overall").sum())
     print(f"read {n_rated} ratings ({tidy['participant'].nunique()} participant(s) incl. averages), "
@@ -51,6 +57,11 @@ def _run(args) -> int:
         print(f"  {r['source']} {r['dataset']} overall: {r['system_a']} - {r['system_b']} = {r['mean_diff']:+.3f} "
               f"(n={r['n']}), paired t p{_p(r['p_t'])}, Wilcoxon p{_p(r['p_wilcoxon'])}"
               + ("  <- tests disagree" if r["tests_agree"] is not None and not bool(r["tests_agree"]) else ""))
+    cases = result.tables.get("case_study")
+    if cases is not None and not cases.empty:
+        for (source, dataset, _system), g in cases[cases["rank"] == 1].groupby(["source", "dataset", "system"]):
+            print(f"  case study, {source} {dataset}: largest gaps " + ", ".join(
+                f"{r['clip']} {r['gap']:+.3f} ({r['higher']} higher)" for _, r in g.iterrows()))
     print(f"wrote {len(result.written)} files to {args.out} (report.md, summary.csv, tests.csv, jury_results.xlsx, ...)")
     if result.exit_code:   # the batch went on past bad cells or files (--strict makes them fatal, exit 2)
         print(f"soundaq jury: {len(log.errors)} input error(s), listed above and in issues.csv; "

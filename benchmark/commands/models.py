@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--count", action="store_true",
                    help="also build every net and count its parameters (slower; checks the registry)")
     p.set_defaults(handler=_models)
+    from soundaq.benchmark.commands.models_cost import add_options
+
+    add_options(p)      # --cost and its options
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     d = msub.add_parser("download", help="fetch the release's trained weights (git-blob pinned, resumable) and "
                                          "import them into the cache, for --model NAME",
@@ -63,6 +66,10 @@ def _fmt(value, spec: str = "") -> str:
 
 
 def _models(args) -> int:
+    from soundaq.benchmark.commands.models_cost import run_cost, wants_cost
+
+    if wants_cost(args):
+        return run_cost(args)
     from soundaq.models_zoo.pretrained_weights import pretrained_rows
     from soundaq.models_zoo.registry import nets
 
@@ -85,8 +92,9 @@ def _models(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
 
-    from rich.console import Console
     from rich.table import Table
+
+    from soundaq.benchmark.terminal import stdout_console
 
     table = Table(title="soundaq model zoo (scores: SoundSCaper paper, ARAUS test set, 3,576 clips)")
     for col, justify in (("name", "left"), ("inputs", "left"), ("params", "right"), ("scene acc %", "right"),
@@ -105,7 +113,7 @@ def _models(args) -> int:
             cells.append("ok" if ok else f"{row['params_counted']:,} (!)")
         table.add_row(*cells)
     mismatched = [r["name"] for r in rows if args.count and not r["plugin"] and r["params_counted"] != r["params"]]
-    console = Console()
+    console = stdout_console()   # a pipe gets every column whole
     console.print(table)
     console.print("inputs: normalised log-mel [3001, 64]; loudness [15000, 1] (ISO 532-1). `--json` gives every field.")
     console.print(_released_table(released))

@@ -1,0 +1,29 @@
+"""The console that commands print their rich tables to on stdout.
+
+On a terminal rich fits a table to the terminal's width. Anywhere else (``soundaq models | less``,
+``> models.txt``, a test capturing stdout) rich falls back to 80 columns and cuts every cell that
+does not fit to ``"…"`` or wraps it over several lines, so a piped table loses its content. There,
+:func:`stdout_console` makes the console as wide as the table needs (the table keeps its natural
+width: it is never stretched to the console's), unless ``COLUMNS`` says otherwise.
+"""
+from __future__ import annotations
+
+import os
+
+#: Width of a console that is not a terminal: wide enough for any table of soundaq's (rich draws a
+#: table at its natural width, so nothing is padded out to this).
+PIPE_WIDTH = 1000
+
+
+def stdout_console(**kwargs):
+    """A ``rich.console.Console`` on stdout that never cuts a table's cells when stdout is not a terminal.
+
+    ``kwargs`` go to ``Console``. On a terminal, or when ``COLUMNS`` is set (rich's own setting), the
+    width is rich's; otherwise it is :data:`PIPE_WIDTH`.
+    """
+    from rich.console import Console
+
+    console = Console(**kwargs)
+    if "width" not in kwargs and not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = PIPE_WIDTH
+    return console
