@@ -15,7 +15,7 @@ from pathlib import Path
 
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import output_folder
-from soundaq.evaluation.captions.inputs import Caption, IssueList, drop_duplicates
+from soundaq.evaluation.captions.inputs import Caption, IssueList, caption_problem, caption_text, drop_duplicates
 from soundaq.human_study.issues import keep_issues
 
 PUBLIC = "public"
@@ -78,11 +78,17 @@ def questionnaire_captions(workbook: Path, key, reference_system: str | None, is
                        f"{key.path.name}; caption excluded; fix: add it to the key")
             continue
         system = entry[3]
-        if t.text is None or not t.text.strip():
+        text = caption_text(t.text or "")
+        problem = caption_problem(text)
+        if problem is not None and problem[0] == "empty_caption":
             issues.add(name, where, "missing_caption_cell", f"{where}: caption {t.caption} of {t.clip} ({system}) is "
                        "empty; caption excluded; fix: fill in the caption cell")
             continue
-        cap = Caption(entry[2], system, t.text, name, where)
+        if problem is not None:
+            issues.add(name, where, problem[0], f"{where}: caption {t.caption} of {t.clip} ({system}) {problem[1]}; "
+                       "fix: write the caption in the cell")
+            continue
+        cap = Caption(entry[2], system, text, name, where)
         if system == ref_system:
             refs.setdefault(entry[2], []).append(cap)
         else:

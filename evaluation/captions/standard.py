@@ -180,11 +180,18 @@ class StandardScorer:
             self._meteor = None
 
     def tokenize(self, texts: dict[str, list[str]]) -> dict[str, list[str]]:
-        """PTB-tokenise ``{id: [text, ...]}`` (lower-cased, COCO's punctuation list removed)."""
+        """PTB-tokenise ``{id: [text, ...]}`` (lower-cased, COCO's punctuation list removed).
+
+        Each text is first read as :func:`~soundaq.evaluation.captions.inputs.caption_text` reads a
+        cell: pycocoevalcap writes one caption per line for the Java tokenizer, which also ends a line
+        at CR, U+0085, U+2028 and U+2029, so a break left inside a text would shift every later caption.
+        """
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
+        from soundaq.evaluation.captions.inputs import caption_text
+
         with _java_on_path(self.java), _quiet_stderr():
-            return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+            return PTBTokenizer().tokenize({k: [{"caption": caption_text(t)} for t in v] for k, v in texts.items()})
 
     def score(self, pairs: list[tuple[str, str, list[str]]]) -> tuple[dict[str, float], dict[str, list[float]]]:
         """Score one system's captions.
