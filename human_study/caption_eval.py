@@ -96,6 +96,20 @@ def questionnaire_captions(workbook: Path, key, reference_system: str | None, is
     return candidates, refs, ref_system
 
 
+def unavailable_lines(unavailable: dict[str, str]) -> list[str]:
+    """One line per reason: ``standard/BLEU-1, BLEU-2, ... unavailable: <reason>`` (metrics that share a
+    reason, such as every standard metric without Java, are named together)."""
+    by_reason: dict[str, list[str]] = {}
+    for lab, why in unavailable.items():
+        by_reason.setdefault(why, []).append(lab)
+    lines = []
+    for why, labs in by_reason.items():
+        shown = [labs[0]] + [lab.split("/", 1)[1] if lab.split("/", 1)[0] == labs[0].split("/", 1)[0] else lab
+                             for lab in labs[1:]]
+        lines.append(f"{', '.join(shown)} unavailable: {why}")
+    return lines
+
+
 def _report_issues(issues: IssueList, echo_err, start: int = 0, strict: bool = False) -> None:
     shown = issues.items[start:start + 20]
     for i in shown:
@@ -189,8 +203,8 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     _report_issues(issues, echo_err, n_before, strict)
     if strict and len(issues) > n_before:
         raise UserError(f"{len(issues) - n_before} caption(s) could not be scored (listed above)", exit_code=2)
-    for lab, why in scores.unavailable.items():
-        echo_err(f"soundaq caption-metrics: {lab} unavailable: {why}")
+    for line in unavailable_lines(scores.unavailable):
+        echo_err(f"soundaq caption-metrics: {line}")
     if not scores.metrics:
         raise UserError(f"no metric could be computed (see the lines above{keep_issues(issues.frame(), out)})")
     summ = scoring.summary(scores, n_resamples, seed)
@@ -277,4 +291,4 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - started, 2)}))
     return {"per_clip": scores.per_clip, "summary": summ, "paired": pair_table, "reproduction": repro,
             "agreement": agree, "issues": issues, "scores": scores, "written": written,
-            "exit_code": 1 if len(issues) else 0}
+            "exit_code": 1 if len(issues) or scores.faults else 0}

