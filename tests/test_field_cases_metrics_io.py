@@ -265,3 +265,148 @@ def test_coco_java_tools_missing_or_failing_are_one_line_each(field_cases_dir, t
     assert rc == 1 and len(lines) == 1 and "Java tool failed" in lines[0] and "fix:" in lines[0], err
     per = pd.read_csv(tmp_path / "deadmeteor" / "per_clip.csv")
     assert "standard/METEOR" not in per.columns and per[["standard/BLEU-4", "standard/CIDEr-D"]].notna().all().all()
+
+
+# ---------------------------------------------------------------------------------------- F3-16
+def _mount_small_tmpfs_cmd(folder, size: str = "300k") -> list[str] | None:
+    """``unshare`` + ``mount -t tmpfs`` of ``size`` at ``folder`` in a private mount namespace (root:
+    ``unshare -m``; a user: ``unshare -rm``), or None where that cannot be done here."""
+    import os
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return None
+    ns = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
+    probe = subprocess.run([*ns, "sh", "-c", f'mount -t tmpfs -o size={size} tmpfs "$0"', str(folder)],
+                           capture_output=True)
+    return ns if probe.returncode == 0 else None
+
+
+def test_f3_16_disk_full_during_data_download_is_one_line(araus_labels_dir, tmp_path):
+    """A real full disk: `soundaq data download` into a 300 KiB tmpfs (9.3 MB of labels). One line names
+    the file, "No space left on device" and the fix; exit 2 (docs/reliability.md); no part file left, and
+    every file that is there verifies against its pin."""
+    small = tmp_path / "small"
+    small.mkdir()
+    ns = _mount_small_tmpfs_cmd(small)
+    if ns is None:
+        pytest.skip("cannot mount a small tmpfs here (needs root, or unprivileged user namespaces for unshare -rm)")
+    script = ('mount -t tmpfs -o size=300k tmpfs "$0" && shift && "$@"; rc=$?; '
+              'echo "LISTING"; ls -a "$0"/labels 2>/dev/null; sha256sum "$0"/labels/*.txt 2>/dev/null; exit $rc')
+    proc = subprocess.run([*ns, "sh", "-c", script, str(small), "--", sys.executable, "-m", "soundaq", "data",
+                           "download", "--labels-to", str(small / "labels"), "--base-url", str(araus_labels_dir),
+                           "--no-progress"], capture_output=True, text=True)
+    out, _, listing = proc.stdout.partition("LISTING\n")
+    assert "Traceback" not in proc.stderr + out and proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "No space left on device" in lines[0] and "fix: free disk space (or choose another --labels-to)" in lines[0]
+    assert str(small / "labels") in lines[0] and ".txt" in lines[0]
+    assert ".part" not in listing
+    from soundaq.models_zoo.data.download import LABEL_FILES
+
+    pins = {f.name: f.sha256 for f in LABEL_FILES}
+    for line in listing.splitlines():
+        if "  " in line:                                    # sha256sum lines: every file kept is whole
+            digest, path = line.split("  ", 1)
+            assert pins[path.rsplit("/", 1)[-1]] == digest, path
+
+
+def _fail_at_write(monkeypatch, err: OSError, after: int = 10_000):
+    """Simulate the machine failing at the write site of a local transfer, after ``after`` bytes."""
+    from soundaq.models_zoo.data import download as dl
+
+    real = dl._local_append
+
+    class Out:
+        def __init__(self, out):
+            self._out, self._n = out, 0
+
+        def __getattr__(self, name):
+            return getattr(self._out, name)
+
+        def write(self, block):
+            if self._n + len(block) > after:
+                raise err
+            self._n += len(block)
+            return self._out.write(block)
+
+    monkeypatch.setattr(dl, "_local_append", lambda loc, out, offset, bar: real(loc, Out(out), offset, bar))
+
+
+@pytest.mark.parametrize("code, says, fix", [
+    (28, "No space left on device", "free disk space (or choose another --labels-to)"),
+    (122, "Disk quota exceeded", "free space in your quota"),
+    (30, "Read-only file system", "read-only file system: choose a writable --labels-to"),
+    (13, "Permission denied", "choose a --labels-to you may write to"),
+])
+def test_destination_faults_of_every_kind_are_one_line_and_leave_no_part(code, says, fix, araus_labels_dir,
+                                                                         tmp_path, capsys, monkeypatch):
+    """The kind behind F3-16, simulated at the write site (any machine): disk full, quota, read-only, no
+    permission. One line naming the file and the fix, exit 2, the batch stopped at once, no part file."""
+    import os
+
+    _fail_at_write(monkeypatch, OSError(code, os.strerror(code)))
+    dest = tmp_path / "labels"
+    rc, _, err = _cli(capsys, "data", "download", "--labels-to", dest, "--base-url", araus_labels_dir, "--no-progress")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert f"{dest / 'training_set_audio_file_ids.txt'}: cannot be written ({says})" in lines[0] and fix in lines[0]
+    assert "(0 of 16 file(s) in place)" in lines[0]
+    assert not any(p.name.endswith(".part") for p in dest.iterdir())
+
+
+def test_models_download_shares_the_rule(tmp_path, monkeypatch):
+    """`soundaq models download` goes through the same fetch_files: its fix names --cache-dir."""
+    import errno
+
+    from soundaq.models_zoo.data import download as dl
+
+    src = tmp_path / "mirror"
+    src.mkdir()
+    (src / "w.pth").write_bytes(b"x" * 50_000)
+    spec = dl.PinnedFile("w.pth", "w.pth", 50_000, "gitblob:" + dl.git_blob_id(src / "w.pth"))
+    _fail_at_write(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(dl.EnvironmentFault) as info:
+        dl.fetch_files([spec], tmp_path / "cache", str(src), progress=False)
+    assert "w.pth: cannot be written (No space left on device)" in str(info.value)
+    assert "choose another --cache-dir" in str(info.value) and info.value.exit_code == 2
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_an_unreadable_source_is_not_called_a_full_disk(araus_labels_dir, tmp_path, capsys, monkeypatch):
+    """Permission denied on the *source* (a path outside the destination) names the source, not the disk."""
+    import errno
+
+    from soundaq.models_zoo.data import download as dl
+
+    def denied(location, out, offset, bar):
+        raise PermissionError(errno.EACCES, "Permission denied", location)
+
+    monkeypatch.setattr(dl, "_local_append", denied)
+    rc, _, err = _cli(capsys, "data", "download", "--labels-to", tmp_path / "l", "--base-url", araus_labels_dir,
+                      "--no-progress")
+    assert rc == 2 and "cannot be written" not in err and "Permission denied" in err and str(araus_labels_dir) in err
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"HTTPS_PROXY": "socks5://127.0.0.1:9", "HTTP_PROXY": "socks5://127.0.0.1:9"}, 'pip install "requests[socks]"'),
+    ({"REQUESTS_CA_BUNDLE": "/nonexistent/proxy-ca.pem"}, "REQUESTS_CA_BUNDLE"),
+])
+def test_proxy_settings_that_need_a_fix_are_one_line(env, says, tmp_path, capsys, monkeypatch):
+    """A SOCKS proxy without PySocks, a CA bundle that is not there: one line with the fix, exit 2, not
+    "interrupted; run again" (no network: the request never starts)."""
+    import importlib.util
+
+    if "HTTPS_PROXY" in env and importlib.util.find_spec("socks") is not None:
+        pytest.skip("PySocks is installed here: a SOCKS proxy works")
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                 "all_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    rc, _, err = _cli(capsys, "data", "download", "--labels-to", tmp_path / "l", "--base-url", "https://127.0.0.1:9/",
+                      "--no-progress", "--timeout", "2")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert says in lines[0] and "fix:" in lines[0] and "resume" not in lines[0], lines[0]
