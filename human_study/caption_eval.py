@@ -180,6 +180,12 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     if questionnaire is not None:
         if not Path(questionnaire).is_file():
             raise UserError(f"{questionnaire}: no such file; pass the questionnaire .xlsx")
+        from soundaq.human_study.workbooks import WorkbookError, open_workbook
+
+        try:                                  # an encrypted or legacy workbook: say so, not "needs --key"
+            open_workbook(questionnaire).close()
+        except WorkbookError as err:
+            raise UserError(str(err)) from None
         key_obj, key_used = _resolve_key(Path(questionnaire), key)
         q_cands, q_refs, ref_system = questionnaire_captions(Path(questionnaire), key_obj, reference_system, issues)
         cands += q_cands

@@ -410,3 +410,111 @@ def test_proxy_settings_that_need_a_fix_are_one_line(env, says, tmp_path, capsys
     lines = [line for line in err.splitlines() if line.strip()]
     assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert says in lines[0] and "fix:" in lines[0] and "resume" not in lines[0], lines[0]
+
+
+# ---------------------------------------------------------------------------------------- F3-18
+def _jury(capsys, folder, out):
+    return _cli(capsys, "jury", folder, "--key", folder / "key.csv", "--out", out, "--no-figures", "--resamples", "50")
+
+
+def test_f3_18_password_protected_workbook_is_named_and_the_rest_analysed(field_cases_dir, tmp_path, capsys):
+    """P1.xlsx encrypted with a password (OLE2, d0 cf 11 e0): one line saying so with the fix that works
+    (not "save it from Excel as .xlsx", which keeps the password); P2.xlsx analysed; exit 1."""
+    case = field_cases_dir / "F3-18" / "jury"
+    assert (case / "P1.xlsx").read_bytes()[:4] == b"\xd0\xcf\x11\xe0"                 # the case holds
+    rc, _, err = _jury(capsys, case, tmp_path / "out")
+    lines = [line for line in err.splitlines() if "P1.xlsx" in line]
+    assert rc == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert ("P1.xlsx: password-protected (encrypted) workbook; fix: remove the password in Excel (File > Info > "
+            "Protect Workbook") in lines[0] and "save it from Excel as .xlsx" not in lines[0]
+    ratings = pd.read_csv(tmp_path / "out" / "ratings.csv")
+    assert set(ratings["participant"].astype(str)) >= {"P2"} and "P1" not in set(ratings["participant"].astype(str))
+    issues = pd.read_csv(tmp_path / "out" / "issues.csv")
+    assert list(issues["workbook"]) == ["P1.xlsx"]
+
+
+def _rename_ole_stream(data: bytearray, old: str, new: str) -> None:
+    """Rename one stream's directory entry of an OLE2 file in place ([MS-CFB] 2.6: a 64-byte UTF-16LE
+    name, its byte length with the terminator at offset 64, the object type at 66, 2 = stream)."""
+    name = old.encode("utf-16-le") + b"\x00\x00"
+    at = data.find(name)
+    while at >= 0 and not (int.from_bytes(data[at + 64:at + 66], "little") == len(name) and data[at + 66] == 2):
+        at = data.find(name, at + 1)
+    assert at >= 0, old
+    data[at:at + 64] = new.encode("utf-16-le").ljust(64, b"\x00")
+    data[at + 64:at + 66] = ((len(new) + 1) * 2).to_bytes(2, "little")
+
+
+def _other_files(tmp_path, field_cases_dir) -> dict:
+    """Files of the other kinds a participant may send as P1.xlsx: {kind: (bytes, fragment of the line)}."""
+    import io
+    import zipfile
+
+    enc = (field_cases_dir / "F3-18" / "jury" / "P1.xlsx").read_bytes()
+    plain = (field_cases_dir / "F3-18" / "jury" / "P2.xlsx").read_bytes()
+    xls = bytearray(enc)
+    _rename_ole_stream(xls, "EncryptedPackage", "Workbook")          # OLE2 with a Workbook stream, no encryption
+    doc = bytearray(enc)
+    _rename_ole_stream(doc, "EncryptedPackage", "WordDocument")
+
+    def zipped(members: dict) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for n, d in members.items():
+                zf.writestr(n, d)
+        return buf.getvalue()
+
+    return {
+        "legacy xls": (bytes(xls), "a legacy Excel 97-2003 workbook (.xls)"),
+        "word doc": (bytes(doc), "a Word 97-2003 document (.doc)"),
+        "ods": (zipped({"mimetype": "application/vnd.oasis.opendocument.spreadsheet", "content.xml": "<x/>"}),
+                "an OpenDocument spreadsheet (.ods)"),
+        "xlsb": (zipped({"[Content_Types].xml": "<x/>", "xl/workbook.bin": b"\x00"}), "a binary Excel workbook (.xlsb)"),
+        "cut short": (plain[:2000], "a damaged or cut-short .xlsx"),
+        "csv": (b"clip,caption,precision\n1.wav,1,4\n", "a text file (CSV?)"),
+        "html": (b"<html><table><tr><td>1</td></tr></table></html>", "an HTML or XML page"),
+        "empty": (b"", "an empty file (0 bytes)"),
+    }
+
+
+def test_every_workbook_that_is_not_an_xlsx_says_what_it_is(field_cases_dir, tmp_path):
+    """The kind behind F3-18, through the one opener every workbook reader uses: each file says what it
+    is and its own fix (none of them the encrypted workbook's, none "save as .xlsx" for the encrypted one)."""
+    from soundaq.human_study.workbooks import WorkbookError, open_workbook
+
+    for kind, (data, says) in _other_files(tmp_path, field_cases_dir).items():
+        path = tmp_path / f"{kind.replace(' ', '_')}.xlsx"
+        path.write_bytes(data)
+        with pytest.raises(WorkbookError) as info:
+            open_workbook(path)
+        assert says in info.value.detail and "fix:" in info.value.detail, (kind, info.value.detail)
+        assert "password" not in info.value.detail, kind
+        assert str(info.value).startswith(f"{path}: ")
+    with pytest.raises(WorkbookError, match="password-protected"):
+        open_workbook(field_cases_dir / "F3-18" / "jury" / "P1.xlsx")
+    open_workbook(field_cases_dir / "F3-18" / "jury" / "P2.xlsx").close()
+
+
+def test_a_legacy_xls_among_questionnaires_gets_its_own_fix(field_cases_dir, tmp_path, capsys):
+    """The .xls through `soundaq jury` (batch: P2 analysed, exit 1) and an encrypted workbook through
+    `caption-metrics --questionnaire` and `--compare` (one line, exit 2): every reader uses the opener."""
+    import shutil
+
+    case = field_cases_dir / "F3-18" / "jury"
+    folder = tmp_path / "jury"
+    folder.mkdir()
+    shutil.copy(case / "P2.xlsx", folder)
+    shutil.copy(case / "key.csv", folder)
+    (folder / "P1.xlsx").write_bytes(_other_files(tmp_path, field_cases_dir)["legacy xls"][0])
+    rc, _, err = _jury(capsys, folder, tmp_path / "out")
+    lines = [line for line in err.splitlines() if "P1.xlsx" in line]
+    assert rc == 1 and len(lines) == 1 and "legacy Excel 97-2003 workbook (.xls)" in lines[0] and "fix:" in lines[0]
+    assert "P2" in set(pd.read_csv(tmp_path / "out" / "ratings.csv")["participant"].astype(str))
+    (tmp_path / "c.csv").write_text("clip,system,caption\n1.wav,s,birds in a park\n", encoding="utf-8")
+    (tmp_path / "r.csv").write_text("clip,caption\n1.wav,a park with birds\n", encoding="utf-8")
+    for argv in (["--questionnaire", case / "P1.xlsx", "--key", case / "key.csv"],
+                 ["--questionnaire", case / "P1.xlsx"],
+                 [tmp_path / "c.csv", "--references", tmp_path / "r.csv", "--flavour", "paper", "--resamples", "10",
+                  "--compare", case / "P1.xlsx"]):
+        rc, _, err = _cli(capsys, "caption-metrics", *argv, "--out", tmp_path / "cm", "--no-figures")
+        assert rc == 2 and "Traceback" not in err and "P1.xlsx: password-protected (encrypted) workbook" in err, err
