@@ -371,5 +371,5 @@ def test_every_subcommand_has_hostile_entries():
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
     kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "path")}
-    assert len(HOSTILE) == 36 and kinds == {"1": 5, "2": 7, "4": 3, "5": 20, "path": 1}
-    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 8
+    assert len(HOSTILE) == 38 and kinds == {"1": 6, "2": 7, "4": 3, "5": 21, "path": 1}
+    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 10
