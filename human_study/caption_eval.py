@@ -15,7 +15,7 @@ from pathlib import Path
 
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import output_folder
-from soundaq.evaluation.captions.inputs import Caption, IssueList, drop_duplicates
+from soundaq.evaluation.captions.inputs import Caption, IssueList, caption_problem, caption_text, drop_duplicates
 from soundaq.human_study.issues import keep_issues
 
 PUBLIC = "public"
@@ -78,16 +78,36 @@ def questionnaire_captions(workbook: Path, key, reference_system: str | None, is
                        f"{key.path.name}; caption excluded; fix: add it to the key")
             continue
         system = entry[3]
-        if t.text is None or not t.text.strip():
+        text = caption_text(t.text or "")
+        problem = caption_problem(text)
+        if problem is not None and problem[0] == "empty_caption":
             issues.add(name, where, "missing_caption_cell", f"{where}: caption {t.caption} of {t.clip} ({system}) is "
                        "empty; caption excluded; fix: fill in the caption cell")
             continue
-        cap = Caption(entry[2], system, t.text, name, where)
+        if problem is not None:
+            issues.add(name, where, problem[0], f"{where}: caption {t.caption} of {t.clip} ({system}) {problem[1]}; "
+                       "fix: write the caption in the cell")
+            continue
+        cap = Caption(entry[2], system, text, name, where)
         if system == ref_system:
             refs.setdefault(entry[2], []).append(cap)
         else:
             candidates.append(cap)
     return candidates, refs, ref_system
+
+
+def unavailable_lines(unavailable: dict[str, str]) -> list[str]:
+    """One line per reason: ``standard/BLEU-1, BLEU-2, ... unavailable: <reason>`` (metrics that share a
+    reason, such as every standard metric without Java, are named together)."""
+    by_reason: dict[str, list[str]] = {}
+    for lab, why in unavailable.items():
+        by_reason.setdefault(why, []).append(lab)
+    lines = []
+    for why, labs in by_reason.items():
+        shown = [labs[0]] + [lab.split("/", 1)[1] if lab.split("/", 1)[0] == labs[0].split("/", 1)[0] else lab
+                             for lab in labs[1:]]
+        lines.append(f"{', '.join(shown)} unavailable: {why}")
+    return lines
 
 
 def _report_issues(issues: IssueList, echo_err, start: int = 0, strict: bool = False) -> None:
@@ -160,6 +180,12 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     if questionnaire is not None:
         if not Path(questionnaire).is_file():
             raise UserError(f"{questionnaire}: no such file; pass the questionnaire .xlsx")
+        from soundaq.human_study.workbooks import WorkbookError, open_workbook
+
+        try:                                  # an encrypted or legacy workbook: say so, not "needs --key"
+            open_workbook(questionnaire).close()
+        except WorkbookError as err:
+            raise UserError(str(err)) from None
         key_obj, key_used = resolve_key(Path(questionnaire), key)
         q_cands, q_refs, ref_system = questionnaire_captions(Path(questionnaire), key_obj, reference_system, issues)
         cands += q_cands
@@ -183,8 +209,8 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     _report_issues(issues, echo_err, n_before, strict)
     if strict and len(issues) > n_before:
         raise UserError(f"{len(issues) - n_before} caption(s) could not be scored (listed above)", exit_code=2)
-    for lab, why in scores.unavailable.items():
-        echo_err(f"soundaq caption-metrics: {lab} unavailable: {why}")
+    for line in unavailable_lines(scores.unavailable):
+        echo_err(f"soundaq caption-metrics: {line}")
     if not scores.metrics:
         raise UserError(f"no metric could be computed (see the lines above{keep_issues(issues.frame(), out)})")
     summ = scoring.summary(scores, n_resamples, seed)
@@ -271,4 +297,4 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - started, 2)}))
     return {"per_clip": scores.per_clip, "summary": summ, "paired": pair_table, "reproduction": repro,
             "agreement": agree, "issues": issues, "scores": scores, "written": written,
-            "exit_code": 1 if len(issues) else 0}
+            "exit_code": 1 if len(issues) or scores.faults else 0}

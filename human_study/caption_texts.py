@@ -39,15 +39,10 @@ def read_caption_texts(path: Path | str) -> list[CaptionText]:
     Raises:
         ValueError: the file cannot be opened as .xlsx or holds no rating table (message names the file).
     """
-    import openpyxl
+    from soundaq.human_study.workbooks import open_workbook
 
     path = Path(path)
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as err:  # noqa: BLE001
-        from soundaq.base.errors import first_line
-
-        raise ValueError(f"{path}: cannot open as an .xlsx workbook ({first_line(err)})") from None
+    wb = open_workbook(path)        # WorkbookError (a ValueError): what the file is and the fix
     out: list[CaptionText] = []
     found = False
     try:

@@ -206,13 +206,22 @@ def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[t
 
 def read_sheets(path: Path | str) -> list[Sheet]:
     """Every worksheet of an .xlsx workbook with its values (formulas without a stored result
-    marked), its merged ranges and cleaned text. Raises whatever openpyxl/zipfile raise on a file
-    that is not a workbook (callers report it as one issue)."""
-    import openpyxl
+    marked), its merged ranges and cleaned text.
+
+    Raises:
+        WorkbookError: not an .xlsx workbook (:func:`soundaq.human_study.workbooks.open_workbook`:
+            what the file is and the fix); callers report it as one issue. A workbook whose XML is
+            damaged past opening raises what zipfile/ElementTree raise.
+    """
+    from soundaq.human_study.workbooks import open_workbook
 
     path = Path(path)
-    extras = _sheet_xml(path)
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    wb = open_workbook(path)                   # WorkbookError: what the file is, and the fix
+    try:
+        extras = _sheet_xml(path)
+    except BaseException:
+        wb.close()
+        raise
     try:
         sheets = []
         for ws in wb.worksheets:

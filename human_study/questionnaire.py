@@ -24,6 +24,7 @@ from soundaq.base.textio import TextFileError, clean_cell, csv_rows
 from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, Sheet, clip_text, coord, read_sheets
 from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
+from soundaq.human_study.workbooks import WorkbookError
 
 #: Columns of the tidy ratings table (``ratings.csv``).
 TIDY_COLUMNS = ("source", "participant", "dataset", "clip", "system", "dimension", "score",
@@ -82,6 +83,9 @@ def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
     name = Path(path).name
     try:
         sheets = read_sheets(path)
+    except WorkbookError as err:              # encrypted, .xls, .ods, cut short, ...: what it is and the fix
+        log.add(name, "", "", "unreadable", err.detail)
+        return []
     except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
         log.add(name, "", "", "unreadable",
                 f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "

@@ -155,3 +155,41 @@ def only_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
+
+
+def ole2_file(path: Path, streams: dict[str, bytes]) -> Path:
+    """A minimal OLE2 compound file ([MS-CFB] version 3, 512-byte sectors) holding ``streams`` at its
+    root, each padded to the 4096-byte mini-stream cutoff so that all live in regular sectors (at most
+    3 streams, 125 sectors in all: one FAT sector). ``{"EncryptionInfo": ..., "EncryptedPackage": ...}`` is what Excel's
+    "Encrypt with Password" writes around an .xlsx; ``{"Workbook": ...}`` is a legacy .xls."""
+    import struct
+
+    end, free, fatsect, nostream = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+    names = list(streams)[:3]
+    datas = [streams[n].ljust(max(4096, -(-len(streams[n]) // 512) * 512), b"\x00") for n in names]
+    fat = [fatsect, end]                                   # sector 0: the FAT; sector 1: the directory
+    starts = []
+    for d in datas:
+        first, count = len(fat), len(d) // 512
+        starts.append(first)
+        fat += [first + i + 1 for i in range(count - 1)] + [end]
+    fat += [free] * (128 - len(fat))
+
+    def entry(name: str, kind: int, left: int, right: int, child: int, start: int, size: int) -> bytes:
+        raw = name.encode("utf-16-le")
+        return (raw.ljust(64, b"\x00") + struct.pack("<HBB3I", len(raw) + 2, kind, 1, left, right, child)
+                + b"\x00" * 36 + struct.pack("<IQ", start, size))
+
+    # the root's children as a chain of right siblings, ordered as CFB orders names (length, then text)
+    order = sorted(range(len(names)), key=lambda i: (len(names[i]), names[i].upper()))
+    entries = [entry("Root Entry", 5, nostream, nostream, order[0] + 1 if order else nostream, end, 0)]
+    for i, n in enumerate(names):
+        nxt = order.index(i) + 1
+        right = order[nxt] + 1 if nxt < len(order) else nostream
+        entries.append(entry(n, 2, nostream, right, nostream, starts[i], len(streams[n])))
+    directory = b"".join(entries).ljust(512, b"\x00")
+    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16
+              + struct.pack("<HHHHH6xIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, 0, 1, 1, 0, 4096, end, 0, end, 0)
+              + struct.pack("<I", 0) + struct.pack("<I", free) * 108)
+    path.write_bytes(header + struct.pack("<128I", *fat) + directory + b"".join(datas))
+    return path

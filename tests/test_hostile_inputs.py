@@ -22,6 +22,7 @@ import pytest
 from input_builders import (
     latin1,
     noise_wav,
+    ole2_file,
     reencode,
     write_features,
     write_jury,
@@ -95,6 +96,10 @@ class Corpus:
         wb["Assessment"]["E3"] = "=2+2"
         wb.save(bad_jury / "P3_excel.xlsx")
         self.bad_jury = bad_jury
+        locked_jury = shutil.copytree(r / "jury", r / "locked_jury")     # Excel's "Encrypt with Password"
+        ole2_file(locked_jury / "P2_excel.xlsx", {"EncryptionInfo": b"\x04\x00\x04\x00\x40\x00\x00\x00",
+                                                  "EncryptedPackage": bytes(6000)})
+        self.locked_jury = locked_jury
         cells_jury = shutil.copytree(r / "jury", r / "cells_jury")
         wb = openpyxl.load_workbook(cells_jury / "P1_excel.xlsx")
         ws = wb["Assessment"]
@@ -118,6 +123,9 @@ class Corpus:
         self.references = r / "captions" / "references.csv"
         self.references.write_text("clip,caption\n1.wav,birds sing in a quiet park\n2.wav,people talk on a square\n",
                                    encoding="utf-8")
+        self.wordless = r / "captions" / "candidates_wordless.csv"     # a multi-line cell, and "..." alone
+        self.wordless.write_text('clip,system,caption\n1.wav,A,"a quiet park\r\nwith birds"\n2.wav,A,...\n',
+                                 encoding="utf-8")
         self.mirror = r / "mirror"                  # a release mirror whose AD_CNN weights arrive cut short
         cut = self.mirror / "Other_AD_CNN" / "application" / "system" / "model" / "final_model.pth"
         cut.parent.mkdir(parents=True)
@@ -271,6 +279,11 @@ HOSTILE: list[Entry] = [
           lambda c, o: ["jury", c.bad_jury, "--key", c.bad_jury / "key.csv", "--out", o, "--no-figures",
                         "--resamples", "0"], 1, lambda c: ["P2_excel.xlsx", "P3_excel.xlsx Assessment!E3"],
           ("fix",), written=("ratings.csv", "tests.csv", "report.md"), kind="4"),
+    Entry("jury", "a password-protected workbook among good ones",
+          lambda c, o: ["jury", c.locked_jury, "--key", c.locked_jury / "key.csv", "--out", o, "--no-figures",
+                        "--resamples", "0"], 1, lambda c: ["P2_excel.xlsx"],
+          ("password-protected (encrypted) workbook", "fix: remove the password in Excel"),
+          written=("ratings.csv", "tests.csv"), kind="5"),
     # captions
     Entry("caption", "Latin-1 predictions table",
           lambda c, o: ["caption", c.latin1_predictions, "--out", o, "--no-progress"], 2,
@@ -283,6 +296,11 @@ HOSTILE: list[Entry] = [
                         "--resamples", "10", "--no-figures", "--out", o], 1,
           lambda c: [f"{c.candidates.name}:5"], ("not UTF-8", "fix: save the file as UTF-8"),
           written=("per_clip.csv", "summary.csv", "report.md"), kind="1"),
+    Entry("caption-metrics", "a caption without a word beside a multi-line one",
+          lambda c, o: ["caption-metrics", c.wordless, "--references", c.references, "--flavour", "paper",
+                        "--resamples", "10", "--no-figures", "--out", o], 1,
+          lambda c: [f"{c.wordless.name}:4"], ("has no word", "excluded from every flavour", "fix:"),
+          written=("per_clip.csv", "issues.csv"), kind="1"),
     # released weights
     Entry("models download", "weights cut short by the mirror",
           lambda c, o: ["models", "download", "AD_CNN", "--mirror", c.mirror, "--cache-dir", o, "--no-progress"], 2,
@@ -353,5 +371,5 @@ def test_every_subcommand_has_hostile_entries():
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
     kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "path")}
-    assert len(HOSTILE) == 36 and kinds == {"1": 5, "2": 7, "4": 3, "5": 20, "path": 1}
-    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 8
+    assert len(HOSTILE) == 38 and kinds == {"1": 6, "2": 7, "4": 3, "5": 21, "path": 1}
+    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 10

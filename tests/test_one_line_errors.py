@@ -91,8 +91,10 @@ def test_unopenable_workbooks(tmp_path, monkeypatch, msg):
     from soundaq.human_study import cells, published, questionnaire
     from soundaq.human_study.issues import IssueLog
 
+    import openpyxl
+
     path = tmp_path / "P1.xlsx"
-    path.write_bytes(b"x")
+    openpyxl.Workbook().save(path)        # opens (human_study.workbooks.open_workbook); its XML then fails
     monkeypatch.setattr(cells, "_sheet_xml", _boom(OSError, msg))
     for read in (questionnaire.read_workbook, published.read_published):
         log = IssueLog()

@@ -51,6 +51,8 @@ def _run(args) -> int:
         for metric, g in repro.groupby("metric", sort=False):
             print(f"reproduction {metric}: {int(g['match'].sum())}/{len(g)} clips within 1e-6")
     issues = res["issues"]
-    print(f"{len(issues)} input problem(s), {issues.excluded} row(s) excluded; wrote {len(res['written'])} files to "
-          f"{args.out} (report.md, per_clip.csv, summary.csv, ...)")
+    faults = sorted(res["scores"].faults)
+    lost = f"; {len(faults)} metric(s) lost to a damaged or failing tool (above)" if faults else ""
+    print(f"{len(issues)} input problem(s), {issues.excluded} row(s) excluded{lost}; wrote {len(res['written'])} "
+          f"files to {args.out} (report.md, per_clip.csv, summary.csv, ...)")
     return res["exit_code"]

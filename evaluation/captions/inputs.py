@@ -1,9 +1,15 @@
 """Reading caption tables: candidates (clip, system, caption) and references (clip, caption).
 
 Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\\n``,
-``\\r\\n``, ``\\r``). Caption texts are kept as written but for trailing line breaks (the paper
-flavour is sensitive to trailing spaces, see :mod:`.paper`). Bad rows never stop a run: each
-becomes one :class:`Issue` naming the file and row, the row is excluded and counted, the rest is scored.
+``\\r\\n``, ``\\r``). Every caption text, whichever file or workbook it comes from, passes through
+:func:`caption_text` before any tokenizer sees it: line and paragraph breaks inside a cell, tabs,
+other control characters and invisible or no-break spaces read as one space (the COCO PTB tokenizer
+takes each of them for the end of a caption and shifts every later caption onto the wrong clip);
+otherwise the text is kept as written (the paper flavour is sensitive to trailing spaces, see
+:mod:`.paper`). One rule for every flavour: a caption with no word (no letter or digit: ``...``,
+``--``, an emoji) is excluded and listed as ``no_words``, whichever flavours are asked for. Bad rows
+never stop a run: each becomes one :class:`Issue` naming the file and row, the row is excluded and
+counted, the rest is scored.
 
 ``soundaq caption`` writes ``captions.csv`` with columns clip, window, ..., caption, captioner,
 model; such a file is accepted as candidates: the system is the captioner, plus ``:`` and the
@@ -27,8 +33,49 @@ KINDS: dict[str, str] = {
     "not_utf8": "row that is not UTF-8 text",
     "missing_column": "row shorter than the header (a value is missing)",
     "missing_caption_cell": "questionnaire caption row with an empty caption cell",
+    "no_words": "caption with no word (no letter or digit) once tokenised",
     "unscorable": "caption a metric cannot score",
 }
+
+#: Characters read as a space in a caption (a run of them as one space): C0 and C1 control characters
+#: (CR, LF, tab, vertical tab, form feed, NEL U+0085, ...), the line and paragraph separators
+#: U+2028/U+2029, no-break spaces (U+00A0, U+202F), the other Unicode spaces (U+1680, U+2000-U+200A,
+#: U+205F, U+3000), zero-width and direction marks (U+200B-U+200F, U+2060, U+FEFF). A CR LF is one run.
+_BREAK_CLASS = ("[\x00-\x1f\x7f-\x9f\u00a0\u1680\u2000-\u200f\u2028\u2029\u202f\u205f\u2060"
+                "\u3000\ufeff]")
+_BREAKS = re.compile(_BREAK_CLASS + "+")
+_ENDS = re.compile(f"^{_BREAK_CLASS}+|{_BREAK_CLASS}+$")
+_SOFT_HYPHEN = "\u00ad"
+
+
+def caption_text(raw: str) -> str:
+    """A caption cell as the metrics read it: breaks and invisible characters at either end dropped,
+    each run of them inside the text one space, soft hyphens (U+00AD) dropped; ordinary spaces are
+    kept as written (the release's ROUGE-L splits at full stops, so a space after the last one counts).
+
+    >>> caption_text("People talking.\\r\\nIt feels\\u00a0calm.\\u200b\\n")
+    'People talking. It feels calm.'
+    """
+    return _BREAKS.sub(" ", _ENDS.sub("", raw.replace(_SOFT_HYPHEN, "")))
+
+
+def has_word(text: str) -> bool:
+    """Whether a caption holds a word once tokenised: any letter or digit (Unicode). Without one, the
+    PTB tokenizer leaves nothing (the standard flavour would score 0) and the ``rouge`` package
+    refuses the text (the paper flavour cannot score it); soundaq excludes such a caption from both."""
+    return any(ch.isalnum() for ch in text)
+
+
+def caption_problem(text: str) -> tuple[str, str] | None:
+    """Why a caption (as :func:`caption_text` gives it) cannot be scored in any flavour, or None:
+    ``(kind, phrase)`` with kind ``empty_caption`` or ``no_words`` (:data:`KINDS`) and a phrase for
+    the issue line (``is empty``). One rule for every flavour, applied before any metric runs."""
+    if not text.strip():
+        return "empty_caption", "is empty"
+    if not has_word(text):
+        return "no_words", (f"has no word ({text[:40]!r}: no letter or digit, nothing is left once tokenised; "
+                            "excluded from every flavour)")
+    return None
 
 
 @dataclass
@@ -177,11 +224,13 @@ def read_candidates(path: Path | str, issues: IssueList) -> list[Caption]:
             issues.add(path.name, n, "missing_column", f"row {n} has no {'clip' if not clip else 'system'}; row excluded; "
                        "fix: fill in the cell")
             continue
-        if caption is None or not caption.strip():
-            issues.add(path.name, n, "empty_caption", f"row {n}: caption of {clip} ({system}) is empty; row excluded; "
+        text = caption_text(caption or "")
+        problem = caption_problem(text)
+        if problem:
+            issues.add(path.name, n, problem[0], f"row {n}: caption of {clip} ({system}) {problem[1]}; row excluded; "
                        "fix: write the caption or drop the row")
             continue
-        out.append(Caption(clip, system, caption.rstrip("\r\n"), path.name, str(n)))
+        out.append(Caption(clip, system, text, path.name, str(n)))
     return drop_duplicates(out, issues)
 
 
@@ -220,12 +269,13 @@ def read_references(path: Path | str, issues: IssueList) -> dict[str, list[Capti
         if not clip:
             issues.add(path.name, n, "missing_column", f"row {n} has no clip; row excluded; fix: fill in the clip id")
             continue
-        caption = r["caption"]
-        if caption is None or not caption.strip():
-            issues.add(path.name, n, "empty_caption", f"row {n}: reference caption of {clip} is empty; row excluded; "
+        text = caption_text(r["caption"] or "")
+        problem = caption_problem(text)
+        if problem:
+            issues.add(path.name, n, problem[0], f"row {n}: reference caption of {clip} {problem[1]}; row excluded; "
                        "fix: write the caption or drop the row")
             continue
-        refs.setdefault(clip, []).append(Caption(clip, "reference", caption.rstrip("\r\n"), path.name, str(n)))
+        refs.setdefault(clip, []).append(Caption(clip, "reference", text, path.name, str(n)))
     return refs
 
 

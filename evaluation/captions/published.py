@@ -32,16 +32,15 @@ def read_nlp_metrics(path: Path | str):
     Raises:
         UserError: unreadable file or no system/metric header rows.
     """
-    import openpyxl
     import pandas as pd
 
     path = Path(path)
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as err:  # noqa: BLE001
-        from soundaq.base.errors import first_line
+    from soundaq.human_study.workbooks import WorkbookError, open_workbook
 
-        raise UserError(f"{path}: cannot open as an .xlsx workbook ({first_line(err)}); pass NLP_metrics.xlsx") from None
+    try:
+        wb = open_workbook(path)
+    except WorkbookError as err:
+        raise UserError(f"{err} (--compare takes the release's NLP_metrics.xlsx)") from None
     ws = wb.worksheets[0]
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
     wb.close()

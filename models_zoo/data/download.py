@@ -35,7 +35,7 @@ git-blob digest, and a local copy loop.
 """
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import shutil
 import urllib.parse
@@ -46,6 +46,14 @@ from typing import Callable, Iterable
 
 from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import output_folder
+from soundaq.models_zoo.data.download_faults import destination_fault, proxy_fault
+from soundaq.models_zoo.data.pins import (  # noqa: F401 - SNIFF_BYTES, git_blob_id: re-exported (were defined here)
+    SNIFF_BYTES,
+    file_digest,
+    git_blob_id,
+    impostor,
+    pin_matches,
+)
 
 RELEASE_REPO = "Yuanbo2020/SoundSCaper"
 #: GitHub's raw-file host for the release repository's main branch (the label files).
@@ -53,8 +61,6 @@ DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/{RELEASE_REPO}/main/"
 SPLIT_FOLDER = "Dataset_training_validation_test"
 ALL_ARAUS_FOLDER = "Dataset_all_ARAUS"
 CHUNK = 1 << 16
-#: Bytes of a finished transfer inspected to tell an HTML page or an LFS pointer from the real file.
-SNIFF_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,12 @@ class DownloadError(UserError):
     """A file could not be fetched or failed its pin; the message names the file and the fix."""
 
 
+class EnvironmentFault(DownloadError):
+    """The machine, not the source, stops the download (disk full, read-only or forbidden destination,
+    a proxy that needs a package, a missing CA bundle): every further file would fail the same way, so
+    the batch stops at once (:mod:`soundaq.models_zoo.data.download_faults`)."""
+
+
 @dataclass
 class FetchResult:
     name: str
@@ -151,52 +163,6 @@ class _Interrupted(Exception):
 
 class _RangeRefused(Exception):
     """The server cannot continue the part file (HTTP 416): start again from byte 0."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Pins
-# ---------------------------------------------------------------------------------------------
-
-def git_blob_id(path: Path | str, chunk: int = 1 << 20) -> str:
-    """Git's object id of a file's bytes: SHA-1 of ``b"blob <size>\\0"`` then the bytes (hex, 40 chars).
-
-    Source: the git object format (``git hash-object``); it is the id a repository's tree lists
-    for each file, so a release file can be pinned before it is ever downloaded.
-    """
-    path = Path(path)
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_digest(path: Path | str, algorithm: str) -> str:
-    """Hex digest of a file: ``gitblob`` (:func:`git_blob_id`) or any ``hashlib`` name (via pooch)."""
-    if algorithm == "gitblob":
-        return git_blob_id(path)
-    import pooch
-
-    return pooch.file_hash(str(path), alg=algorithm)
-
-
-def pin_matches(path: Path | str, spec: PinnedFile) -> bool:
-    """True when ``path`` exists, has the pinned size (when known) and the pinned digest."""
-    path = Path(path)
-    if not path.is_file() or (spec.size is not None and path.stat().st_size != spec.size):
-        return False
-    return file_digest(path, spec.algorithm) == spec.digest
-
-
-def _impostor(path: Path) -> str | None:
-    """What a wrong file looks like, from its first bytes: an HTML page or a Git LFS pointer."""
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES).lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-        return "an HTML page (an error, login or proxy page?)"
-    if head.startswith(b"version https://git-lfs"):
-        return "a Git LFS pointer, not the file's content"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,6 +251,9 @@ def _http_append(url: str, out, offset: int, timeout: float, bar: _Bar) -> bool:
                                       hooks={"response": on_response})
     try:
         downloader(url, out, None)
+    except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL) as exc:   # incl. InvalidProxyURL
+        raise EnvironmentFault(proxy_fault(exc, url) or f"{url}: cannot be requested ({first_line(exc)}); "
+                               "fix: check the URL and the proxy settings (HTTPS_PROXY)") from None
     except requests.exceptions.HTTPError as exc:
         code = exc.response.status_code if exc.response is not None else 0
         if code == 404:
@@ -300,6 +269,11 @@ def _http_append(url: str, out, offset: int, timeout: float, bar: _Bar) -> bool:
         raise DownloadError(f"{url}: cannot connect{via} ({_reason(exc)})") from None
     except requests.exceptions.RequestException as exc:  # ChunkedEncodingError, ReadTimeout, ...
         raise _Interrupted(_reason(exc)) from None
+    except OSError as exc:                               # a CA bundle that is not there; write errors go up
+        line = proxy_fault(exc, url)
+        if line is None:
+            raise
+        raise EnvironmentFault(line) from None
     return state["resumed"]
 
 
@@ -345,6 +319,7 @@ class _Source:
     base: str
     option: str        # the CLI option that names the source, for the fix in messages
     timeout: float
+    dest_option: str = "--cache-dir"   # the CLI option that names the destination
 
 
 def _transfer(spec: PinnedFile, part: Path, src: _Source, advance, learn_total) -> tuple[bool, int]:
@@ -377,8 +352,9 @@ def _transfer_from(location: str, spec: PinnedFile, part: Path, offset: int, src
     try:
         return _append_from(location, spec, part, offset, src, advance, learn_total)
     finally:
-        if part.exists() and part.stat().st_size == 0:  # nothing arrived: leave no empty part file behind
-            part.unlink()
+        with contextlib.suppress(OSError):               # (a read-only destination cannot have one anyway)
+            if part.exists() and part.stat().st_size == 0:  # nothing arrived: leave no empty part file behind
+                part.unlink()
 
 
 def _append_from(location: str, spec: PinnedFile, part: Path, offset: int, src: _Source, advance,
@@ -390,6 +366,8 @@ def _append_from(location: str, spec: PinnedFile, part: Path, offset: int, src: 
                 resumed = _http_append(location, out, offset, src.timeout, bar)
             else:
                 resumed = _local_append(location, out, offset, bar)
+        except EnvironmentFault:
+            raise
         except DownloadError as exc:
             raise DownloadError(f"{spec.name}: {exc}; fix: check your network (behind a proxy set "
                                 f"HTTPS_PROXY), or pass {src.option} with a reachable mirror") from None
@@ -406,7 +384,29 @@ def _append_from(location: str, spec: PinnedFile, part: Path, offset: int, src: 
 
 def fetch_file(spec: PinnedFile, dest: Path, src: _Source, advance: Callable[[int], None] = lambda n: None,
                learn_total: Callable[[int], None] = lambda n: None, allow_restart: bool = True) -> FetchResult:
-    """Make ``dest/spec.name`` hold the pinned file: keep it if it verifies, else fetch, verify, rename."""
+    """Make ``dest/spec.name`` hold the pinned file: keep it if it verifies, else fetch, verify, rename.
+
+    Raises:
+        EnvironmentFault: the destination cannot take the file (``No space left on device``, a
+            read-only file system, no permission; the part file is removed where it can be) or the
+            proxy settings need a fix; one line naming the file and the fix.
+        DownloadError: the source failed (not found, HTTP error, pin mismatch, cut short).
+    """
+    try:
+        return _fetch_file(spec, dest, src, advance, learn_total, allow_restart)
+    except OSError as err:
+        target = Path(dest) / spec.name
+        line = destination_fault(err, target, src.dest_option)
+        with contextlib.suppress(OSError):
+            part_path(dest, spec).unlink(missing_ok=True)   # never half a file that a rerun would resume from
+        if line is not None:
+            raise EnvironmentFault(line) from None
+        where = err.filename if err.filename is not None else spec.name
+        raise DownloadError(f"{spec.name}: cannot be fetched ({where}: {err.strerror or first_line(err)}); fix: "
+                            f"check {src.option} and the disk, then run the same command again") from None
+
+
+def _fetch_file(spec: PinnedFile, dest: Path, src: _Source, advance, learn_total, allow_restart: bool) -> FetchResult:
     target = Path(dest) / spec.name
     if pin_matches(target, spec):
         advance(target.stat().st_size)
@@ -416,7 +416,7 @@ def fetch_file(spec: PinnedFile, dest: Path, src: _Source, advance: Callable[[in
     if pin_matches(part, spec):
         os.replace(part, target)
         return FetchResult(spec.name, "resumed" if resumed else "downloaded", fetched, path=target)
-    looks_like = _impostor(part)
+    looks_like = impostor(part)
     size = part.stat().st_size
     if looks_like is None and spec.size is not None and size < spec.size:
         raise DownloadError(f"{spec.name}: incomplete ({size:,} of {spec.size:,} bytes arrived); "
@@ -425,7 +425,7 @@ def fetch_file(spec: PinnedFile, dest: Path, src: _Source, advance: Callable[[in
     part.unlink()
     if resumed and allow_restart and looks_like is None:
         # a stale partial file (say from another version) spoils the resumed copy: retry from scratch once
-        again = fetch_file(spec, dest, src, advance, learn_total, allow_restart=False)
+        again = _fetch_file(spec, dest, src, advance, learn_total, allow_restart=False)
         again.fetched_bytes += fetched
         return again
     if looks_like:
@@ -438,7 +438,8 @@ def fetch_file(spec: PinnedFile, dest: Path, src: _Source, advance: Callable[[in
 
 
 def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, option: str = "--mirror",
-                progress: bool = True, timeout: float = 60.0, title: str = "download") -> list[FetchResult]:
+                progress: bool = True, timeout: float = 60.0, title: str = "download",
+                dest_option: str = "--cache-dir") -> list[FetchResult]:
     """Fetch pinned files into ``dest``; one :class:`FetchResult` per file, in order.
 
     Args:
@@ -446,6 +447,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
         dest: destination folder (created).
         base: the source: an ``http(s)://`` or ``file://`` URL, or a folder.
         option: the CLI option naming the source (messages say how to fix it).
+        dest_option: the CLI option naming the destination (``--labels-to``; ``--cache-dir``).
         progress: show a rich progress bar on stderr.
         timeout: seconds to wait for a server.
         title: the bar's label.
@@ -453,13 +455,15 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
     Raises:
         DownloadError: after every file was tried, when any failed: the first failure's one line and
             how many others failed. Files that verified are in place.
+        EnvironmentFault: at once, when the machine stops the download (disk full, read-only
+            destination, proxy settings): the files before it are in place, no part file is left.
     """
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     dest = output_folder(dest, "destination", DownloadError)
     check_source(base, option)
-    src = _Source(base, option, timeout)
+    src = _Source(base, option, timeout, dest_option)
     files = tuple(files)
     results: list[FetchResult] = []
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
@@ -476,6 +480,9 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
 
             try:
                 results.append(fetch_file(spec, dest, src, lambda n: bar.advance(task, n), learn_total))
+            except EnvironmentFault as exc:
+                done = sum(r.status != "failed" for r in results)
+                raise EnvironmentFault(f"{first_line(exc)} ({done} of {len(files)} file(s) in place)") from None
             except DownloadError as exc:
                 results.append(FetchResult(spec.name, "failed", error=first_line(exc)))
             if spec.size is not None:
@@ -501,7 +508,7 @@ def download_labels(dest: Path | str, base: str | None = None, *, progress: bool
     """
     dest = output_folder(dest, "--labels-to", DownloadError, create=False)
     return fetch_files(files, dest, base or DEFAULT_BASE_URL, option="--base-url", progress=progress,
-                       timeout=timeout, title="ARAUS labels")
+                       timeout=timeout, title="ARAUS labels", dest_option="--labels-to")
 
 
 def verify_labels(folder: Path | str, files: Iterable[PinnedFile] = LABEL_FILES) -> dict[str, bool]:
