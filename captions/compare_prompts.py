@@ -9,10 +9,7 @@ ISOEventful coordinates become the quadrant of each side and the size and direct
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from soundaq.captions.compare import Side
+from typing import Any
 
 #: An event probability of at least this is "clearly heard", else at least the next "likely heard",
 #: else "possibly heard" (the events in a prompt passed the release's cascade, so are at least 0.2).
@@ -55,19 +52,20 @@ def move_words(circumplex: dict) -> str:
     return f"{where}; from A, B lies towards {c['direction']} (a {size} move)."
 
 
-def _side_lines(side: Side, t1_events: list[dict]) -> list[str]:
+def _side_lines(side: Any, t1_events: list[dict]) -> list[str]:
     p = side.prediction
     kind = {"site": f"a site (mean of {side.clips} clips)", "window": "a window of a recording", "clip": "a clip"}
     events = ", ".join(f"{e['event']} ({heard(e['probability'])})" for e in t1_events) or "no distinct sound event"
     return [f"{side.name} ({kind[side.kind]}): in this {p.scene}, the sound events are: {events}."]
 
 
-def tier_prompt(tier: int, sa: Side, sb: Side, facts: dict) -> str:
+def tier_prompt(tier: int, sa: Any, sb: Any, facts: dict) -> str:
     """The LLM prompt of one tier (1-3): the facts that tier may use, in words, then the task and the rules.
 
     Args:
         tier: 1 (events), 2 (+ scene and signal), 3 (+ qualities and the circumplex move).
-        sa, sb: the two sides; facts: ``{"tier1": ..., "tier2": ..., "tier3": ...}`` of
+        sa, sb: the two sides (:class:`soundaq.captions.compare.Side`: name, kind, clips, prediction).
+        facts: ``{"tier1": ..., "tier2": ..., "tier3": ...}`` of
             :func:`soundaq.captions.compare.compare_sides`.
     """
     t1, t2, t3 = facts["tier1"], facts["tier2"], facts["tier3"]

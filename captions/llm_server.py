@@ -149,14 +149,13 @@ def probe_server(client, model: str, base_url: str, url: str, concurrency: int |
     if info.listed and not model_listed(model, info.listed):
         if len(info.listed) == 1:
             info.served_model = info.listed[0]
-            info.notes.append(f"{url} serves one model, {info.served_model!r}, not {model!r}: the captions are "
-                              f"{info.served_model}'s (servers such as llama.cpp answer to any model name); "
-                              f"captions.csv's served_model column says so (name it rightly with --llm-model "
-                              f"{info.served_model})")
+            info.notes.append(f"{url} serves one model, {info.served_model!r}, not {model!r}: the answers are "
+                              f"{info.served_model}'s (servers such as llama.cpp answer to any model name), "
+                              f"recorded as served_model (name it rightly with --llm-model {info.served_model})")
         else:
             shown = ", ".join(info.listed[:6]) + (", ..." if len(info.listed) > 6 else "")
             info.notes.append(f"{model!r} is not among the {len(info.listed)} models {url} lists ({shown}); "
-                              "captions.csv's served_model column holds the model each answer names")
+                              "served_model records the model each answer names")
     if concurrency:
         info.concurrency, info.concurrency_source = int(concurrency), "--concurrency"
     elif not info.local:
@@ -227,8 +226,8 @@ def retry_after(err) -> float | None:
     headers = getattr(response, "headers", None) or {}
     for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
         try:
-            value = float(headers.get(name)) * scale
-        except (TypeError, ValueError):
+            value = float(str(headers.get(name))) * scale     # absent: "None", not a number
+        except ValueError:
             continue
         if 0 <= value <= RETRY_AFTER_MAX_S:
             return value
