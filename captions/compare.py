@@ -32,7 +32,14 @@ import numpy as np
 
 from soundaq.base.errors import UserError
 from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
-from soundaq.captions.compare_prompts import tier_prompt
+from soundaq.captions.compare_texts import (  # noqa: F401 - the template texts are part of this module's API
+    feelings_text,
+    signal_text,
+    tier1_text,
+    tier2_text,
+    tier3_text,
+    tier_prompt,
+)
 from soundaq.captions.llm import ChatClient, LLMSettings, default_cache_dir
 from soundaq.captions.prompt import agreement, kept_events
 from soundaq.captions.replies import markdown_quote
@@ -49,7 +56,6 @@ from soundaq.captions.tables import (
     read_predictions_file,
     window_label,
 )
-from soundaq.captions.template import EVENT_WORDS, SCENE_WORDS, join_words
 
 #: An event present on both sides is "more" on one when its probability differs by at least this.
 EVENT_CHANGE = 0.2
@@ -320,10 +326,6 @@ def _add_site_signal(side: Side, calibration, audio_dir: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # facts
 # --------------------------------------------------------------------------------------------------
-def _place(scene: str) -> str:
-    return "a " + SCENE_WORDS[scene][1]
-
-
 def _round(x: float, n: int = 4) -> float:
     return round(float(x), n)
 
@@ -392,93 +394,6 @@ def feeling_facts(a: Prediction, b: Prediction) -> dict:
                        "direction": direction_of(d_p, d_e) if dist >= MOVE_MIN else None,
                        "a_quadrant": quadrant(a.isop, a.isoe), "b_quadrant": quadrant(b.isop, b.isoe)},
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# template texts
-# --------------------------------------------------------------------------------------------------
-def _words(events) -> str:
-    return join_words([EVENT_WORDS[e["event"] if isinstance(e, dict) else e] for e in events])
-
-
-def tier1_text(t1: dict) -> str:
-    """Which events differ: "A has birds, which B lacks; B has traffic, which A lacks. B has more speech." """
-    parts = []
-    if t1["only_a"]:
-        parts.append(f"A has {_words(t1['only_a'])}, which B lacks")
-    if t1["only_b"]:
-        parts.append(f"B has {_words(t1['only_b'])}, which A lacks")
-    sentences = ["; ".join(parts) + "."] if parts else []
-    more_b = [c["event"] for c in t1["changed"] if c["delta"] > 0]
-    more_a = [c["event"] for c in t1["changed"] if c["delta"] < 0]
-    more = [f"{side} has more {_words(evs)}" for side, evs in (("B", more_b), ("A", more_a)) if evs]
-    if more:
-        sentences.append("; ".join(more) + ".")
-    if not sentences:
-        if t1["both"]:
-            return f"A and B have the same salient sound events: {_words(t1['both'])}."
-        return "Neither A nor B has a distinct sound event."
-    return " ".join(s[0].upper() + s[1:] for s in sentences)
-
-
-def signal_text(signal: dict | None) -> str:
-    """Level, N5 and spectral balance in words (empty without signal facts)."""
-    if not signal:
-        return ""
-    fa, fb, dl = signal["a"], signal["b"], signal["level_delta_db"]
-    if abs(dl) < 1.0:
-        loud = (f"A and B are about equally loud ({fa['level_db_spl']:.1f} and {fb['level_db_spl']:.1f} dB SPL; "
-                f"N5 {fa['n5_sone']:.1f} and {fb['n5_sone']:.1f} sone)")
-    else:
-        hi, lo, fh, fl = ("B", "A", fb, fa) if dl > 0 else ("A", "B", fa, fb)
-        how = "slightly louder" if abs(dl) < 3 else "louder" if abs(dl) < 10 else "much louder"
-        loud = (f"{hi} is {how} than {lo} ({fh['level_db_spl']:.1f} vs {fl['level_db_spl']:.1f} dB SPL; "
-                f"N5 loudness {fh['n5_sone']:.1f} vs {fl['n5_sone']:.1f} sone)")
-    r = signal["centroid_ratio"]
-    ca, cb = fa["spectral_centroid_hz"], fb["spectral_centroid_hz"]
-    if r >= 1.2:
-        tone = f"B sounds brighter than A, with more high-frequency energy (spectral centroid {cb:,.0f} vs {ca:,.0f} Hz)"
-    elif r <= 1 / 1.2:
-        tone = f"B sounds darker than A, weighted to low frequencies (spectral centroid {cb:,.0f} vs {ca:,.0f} Hz)"
-    else:
-        tone = f"their spectral balance is similar (spectral centroid {ca:,.0f} and {cb:,.0f} Hz)"
-    return f"{loud}, and {tone}."
-
-
-def tier2_text(t1: dict, t2: dict) -> str:
-    """Scene, events and signal: one or two sentences more than tier 1."""
-    sc = t2["scene"]
-    scene = (f"Both sound like {_place(sc['a'])}." if sc["same"]
-             else f"A sounds like {_place(sc['a'])} and B like {_place(sc['b'])}.")
-    sig = signal_text(t2["signal"])
-    return " ".join(s for s in (scene, tier1_text(t1), sig[0].upper() + sig[1:] if sig else "") if s)
-
-
-def feelings_text(t3: dict) -> str:
-    """How a listener would feel: qualities that rise and fall, then the move on the circumplex."""
-    rises, falls = t3["rises"], t3["falls"]
-    if rises or falls:
-        parts = []
-        if rises:
-            parts.append("more " + join_words(rises))
-        if falls:
-            parts.append("less " + join_words(falls))
-        feel = f"A listener would likely find B {' and '.join(parts)} than A."
-    else:
-        feel = "A listener would likely feel much the same in both."
-    c = t3["circumplex"]
-    where = (f"both in the {c['a_quadrant']} quadrant" if c["a_quadrant"] == c["b_quadrant"]
-             else f"from the {c['a_quadrant']} quadrant into the {c['b_quadrant']} one")
-    coords = (f"ISOPleasant {c['a'][0]:+.2f} to {c['b'][0]:+.2f}, ISOEventful {c['a'][1]:+.2f} to {c['b'][1]:+.2f}")
-    if c["direction"] is None:
-        move = f"On the circumplex the two lie close together ({coords}; {where})."
-    else:
-        move = f"On the circumplex B lies {c['distance']:.2f} from A towards {c['direction']} ({coords}; {where})."
-    return f"{feel} {move}"
-
-
-def tier3_text(t1: dict, t2: dict, t3: dict) -> str:
-    return f"{tier2_text(t1, t2)} {feelings_text(t3)}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -246,3 +246,12 @@ class _case_server:
         self.proc.kill()
         self.proc.wait()
         return False
+
+
+def test_docstring_examples_of_the_reply_reader():
+    import doctest
+
+    import soundaq.captions.replies as replies
+
+    result = doctest.testmod(replies, verbose=False)
+    assert result.failed == 0 and result.attempted >= 4
