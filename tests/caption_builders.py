@@ -115,17 +115,19 @@ class FakeLLMServer:
     ``models``: what ``GET /v1/models`` lists (None: 404); ``slots``: llama.cpp's ``GET /props``
     ``total_slots`` (None: 404); ``text(prompt)``: the caption; ``answer_model(model)``: the answer's
     ``model`` field (llama.cpp echoes the request's). A path outside ``/v1/`` gets llama.cpp's plain-text
-    404 ``File Not Found``.
+    404 ``File Not Found``. ``one_slot``: answers one request at a time (the others wait in its queue,
+    as on a llama.cpp server with one slot).
     """
 
     def __init__(self, script=None, delay: float = 0.0, hang_s: float = 3.0, models: list[str] | None = None,
-                 slots: int | None = None, text=None, answer_model=None):
+                 slots: int | None = None, text=None, answer_model=None, one_slot: bool = False):
         self.script = script or (lambda n, body: "ok")
         self.delay, self.hang_s = delay, hang_s
         self.models, self.slots = models, slots
         self.text = text or prompt_caption
         self.answer_model = answer_model or (lambda model: f"{model}-served")
         self.gets: list[str] = []
+        self.slot = threading.Lock() if one_slot else None
         self.requests: list[dict] = []
         self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
@@ -189,7 +191,11 @@ class FakeLLMServer:
                     server.inflight += 1
                     server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
-                    self._answer(n, body)
+                    if server.slot is not None:
+                        with server.slot:
+                            self._answer(n, body)
+                    else:
+                        self._answer(n, body)
                 finally:
                     with server.lock:
                         server.inflight -= 1

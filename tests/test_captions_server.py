@@ -95,6 +95,20 @@ def test_a_local_server_gets_one_request_at_a_time_or_its_slots(tmp_path, capsys
     assert code == 0 and server.max_inflight == 3 and "at a time" not in err
 
 
+def test_a_one_slot_server_is_not_buried_under_queued_requests(tmp_path, capsys):
+    """Issue 26's run: a one-slot server, with requests sent beside it, times out the ones that wait in its
+    queue (their timeout runs there); the default for a local server sends one at a time and gets all."""
+    table = write_table(tmp_path / "six.csv", random_rows(6, seed=8))
+    with FakeLLMServer(delay=0.3, one_slot=True) as server:
+        code, err = _caption(capsys, server.url, table, tmp_path / "piled", tmp_path / "cache", "--timeout", "1.0",
+                             "--retries", "0", "--concurrency", "4")
+        piled = len(pd.read_csv(tmp_path / "piled" / "captions.csv"))
+        code2, err2 = _caption(capsys, server.url, table, tmp_path / "one", tmp_path / "cache2", "--timeout", "1.0",
+                               "--retries", "0")
+    assert code == 1 and piled < 6 and "no answer within 1 s" in err
+    assert code2 == 0 and len(pd.read_csv(tmp_path / "one" / "captions.csv")) == 6, err2
+
+
 def test_a_local_timeout_is_not_retried(tmp_path, capsys, table):
     """A local server keeps generating an abandoned answer: asking again only queues another."""
     with FakeLLMServer(lambda n, body: "hang" if n == 0 else "ok", hang_s=2.0) as server:
