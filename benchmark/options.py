@@ -310,8 +310,11 @@ def llm_options() -> argparse.ArgumentParser:
                    help=f"answer length limit in tokens (default {MAX_TOKENS}, the release's)")
     g.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per try (default 60)")
     g.add_argument("--retries", type=non_negative_int, default=4,
-                   help="further tries after 429/5xx/network errors, with backoff (default 4)")
-    g.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight (default 4)")
+                   help="further tries after 429/5xx/network errors (and timeouts of a remote server), with "
+                        "backoff, each said on the terminal (default 4)")
+    g.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
+                   help="requests in flight (default: 1 for a local server, or the slots its /props reports; "
+                        "4 for a remote one)")
     g.add_argument("--max-requests", type=non_negative_int, default=None, metavar="N",
                    help="send at most N requests in this run (cached answers are free); the rest wait for a rerun")
     g.add_argument("--prompt-role", choices=("system", "user"), default="system",

@@ -26,14 +26,23 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from soundaq.base.errors import UserError
 from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
+from soundaq.captions.compare_texts import (  # noqa: F401 - the template texts are part of this module's API
+    feelings_text,
+    signal_text,
+    tier1_text,
+    tier2_text,
+    tier3_text,
+    tier_prompt,
+)
 from soundaq.captions.llm import ChatClient, LLMSettings, default_cache_dir
 from soundaq.captions.prompt import agreement, kept_events
+from soundaq.captions.replies import markdown_quote
 from soundaq.captions.signal import SignalFacts, audio_signal_facts, crop, pool
 from soundaq.captions.tables import (
     WHOLE,
@@ -47,7 +56,6 @@ from soundaq.captions.tables import (
     read_predictions_file,
     window_label,
 )
-from soundaq.captions.template import EVENT_WORDS, SCENE_WORDS, join_words
 
 #: An event present on both sides is "more" on one when its probability differs by at least this.
 EVENT_CHANGE = 0.2
@@ -318,10 +326,6 @@ def _add_site_signal(side: Side, calibration, audio_dir: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # facts
 # --------------------------------------------------------------------------------------------------
-def _place(scene: str) -> str:
-    return "a " + SCENE_WORDS[scene][1]
-
-
 def _round(x: float, n: int = 4) -> float:
     return round(float(x), n)
 
@@ -393,163 +397,38 @@ def feeling_facts(a: Prediction, b: Prediction) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------
-# template texts
-# --------------------------------------------------------------------------------------------------
-def _words(events) -> str:
-    return join_words([EVENT_WORDS[e["event"] if isinstance(e, dict) else e] for e in events])
-
-
-def tier1_text(t1: dict) -> str:
-    """Which events differ: "A has birds, which B lacks; B has traffic, which A lacks. B has more speech." """
-    parts = []
-    if t1["only_a"]:
-        parts.append(f"A has {_words(t1['only_a'])}, which B lacks")
-    if t1["only_b"]:
-        parts.append(f"B has {_words(t1['only_b'])}, which A lacks")
-    sentences = ["; ".join(parts) + "."] if parts else []
-    more_b = [c["event"] for c in t1["changed"] if c["delta"] > 0]
-    more_a = [c["event"] for c in t1["changed"] if c["delta"] < 0]
-    more = [f"{side} has more {_words(evs)}" for side, evs in (("B", more_b), ("A", more_a)) if evs]
-    if more:
-        sentences.append("; ".join(more) + ".")
-    if not sentences:
-        if t1["both"]:
-            return f"A and B have the same salient sound events: {_words(t1['both'])}."
-        return "Neither A nor B has a distinct sound event."
-    return " ".join(s[0].upper() + s[1:] for s in sentences)
-
-
-def signal_text(signal: dict | None) -> str:
-    """Level, N5 and spectral balance in words (empty without signal facts)."""
-    if not signal:
-        return ""
-    fa, fb, dl = signal["a"], signal["b"], signal["level_delta_db"]
-    if abs(dl) < 1.0:
-        loud = (f"A and B are about equally loud ({fa['level_db_spl']:.1f} and {fb['level_db_spl']:.1f} dB SPL; "
-                f"N5 {fa['n5_sone']:.1f} and {fb['n5_sone']:.1f} sone)")
-    else:
-        hi, lo, fh, fl = ("B", "A", fb, fa) if dl > 0 else ("A", "B", fa, fb)
-        how = "slightly louder" if abs(dl) < 3 else "louder" if abs(dl) < 10 else "much louder"
-        loud = (f"{hi} is {how} than {lo} ({fh['level_db_spl']:.1f} vs {fl['level_db_spl']:.1f} dB SPL; "
-                f"N5 loudness {fh['n5_sone']:.1f} vs {fl['n5_sone']:.1f} sone)")
-    r = signal["centroid_ratio"]
-    ca, cb = fa["spectral_centroid_hz"], fb["spectral_centroid_hz"]
-    if r >= 1.2:
-        tone = f"B sounds brighter than A, with more high-frequency energy (spectral centroid {cb:,.0f} vs {ca:,.0f} Hz)"
-    elif r <= 1 / 1.2:
-        tone = f"B sounds darker than A, weighted to low frequencies (spectral centroid {cb:,.0f} vs {ca:,.0f} Hz)"
-    else:
-        tone = f"their spectral balance is similar (spectral centroid {ca:,.0f} and {cb:,.0f} Hz)"
-    return f"{loud}, and {tone}."
-
-
-def tier2_text(t1: dict, t2: dict) -> str:
-    """Scene, events and signal: one or two sentences more than tier 1."""
-    sc = t2["scene"]
-    scene = (f"Both sound like {_place(sc['a'])}." if sc["same"]
-             else f"A sounds like {_place(sc['a'])} and B like {_place(sc['b'])}.")
-    sig = signal_text(t2["signal"])
-    return " ".join(s for s in (scene, tier1_text(t1), sig[0].upper() + sig[1:] if sig else "") if s)
-
-
-def feelings_text(t3: dict) -> str:
-    """How a listener would feel: qualities that rise and fall, then the move on the circumplex."""
-    rises, falls = t3["rises"], t3["falls"]
-    if rises or falls:
-        parts = []
-        if rises:
-            parts.append("more " + join_words(rises))
-        if falls:
-            parts.append("less " + join_words(falls))
-        feel = f"A listener would likely find B {' and '.join(parts)} than A."
-    else:
-        feel = "A listener would likely feel much the same in both."
-    c = t3["circumplex"]
-    where = (f"both in the {c['a_quadrant']} quadrant" if c["a_quadrant"] == c["b_quadrant"]
-             else f"from the {c['a_quadrant']} quadrant into the {c['b_quadrant']} one")
-    coords = (f"ISOPleasant {c['a'][0]:+.2f} to {c['b'][0]:+.2f}, ISOEventful {c['a'][1]:+.2f} to {c['b'][1]:+.2f}")
-    if c["direction"] is None:
-        move = f"On the circumplex the two lie close together ({coords}; {where})."
-    else:
-        move = f"On the circumplex B lies {c['distance']:.2f} from A towards {c['direction']} ({coords}; {where})."
-    return f"{feel} {move}"
-
-
-def tier3_text(t1: dict, t2: dict, t3: dict) -> str:
-    return f"{tier2_text(t1, t2)} {feelings_text(t3)}"
-
-
-# --------------------------------------------------------------------------------------------------
-# LLM prompts (our wording; the release's rules: no numbers for events, no invented events, lay language)
-# --------------------------------------------------------------------------------------------------
-TIER_TASKS = {
-    1: "In one or two sentences, say which sound events differ between A and B.",
-    2: "In two or three sentences, say how A and B differ in their scene, their sound events and their sound "
-       "level, loudness and spectral balance.",
-    3: "In three to five sentences, explain how A and B differ: their scene, their sound events, their sound "
-       "level, loudness and spectral balance, and how a listener would feel in each, including the move on the "
-       "pleasant-eventful circumplex.",
-}
-
-
-def _side_lines(side: Side, t1_events: list[dict]) -> list[str]:
-    p = side.prediction
-    kind = {"site": f"a site (mean of {side.clips} clips)", "window": "a window of a recording", "clip": "a clip"}
-    events = ", ".join(f"{e['event']} ({e['probability']:.2f})" for e in t1_events) or "no distinct sound event"
-    return [f"{side.name} ({kind[side.kind]}): in this {p.scene}, the sound events heard, with their probability, "
-            f"are: {events}."]
-
-
-def tier_prompt(tier: int, sa: Side, sb: Side, facts: dict) -> str:
-    """The LLM prompt of one tier: the facts that tier may use, then the task and the rules."""
-    t1, t2, t3 = facts["tier1"], facts["tier2"], facts["tier3"]
-    lines = ["You compare two soundscapes, A and B, for a listener. An acoustic model predicted these facts.", ""]
-    lines += _side_lines(sa, t1["a_events"]) + _side_lines(sb, t1["b_events"])
-    if tier >= 2 and t2["signal"]:
-        for name, f in (("A", t2["signal"]["a"]), ("B", t2["signal"]["b"])):
-            lines.append(f"{name} signal: level {f['level_db_spl']:.1f} dB SPL, N5 loudness {f['n5_sone']:.1f} sone, "
-                         f"spectral centroid {f['spectral_centroid_hz']:.0f} Hz.")
-    if tier >= 3:
-        for name, key in (("A", "a_agreement"), ("B", "b_agreement")):
-            feel = ", ".join(f"I {r[key]} with {r['quality']}" for r in t3["qualities"])
-            lines.append(f"{name} feelings: {feel}.")
-        c = t3["circumplex"]
-        lines.append(f"ISOPleasant/ISOEventful: A {c['a'][0]:+.2f}/{c['a'][1]:+.2f} ({c['a_quadrant']} quadrant), "
-                     f"B {c['b'][0]:+.2f}/{c['b'][1]:+.2f} ({c['b_quadrant']} quadrant).")
-    lines += ["", TIER_TASKS[tier],
-              "Do not mention the event probabilities. Do not add sound events that are not listed, and do not "
-              "describe the sound events' details; just name them. Use lay language, simple and concise. "
-              "Call the soundscapes A and B."]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------------
 # the comparison
 # --------------------------------------------------------------------------------------------------
 def compare_sides(sa: Side, sb: Side, captioner: str = "template", llm: LLMSettings | None = None,
-                  cache_dir: Path | str | None = None) -> dict:
-    """The three tiers for two resolved sides (facts, template texts and, with ``llm``, the LLM's texts)."""
+                  cache_dir: Path | str | None = None, report: Callable[[str], None] | None = None) -> dict:
+    """The three tiers for two resolved sides (facts, template texts and, with ``llm``, the LLM's texts;
+    a tier the LLM gave no text has ``text`` None and its failure in ``failures``). ``report`` gets the
+    LLM client's lines (retries, cache hits, the server's model list)."""
     a, b = sa.prediction, sb.prediction
     facts = {"tier1": event_facts(a, b), "tier2": scene_signal_facts(sa, sb), "tier3": feeling_facts(a, b)}
     templates = {1: tier1_text(facts["tier1"]), 2: tier2_text(facts["tier1"], facts["tier2"]),
                  3: tier3_text(facts["tier1"], facts["tier2"], facts["tier3"])}
     tiers, failures = {}, []
     prompts = {k: tier_prompt(k, sa, sb, facts) for k in (1, 2, 3)} if captioner == "llm" else {}
-    answers = {}
+    answers, server = {}, None
     if captioner == "llm":
         if llm is None:
             raise UserError("the llm captioner needs LLM settings; fix: pass --llm-model (and --base-url)")
-        client = ChatClient(llm, default_cache_dir(cache_dir))
-        answers, failed, not_asked, _ = client.complete_all(prompts)
+        client = ChatClient(llm, default_cache_dir(cache_dir), report=report)
+        answers, failed, not_asked, _ = client.complete_all(prompts, labels={k: f"tier {k}" for k in prompts})
         failures = [f"tier {k}: {err}" for k, err in failed.items()] + \
                    [f"tier {k}: not asked (--max-requests reached or the run stopped)" for k in not_asked]
+        server = client.server.to_dict() if client.server else None
     for k, name in ((1, "tier1"), (2, "tier2"), (3, "tier3")):
         text = templates[k] if captioner == "template" else (answers[k].text if k in answers else None)
         tiers[name] = {**facts[name], "text": text, "template_text": templates[k]}
         if captioner == "llm":
             tiers[name]["prompt"] = prompts[k]
+            if k in answers:
+                tiers[name].update(flags=list(answers[k].flags), served_model=answers[k].served_model or
+                                   answers[k].response_model)
     return {"a": _side_summary(sa), "b": _side_summary(sb), **tiers, "captioner": captioner,
-            "llm": llm.public() if captioner == "llm" and llm else None, "failures": failures,
+            "llm": llm.public() if captioner == "llm" and llm else None, "server": server, "failures": failures,
             "settings": {"event_change": EVENT_CHANGE, "quality_change": QUALITY_CHANGE, "move_min": MOVE_MIN}}
 
 
@@ -566,7 +445,8 @@ def _side_summary(side: Side) -> dict:
 
 def compare(a, b, *, checkpoint: Path | str | None = None, calibration=None, audio_dir: Path | str | None = None,
             captioner: str = "template", llm: LLMSettings | None = None, cache_dir: Path | str | None = None,
-            signal: bool = True, batch_size: int = 8, device: str = "cpu") -> dict:
+            signal: bool = True, batch_size: int = 8, device: str = "cpu",
+            report: Callable[[str], None] | None = None) -> dict:
     """How B differs from A, in ADIFF's three tiers (the Python API of ``soundaq compare``; writes nothing
     but the LLM cache).
 
@@ -578,6 +458,7 @@ def compare(a, b, *, checkpoint: Path | str | None = None, calibration=None, aud
         audio_dir: audio of table rows, for their signal facts.
         captioner: ``template`` or ``llm`` (with ``llm`` settings; one request per tier).
         signal: compute level, N5 and spectral balance when audio is at hand.
+        report: called with the LLM client's lines (retries, cache hits, the server's model list).
 
     Returns:
         ``{"a": {...}, "b": {...}, "tier1": {facts..., "text"}, "tier2": {...}, "tier3": {...},
@@ -590,7 +471,7 @@ def compare(a, b, *, checkpoint: Path | str | None = None, calibration=None, aud
         raise UserError(f"unknown captioner {captioner!r}; fix: use template or llm")
     sa, sb = resolve_sides(a, b, checkpoint=checkpoint, calibration=calibration, audio_dir=audio_dir,
                            batch_size=batch_size, device=device, signal=signal)
-    return compare_sides(sa, sb, captioner, llm, cache_dir)
+    return compare_sides(sa, sb, captioner, llm, cache_dir, report)
 
 
 def render_markdown(result: dict) -> str:
@@ -617,10 +498,17 @@ def render_markdown(result: dict) -> str:
     if note:
         lines += [f"Signal facts: {note}.", ""]
     who = "template" if result["captioner"] == "template" else f"LLM `{result['llm']['model']}`"
+    served = (result.get("server") or {}).get("served_model")
+    if served:
+        who += f" (the server lists only `{served}`, which wrote them)"
     for k, title in ((1, "Tier 1: which events differ"), (2, "Tier 2: events, scene and signal"),
                      (3, "Tier 3: the full explanation, with how it feels")):
         t = result[f"tier{k}"]
-        lines += [f"## {title}", "", f"> {t['text'] if t['text'] else '(no text: see the failures below)'}", ""]
+        lines += [f"## {title}", "", markdown_quote(t["text"] if t["text"] else "(no text: see the failures below)"),
+                  ""]
+        if "truncated" in t.get("flags", []):
+            lines += ["*Cut at max_tokens (finish_reason length): the text may stop mid-sentence; raise --max-tokens.*",
+                      ""]
         if result["captioner"] == "llm":
             lines += [f"Template, for reference: {t['template_text']}", ""]
     lines += [f"Texts by the {who} captioner. Thresholds: an event differs when one side's caption names it and "

@@ -4,19 +4,32 @@ server, LM Studio), through the official ``openai`` client.
 * **The API key** is read from an environment variable only (:data:`KEY_VARIABLES`, or the variable
   named by ``LLMSettings.api_key_env``); it never appears in arguments, logs, outputs, the cache or
   provenance, and server messages are scrubbed of it. Local servers need no key.
+* **The answer** is read by :func:`soundaq.captions.replies.read_reply` whatever its shape (reasoning
+  fields and ``<think>`` blocks left out, content parts joined, refusals, tool calls, a cut-short answer
+  kept and flagged ``truncated``).
 * **Length limit**: sent as ``max_tokens`` (the release's parameter); a server that answers that the
   model wants ``max_completion_tokens`` (OpenAI's newer models) is asked again that way.
-* **Retries**: the ``openai`` client retries 408/409/429/5xx answers and network errors
-  ``retries`` times with exponential backoff (0.5 s doubling to 8 s, with jitter) and honours the
-  server's ``Retry-After``; each try waits at most ``timeout_s``.
-* **Concurrency**: at most ``concurrency`` requests in flight (threads sharing one client).
+* **Start**: before the first request the server is asked for its model list and, when local, its
+  slots (:mod:`soundaq.captions.llm_server`): a model name it does not list is said, with the model
+  that answers; the concurrency is chosen.
+* **Retries**: 408/409/429/5xx answers and network errors are tried again ``retries`` times, each
+  retry said on the terminal, after the server's ``Retry-After`` (up to 60 s) or an exponential
+  backoff (0.5 s doubling to 8 s, less up to 25 % jitter; the ``openai`` client's schedule). A timeout
+  is retried only for a remote server: a local one is still generating the abandoned answer. Each
+  try waits at most ``timeout_s``. soundaq runs the retries itself (the client's are silent and
+  cannot be stopped): Ctrl-C stops waiting at once.
+* **Concurrency**: at most ``concurrency`` requests in flight (daemon threads sharing one client, so an
+  interrupted run does not wait for them); unset: 1 for a local server unless it reports more slots,
+  4 for a remote one.
 * **Budget**: at most ``max_requests`` requests reach the server in one run (a retried request
   counts once; answers from the cache count nothing); the rest wait for the next run.
-* **Cache**: every answer is stored on disk (atomically) under the sha256 of (prompt, model,
-  temperature, seed, max_tokens, role), so reruns and interrupted runs never ask twice.
-* **Failures** are one line each (:class:`LLMFailure`): a refused key, an unknown model and an
-  unreachable server stop the run (every further request would fail the same way); a refusal, an
-  empty answer, a prompt too long for the context, a timeout or a server error after the retries
+* **Cache**: every answer is stored on disk (atomically) under the sha256 of (endpoint, prompt, model,
+  temperature, seed, max_tokens, role): the endpoint is part of the key, so two servers serving the
+  same model name never share answers. Reruns and interrupted runs never ask twice; the run says how
+  many captions came from the cache and which server gave them.
+* **Failures** are one line each (:class:`LLMFailure`): a refused key, an unknown model, a wrong path
+  and an unreachable server stop the run (every further request would fail the same way); a refusal,
+  an empty answer, a prompt too long for the context, a timeout or a server error after the retries
   lose only that caption.
 """
 from __future__ import annotations
@@ -24,9 +37,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Hashable, Mapping
@@ -34,7 +48,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import atomic_write_json
+from soundaq.captions.llm_server import ErrorReader, LLMFailure, ServerInfo, is_local, probe_server, retry_after
 from soundaq.captions.prompt import MAX_TOKENS, ROLE, TEMPERATURE
+from soundaq.captions.replies import Reply, read_reply, reply_problem
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Environment variables searched for the API key, in order.
@@ -44,6 +60,9 @@ BASE_URL_VARIABLE = "SOUNDAQ_LLM_BASE_URL"
 MODEL_VARIABLE = "SOUNDAQ_LLM_MODEL"
 #: Sent as the key when no variable holds one (what local servers such as vLLM expect).
 NO_KEY = "EMPTY"
+#: Backoff of retries without Retry-After (seconds): BACKOFF_S * 2**attempt, at most BACKOFF_MAX_S.
+BACKOFF_S, BACKOFF_MAX_S = 0.5, 8.0
+__all__ = ["ChatClient", "Completion", "LLMFailure", "LLMSettings", "ResponseCache", "default_cache_dir"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +75,8 @@ class LLMSettings:
         temperature, max_tokens: sampling settings (release: 1 and 250).
         seed: sent as the request's ``seed`` (servers that support it sample reproducibly); None: not sent.
         timeout_s: seconds one try may take; retries: further tries after 429/5xx/network errors.
-        concurrency: requests in flight at once; max_requests: requests per run (None: no limit).
+        concurrency: requests in flight at once (None: chosen from the server, see the module docstring);
+        max_requests: requests per run (None: no limit).
         api_key_env: the environment variable holding the key (None: :data:`KEY_VARIABLES`).
         role: the role of the single prompt message (release: ``system``; some chat templates want ``user``).
     """
@@ -68,7 +88,7 @@ class LLMSettings:
     seed: int | None = 0
     timeout_s: float = 60.0
     retries: int = 4
-    concurrency: int = 4
+    concurrency: int | None = None
     max_requests: int | None = None
     api_key_env: str | None = None
     role: str = ROLE
@@ -89,6 +109,11 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def endpoint(url: str) -> str:
+    """The endpoint as the cache knows it: :func:`safe_url` without a trailing slash."""
+    return safe_url(url).rstrip("/")
+
+
 def api_key_from_env(variable: str | None = None) -> tuple[str | None, str]:
     """``(key or None, the variable(s) searched)``: ``variable`` alone when given, else :data:`KEY_VARIABLES`."""
     names = (variable,) if variable else KEY_VARIABLES
@@ -99,31 +124,33 @@ def api_key_from_env(variable: str | None = None) -> tuple[str | None, str]:
     return None, " or ".join(names)
 
 
-class LLMFailure(Exception):
-    """One caption the server did not give; ``str()`` is one line. ``fatal``: every further request
-    would fail the same way, so the run stops asking."""
-
-    def __init__(self, kind: str, message: str, fatal: bool = False):
-        super().__init__(message)
-        self.kind, self.fatal = kind, fatal
-
-
 @dataclass(frozen=True)
 class Completion:
-    """An answer: the caption text, whether it came from the cache, what the server said it ran."""
+    """An answer: the caption text, whether it came from the cache, what the server said it ran.
+
+    ``flags`` are :data:`soundaq.captions.replies.FLAGS` names (``truncated``...); ``reasoning`` the
+    reasoning left out of the text; ``endpoint`` the server that answered; ``served_model`` the model
+    that answered (the listed one when the server lists one model and not the requested name).
+    """
 
     text: str
     cached: bool
     response_model: str
     finish_reason: str
     created: str
+    flags: tuple[str, ...] = ()
+    reasoning: str = ""
+    endpoint: str = ""
+    served_model: str = ""
 
 
 class ResponseCache:
     """Answers on disk: ``ROOT/<k[:2]>/<k>.json`` for the request key ``k`` (sha256 hex).
 
-    Entries hold the caption, the request settings and the prompt's sha256; never a key or a URL's
-    credentials. A file that does not parse is treated as absent (and replaced on the next answer).
+    Entries hold the server's reply (its ``message`` and ``finish_reason``, read again on every hit, so
+    a better reading applies to cached answers too), the caption, the endpoint and the request settings
+    and the prompt's sha256; never a key or a URL's credentials. A file that does not parse is treated
+    as absent (and replaced on the next answer).
     """
 
     def __init__(self, root: Path | str | None):
@@ -131,8 +158,9 @@ class ResponseCache:
 
     @staticmethod
     def key(prompt: str, settings: LLMSettings) -> str:
-        request = {"prompt": prompt, "model": settings.model, "temperature": float(settings.temperature),
-                   "seed": settings.seed, "max_tokens": int(settings.max_tokens), "role": settings.role}
+        request = {"endpoint": endpoint(settings.base_url), "prompt": prompt, "model": settings.model,
+                   "temperature": float(settings.temperature), "seed": settings.seed,
+                   "max_tokens": int(settings.max_tokens), "role": settings.role}
         return hashlib.sha256(json.dumps(request, sort_keys=True).encode("utf-8")).hexdigest()
 
     def _path(self, key: str) -> Path:
@@ -145,7 +173,10 @@ class ResponseCache:
             entry = json.loads(self._path(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return entry if isinstance(entry, dict) and isinstance(entry.get("caption"), str) and entry["caption"] else None
+        if not isinstance(entry, dict):
+            return None
+        return entry if isinstance(entry.get("reply"), dict) or (isinstance(entry.get("caption"), str)
+                                                                  and entry["caption"]) else None
 
     def put(self, key: str, entry: dict) -> None:
         if self.root is not None:
@@ -159,13 +190,6 @@ def default_cache_dir(cache_dir: Path | str | None = None) -> Path:
     return cache_root(cache_dir) / "llm"
 
 
-def _is_context_error(err) -> bool:
-    body = getattr(err, "body", None)
-    code = (body or {}).get("code") if isinstance(body, dict) else None
-    text = str(err).lower()
-    return code == "context_length_exceeded" or any(
-        s in text for s in ("context length", "context_length", "maximum context", "context window",
-                            "too many tokens", "prompt is too long", "exceeds the context"))
 
 
 class ChatClient:
@@ -174,12 +198,15 @@ class ChatClient:
     Args:
         settings: :class:`LLMSettings`.
         cache_dir: folder of the response cache (None: no cache).
+        report: called with each line to say on the terminal (retries, cache hits, the server's model
+            list and the concurrency chosen); None: nothing is said.
 
     Raises:
         UserError: no model named, or the ``openai`` package is missing.
     """
 
-    def __init__(self, settings: LLMSettings, cache_dir: Path | str | None = None):
+    def __init__(self, settings: LLMSettings, cache_dir: Path | str | None = None,
+                 report: Callable[[str], None] | None = None):
         try:
             import openai
         except ImportError:
@@ -188,184 +215,254 @@ class ChatClient:
             raise UserError(f"no LLM model named; fix: pass --llm-model NAME or set ${MODEL_VARIABLE}")
         self.settings = settings
         self.url = safe_url(settings.base_url)
+        self.endpoint = endpoint(settings.base_url)
         key, self.key_variable = api_key_from_env(settings.api_key_env)
         self._secret = key
         self.cache = ResponseCache(cache_dir)
+        self.errors = ErrorReader(self.url, settings.model, float(settings.timeout_s), is_local(settings.base_url),
+                                  self.key_variable, key)
+        self.report = report or (lambda msg: None)
         self.requests = 0          # requests sent to the server in this run (cache hits not counted)
-        self._lock = threading.Lock()
+        self.cache_hits = 0
+        self.server: ServerInfo | None = None
+        self._lock, self._probe_lock, self._stop = threading.Lock(), threading.Lock(), threading.Event()
         # newer OpenAI models take the length limit as max_completion_tokens and reject max_tokens
         self._length_param = "max_tokens"
         self._client = openai.OpenAI(api_key=key or NO_KEY, base_url=settings.base_url,
-                                     timeout=float(settings.timeout_s), max_retries=int(settings.retries))
+                                     timeout=float(settings.timeout_s), max_retries=0)
 
     @property
     def has_key(self) -> bool:
         return self._secret is not None
 
-    def _scrub(self, text: str, limit: int = 200) -> str:
-        text = " ".join(str(text).split())
-        if self._secret and len(self._secret) >= 4:
-            text = text.replace(self._secret, "[key]")
-        return text if len(text) <= limit else text[: limit - 3] + "..."
+    def prepare(self) -> ServerInfo:
+        """Ask the server for its models and slots once (:func:`~soundaq.captions.llm_server.probe_server`)
+        and say what it found."""
+        with self._probe_lock:
+            if self.server is None:
+                self.server = probe_server(self._client, self.settings.model, self.settings.base_url, self.url,
+                                           self.settings.concurrency)
+                self.errors.listed = self.server.listed
+                for line in self.server.notes:
+                    self.report(line)
+        return self.server
 
-    def _server_says(self, err) -> str:
-        body = getattr(err, "body", None)
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return self._scrub(body["message"])
-        return self._scrub(first_line(err))
+    def stop(self) -> None:
+        """Stop asking: no new request, no further retry, connections closed (Ctrl-C)."""
+        self._stop.set()
+        try:
+            self._client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort while threads still use it
+            pass
 
-    def _classify(self, err) -> LLMFailure:
+    def _send(self, body: dict, label: str):
+        """POST the request, retrying what is worth it (each retry said); the parsed JSON answer."""
         import openai
 
-        s, url, tries = self.settings, self.url, self.settings.retries + 1
-        if isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            have = f"the key in ${self.key_variable}" if self.has_key else f"no key (${self.key_variable} is not set)"
-            return LLMFailure("auth", f"{url} refused the request with {have} (HTTP {err.status_code}); "
-                                      f"fix: set ${self.key_variable.split(' or ')[0]} to a valid API key", fatal=True)
-        if isinstance(err, openai.NotFoundError):
-            return LLMFailure("model", f"{url}: model {s.model!r} not found (HTTP 404: {self._server_says(err)}); "
-                                       f"fix: pass --llm-model with a model the server lists ({url}/models), and "
-                                       "check that --base-url ends in /v1", fatal=True)
-        if isinstance(err, openai.BadRequestError):
-            if _is_context_error(err):
-                return LLMFailure("context", f"the prompt is too long for {s.model!r}'s context (HTTP 400: "
-                                             f"{self._server_says(err)}); fix: use a model with a longer context")
-            return LLMFailure("bad_request", f"{url} rejected the request (HTTP 400: {self._server_says(err)}); "
-                                             "fix: check --llm-model and the server's supported parameters", fatal=True)
-        if isinstance(err, openai.RateLimitError):
-            quota = "insufficient_quota" in str(getattr(err, "body", "")) or "quota" in str(err).lower()
-            return LLMFailure("rate_limit", f"{url} still rate-limits (HTTP 429) after {tries} tries"
-                                            f"{' (quota exhausted)' if quota else ''}; fix: lower --concurrency, "
-                                            "or rerun later (finished captions are kept)", fatal=quota)
-        if isinstance(err, openai.APITimeoutError):
-            return LLMFailure("timeout", f"{url} gave no answer within {s.timeout_s:g} s ({tries} tries); "
-                                         "fix: raise --timeout or check the server")
-        if isinstance(err, openai.APIConnectionError):
-            cause = err.__cause__ or err.__context__
-            why = self._scrub(first_line(cause)) if cause else "connection failed"
-            return LLMFailure("connection", f"cannot reach {url} ({why}; {tries} tries); "
-                                            "fix: start the server or check --base-url", fatal=True)
-        if isinstance(err, openai.APIStatusError):
-            return LLMFailure("server", f"{url} failed (HTTP {err.status_code}: {self._server_says(err)}) after "
-                                        f"{tries} tries; fix: rerun later (finished captions are kept)")
-        return LLMFailure("server", f"{url}: {type(err).__name__}: {self._server_says(err)}")
+        tries = int(self.settings.retries) + 1
+        for attempt in range(tries):
+            if self._stop.is_set():
+                raise LLMFailure("stopped", "the run stopped before this request")
+            try:
+                return self._client.post("/chat/completions", body=body, cast_to=object)
+            except openai.BadRequestError:
+                raise
+            except openai.OpenAIError as err:
+                if self._stop.is_set():
+                    raise LLMFailure("stopped", "the run stopped during this request") from None
+                why = self.errors.retry_reason(err)
+                if why is None or attempt + 1 >= tries:
+                    raise self.errors.classify(err, attempt + 1) from None
+                delay = retry_after(err)
+                if delay is None:
+                    delay = min(BACKOFF_S * 2 ** attempt, BACKOFF_MAX_S) * (1 - 0.25 * random.random())
+                self.report(f"{label + ': ' if label else ''}{why}; retry {attempt + 1} of {tries - 1} "
+                            f"in {delay:.1f} s")
+                if self._stop.wait(delay):
+                    raise LLMFailure("stopped", "the run stopped before the retry") from None
+        raise AssertionError("unreachable")
 
-    def _ask(self, prompt: str):
+    def _ask(self, prompt: str, label: str = ""):
         import openai
 
         s = self.settings
         for _ in range(2):
             param = self._length_param
-            kwargs = {"model": s.model, "messages": [{"role": s.role, "content": prompt}],
-                      "temperature": float(s.temperature), param: int(s.max_tokens)}
+            body = {"model": s.model, "messages": [{"role": s.role, "content": prompt}],
+                    "temperature": float(s.temperature), param: int(s.max_tokens)}
             if s.seed is not None:
-                kwargs["seed"] = int(s.seed)
+                body["seed"] = int(s.seed)
             try:
-                return self._client.chat.completions.create(**kwargs)
+                return self._send(body, label)
             except openai.BadRequestError as err:
                 if param == "max_tokens" and "max_completion_tokens" in str(err):
                     self._length_param = "max_completion_tokens"    # ask again, the way this model wants
                     continue
-                raise self._classify(err) from None
-            except openai.OpenAIError as err:
-                raise self._classify(err) from None
+                raise self.errors.classify(err, 1) from None
         raise LLMFailure("bad_request", f"{self.url} rejected both max_tokens and max_completion_tokens", fatal=True)
 
-    def _answer(self, response) -> tuple[str, str, str]:
-        choices = getattr(response, "choices", None) or []
-        if not choices:
-            raise LLMFailure("empty", f"{self.url} answered without any choice; fix: check the server's logs")
-        choice = choices[0]
-        message = choice.message
-        finish = str(choice.finish_reason or "")
-        refusal = getattr(message, "refusal", None)
-        if refusal or finish == "content_filter":
-            why = self._scrub(refusal or "content filter", 120)
-            raise LLMFailure("refusal", f"{self.settings.model!r} refused to caption ({why})")
-        text = (message.content or "").strip()
-        if not text:
-            hint = (f"; fix: raise --max-tokens (the model spent all {self.settings.max_tokens} before answering)"
-                    if finish == "length" else "; fix: try again or another model")
-            raise LLMFailure("empty", f"{self.settings.model!r} returned no text (finish_reason "
-                                      f"{finish or 'none'}){hint}")
-        return text, str(getattr(response, "model", "") or ""), finish
+    def _read(self, data) -> Reply:
+        """The reply's caption, or the one-line :class:`LLMFailure` of why there is none."""
+        reply = read_reply(data)
+        problem = reply_problem(reply, self.settings.model, int(self.settings.max_tokens), self.url)
+        if problem is not None:
+            kind, message = problem
+            raise LLMFailure(kind, self.errors.scrub(message, 400), fatal=kind == "not_chat")
+        return reply
 
-    def complete(self, prompt: str) -> Completion:
+    def _served(self, reply_model: str) -> str:
+        listed_one = self.server.served_model if self.server else None
+        return listed_one or reply_model or self.settings.model
+
+    def cached(self, prompt: str) -> Completion | None:
+        """The cached answer of ``prompt`` from this endpoint and these settings (read again), or None."""
+        entry = self.cache.get(self.cache.key(prompt, self.settings))
+        if entry is None:
+            return None
+        data = entry["reply"] if isinstance(entry.get("reply"), dict) else {
+            "choices": [{"message": {"content": entry.get("caption")}, "finish_reason": entry.get("finish_reason")}],
+            "model": entry.get("response_model")}
+        try:
+            reply = self._read(data)
+        except LLMFailure:
+            return None
+        return Completion(reply.text, True, reply.model or str(entry.get("response_model") or ""),
+                          reply.finish_reason, str(entry.get("created") or ""), reply.flags, reply.reasoning,
+                          str(entry.get("endpoint") or self.endpoint), str(entry.get("served_model") or ""))
+
+    def complete(self, prompt: str, label: str = "") -> Completion:
         """The caption of one prompt: from the cache, else from the server (then cached).
 
+        Args:
+            prompt: the prompt; label: names it in the lines said (a clip, a tier).
+
         Raises:
-            LLMFailure: the server gave no caption (kind ``budget`` when ``max_requests`` is spent).
+            LLMFailure: the server gave no caption (kind ``budget`` when ``max_requests`` is spent,
+                ``stopped`` when the run stopped before asking).
         """
-        key = self.cache.key(prompt, self.settings)
-        hit = self.cache.get(key)
+        hit = self.cached(prompt)
         if hit is not None:
-            return Completion(hit["caption"], True, str(hit.get("response_model", "")),
-                              str(hit.get("finish_reason", "")), str(hit.get("created", "")))
+            return hit
+        self.prepare()
         with self._lock:
             limit = self.settings.max_requests
             if limit is not None and self.requests >= limit:
                 raise LLMFailure("budget", f"--max-requests {limit} reached")
             self.requests += 1
-        text, response_model, finish = self._answer(self._ask(prompt))
+        data = self._ask(prompt, label)
+        reply = self._read(data)
         created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        self.cache.put(key, {"caption": text, "response_model": response_model, "finish_reason": finish,
-                             "created": created, "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
-                             "request": {k: v for k, v in self.settings.public().items()
-                                         if k in ("model", "temperature", "seed", "max_tokens", "role")}})
-        return Completion(text, False, response_model, finish, created)
+        served = self._served(reply.model)
+        choice = data["choices"][0]
+        self.cache.put(self.cache.key(prompt, self.settings), {
+            "caption": reply.text, "reply": {"choices": [choice], "model": data.get("model")},
+            "response_model": reply.model, "served_model": served, "finish_reason": reply.finish_reason,
+            "endpoint": self.endpoint, "created": created,
+            "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+            "request": {k: v for k, v in self.settings.public().items()
+                        if k in ("model", "temperature", "seed", "max_tokens", "role")}})
+        return Completion(reply.text, False, reply.model, reply.finish_reason, created, reply.flags, reply.reasoning,
+                          self.endpoint, served)
 
-    def complete_all(self, prompts: Mapping[Hashable, str], on_done: Callable[[Hashable, object], None] | None = None
-                     ) -> tuple[dict, dict, list, LLMFailure | None]:
-        """Caption many prompts, ``concurrency`` at a time.
+    def _say_hits(self, hits: list[Completion]) -> None:
+        from collections import Counter
+
+        groups = Counter((h.endpoint, h.served_model or h.response_model or self.settings.model) for h in hits)
+        for (where, who), n in sorted(groups.items()):
+            self.report(f"{n} caption(s) from the LLM cache ({self.cache.root}): answered earlier by {where} "
+                        f"({who}); to ask the server again, pass another --cache-dir")
+
+    def complete_all(self, prompts: Mapping[Hashable, str], on_done: Callable[[Hashable, object], None] | None = None,
+                     labels: Mapping[Hashable, str] | None = None) -> tuple[dict, dict, list, LLMFailure | None]:
+        """Caption many prompts: the cached ones first, then the rest ``concurrency`` at a time.
 
         Args:
             prompts: key -> prompt.
             on_done: called (from this thread) with ``(key, Completion or LLMFailure)`` as each finishes.
+            labels: key -> the name said in retry lines (default ``str(key)``).
 
         Returns:
             ``(completions, failures, not_asked, fatal)``: key -> :class:`Completion`, key -> :class:`LLMFailure`,
             the keys never sent (budget spent or the run stopped) and the failure that stopped the run, if any.
+
+        Raises:
+            KeyboardInterrupt: after stopping the requests in flight (their threads are daemons: an
+                interrupted program exits without waiting for them).
         """
-        completions, failures, not_asked = {}, {}, []
+        done = on_done or (lambda key, outcome: None)
+        completions: dict = {}
+        todo: queue.SimpleQueue = queue.SimpleQueue()
+        n_todo = 0
+        for key, prompt in prompts.items():
+            hit = self.cached(prompt)
+            if hit is None:
+                todo.put((key, prompt))
+                n_todo += 1
+            else:
+                completions[key] = hit
+                done(key, hit)
+        self.cache_hits += len(completions)
+        self._say_hits(list(completions.values()))
+        failures: dict = {}
+        not_asked: list = []
         fatal: LLMFailure | None = None
-        items = iter(prompts.items())
-        stop = threading.Event()
-
-        def run(key, prompt):
+        if n_todo:
+            self._stop.clear()
+            answers = self._pool(todo, min(int(self.prepare().concurrency), n_todo), labels or {})
             try:
-                return key, self.complete(prompt)
-            except LLMFailure as failure:
-                return key, failure
-
-        with ThreadPoolExecutor(max_workers=max(1, int(self.settings.concurrency)),
-                                thread_name_prefix="soundaq-llm") as pool:
-            pending = set()
-
-            def submit_next() -> None:
-                for key, prompt in items:
-                    if stop.is_set():
-                        not_asked.append(key)
-                        continue
-                    pending.add(pool.submit(run, key, prompt))
-                    return
-
-            for _ in range(max(1, int(self.settings.concurrency))):
-                submit_next()
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    pending.discard(future)
-                    key, outcome = future.result()
+                for key, outcome in answers:
                     if isinstance(outcome, Completion):
                         completions[key] = outcome
-                    elif outcome.kind == "budget":
+                    elif outcome.kind in ("budget", "stopped"):
                         not_asked.append(key)
                     else:
                         failures[key] = outcome
                         if outcome.fatal and fatal is None:
                             fatal = outcome
-                            stop.set()
-                    if on_done:
-                        on_done(key, outcome)
-                    submit_next()
-        return completions, failures, not_asked, fatal
+                            self._stop.set()
+                    done(key, outcome)
+            except BaseException:       # Ctrl-C: no request, retry or line more
+                self.stop()
+                raise
+        while True:
+            try:
+                not_asked.append(todo.get_nowait()[0])
+            except queue.Empty:
+                return completions, failures, not_asked, fatal
+
+    def _pool(self, todo: queue.SimpleQueue, workers: int, labels: Mapping[Hashable, str]):
+        """``(key, Completion or LLMFailure)`` as ``workers`` daemon threads answer the ``todo`` queue;
+        Ctrl-C (any exception here) stops them without waiting."""
+        results: queue.SimpleQueue = queue.SimpleQueue()
+
+        def worker() -> None:
+            while not self._stop.is_set():
+                try:
+                    key, prompt = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    outcome: object = self.complete(prompt, labels.get(key, str(key)))
+                except LLMFailure as failure:
+                    outcome = failure
+                except Exception as err:  # noqa: BLE001 - one caption lost and named, never a silent dead thread
+                    outcome = LLMFailure("server", f"{self.url}: {type(err).__name__}: "
+                                                   f"{self.errors.scrub(first_line(err))}")
+                if isinstance(outcome, LLMFailure) and outcome.fatal:
+                    self._stop.set()        # before this thread takes another prompt
+                results.put((key, outcome))
+
+        threads = [threading.Thread(target=worker, name=f"soundaq-llm-{i}", daemon=True) for i in range(max(1, workers))]
+        for thread in threads:
+            thread.start()
+        try:
+            while True:
+                alive = any(t.is_alive() for t in threads)
+                try:
+                    yield results.get(timeout=0.1)
+                except queue.Empty:
+                    if not alive:
+                        return
+        except BaseException:
+            self.stop()
+            raise

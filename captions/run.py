@@ -21,9 +21,14 @@ isop, isoe
     ISOPleasant and ISOEventful of the prediction
 prompt, prompt_sha256
     the exact prompt (the one the ``llm`` captioner sends; the ``template`` one reads the same facts)
-caption, captioner, model, temperature, max_tokens, seed, finish_reason, time
-    the caption; ``template`` or ``llm``; the LLM's model name (empty for ``template``); its sampling
-    settings; the server's finish reason; when the caption was made (ISO 8601)
+caption, captioner, model, served_model, base_url, temperature, max_tokens, seed, finish_reason, flags, time
+    the caption; ``template`` or ``llm``; the LLM's model name as requested (empty for ``template``);
+    the model that answered (the one the server lists when it lists one model and not the requested
+    name, else the answer's ``model`` field); the server's endpoint (no credentials); the sampling
+    settings; the server's finish reason; flags of the answer (``truncated``: cut at ``max_tokens``,
+    ``reasoning``: the model's reasoning left out, ...; :data:`soundaq.captions.replies.FLAGS`),
+    ``;``-separated; when the caption was made (ISO 8601). ``captions.jsonl`` also holds the
+    ``reasoning`` left out of each caption.
 data
     the predictions table's ``data`` column (marks the embedded synthetic set)
 """
@@ -39,8 +44,9 @@ from typing import Callable, Sequence
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder, sha256_file
 from soundaq.base.vocab import QUALITIES
-from soundaq.captions.llm import ChatClient, LLMFailure, LLMSettings, default_cache_dir
+from soundaq.captions.llm import ChatClient, Completion, LLMFailure, LLMSettings, default_cache_dir, endpoint
 from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
+from soundaq.captions.replies import FLAGS, markdown_quote
 from soundaq.captions.tables import (
     WHOLE,
     Prediction,
@@ -57,10 +63,11 @@ CAPTIONERS = ("template", "llm")
 RATING_COLUMNS = tuple(f"rating_{q}" for q in QUALITIES)
 CSV_COLUMNS: tuple[str, ...] = (
     "clip", "window", "start_s", "end_s", "acoustic_model", "scene", "events", *QUALITIES, *RATING_COLUMNS,
-    "isop", "isoe", "prompt", "caption", "captioner", "model", "temperature", "max_tokens", "seed",
-    "prompt_sha256", "finish_reason", "time", "data")
-#: Fields that must agree for an earlier caption to be reused (besides clip and window).
-REUSE_FIELDS = ("captioner", "model", "temperature", "max_tokens", "seed", "prompt_sha256")
+    "isop", "isoe", "prompt", "caption", "captioner", "model", "served_model", "base_url", "temperature",
+    "max_tokens", "seed", "prompt_sha256", "finish_reason", "flags", "time", "data")
+#: Fields that must agree for an earlier caption to be reused (besides clip and window): the same
+#: server too, so a caption is never credited to a server that did not write it.
+REUSE_FIELDS = ("captioner", "model", "base_url", "temperature", "max_tokens", "seed", "prompt_sha256")
 
 
 def _now() -> str:
@@ -99,11 +106,13 @@ def _base_row(p: Prediction, captioner: str, seed: int, settings: LLMSettings | 
     row.update({q: facts.agreements[q] for q in QUALITIES})
     row.update({f"rating_{q}": p.qualities[q] for q in QUALITIES})
     row.update({"isop": p.isop, "isoe": p.isoe, "prompt": prompt, "caption": "", "captioner": captioner,
-                "model": settings.model if settings else "",
+                "model": settings.model if settings else "", "served_model": "",
+                "base_url": endpoint(settings.base_url) if settings else "",
                 "temperature": float(settings.temperature) if settings else None,
                 "max_tokens": int(settings.max_tokens) if settings else None,
                 "seed": seed if settings is None else settings.seed,
-                "prompt_sha256": prompt_sha256(prompt), "finish_reason": "", "time": "", "data": p.data})
+                "prompt_sha256": prompt_sha256(prompt), "finish_reason": "", "flags": "", "time": "", "data": p.data,
+                "reasoning": ""})
     row["_facts"] = facts
     return prompt, row
 
@@ -139,13 +148,17 @@ def read_previous(out: Path) -> dict[tuple, dict]:
 def make_captions(predictions: Sequence[Prediction], captioner: str = "template", *, seed: int = 0,
                   llm: LLMSettings | None = None, cache_dir: Path | str | None = None,
                   previous: dict[tuple, dict] | None = None,
-                  on_done: Callable[[str, object], None] | None = None) -> dict:
+                  on_done: Callable[[str, object], None] | None = None,
+                  report: Callable[[str], None] | None = None) -> dict:
     """Caption every prediction; the engine of :func:`caption` and :func:`caption_run`.
+
+    ``report`` is called with the lines the LLM client says (retries, cache hits and the server they
+    came from, the server's model list, the concurrency chosen).
 
     Returns:
         ``{"rows": [...], "failures": [one-line str], "not_asked": [labels], "fatal": str | None,
-        "requests": int, "reused": int}``; rows are dicts with :data:`CSV_COLUMNS` (captioned ones only,
-        in input order).
+        "requests": int, "reused": int, "from_cache": int, "server": dict | None}``; rows are dicts with
+        :data:`CSV_COLUMNS` and ``reasoning`` (captioned ones only, in input order).
     """
     if captioner not in CAPTIONERS:
         raise UserError(f"unknown captioner {captioner!r}; fix: use one of {', '.join(CAPTIONERS)}")
@@ -162,35 +175,40 @@ def make_captions(predictions: Sequence[Prediction], captioner: str = "template"
     for key, job in jobs.items():
         old = previous.get(_reuse_key(job.row))
         if old is not None:
-            job.row.update(caption=old["caption"], time=old.get("time", ""), finish_reason=old.get("finish_reason", ""))
+            job.row.update({k: old.get(k) or "" for k in ("time", "finish_reason", "served_model", "flags",
+                                                          "reasoning")}, caption=old["caption"])
             reused += 1
         elif captioner == "template":
             job.row.update(caption=template_caption(job.row["_facts"], job.prediction.clip, job.prediction.window,
                                                     seed), time=_now())
         else:
             todo[key] = job.prompt
-    failures, not_asked, fatal, requests = [], [], None, 0
+    failures, not_asked, fatal, requests, from_cache, server = [], [], None, 0, 0, None
     if todo:
-        client = ChatClient(settings, cache_dir)
+        client = ChatClient(settings, cache_dir, report=report)
 
         def done(key, outcome):
             if on_done:
                 on_done(jobs[key].prediction.label, outcome)
 
-        completions, failed, skipped, stop = client.complete_all(todo, on_done=done)
+        completions, failed, skipped, stop = client.complete_all(
+            todo, on_done=done, labels={k: jobs[k].prediction.label for k in todo})
         for key, comp in completions.items():
-            jobs[key].row.update(caption=comp.text, time=comp.created or _now(), finish_reason=comp.finish_reason)
+            jobs[key].row.update(caption=comp.text, time=comp.created or _now(), finish_reason=comp.finish_reason,
+                                 served_model=comp.served_model or comp.response_model,
+                                 flags=";".join(comp.flags), reasoning=comp.reasoning)
         failures = [f"{jobs[k].prediction.label}: {err}" for k, err in failed.items()]
         not_asked = [jobs[k].prediction.label for k in skipped]
         fatal = str(stop) if stop else None
-        requests = client.requests
+        requests, from_cache = client.requests, client.cache_hits
+        server = client.server.to_dict() if client.server else None
     rows = []
     for job in jobs.values():
         job.row.pop("_facts", None)
         if job.row["caption"]:
             rows.append(job.row)
     return {"rows": rows, "failures": failures, "not_asked": not_asked, "fatal": fatal, "requests": requests,
-            "reused": reused}
+            "reused": reused, "from_cache": from_cache, "server": server}
 
 
 def caption(predictions, captioner: str = "template", *, llm: LLMSettings | None = None, seed: int = 0,
@@ -234,6 +252,7 @@ def caption(predictions, captioner: str = "template", *, llm: LLMSettings | None
 def jsonl_record(row: dict) -> dict:
     """``captions.jsonl`` record of a row: the CSV fields, ``events`` and ``qualities`` structured."""
     rec = {k: row.get(k) for k in CSV_COLUMNS if k not in QUALITIES and k not in RATING_COLUMNS}
+    rec["reasoning"] = row.get("reasoning") or ""
     rec["events"] = [{"event": name, "probability": float(prob)} for name, prob in
                      (item.rsplit(":", 1) for item in row["events"].split("; ") if item)]
     rec["qualities"] = {q: {"rating": float(row[f"rating_{q}"]), "agreement": row[q]} for q in QUALITIES}
@@ -261,6 +280,9 @@ def render_markdown(rows: list[dict], summary: dict) -> str:
     who = "template (offline, deterministic)" if s["captioner"] == "template" else \
         f"LLM `{s['llm']['model']}` at {s['llm']['base_url']} (temperature {s['llm']['temperature']:g}, " \
         f"max_tokens {s['llm']['max_tokens']}, seed {s['llm']['seed']})"
+    served = (s.get("server") or {}).get("served_model")
+    if served:
+        who += f"; the server lists only `{served}`, which wrote these captions"
     lines = [f"# Soundscape captions ({s['acoustic_model']})", ""]
     if s.get("synthetic"):
         lines += ["> **[SYNTHETIC DATA]** these predictions come from soundaq's embedded synthetic set, not from "
@@ -269,19 +291,29 @@ def render_markdown(rows: list[dict], summary: dict) -> str:
     lines += [f"- acoustic model: `{s['acoustic_model']}`" + checkpoint,
               f"- captioner: {who}",
               f"- captions: {len(rows)} ({s['counts']['reused']} from an earlier run"
-              + (f", {s['counts']['requests']} requests to the server" if s["captioner"] == "llm" else "") + ")",
+              + (f", {s['counts'].get('from_cache', 0)} from the LLM cache, {s['counts']['requests']} requests to "
+                 "the server" if s["captioner"] == "llm" else "") + ")",
               f"- made: {s['finished']}", ""]
     problems = s.get("failures", []) + [f"{x}: not asked ({s['stop_reason']})" for x in s.get("not_asked", [])]
     if problems:
         lines += [f"**{len(problems)} without a caption** (run the same command again to retry):", ""]
         lines += [f"- {p}" for p in problems] + [""]
+    cut = [r["clip"] if r["window"] == WHOLE else f"{r['clip']} ({r['window']} s)" for r in rows
+           if "truncated" in str(r.get("flags") or "").split(";")]
+    if cut:
+        lines += [f"**{len(cut)} caption(s) cut at max_tokens** (flag `truncated` in captions.csv; they may stop "
+                  f"mid-sentence; raise --max-tokens and run again in a new folder): {', '.join(cut)}", ""]
     for r in rows:
         title = r["clip"] if r["window"] == WHOLE else f"{r['clip']}, {r['window']} s"
         feel = ", ".join(f"{q}: {r[q]}" for q in QUALITIES if r[q] != "Neutral") or "all Neutral"
         lines += [f"## {title}", "",
                   f"- scene: {r['scene']}; ISOPleasant {float(r['isop']):+.2f}, ISOEventful {float(r['isoe']):+.2f}",
                   f"- events in the prompt: {r['events'] or 'none above 0.2'}",
-                  f"- qualities: {feel}", "", f"> {r['caption']}", ""]
+                  f"- qualities: {feel}"]
+        flags = [f for f in str(r.get("flags") or "").split(";") if f]
+        if flags:
+            lines.append(f"- flags: {'; '.join(f'{f} ({FLAGS.get(f, f)})' for f in flags)}")
+        lines += ["", markdown_quote(r["caption"]), ""]
     if rows:
         lines += ["## The prompt of the first caption", "", "```text", rows[0]["prompt"].strip("\n"), "```", ""]
     return "\n".join(lines)
@@ -364,16 +396,17 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
     previous = read_previous(out)
     bar = _Progress(progress and captioner == "llm", len(predictions))
     started = _now()
-    try:
-        with bar:
-            result = make_captions(predictions, captioner, seed=seed, llm=llm,
-                                   cache_dir=default_cache_dir(cache_dir) if captioner == "llm" else None,
-                                   previous=previous, on_done=lambda label, outcome: bar.advance(label, outcome, say))
-    except KeyboardInterrupt:
-        say("interrupted: the captions received so far are in the LLM cache; run the same command again")
-        raise
+    with bar:       # Ctrl-C: the requests in flight are dropped; the CLI says "interrupted" once
+        result = make_captions(predictions, captioner, seed=seed, llm=llm,
+                               cache_dir=default_cache_dir(cache_dir) if captioner == "llm" else None,
+                               previous=previous, on_done=lambda label, outcome: bar.advance(label, outcome, say),
+                               report=say)   # rich prints stderr lines above its bar
     if result["fatal"]:
         say(f"stopped: {result['fatal']}")
+    thought = sum("reasoning" in str(r.get("flags") or "").split(";") for r in result["rows"])
+    if thought:
+        say(f"{thought} answer(s) held the model's reasoning (<think> blocks or reasoning fields): left out of the "
+            "captions, kept in captions.jsonl's reasoning field")
     summary = {
         "command": "soundaq caption", "started": started, "finished": _now(), "inputs": sources,
         "acoustic_model": model, "checkpoint": str(checkpoint) if audio else None, "captioner": captioner,
@@ -381,8 +414,11 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         "llm": llm.public() if captioner == "llm" and llm else None,
         "llm_cache": str(default_cache_dir(cache_dir)) if captioner == "llm" else None,
         "synthetic": synthetic,
+        "server": result["server"],
         "counts": {"predictions": len(predictions), "captions": len(result["rows"]), "reused": result["reused"],
-                   "requests": result["requests"], "failed": len(result["failures"]),
+                   "from_cache": result["from_cache"], "requests": result["requests"],
+                   "failed": len(result["failures"]), "truncated": sum(
+                       "truncated" in str(r.get("flags") or "").split(";") for r in result["rows"]),
                    "not_asked": len(result["not_asked"]), "audio_skipped": len(skipped)},
         "failures": result["failures"], "not_asked": result["not_asked"], "audio_skipped": skipped,
         "fatal": result["fatal"],
@@ -401,7 +437,9 @@ class _Progress:
     """A rich progress bar over the captions (only for the LLM; the template is instant)."""
 
     def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self._bar, self._task = enabled and total > 0, total, None, None
+        # only on a terminal: elsewhere rich would leave an empty line among the messages
+        self.enabled = enabled and total > 0 and sys.stderr.isatty()
+        self.total, self._bar, self._task = total, None, None
 
     def __enter__(self):
         if self.enabled:
@@ -420,8 +458,11 @@ class _Progress:
         return False
 
     def advance(self, label: str, outcome, say: Callable[[str], None]) -> None:
-        if isinstance(outcome, LLMFailure) and outcome.kind != "budget" and not outcome.fatal:
+        if isinstance(outcome, LLMFailure) and outcome.kind not in ("budget", "stopped") and not outcome.fatal:
             say(f"{label}: {outcome}")
+        if isinstance(outcome, Completion) and "truncated" in outcome.flags:
+            say(f"{label}: the answer was cut at --max-tokens (finish_reason length); the caption is kept, flagged "
+                "'truncated' in captions.csv and captions.md; fix: raise --max-tokens")
         if self._bar is not None:
             self._bar.advance(self._task)
 

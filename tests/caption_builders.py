@@ -79,19 +79,55 @@ def prompt_caption(prompt: str) -> str:
     return f"LLM caption {hashlib.sha256(prompt.encode()).hexdigest()[:10]}."
 
 
+THINKING = "Okay, so I need to write a soundscape caption. The events are listed; I should not mention numbers."
+
+#: Reply shapes of real servers: name -> (caption -> (message fields, finish_reason)).
+SHAPES = {
+    # Ollama's deepseek-r1 without a reasoning parser (field case F3-01)
+    "think": lambda c: ({"content": f"<think>\n{THINKING}\n</think>\n\n{c}"}, "stop"),
+    # Mistral's magistral: content as a list of chunks (F3-03)
+    "parts": lambda c: ({"content": [{"type": "thinking", "thinking": [{"type": "text", "text": THINKING}]},
+                                     {"type": "text", "text": c}]}, "stop"),
+    # vLLM / SGLang with a reasoning parser
+    "reasoning_field": lambda c: ({"content": c, "reasoning_content": THINKING}, "stop"),
+    # a reasoning model cut inside its reasoning, with and without a parser
+    "unclosed": lambda c: ({"content": f"<think>{THINKING}"}, "length"),
+    "reasoning_only": lambda c: ({"content": None, "reasoning": THINKING}, "length"),
+    # a caption cut at max_tokens
+    "truncated": lambda c: ({"content": c.rstrip(".") + " and then the"}, "length"),
+    "tool_call": lambda c: ({"content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+        "name": "describe_sound", "arguments": "{}"}}]}, "tool_calls"),
+    "paragraphs": lambda c: ({"content": f"{c}\n\nIt feels calm.\n\n- birds\n- voices"}, "stop"),
+    "refusal_part": lambda c: ({"content": [{"type": "refusal", "refusal": "I cannot describe this."}]}, "stop"),
+    "filtered": lambda c: ({"content": None}, "content_filter"),
+}
+
+
 class FakeLLMServer:
     """An OpenAI-compatible ``POST /v1/chat/completions`` on 127.0.0.1 (real HTTP).
 
     ``script(n, body) -> behaviour`` picks the answer to the n-th request (0-based): ``ok``, ``429``,
     ``500``, ``hang``, ``refuse``, ``empty``, ``401``, ``404``, ``context``, ``length``, ``mct``
-    (a model that takes only ``max_completion_tokens``).
+    (a model that takes only ``max_completion_tokens``), or a reply shape of :data:`SHAPES`
+    (``think``, ``parts``, ``truncated``, ``tool_call``...).
     ``requests`` records every request (its body and Authorization header); ``max_inflight`` the
     most requests handled at once. ``delay`` seconds are spent on every answer.
+    ``models``: what ``GET /v1/models`` lists (None: 404); ``slots``: llama.cpp's ``GET /props``
+    ``total_slots`` (None: 404); ``text(prompt)``: the caption; ``answer_model(model)``: the answer's
+    ``model`` field (llama.cpp echoes the request's). A path outside ``/v1/`` gets llama.cpp's plain-text
+    404 ``File Not Found``. ``one_slot``: answers one request at a time (the others wait in its queue,
+    as on a llama.cpp server with one slot).
     """
 
-    def __init__(self, script=None, delay: float = 0.0, hang_s: float = 3.0):
+    def __init__(self, script=None, delay: float = 0.0, hang_s: float = 3.0, models: list[str] | None = None,
+                 slots: int | None = None, text=None, answer_model=None, one_slot: bool = False):
         self.script = script or (lambda n, body: "ok")
         self.delay, self.hang_s = delay, hang_s
+        self.models, self.slots = models, slots
+        self.text = text or prompt_caption
+        self.answer_model = answer_model or (lambda model: f"{model}-served")
+        self.gets: list[str] = []
+        self.slot = threading.Lock() if one_slot else None
         self.requests: list[dict] = []
         self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
@@ -126,8 +162,28 @@ class FakeLLMServer:
             def _error(self, status: int, message: str, code: str, kind: str, headers=None):
                 self._send(status, {"error": {"message": message, "type": kind, "code": code, "param": None}}, headers)
 
+            def _plain(self, status: int, text: str):
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                server.gets.append(self.path)
+                if self.path == "/v1/models" and server.models is not None:
+                    return self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "me"}
+                                                                       for m in server.models]})
+                if self.path == "/props" and server.slots is not None:
+                    return self._send(200, {"total_slots": server.slots, "chat_template": "..."})
+                return self._plain(404, "File Not Found")
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if not self.path.startswith("/v1/"):
+                    server.requests.append({"path": self.path, "body": body, "auth": ""})
+                    return self._plain(404, "File Not Found")
                 with server.lock:
                     n = len(server.requests)
                     server.requests.append({"path": self.path, "body": body,
@@ -135,7 +191,11 @@ class FakeLLMServer:
                     server.inflight += 1
                     server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
-                    self._answer(n, body)
+                    if server.slot is not None:
+                        with server.slot:
+                            self._answer(n, body)
+                    else:
+                        self._answer(n, body)
                 finally:
                     with server.lock:
                         server.inflight -= 1
@@ -168,7 +228,7 @@ class FakeLLMServer:
                 if what == "hang":
                     time.sleep(server.hang_s)
                 prompt = body["messages"][0]["content"]
-                message = {"role": "assistant", "content": prompt_caption(prompt), "refusal": None}
+                message = {"role": "assistant", "content": server.text(prompt), "refusal": None}
                 finish = "stop"
                 if what == "refuse":
                     message.update(content=None, refusal="I can't help with that.")
@@ -176,8 +236,11 @@ class FakeLLMServer:
                     message["content"] = ""
                 elif what == "length":
                     message["content"], finish = None, "length"
+                elif what in SHAPES:
+                    extra, finish = SHAPES[what](server.text(prompt))
+                    message.update(extra)
                 self._send(200, {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 1700000000,
-                                 "model": f"{body.get('model')}-served",
+                                 "model": server.answer_model(body.get("model")),
                                  "choices": [{"index": 0, "message": message, "finish_reason": finish,
                                               "logprobs": None}],
                                  "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -168,7 +169,11 @@ def test_compare_with_the_llm_captioner(tmp_path, monkeypatch):
     tier1 = next(p for p in prompts if "which sound events differ" in p)
     tier3 = next(p for p in prompts if "how a listener would feel" in p)
     assert "I Agree with pleasant" not in tier1 and "I Agree with pleasant" in tier3
-    assert "Bird (0.92)" in tier1 and "Traffic (0.97)" in tier1 and "Wind" not in tier1
+    assert "Bird (clearly heard)" in tier1 and "Traffic (clearly heard)" in tier1 and "Wind" not in tier1
+    assert "Speech (likely heard)" in tier1
+    for prompt in prompts:      # words, not numbers: small models repeat "Bird (0.92)" into the text
+        assert not re.search(r"\(\d\.\d+\)|[+-]\d\.\d\d", prompt), prompt
+    assert "from A, B lies towards" in tier3 and "quadrant" in tier3
     assert result["tier1"]["text"].startswith("LLM caption") and result["tier1"]["prompt"] == tier1
     assert result["tier1"]["template_text"] == tier1_text(result["tier1"])
 
@@ -198,3 +203,30 @@ def test_signal_facts_of_table_rows_and_sites_from_an_audio_folder(tmp_path, cap
     result = json.loads((out / "compare.json").read_text())
     assert result["tier2"]["signal"]["level_delta_db"] == pytest.approx(20.0, abs=0.05)
     assert "B is much louder than A" in result["tier2"]["text"]
+
+
+def test_compare_when_the_llm_gives_no_tier_text(tmp_path, capsys, monkeypatch):
+    """One behaviour for a failed LLM tier: no text on stdout (never the template's in its place), the
+    failure on stderr, compare.md "no text" with the template for reference, exit 1; several paragraphs
+    stay inside compare.md's quotes."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("SOUNDAQ_LLM_API_KEY", API_KEY)
+    site_a = write_table(tmp_path / "a.csv", [PARK])
+    site_b = write_table(tmp_path / "b.csv", [STREET])
+    out = tmp_path / "cmp"
+    tier3 = lambda body: "how a listener would feel" in body["messages"][0]["content"]   # noqa: E731
+    with FakeLLMServer(lambda n, body: "refuse" if tier3(body) else "paragraphs") as server:
+        code, stdout, err = _run(capsys, "compare", f"{site_a}#park1", f"{site_b}#street1", "--out", out,
+                                 "--captioner", "llm", "--llm-model", "m", "--base-url", server.url, "--retries", "0",
+                                 "--cache-dir", tmp_path / "cache", "--no-progress")
+    assert code == 1 and stdout.strip() == "", stdout
+    assert len([line for line in err.splitlines() if "tier 3:" in line and "refused" in line]) == 1
+    assert "no tier-3 text" in err
+    md = (out / "compare.md").read_text()
+    tier3_md = md.split("## Tier 3")[1].split("## ")[0]
+    assert "> (no text: see the failures below)" in tier3_md and "Template, for reference:" in tier3_md
+    tier1_md = md.split("## Tier 1")[1].split("Template, for reference")[0]
+    body = [line for line in tier1_md.strip().splitlines()[1:] if line.strip()]
+    assert body and all(line.startswith(">") for line in body), tier1_md

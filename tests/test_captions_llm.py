@@ -104,15 +104,18 @@ def test_a_failure_costs_one_caption_and_a_rerun_asks_only_for_it(tmp_path, caps
     out, cache = tmp_path / "caps", tmp_path / "cache"
     with FakeLLMServer(lambda n, body: "500" if n < 3 else "ok") as server:
         code, _, err = _llm(capsys, server.url, table, out, cache)
-    assert code == 1
-    failure = [line for line in err.splitlines() if "HTTP 500" in line]
-    assert len(failure) == 1 and "after 3 tries" in failure[0] and "clip00" in failure[0]
-    assert "1 without a caption" in err
-    csv = pd.read_csv(out / "captions.csv")
-    assert list(csv["clip"]) == ["clip01", "clip02"]
-    with FakeLLMServer() as server:
+        assert code == 1
+        failure = [line for line in err.splitlines() if "HTTP 500" in line and "fix:" in line]
+        assert len(failure) == 1 and "after 3 tries" in failure[0] and "clip00" in failure[0]
+        assert "Error code" not in failure[0] and failure[0].count("HTTP 500") == 1
+        retries = [line for line in err.splitlines() if "; retry " in line]   # each retry said
+        assert [line.split("; ")[-1].split(" in ")[0] for line in retries] == ["retry 1 of 2", "retry 2 of 2"], err
+        assert all("clip00: " in line and "answered HTTP 500" in line for line in retries)
+        assert "1 without a caption" in err
+        assert list(pd.read_csv(out / "captions.csv")["clip"]) == ["clip01", "clip02"]
+        server.script, sent = (lambda n, body: "ok"), len(server.requests)     # the same server, mended
         code, _, err = _llm(capsys, server.url, table, out, cache)
-    assert code == 0 and len(server.requests) == 1 and "2 reused" in err
+    assert code == 0 and len(server.requests) == sent + 1 and "2 reused" in err
     assert list(pd.read_csv(out / "captions.csv")["clip"]) == ["clip00", "clip01", "clip02"]
 
 
@@ -153,11 +156,11 @@ def test_fatal_failure_keeps_the_captions_already_made(tmp_path, capsys, table):
     out, cache = tmp_path / "caps", tmp_path / "cache"
     with FakeLLMServer(lambda n, body: "401" if n == 2 else "ok") as server:
         code, _, err = _llm(capsys, server.url, table, out, cache)
-    assert code == 1 and "HTTP 401" in err and API_KEY not in err
-    assert list(pd.read_csv(out / "captions.csv")["clip"]) == ["clip00", "clip01"]
-    with FakeLLMServer() as server:
+        assert code == 1 and "HTTP 401" in err and API_KEY not in err
+        assert list(pd.read_csv(out / "captions.csv")["clip"]) == ["clip00", "clip01"]
+        server.script = lambda n, body: "ok"
         assert _llm(capsys, server.url, table, out, cache)[0] == 0
-    assert len(server.requests) == 1
+    assert len(server.requests) == 4
 
 
 def test_server_down_and_hanging_server(tmp_path, capsys, table):

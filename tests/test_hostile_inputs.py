@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from caption_builders import FakeLLMServer, random_rows, write_table
 from input_builders import (
     latin1,
     noise_wav,
@@ -147,9 +148,40 @@ class Corpus:
         return path
 
 
+#: What the corpus's LLM server answers, by model name and the n-th request for it: reply shapes of
+#: real servers (tests/caption_builders.SHAPES); the odd ones give no caption.
+LLM_SHAPES = {"shapes": ["think", "tool_call", "parts", "refusal_part", "reasoning_field", "unclosed", "truncated",
+                         "filtered"]}
+
+
+def _llm_script():
+    seen: dict[str, int] = {}
+
+    def script(n, body):
+        model = str(body.get("model"))
+        k = seen[model] = seen.get(model, -1) + 1
+        if model == "tier3-refuses":
+            return "refuse" if "how a listener would feel" in body["messages"][0]["content"] else "paragraphs"
+        shapes = LLM_SHAPES.get(model, [])
+        return shapes[k] if k < len(shapes) else "ok"
+    return script
+
+
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Corpus:
-    return Corpus(tmp_path_factory.mktemp("hostile"))
+def corpus(tmp_path_factory):
+    c = Corpus(tmp_path_factory.mktemp("hostile"))
+    c.llm_predictions = write_table(c.root / "llm_predictions.csv", random_rows(8, seed=3))
+    with pytest.MonkeyPatch.context() as mp, FakeLLMServer(_llm_script()) as server:   # an LLM server on 127.0.0.1
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            mp.delenv(name, raising=False)
+        mp.setenv("NO_PROXY", "127.0.0.1,localhost")
+        c.llm_url = server.url
+        yield c
+
+
+def _llm(c: Corpus, o: Path, model: str, url: str | None = None) -> list:
+    return ["--captioner", "llm", "--llm-model", model, "--base-url", url or c.llm_url, "--cache-dir",
+            o.parent / "llm_cache", "--retries", "0", "--timeout", "10", "--no-progress"]
 
 
 @dataclass
@@ -166,7 +198,7 @@ class Entry:
     says: tuple[str, ...] = ()
     written: tuple[str, ...] = ()
     subprocess: bool = False
-    kind: str = ""          # which kind of issue 12 (1 text, 2 damaged, 4 cells, 5 role)
+    kind: str = ""          # which kind of issue 12 (1 text, 2 damaged, 4 cells, 5 role), or issue 26's llm
 
 
 T = ("--accelerator", "cpu", "--no-progress")
@@ -291,6 +323,20 @@ HOSTILE: list[Entry] = [
     Entry("compare", "label folder as a side",
           lambda c, o: ["compare", c.labels, c.predictions, "--out", o, "--no-progress"], 2,
           lambda c: [str(c.labels)], ("looks like an ARAUS label folder", "--labels DIR"), kind="5"),
+    # LLM replies and servers (issue 26)
+    Entry("caption", "LLM replies of every shape, four without a caption",
+          lambda c, o: ["caption", c.llm_predictions, "--out", o, *_llm(c, o, "shapes")], 1,
+          lambda c: ["clip01", "clip03", "clip05", "clip07"], ("fix:",),
+          written=("captions.csv", "captions.md", "captions.jsonl"), kind="llm"),
+    Entry("caption", "an LLM base URL without /v1",
+          lambda c, o: ["caption", c.llm_predictions, "--out", o,
+                        *_llm(c, o, "m", c.llm_url.removesuffix("/v1"))], 1,
+          lambda c: ["/chat/completions"], ("HTTP 404: File Not Found", "end --base-url with /v1"),
+          written=("captions.csv",), kind="llm"),
+    Entry("compare", "an LLM tier refused",
+          lambda c, o: ["compare", f"{c.llm_predictions}#clip00", f"{c.llm_predictions}#clip01", "--out", o,
+                        "--no-signal", *_llm(c, o, "tier3-refuses")], 1,
+          lambda c: ["tier 3:"], ("refused", "fix:"), written=("compare.md", "compare.json"), kind="llm"),
     Entry("caption-metrics", "a Latin-1 row among good ones",
           lambda c, o: ["caption-metrics", c.candidates, "--references", c.references, "--flavour", "standard",
                         "--resamples", "10", "--no-figures", "--out", o], 1,
@@ -370,6 +416,6 @@ def test_every_subcommand_has_hostile_entries():
 
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
-    kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "path")}
-    assert len(HOSTILE) == 38 and kinds == {"1": 6, "2": 7, "4": 3, "5": 21, "path": 1}
-    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 10
+    kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "path", "llm")}
+    assert len(HOSTILE) == 41 and kinds == {"1": 6, "2": 7, "4": 3, "5": 21, "path": 1, "llm": 3}
+    assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 13

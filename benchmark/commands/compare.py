@@ -37,6 +37,9 @@ def _compare(args) -> int:
     from soundaq.benchmark.options import calibration_from_args, checkpoint_from_args, llm_settings_from_args
     from soundaq.captions.compare import compare_run
 
+    def say(msg: str) -> None:
+        print(f"soundaq compare: {msg}", file=sys.stderr)
+
     check_output_folder(args.out)     # before the predictions and captions
     checkpoint = None
     if args.checkpoint is not None or args.model is not None:
@@ -44,9 +47,18 @@ def _compare(args) -> int:
     result = compare_run(args.a, args.b, args.out, checkpoint=checkpoint,
                          calibration=calibration_from_args(args), audio_dir=args.audio, captioner=args.captioner,
                          llm=llm_settings_from_args(args), cache_dir=args.cache_dir, signal=not args.no_signal,
-                         device=args.device)
+                         device=args.device, report=say)
     for line in result["failures"]:
-        print(f"soundaq compare: {line}", file=sys.stderr)
-    print(result["tier3"]["text"] or result["tier3"]["template_text"])
-    print(f"soundaq compare: -> {args.out}/compare.md, compare.json, circumplex_move.png/.pdf", file=sys.stderr)
+        say(line)
+    for k in (1, 2, 3):
+        if "truncated" in result[f"tier{k}"].get("flags", []):
+            say(f"tier {k}: the answer was cut at --max-tokens (finish_reason length); kept, and marked so in "
+                "compare.md; fix: raise --max-tokens")
+    # stdout holds the tier-3 text of the captioner asked for, or nothing: never the template's in the
+    # LLM's place (compare.md says the same: no text, the template for reference)
+    if result["tier3"]["text"]:
+        print(result["tier3"]["text"])
+    else:
+        say("no tier-3 text: the LLM gave none (see above); compare.md holds the template's text for reference")
+    say(f"-> {args.out}/compare.md, compare.json, circumplex_move.png/.pdf")
     return 1 if result["failures"] else 0
