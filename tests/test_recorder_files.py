@@ -220,7 +220,7 @@ def test_f3_15_window_memory_does_not_grow_with_the_file(tmp_path):
     peaks = {}
     for path in (short, long):
         got = {}
-        peaks[path.name] = _peak_bytes(lambda path=path: got.update(x=load_audio(path, (20, 50))[0]))
+        peaks[path.name] = _peak_bytes(lambda path=path, got=got: got.update(x=load_audio(path, (20, 50))[0]))
         assert got["x"].size == 30 * 48000
     a, _ = load_audio(short, (20, 50))
     b, _ = load_audio(long, (20, 50))

@@ -24,7 +24,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -188,7 +188,8 @@ class AudioSource:
             return read(start, self.frames - start if count is None else count)
 
 
-def _header(path: Path) -> tuple[object | None, WavData | None, Exception | None]:
+def _header(path: Path) -> tuple[Any, WavData | None, Exception | None]:
+    """``(soundfile.info or None, the WAV data chunk or None, libsndfile's error or None)``."""
     import soundfile as sf
 
     wav = inspect_wav(path)
