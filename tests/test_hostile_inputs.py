@@ -141,6 +141,9 @@ class Corpus:
         six[:, 0] = six[:, 1] = pcm / 32768.0
         self.six = folder / "six.wav"
         sf.write(str(self.six), six, 16000, subtype="FLOAT")
+        # compare's own copies: a file's note is said once a process, and predict/features said these
+        self.six_b = Path(shutil.copy(self.six, folder / "six_b.wav"))
+        self.unfinalised_b = Path(shutil.copy(self.unfinalised, folder / "rec_crashed_b.wav"))
         self.broken_wav = folder / "broken.wav"
         self.broken_wav.write_bytes(b"RIFF" + bytes(range(200)))
 
@@ -217,9 +220,9 @@ HOSTILE: list[Entry] = [
           lambda c, o: ["features", c.six, "--out", o, "--no-cache", "--no-progress"], 0,
           lambda c: [c.six.name], ("digitally silent", "--channels"), written=("six.npz",), kind="6"),
     Entry("compare", "6-track file with 4 silent tracks",
-          lambda c, o: ["compare", c.unfinalised, c.six, "--checkpoint", c.ckpt, "--no-signal", "--out", o,
+          lambda c, o: ["compare", c.unfinalised_b, c.six_b, "--checkpoint", c.ckpt, "--no-signal", "--out", o,
                         "--no-progress"], 0,
-          lambda c: [c.six.name, c.unfinalised.name], (), written=("compare.json",), kind="6"),
+          lambda c: [c.six_b.name, c.unfinalised_b.name], (), written=("compare.json",), kind="6"),
     # models, import-original
     Entry("import-original", "soundaq checkpoint as --weights",
           lambda c, o: ["import-original", "--model", "AD_CNN", "--weights", c.ckpt, "--norm-mel", c.norm_stats,

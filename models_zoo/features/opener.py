@@ -41,6 +41,9 @@ SCAN_BLOCK = 1 << 16
 POLICIES = ("auto", "mean")
 #: libsndfile subtypes whose samples float32 holds exactly (integers of at most 24 bits, 32-bit floats).
 EXACT_IN_FLOAT32 = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT", "ULAW", "ALAW", "DPCM_8", "DPCM_16"})
+#: Notes already issued by this process (Python's own once-per-place registry is reset whenever a
+#: library changes the warning filters, as torch and Lightning do between two opens of one file).
+_SAID: set[str] = set()
 _REPAIR = "repair the header with `sox --ignore-length IN.wav OUT.wav` or `ffmpeg -ignore_length 1 -i IN.wav OUT.wav`"
 _CONVERT = "convert it to WAV/FLAC/OGG (e.g. with ffmpeg) or replace the corrupt file"
 
@@ -275,7 +278,8 @@ def open_audio(path: Path | str, channels: str | tuple[int, ...] = "auto", warn:
     Args:
         path: the audio file (any format libsndfile reads).
         channels: the channel policy (:func:`parse_channels`).
-        warn: issue each note as an :class:`AudioWarning` (one line ``warning: <note>``).
+        warn: issue each note as an :class:`AudioWarning` (one line ``warning: <note>``), once per
+            process (``AudioSource.notes`` holds them every time).
     Returns:
         :class:`AudioSource`.
     Raises:
@@ -298,5 +302,7 @@ def open_audio(path: Path | str, channels: str | tuple[int, ...] = "auto", warn:
     notes += more
     if warn:
         for note in notes:
-            warnings.warn(note, AudioWarning, stacklevel=1)   # one place: a file said once per process
+            if note not in _SAID:         # a file opened twice by one command (compare) is said once
+                _SAID.add(note)
+                warnings.warn(note, AudioWarning, stacklevel=2)
     return AudioSource(path, frames, rate, n, subtype, keep, policy_text(policy), tuple(notes), raw_offset)
