@@ -298,6 +298,13 @@ def test_predict_a_single_unreadable_file_exits_2(tmp_path, ckpt, capsys, one_to
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_features_of_a_single_unusable_file_exits_2(tmp_path, capsys):
+    sf.write(str(tmp_path / "two.wav"), np.zeros((800, 2)), RATE)
+    rc, err = _cli(["features", tmp_path / "two.wav", "--channels", "3", "--out", tmp_path / "f", "--no-cache",
+                    "--no-progress"], capsys)
+    assert rc == 2 and "two.wav: has 2 channel(s); --channels 3 asks for track 3" in err
+
+
 def test_features_npz_stores_the_duration_so_end_s_is_right(tmp_path, ckpt, capsys, one_torch_thread):
     sf.write(str(tmp_path / "walk.wav"), 0.05 * np.random.default_rng(2).standard_normal(35 * 8000), 8000)
     rc, err = _cli(["features", tmp_path / "walk.wav", "--out", tmp_path / "f", "--no-cache", "--no-progress"], capsys)

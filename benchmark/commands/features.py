@@ -51,4 +51,6 @@ def _run(args) -> int:
     summary = manifest["summary"]
     print(f"soundaq features: {summary['ok']} of {summary['files']} files written to {args.out}"
           + (f", {len(failed)} failed (see above and {args.out / 'manifest.json'})" if failed else ""))
+    if failed and not summary["ok"]:     # nothing written: the command failed as a whole (docs/reliability.md)
+        return 2
     return 1 if failed else 0
