@@ -48,8 +48,8 @@ from soundaq.base.vocab import (
     TRUE_QUALITY_COLUMNS,
     TRUTH_COLUMNS,
 )
+from soundaq.models_zoo.features.opener import parse_channels
 from soundaq.models_zoo.outputs import LABELLED_KEY
-from soundaq.models_zoo.recording import recording_ids  # noqa: F401  (re-exported: its old home)
 
 #: Seconds per window (3001 log-mel frames at a 10-ms hop, 15000 loudness samples at 2 ms).
 WINDOW_SECONDS = 30.0
@@ -402,10 +402,10 @@ def _npz_windows(path: Path, normaliser, uses_loudness: bool, model: str, hop_s:
     return items, window_spans(mel_n.shape[0], duration)
 
 
-def _audio_windows(head, normaliser, uses_loudness: bool, calibration, hop_s: float, spans: list, stats: dict,
+def _audio_windows(head, normaliser, uses_loudness: bool, calibration, hop_s: float, spans: list, stats,
                    advance=None):
     """Normalised features of each streamed window of the opened recording ``head`` (appending its span
-    to ``spans`` and its peak, clipped and sample counts to ``stats`` as it goes)."""
+    to ``spans`` and its samples' peak and clipping to ``stats``, a ``SignalStats``, as it goes)."""
     from soundaq.models_zoo.recording import stream_windows, window_features
 
     for window in stream_windows(head, hop_s):
@@ -415,24 +415,10 @@ def _audio_windows(head, normaliser, uses_loudness: bool, calibration, hop_s: fl
             raise PredictSkip(f"{head.path}: window at {window.start_s:g} s: {first_line(err)}; "
                               "fix: check --calibration/--dbfs-offset (the loudness needs absolute levels)") from None
         spans.append((window.start_s, window.end_s))
-        stats["peak"] = max(stats.get("peak", 0.0), window.peak)
-        stats["clipped"] = stats.get("clipped", 0) + window.clipped
-        stats["samples"] = stats.get("samples", 0) + round((window.end_s - window.start_s) * head.rate)
+        stats.add(window, head.rate)
         if advance:
             advance()
         yield normaliser.mel(mel[None])[0], (normaliser.loudness(loud[None])[0] if loud is not None else None)
-
-
-def _warn_signal(head, stats: dict) -> None:
-    """Say (one warning line each) what makes a recording's prediction weak: silence, shortness, clipping."""
-    import warnings
-
-    from soundaq.models_zoo.features.opener import AudioWarning
-    from soundaq.models_zoo.recording import signal_notes
-
-    for note in signal_notes(head.path, head.duration_s, stats.get("peak", 0.0), stats.get("clipped", 0),
-                             stats.get("samples", 0)):
-        warnings.warn(note, AudioWarning, stacklevel=3)
 
 
 def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8, device: str = "cpu",
@@ -455,9 +441,8 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
         channels: the channel policy of audio inputs (``auto``, ``mean``, ``1,2``: see
             :func:`~soundaq.models_zoo.features.opener.parse_channels`).
 
-    Recordings read with a repair (an unfinalised WAV header), with silent tracks left out, or whose
-    prediction stands on weak ground (digital silence, under 1 s, clipping) are predicted and said in
-    one :class:`~soundaq.models_zoo.features.opener.AudioWarning` line each.
+    A repaired header, silent tracks left out, digital silence, under 1 s or clipping: predicted, and
+    said in one :class:`~soundaq.models_zoo.features.opener.AudioWarning` line each.
 
     Returns:
         ``(results, failures)``: one JSON-ready object per predicted input (see :func:`clip_result`)
@@ -465,8 +450,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
 
     Raises:
         CheckpointError: the checkpoint cannot be read (one line naming it and the fix).
-        ValueError: ``hop_s`` outside (0, 3600].
-        UserError: a malformed channel policy.
+        ValueError: ``hop_s`` outside (0, 3600]; UserError: a malformed channel policy.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -474,12 +458,10 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     from soundaq.models_zoo.checkpoints import load_checkpoint
     from soundaq.models_zoo.data.normalisation import Normaliser
     from soundaq.models_zoo.module import SoundscapeModule
-    from soundaq.models_zoo.recording import MAX_HOP_S, recording_info, window_count
+    from soundaq.models_zoo.recording import MAX_HOP_S, SignalStats, recording_ids, recording_info, window_count
 
     if not (0 < hop_s <= MAX_HOP_S):
         raise ValueError(f"hop_s must be in (0, {MAX_HOP_S:g}] seconds, got {hop_s}")
-    from soundaq.models_zoo.features.opener import parse_channels
-
     channels = parse_channels(channels)
     net, norm_stats, info = load_checkpoint(checkpoint)
     model = info["model"]
@@ -496,7 +478,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     ids = recording_ids(paths)
     with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=True) as bar:
         for path, clip_id in zip(paths, ids):
-            stats: dict = {}
+            stats = SignalStats()
             try:
                 if not path.exists():
                     raise PredictSkip(f"{path}: no such file; fix: check the path")
@@ -510,8 +492,8 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
                     items = _audio_windows(head, normaliser, uses_loudness, calibration, hop_s, spans, stats,
                                            lambda task=task: bar.advance(task))
                 outputs = _predict_batches(module, device, batch_size, items)
-                if stats:
-                    _warn_signal(head, stats)
+                if stats.windows:
+                    stats.warn(head.path, head.duration_s)
                 results.append(clip_result(clip_id, model, outputs, spans=spans, clamp=clamp))
             except (UserError, PredictSkip) as err:
                 failures.append(first_line(err))

@@ -136,6 +136,32 @@ def signal_notes(path: Path | str, duration_s: float, peak: float, clipped: int,
     return notes
 
 
+@dataclass
+class SignalStats:
+    """What the streamed windows of one recording showed: peak |sample|, samples at full scale, samples
+    read; :meth:`warn` says (:func:`signal_notes`) what makes its prediction weak."""
+
+    peak: float = 0.0
+    clipped: int = 0
+    samples: int = 0
+    windows: int = 0
+
+    def add(self, window: Window, rate: int) -> None:
+        self.peak = max(self.peak, window.peak)
+        self.clipped += window.clipped
+        self.samples += round((window.end_s - window.start_s) * rate)
+        self.windows += 1
+
+    def warn(self, path: Path | str, duration_s: float) -> None:
+        """Each note as one :class:`~soundaq.models_zoo.features.opener.AudioWarning` line."""
+        import warnings
+
+        from soundaq.models_zoo.features.opener import AudioWarning
+
+        for note in signal_notes(path, duration_s, self.peak, self.clipped, self.samples):
+            warnings.warn(note, AudioWarning, stacklevel=2)
+
+
 def window_features(window: Window, rate: int, calibration=None, need_loudness: bool = True):
     """``(mel float32 [3001, 64], loudness float32 [15000, 1] or None)`` of one window, un-normalised.
 
