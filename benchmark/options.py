@@ -232,6 +232,27 @@ def calibration_from_args(args):
     return Calibration.default()
 
 
+def channels_options() -> argparse.ArgumentParser:
+    """How the channels of a recording become the models' mono signal (``--channels``)."""
+    p = _parent()
+    p.add_argument("--channels", default="auto", metavar="auto|mean|1,2",
+                   help="channel policy: auto (default) averages the channels that carry signal and leaves out "
+                        "digitally silent tracks (unused inputs of a multitrack recorder), naming them; mean "
+                        "averages every channel (the SoundSCaper release); 1,2 averages the named tracks")
+    return p
+
+
+def channels_from_args(args):
+    """The channel policy ``--channels`` names (``"auto"``, ``"mean"`` or a tuple of 1-based tracks).
+
+    Raises:
+        UserError: a malformed policy (one line with the accepted forms).
+    """
+    from soundaq.models_zoo.features.opener import parse_channels
+
+    return parse_channels(getattr(args, "channels", "auto"))
+
+
 def checkpoint_options(required: bool = True) -> argparse.ArgumentParser:
     """Which trained model to use: ``--checkpoint FILE`` or ``--model NAME`` (``--variant`` for SoundAQnet).
 

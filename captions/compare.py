@@ -43,7 +43,7 @@ from soundaq.captions.compare_texts import (  # noqa: F401 - the template texts 
 from soundaq.captions.llm import ChatClient, LLMSettings, default_cache_dir
 from soundaq.captions.prompt import agreement, kept_events
 from soundaq.captions.replies import markdown_quote
-from soundaq.captions.signal import SignalFacts, audio_signal_facts, crop, pool
+from soundaq.captions.signal import SignalFacts, audio_signal_facts, pool
 from soundaq.captions.tables import (
     WHOLE,
     Prediction,
@@ -199,7 +199,8 @@ def _table_side(name: str, spec: Spec, audio_dir: Path | None) -> Side:
 
 
 def resolve_sides(a, b, *, checkpoint: Path | str | None = None, calibration=None, audio_dir: Path | str | None = None,
-                  batch_size: int = 8, device: str = "cpu", signal: bool = True) -> tuple[Side, Side]:
+                  batch_size: int = 8, device: str = "cpu", signal: bool = True,
+                  channels="auto") -> tuple[Side, Side]:
     """The two sides of a comparison, predicted (audio: one call of
     :func:`~soundaq.models_zoo.predict.predict_files`) and with their signal facts.
 
@@ -210,6 +211,7 @@ def resolve_sides(a, b, *, checkpoint: Path | str | None = None, calibration=Non
         calibration: of the audio (level, loudness); default ARAUS's.
         audio_dir: where the audio of table rows lies (``<clip>.<ext>``), for their signal facts.
         signal: compute signal facts (the ISO 532-1 loudness takes seconds per clip).
+        channels: the channel policy of audio sides (default ``auto``: silent tracks left out).
 
     Raises:
         UserError: a bad spec or table, audio without a checkpoint, audio that cannot be predicted,
@@ -238,18 +240,18 @@ def resolve_sides(a, b, *, checkpoint: Path | str | None = None, calibration=Non
             else:
                 pending.append((i, spec))
     if pending:
-        _predict_audio(pending, sides, checkpoint, calibration, batch_size, device)
+        _predict_audio(pending, sides, checkpoint, calibration, batch_size, device, channels)
     side_a, side_b = sides
     if side_a.prediction.model != side_b.prediction.model:
         raise UserError(f"A was predicted by {side_a.prediction.model} and B by {side_b.prediction.model}; "
                         "fix: compare predictions of one acoustic model")
     if signal:
         for side in (side_a, side_b):
-            _add_signal(side, calibration, audio_dir)
+            _add_signal(side, calibration, audio_dir, channels)
     return side_a, side_b
 
 
-def _predict_audio(pending, sides, checkpoint, calibration, batch_size, device) -> None:
+def _predict_audio(pending, sides, checkpoint, calibration, batch_size, device, channels="auto") -> None:
     from soundaq.base.filekinds import KINDS, sniff
     from soundaq.models_zoo.features import load_audio
     from soundaq.models_zoo.predict import predict_files
@@ -271,12 +273,11 @@ def _predict_audio(pending, sides, checkpoint, calibration, batch_size, device) 
                 continue
             import soundfile as sf
 
-            samples, rate = load_audio(spec.path)
-            part = crop(samples, rate, spec.span, spec.path)
+            part, rate = load_audio(spec.path, spec.span, channels)    # only the window is read
             target = Path(tmp) / f"{'AB'[i]}-{spec.path.stem}.wav"
             sf.write(str(target), part, rate, subtype="DOUBLE")   # the very samples, no requantisation
             paths.append(target)
-        results, failures = predict_files(paths, Path(checkpoint), calibration, batch_size, device)
+        results, failures = predict_files(paths, Path(checkpoint), calibration, batch_size, device, channels=channels)
     if failures or len(results) != len(paths):
         raise UserError(failures[0] if failures else "the audio could not be predicted")
     for (i, spec), result in zip(pending, results):
@@ -290,7 +291,7 @@ def _predict_audio(pending, sides, checkpoint, calibration, batch_size, device) 
             sides[i] = Side("AB"[i], spec.path.name, "clip", p, audio=spec.path)
 
 
-def _add_signal(side: Side, calibration, audio_dir: Path | None) -> None:
+def _add_signal(side: Side, calibration, audio_dir: Path | None, channels="auto") -> None:
     from soundaq.base.errors import first_line
 
     try:
@@ -298,16 +299,16 @@ def _add_signal(side: Side, calibration, audio_dir: Path | None) -> None:
             if audio_dir is None:
                 side.signal_note = "no audio (pass --audio DIR holding the clips' audio)"
                 return
-            return _add_site_signal(side, calibration, audio_dir)
+            return _add_site_signal(side, calibration, audio_dir, channels)
         if side.audio is None:
             side.signal_note = "no audio" + ("" if audio_dir else " (pass --audio DIR holding the clips' audio)")
             return
-        side.signal = audio_signal_facts(side.audio, calibration, side.span)
+        side.signal = audio_signal_facts(side.audio, calibration, side.span, channels)
     except (UserError, ValueError) as err:
         side.signal, side.signal_note = None, first_line(err)
 
 
-def _add_site_signal(side: Side, calibration, audio_dir: Path) -> None:
+def _add_site_signal(side: Side, calibration, audio_dir: Path, channels="auto") -> None:
     facts, missing = [], 0
     clips = side.members
     for clip in clips:
@@ -315,7 +316,7 @@ def _add_site_signal(side: Side, calibration, audio_dir: Path) -> None:
         if path is None:
             missing += 1
             continue
-        facts.append(audio_signal_facts(path, calibration))
+        facts.append(audio_signal_facts(path, calibration, channels=channels))
     if facts:
         side.signal = pool(facts)
     if missing:
@@ -445,7 +446,7 @@ def _side_summary(side: Side) -> dict:
 
 def compare(a, b, *, checkpoint: Path | str | None = None, calibration=None, audio_dir: Path | str | None = None,
             captioner: str = "template", llm: LLMSettings | None = None, cache_dir: Path | str | None = None,
-            signal: bool = True, batch_size: int = 8, device: str = "cpu",
+            signal: bool = True, batch_size: int = 8, device: str = "cpu", channels="auto",
             report: Callable[[str], None] | None = None) -> dict:
     """How B differs from A, in ADIFF's three tiers (the Python API of ``soundaq compare``; writes nothing
     but the LLM cache).
@@ -459,6 +460,8 @@ def compare(a, b, *, checkpoint: Path | str | None = None, calibration=None, aud
         captioner: ``template`` or ``llm`` (with ``llm`` settings; one request per tier).
         signal: compute level, N5 and spectral balance when audio is at hand.
         report: called with the LLM client's lines (retries, cache hits, the server's model list).
+        channels: the channel policy of audio sides (``auto``, ``mean``, ``1,2``;
+            :func:`soundaq.models_zoo.features.opener.parse_channels`).
 
     Returns:
         ``{"a": {...}, "b": {...}, "tier1": {facts..., "text"}, "tier2": {...}, "tier3": {...},
@@ -470,7 +473,7 @@ def compare(a, b, *, checkpoint: Path | str | None = None, calibration=None, aud
     if captioner not in ("template", "llm"):
         raise UserError(f"unknown captioner {captioner!r}; fix: use template or llm")
     sa, sb = resolve_sides(a, b, checkpoint=checkpoint, calibration=calibration, audio_dir=audio_dir,
-                           batch_size=batch_size, device=device, signal=signal)
+                           batch_size=batch_size, device=device, signal=signal, channels=channels)
     return compare_sides(sa, sb, captioner, llm, cache_dir, report)
 
 

@@ -97,18 +97,19 @@ def signal_facts(samples: np.ndarray, sample_rate: int, calibration=None) -> Sig
                        spectral_centroid_hz=centroid, low_high_db=balance)
 
 
-def audio_signal_facts(path: Path | str, calibration=None, span: tuple[float, float] | None = None) -> SignalFacts:
-    """:func:`signal_facts` of an audio file, or of its ``(start_s, end_s)`` span.
+def audio_signal_facts(path: Path | str, calibration=None, span: tuple[float, float] | None = None,
+                       channels="auto") -> SignalFacts:
+    """:func:`signal_facts` of an audio file, or of its ``(start_s, end_s)`` span (only the span is read
+    from disk), its channels mixed by the channel policy ``channels`` (``auto``, ``mean``, ``1,2``).
 
     Raises:
-        AudioError: the file cannot be read; UserError: the span lies outside the recording.
+        AudioError: the file cannot be read, or the span starts after its end; UserError: an empty span.
     """
     from soundaq.base.errors import UserError
     from soundaq.models_zoo.features import load_audio
 
-    samples, rate = load_audio(path)
+    samples, rate = load_audio(path, span, channels)
     if span is not None:
-        samples = crop(samples, rate, span, path)
         if samples.size == 0:
             raise UserError(f"{path}: window {span[0]:g}-{span[1]:g} s is empty")
     return signal_facts(samples, rate, calibration)

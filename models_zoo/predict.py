@@ -48,6 +48,7 @@ from soundaq.base.vocab import (
     TRUE_QUALITY_COLUMNS,
     TRUTH_COLUMNS,
 )
+from soundaq.models_zoo.features.opener import parse_channels
 from soundaq.models_zoo.outputs import LABELLED_KEY
 
 #: Seconds per window (3001 log-mel frames at a 10-ms hop, 15000 loudness samples at 2 ms).
@@ -401,48 +402,28 @@ def _npz_windows(path: Path, normaliser, uses_loudness: bool, model: str, hop_s:
     return items, window_spans(mel_n.shape[0], duration)
 
 
-def _audio_windows(path: Path, rate: int, normaliser, uses_loudness: bool, calibration, hop_s: float, spans: list,
+def _audio_windows(head, normaliser, uses_loudness: bool, calibration, hop_s: float, spans: list, stats,
                    advance=None):
-    """Normalised features of each streamed window (appending its span to ``spans`` as it goes)."""
+    """Normalised features of each streamed window of the opened recording ``head`` (appending its span
+    to ``spans`` and its samples' peak and clipping to ``stats``, a ``SignalStats``, as it goes)."""
     from soundaq.models_zoo.recording import stream_windows, window_features
 
-    for window in stream_windows(path, hop_s):
+    for window in stream_windows(head, hop_s):
         try:
-            mel, loud = window_features(window, rate, calibration, uses_loudness)
+            mel, loud = window_features(window, head.rate, calibration, uses_loudness)
         except ValueError as err:  # a level outside the loudness model's range, ...
-            raise PredictSkip(f"{path}: window at {window.start_s:g} s: {first_line(err)}; "
+            raise PredictSkip(f"{head.path}: window at {window.start_s:g} s: {first_line(err)}; "
                               "fix: check --calibration/--dbfs-offset (the loudness needs absolute levels)") from None
         spans.append((window.start_s, window.end_s))
+        stats.add(window, head.rate)
         if advance:
             advance()
         yield normaliser.mel(mel[None])[0], (normaliser.loudness(loud[None])[0] if loud is not None else None)
 
 
-def recording_ids(paths) -> list[str]:
-    """The id of each input in predictions, tables and figure names: its file stem, unless another input
-    has the same stem (``site_a/10.flac`` and ``site_b/10.flac``, ``a.ogg`` and ``a.mp3``); those get
-    their file name, then as many parent folders as make them distinct (``site_a/10.flac``). Two inputs
-    with one id would otherwise be merged into one recording."""
-    paths = [Path(p) for p in paths]
-    stems = [p.stem for p in paths]
-    ids = list(stems)
-    for i, path in enumerate(paths):
-        if stems.count(stems[i]) < 2:
-            continue
-        parts = path.absolute().parts
-        same = [q.absolute().parts for j, q in enumerate(paths) if j != i and stems[j] == stems[i]]
-        for depth in range(1, len(parts) + 1):
-            tail = parts[-depth:]
-            if all(other[-depth:] != tail for other in same):
-                ids[i] = "/".join(tail)
-                break
-        else:
-            ids[i] = str(path)   # the same file given twice: its path, both times
-    return ids
-
-
 def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8, device: str = "cpu",
-                  report=None, hop_s: float = WINDOW_SECONDS, clamp: bool = False, progress: bool = False):
+                  report=None, hop_s: float = WINDOW_SECONDS, clamp: bool = False, progress: bool = False,
+                  channels: str | tuple[int, ...] = "auto"):
     """Predict every input with a checkpoint: the library call behind ``soundaq predict``.
 
     Args:
@@ -457,6 +438,11 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
         hop_s: seconds between window starts in audio (default 30: consecutive windows).
         clamp: clip the ratings to their scales (see the module docstring); the raw values are kept.
         progress: a rich progress bar (stderr) over the windows of each input.
+        channels: the channel policy of audio inputs (``auto``, ``mean``, ``1,2``: see
+            :func:`~soundaq.models_zoo.features.opener.parse_channels`).
+
+    A repaired header, silent tracks left out, digital silence, under 1 s or clipping: predicted, and
+    said in one :class:`~soundaq.models_zoo.features.opener.AudioWarning` line each.
 
     Returns:
         ``(results, failures)``: one JSON-ready object per predicted input (see :func:`clip_result`)
@@ -464,7 +450,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
 
     Raises:
         CheckpointError: the checkpoint cannot be read (one line naming it and the fix).
-        ValueError: ``hop_s`` outside (0, 3600].
+        ValueError: ``hop_s`` outside (0, 3600]; UserError: a malformed channel policy.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -472,10 +458,11 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     from soundaq.models_zoo.checkpoints import load_checkpoint
     from soundaq.models_zoo.data.normalisation import Normaliser
     from soundaq.models_zoo.module import SoundscapeModule
-    from soundaq.models_zoo.recording import MAX_HOP_S, recording_info, window_count
+    from soundaq.models_zoo.recording import MAX_HOP_S, SignalStats, recording_ids, recording_info, window_count
 
     if not (0 < hop_s <= MAX_HOP_S):
         raise ValueError(f"hop_s must be in (0, {MAX_HOP_S:g}] seconds, got {hop_s}")
+    channels = parse_channels(channels)
     net, norm_stats, info = load_checkpoint(checkpoint)
     model = info["model"]
     module = SoundscapeModule(model, net=net, norm_stats=norm_stats).to(device).eval()
@@ -491,6 +478,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     ids = recording_ids(paths)
     with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=True) as bar:
         for path, clip_id in zip(paths, ids):
+            stats = SignalStats()
             try:
                 if not path.exists():
                     raise PredictSkip(f"{path}: no such file; fix: check the path")
@@ -498,12 +486,14 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
                 if kind == "npz" or (path.suffix.lower() == ".npz" and kind != "audio"):
                     items, spans = _npz_windows(path, normaliser, uses_loudness, model, hop_s)
                 else:
-                    head = recording_info(path)
+                    head = recording_info(path, channels)
                     task = bar.add_task(path.name, total=window_count(head.frames, head.rate, hop_s))
                     spans = []
-                    items = _audio_windows(path, head.rate, normaliser, uses_loudness, calibration, hop_s, spans,
+                    items = _audio_windows(head, normaliser, uses_loudness, calibration, hop_s, spans, stats,
                                            lambda task=task: bar.advance(task))
                 outputs = _predict_batches(module, device, batch_size, items)
+                if stats.windows:
+                    stats.warn(head.path, head.duration_s)
                 results.append(clip_result(clip_id, model, outputs, spans=spans, clamp=clamp))
             except (UserError, PredictSkip) as err:
                 failures.append(first_line(err))

@@ -22,25 +22,19 @@ from typing import Iterator
 
 import numpy as np
 
-from soundaq.base.errors import first_line
 from soundaq.models_zoo.features import WINDOW_SECONDS, AudioError
+from soundaq.models_zoo.features.opener import AudioSource, open_audio
 
 #: The longest hop accepted, in seconds (one window an hour).
 MAX_HOP_S = 3600.0
+#: A sample at or above this magnitude (full-scale units) sits at digital full scale: clipped (16-bit
+#: full scale is 32767/32768 = 0.99997).
+CLIP_LEVEL = 0.9999
 
 
-@dataclass(frozen=True)
-class RecordingInfo:
-    """What the file header says: ``frames`` samples per channel at ``rate`` Hz, ``channels``."""
-
-    path: Path
-    frames: int
-    rate: int
-    channels: int
-
-    @property
-    def duration_s(self) -> float:
-        return self.frames / float(self.rate)
+#: What the file header says (kept under its old name): :class:`~soundaq.models_zoo.features.opener.AudioSource`
+#: (``frames`` samples per channel at ``rate`` Hz, ``channels``, the channels averaged, header repairs).
+RecordingInfo = AudioSource
 
 
 @dataclass(frozen=True)
@@ -51,29 +45,18 @@ class Window:
     start_s: float
     end_s: float           # end of the real audio in this window (<= start_s + 30)
     samples: np.ndarray
+    peak: float = 0.0      # largest |sample| of the real audio (full-scale units)
+    clipped: int = 0       # samples at digital full scale (|x| >= CLIP_LEVEL)
 
 
-def recording_info(path: Path | str) -> RecordingInfo:
-    """Header of an audio file (any format libsndfile reads), without reading the samples.
+def recording_info(path: Path | str, channels: str | tuple[int, ...] = "auto") -> AudioSource:
+    """Header of an audio file (any format libsndfile reads), without reading the samples: the one
+    opener, :func:`~soundaq.models_zoo.features.opener.open_audio` (header repairs, channel policy).
 
     Raises:
         AudioError: missing, a folder, unreadable, empty, or an invalid rate (one line, the fix).
     """
-    import soundfile as sf
-
-    from soundaq.models_zoo.features.audio import existing_file
-
-    path = existing_file(path)
-    try:
-        info = sf.info(str(path))
-    except Exception as err:  # libsndfile raises several types; all mean "not readable audio"
-        raise AudioError(path, f"not readable as audio ({first_line(err)})",
-                         "convert it to WAV/FLAC/OGG (e.g. with ffmpeg) or replace the corrupt file") from None
-    if info.frames <= 0 or info.channels <= 0:
-        raise AudioError(path, "contains no samples", "replace it with a non-empty recording")
-    if info.samplerate <= 0:
-        raise AudioError(path, f"has an invalid sample rate {info.samplerate}", "re-export it with a valid rate")
-    return RecordingInfo(path, int(info.frames), int(info.samplerate), int(info.channels))
+    return open_audio(path, channels)
 
 
 def window_count(frames: int, rate: int, hop_s: float = WINDOW_SECONDS) -> int:
@@ -89,10 +72,13 @@ def _hop_samples(hop_s: float, rate: int) -> int:
     return max(1, int(round(hop_s * rate)))
 
 
-def stream_windows(path: Path | str, hop_s: float = WINDOW_SECONDS) -> Iterator[Window]:
+def stream_windows(path: Path | str | AudioSource, hop_s: float = WINDOW_SECONDS,
+                   channels: str | tuple[int, ...] = "auto") -> Iterator[Window]:
     """The 30-s windows of a recording, every ``hop_s`` seconds, read from disk one at a time.
 
-    Multi-channel audio is averaged to mono (as :func:`soundaq.models_zoo.features.load_audio`).
+    The channels are mixed to mono by the channel policy ``channels`` (see
+    :func:`~soundaq.models_zoo.features.opener.parse_channels`; ignored when ``path`` is an opened
+    :class:`AudioSource`).
 
     Yields:
         :class:`Window` objects in time order; only one window of samples is held at a time.
@@ -100,28 +86,80 @@ def stream_windows(path: Path | str, hop_s: float = WINDOW_SECONDS) -> Iterator[
     Raises:
         AudioError: the file cannot be read, or a window holds NaN/Inf samples (naming its time).
     """
-    import soundfile as sf
-
-    info = recording_info(path)
+    info = path if isinstance(path, AudioSource) else open_audio(path, channels)
     width = int(WINDOW_SECONDS * info.rate)
     hop = _hop_samples(hop_s, info.rate)
     count = window_count(info.frames, info.rate, hop_s)
-    try:
-        with sf.SoundFile(str(info.path)) as fh:
-            for k in range(count):
-                start = k * hop
-                fh.seek(start)
-                block = fh.read(min(width, info.frames - start), dtype="float64", always_2d=True)
-                mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-                if not np.all(np.isfinite(mono)):
-                    raise AudioError(info.path, f"has NaN/Inf samples in the window at {start / info.rate:.1f} s",
-                                     "re-export the audio; NaN/Inf cannot be turned into features")
-                samples = np.zeros(width)
-                samples[: mono.size] = mono
-                yield Window(k, round(start / info.rate, 6), round((start + mono.size) / info.rate, 6), samples)
-    except (RuntimeError, sf.LibsndfileError) as err:
-        raise AudioError(info.path, f"reading failed ({first_line(err)})",
-                         "convert it to WAV/FLAC (e.g. with ffmpeg) or replace the corrupt file") from None
+    with info.reader() as read:
+        for k in range(count):
+            start = k * hop
+            mono = read(start, width)
+            if not np.all(np.isfinite(mono)):
+                raise AudioError(info.path, f"has NaN/Inf samples in the window at {start / info.rate:.1f} s",
+                                 "re-export the audio; NaN/Inf cannot be turned into features")
+            samples = np.zeros(width)
+            samples[: mono.size] = mono
+            yield Window(k, round(start / info.rate, 6), round((start + mono.size) / info.rate, 6), samples,
+                         float(np.max(np.abs(mono), initial=0.0)), int(np.count_nonzero(np.abs(mono) >= CLIP_LEVEL)))
+
+
+#: A recording shorter than this (seconds) is said to be mostly padding.
+SHORT_S = 1.0
+#: A recording with at least this many samples at full scale is said to be clipped.
+CLIPPED_MIN = 10
+
+
+def signal_notes(path: Path | str, duration_s: float, peak: float, clipped: int, samples: int) -> list[str]:
+    """One-line notes on a recording whose prediction stands on weak ground (the prediction is still made):
+    digital silence (every sample below :data:`~soundaq.models_zoo.features.opener.SILENT_PEAK`), a
+    recording shorter than :data:`SHORT_S` (its 30-s window is nearly all zero padding), clipping (at
+    least :data:`CLIPPED_MIN` samples at full scale: the level and loudness are underestimated).
+
+    Args:
+        path: the recording; duration_s: its length; peak: its largest |sample| (full-scale units);
+        clipped: samples at or above :data:`CLIP_LEVEL`; samples: samples read (for the share clipped).
+    """
+    from soundaq.models_zoo.features.opener import SILENT_PEAK
+
+    notes = []
+    if peak <= SILENT_PEAK:
+        notes.append(f"{path}: digital silence (every sample is 0): the prediction describes silence; "
+                     "fix: check the recording, the input channel or --channels")
+    if duration_s < SHORT_S:
+        notes.append(f"{path}: only {duration_s * 1000:.0f} ms of audio: its 30-s window is "
+                     f"{100 * (1 - duration_s / WINDOW_SECONDS):.2f}% zero padding, so the prediction describes "
+                     "mostly silence; fix: predict recordings of several seconds (the models read 30-s clips)")
+    if clipped >= CLIPPED_MIN:
+        notes.append(f"{path}: clipped: {clipped:,} samples ({100 * clipped / max(1, samples):.2g}%) at digital full "
+                     "scale, so the level, loudness and the qualities that follow them are underestimated; fix: "
+                     "record with less gain (the prediction is made all the same)")
+    return notes
+
+
+@dataclass
+class SignalStats:
+    """What the streamed windows of one recording showed: peak |sample|, samples at full scale, samples
+    read; :meth:`warn` says (:func:`signal_notes`) what makes its prediction weak."""
+
+    peak: float = 0.0
+    clipped: int = 0
+    samples: int = 0
+    windows: int = 0
+
+    def add(self, window: Window, rate: int) -> None:
+        self.peak = max(self.peak, window.peak)
+        self.clipped += window.clipped
+        self.samples += round((window.end_s - window.start_s) * rate)
+        self.windows += 1
+
+    def warn(self, path: Path | str, duration_s: float) -> None:
+        """Each note as one :class:`~soundaq.models_zoo.features.opener.AudioWarning` line."""
+        import warnings
+
+        from soundaq.models_zoo.features.opener import AudioWarning
+
+        for note in signal_notes(path, duration_s, self.peak, self.clipped, self.samples):
+            warnings.warn(note, AudioWarning, stacklevel=2)
 
 
 def window_features(window: Window, rate: int, calibration=None, need_loudness: bool = True):
@@ -139,3 +177,26 @@ def window_features(window: Window, rate: int, calibration=None, need_loudness: 
         mel, loud = clip_features(window.samples, rate, calibration or Calibration.default())
         return mel[0], loud[0]
     return log_mel(window.samples, rate).astype(np.float32), None
+
+
+def recording_ids(paths) -> list[str]:
+    """The id of each input in predictions, tables and figure names: its file stem, unless another input
+    has the same stem (``site_a/10.flac`` and ``site_b/10.flac``, ``a.ogg`` and ``a.mp3``); those get
+    their file name, then as many parent folders as make them distinct (``site_a/10.flac``). Two inputs
+    with one id would otherwise be merged into one recording."""
+    paths = [Path(p) for p in paths]
+    stems = [p.stem for p in paths]
+    ids = list(stems)
+    for i, path in enumerate(paths):
+        if stems.count(stems[i]) < 2:
+            continue
+        parts = path.absolute().parts
+        same = [q.absolute().parts for j, q in enumerate(paths) if j != i and stems[j] == stems[i]]
+        for depth in range(1, len(parts) + 1):
+            tail = parts[-depth:]
+            if all(other[-depth:] != tail for other in same):
+                ids[i] = "/".join(tail)
+                break
+        else:
+            ids[i] = str(path)   # the same file given twice: its path, both times
+    return ids

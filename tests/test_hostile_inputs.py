@@ -2,8 +2,9 @@
 (text encodings, damaged files soundaq wrote, misleading spreadsheet cells, files in the role of
 another, empty exception messages are tested in test_one_line_errors.py).
 
-For each entry: the exit code is 2 (or 1 when the rest of a batch completed), each bad item gets
-exactly one line naming its file and the fix, there is no traceback, and every good item is written.
+For each entry: the exit code is 2 (or 1 when the rest of a batch completed; 0 for a recording read
+with a repair or a choice, issue 26's kind 6), each bad item gets exactly one line naming its file and
+the fix, there is no traceback, and every good item is written.
 The table :data:`HOSTILE` is the whole test; a new subcommand is one more entry (the last test fails,
 naming it, until it has one). Most run in-process through ``soundaq.benchmark.cli.main``; the
 entries marked ``subprocess`` go through a real ``python -m soundaq`` process.
@@ -127,10 +128,33 @@ class Corpus:
         self.wordless = r / "captions" / "candidates_wordless.csv"     # a multi-line cell, and "..." alone
         self.wordless.write_text('clip,system,caption\n1.wav,A,"a quiet park\r\nwith birds"\n2.wav,A,...\n',
                                  encoding="utf-8")
+        self._recorder_files(r / "recorder")
         self.mirror = r / "mirror"                  # a release mirror whose AD_CNN weights arrive cut short
         cut = self.mirror / "Other_AD_CNN" / "application" / "system" / "model" / "final_model.pth"
         cut.parent.mkdir(parents=True)
         cut.write_bytes(self.release.read_bytes()[:5000])
+
+    def _recorder_files(self, folder: Path) -> None:
+        """Kind 6 (issue 26): recordings as field recorders leave them."""
+        import struct
+
+        import soundfile as sf
+
+        folder.mkdir()
+        pcm = (0.1 * 32767 * np.random.default_rng(4).standard_normal(3 * 16000)).astype("<i2")
+        self.unfinalised = folder / "rec_crashed.wav"      # header never finalised: data size 0
+        self.unfinalised.write_bytes(b"RIFF" + struct.pack("<I", 36) + b"WAVE" + b"fmt "
+                                     + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+                                     + b"data" + struct.pack("<I", 0) + pcm.tobytes())
+        six = np.zeros((pcm.size, 6), dtype=np.float32)   # two tracks in use, four unused
+        six[:, 0] = six[:, 1] = pcm / 32768.0
+        self.six = folder / "six.wav"
+        sf.write(str(self.six), six, 16000, subtype="FLOAT")
+        # compare's own copies: a file's note is said once a process, and predict/features said these
+        self.six_b = Path(shutil.copy(self.six, folder / "six_b.wav"))
+        self.unfinalised_b = Path(shutil.copy(self.unfinalised, folder / "rec_crashed_b.wav"))
+        self.broken_wav = folder / "broken.wav"
+        self.broken_wav.write_bytes(b"RIFF" + bytes(range(200)))
 
     @staticmethod
     def _published(path: Path) -> Path:
@@ -198,7 +222,7 @@ class Entry:
     says: tuple[str, ...] = ()
     written: tuple[str, ...] = ()
     subprocess: bool = False
-    kind: str = ""          # which kind of issue 12 (1 text, 2 damaged, 4 cells, 5 role), or issue 26's llm
+    kind: str = ""          # issue 12's kind (1 text, 2 damaged, 4 cells, 5 role), or issue 26's (6 recorder files, llm)
 
 
 T = ("--accelerator", "cpu", "--no-progress")
@@ -225,6 +249,20 @@ HOSTILE: list[Entry] = [
     Entry("features", "a features .npz, a text file and a good clip",
           lambda c, o: ["features", c.wav, c.npz, c.text, "--out", o, "--no-cache"], 1,
           lambda c: [c.npz.name, c.text.name], (), written=("good.npz", "manifest.json"), kind="5"),
+    # recordings as field recorders write them (issue 26): read with one line, or refused with exit 2
+    Entry("predict", "WAV header never finalised (data size 0)",
+          lambda c, o: ["predict", c.unfinalised, "--checkpoint", c.ckpt, "--out", o / "p.csv", "--no-progress"], 0,
+          lambda c: [c.unfinalised.name], ("never finalised", "sox --ignore-length"), written=("p.csv",), kind="6"),
+    Entry("predict", "a single unreadable .wav", lambda c, o: ["predict", c.broken_wav, "--checkpoint", c.ckpt,
+                                                              "--out", o / "p.csv", "--no-progress"], 2,
+          lambda c: [c.broken_wav.name], ("not readable as audio",), kind="6"),
+    Entry("features", "6-track file with 4 silent tracks",
+          lambda c, o: ["features", c.six, "--out", o, "--no-cache", "--no-progress"], 0,
+          lambda c: [c.six.name], ("digitally silent", "--channels"), written=("six.npz",), kind="6"),
+    Entry("compare", "6-track file with 4 silent tracks",
+          lambda c, o: ["compare", c.unfinalised_b, c.six_b, "--checkpoint", c.ckpt, "--no-signal", "--out", o,
+                        "--no-progress"], 0,
+          lambda c: [c.six_b.name, c.unfinalised_b.name], (), written=("compare.json",), kind="6"),
     # models, import-original
     Entry("import-original", "soundaq checkpoint as --weights",
           lambda c, o: ["import-original", "--model", "AD_CNN", "--weights", c.ckpt, "--norm-mel", c.norm_stats,
@@ -416,6 +454,6 @@ def test_every_subcommand_has_hostile_entries():
 
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
-    kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "path", "llm")}
-    assert len(HOSTILE) == 41 and kinds == {"1": 6, "2": 7, "4": 3, "5": 21, "path": 1, "llm": 3}
+    kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "6", "path", "llm")}
+    assert len(HOSTILE) == 45 and kinds == {"1": 6, "2": 7, "4": 3, "5": 21, "6": 4, "path": 1, "llm": 3}
     assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 13

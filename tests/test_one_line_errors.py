@@ -88,10 +88,10 @@ def test_table_readers(tmp_path, monkeypatch, msg):
 
 @pytest.mark.parametrize("msg", list(MESSAGES.values()), ids=list(MESSAGES))
 def test_unopenable_workbooks(tmp_path, monkeypatch, msg):
+    import openpyxl
+
     from soundaq.human_study import cells, published, questionnaire
     from soundaq.human_study.issues import IssueLog
-
-    import openpyxl
 
     path = tmp_path / "P1.xlsx"
     openpyxl.Workbook().save(path)        # opens (human_study.workbooks.open_workbook); its XML then fails

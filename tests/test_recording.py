@@ -170,7 +170,7 @@ def test_hop_on_features_and_bad_hops_are_one_line(tmp_path, capsys, ad_cnn_chec
     mel = np.load(sample_clip_dir / "reference_log_mel.npy").astype(np.float32)
     np.savez(tmp_path / "clip.npz", mel=mel[None])
     code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn_checkpoint, "--hop", "10")
-    assert code == 1 and "clip.npz" in err and "--hop 10 needs the audio" in err
+    assert code == 2 and "clip.npz" in err and "--hop 10 needs the audio" in err   # its only input: exit 2
     for hop in ("0", "-5", "nan"):
         code, _, err = _cli(capsys, "predict", tmp_path / "clip.npz", "--checkpoint", ad_cnn_checkpoint, "--hop", hop)
         assert code == 2 and "--hop" in err and err.count("\n") == 1
@@ -198,7 +198,7 @@ def test_recordings_with_one_stem_stay_apart(tmp_path, capsys, ad_cnn_checkpoint
     """site_a/10.flac and site_b/10.flac (and a.ogg beside a.flac) were merged into one two-window
     recording "10" in recordings.csv and the figures (a new-user trial); ids now tell them apart."""
 
-    from soundaq.models_zoo.predict import recording_ids
+    from soundaq.models_zoo.recording import recording_ids
 
     for folder, seed in (("site_a", 1), ("site_b", 2)):
         (tmp_path / folder).mkdir()

@@ -378,7 +378,7 @@ def test_predict_cli_user_errors_are_one_line(tmp_path, capsys, ad_cnn_checkpoin
     assert proc.returncode == 2 and "bad.ckpt" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     code, _, err = _cli(capsys, "predict", tmp_path / "missing.wav", "--checkpoint", ad_cnn_checkpoint)
-    assert code == 1 and "missing.wav" in err
+    assert code == 2 and "missing.wav" in err        # a single unusable input: the command failed (docs/reliability.md)
     code, _, err = _cli(capsys, "predict", tmp_path / "x.npz", "--checkpoint", ad_cnn_checkpoint,
                         "--out", tmp_path / "o.txt")
     assert code == 2 and "o.txt" in err
@@ -386,7 +386,7 @@ def test_predict_cli_user_errors_are_one_line(tmp_path, capsys, ad_cnn_checkpoin
     np.savez(tmp_path / "short.npz", mel=np.zeros((1, 100, 64), np.float32))
     code, _, err = _cli(capsys, "predict", tmp_path / "empty.wav", tmp_path / "short.npz",
                         "--checkpoint", ad_cnn_checkpoint)
-    assert code == 1 and "empty.wav" in err and "short.npz" in err and "3001" in err
+    assert code == 2 and "empty.wav" in err and "short.npz" in err and "3001" in err   # nothing predicted: exit 2
     assert len(err.strip().splitlines()) == 3  # one line per skipped input, one summary line
 
 

@@ -5,7 +5,9 @@ of a predictions table (TABLE.csv#CLIP, or TABLE.csv#CLIP@START-END for a window
 predictions table (a site: the mean of its clips). Tier 1 names the events that differ, tier 2 adds
 the scenes and the signal (level in dB SPL, N5 loudness from ISO 532-1, spectral balance from the
 log-mel; needs the audio: --audio DIR for table rows), tier 3 adds the qualities that rise or fall
-and the move on the ISOPleasant/ISOEventful circumplex. Writes OUT/compare.json, compare.md and
+and the move on the ISOPleasant/ISOEventful circumplex. A window reads only its part of the file;
+--channels chooses how a recording's channels become mono (default auto: digitally silent tracks left
+out, so a 6-track file with 4 unused tracks compares equal to its mono mix). Writes OUT/compare.json, compare.md and
 circumplex_move.png/.pdf.
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ def register(sub) -> None:
                        description=o.help_text(__doc__),
                        parents=[o.output_options(), o.llm_options(), o.seed_options("the LLM request"),
                                 o.checkpoint_options(required=False), o.inference_options(),
-                                o.cache_options(), o.progress_options(), o.calibration_options()])
+                                o.cache_options(), o.progress_options(), o.calibration_options(),
+                                o.channels_options()])
     p.add_argument("a", metavar="A", help="FILE, FILE@START-END, TABLE.csv, TABLE.csv#CLIP[@START-END]")
     p.add_argument("b", metavar="B", help="the same kinds as A")
     p.add_argument("--audio", type=Path, default=None, metavar="DIR",
@@ -34,12 +37,18 @@ def register(sub) -> None:
 
 def _compare(args) -> int:
     from soundaq.base.fileio import check_output_folder
-    from soundaq.benchmark.options import calibration_from_args, checkpoint_from_args, llm_settings_from_args
+    from soundaq.benchmark.options import (
+        calibration_from_args,
+        channels_from_args,
+        checkpoint_from_args,
+        llm_settings_from_args,
+    )
     from soundaq.captions.compare import compare_run
 
     def say(msg: str) -> None:
         print(f"soundaq compare: {msg}", file=sys.stderr)
 
+    channels = channels_from_args(args)
     check_output_folder(args.out)     # before the predictions and captions
     checkpoint = None
     if args.checkpoint is not None or args.model is not None:
@@ -47,7 +56,7 @@ def _compare(args) -> int:
     result = compare_run(args.a, args.b, args.out, checkpoint=checkpoint,
                          calibration=calibration_from_args(args), audio_dir=args.audio, captioner=args.captioner,
                          llm=llm_settings_from_args(args), cache_dir=args.cache_dir, signal=not args.no_signal,
-                         device=args.device, report=say)
+                         device=args.device, report=say, channels=channels)
     for line in result["failures"]:
         say(line)
     for k in (1, 2, 3):

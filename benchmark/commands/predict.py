@@ -6,8 +6,11 @@ features`` (``mel`` [windows, 3001, 64], ``loudness`` [windows, 15000, 1], un-no
 a checkpoint file or one of the paper's trained models by name (``--model``, downloaded on first
 use). ``--hop`` sets the seconds between window starts. ``--out DIR`` writes the analysis of
 recordings over time: a time series (CSV, and Parquet when pyarrow is installed), a report and
-figures. A bad input is reported on one line and skipped; the others are still predicted and
-written (exit code 1 when anything was skipped).
+figures. ``--channels`` chooses how channels become mono (default ``auto``: the channels that carry
+signal, digitally silent tracks left out and named). A bad input is reported on one line and skipped;
+the others are still predicted and written (exit code 1 when anything was skipped; 2 when no input
+could be predicted). Recordings read with a repair (a WAV header never finalised) or whose prediction
+stands on weak ground (digital silence, under 1 s, clipping) get a ``warning:`` line each.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="predict scene, events, 8 qualities, ISOP/ISOE of clips and long recordings",
                        description=o.help_text(__doc__),
                        parents=[o.checkpoint_options(), o.inference_options(), o.calibration_options(),
-                                o.cache_options(), o.progress_options()])
+                                o.channels_options(), o.cache_options(), o.progress_options()])
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=AUDIO_HELP)
     p.add_argument("--out", type=Path, default=None,
                    help="FILE.json (list of clip objects), FILE.csv (flat columns) or a folder DIR (time series "
@@ -40,7 +43,7 @@ def register(sub) -> None:
 
 def _predict(args) -> int:
     from soundaq.base.errors import UserError
-    from soundaq.benchmark.options import calibration_from_args, checkpoint_from_args
+    from soundaq.benchmark.options import calibration_from_args, channels_from_args, checkpoint_from_args
     from soundaq.models_zoo.predict import predict_files, write_predictions
     from soundaq.models_zoo.recording import MAX_HOP_S
 
@@ -53,15 +56,15 @@ def _predict(args) -> int:
         from soundaq.base.fileio import check_output_folder
 
         check_output_folder(args.out if folder else args.out.parent)
+    channels = channels_from_args(args)
     calibration = calibration_from_args(args)
     checkpoint = checkpoint_from_args(args, progress=not args.no_progress)
     results, failures = predict_files(
         args.inputs, checkpoint, calibration, args.batch_size, args.device,
         report=lambda msg: print(f"soundaq predict: skipped {msg}", file=sys.stderr),
-        hop_s=args.hop, clamp=args.clamp, progress=not args.no_progress)
-    if not results:
-        raise UserError(f"no input could be predicted ({len(failures)} skipped); see the messages above",
-                        exit_code=1)
+        hop_s=args.hop, clamp=args.clamp, progress=not args.no_progress, channels=channels)
+    if not results:   # nothing predicted: the command failed as a whole (docs/reliability.md: exit 2)
+        raise UserError(f"no input could be predicted ({len(failures)} skipped); see the messages above")
     if folder:
         from soundaq.evaluation.recording_report import write_analysis
 

@@ -2,7 +2,8 @@
 
 Public API::
 
-    load_audio(path) -> (float64 mono samples, rate)          # AudioError on bad files
+    load_audio(path, span=None, channels="auto") -> (float64 mono samples, rate)   # AudioError on bad files
+    open_audio(path, channels="auto") -> AudioSource  # the one opener: header repairs, channel policy, windows
     Calibration.from_recording(path, db_spl=60) / .from_dbfs_offset(db) / .default()
     log_mel(samples, sample_rate) -> float32 [frames, 64]
     loudness(pascals, sample_rate, backend="fast") -> [frames] sone, one per 2 ms (ISO 532-1 N(t))

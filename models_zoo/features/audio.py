@@ -11,8 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from soundaq.base.errors import UserError, first_line
-from soundaq.base.filekinds import KINDS, describe, sniff
+from soundaq.base.errors import UserError
+from soundaq.models_zoo.features.opener import (  # noqa: F401  (re-exported: the home of reading audio)
+    EXACT_IN_FLOAT32,
+    AudioError,
+    AudioSource,
+    AudioWarning,
+    downmix,
+    existing_file,
+    open_audio,
+    parse_channels,
+)
 
 #: Reference sound pressure for dB SPL (20 micropascal).
 P_REF = 20e-6
@@ -23,88 +32,40 @@ P_REF = 20e-6
 ARAUS_DBFS_OFFSET = 103.0329
 
 
-class AudioError(UserError):
-    """An audio file that cannot be used: unreadable, empty, not audio, NaN/Inf samples."""
+def load_audio(path: Path | str, span: tuple[float, float] | None = None,
+               channels: str = "auto") -> tuple[np.ndarray, int]:
+    """Read any file libsndfile understands (WAV, FLAC, OGG, RF64, W64, ...), or a window of it.
 
-    def __init__(self, path: Path | str, problem: str, fix: str):
-        self.path, self.problem, self.fix = Path(path), problem, fix
-        super().__init__(f"{path}: {problem}; fix: {fix}")
-
-
-def existing_file(path: Path | str) -> Path:
-    """``path`` as a Path when it names a file; :class:`AudioError` (one line, the fix) when it is
-    missing or a folder."""
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found", "check the path")
-    if path.is_dir():
-        kind = sniff(path)
-        if kind in ("label-folder", "feature-folder"):
-            raise AudioError(path, f"this looks like {describe(kind)}, not audio", KINDS[kind].goes_to)
-        raise AudioError(path, "is a folder, not an audio file", "pass audio files (e.g. DIR/*.wav)")
-    return path
-
-
-def load_audio(path: Path | str) -> tuple[np.ndarray, int]:
-    """Read any file libsndfile understands (WAV, FLAC, OGG, ...).
-
-    Multi-channel audio is downmixed by averaging the channels (as librosa's ``to_mono``).
+    The file is opened by :func:`open_audio` (the one opener every command uses: header checks and
+    repairs, the channel policy); with ``span`` only that window is read from disk (seek + read), so
+    memory follows the window, not the recording.
 
     Args:
         path: the audio file.
+        span: ``(start_s, end_s)`` in seconds, or None for the whole file; a window reaching past the
+            end is cut at the end.
+        channels: the channel policy (:func:`parse_channels`): ``auto`` (default), ``mean`` or ``1,2``.
     Returns:
         ``(samples, rate)``: float64 mono samples ``[n]`` in full-scale units (1.0 = digital full
         scale; :class:`Calibration` turns them into pascals) and the sample rate in Hz.
     Raises:
-        AudioError: a missing, unreadable, empty or non-finite file (one line naming it and the fix).
+        AudioError: a missing, unreadable, empty or non-finite file, a window after its end (one
+        line naming it and the fix).
     """
-    import soundfile as sf
-
-    path = existing_file(path)
-    try:
-        with sf.SoundFile(str(path)) as fh:
-            # formats of at most 24-bit integers (or 32-bit floats) are exact in float32: half the memory
-            # traffic of a float64 read, the same numbers
-            exact = fh.subtype in EXACT_IN_FLOAT32
-            data = fh.read(dtype="float32" if exact else "float64", always_2d=True)
-            rate = fh.samplerate
-    except Exception as err:  # libsndfile raises several types; all mean "not readable audio"
-        kind = sniff(path)
-        if kind not in ("audio", "binary", "empty", "missing", "text", "zip"):   # another kind of file soundaq knows
-            raise AudioError(path, f"this looks like {describe(kind)}, not audio", KINDS[kind].goes_to) from None
-        raise AudioError(path, f"not readable as audio ({first_line(err)})",
-                         "convert it to WAV/FLAC/OGG (e.g. with ffmpeg) or replace the corrupt file") from None
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise AudioError(path, "contains no samples", "replace it with a non-empty recording")
-    if rate <= 0:
-        raise AudioError(path, f"has an invalid sample rate {rate}", "re-export it with a valid rate")
-    mono = downmix(data)
+    source = open_audio(path, channels)
+    start, count = 0, source.frames
+    if span is not None:
+        start, stop = int(round(span[0] * source.rate)), int(round(span[1] * source.rate))
+        if start >= source.frames:
+            raise AudioError(source.path, f"window {span[0]:g}-{span[1]:g} s starts after the recording's end "
+                                          f"({source.duration_s:.1f} s)", "pick a window inside it")
+        count = min(stop, source.frames) - start
+    mono = source.read(start, count)
     if not np.isfinite(mono).all():   # a NaN or Inf in any channel reaches the average
-        bad = int(data.size - np.isfinite(data).sum())
-        raise AudioError(path, f"has {bad} NaN/Inf samples",
+        bad = int(mono.size - np.isfinite(mono).sum())
+        raise AudioError(source.path, f"has {bad} NaN/Inf samples",
                          "re-export the audio; NaN/Inf cannot be turned into features")
-    return mono, int(rate)
-
-
-#: libsndfile subtypes whose samples float32 holds exactly (integers of at most 24 bits, 32-bit floats).
-EXACT_IN_FLOAT32 = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT", "ULAW", "ALAW", "DPCM_8", "DPCM_16"})
-
-
-def downmix(data: np.ndarray) -> np.ndarray:
-    """The average of the channels of ``data`` [n, channels], float64 [n], contiguous (a new array).
-
-    Equal bit for bit to ``data.astype(float64).mean(axis=1)`` (librosa's ``to_mono``): two channels
-    as ``(a + b) * 0.5``, the same two roundings as numpy's sum-then-halve, without its slow
-    reduction over a short axis.
-    """
-    if data.shape[1] == 1:
-        return data[:, 0].astype(np.float64)     # astype copies
-    if data.shape[1] == 2:
-        mono = data[:, 0].astype(np.float64)
-        mono += data[:, 1]
-        mono *= 0.5
-        return mono
-    return np.ascontiguousarray(data.astype(np.float64, copy=False).mean(axis=1))
+    return mono, source.rate
 
 
 def rms(samples: np.ndarray) -> float:

@@ -13,6 +13,7 @@ import datetime
 import io
 import platform
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,26 +42,32 @@ def expand_inputs(paths: list[Path], also: tuple[str, ...] = ()) -> list[Path]:
 
 
 def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pascal_per_unit: float,
-             calibration_source: str, loudness_stats: bool = False) -> dict:
+             calibration_source: str, loudness_stats: bool = False, channels: str = "auto") -> dict:
     """Worker: features of one file written to ``out_file``; never raises."""
     import numpy as np
 
     from soundaq.models_zoo.features import Calibration, FeatureCache, window_loudness_statistics
+    from soundaq.models_zoo.features.opener import AudioWarning
 
     t0 = time.perf_counter()
     entry = {"input": path, "output": Path(out_file).name}
     try:
         cache = FeatureCache(cache_root, backend=backend,
-                             calibration=Calibration(pascal_per_unit, source=calibration_source))
-        feats = cache.get(path)
+                             calibration=Calibration(pascal_per_unit, source=calibration_source), channels=channels)
+        with warnings.catch_warnings(record=True) as said:     # the opener's notes, into the manifest
+            warnings.simplefilter("always", AudioWarning)
+            feats = cache.get(path)
         with atomic_path(out_file) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, mel=feats.mel, loudness=feats.loudness)
+            with open(tmp, "wb") as fh:   # duration_s: where the last window's audio ends (predict's end_s)
+                np.savez(fh, mel=feats.mel, loudness=feats.loudness, duration_s=np.float64(feats.seconds))
         entry.update(status="ok", source=feats.status, windows=int(feats.mel.shape[0]),
                      sample_rate=feats.sample_rate, seconds=round(feats.seconds, 6),
                      audio_sha256=feats.audio_sha256, cache_key=feats.key)
         if cache.write_errors:
             entry["cache_warning"] = cache.write_errors[0]
+        notes = [str(w.message) for w in said if issubclass(w.category, AudioWarning)]
+        if notes:
+            entry["notes"] = notes
         if loudness_stats:
             entry["loudness_stats"] = window_loudness_statistics(feats.loudness, feats.seconds)
     except UserError as err:   # AudioError, a write that failed (disk full): already one line
@@ -104,7 +111,7 @@ def _versions() -> dict:
 
 def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: str = "fast",
                   cache_root: Path | None = None, workers: int = 1, loudness_stats: bool = False,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, channels: str | tuple[int, ...] = "auto") -> dict:
     """Features of every audio input into ``out`` (see the module docstring); returns the manifest.
 
     Args:
@@ -115,6 +122,9 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
         cache_root: the feature cache (None: none read or written).
         workers: parallel worker processes.
         loudness_stats: also write ``loudness_stats.csv`` (N5, N10, Nmax, mean N per window and file).
+        channels: the channel policy (``auto``, ``mean``, ``1,2``;
+            :func:`~soundaq.models_zoo.features.opener.parse_channels`); the opener's notes on a file
+            (a repaired header, silent tracks left out) go to its manifest entry's ``notes``.
 
     Raises:
         UserError: ``out`` is a file or cannot be created (one line). Bad inputs do not raise: each is
@@ -124,7 +134,9 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from soundaq.models_zoo.features import Calibration, feature_parameters
+    from soundaq.models_zoo.features.opener import parse_channels, policy_text
 
+    policy = policy_text(parse_channels(channels))
     calibration = calibration or Calibration.default()
     out = output_folder(out)
     files = expand_inputs(inputs)
@@ -138,7 +150,7 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
             continue
         seen[name] = path
         jobs.append((str(path), str(out / name), None if cache_root is None else str(cache_root),
-                     backend, calibration.pascal_per_unit, calibration.source, loudness_stats))
+                     backend, calibration.pascal_per_unit, calibration.source, loudness_stats, policy))
 
     console = Console(stderr=True)
     bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -171,7 +183,7 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
     manifest = {
         "command": "soundaq features",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "parameters": feature_parameters(backend, calibration),
+        "parameters": {**feature_parameters(backend, calibration), "channels": policy},
         "calibration": {"pascal_per_unit": calibration.pascal_per_unit, "db_spl_at_rms_1": calibration.db_offset,
                         "source": calibration.source},
         "cache": None if cache_root is None else str(cache_root),

@@ -21,6 +21,7 @@ from soundaq.models_zoo.features import logmel
 from soundaq.models_zoo.features.audio import AudioError, Calibration, load_audio
 from soundaq.models_zoo.features.clips import LOUDNESS_FRAMES, MEL_FRAMES, WINDOW_SECONDS, clip_features
 from soundaq.models_zoo.features.iso532 import LevelRangeError
+from soundaq.models_zoo.features.opener import parse_channels, policy_text
 
 #: Bump whenever a code change alters feature values: old cache entries then stop matching.
 FEATURE_CODE_VERSION = "1"
@@ -74,10 +75,11 @@ def _digest(mel: np.ndarray, loud: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def compute_file_features(path: Path | str, calibration: Calibration | None = None,
-                          backend: str = "fast") -> tuple[np.ndarray, np.ndarray, int, float]:
-    """Read a file and compute its clip features; every failure is an :class:`AudioError`."""
-    samples, rate = load_audio(path)
+def compute_file_features(path: Path | str, calibration: Calibration | None = None, backend: str = "fast",
+                          channels: str | tuple[int, ...] = "auto") -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Read a file (its channels mixed by the policy ``channels``) and compute its clip features;
+    every failure is an :class:`AudioError`."""
+    samples, rate = load_audio(path, channels=channels)
     try:
         mel, loud = clip_features(samples, rate, calibration, backend)
     except LevelRangeError as err:
@@ -90,12 +92,15 @@ class FeatureCache:
     """Get-or-compute store of clip features under ``root`` (``None``: compute, never store)."""
 
     def __init__(self, root: Path | str | None, backend: str = "fast", calibration: Calibration | None = None,
-                 field: str = "free"):
+                 field: str = "free", channels: str | tuple[int, ...] = "auto"):
         self.root = Path(root) if root is not None else None
         self.backend = backend
         self.calibration = calibration or Calibration.default()
         self.field = field
-        self.params = feature_parameters(backend, self.calibration, field)
+        self.channels = parse_channels(channels)
+        # the channel policy is part of the key (how the file's channels became the mono signal); it is
+        # kept out of feature_parameters, whose digest also names prepared sets of mono synthetic audio
+        self.params = {**feature_parameters(backend, self.calibration, field), "channels": policy_text(self.channels)}
         self._params_json = json.dumps(self.params, sort_keys=True)
         self.write_errors: list[str] = []
 
@@ -145,7 +150,7 @@ class FeatureCache:
                 return ClipFeatures(found[0], found[1], key, audio_sha, "cached", found[2], found[3])
             if entry.exists():
                 status = "recomputed"
-        mel, loud, rate, seconds = compute_file_features(path, self.calibration, self.backend)
+        mel, loud, rate, seconds = compute_file_features(path, self.calibration, self.backend, self.channels)
         if self.root is not None:
             try:
                 self._write(self.entry_path(key), mel, loud, audio_sha, rate, seconds)
