@@ -46,6 +46,7 @@ class Settings:
     budget_clips: int | None = None
     checkpoints: Path | str | None = None  # a folder of <MODEL>.ckpt, or PRETRAINED (the release's weights)
     seed: int = 0
+    seeds: list[int] | None = None         # training seeds of a repeated-runs grid (None: ``seed`` alone)
     batch_size: int | None = None
     n_resamples: int = 1000
     cache_dir: Path | None = None
@@ -98,6 +99,41 @@ class Settings:
                 "head_init": self.head_init if self.checkpoints is None else None,
                 **({"precision": self.precision} if self.precision else {}),
                 **({"calibration": self.calibration.key()} if self.calibration is not None else {})}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """The training seeds of ``--seeds``: ranges and lists, ``0-9``, ``0,3,5`` or ``0-2,7`` (in the given
+    order, each at most once).
+
+    Raises:
+        LeaderboardError: anything else (one line naming --seeds and the fix).
+    """
+    import re
+
+    fix = "; fix: give non-negative integers as a range or a list, e.g. --seeds 0-9 or --seeds 0,3,5"
+    seeds: list[int] = []
+    parts = [p.strip() for p in str(text).split(",")]
+    for part in parts:
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if match is None:
+            raise LeaderboardError(f"--seeds {text!r}: {part!r} is not a seed or a range{fix}")
+        first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if last < first:
+            raise LeaderboardError(f"--seeds {text!r}: the range {part} runs backwards{fix}")
+        seeds += range(first, last + 1)
+    repeated = sorted({x for x in seeds if seeds.count(x) > 1})
+    if repeated:
+        raise LeaderboardError(f"--seeds {text!r}: seed {repeated[0]} is given twice{fix}")
+    if len(seeds) > 1000:
+        raise LeaderboardError(f"--seeds {text!r}: {len(seeds)} seeds; fix: give at most 1000")
+    return seeds
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """``0-9`` for a run of consecutive seeds, else ``0, 3, 5``."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def _str(p) -> str | None:
