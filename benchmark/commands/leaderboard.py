@@ -104,6 +104,10 @@ def _leaderboard(args) -> int:
     else:
         print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "", outcome.budget, outcome.title)
     print(f"table: {outcome.out / 'leaderboard.md'}")
+    first = outcome.rows[0] if outcome.rows else {}
+    if first.get("seen_folds_clips") is not None:
+        print(f"test split: {first['seen_folds_clips']} clips from ARAUS folds that also feed training, "
+              f"{first['unseen_folds_clips']} from unseen folds (each part scored in the table and the report)")
     if outcome.curves is not None:
         print(f"learning curves: {outcome.curves}")
     if outcome.figure is not None:

@@ -94,6 +94,10 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
                   "validation, so the curve's last point is the weights the table tests.", "",
                   f"![learning curves]({figures['curves']})"]
     lines += ["", "## Per-quality MSE", "", *_quality_table(rows, "qualities" not in missing)]
+    from soundaq.benchmark.leaderboard.folds import markdown as fold_lines
+
+    breakdown = fold_lines(rows)
+    lines += ["", *breakdown] if breakdown else []
     if comparisons is not None and len(comparisons):
         leader = comparisons["model_a"].iloc[0]
         lines += ["", f"## Leader ({leader}) against each model: paired bootstrap", "",

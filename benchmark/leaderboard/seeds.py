@@ -121,7 +121,11 @@ def summarise(per_seed: dict[int, list[dict]]) -> list[dict]:
     """Per model its summary: ``{"model", "status", "n_seeds", "ranks": {seed: rank}, "first": count,
     "values": {column: [per seed]}, "mean"|"sd"|"ci95_low"|"ci95_high": {column: x}, ...}``, ranked by
     the mean rank of the means over PAPER_HEADLINE (the reference and models finished in no seed last)."""
+    from soundaq.benchmark.leaderboard.folds import FOLD_COLUMNS
+
     models = list(dict.fromkeys(r["model"] for rows in per_seed.values() for r in rows))
+    present = [c for c in FOLD_COLUMNS if any(c in r for rows in per_seed.values() for r in rows)]
+    summarised = (*SUMMARISED, *present)
     out = []
     for model in models:
         rows = {k: next(r for r in rs if r["model"] == model) for k, rs in per_seed.items()}
@@ -130,9 +134,9 @@ def summarise(per_seed: dict[int, list[dict]]) -> list[dict]:
         entry = {"model": model, "status": template["status"] if done else "failed", "n_seeds": len(done),
                  "ranks": {k: r.get("rank") for k, r in rows.items()},
                  "first": sum(1 for r in rows.values() if r.get("rank") == 1),
-                 "values": {c: [number(r.get(c)) for r in done.values()] for c in SUMMARISED},
+                 "values": {c: [number(r.get(c)) for r in done.values()] for c in summarised},
                  "template": template, "seeds": list(done)}
-        for c in SUMMARISED:
+        for c in summarised:
             for kind, value in zip(SUMMARY_KINDS, t_interval(entry["values"][c])):
                 entry.setdefault(kind, {})[c] = None if math.isnan(value) else value
         out.append(entry)
@@ -201,7 +205,10 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
     title = seeds_report.title(data_label, seeds, synthetic)
     fig_path = out / "leaderboard.png"
     drawn = seeds_report.figure(summary, seeds, fig_path, title, budget)
-    columns = ["kind", "seed", *leaderboard_columns(), "n_seeds", *PAPER_RUNS]
+    from soundaq.benchmark.leaderboard.folds import FOLD_COLUMNS
+
+    folds = [c for c in FOLD_COLUMNS if summary and c in summary[0]["mean"]]
+    columns = ["kind", "seed", *leaderboard_columns(), *folds, "n_seeds", *PAPER_RUNS]
     rows = csv_rows(per_seed, summary)
     with atomic_path(out / "leaderboard.csv") as tmp:
         pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False, float_format="%.6g")

@@ -74,6 +74,12 @@ def markdown(summary: list[dict], seeds: list[int], comparisons, taus: list[floa
                   "again to retry the failed seeds; models without every seed are left out of the comparison."]
     if figure_name:
         lines += ["", f"![leaderboard]({figure_name})"]
+    from soundaq.benchmark.leaderboard import folds
+
+    breakdown = folds.markdown([{**e["mean"], "model": e["model"], "status": e["status"]} for e in summary],
+                               lambda r, c: mean_sd(next(e for e in summary if e["model"] == r["model"]), c,
+                                                    ci=False))
+    lines += ["", *breakdown] if breakdown else []
     lines += ["", *_stability(summary, seeds, taus)]
     lines += ["", *_comparisons(comparisons, prov)]
     lines += ["", f"Files: leaderboard.csv (one row per model and seed, `kind` = seed, then the summary rows mean, "
