@@ -76,3 +76,82 @@ def test_leaderboard_rows_get_seen_and_unseen_fold_scores(tmp_path):
     assert "4 of 6 test clips" in text and "generalisation" in text and "| Net | 0.000 |" in text
     no_folds = _Stub(pd.DataFrame({"clip": ["a"]}), pd.DataFrame({"clip": ["b"]}))
     assert not folds.add_fold_scores([{"model": "Net", "status": "ok"}], no_folds, tmp_path / "predictions")
+
+
+def _fold_folder(tmp_path, folds_of_split):
+    """An ARAUS-layout label folder whose clip ids carry folds, with random features for every clip."""
+    from input_builders import write_features, write_label_folder
+
+    labels = write_label_folder(tmp_path / "labels", per_split=max(len(f) for f in folds_of_split.values()))
+    for split, folds_here in folds_of_split.items():
+        ids_file = labels / f"{split}_set_audio_file_ids.txt"
+        n = len(ids_file.read_text().splitlines())
+        ids = [f"fold_{folds_here[i % len(folds_here)]}_participant_{split}_stimulus_{i}" for i in range(n)]
+        ids_file.write_text("\n".join(ids) + "\n")
+    return labels, write_features(labels, tmp_path / "features")
+
+
+def _fake(calls):
+    def runner(s, run, model, datamodule, data_label):
+        from soundaq.base.fileio import sha256_file
+        from soundaq.models_zoo.metrics import score_table
+        from soundaq.models_zoo.predict import add_truth, predictions_frame
+
+        calls.append((s.rotation, model, sorted(set(datamodule.labels("test")["clip"].str[:6]))))
+        labels = datamodule.labels("test")
+        n = len(labels)
+        rng = np.random.default_rng([len(model), s.rotation or 0])
+        outputs = {"scene_probabilities": rng.dirichlet(np.ones(3), n), "event_probabilities": rng.random((n, 15)),
+                   "qualities": rng.uniform(1, 5, (n, 8)), "isop": rng.uniform(-1, 1, n),
+                   "isoe": rng.uniform(-1, 1, n)}
+        table = add_truth(predictions_frame(outputs, model, labels["clip"].astype(str).tolist()), labels)
+        path = run.root / "predictions" / f"{model}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+        return {"model": model, "status": "ok", "params": 1, "scores": score_table(table), "ci": {}, "test_clips": n,
+                "predictions": f"predictions/{model}.csv", "predictions_sha256": sha256_file(path)}
+
+    return runner
+
+
+def test_araus_protocol_runs_five_rotations_tested_on_fold_0(tmp_path):
+    from soundaq.benchmark import leaderboard as lb
+
+    labels, features = _fold_folder(tmp_path, {"training": [1, 2, 3, 4, 5, 1, 2, 3, 4, 5], "validation": [1],
+                                               "test": [0, 0, 0, 1, 2, 3]})
+    calls: list = []
+    s = lb.Settings(out=tmp_path / "run", data="araus", labels=labels, features=features,
+                    models=["AD_CNN", "YAMNet"], n_resamples=20, progress=False, correlate=False, protocol="araus",
+                    cache_dir=tmp_path / "cache")
+    out = lb.run_leaderboard(s, model_runner=_fake(calls))
+    assert [c[0] for c in calls] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert all(c[2] == ["fold_0"] for c in calls)                 # every rotation tests on fold 0 only
+    table = pd.read_csv(tmp_path / "run" / "leaderboard.csv")
+    per = table[table["kind"] == "rotation"]
+    assert sorted(set(per["rotation"])) == [1, 2, 3, 4, 5] and len(per) == 5 * 3
+    sd = table[table["kind"] == "sd"].set_index("model")
+    assert sd.loc["AD_CNN", "aq_mse_mean"] > 0 and "rotations 1-5" in out.title
+    md = (tmp_path / "run" / "leaderboard.md").read_text()
+    assert "Per rotation" in md and "rotation 5" in md
+    rot = pd.read_csv(tmp_path / "run" / "rotation_2" / "leaderboard.csv")
+    assert (rot["test_clips"].dropna() == 6).all()   # the 6 fold-0 clips (test folds 0,0,0,1,2,3 over 10 ids)
+    assert all((tmp_path / "run" / f"rotation_{r}" / "models" / "YAMNet" / "done.json").is_file()
+               for r in range(1, 6))                              # each rotation is a resumable run folder
+
+
+def test_araus_protocol_is_refused_without_folds_or_with_a_missing_fold(tmp_path):
+    import pytest
+
+    from soundaq.base.errors import UserError
+    from soundaq.benchmark import leaderboard as lb
+
+    s = lb.Settings(out=tmp_path / "e", models=["AD_CNN"], protocol="araus", progress=False)
+    with pytest.raises(UserError, match="embedded set's clips carry no ARAUS fold") as err:
+        lb.run_leaderboard(s, model_runner=_fake([]))
+    assert "fix:" in str(err.value) and not (tmp_path / "e").exists()
+    labels, features = _fold_folder(tmp_path, {"training": [1, 2, 3, 4], "validation": [1], "test": [0]})
+    s = lb.Settings(out=tmp_path / "a", data="araus", labels=labels, features=features, models=["AD_CNN"],
+                    protocol="araus", progress=False, cache_dir=tmp_path / "cache")
+    with pytest.raises(UserError, match=r"no clip of fold\(s\) 5") as err:
+        lb.run_leaderboard(s, model_runner=_fake([]))
+    assert "\n" not in str(err.value) and not (tmp_path / "a").exists()

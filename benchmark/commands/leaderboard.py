@@ -48,6 +48,9 @@ def register(sub) -> None:
                    help="train every model once per training seed, e.g. 0-9 or 0,3,5: mean, sd and a 95%% t "
                         "interval over seeds, the ranking's stability, a comparison over seeds and test clips "
                         "(default: the one --seed, today's table)")
+    p.add_argument("--protocol", choices=("published", "araus"), default="published",
+                   help="published (default): the split as distributed; araus: ARAUS's scheme, folds 1-5 in five "
+                        "rotations (train on four, validate on the fifth), each tested on fold 0 (data with folds)")
     p.add_argument("--no-correlation", action="store_true",
                    help="skip the Spearman events x qualities analysis of the leader's predictions")
     p.set_defaults(handler=_leaderboard)
@@ -90,6 +93,7 @@ def _leaderboard(args) -> int:
                         features=data["features_dir"], calibration=data["calibration"], models=models,
                         plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
                         budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed, seeds=seeds,
+                        protocol=args.protocol,
                         batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,
                         embedded_clips=args.embedded_clips, workers=args.workers, accelerator=args.accelerator,
                         devices=args.devices, strategy=args.strategy, precision=args.precision,

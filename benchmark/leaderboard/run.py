@@ -254,11 +254,18 @@ def ranked_rows(s: Settings, run: RunFolder, failures: dict, datamodule, data_la
 
 def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
     """Run (or resume) the leaderboard of ``s``; writes everything into ``s.out`` and returns the rows.
-    With several training seeds (``s.seeds``) the grid of soundaq.benchmark.leaderboard.seeds runs instead.
+    With several training seeds (``s.seeds``) the grid of soundaq.benchmark.leaderboard.seeds runs instead, with
+    ``s.protocol == "araus"`` the five rotations of soundaq.benchmark.leaderboard.protocol.
 
     Raises:
         LeaderboardError: bad settings, or a run folder made with other settings (one line).
     """
+    if s.protocol not in ("published", "araus"):
+        raise LeaderboardError(f"--protocol {s.protocol!r}; fix: use published or araus")
+    if s.protocol == "araus" and s.rotation is None:
+        from soundaq.benchmark.leaderboard.protocol import run_araus
+
+        return run_araus(s, model_runner=model_runner)
     if s.seeds and len(s.seeds) > 1:
         from soundaq.benchmark.leaderboard.seeds import run_seeds
 
@@ -275,7 +282,7 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     failures = {m: r[1] for (_, m), r in results.items() if r[1] is not None}
     rows, records = ranked_rows(s, run, failures, datamodule, data_label, synthetic)
     return _write_outputs(s, out, run, rows, records, failures, datamodule, data_label, synthetic, budget_text(s),
-                          started)
+                          started, figures_too=s.figures)
 
 
 def run_title(data_label: str, synthetic: bool, training_seed: int) -> str:

@@ -122,7 +122,8 @@ def _comparisons(comparisons, prov: dict) -> list[str]:
     return lines
 
 
-def figure(summary: list[dict], seeds: list[int], path_png: Path, head: str, budget: str) -> bool:
+def figure(summary: list[dict], seeds: list[int], path_png: Path, head: str, budget: str,
+           unit: str = "training seed") -> bool:
     """SUMMARY metrics, one panel each: every seed's point (grey) and the mean ± sd (black/blue) per model,
     models in rank order, the reference as a dashed line (PNG + PDF). False when no model finished."""
     import matplotlib.pyplot as plt
@@ -152,8 +153,8 @@ def figure(summary: list[dict], seeds: list[int], path_png: Path, head: str, bud
     axes[0].set_yticks(ys)
     axes[0].set_yticklabels([f"{e['rank']}. {e['model']}" for e in ranked], fontsize=9)
     fig.suptitle(f"{head}\n{budget}", fontsize=9)
-    fig.text(0.5, 0.01, f"grey: each training seed's test-split score; diamond and bar: mean ± sd over "
-             f"{len(seeds)} seeds; red dashed line: {REFERENCE}", ha="center", fontsize=8)
+    fig.text(0.5, 0.01, f"grey: each {unit}'s test-split score; diamond and bar: mean ± sd over "
+             f"{len(seeds)} {unit}s; red dashed line: {REFERENCE}", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 0.93))
     _save(fig, path_png)
     plt.close(fig)

@@ -47,6 +47,8 @@ class Settings:
     checkpoints: Path | str | None = None  # a folder of <MODEL>.ckpt, or PRETRAINED (the release's weights)
     seed: int = 0
     seeds: list[int] | None = None         # training seeds of a repeated-runs grid (None: ``seed`` alone)
+    protocol: str = "published"           # published: the split as distributed; araus: ARAUS's fold rotations
+    rotation: int | None = None            # araus: this run's validation fold (1-5; set per rotation)
     batch_size: int | None = None
     n_resamples: int = 1000
     cache_dir: Path | None = None
@@ -59,6 +61,7 @@ class Settings:
     progress: bool = True
     head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
+    figures: bool = True                   # the run's own figures (a protocol's rotations leave them to the whole)
 
     def training_schedule(self) -> Schedule:
         """The schedule every model of this run trains with (one for all: the comparison is fair)."""
@@ -98,6 +101,7 @@ class Settings:
                 "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
                 "head_init": self.head_init if self.checkpoints is None else None,
                 **({"precision": self.precision} if self.precision else {}),
+                **({"protocol": self.protocol, "rotation": self.rotation} if self.protocol != "published" else {}),
                 **({"calibration": self.calibration.key()} if self.calibration is not None else {})}
 
 
@@ -155,6 +159,16 @@ def make_datamodule(s: Settings, norm_stats=None):
     checks its own options (one line saying what it needs)."""
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
+    if s.rotation is not None:       # ARAUS's protocol: the source's clips re-split by fold
+        from soundaq.models_zoo.data.sources import make_source
+        from soundaq.models_zoo.data.sources.rotation import FoldRotation
+
+        inner = make_source(s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
+                            embedded_clips=s.embedded_clips, cache_dir=s.cache_dir, calibration=s.calibration,
+                            progress=s.progress)
+        return SoundscapeDataModule(source=FoldRotation(inner, s.rotation), cache_dir=s.cache_dir,
+                                    batch_size=s.loader_batch_size, norm_stats=norm_stats, seed=s.seed,
+                                    calibration=s.calibration, progress=s.progress, in_memory="auto")
     return SoundscapeDataModule(source=s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
                                 cache_dir=s.cache_dir, batch_size=s.loader_batch_size, norm_stats=norm_stats,
                                 seed=s.seed, embedded_clips=s.embedded_clips, calibration=s.calibration,
