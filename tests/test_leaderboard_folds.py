@@ -155,3 +155,19 @@ def test_araus_protocol_is_refused_without_folds_or_with_a_missing_fold(tmp_path
     with pytest.raises(UserError, match=r"no clip of fold\(s\) 5") as err:
         lb.run_leaderboard(s, model_runner=_fake([]))
     assert "\n" not in str(err.value) and not (tmp_path / "a").exists()
+
+
+def test_own_data_reads_a_fold_column_and_names_a_bad_fold(tmp_path):
+    import pytest
+
+    from soundaq.models_zoo.data.sources.own import LabelsCSVError, read_labels_csv
+
+    for name in ("a.wav", "b.wav"):
+        (tmp_path / name).write_bytes(b"")          # only the names are resolved here
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("clip,scene,Fold\na.wav,park,0\nb.wav,street_traffic,3\n")
+    table, _, _ = read_labels_csv(csv_path, tmp_path)
+    assert table["fold"].tolist() == [0, 3] and clip_folds(table).tolist() == [0, 3]
+    csv_path.write_text("clip,scene,fold\na.wav,park,zero\n")
+    with pytest.raises(LabelsCSVError, match=r"labels.csv:2: fold 'zero' is not a fold number"):
+        read_labels_csv(csv_path, tmp_path)
