@@ -218,7 +218,7 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
             "n_resamples": s.n_resamples, "budget": budget,
             "schedule": s.training_schedule().as_dict() if s.checkpoints is None else None,
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items()},
-            "ranking": RANKING_TEXT + " (of the means over seeds)", "comparison_method": SEEDS_AND_CLIPS,
+            "ranking": "the means over seeds are ranked; " + RANKING_TEXT, "comparison_method": SEEDS_AND_CLIPS,
             "device": _device_text(s), "versions": package_versions(),
             "seed_folders": {str(k): f"seed_{k}" for k in seeds}, "failed": failed,
             "session_seconds": round(time.perf_counter() - started, 1)}

@@ -39,7 +39,8 @@ def _paper(model: str, name: str) -> str:
     from soundaq.models_zoo.registry import PAPER_OVER_RUNS
 
     pair = PAPER_OVER_RUNS.get(model, {}).get(name)
-    return "–" if pair is None else f"{pair[0]:.4g} ± {pair[1]:.2g}"
+    digits = {"scene_acc": 4, "event_auc": 2}.get(name, 3)     # as the paper prints them (scene as a fraction)
+    return "–" if pair is None else f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
 
 
 def markdown(summary: list[dict], seeds: list[int], comparisons, taus: list[float], prov: dict, head: str,
