@@ -232,6 +232,75 @@ def compare_to_leader(models: dict, leader: str, metrics=None, n_resamples: int 
     return _paired_frame(a, others, leader, metrics, n_resamples, seed, confidence)
 
 
+def compare_to_leader_over_seeds(runs: dict, leader: str, metrics=None, n_resamples: int = DEFAULT_RESAMPLES,
+                                 seed: int = DEFAULT_SEED, confidence: float = 0.95):
+    """Two-level paired bootstrap of ``leader`` against every other model over training seeds and test clips.
+
+    ``runs``: ``{model: [EvalData|DataFrame per training seed]}``, every model with the same seeds in
+    the same order, all on the same test clips. Each resample draws the seeds with replacement and,
+    independently, the test clips with replacement (the same draws for every model: paired); a model's
+    value on a resample is the mean over the drawn seeds of its metric on the drawn clips. So the
+    interval covers both sources of variance, the training run and the choice of test clips (the
+    two-stage bootstrap of hierarchical data, Davison & Hinkley 1997, sec. 2.4 / 3.8). The estimate is
+    the difference of the two models' means over seeds.
+
+    Returns the rows of :func:`compare_to_leader` (model_a is the leader) plus ``n_seeds`` and ``method``.
+
+    Raises:
+        MetricInputError: no leader, different numbers of seeds, or tables that do not share clips.
+    """
+    _check(n_resamples, confidence)
+    if leader not in runs:
+        raise MetricInputError(f"leader {leader!r} is not among the models ({', '.join(runs)}); fix: name one of them")
+    n_seeds = len(runs[leader])
+    if n_seeds < 1 or any(len(v) != n_seeds for v in runs.values()):
+        raise MetricInputError("every model needs the same training seeds; fix: compare models run with the same seeds")
+    chosen = resolve(metrics)
+    base = _as_data(runs[leader][0], f"predictions of {leader} (seed 1 of {n_seeds})")
+    names = [leader, *[m for m in runs if m != leader]]
+    flat = [align(base, _as_data(t, f"predictions of {m} (seed {j + 1} of {n_seeds})"))
+            for m in names for j, t in enumerate(runs[m])]
+    dist = bootstrap_distribution(base, [m.name for m in chosen], n_resamples, seed, others=flat)
+    drawn = counts_from_indices(np.random.default_rng([int(seed), n_seeds]).integers(
+        0, n_seeds, size=(n_resamples, n_seeds)), n_seeds)            # [B, seeds]: how often each seed is drawn
+
+    def over_seeds(k: int, metric: str) -> tuple[np.ndarray, float]:
+        values = np.stack([dist[(1 + k * n_seeds + j, metric)] for j in range(n_seeds)], axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            point = float(np.mean([m.compute(flat[k * n_seeds + j]) for j in range(n_seeds)
+                                   for m in chosen if m.name == metric]))
+        return (np.where(drawn > 0, values, 0.0) * drawn).sum(axis=1) / n_seeds, point
+
+    rows = []
+    for m in chosen:
+        lead, est_a = over_seeds(0, m.name)
+        for k, name_b in enumerate(names[1:], start=1):
+            other, est_b = over_seeds(k, m.name)
+            diff = lead - other
+            lo, hi = _percentiles(diff, confidence)
+            d = est_a - est_b
+            better = ("undefined" if np.isnan(d) else "tie" if d == 0 else
+                      leader if (d > 0) == m.maximize else name_b)
+            p = _p_two_sided(diff)
+            rows.append({"metric": m.name, "definition": m.definition, "maximize": m.maximize, "model_a": leader,
+                         "model_b": name_b, "estimate_a": est_a, "estimate_b": est_b, "diff": d, "ci_low": lo,
+                         "ci_high": hi, "p_value": p, "better": better,
+                         "significant": bool(p < 1.0 - confidence) if not np.isnan(p) else False,
+                         "n_resamples": int(n_resamples), "n_valid": int((~np.isnan(diff)).sum()),
+                         "confidence": float(confidence), "seed": int(seed), "n_seeds": n_seeds,
+                         "method": SEEDS_AND_CLIPS})
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=[*PAIRED_COLUMNS, "n_seeds", "method"])
+
+
+#: How :func:`compare_to_leader_over_seeds` resamples (the reports name it).
+SEEDS_AND_CLIPS = ("two-level paired bootstrap: each resample draws the training seeds with replacement and the "
+                   "test clips with replacement, the same draws for both models; the statistic is the mean over "
+                   "the drawn seeds of the metric on the drawn clips")
+
+
 # -- per-item values (one number per clip): the CI of their mean and of a paired difference of means --
 
 def _as_items(values) -> np.ndarray:

@@ -52,7 +52,14 @@ def _check(args) -> int:
     from soundaq.base.errors import UserError
     from soundaq.base.vocab import EVENTS, SCENES
     from soundaq.benchmark.terminal import stdout_console
-    from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_labels, split_files, summarise
+    from soundaq.models_zoo.data.labels import (
+        SPLITS,
+        check_label_folder,
+        fold_breakdown,
+        read_labels,
+        split_files,
+        summarise,
+    )
 
     check_label_folder(args.labels)
     if not args.labels.is_dir():
@@ -63,6 +70,9 @@ def _check(args) -> int:
                         "get them with `soundaq data download --labels-to DIR`")
     frame = read_labels(args.labels, present)
     summary = summarise(frame)
+    folds = fold_breakdown(frame)
+    if folds is not None:
+        summary["folds"] = folds
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -79,7 +89,34 @@ def _check(args) -> int:
     for event in EVENTS:
         table.add_row(f"event: {event}", *(str(summary["splits"][s]["events"][event]) for s in splits))
     console.print(table)
+    if folds is not None:
+        _print_folds(console, folds)
     return 0
+
+
+def _print_folds(console, folds: dict) -> None:
+    """The ARAUS folds each split draws from and its clips from folds that also feed training."""
+    from rich.table import Table
+
+    splits = list(folds["splits"])
+    every = sorted({int(k) for s in splits for k in folds["splits"][s]["folds"]})
+    table = Table(title=f"ARAUS folds per split (from the clip ids); training draws from folds "
+                        f"{', '.join(map(str, folds['training_folds']))}")
+    table.add_column("fold")
+    for s in splits:
+        table.add_column(s, justify="right")
+    for k in every:
+        table.add_row(f"fold {k}", *(str(folds["splits"][s]["folds"].get(k, 0)) for s in splits))
+    table.rows[-1].end_section = True
+    table.add_row("in training folds", *(f"{folds['splits'][s]['in_training_folds']:,} of "
+                                         f"{folds['splits'][s]['clips']:,}" for s in splits))
+    console.print(table)
+    for s in splits:
+        part = folds["splits"][s]
+        if s != "training" and part["in_training_folds"]:
+            print(f"{s}: {part['in_training_folds']:,} of {part['clips']:,} clips come from folds that also feed "
+                  "training (ARAUS mixes every clip of a fold from that fold's base recordings and maskers), "
+                  f"{part['unseen_folds']:,} from unseen folds")
 
 
 def _download(args) -> int:

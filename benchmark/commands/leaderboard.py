@@ -44,6 +44,13 @@ def register(sub) -> None:
     p.add_argument("--zero-head-bias", action="store_true",
                    help="start the output heads as the original (zero biases, random weights); default: at the "
                         "training base rates with zero weights, see models_zoo/head_init.py")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="train every model once per training seed, e.g. 0-9 or 0,3,5: mean, sd and a 95%% t "
+                        "interval over seeds, the ranking's stability, a comparison over seeds and test clips "
+                        "(default: the one --seed, today's table)")
+    p.add_argument("--protocol", choices=("published", "araus"), default="published",
+                   help="published (default): the split as distributed; araus: ARAUS's scheme, folds 1-5 in five "
+                        "rotations (train on four, validate on the fifth), each tested on fold 0 (data with folds)")
     p.add_argument("--no-correlation", action="store_true",
                    help="skip the Spearman events x qualities analysis of the leader's predictions")
     p.set_defaults(handler=_leaderboard)
@@ -58,9 +65,11 @@ def _leaderboard(args) -> int:
         quiet_lightning,
         run_leaderboard,
     )
+    from soundaq.benchmark.leaderboard.settings import parse_seeds
     from soundaq.benchmark.options import data_from_args
     from soundaq.models_zoo.registry import get_spec, list_nets
 
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None   # a bad list: one line, nothing trained
     text = args.models.strip()
     given = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
     specs = [get_spec(m) for m in given]      # import paths join the registry here, under their class names
@@ -83,7 +92,8 @@ def _leaderboard(args) -> int:
     settings = Settings(out=args.out, data=data["source"], labels=data["labels_dir"], audio=data["audio_dir"],
                         features=data["features_dir"], calibration=data["calibration"], models=models,
                         plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
-                        budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed,
+                        budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed, seeds=seeds,
+                        protocol=args.protocol,
                         batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,
                         embedded_clips=args.embedded_clips, workers=args.workers, accelerator=args.accelerator,
                         devices=args.devices, strategy=args.strategy, precision=args.precision,
@@ -91,8 +101,17 @@ def _leaderboard(args) -> int:
                         correlate=not args.no_correlation, head_init=not args.zero_head_bias)
     quiet_lightning()
     outcome = run_leaderboard(settings)
-    print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "", outcome.budget)
+    if outcome.seeds:
+        from soundaq.benchmark.leaderboard.seeds_report import print_table as print_grid
+
+        print_grid(outcome.rows, outcome.title, outcome.budget)
+    else:
+        print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "", outcome.budget, outcome.title)
     print(f"table: {outcome.out / 'leaderboard.md'}")
+    first = outcome.rows[0] if outcome.rows else {}
+    if first.get("seen_folds_clips") is not None:
+        print(f"test split: {first['seen_folds_clips']} clips from ARAUS folds that also feed training, "
+              f"{first['unseen_folds_clips']} from unseen folds (each part scored in the table and the report)")
     if outcome.curves is not None:
         print(f"learning curves: {outcome.curves}")
     if outcome.figure is not None:

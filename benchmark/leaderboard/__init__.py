@@ -2,7 +2,10 @@
 
 Modules: ``settings`` (what defines a run, the schedule, the data module), ``model_run`` (one model:
 train or load, predict, score), ``reference`` (the training-mean predictor), ``table`` (rows, ranking,
-columns), ``report`` (Markdown, figures, terminal table), ``run`` (the whole run, resume, workers).
+columns), ``report`` (Markdown, figures, terminal table), ``run`` (the whole run, resume, workers),
+``seeds``/``seeds_report`` (``--seeds``: one run folder per training seed, summaries over seeds),
+``folds`` (test scores of clips from folds that feed training against unseen folds) and ``protocol``
+(``--protocol araus``: ARAUS's five fold rotations, each tested on fold 0).
 
 One run folder (``--out results/RUN``) holds everything a run writes::
 

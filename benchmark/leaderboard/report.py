@@ -53,7 +53,7 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
     """The run's report (leaderboard.md)."""
     data_label = prov["data"]["data"]
     synthetic = prov["data"]["synthetic"]
-    lines = [f"# soundaq leaderboard: {data_label}", ""]
+    lines = [f"# soundaq leaderboard: {data_label}; training seed {prov['seed']}", ""]
     if synthetic:
         lines += ["> **Synthetic data.** These scores come from the embedded synthetic soundscapes, not from "
                   "ARAUS. They show that the pipeline works and how the models compare on that set; they are "
@@ -61,7 +61,7 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
     sizes = prov["data"].get("split_sizes", {})
     lines += [f"**Budget:** {prov['budget']}.", "",
               f"Test split: {sizes.get('test', '?')} whole 30-s clips (training {sizes.get('training', '?')}, "
-              f"validation {sizes.get('validation', '?')}); seed {prov['seed']}; 95% CIs from "
+              f"validation {sizes.get('validation', '?')}); training seed {prov['seed']}; 95% CIs from "
               f"{prov['n_resamples']} bootstrap resamples of the test clips.", "",
               f"Ranking: {RANKING_TEXT}.", ""]
     missing = prov["data"].get("unlabelled") or []
@@ -94,6 +94,10 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
                   "validation, so the curve's last point is the weights the table tests.", "",
                   f"![learning curves]({figures['curves']})"]
     lines += ["", "## Per-quality MSE", "", *_quality_table(rows, "qualities" not in missing)]
+    from soundaq.benchmark.leaderboard.folds import markdown as fold_lines
+
+    breakdown = fold_lines(rows)
+    lines += ["", *breakdown] if breakdown else []
     if comparisons is not None and len(comparisons):
         leader = comparisons["model_a"].iloc[0]
         lines += ["", f"## Leader ({leader}) against each model: paired bootstrap", "",
@@ -267,15 +271,15 @@ def _beats(row: dict) -> str:
     return f"{0 if text == 'none' else len(text.split(','))}/{scored}"
 
 
-def print_table(rows: list[dict], data_label: str, budget: str = "") -> None:
-    """The ranked table on stdout."""
+def print_table(rows: list[dict], data_label: str, budget: str = "", title: str | None = None) -> None:
+    """The ranked table on stdout (``title``: the run's, naming its training seed; default from the data)."""
     from rich.console import Console
     from rich.table import Table
 
     missing = [g for g in LABEL_GROUPS if any(g in (r.get("unlabelled") or "").split(";") for r in rows)]
     caption = "; ".join(x for x in (budget, f"not labelled: {', '.join(missing)} (metrics empty)" if missing else "")
                         if x)
-    t = Table(title=f"soundaq leaderboard: {data_label}", caption=caption or None)
+    t = Table(title=title or f"soundaq leaderboard: {data_label}", caption=caption or None)
     for col in ("rank", "model", "scene_acc", "event_auc", "aq_mse_mean", "isop_mse", "isoe_mse", "beats ref.",
                 "train s", "clips/s", "status"):
         t.add_column(col, justify="left" if col in ("model", "status") else "right")

@@ -49,6 +49,9 @@ class Outcome:
     budget: str = ""
     #: the leader's agreement with the labels (soundaq.evaluation.correlation.agreement), None without labels
     agreement: dict | None = None
+    #: the training seeds of a repeated-runs grid (``0-9``; empty for one seed) and the run's title
+    seeds: str = ""
+    title: str = ""
 
 
 def quiet_lightning() -> None:
@@ -119,39 +122,58 @@ def slowest_first(models: list[str]) -> list[str]:
     return sorted(models, key=lambda m: -hint(m))
 
 
-def _run_models(s: Settings, run: RunFolder, todo: list[str], datamodule, data_label: str,
-                model_runner: Callable) -> dict[str, tuple[dict | None, str | None, str | None]]:
-    """``{model: (record, failure reason, traceback)}`` for every model of ``todo``."""
-    results: dict[str, tuple[dict | None, str | None, str | None]] = {}
-    if s.workers <= 1 or len(todo) <= 1 or model_runner is not run_model:
-        for model in todo:
-            say(f"soundaq leaderboard: [{s.models.index(model) + 1}/{len(s.models)}] {model}")
+#: One unit of work: (the settings of its training seed, its run folder, the model).
+Unit = tuple[Settings, RunFolder, str]
+
+
+def _unit_label(s: Settings, model: str) -> str:
+    """``[i/n] model`` (and the training seed in a repeated-runs grid)."""
+    text = f"[{s.models.index(model) + 1}/{len(s.models)}] {model}"
+    return text + (f" (training seed {s.seed})" if s.seeds and len(s.seeds) > 1 else "")
+
+
+def _run_units(units: list[Unit], workers: int, datamodule, data_label: str,
+               model_runner: Callable) -> dict[tuple[int, str], tuple[dict | None, str | None, str | None]]:
+    """``{(seed, model): (record, failure reason, traceback)}`` for every unit. Units of several training
+    seeds share one pool of workers (slowest first), so a grid costs no more than its runs one by one."""
+    results: dict[tuple[int, str], tuple[dict | None, str | None, str | None]] = {}
+    if workers <= 1 or len(units) <= 1 or model_runner is not run_model:
+        for us, run, model in units:
+            say(f"soundaq leaderboard: {_unit_label(us, model)}")
+            datamodule.seed = us.seed     # the training loader's seed (EpochSeed reseeds it every epoch)
+            key = (us.seed, model)
             try:
-                results[model] = (model_runner(s, run, model, datamodule, data_label), None, None)
+                results[key] = (model_runner(us, run, model, datamodule, data_label), None, None)
             except KeyboardInterrupt:
                 raise
             except Exception as err:  # noqa: BLE001 - one model's failure must not stop the others
-                results[model] = (None, one_line(err), traceback.format_exc())
-            _settle(run, model, *results[model])
+                results[key] = (None, one_line(err), traceback.format_exc())
+            _settle(run, model, *results[key])
         return results
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = _threads(s)
-    quiet = replace(s, progress=False)   # (asdict would turn a Calibration into a dict)
-    say(f"soundaq leaderboard: {len(todo)} model(s) on {s.workers} workers x {threads} thread(s)")
-    with ProcessPoolExecutor(max_workers=s.workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_worker, quiet, model, data_label, threads): model for model in slowest_first(todo)}
+    s0 = units[0][0]
+    threads = _threads(s0)
+    say(f"soundaq leaderboard: {len(units)} model run(s) on {workers} workers x {threads} thread(s)"
+        if len({u[0].seed for u in units}) > 1 else
+        f"soundaq leaderboard: {len(units)} model(s) on {workers} workers x {threads} thread(s)")
+    order = {m: i for i, m in enumerate(slowest_first(list(dict.fromkeys(u[2] for u in units))))}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {}
+        for us, run, model in sorted(units, key=lambda u: (order[u[2]], u[0].seed)):
+            quiet = replace(us, progress=False)   # (asdict would turn a Calibration into a dict)
+            futures[pool.submit(_worker, quiet, model, data_label, threads)] = (us.seed, model, run)
         for future in as_completed(futures):
-            model = futures[future]
+            seed, model, run = futures[future]
             try:
-                results[model] = future.result()
+                results[(seed, model)] = future.result()
             except KeyboardInterrupt:
                 raise
             except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                results[model] = (None, f"worker process failed ({one_line(err)}); fix: rerun with --workers 1",
-                                  traceback.format_exc())
-            _settle(run, model, *results[model])
+                results[(seed, model)] = (None, f"worker process failed ({one_line(err)}); fix: rerun with "
+                                          "--workers 1", traceback.format_exc())
+            _settle(run, model, *results[(seed, model)])
     return results
 
 
@@ -172,7 +194,7 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
         f"{record.get('train_seconds') or 0:.0f} s training)")
 
 
-def _check(s: Settings) -> None:
+def check_settings(s: Settings) -> None:
     from soundaq.models_zoo.registry import get_spec, list_nets
 
     if not s.models:
@@ -193,33 +215,33 @@ def _check(s: Settings) -> None:
     s.training_schedule()   # a bad schedule name or conflicting options fail here, in one line
 
 
-def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
-    """Run (or resume) the leaderboard of ``s``; writes everything into ``s.out`` and returns the rows.
-
-    Raises:
-        LeaderboardError: bad settings, or a run folder made with other settings (one line).
-    """
-    _check(s)
-    out = Path(s.out)
-    started = time.perf_counter()
+def prepare(s: Settings):
+    """The run's data module, prepared and set up, with its data label and whether it is synthetic."""
     datamodule = make_datamodule(s)
     datamodule.prepare_data()
     datamodule.setup("fit" if s.checkpoints is None else "test")
-    data_label = datamodule.data_label()
-    synthetic = bool(datamodule.synthetic)
-    run = RunFolder(out, s.identity()).open()
-    budget = (f"released/trained checkpoints from {s.checkpoints}" if s.checkpoints is not None
-              else s.training_schedule().describe())
+    return datamodule, datamodule.data_label(), bool(datamodule.synthetic)
 
+
+def budget_text(s: Settings) -> str:
+    return (f"released/trained checkpoints from {s.checkpoints}" if s.checkpoints is not None
+            else s.training_schedule().describe())
+
+
+def pending_models(s: Settings, run: RunFolder) -> list[str]:
+    """The models of ``s`` without a whole finished record in ``run`` (the others are kept)."""
     todo = []
-    for i, model in enumerate(s.models, start=1):
+    for model in s.models:
         if run.finished(model, {f"predictions/{model}.csv": "predictions_sha256"}) is not None:
-            say(f"soundaq leaderboard: [{i}/{len(s.models)}] {model}: finished in an earlier session, kept")
+            say(f"soundaq leaderboard: {_unit_label(s, model)}: finished in an earlier session, kept")
         else:
             todo.append(model)
-    results = _run_models(s, run, todo, datamodule, data_label, model_runner)
-    failures = {m: r[1] for m, r in results.items() if r[1] is not None}
+    return todo
 
+
+def ranked_rows(s: Settings, run: RunFolder, failures: dict, datamodule, data_label: str,
+                synthetic: bool) -> tuple[list[dict], dict]:
+    """The ranked rows of one training seed (models, the reference, failures) and the done records."""
     records = {m: run.done(m) for m in s.models}
     paper_split = bool(datamodule.data_source.paper_split)
     rows = [table_row(m, records[m] if m not in failures else None, failures.get(m), data_label, synthetic,
@@ -227,15 +249,61 @@ def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outco
     rows.append(table_row(REFERENCE, reference_scores(datamodule, s.n_resamples, s.seed), None, data_label,
                           synthetic, paper_split))
     mark_beats_reference(rows)
-    rows = rank_rows(rows)
-    return _write_outputs(s, out, run, rows, records, failures, datamodule, data_label, synthetic, budget, started)
+    return rank_rows(rows), records
+
+
+def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
+    """Run (or resume) the leaderboard of ``s``; writes everything into ``s.out`` and returns the rows.
+    With several training seeds (``s.seeds``) the grid of soundaq.benchmark.leaderboard.seeds runs instead, with
+    ``s.protocol == "araus"`` the five rotations of soundaq.benchmark.leaderboard.protocol.
+
+    Raises:
+        LeaderboardError: bad settings, or a run folder made with other settings (one line).
+    """
+    if s.protocol not in ("published", "araus"):
+        raise LeaderboardError(f"--protocol {s.protocol!r}; fix: use published or araus")
+    if s.protocol == "araus" and s.rotation is None:
+        from soundaq.benchmark.leaderboard.protocol import run_araus
+
+        return run_araus(s, model_runner=model_runner)
+    if s.seeds and len(s.seeds) > 1:
+        from soundaq.benchmark.leaderboard.seeds import run_seeds
+
+        return run_seeds(s, model_runner=model_runner)
+    if s.seeds:
+        s = replace(s, seed=s.seeds[0], seeds=None)
+    check_settings(s)
+    out = Path(s.out)
+    started = time.perf_counter()
+    datamodule, data_label, synthetic = prepare(s)
+    run = RunFolder(out, s.identity()).open()
+    todo = pending_models(s, run)
+    results = _run_units([(s, run, m) for m in todo], s.workers, datamodule, data_label, model_runner)
+    failures = {m: r[1] for (_, m), r in results.items() if r[1] is not None}
+    rows, records = ranked_rows(s, run, failures, datamodule, data_label, synthetic)
+    return _write_outputs(s, out, run, rows, records, failures, datamodule, data_label, synthetic, budget_text(s),
+                          started, figures_too=s.figures)
+
+
+def run_title(data_label: str, synthetic: bool, training_seed: int) -> str:
+    """A one-seed run's title: the data (with the embedded set's generation seed) and the training seed."""
+    return (f"soundaq leaderboard: {data_label}" + (" (SYNTHETIC data)" if synthetic and "synthetic" not in
+                                                    data_label.lower() else "") + f"; training seed {training_seed}")
 
 
 def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], records: dict, failures: dict,
-                   datamodule, data_label: str, synthetic: bool, budget: str, started: float) -> Outcome:
+                   datamodule, data_label: str, synthetic: bool, budget: str, started: float,
+                   figures_too: bool = True) -> Outcome:
     import pandas as pd
 
+    from soundaq.benchmark.leaderboard import folds
+
     columns = leaderboard_columns()
+    if folds.add_fold_scores(rows, datamodule, out / "predictions"):   # data whose clips carry ARAUS folds
+        for r in rows:
+            if r["status"] == "reference":
+                folds.reference_fold_scores(r, datamodule)
+        columns += list(folds.FOLD_COLUMNS)
     ranked = [r["model"] for r in rows if r["status"] in RANKED]
     # the leader's correlation analysis (mostly figures, about 15 s) runs in a process of its own
     # while this one bootstraps the comparisons and draws the leaderboard's figures
@@ -250,20 +318,19 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
         with atomic_path(out / "comparisons.csv") as tmp:
             comparisons.to_csv(tmp, index=False, float_format="%.6g")
 
-    title = f"soundaq leaderboard: {data_label}" + (
-        " (SYNTHETIC data)" if synthetic and "synthetic" not in data_label.lower() else "")
+    title = run_title(data_label, synthetic, s.seed)
     figures: dict[str, str] = {}
     fig_path = out / "leaderboard.png"
-    if ranked:
+    if ranked and figures_too:
         report.figure(rows, fig_path, title, budget)
         figures["leaderboard"] = fig_path.name
     curves = {m: (records.get(m) or {}).get("curve") or [] for m in ranked}
     curves_path = out / "learning_curves.png"
     start = None
-    if any(curves.values()) and s.head_init:   # every net's point at 0 s: it predicts the reference's rates
+    if figures_too and any(curves.values()) and s.head_init:   # every net's point at 0 s: it predicts the reference's rates
         limit = s.training_schedule().val_clips if s.checkpoints is None else None
         start = reference_scores(datamodule, 0, s.seed, split="validation", clips=limit)["scores"]
-    if report.curves_figure(rows, curves, start, curves_path, title, budget):
+    if figures_too and report.curves_figure(rows, curves, start, curves_path, title, budget):
         figures["curves"] = curves_path.name
     else:
         curves_path = None
@@ -297,8 +364,8 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
         [{k: json_value(v) for k, v in c.items()} for c in comparisons.to_dict(orient="records")]})
     atomic_write_text(out / "leaderboard.md", report.markdown(rows, comparisons, prov, figures))
     atomic_write_json(out / "provenance.json", prov)
-    return Outcome(rows, out, fig_path if ranked else None, sorted(failures), correlation, curves_path, budget,
-                   agreed)
+    return Outcome(rows, out, fig_path if ranked and figures_too else None, sorted(failures), correlation, curves_path,
+                   budget, agreed, title=title)
 
 
 def _start_correlation(out: Path, leader: str, synthetic: bool):

@@ -46,6 +46,9 @@ class Settings:
     budget_clips: int | None = None
     checkpoints: Path | str | None = None  # a folder of <MODEL>.ckpt, or PRETRAINED (the release's weights)
     seed: int = 0
+    seeds: list[int] | None = None         # training seeds of a repeated-runs grid (None: ``seed`` alone)
+    protocol: str = "published"           # published: the split as distributed; araus: ARAUS's fold rotations
+    rotation: int | None = None            # araus: this run's validation fold (1-5; set per rotation)
     batch_size: int | None = None
     n_resamples: int = 1000
     cache_dir: Path | None = None
@@ -58,6 +61,7 @@ class Settings:
     progress: bool = True
     head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
+    figures: bool = True                   # the run's own figures (a protocol's rotations leave them to the whole)
 
     def training_schedule(self) -> Schedule:
         """The schedule every model of this run trains with (one for all: the comparison is fair)."""
@@ -97,7 +101,43 @@ class Settings:
                 "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
                 "head_init": self.head_init if self.checkpoints is None else None,
                 **({"precision": self.precision} if self.precision else {}),
+                **({"protocol": self.protocol, "rotation": self.rotation} if self.protocol != "published" else {}),
                 **({"calibration": self.calibration.key()} if self.calibration is not None else {})}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """The training seeds of ``--seeds``: ranges and lists, ``0-9``, ``0,3,5`` or ``0-2,7`` (in the given
+    order, each at most once).
+
+    Raises:
+        LeaderboardError: anything else (one line naming --seeds and the fix).
+    """
+    import re
+
+    fix = "; fix: give non-negative integers as a range or a list, e.g. --seeds 0-9 or --seeds 0,3,5"
+    seeds: list[int] = []
+    parts = [p.strip() for p in str(text).split(",")]
+    for part in parts:
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if match is None:
+            raise LeaderboardError(f"--seeds {text!r}: {part!r} is not a seed or a range{fix}")
+        first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if last < first:
+            raise LeaderboardError(f"--seeds {text!r}: the range {part} runs backwards{fix}")
+        seeds += range(first, last + 1)
+    repeated = sorted({x for x in seeds if seeds.count(x) > 1})
+    if repeated:
+        raise LeaderboardError(f"--seeds {text!r}: seed {repeated[0]} is given twice{fix}")
+    if len(seeds) > 1000:
+        raise LeaderboardError(f"--seeds {text!r}: {len(seeds)} seeds; fix: give at most 1000")
+    return seeds
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """``0-9`` for a run of consecutive seeds, else ``0, 3, 5``."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def _str(p) -> str | None:
@@ -119,6 +159,16 @@ def make_datamodule(s: Settings, norm_stats=None):
     checks its own options (one line saying what it needs)."""
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
+    if s.rotation is not None:       # ARAUS's protocol: the source's clips re-split by fold
+        from soundaq.models_zoo.data.sources import make_source
+        from soundaq.models_zoo.data.sources.rotation import FoldRotation
+
+        inner = make_source(s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
+                            embedded_clips=s.embedded_clips, cache_dir=s.cache_dir, calibration=s.calibration,
+                            progress=s.progress)
+        return SoundscapeDataModule(source=FoldRotation(inner, s.rotation), cache_dir=s.cache_dir,
+                                    batch_size=s.loader_batch_size, norm_stats=norm_stats, seed=s.seed,
+                                    calibration=s.calibration, progress=s.progress, in_memory="auto")
     return SoundscapeDataModule(source=s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
                                 cache_dir=s.cache_dir, batch_size=s.loader_batch_size, norm_stats=norm_stats,
                                 seed=s.seed, embedded_clips=s.embedded_clips, calibration=s.calibration,

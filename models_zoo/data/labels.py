@@ -9,6 +9,7 @@ names the file, the line and the fix, so that the CLI can print one line and exi
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,4 +173,43 @@ def summarise(frame: pd.DataFrame) -> dict:
             "scenes": {s: int((part["scene"] == s).sum()) for s in SCENES},
             "events": {e: int(part[c].sum()) for e, c in zip(EVENTS, EVENT_COLUMNS)},
         }
+    return out
+
+
+#: ARAUS clip ids carry the clip's ARAUS fold: ``fold_<k>_participant_<p>_stimulus_<s>`` (ARAUS builds
+#: every stimulus of fold k from fold k's base recordings and maskers; folds 1-5 are its cross-validation
+#: folds, fold 0 its independent test set of new recordings and maskers, Ooi et al. 2023).
+FOLD_ID = re.compile(r"^fold_(\d+)_", re.IGNORECASE)
+
+
+def clip_folds(frame: pd.DataFrame) -> pd.Series | None:
+    """The ARAUS fold of each clip (int, or <NA> where unknown): a ``fold`` column where the table has
+    one (own-data CSVs), else the ``fold_<k>_`` prefix of the clip id; None when no clip has a fold."""
+    if "fold" in frame.columns:
+        folds = pd.to_numeric(frame["fold"], errors="coerce").astype("Int64")
+    else:
+        folds = frame["clip"].astype(str).str.extract(FOLD_ID)[0].astype("Int64")
+    return None if folds.isna().all() else folds
+
+
+def fold_breakdown(frame: pd.DataFrame) -> dict | None:
+    """Per split the ARAUS folds it draws from and how many of its clips share a fold with the training split.
+
+    ``frame``: stacked label tables with ``clip`` and ``split`` (and optionally ``fold``). Returns
+    ``{"training_folds": [k...], "splits": {split: {"clips", "folds": {k: clips}, "unknown",
+    "in_training_folds", "unseen_folds"}}}``, or None when the clips carry no folds. A clip whose fold
+    also feeds training shares ARAUS base recordings and maskers with training clips.
+    """
+    folds = clip_folds(frame)
+    if folds is None:
+        return None
+    training = sorted(int(k) for k in folds[frame["split"] == "training"].dropna().unique())
+    out: dict = {"training_folds": training, "splits": {}}
+    for split in frame["split"].drop_duplicates():
+        part = folds[frame["split"] == split]
+        counts = part.dropna().astype(int).value_counts().sort_index()
+        seen = int(part.dropna().isin(training).sum())
+        out["splits"][str(split)] = {"clips": int(len(part)), "folds": {int(k): int(v) for k, v in counts.items()},
+                                     "unknown": int(part.isna().sum()), "in_training_folds": seen,
+                                     "unseen_folds": int(part.notna().sum()) - seen}
     return out

@@ -118,6 +118,7 @@ class _Columns:
         self.events: int | None = None
         self.event: dict[str, int] = {}
         self.quality: dict[str, int] = {}
+        self.fold: int | None = None          # an ARAUS fold per clip (not a label: --protocol araus, fold breakdown)
         self.ignored: list[str] = []
 
     @property
@@ -127,12 +128,24 @@ class _Columns:
         return tuple(g for g in LABEL_GROUPS if have[g])
 
 
+def _fold_cell(path: Path, line: int, cell: str) -> int:
+    """The ARAUS fold of a row's ``fold`` cell (a whole number >= 0)."""
+    text = clean_cell(cell)
+    if not text.isdigit():
+        raise LabelsCSVError(path, line, f"fold {text!r} is not a fold number",
+                             "write the clip's ARAUS fold as a whole number (0 = the test fold, 1-5), or drop the column")
+    return int(text)
+
+
 def _read_header(path: Path, header: list[str]) -> _Columns:
     known = _aliases()
     cols = _Columns()
     seen: dict[str, int] = {}
     for i, cell in enumerate(header):
         found = known.get(_key(cell))
+        if found is None and _key(cell) == "fold" and cols.fold is None:
+            cols.fold = i
+            continue
         if found is None:
             if clean_cell(cell):
                 cols.ignored.append(clean_cell(cell))
@@ -317,6 +330,8 @@ def read_labels_csv(path: Path | str, audio_dir: Path | str):
         first_line[clip] = line
         labels = _row_labels(path, line, cells, cols)
         labels.setdefault("split", hash_split(clip))
+        if cols.fold is not None:
+            labels["fold"] = _fold_cell(path, line, cells[cols.fold] if cols.fold < len(cells) else "")
         rows.append({"clip": clip, **labels})
         files[clip] = audio
     if not rows:
@@ -325,7 +340,8 @@ def read_labels_csv(path: Path | str, audio_dir: Path | str):
         warnings.warn(f"{path}: columns {', '.join(cols.ignored)} are not labels soundaq reads and are ignored "
                       "(docs/data.md, 'Your own data')", OwnDataWarning, stacklevel=3)
     group_cols = {"scene": ["scene"], "events": list(EVENT_COLUMNS), "qualities": list(QUALITIES)}
-    columns = ["clip", "split", *[c for g in cols.tasks for c in group_cols[g]]]
+    columns = ["clip", "split", *[c for g in cols.tasks for c in group_cols[g]], *(["fold"] if cols.fold is not None
+                                                                                    else [])]
     table = pd.DataFrame(rows, columns=columns)
     if "qualities" in cols.tasks:
         table["isop"], table["isoe"] = iso_coordinates(*(table[q].to_numpy(float) for q in QUALITIES))
