@@ -134,9 +134,8 @@ class Engine:
                     cause = err.cause if getattr(err, "cause", None) is not None else err
                     yield index, UnitFailed(f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}")
                 except ray.exceptions.RayError as err:       # worker or node died more than max_retries times
-                    yield index, UnitFailed(f"Ray worker failed {self.max_retries + 1} times ({type(err).__name__}); "
-                                            "fix: see the Ray logs of the node, free memory, or rerun (finished "
-                                            "units are kept)")
+                    yield index, UnitFailed(f"Ray worker failed {self.max_retries + 1} times ({type(err).__name__}, "
+                                            "see the Ray logs of its node)")
 
     def __enter__(self) -> Engine:
         return self
