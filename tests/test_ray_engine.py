@@ -153,6 +153,7 @@ def test_a_killed_worker_is_retried_and_the_batch_completes(ray_cluster, tmp_pat
     files = _clips(tmp_path / "in", 30.0)
     local, on_ray = tmp_path / "local", tmp_path / "ray"
     assert main(["features", *map(str, files), "--out", str(local), "--no-cache", "--no-progress"]) == 1
+    capsys.readouterr()
     killed: list[int] = []
 
     def kill_one():

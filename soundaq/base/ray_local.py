@@ -10,8 +10,10 @@ refuses to *join* a node while that variable is 0 (the check is meant for Window
 joining ``ray start`` runs through Ray's own command-line entry point with only that check's flag
 turned on for the command; the addresses its node uses still resolve through the variable to 127.0.0.1.
 
-Each node is started in its own process group, and :meth:`LoopbackCluster.stop` ends those groups only
-(SIGTERM, then SIGKILL): never ``ray stop``, which ends every Ray process of the user on the machine.
+Each node is started in its own session (``setsid``; its worker processes get process groups of their
+own but stay in that session), and :meth:`LoopbackCluster.stop` ends the processes of those sessions,
+each by its id (SIGTERM, then SIGKILL): never ``ray stop``, which ends every Ray process of the user on
+the machine.
 The driver (the process calling ``ray.init``) needs the variable too, set before Ray is first imported:
 :func:`keep_driver_on_loopback`.
 """
@@ -45,13 +47,13 @@ def keep_driver_on_loopback() -> None:
 class LoopbackCluster:
     """``nodes`` Ray nodes of ``cpus`` CPUs and ``object_store_mb`` MB of object store each, on 127.0.0.1.
 
-    ``address`` (``127.0.0.1:PORT``) is what ``--address`` takes; ``pgids`` are the process groups of
-    the nodes (every Ray process of this cluster). Use as a context manager, or call start() and stop().
+    ``address`` (``127.0.0.1:PORT``) is what ``--address`` takes; ``sessions`` are the session ids of
+    the nodes (every Ray process of this cluster, its workers included, is in one of them). Use as a context manager, or call start() and stop().
     """
 
     def __init__(self, nodes: int = 2, cpus: int = 1, object_store_mb: int = 80, timeout_s: float = 120):
         self.nodes, self.cpus, self.object_store_mb, self.timeout_s = nodes, cpus, object_store_mb, timeout_s
-        self.pgids: list[int] = []
+        self.sessions: list[int] = []
         self.address: str | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="soundaq-ray-")
         # Ray's socket paths must stay under 107 bytes: a short temp folder
@@ -64,7 +66,7 @@ class LoopbackCluster:
                "--temp-dir", self.temp_dir, "--disable-usage-stats", *args]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
-        self.pgids.append(proc.pid)   # the daemons it starts stay in this process group
+        self.sessions.append(proc.pid)   # the daemons it starts, and their workers, stay in this session
         out, _ = proc.communicate(timeout=self.timeout_s)
         if proc.returncode != 0:
             raise RuntimeError(f"ray start failed ({proc.returncode}):\n{out[-2000:]}")
@@ -77,21 +79,20 @@ class LoopbackCluster:
         return self
 
     def stop(self, grace_s: float = 3.0) -> None:
-        """End this cluster's process groups (SIGTERM, SIGKILL after ``grace_s``) and remove its files."""
+        """End this cluster's processes (SIGTERM, SIGKILL after ``grace_s``) and remove its files."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pgid in self.pgids:
+            for pid in self.live_pids():
                 try:
-                    os.killpg(pgid, sig)
+                    os.kill(pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
             deadline = time.monotonic() + grace_s
             while time.monotonic() < deadline and self.live_pids():
                 time.sleep(0.2)
-        self.pgids = []
         self._tmp.cleanup()
 
     def live_pids(self) -> list[int]:
-        """Processes (not zombies) of this cluster's process groups."""
+        """Processes (not zombies) of this cluster's sessions."""
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -100,7 +101,7 @@ class LoopbackCluster:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if fields[0] != "Z" and int(fields[2]) in self.pgids:   # state, ppid, pgrp
+            if fields[0] != "Z" and int(fields[3]) in self.sessions:   # state, ppid, pgrp, session
                 pids.append(int(entry.name))
         return pids
 
