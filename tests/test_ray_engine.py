@@ -175,3 +175,13 @@ def test_a_killed_worker_is_retried_and_the_batch_completes(ray_cluster, tmp_pat
     assert killed, "no busy Ray worker was seen"
     assert rc == 1 and len(captured.err.strip().splitlines()) == 1 and "broken.wav" in captured.err
     _same_outputs(local, on_ray)
+
+
+def test_a_cluster_without_the_gpus_asked_for_is_one_line(ray_cluster):
+    import ray
+
+    from soundaq.base.engine import EngineError, open_engine
+
+    with pytest.raises(EngineError, match=r"asks for 1 GPU but the Ray cluster has 0; fix: .*--num-gpus"):
+        open_engine("ray", address=ray_cluster.address, gpus=1)
+    assert not ray.is_initialized()
