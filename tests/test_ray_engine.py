@@ -185,3 +185,21 @@ def test_a_cluster_without_the_gpus_asked_for_is_one_line(ray_cluster):
     with pytest.raises(EngineError, match=r"asks for 1 GPU but the Ray cluster has 0; fix: .*--num-gpus"):
         open_engine("ray", address=ray_cluster.address, gpus=1)
     assert not ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_without_address_a_private_ray_runs_the_batch(tmp_path, capsys):
+    """--engine ray alone: a private one-machine Ray of --workers CPUs, started and stopped by the command."""
+    _need_ray()
+    import ray
+
+    files = _clips(tmp_path / "in", 1.0)[:3]
+    assert main(["features", *map(str, files), "--out", str(tmp_path / "local"), "--no-cache", "--no-progress"]) == 1
+    capsys.readouterr()
+    rc = main(["features", *map(str, files), "--out", str(tmp_path / "ray"), "--no-cache", "--no-progress",
+               "--engine", "ray", "--workers", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "broken.wav" in err[0], err
+    _same_outputs(tmp_path / "local", tmp_path / "ray")
+    assert json.loads((tmp_path / "ray" / "manifest.json").read_text())["engine"]["address"] == "local"
+    assert not ray.is_initialized()

@@ -156,11 +156,13 @@ def _extract_all(inputs, out: Path, engine: Engine, calibration, backend: str, c
                    console=console, transient=True, disable=not progress)
     with bar:
         task = bar.add_task("features", total=len(jobs))
+        fix = "retry with --workers 1 or free memory" if engine.name == "local" else \
+            "free memory on the Ray nodes, or run the same command again"
         for index, entry in engine.run(_extract, jobs):
             if isinstance(entry, UnitFailed):   # a worker died (killed, out of memory): report, keep going
                 path, out_file = jobs[index][:2]
                 entry = {"input": path, "output": Path(out_file).name, "status": "failed",
-                         "error": f"{path}: {entry.why}; fix: retry with --workers 1 or free memory"}
+                         "error": f"{path}: {entry.why}; fix: {fix}"}
             entries.append(entry)
             bar.advance(task)
 

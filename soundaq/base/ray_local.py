@@ -48,7 +48,8 @@ class LoopbackCluster:
     """``nodes`` Ray nodes of ``cpus`` CPUs and ``object_store_mb`` MB of object store each, on 127.0.0.1.
 
     ``address`` (``127.0.0.1:PORT``) is what ``--address`` takes; ``sessions`` are the session ids of
-    the nodes (every Ray process of this cluster, its workers included, is in one of them). Use as a context manager, or call start() and stop().
+    the nodes (every Ray process of this cluster, its workers included, is in one of them). Use as a
+    context manager, or call start() and stop().
     """
 
     def __init__(self, nodes: int = 2, cpus: int = 1, object_store_mb: int = 80, timeout_s: float = 120):
