@@ -148,8 +148,9 @@ class Engine:
 def _ray_init(ray, address: str | None, workers: int) -> None:
     import logging
 
-    common = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False,
-                  configure_logging=True)
+    # Ray's own INFO/WARNING lines (connecting, token authentication) would break the one-line contract
+    common: dict[str, Any] = dict(logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False,
+                                  configure_logging=True)
     if address is None:   # a private one-machine Ray: nothing but this process joins it, keep it on the loopback
         ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", **common)
         return
