@@ -74,6 +74,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         with LoopbackCluster(nodes=args.workers, cpus=1, object_store_mb=80) as cluster:
             start_s = time.perf_counter() - t0
+            cluster.drive_from_here()
             print(f"Ray cluster of {args.workers} one-CPU nodes on {cluster.address} started in {start_s:.1f} s")
             for run in range(args.repeat):
                 for engine in ("local", "ray"):

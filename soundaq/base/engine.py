@@ -16,7 +16,9 @@ joins the running cluster (``host:port`` of its head, or ``auto``). See docs/sca
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -186,6 +188,9 @@ def open_engine(name: str = "local", *, workers: int = 1, address: str | None = 
         _check_reachable(address)
     if address is None:
         os.environ.setdefault(LOOPBACK_ENV, "0")   # read when Ray is first imported
+        if "RAY_AUTH_MODE" not in os.environ and "ray" not in sys.modules:
+            # a token only this process knows, none saved in ~/.ray (Ray reads it once per process)
+            os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     ray = _import_ray()
     try:
         _ray_init(ray, address, workers)

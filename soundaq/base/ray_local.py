@@ -20,6 +20,7 @@ The driver (the process calling ``ray.init``) needs the variable too, set before
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def keep_driver_on_loopback() -> None:
 class LoopbackCluster:
     """``nodes`` Ray nodes of ``cpus`` CPUs and ``object_store_mb`` MB of object store each, on 127.0.0.1.
 
-    ``address`` (``127.0.0.1:PORT``) is what ``--address`` takes; ``sessions`` are the session ids of
+    ``address`` (``127.0.0.1:PORT``) is what ``--address`` takes, from a driver whose environment has
+    ``auth_env`` (the cluster's token; :meth:`drive_from_here` sets it for this process); ``sessions`` are the session ids of
     the nodes (every Ray process of this cluster, its workers included, is in one of them). Use as a
     context manager, or call start() and stop().
     """
@@ -56,12 +58,15 @@ class LoopbackCluster:
         self.nodes, self.cpus, self.object_store_mb, self.timeout_s = nodes, cpus, object_store_mb, timeout_s
         self.sessions: list[int] = []
         self.address: str | None = None
+        # A token only this cluster and its drivers know (Ray's token authentication), given in the
+        # environment: nothing is read from or written to ~/.ray/auth_token.
+        self.auth_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
         self._tmp = tempfile.TemporaryDirectory(prefix="soundaq-ray-")
         # Ray's socket paths must stay under 107 bytes: a short temp folder
         self.temp_dir = self._tmp.name
 
     def _ray_start(self, code: str, *args: str) -> None:
-        env = {**os.environ, LOOPBACK_ENV: "0", "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**os.environ, LOOPBACK_ENV: "0", "RAY_USAGE_STATS_ENABLED": "0", **self.auth_env}
         cmd = [sys.executable, "-c", code, "start", "--node-ip-address", "127.0.0.1", "--num-cpus", str(self.cpus),
                "--num-gpus", "0", "--object-store-memory", str(self.object_store_mb * 1_000_000),
                "--temp-dir", self.temp_dir, "--disable-usage-stats", *args]
@@ -78,6 +83,14 @@ class LoopbackCluster:
         for _ in range(self.nodes - 1):
             self._ray_start(_JOIN_CLI, "--address", self.address)
         return self
+
+    def drive_from_here(self) -> None:
+        """Let this process be a driver of the cluster: the loopback variable and the cluster's token, set
+        before Ray is first imported (Ray reads both once per process); RuntimeError when it was."""
+        keep_driver_on_loopback()
+        if "ray" in sys.modules and os.environ.get("RAY_AUTH_TOKEN") != self.auth_env["RAY_AUTH_TOKEN"]:
+            raise RuntimeError("Ray was imported before the cluster's token was set; start the cluster first")
+        os.environ.update(self.auth_env)
 
     def stop(self, grace_s: float = 3.0) -> None:
         """End this cluster's processes (SIGTERM, SIGKILL after ``grace_s``) and remove its files."""
