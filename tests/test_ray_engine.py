@@ -182,6 +182,20 @@ def test_a_killed_worker_is_retried_and_the_batch_completes(ray_cluster, tmp_pat
     _same_outputs(local, on_ray)
 
 
+def test_a_unit_that_raises_is_one_failure_on_either_engine(ray_cluster):
+    """The engine's own contract, what a grid of runs relies on: results by unit index, a unit that raised
+    is a UnitFailed with its one line (Ray does not retry an exception the unit raised), the rest complete."""
+    import math
+
+    from soundaq.base.engine import UnitFailed, open_engine
+
+    units = [(4.0,), (-1.0,), (9.0,)]
+    want = {0: 2.0, 1: UnitFailed("ValueError: math domain error"), 2: 3.0}
+    for name, address in (("local", None), ("ray", ray_cluster.address)):
+        with open_engine(name, workers=2, address=address) as engine:
+            assert dict(engine.run(math.sqrt, units)) == want, name
+
+
 def test_a_cluster_without_the_gpus_asked_for_is_one_line(ray_cluster):
     import ray
 

@@ -21,10 +21,11 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from soundaq.base.errors import UserError
+from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.parallel import one_thread_each
 
 ENGINES = ("local", "ray")
@@ -111,15 +112,17 @@ class Engine:
                 try:
                     yield i, fn(*args)
                 except Exception as err:  # noqa: BLE001 - reported as the unit's failure, the batch goes on
-                    yield i, UnitFailed(f"{type(err).__name__}: {err}")
+                    yield i, UnitFailed(one_line(err))
         else:
             with ProcessPoolExecutor(max_workers=min(self.workers, len(units)), initializer=one_thread_each) as pool:
                 futures = {pool.submit(fn, *args): i for i, args in enumerate(units)}
                 for fut in as_completed(futures):
                     try:
                         yield futures[fut], fut.result()
-                    except Exception as err:  # a worker died (killed, out of memory): report, keep going
+                    except BrokenProcessPool as err:  # a worker died (killed, out of memory): report, keep going
                         yield futures[fut], UnitFailed(f"worker process failed ({type(err).__name__})")
+                    except Exception as err:  # noqa: BLE001 - the unit raised: its failure, the batch goes on
+                        yield futures[fut], UnitFailed(one_line(err))
 
     def _run_ray(self, fn: Callable, units: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         ray = self._ray
@@ -134,7 +137,7 @@ class Engine:
                     yield index, ray.get(ref)
                 except ray.exceptions.RayTaskError as err:   # the unit itself raised
                     cause = err.cause if getattr(err, "cause", None) is not None else err
-                    yield index, UnitFailed(f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}")
+                    yield index, UnitFailed(one_line(cause))
                 except ray.exceptions.RayError as err:       # worker or node died more than max_retries times
                     yield index, UnitFailed(f"Ray worker failed {self.max_retries + 1} times ({type(err).__name__}, "
                                             "see the Ray logs of its node)")
@@ -194,8 +197,8 @@ def open_engine(name: str = "local", *, workers: int = 1, address: str | None = 
     ray = _import_ray()
     try:
         _ray_init(ray, address, workers)
-    except (ConnectionError, ValueError, RuntimeError) as err:
-        raise EngineError(f"--address {address or '(private Ray)'}: Ray could not connect ({str(err).splitlines()[0]}); "
+    except Exception as err:  # noqa: BLE001 - Ray's connection, authentication and start-up errors: one line
+        raise EngineError(f"--address {address or '(private Ray)'}: Ray could not connect ({first_line(err)}); "
                           "fix: check the address `ray status` prints on the head node, or use --engine local"
                           ) from None
     engine = Engine("ray", workers=workers, address=address, gpus=gpus, _ray=ray)
