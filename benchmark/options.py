@@ -16,6 +16,8 @@ option                 meaning (commands)
 ``--cache-dir``        the soundaq cache (train, leaderboard, data, features)
 ``--workers``          parallel worker processes (features, data prepare, train's data loaders)
 ``--no-progress``      no progress bars
+``--engine``           where independent units run: ``local`` pool or ``ray`` (features)
+``--address``          the Ray cluster's head ``HOST:PORT`` or ``auto`` (with ``--engine ray``)
 ``--out``              where results go
 ``--calibration``      level calibration of audio (features, predict, data prepare)
 ``--dbfs-offset``
@@ -175,6 +177,18 @@ def workers_options(default: int = 1, what: str = "parallel worker processes") -
                    metavar="N", help=f"{what} (default {default})")
     add_renamed(p, "--jobs", "--workers", "workers", type=positive_int)
     add_renamed(p, "--num-workers", "--workers", "workers", type=non_negative_int)
+    return p
+
+
+def engine_options() -> argparse.ArgumentParser:
+    """``--engine local|ray`` and ``--address``: see soundaq.base.engine and docs/scaling.md."""
+    p = _parent()
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: a process pool of --workers on this machine (default); ray: one Ray task per "
+                        "unit, on the cluster at --address or a private one-machine Ray (pip install 'soundaq[ray]')")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="with --engine ray: the head node's address as `ray start --head` prints it, or auto "
+                        "($RAY_ADDRESS, else the cluster started on this machine); default: a private Ray")
     return p
 
 

@@ -16,7 +16,8 @@ def register(sub) -> None:
                                    "plus OUT/manifest.json (parameters, versions, per-file status) and, with "
                                    "--loudness-stats, OUT/loudness_stats.csv.",
                        parents=[o.output_options(), o.workers_options(1, "parallel worker processes"),
-                                o.calibration_options(), o.channels_options(), o.progress_options()])
+                                o.engine_options(), o.calibration_options(), o.channels_options(),
+                                o.progress_options()])
     p.add_argument("audio", nargs="+", type=Path, metavar="AUDIO",
                    help="audio files (any rate, depth, channels, length) or folders of them")
     p.add_argument("--loudness-backend", choices=("fast", "mosqito"), default="fast",
@@ -41,7 +42,8 @@ def _run(args) -> int:
     cache_root = None if args.no_cache else (args.cache_dir or default_cache_dir())
     manifest = extract_files(args.audio, args.out, calibration=calibration_from_args(args),
                              backend=args.loudness_backend, cache_root=cache_root, workers=args.workers,
-                             loudness_stats=args.loudness_stats, progress=not args.no_progress, channels=channels)
+                             loudness_stats=args.loudness_stats, progress=not args.no_progress, channels=channels,
+                             engine=args.engine, address=args.address)
     failed = [e for e in manifest["files"] if e["status"] != "ok"]
     for entry in manifest["files"]:     # said in the worker (maybe another process): said here, once each
         for note in entry.get("notes", []):

@@ -14,13 +14,12 @@ import io
 import platform
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from soundaq.base.engine import Engine, UnitFailed, open_engine
 from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder
-from soundaq.base.parallel import one_thread_each
 
 #: Suffixes taken from a folder given as an input.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus", ".w64", ".caf")
@@ -111,7 +110,8 @@ def _versions() -> dict:
 
 def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: str = "fast",
                   cache_root: Path | None = None, workers: int = 1, loudness_stats: bool = False,
-                  progress: bool = True, channels: str | tuple[int, ...] = "auto") -> dict:
+                  progress: bool = True, channels: str | tuple[int, ...] = "auto", engine: str = "local",
+                  address: str | None = None) -> dict:
     """Features of every audio input into ``out`` (see the module docstring); returns the manifest.
 
     Args:
@@ -125,20 +125,32 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
         channels: the channel policy (``auto``, ``mean``, ``1,2``;
             :func:`~soundaq.models_zoo.features.opener.parse_channels`); the opener's notes on a file
             (a repaired header, silent tracks left out) go to its manifest entry's ``notes``.
+        engine: ``local`` (a pool of ``workers`` processes) or ``ray`` (one Ray task per file,
+            :mod:`soundaq.base.engine`); the outputs are the same.
+        address: with ``engine="ray"``, the cluster's ``HOST:PORT`` (None: a private one-machine Ray).
 
     Raises:
-        UserError: ``out`` is a file or cannot be created (one line). Bad inputs do not raise: each is
-        a failed entry of the manifest.
+        UserError: ``out`` is a file or cannot be created, or the engine cannot start (Ray missing, no
+        cluster at ``address``): one line, nothing written. Bad inputs do not raise: each is a failed
+        entry of the manifest.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from soundaq.models_zoo.features import Calibration, feature_parameters
+    from soundaq.models_zoo.features import Calibration
     from soundaq.models_zoo.features.opener import parse_channels, policy_text
 
     policy = policy_text(parse_channels(channels))
     calibration = calibration or Calibration.default()
-    out = output_folder(out)
+    with open_engine(engine, workers=workers, address=address) as runner:   # before anything is written
+        return _extract_all(inputs, output_folder(out), runner, calibration, backend, cache_root,
+                            loudness_stats, progress, policy)
+
+
+def _extract_all(inputs, out: Path, engine: Engine, calibration, backend: str, cache_root, loudness_stats: bool,
+                 progress: bool, policy: str) -> dict:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from soundaq.models_zoo.features import feature_parameters
+
     files = expand_inputs(inputs)
     jobs, entries, seen = [], [], {}
     for path in files:
@@ -157,22 +169,15 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
                    console=console, transient=True, disable=not progress)
     with bar:
         task = bar.add_task("features", total=len(jobs))
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                entries.append(_extract(*job))
-                bar.advance(task)
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=one_thread_each) as pool:
-                futures = {pool.submit(_extract, *job): job for job in jobs}
-                for fut in as_completed(futures):
-                    try:
-                        entries.append(fut.result())
-                    except Exception as err:  # a worker died (killed, out of memory): report, keep going
-                        path, out_file = futures[fut][:2]
-                        entries.append({"input": path, "output": Path(out_file).name, "status": "failed",
-                                        "error": f"{path}: worker process failed ({type(err).__name__}); "
-                                                 "fix: retry with --workers 1 or free memory"})
-                    bar.advance(task)
+        fix = "retry with --workers 1 or free memory" if engine.name == "local" else \
+            "free memory on the Ray nodes, or run the same command again"
+        for index, entry in engine.run(_extract, jobs):
+            if isinstance(entry, UnitFailed):   # a worker died (killed, out of memory): report, keep going
+                path, out_file = jobs[index][:2]
+                entry = {"input": path, "output": Path(out_file).name, "status": "failed",
+                         "error": f"{path}: {entry.why}; fix: {fix}"}
+            entries.append(entry)
+            bar.advance(task)
 
     order = {str(p): i for i, p in enumerate(files)}
     entries.sort(key=lambda e: order.get(e["input"], len(order)))
@@ -187,6 +192,7 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
         "calibration": {"pascal_per_unit": calibration.pascal_per_unit, "db_spl_at_rms_1": calibration.db_offset,
                         "source": calibration.source},
         "cache": None if cache_root is None else str(cache_root),
+        "engine": engine.describe(),
         "versions": _versions(),
         "summary": {"files": len(entries), "ok": len(entries) - len(failed), "failed": len(failed)},
         "loudness_stats": STATS_FILE if loudness_stats else None,
