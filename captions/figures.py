@@ -57,4 +57,4 @@ def circumplex_move(a: tuple[float, float], b: tuple[float, float], label_a: str
 def write_circumplex_move(out: Path | str, a, b, label_a: str, label_b: str, title: str = "", note: str = "",
                           name: str = "circumplex_move") -> list[Path]:
     """Draw :func:`circumplex_move` and write ``out/<name>.png`` and ``.pdf``; returns their paths."""
-    return save(circumplex_move(a, b, label_a, label_b, title, note), out, name)
+    return save(circumplex_move(a, b, label_a, label_b, title, note), Path(out) / name)

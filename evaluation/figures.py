@@ -354,16 +354,35 @@ def circumplex(source: Source, max_groups: int = 12, seed: int = 0, max_points: 
 
 # --------------------------------------------------------------------------------------------
 
-def save(fig, out: Path | str, name: str, dpi: int = 200) -> list[Path]:
-    """Write ``name.png`` and ``name.pdf`` into ``out`` atomically and close the figure."""
-    out = Path(out)
+def save(fig, target: Path | str, *, dpi: int = 200, formats: tuple[str, ...] = ("png", "pdf"),
+         tight_layout: bool = False, bbox_inches: str | None = None) -> list[Path]:
+    """The one figure saver of soundaq: write ``fig`` as ``target`` with each suffix of ``formats``
+    (``target``'s own suffix, if any, is replaced), atomically, and close the figure.
+
+    Args:
+        fig: a matplotlib figure.
+        target: the path without (or with any) suffix, e.g. ``out / "leaderboard"``.
+        dpi: resolution of raster formats (PNG); vector formats keep their text and lines as vectors.
+        formats: file formats, in writing order.
+        tight_layout: call ``fig.tight_layout()`` first.
+        bbox_inches: passed to ``savefig`` (``"tight"`` crops to the drawn area).
+
+    Returns:
+        The written paths, in the order of ``formats``.
+
+    Raises:
+        OSError: a file cannot be written (nothing half-written is left under its name).
+    """
+    target = Path(target)
     paths = []
     try:
-        for ext in ("png", "pdf"):
-            target = out / f"{name}.{ext}"
-            with atomic_path(target) as tmp:
-                fig.savefig(tmp, format=ext, dpi=dpi if ext == "png" else None)
-            paths.append(target)
+        if tight_layout:
+            fig.tight_layout()
+        for ext in formats:
+            path = target.with_suffix(f".{ext}")
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches=bbox_inches)
+            paths.append(path)
     finally:
         plt.close(fig)
     return paths
@@ -381,7 +400,7 @@ def draw_all(source: Source, table: pd.DataFrame, out: Path | str, max_groups: i
     made, problems = [], []
     for name, make in jobs:
         try:
-            save(make(), out, name)
+            save(make(), Path(out) / name)
             made.append(name)
         except Exception as exc:  # one bad figure must not cost the others
             plt.close("all")

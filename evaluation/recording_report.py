@@ -108,7 +108,7 @@ def _figures(frame: pd.DataFrame, out: Path) -> tuple[list[str], list[str]]:
     made, problems = [], []
     for name, make in jobs:
         try:
-            save(make(), out, name)
+            save(make(), Path(out) / name)
             made.append(name)
         except Exception as exc:  # one bad figure must not cost the others (or the tables)
             import matplotlib.pyplot as plt

@@ -192,7 +192,7 @@ def scatter_figure(data, metric: str, table, target: Path, dimension: str = OVER
     same figure as .pdf; returns both paths."""
     import matplotlib.pyplot as plt
 
-    from soundaq.evaluation.captions.figures import save_png_pdf
+    from soundaq.evaluation.figures import save
     from soundaq.human_study.dimensions import LABELS
 
     d = data[data["dimension"] == dimension].dropna(subset=[metric, "score"])
@@ -213,4 +213,4 @@ def scatter_figure(data, metric: str, table, target: Path, dimension: str = OVER
                      f"[{r['kendall_ci_low']:.2f}, {r['kendall_ci_high']:.2f}]", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
-    return save_png_pdf(fig, target)
+    return save(fig, target, dpi=150, tight_layout=True)

@@ -5,18 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from soundaq.base.fileio import atomic_path
+from soundaq.evaluation.figures import save
 from soundaq.human_study.dimensions import LABELS, RANGES
 from soundaq.human_study.jury import dimension_order
 
 _SOURCE_LABEL = {"published": "published averages", "participants": "per-participant ratings"}
 _PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
-
-
-def _save(fig, target: Path) -> Path:
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
-    return target
 
 
 def _system_order(systems, reference: str | None) -> list[str]:
@@ -70,9 +64,7 @@ def ratings_figure(clips, source: str, dataset: str, target: Path, reference: st
     fig.suptitle(f"{dataset}, {_SOURCE_LABEL.get(source, source)}: {what} "
                  f"({', '.join(f'{s}: {n.get(s, 0)} clips' for s in systems)}); diamond = mean", fontsize=11)
     fig.tight_layout()
-    out = _save(fig, target)
-    plt.close(fig)
-    return out
+    return save(fig, target, dpi=150, formats=("png",), bbox_inches="tight")[0]
 
 
 def _wrap(text: str, width: int = 14) -> str:
@@ -132,9 +124,7 @@ def paired_figure(tests, source: str, target: Path, alpha: float = 0.05) -> Path
                  "the other not", fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8.5, frameon=False)
-    out = _save(fig, target)
-    plt.close(fig)
-    return out
+    return save(fig, target, dpi=150, formats=("png",), bbox_inches="tight")[0]
 
 
 def _p(p: float) -> str:

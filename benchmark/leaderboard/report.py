@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from soundaq.base.fileio import atomic_path
 from soundaq.base.vocab import LABEL_GROUPS, QUALITIES
 from soundaq.benchmark.leaderboard.table import RANKED, RANKING_TEXT, REFERENCE, REFERENCE_TEXT
 from soundaq.models_zoo.metrics import METRICS, PAPER_HEADLINE, SUMMARY
@@ -171,12 +170,6 @@ def _mark_unlabelled(ax, rows: list[dict], name: str) -> None:
                 va="center", fontsize=9, color="0.4")
 
 
-def _save(fig, path_png: Path) -> None:
-    for path in (path_png, path_png.with_suffix(".pdf")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=150, format=path.suffix[1:])
-
-
 def figure(rows: list[dict], path_png: Path, title: str, budget: str) -> None:
     """The SUMMARY metrics with CI error bars, one panel per metric, models in rank order (PNG + PDF)."""
     import matplotlib.pyplot as plt
@@ -217,8 +210,9 @@ def figure(rows: list[dict], path_png: Path, title: str, budget: str) -> None:
     fig.suptitle(f"{title}\n{budget}", fontsize=9)
     fig.text(0.5, 0.01, caption, ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 0.93))
-    _save(fig, path_png)
-    plt.close(fig)
+    from soundaq.evaluation.figures import save
+
+    save(fig, path_png, dpi=150)
 
 
 def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict | None, path_png: Path,
@@ -257,8 +251,9 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
         drawn[-1].legend(fontsize=7, loc="best")
     fig.suptitle(f"{title}: learning curves\n{budget}; red dashed line: {REFERENCE}", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
-    _save(fig, path_png)
-    plt.close(fig)
+    from soundaq.evaluation.figures import save
+
+    save(fig, path_png, dpi=150)
     return True
 
 

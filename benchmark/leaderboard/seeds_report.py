@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from soundaq.benchmark.leaderboard.report import _better, _save, fmt
+from soundaq.benchmark.leaderboard.report import _better, fmt
 from soundaq.benchmark.leaderboard.settings import seeds_text
 from soundaq.benchmark.leaderboard.table import RANKED, REFERENCE
 from soundaq.models_zoo.metrics import METRICS, PAPER_HEADLINE, SUMMARY
@@ -157,8 +157,9 @@ def figure(summary: list[dict], seeds: list[int], path_png: Path, head: str, bud
     fig.text(0.5, 0.01, f"grey: each {unit}'s test-split score; diamond and bar: mean ± sd over "
              f"{len(seeds)} {unit}s; red dashed line: {REFERENCE}", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 0.93))
-    _save(fig, path_png)
-    plt.close(fig)
+    from soundaq.evaluation.figures import save
+
+    save(fig, path_png, dpi=150)
     return True
 
 

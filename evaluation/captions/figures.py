@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundaq.base.fileio import atomic_path
+from soundaq.evaluation.figures import save
 
 _PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
@@ -46,20 +46,4 @@ def metrics_figure(summary, target: Path, title: str = "") -> list[Path]:
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     fig.suptitle(title or "caption metrics: mean per clip with 95% bootstrap CI", fontsize=10)
-    return save_png_pdf(fig, target)
-
-
-def save_png_pdf(fig, target: Path) -> list[Path]:
-    """Write ``fig`` atomically as ``target`` with .png and .pdf suffixes (tight layout, 150 dpi),
-    close it and return both paths."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    out = []
-    for suffix in (".png", ".pdf"):
-        path = Path(target).with_suffix(suffix)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=suffix[1:], dpi=150)
-        out.append(path)
-    plt.close(fig)
-    return out
+    return save(fig, target, dpi=150, tight_layout=True)
