@@ -171,15 +171,23 @@ def list_nets() -> list[str]:
 
 
 def get_spec(name: str) -> NetSpec:
-    """The spec of ``name``: a registry name, or an import path ``"package.module:Class"`` (added to the
-    registry under the class's name for the rest of the process).
+    """The spec of ``name``: a registry name, a SoundAQnet variant (``SoundAQnet[blocks=4]``,
+    ``SoundAQnet_AFF``: :mod:`soundaq.models_zoo.variants`; its spec's ``name`` is the canonical
+    spelling), or an import path ``"package.module:Class"`` (added to the registry under the class's
+    name for the rest of the process).
 
     Raises:
-        UserError: an unknown name (listing the valid ones) or an import path that does not resolve.
+        UserError: an unknown name (listing the valid ones), a variant with a bad key or value (naming
+            the allowed ones) or an import path that does not resolve.
     """
     known = nets()
     if name in known:
         return known[name]
+    from soundaq.models_zoo.variants import variant_spec
+
+    variant = variant_spec(name)
+    if variant is not None:
+        return variant
     if ":" in name:
         spec = _as_spec(_import_target(name), name)
         if spec.name in NETS and NETS[spec.name].target != spec.target:
@@ -187,8 +195,40 @@ def get_spec(name: str) -> NetSpec:
                             "another `name` attribute")
         _PLUGINS[spec.name] = spec
         return spec
-    raise UserError(f"unknown model {name!r}; choose one of: {', '.join(known)} (or an import path "
-                    "package.module:Class)")
+    raise UserError(f"unknown model {name!r}; choose one of: {', '.join(known)}, a SoundAQnet variant such as "
+                    "SoundAQnet[blocks=4] (see `soundaq models`), or an import path package.module:Class")
+
+
+def is_known(name: str) -> bool:
+    """Whether :func:`get_spec` resolves ``name`` (registry name, variant or import path)."""
+    try:
+        get_spec(name)
+    except UserError:
+        return False
+    return True
+
+
+def split_model_list(text: str) -> list[str]:
+    """A comma-separated ``--models`` list, commas inside ``[...]`` kept:
+    ``"AD_CNN,SoundAQnet[blocks=2,dilation=1-1-1]"`` -> ``["AD_CNN", "SoundAQnet[blocks=2,dilation=1-1-1]"]``.
+
+    Raises:
+        UserError: unbalanced brackets."""
+    names, current, depth = [], [], 0
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if depth < 0 or depth > 1:
+            break
+        if char == "," and depth == 0:
+            names.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    if depth != 0:
+        raise UserError(f"--models {text!r}: unbalanced brackets; fix: write variants as "
+                        "SoundAQnet[key=value,key=value]")
+    names.append("".join(current).strip())
+    return [n for n in names if n]
 
 
 def net_class(name: str):

@@ -24,7 +24,8 @@ def register(sub) -> None:
 
     p.add_argument("--models", default="all",
                    help="all (default: the paper's eight and installed plug-ins) or a comma-separated list of "
-                        "registry names and plug-in import paths package.module:Class")
+                        "registry names, SoundAQnet variants (SoundAQnet[blocks=2,dilation=1-1-1], SoundAQnet_AFF: "
+                        "commas inside brackets stay with the variant) and plug-in import paths package.module:Class")
     p.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                    help="training schedule of every model: embedded (the default on the embedded set: an equal "
                         f"budget of {EMBEDDED.budget_clips} training clips per model, docs/leaderboard.md) or paper "
@@ -59,10 +60,10 @@ def _leaderboard(args) -> int:
         run_leaderboard,
     )
     from soundaq.benchmark.options import data_from_args
-    from soundaq.models_zoo.registry import get_spec, list_nets
+    from soundaq.models_zoo.registry import get_spec, list_nets, split_model_list
 
     text = args.models.strip()
-    given = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
+    given = list_nets() if text in ("", "all") else split_model_list(text)
     specs = [get_spec(m) for m in given]      # import paths join the registry here, under their class names
     models = [spec.name for spec in specs]
     plugins = [m for m, spec in zip(given, specs) if spec.plugin and ":" in m]
