@@ -1,0 +1,172 @@
+"""SoundAQnet's ablation variants: the facts measured on the release's classes, the name grammar,
+one training step and a prediction of every variant, and the loss weighting setting.
+
+The outputs were checked equal to the release's classes outside the suite (the release's code needs dgl
+and is not part of the project; docs/ablations.md says how); what that check measured is kept here:
+parameter counts (as the release class counts them, and those its forward uses) and the number of
+state-dict entries, every one a key of the release class's state dict.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from soundaq.base.errors import UserError
+from soundaq.benchmark.cli import main
+from soundaq.models_zoo.losses import LOSS_WEIGHTINGS, TASKS, MultiTaskLoss, parse_loss_weighting
+from soundaq.models_zoo.module import SoundscapeModule
+from soundaq.models_zoo.outputs import NetOutput
+from soundaq.models_zoo.registry import build_net, count_params, get_spec, is_known, split_model_list
+from soundaq.models_zoo.variants import RELEASE_VARIANTS, families, parse
+
+# The release's own counts (SoundAQnet_different_kernels ... SoundAQnet_CLAP_AFF), and the keys of the
+# graph layers of its dilation and blocks classes (3 gated GCN layers; the paper's net has 1).
+RELEASE_KEYS_ALL_BRANCHES = 391
+
+
+@pytest.mark.parametrize("name", list(RELEASE_VARIANTS))
+def test_release_variants_have_the_measured_layout(name):
+    release_class, release_params, used, entries = RELEASE_VARIANTS[name]
+    net = build_net(name)
+    assert count_params(net) == used == get_spec(name).params
+    assert len(net.state_dict()) == entries
+    if "kernels=" in name:      # the release's subset classes define all four branches
+        assert release_params > used and release_class.split(":")[1].startswith("SoundAQnet_S")
+        kept = name[name.index("=") + 1:-1].split("+")
+        assert sorted(n[len("mel_k"):] for n in net.node_names if n.startswith("mel_")) == sorted(kept)
+        assert net.fc_all_nodes_to_classification_embeddings.in_features == 64 * 2 * len(kept)
+    else:
+        assert release_params == used
+
+
+def test_layout_facts_of_the_release():
+    """Facts read off the release's classes: frequency widths into k_{k}_freq_to_1, graph layers, node width."""
+    b4, b5, b2 = build_net("SoundAQnet[blocks=4]"), build_net("SoundAQnet[blocks=5]"), build_net("SoundAQnet[blocks=2]")
+    assert [getattr(b4, f"k_{k}_freq_to_1").in_features for k in (3, 5, 7, 9)] == [6, 2, 2, 12]
+    assert [getattr(b5, f"k_{k}_freq_to_1").in_features for k in (3, 5, 7, 9)] == [2, 4, 4, 3]
+    assert [getattr(b2, f"k_{k}_freq_to_1").in_features for k in (3, 5, 7, 9)] == [14] * 4
+    assert (b2.embedding_h.in_features, b4.embedding_h.in_features, b5.embedding_h.in_features) == (32, 128, 256)
+    assert b4.fc_residual_mel_k3.in_features == 128 + 64
+    assert len(build_net("SoundAQnet[dilation=1-1-1]").layers) == 3 == len(b2.layers)
+    assert len(build_net("SoundAQnet").layers) == 1
+    assert build_net("SoundAQnet[dilation=2-3-5]").conv_block1.conv1.dilation == (2, 1)
+    aff = build_net("SoundAQnet_AFF")
+    assert aff.clap_fusion_mel.local_att[0].out_channels == 16
+
+
+@pytest.mark.parametrize("given, canonical", [
+    ("SoundAQnet[kernels=5+3]", "SoundAQnet[kernels=3+5]"),
+    ("SoundAQnet[ dilation = 1-3-5 , blocks=2 ]", "SoundAQnet[blocks=2,dilation=1-3-5]"),
+    ("SoundAQnet[blocks=3,dilation=1-2-3,kernels=3+5+7+9]", "SoundAQnet"),
+    ("SoundAQnet_AFF", "SoundAQnet_AFF"),
+])
+def test_names_are_made_canonical(given, canonical):
+    assert get_spec(given).name == canonical
+    assert is_known(given)
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("SoundAQnet[kernels=]", "an empty kernel subset"),
+    ("SoundAQnet[kernels=3+4]", "subset of 3, 5, 7, 9"),
+    ("SoundAQnet[kernels=3+3]", "subset of 3, 5, 7, 9"),
+    ("SoundAQnet[block=2]", "the keys are kernels"),
+    ("SoundAQnet[blocks=6]", "2, 3, 4 or 5"),
+    ("SoundAQnet[dilation=1-2]", "1-1-1, 1-2-3, 1-2-5, 1-3-5, 2-3-5"),
+    ("SoundAQnet[blocks=2,blocks=4]", "given twice"),
+    ("SoundAQnet_AFF[blocks=2]", "takes no settings"),
+])
+def test_bad_variants_are_one_line(bad, says):
+    with pytest.raises(UserError, match=says) as info:
+        get_spec(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_model_lists_keep_commas_inside_brackets():
+    assert split_model_list("AD_CNN, SoundAQnet[blocks=2,dilation=1-1-1],SoundAQnet_AFF") == [
+        "AD_CNN", "SoundAQnet[blocks=2,dilation=1-1-1]", "SoundAQnet_AFF"]
+    with pytest.raises(UserError, match="unbalanced"):
+        split_model_list("SoundAQnet[blocks=2")
+    assert parse("AD_CNN") is None
+
+
+def test_train_refuses_a_bad_variant_in_one_line(capsys, tmp_path):
+    assert main(["train", "--model", "SoundAQnet[dilation=9-9-9]", "--data", "embedded",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "1-1-1, 1-2-3" in err
+
+
+def test_models_json_lists_the_families(capsys):
+    assert main(["models", "--json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)
+    fams = rows[-1]["variant_families"]
+    assert fams == families()
+    assert fams[0]["keys"]["blocks"] == [2, 3, 4, 5]
+    named = {v["name"]: v for f in fams for v in f["variants"]}
+    assert named["SoundAQnet[kernels=3]"]["release_params"] == 2_505_204
+    assert named["SoundAQnet_AFF"]["params"] == 2_715_540
+
+
+def _batch(n: int, frames: int, samples: int) -> dict:
+    g = torch.Generator().manual_seed(0)
+    return {"mel": torch.randn(n, frames, 64, generator=g), "loudness": torch.randn(n, samples, 1, generator=g),
+            "scene": torch.tensor([0, 2]), "events": torch.randint(0, 2, (n, 15), generator=g).float(),
+            "qualities": torch.randn(n, 8, generator=g), "isop": torch.randn(n, generator=g),
+            "isoe": torch.randn(n, generator=g)}
+
+
+@pytest.mark.parametrize("name", [*RELEASE_VARIANTS, "SoundAQnet[kernels=3+9,blocks=2,dilation=1-1-1]"])
+def test_every_variant_trains_one_step_and_predicts(name):
+    torch.manual_seed(0)
+    module = SoundscapeModule(name, loss_weights=LOSS_WEIGHTINGS["release-2"])
+    net = module.net
+    batch = _batch(2, net.min_frames, net.min_loudness_samples)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    before = net.fc_all_nodes_to_classification_embeddings.weight.detach().clone()
+    module.train()
+    total, parts = module.loss(net(batch["mel"], batch["loudness"]), batch)
+    total.backward()
+    optimizer.step()
+    assert torch.isfinite(total) and set(parts) == set(TASKS)
+    assert not torch.equal(before, net.fc_all_nodes_to_classification_embeddings.weight)
+    module.eval()
+    with torch.no_grad():
+        out = net(batch["mel"][:1], batch["loudness"][:1])
+    assert out.scene_logits.shape == (1, 3) and out.qualities.shape == (1, 8)
+    assert all(torch.isfinite(v).all() for v in out.as_dict().values())
+    with pytest.raises(ValueError, match="mel frames"):
+        net(batch["mel"][:, : net.min_frames - 1], batch["loudness"])
+
+
+def test_loss_weighting_parses_the_release_schemes_and_lists():
+    assert parse_loss_weighting("uncertainty") == "uncertainty"
+    assert parse_loss_weighting("equal") is None
+    assert parse_loss_weighting("release-3") == (1.0, 1.0) + (0.5,) * 10
+    assert parse_loss_weighting("1,1,1,1,.5,.5,.5,.5,.5,.5,.5,.5") == LOSS_WEIGHTINGS["release-2"]
+    for bad, says in (("1,2,3", "3 weights, need 12"), ("half", "not a scheme"), (",".join(["-1"] * 12), ">= 0")):
+        with pytest.raises(ValueError, match=says) as info:
+            parse_loss_weighting(bad)
+        assert "scene, events, isop, isoe, pleasant" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_fixed_weights_weight_each_task_and_equal_is_the_plain_sum():
+    out = NetOutput(scene_logits=torch.randn(4, 3), event_logits=torch.randn(4, 15), qualities=torch.randn(4, 8),
+                    isop=torch.randn(4), isoe=torch.randn(4))
+    batch = {k: v for k, v in _batch(4, 1, 1).items() if k not in ("mel", "loudness")}
+    batch["scene"] = torch.tensor([0, 1, 2, 0])
+    plain, parts = MultiTaskLoss()(out, batch)
+    assert torch.equal(plain, torch.stack(list(parts.values())).sum())
+    weights = tuple(float(i + 1) for i in range(12))
+    weighted, _ = MultiTaskLoss(weights=weights)(out, batch)
+    assert torch.allclose(weighted, sum(w * parts[t] for w, t in zip(weights, TASKS)))
+    with pytest.raises(ValueError, match="need 12"):
+        MultiTaskLoss(weights=(1.0,) * 11)
+
+
+def test_train_refuses_a_wrong_weight_count_in_one_line(capsys, tmp_path):
+    assert main(["train", "--model", "AD_CNN", "--data", "embedded", "--loss-weighting", "1,1",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2 weights, need 12" in err
