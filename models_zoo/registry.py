@@ -214,7 +214,9 @@ def split_model_list(text: str) -> list[str]:
 
     Raises:
         UserError: unbalanced brackets."""
-    names, current, depth = [], [], 0
+    names: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         depth += (char == "[") - (char == "]")
         if depth < 0 or depth > 1:

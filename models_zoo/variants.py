@@ -23,7 +23,7 @@ state dict with the same shape).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from soundaq.base.errors import UserError
 
@@ -117,7 +117,8 @@ def parse(name: str) -> tuple[str, dict[str, Any]] | None:
     chosen = {k: v for k, v in settings.items() if v != DEFAULTS[k]}
     if not chosen:
         return FAMILY, {}
-    shown = {"kernels": lambda v: "+".join(map(str, v)), "blocks": str, "dilation": lambda v: "-".join(map(str, v))}
+    shown: dict[str, Callable[[Any], str]] = {"kernels": lambda v: "+".join(map(str, v)), "blocks": str,
+                                              "dilation": lambda v: "-".join(map(str, v))}
     canonical = FAMILY + "[" + ",".join(f"{k}={shown[k](chosen[k])}" for k in ALLOWED if k in chosen) + "]"
     return canonical, chosen
 

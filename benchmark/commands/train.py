@@ -137,6 +137,6 @@ def _loss_weighting(args) -> tuple[bool, tuple[float, ...] | None]:
         raise UserError(str(err)) from None
     if args.uncertainty_weighting and parsed != "uncertainty":
         raise UserError("--uncertainty-weighting and --loss-weighting disagree; fix: give --loss-weighting alone")
-    if parsed == "uncertainty":
+    if parsed == "uncertainty" or isinstance(parsed, str):
         return True, None
-    return False, None if parsed is None else tuple(parsed)
+    return False, parsed

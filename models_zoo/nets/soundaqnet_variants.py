@@ -46,7 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from soundaq.base.vocab import QUALITIES
-from soundaq.models_zoo.nets.common import MEL_BINS, ConvBlock, init_bn, init_layer, make_output, qualities_from_heads
+from soundaq.models_zoo.nets.common import MEL_BINS, ConvBlock, init_bn, init_layer
 from soundaq.models_zoo.nets.soundaqnet import (
     KERNELS,
     GatedGraphConv,
@@ -55,7 +55,6 @@ from soundaq.models_zoo.nets.soundaqnet import (
     _mean_max_time,
     _mel_block_name,
 )
-from soundaq.models_zoo.outputs import NetOutput
 from soundaq.models_zoo.variants import BLOCK_VALUES, DEFAULTS, DILATION_VALUES
 
 BLOCKS = BLOCK_VALUES
@@ -65,12 +64,12 @@ CHANNELS = (16, 32, 64, 128, 256)
 
 # Frequency padding of the log-mel branch, per kernel, block 1..5 (the release's values). The
 # 3-block net pads block 3 like block 2; the 4- and 5-block nets pad block 3 of k = 7, 9 by 3, 4.
-_PAD_3 = {3: (1, 0, 0), 5: (2, 1, 1), 7: (3, 2, 2), 9: (4, 3, 3)}
-_PAD_45 = {3: (1, 0, 0, 1, 1), 5: (2, 1, 1, 2, 2), 7: (3, 2, 3, 3, 3), 9: (4, 3, 4, 4, 4)}
-_MEL_PAD = {2: _PAD_3, 3: _PAD_3, 4: _PAD_45, 5: _PAD_45}
+_PAD_3: dict[int, tuple[int, ...]] = {3: (1, 0, 0), 5: (2, 1, 1), 7: (3, 2, 2), 9: (4, 3, 3)}
+_PAD_45: dict[int, tuple[int, ...]] = {3: (1, 0, 0, 1, 1), 5: (2, 1, 1, 2, 2), 7: (3, 2, 3, 3, 3), 9: (4, 3, 4, 4, 4)}
+_MEL_PAD: dict[int, dict[int, tuple[int, ...]]] = {2: _PAD_3, 3: _PAD_3, 4: _PAD_45, 5: _PAD_45}
 # Pooling after each log-mel block, per kernel (time, frequency).
 _P22, _P21, _P11, _P12 = (2, 2), (2, 1), (1, 1), (1, 2)
-_MEL_POOL = {
+_MEL_POOL: dict[int, dict[int, tuple[tuple[int, int], ...]]] = {
     2: {k: (_P22, _P22) for k in KERNELS},
     3: {k: (_P22, _P22, _P22) for k in KERNELS},
     4: {3: (_P22, _P22, _P11, _P11), 5: (_P22, _P22, _P11, _P11), 7: (_P22, _P22, _P11, _P11),
@@ -79,7 +78,7 @@ _MEL_POOL = {
         7: (_P22, _P21, _P11, _P11, _P11), 9: (_P11, _P11, _P11, _P12, _P12)},
 }
 # Pooling after each loudness block (the same for every kernel).
-_LOUD_POOL = {2: (_P21, _P21), 3: (_P21, _P21, _P21), 4: (_P21, _P21, _P11, _P11),
+_LOUD_POOL: dict[int, tuple[tuple[int, int], ...]] = {2: (_P21, _P21), 3: (_P21, _P21, _P21), 4: (_P21, _P21, _P11, _P11),
               5: (_P21, _P21, _P11, _P11, _P11)}
 
 def _out_len(n: int, kernel: int, pad: int, dil: int, pool: int) -> int:
@@ -187,7 +186,7 @@ class SoundAQnetVariant(SoundAQnet):
         aff: the release's ``SoundAQnet_CLAP_AFF_fusion`` (all kernels, 3 blocks, paper dilation only).
     Raises:
         ValueError: a value outside those sets, or ``aff`` with any other setting.
-    ``forward(mel [B, T, 64], loudness [B, T', 1]) -> NetOutput`` as :class:`SoundAQnet`.
+    ``forward(mel [B, T, 64], loudness [B, T', 1]) -> NetOutput`` is :class:`SoundAQnet`'s, over :meth:`encode`.
     """
 
     def __init__(self, kernels: Iterable[int] | None = None, blocks: int = 3,
@@ -205,8 +204,9 @@ class SoundAQnetVariant(SoundAQnet):
         self.kernels, self.blocks, self.dilation_rates, self.aff = kernels, int(blocks), dilation, bool(aff)
         self.layout = _Layout(kernels, self.blocks, dilation)
         self.node_names = tuple(f"mel_k{k}" for k in kernels) + tuple(f"loudness_k{k}" for k in kernels)
-        self.min_frames = self.layout.min_length(loudness=False)
-        self.min_loudness_samples = self.layout.min_length(loudness=True)
+        # the shortest inputs depend on the layout: instance values over SoundAQnet's class values
+        self.min_frames = self.layout.min_length(loudness=False)  # type: ignore[misc]
+        self.min_loudness_samples = self.layout.min_length(loudness=True)  # type: ignore[misc]
         self.gcn_layers = 1 if (self.blocks == 3 and dilation == PAPER_DILATION) else 3
         self.bn0 = nn.BatchNorm2d(MEL_BINS)
         init_bn(self.bn0)
@@ -251,8 +251,10 @@ class SoundAQnetVariant(SoundAQnet):
             x = F.dropout(x, p=self.dropout, training=self.training)
         return _mean_max_time(x)  # [B, C, F]
 
-    def _branch_maps(self, mel: torch.Tensor, loudness: torch.Tensor):
+    def _branch_maps(self, mel: torch.Tensor, loudness: torch.Tensor | None):
         self.check_inputs(mel, loudness)
+        if loudness is None:   # check_inputs has said so already; this tells the type checker
+            raise ValueError(f"{type(self).__name__} needs the loudness input [batch, samples, 1]")
         x = self.bn0(mel.unsqueeze(1).transpose(1, 3)).transpose(1, 3)  # batch norm per mel bin
         y = loudness.unsqueeze(1)
         mel_maps = [self._run(x, self.layout.mel(k)) for k in self.kernels]          # [B, C, F_k]
@@ -272,7 +274,7 @@ class SoundAQnetVariant(SoundAQnet):
         loud_fused = self.clap_fusion_mel_loudness(both, loud_all.mean(dim=2)[..., None])
         return self.fc_all_nodes_to_classification_embeddings(torch.cat([mel_fused, loud_fused], dim=-1).flatten(1))
 
-    def encode(self, mel: torch.Tensor, loudness: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode(self, mel: torch.Tensor, loudness: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """As :meth:`SoundAQnet.encode` with ``N = 2 * len(kernels)`` nodes of ``C`` features (the last
         block's channels): ``nodes`` ``[B, N, C]``, ``graph`` ``[B, N, 64]``, ``kernels`` ``[B, 64 N]``,
         ``common`` ``[B, 512]``. The AFF net has no graph: only ``common``."""
@@ -291,16 +293,6 @@ class SoundAQnetVariant(SoundAQnet):
         kernels = torch.cat(fused, dim=-1)
         common = F.gelu(self.fc_all_nodes_to_classification_embeddings(kernels))
         return {"nodes": node_feats, "graph": h, "kernels": kernels, "common": common}
-
-    def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
-        common = self.encode(mel, loudness)["common"]
-
-        def emb(name: str) -> torch.Tensor:
-            return F.gelu(getattr(self, f"fc_embedding_{name}")(common))
-
-        qualities = qualities_from_heads(self, {q: emb(q) for q in QUALITIES})
-        return make_output(self.fc_final_scene(emb("scene")), self.fc_final_event(emb("event")), qualities,
-                           self.fc_final_ISOPls(emb("ISOPls")), self.fc_final_ISOEvs(emb("ISOEvs")))
 
     def release_keys(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The release class's state dict reduced to this net's keys: the layers of the branches a
