@@ -66,6 +66,71 @@ RELEASE_VARIANTS: dict[str, tuple[str, int, int, int]] = {
 }
 _SPECS: dict[str, Any] = {}
 
+# The paper's ablation tables (the release publishes them as images; test-set scores on ARAUS): per study,
+# the variant's name here and the row's values in the release's column order. Kernels: mean of 10 runs,
+# receptive field in s, the 8 quality MSEs in vocab.QUALITIES order. Blocks and dilation: parameters (M)
+# and training memory (GB, batch 32) as printed, and the GPU it was measured on. Loss weighting: the scheme
+# as ``--loss-weighting`` names it.
+_Q = "mse_pleasant mse_eventful mse_chaotic mse_vibrant mse_uneventful mse_calm mse_annoying mse_monotonous"
+PAPER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "kernels": ("kernel_sizes", "sub_branches", "nodes", "rfs_time_s", "scene_acc_pct", "event_auc", *_Q.split()),
+    "blocks": ("blocks", "conv2d_layers", "params_m", "train_batch_size", "train_gpu_memory_gb", "gpu_device",
+               "scene_acc_pct", "event_auc", "aq_mse_mean"),
+    "dilation": ("dilation", "params_m", "train_batch_size", "train_gpu_memory_gb", "gpu_device", "scene_acc_pct",
+                 "event_auc", "aq_mse_mean"),
+    "loss-weighting": ("scheme", "lambdas", "scene_acc_pct", "event_auc", "aq_mse_mean"),
+}
+_V100, _A100 = "Tesla V100-SXM3-32GB", "NVIDIA A100 80GB PCIe"
+PAPER_ABLATIONS: dict[str, dict[str, tuple]] = {
+    "kernels": {
+        "SoundAQnet[kernels=3]": ("3", "S1", 2, 0.76, 93.67, 0.913, 0.919, 1.071, 1.088, 0.987, 1.166, 1.013, 1.110, 1.170),
+        "SoundAQnet[kernels=5]": ("5", "S2", 2, 1.44, 93.73, 0.917, 0.904, 1.056, 1.071, 0.980, 1.141, 1.000, 1.080, 1.161),
+        "SoundAQnet[kernels=7]": ("7", "S3", 2, 2.12, 94.03, 0.921, 0.910, 1.050, 1.067, 0.969, 1.145, 1.005, 1.092, 1.150),
+        "SoundAQnet[kernels=9]": ("9", "S4", 2, 2.80, 93.91, 0.920, 0.916, 1.049, 1.058, 0.963, 1.150, 1.006, 1.091, 1.151),
+        "SoundAQnet[kernels=3+5]": ("3+5", "S1+S2", 4, 1.44, 94.42, 0.922, 0.905, 1.082, 1.092, 0.986, 1.155, 1.003,
+                                    1.089, 1.174),
+        "SoundAQnet[kernels=7+9]": ("7+9", "S3+S4", 4, 2.80, 94.49, 0.931, 0.923, 1.054, 1.077, 0.985, 1.177, 1.028,
+                                    1.108, 1.171),
+        "SoundAQnet[kernels=3+5+7]": ("3+5+7", "S1+S2+S3", 6, 2.12, 94.92, 0.929, 0.918, 1.071, 1.079, 0.987, 1.171,
+                                      1.010, 1.096, 1.186),
+        "SoundAQnet[kernels=5+7+9]": ("5+7+9", "S2+S3+S4", 6, 2.80, 95.00, 0.935, 0.922, 1.070, 1.075, 0.984, 1.180,
+                                      1.027, 1.114, 1.181),
+        FAMILY: ("3+5+7+9", "S1+S2+S3+S4", 8, 2.80, 95.31, 0.941, 0.899, 1.068, 1.079, 0.979, 1.168, 0.999, 1.083, 1.159),
+    },
+    "blocks": {
+        "SoundAQnet[blocks=2]": (2, 4, 1.53, 32, 11.67, _V100, 93.46, 0.926, 1.092),
+        FAMILY: (3, 6, 2.70, 32, 13.54, _V100, 95.31, 0.941, 1.054),
+        "SoundAQnet[blocks=4]": (4, 8, 7.36, 32, 21.48, _V100, 95.60, 0.938, 1.058),
+        "SoundAQnet[blocks=5]": (5, 10, 25.92, 32, 58.69, _A100, 95.44, 0.933, 1.060),
+    },
+    "dilation": {
+        "SoundAQnet[dilation=1-1-1]": ("1-1-1", 2.70, 32, 13.47, _V100, 95.06, 0.940, 1.076),
+        FAMILY: ("1-2-3", 2.70, 32, 13.54, _V100, 95.31, 0.941, 1.054),
+        "SoundAQnet[dilation=1-2-5]": ("1-2-5", 2.70, 32, 14.33, _V100, 94.76, 0.939, 1.066),
+        "SoundAQnet[dilation=1-3-5]": ("1-3-5", 2.70, 32, 13.49, _V100, 95.09, 0.937, 1.078),
+        "SoundAQnet[dilation=2-3-5]": ("2-3-5", 2.70, 32, 13.45, _V100, 94.97, 0.937, 1.071),
+    },
+    "loss-weighting": {
+        "release-1": ("release-1", (1.0,) * 12, 91.37, 0.926, 1.098),
+        "release-2": ("release-2", (1.0,) * 4 + (0.5,) * 8, 93.45, 0.938, 1.075),
+        "release-3": ("release-3", (1.0,) * 2 + (0.5,) * 10, 93.88, 0.940, 1.083),
+        "uncertainty": ("uncertainty", None, 95.31, 0.941, 1.054),
+    },
+}
+
+
+def paper_scores(name: str) -> tuple[float, float, float] | None:
+    """The paper's (scene accuracy %, event AUC, mean quality MSE) of a named variant, from its study's
+    table (kernel rows: the mean of the 8 printed MSEs); None when no table has the name."""
+    for study in ("kernels", "blocks", "dilation"):
+        row = PAPER_ABLATIONS[study].get(name)
+        if row is None or name == FAMILY:
+            continue
+        values = dict(zip(PAPER_COLUMNS[study], row))
+        mse = (sum(values[c] for c in _Q.split()) / 8) if study == "kernels" else values["aq_mse_mean"]
+        return float(values["scene_acc_pct"]), float(values["event_auc"]), round(float(mse), 4)
+    return None
+
 
 def _bad(name: str, what: str) -> UserError:
     return UserError(f"model {name!r}: {what}")
@@ -151,8 +216,9 @@ def variant_spec(name: str):
                  "a combination the release has no class for: each setting applied to its layout")
         if fact and fact[1] != fact[2]:
             notes += f"; the release's class counts {fact[1]:,} parameters, its forward uses {fact[2]:,}"
-        _SPECS[canonical] = NetSpec(canonical, TARGET, (INPUT_MEL, INPUT_LOUDNESS), params, None, None, None,
-                                    None, original=fact[0] if fact else "", notes=notes, kwargs=dict(kwargs),
+        acc, auc, mse = paper_scores(canonical) or (None, None, None)
+        _SPECS[canonical] = NetSpec(canonical, TARGET, (INPUT_MEL, INPUT_LOUDNESS), params, None, acc, auc,
+                                    mse, original=fact[0] if fact else "", notes=notes, kwargs=dict(kwargs),
                                     cost_hint_s=NETS[FAMILY].cost_hint_s)
     return _SPECS[canonical]
 

@@ -199,3 +199,44 @@ def test_train_refuses_a_wrong_weight_count_in_one_line(capsys, tmp_path):
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "2 weights, need 12" in err
+
+
+def _csv_rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _same(ours, theirs: str) -> bool:
+    if isinstance(ours, str):
+        return ours == theirs
+    return abs(float(ours) - float(theirs)) < 1e-9
+
+
+def test_paper_ablation_facts_equal_the_transcribed_tables(reference):
+    """PAPER_ABLATIONS (the project's copy of the paper's ablation tables) against the CSV transcriptions
+    in ../shared/reference/paper_tables, column for column in the release's order."""
+    from soundaq.models_zoo.variants import PAPER_ABLATIONS, PAPER_COLUMNS, paper_scores
+
+    tables = reference / "paper_tables"
+    for study, file in (("kernels", "soundaqnet_kernels.csv"), ("blocks", "soundaqnet_blocks.csv"),
+                        ("dilation", "soundaqnet_dilation.csv")):
+        rows = _csv_rows(tables / file)
+        ours = list(PAPER_ABLATIONS[study].values())
+        assert len(rows) == len(ours)
+        for row, mine in zip(rows, ours):
+            if study == "dilation":
+                row["dilation"] = "-".join(row[f"dilation_{n}"] for n in ("1st", "2nd", "3rd"))
+            for column, value in zip(PAPER_COLUMNS[study], mine):
+                assert _same(value, row[column]), (study, column, value, row[column])
+    for row, (scheme, lambdas, acc, auc, mse) in zip(_csv_rows(tables / "soundaqnet_loss_weighting.csv"),
+                                                      PAPER_ABLATIONS["loss-weighting"].values()):
+        assert (float(row["scene_acc_pct"]), float(row["event_auc"]), float(row["aq_mse_mean"])) == (acc, auc, mse)
+        printed = [row[f"lambda_{i}"] for i in range(1, 13)]
+        assert (lambdas is None) == (row["scheme"] == "uncertainty")
+        if lambdas is not None:
+            assert tuple(float(x) for x in printed) == lambdas == LOSS_WEIGHTINGS[scheme]
+    assert paper_scores("SoundAQnet[blocks=4]") == (95.60, 0.938, 1.058)
+    assert get_spec("SoundAQnet[kernels=3]").paper_scene_acc == 93.67
+    assert get_spec("SoundAQnet[kernels=3,blocks=2]").paper_scene_acc is None
