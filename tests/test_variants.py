@@ -240,3 +240,35 @@ def test_paper_ablation_facts_equal_the_transcribed_tables(reference):
     assert paper_scores("SoundAQnet[blocks=4]") == (95.60, 0.938, 1.058)
     assert get_spec("SoundAQnet[kernels=3]").paper_scene_acc == 93.67
     assert get_spec("SoundAQnet[kernels=3,blocks=2]").paper_scene_acc is None
+
+
+class _Outcome:
+    def __init__(self, rows, failed=()):
+        self.rows, self.failed = rows, list(failed)
+
+
+def test_ablation_tables_follow_the_release_columns(tmp_path):
+    """`soundaq ablation`'s table: the paper's rows in order, our scores beside the paper's, a failed run blank."""
+    from soundaq.benchmark.ablation import run_study, study_runs
+
+    seen = []
+
+    def runner(settings):
+        seen.append(settings)
+        rows = [{"model": m, "status": "ok", "scene_acc": 0.5 + 0.01 * i, "event_auc": 0.7, "aq_mse_mean": 1.2,
+                 "params": get_spec(m).params, "data": "synthetic", "synthetic": True}
+                for i, m in enumerate(settings["models"]) if m != "SoundAQnet[blocks=5]"]
+        return _Outcome(rows + [{"model": "reference", "status": "reference"}], ["SoundAQnet[blocks=5]"])
+
+    table, failed = run_study("blocks", lambda models, folder, scheme: {"models": models, "out": folder,
+                                                                       "loss": scheme}, tmp_path, runner=runner)
+    assert failed == ["SoundAQnet[blocks=5]"] and seen[0]["out"] == tmp_path / "blocks"
+    lines = (tmp_path / "ablation_blocks.csv").read_text().splitlines()
+    assert lines[0] == ("model,blocks,conv2d_layers,paper params_m,paper train_batch_size,paper train_gpu_memory_gb,"
+                        "paper gpu_device,ours scene_acc_pct,paper scene_acc_pct,ours event_auc,paper event_auc,"
+                        "ours aq_mse_mean,paper aq_mse_mean,ours params")
+    assert lines[1].startswith("SoundAQnet[blocks=2],2,4,1.53,") and ",50,93.46,0.7,0.926,1.2,1.092,\"1,538,136\"" in lines[1]
+    assert lines[4].startswith("SoundAQnet[blocks=5],5,10,25.92") and ",,95.44,,0.933,,1.06," in lines[4]
+    assert "synthetic: not comparable" in table.read_text()
+    assert [r[0] for r in study_runs("loss-weighting")] == [f"loss-weighting/{s}" for s in
+                                                            ("release-1", "release-2", "release-3", "uncertainty")]

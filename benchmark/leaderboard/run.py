@@ -183,6 +183,9 @@ def _check(s: Settings) -> None:
     if unknown:
         raise LeaderboardError(f"unknown model(s) {', '.join(unknown)}; fix: choose from {', '.join(list_nets())} "
                                "or give a plug-in's import path package.module:Class")
+    from soundaq.benchmark.leaderboard.settings import loss_setting
+
+    loss_setting(s)                           # a bad --loss-weighting stops the run before any training
     if s.n_resamples < 1:
         raise LeaderboardError("--resamples must be at least 1")
     if s.workers < 1:
