@@ -109,6 +109,7 @@ ENTRY_POINT_GROUP = "soundaq.models"
 #: Schedule fields a net may override (the budget and the batch stay the run's).
 SCHEDULE_OVERRIDES = ("lr", "warmup_fraction", "grad_clip", "head_lr_width")
 _PLUGINS: dict[str, NetSpec] = {}
+_VARIANTS: dict[str, NetSpec] = {}   # SoundAQnet variants resolved so far, by canonical name
 _ENTRY_POINTS: dict[str, NetSpec] | None = None
 
 
@@ -172,8 +173,8 @@ def list_nets() -> list[str]:
 
 def get_spec(name: str) -> NetSpec:
     """The spec of ``name``: a registry name, a SoundAQnet variant (``SoundAQnet[blocks=4]``,
-    ``SoundAQnet_AFF``: :mod:`soundaq.models_zoo.variants`; its spec's ``name`` is the canonical
-    spelling), or an import path ``"package.module:Class"`` (added to the registry under the class's
+    ``SoundAQnet_AFF``: :func:`_variant_spec`; its spec's ``name`` is the canonical spelling), or an
+    import path ``"package.module:Class"`` (added to the registry under the class's
     name for the rest of the process).
 
     Raises:
@@ -183,9 +184,7 @@ def get_spec(name: str) -> NetSpec:
     known = nets()
     if name in known:
         return known[name]
-    from soundaq.models_zoo.variants import variant_spec
-
-    variant = variant_spec(name)
+    variant = _variant_spec(name)
     if variant is not None:
         return variant
     if ":" in name:
@@ -197,6 +196,39 @@ def get_spec(name: str) -> NetSpec:
         return spec
     raise UserError(f"unknown model {name!r}; choose one of: {', '.join(known)}, a SoundAQnet variant such as "
                     "SoundAQnet[blocks=4] (see `soundaq models`), or an import path package.module:Class")
+
+
+def _variant_spec(name: str) -> NetSpec | None:
+    """The spec of a SoundAQnet variant name (None when ``name`` is not one; grammar and facts in
+    :mod:`soundaq.models_zoo.variants`). ``params`` is the fact measured on the release's class for its
+    named variants, else counted on the built net; the paper's scores are its ablation table's row.
+
+    Raises:
+        UserError: a bad variant name (one line naming the allowed keys or values)."""
+    from soundaq.models_zoo import variants
+
+    parsed = variants.parse(name)
+    if parsed is None:
+        return None
+    canonical, kwargs = parsed
+    if canonical == variants.FAMILY:
+        return NETS[variants.FAMILY]
+    if canonical not in _VARIANTS:
+        fact = variants.RELEASE_VARIANTS.get(canonical)
+        if fact:
+            params = fact[2]
+        else:
+            net = _import_target(variants.TARGET, canonical)(**kwargs)
+            params = count_params(net)
+        notes = ("the release's class, as in its code" if fact else
+                 "a combination the release has no class for: each setting applied to its layout")
+        if fact and fact[1] != fact[2]:
+            notes += f"; the release's class counts {fact[1]:,} parameters, its forward uses {fact[2]:,}"
+        acc, auc, mse = variants.paper_scores(canonical) or (None, None, None)
+        _VARIANTS[canonical] = NetSpec(canonical, variants.TARGET, (INPUT_MEL, INPUT_LOUDNESS), params, None,
+                                       acc, auc, mse, original=fact[0] if fact else "", notes=notes,
+                                       kwargs=dict(kwargs), cost_hint_s=NETS[variants.FAMILY].cost_hint_s)
+    return _VARIANTS[canonical]
 
 
 def is_known(name: str) -> bool:

@@ -10,7 +10,8 @@ One grammar wherever a model name is accepted (``train --model``, ``leaderboard 
 
 A name is made canonical (keys in the order kernels, blocks, dilation; kernels ascending; settings equal to
 the paper's net left out, so ``SoundAQnet[blocks=3]`` is ``SoundAQnet``); the canonical name is the one
-tables, files and checkpoints carry. Nothing here imports torch: the net is
+tables, files and checkpoints carry. Nothing here imports torch or the registry (the registry turns a name into a
+spec with :func:`parse` and the facts below); the net is
 :class:`soundaq.models_zoo.nets.soundaqnet_variants.SoundAQnetVariant`.
 
 :data:`RELEASE_VARIANTS` holds what the check against the release's own classes measured (their random
@@ -64,7 +65,6 @@ RELEASE_VARIANTS: dict[str, tuple[str, int, int, int]] = {
     AFF_NAME: ("SoundAQnet_CLAP_AFF/framework/models_pytorch.py:SoundAQnet_CLAP_AFF_fusion",
                2_715_540, 2_715_540, 475),
 }
-_SPECS: dict[str, Any] = {}
 
 # The paper's ablation tables (the release publishes them as images; test-set scores on ARAUS): per study,
 # the variant's name here and the row's values in the release's column order. Kernels: mean of 10 runs,
@@ -186,41 +186,6 @@ def parse(name: str) -> tuple[str, dict[str, Any]] | None:
                                               "dilation": lambda v: "-".join(map(str, v))}
     canonical = FAMILY + "[" + ",".join(f"{k}={shown[k](chosen[k])}" for k in ALLOWED if k in chosen) + "]"
     return canonical, chosen
-
-
-def _count(kwargs: dict[str, Any]) -> int:
-    from soundaq.models_zoo.nets.soundaqnet_variants import SoundAQnetVariant
-
-    net = SoundAQnetVariant(**kwargs)
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
-
-
-def variant_spec(name: str):
-    """The :class:`~soundaq.models_zoo.registry.NetSpec` of a variant name (None when not a variant name).
-
-    Its ``params`` are the measured fact for the release's variants, else counted on the built net.
-    Raises:
-        UserError: see :func:`parse`."""
-    from soundaq.models_zoo.registry import INPUT_LOUDNESS, INPUT_MEL, NETS, NetSpec
-
-    parsed = parse(name)
-    if parsed is None:
-        return None
-    canonical, kwargs = parsed
-    if canonical == FAMILY:
-        return NETS[FAMILY]
-    if canonical not in _SPECS:
-        fact = RELEASE_VARIANTS.get(canonical)
-        params = fact[2] if fact else _count(kwargs)
-        notes = ("the release's class, as in its code" if fact else
-                 "a combination the release has no class for: each setting applied to its layout")
-        if fact and fact[1] != fact[2]:
-            notes += f"; the release's class counts {fact[1]:,} parameters, its forward uses {fact[2]:,}"
-        acc, auc, mse = paper_scores(canonical) or (None, None, None)
-        _SPECS[canonical] = NetSpec(canonical, TARGET, (INPUT_MEL, INPUT_LOUDNESS), params, None, acc, auc,
-                                    mse, original=fact[0] if fact else "", notes=notes, kwargs=dict(kwargs),
-                                    cost_hint_s=NETS[FAMILY].cost_hint_s)
-    return _SPECS[canonical]
 
 
 def families() -> list[dict[str, Any]]:

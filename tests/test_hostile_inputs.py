@@ -232,6 +232,10 @@ HOSTILE: list[Entry] = [
                         "--checkpoints", c.ckpt.parent, "--resamples", "20", "--no-correlation", "--batch-size", "4",
                         "--out", o, *T], 1, lambda c: [c.truncated_ckpt.name], ("damaged",),
           written=("leaderboard.csv", "predictions/AD_CNN.csv"), kind="2"),
+    Entry("ablation", "predictions table as --labels",
+          lambda c, o: ["ablation", "dilation", "--data", "araus", "--labels", c.predictions, "--features",
+                        c.features, "--out", o, *T], 2, lambda c: [c.predictions.name], ("predictions table",),
+          kind="5"),
     # correlate
     Entry("correlate", "label folder as --predictions",
           lambda c, o: ["correlate", "--predictions", c.labels, "--out", o], 2, lambda c: [str(c.labels)],
@@ -353,5 +357,5 @@ def test_every_subcommand_has_hostile_entries():
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
     kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "path")}
-    assert len(HOSTILE) == 36 and kinds == {"1": 5, "2": 7, "4": 3, "5": 20, "path": 1}
+    assert len(HOSTILE) == 37 and kinds == {"1": 5, "2": 7, "4": 3, "5": 21, "path": 1}
     assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 8
