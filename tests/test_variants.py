@@ -272,3 +272,10 @@ def test_ablation_tables_follow_the_release_columns(tmp_path):
     assert "synthetic: not comparable" in table.read_text()
     assert [r[0] for r in study_runs("loss-weighting")] == [f"loss-weighting/{s}" for s in
                                                             ("release-1", "release-2", "release-3", "uncertainty")]
+
+
+def test_leaderboard_refuses_a_bad_loss_weighting_before_training(capsys, tmp_path):
+    assert main(["leaderboard", "--models", "AD_CNN", "--loss-weighting", "1,1,1", "--out", str(tmp_path / "lb")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "3 weights, need 12" in err
+    assert not (tmp_path / "lb" / "models").exists()

@@ -33,6 +33,10 @@ def register(sub) -> None:
                    help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original); "
                         "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
     training_arguments(p)
+    p.add_argument("--loss-weighting", default=None, metavar="W",
+                   help="how every model's 12 task losses add up (default equal: the plain sum): uncertainty, "
+                        "release-1/2/3 or 12 weights L1,...,L12 (scene, events, ISOP, ISOE, the 8 qualities); "
+                        "docs/ablations.md")
     p.set_defaults(handler=_leaderboard)
 
 
@@ -106,7 +110,7 @@ def _leaderboard(args) -> int:
         if not models:
             raise LeaderboardError(f"{args.checkpoints}: no <MODEL>.ckpt files; fix: name them after the registry "
                                    f"({', '.join(list_nets())})")
-    settings = settings_from_args(args, models, plugins, args.out)
+    settings = settings_from_args(args, models, plugins, args.out, loss_weighting=args.loss_weighting)
     quiet_lightning()
     outcome = run_leaderboard(settings)
     print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "", outcome.budget)
