@@ -14,7 +14,7 @@ COMMAND_MODULES = [
     "soundaq.benchmark.commands.features",
     "soundaq.benchmark.commands.models",
     "soundaq.benchmark.commands.train", "soundaq.benchmark.commands.predict",
-    "soundaq.benchmark.commands.leaderboard",
+    "soundaq.benchmark.commands.leaderboard", "soundaq.benchmark.commands.ablation",
     "soundaq.benchmark.commands.correlate",
     "soundaq.benchmark.commands.caption", "soundaq.benchmark.commands.compare",
     "soundaq.benchmark.commands.jury", "soundaq.benchmark.commands.caption_metrics",

@@ -17,6 +17,12 @@ learnt ``sigma`` per task (initialised to 1, trained by the same Adam, no weight
 
 with the original's fixed ``alpha``: 1 for scene and events, 0.5 for ISOP, ISOE and the 8 qualities.
 
+Fixed weights. ``MultiTaskLoss(weights=(lambda_1, ..., lambda_12))`` sums ``lambda_i * L_i`` in the
+:data:`TASKS` order, as the release's ``SoundAQnet_multi_loss_weighting`` (its ``-alpha`` list, in
+``framework/processing.py``). :data:`LOSS_WEIGHTINGS` names the release's three fixed schemes; the
+paper's table of them (``soundaqnet_loss_weighting``) sets them against uncertainty weighting.
+:func:`parse_loss_weighting` reads the ``--loss-weighting`` setting.
+
 Missing labels. A batch whose data source lacks a label group carries ``labelled`` (bool [B, 3], the
 groups of :data:`soundaq.base.vocab.LABEL_GROUPS` each clip is labelled for; see
 :data:`soundaq.models_zoo.outputs.LABELLED_KEY`). Each task loss is then the mean over the clips labelled
@@ -83,6 +89,50 @@ def task_losses(out: NetOutput, batch: dict) -> dict[str, torch.Tensor]:
     return {t: losses[t] for t in TASKS if t in losses}
 
 
+_HALF = 0.5
+#: The release's fixed schemes (``SoundAQnet_multi_loss_weighting/application/Training.py``), lambda_1..12
+#: in :data:`TASKS` order. ``equal`` is the plain sum every net trains with by default (= ``release-1``).
+LOSS_WEIGHTINGS: dict[str, tuple[float, ...]] = {
+    "equal": (1.0,) * 12,
+    "release-1": (1.0,) * 12,
+    "release-2": (1.0,) * 4 + (_HALF,) * 8,
+    "release-3": (1.0,) * 2 + (_HALF,) * 10,
+}
+#: The names ``--loss-weighting`` takes besides a list of twelve weights.
+LOSS_WEIGHTING_NAMES: tuple[str, ...] = ("uncertainty", *LOSS_WEIGHTINGS)
+
+
+def parse_loss_weighting(text: str) -> str | tuple[float, ...] | None:
+    """Read a ``--loss-weighting`` value.
+
+    Returns:
+        ``"uncertainty"`` (learnt weights, :class:`UncertaintyWeighting`), ``None`` for ``equal`` (the
+        plain sum, bit for bit the default training) or twelve non-negative weights in :data:`TASKS`
+        order (a named scheme of :data:`LOSS_WEIGHTINGS` or ``L1,...,L12``).
+    Raises:
+        ValueError: one line naming the accepted forms (a wrong count, a non-number, a negative weight).
+    """
+    text = text.strip()
+    if text == "uncertainty":
+        return "uncertainty"
+    if text == "equal":
+        return None
+    if text in LOSS_WEIGHTINGS:
+        return LOSS_WEIGHTINGS[text]
+    accepted = (f"give {', '.join(LOSS_WEIGHTING_NAMES)} or 12 comma-separated weights in the order "
+                f"{', '.join(TASKS)}")
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        weights = tuple(float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--loss-weighting {text!r}: not a scheme or a list of numbers; {accepted}") from None
+    if len(weights) != len(TASKS):
+        raise ValueError(f"--loss-weighting {text!r}: {len(weights)} weights, need {len(TASKS)}; {accepted}")
+    if any(not (w >= 0.0) or w == float("inf") for w in weights):
+        raise ValueError(f"--loss-weighting {text!r}: weights must be finite and >= 0; {accepted}")
+    return weights
+
+
 class UncertaintyWeighting(nn.Module):
     """Learnt per-task weights in the original's form ``alpha/sigma^2 * L + log(1 + sigma)``."""
 
@@ -111,16 +161,24 @@ class UncertaintyWeighting(nn.Module):
 
 
 class MultiTaskLoss(nn.Module):
-    """Sum of the twelve task losses, plain (as the paper's models) or uncertainty-weighted."""
+    """Sum of the twelve task losses: plain (as the paper's models), with fixed weights ``weights``
+    (twelve, :data:`TASKS` order) or uncertainty-weighted."""
 
-    def __init__(self, uncertainty_weighting: bool = False):
+    def __init__(self, uncertainty_weighting: bool = False, weights: tuple[float, ...] | None = None):
         super().__init__()
+        if uncertainty_weighting and weights is not None:
+            raise ValueError("give fixed weights or uncertainty weighting, not both")
+        if weights is not None and len(weights) != len(TASKS):
+            raise ValueError(f"weights: need {len(TASKS)} (one per task: {', '.join(TASKS)}), got {len(weights)}")
         self.uncertainty = UncertaintyWeighting() if uncertainty_weighting else None
+        self.weights = None if weights is None else dict(zip(TASKS, (float(w) for w in weights)))
 
     def forward(self, out: NetOutput, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return ``(total, parts)``; ``parts`` holds the unweighted loss of every task with labels."""
         parts = task_losses(out, batch)
-        if self.uncertainty is None:
+        if self.weights is not None:
+            total = torch.stack([self.weights[t] * v for t, v in parts.items()]).sum()
+        elif self.uncertainty is None:
             total = torch.stack(list(parts.values())).sum()
         else:
             total, _ = self.uncertainty(parts)

@@ -119,7 +119,7 @@ class SoundscapeModule(L.LightningModule):
                  norm_stats: dict | None = None, provenance: dict | None = None,
                  net_kwargs: dict | None = None, net: nn.Module | None = None, *,
                  lr_schedule: str = "constant", warmup_fraction: float = 0.0, crop_frames: int | None = None,
-                 seed: int = 0, head_lr_width: int | None = None):
+                 seed: int = 0, head_lr_width: int | None = None, loss_weights: tuple[float, ...] | None = None):
         super().__init__()
         net_kwargs = dict(net_kwargs or {})
         if lr_schedule not in LR_SCHEDULES:
@@ -130,7 +130,8 @@ class SoundscapeModule(L.LightningModule):
                                    "warmup_fraction": float(warmup_fraction),
                                    "crop_frames": None if crop_frames is None else int(crop_frames),
                                    "seed": int(seed),
-                                   "head_lr_width": None if head_lr_width is None else int(head_lr_width)})
+                                   "head_lr_width": None if head_lr_width is None else int(head_lr_width),
+                                   "loss_weights": None if loss_weights is None else [float(w) for w in loss_weights]})
         if net is None:
             from soundaq.models_zoo.registry import build_net
 
@@ -139,7 +140,7 @@ class SoundscapeModule(L.LightningModule):
         self.net_name = net_name
         self.norm_stats = _plain(norm_stats)
         self.provenance = _plain(provenance) or {}
-        self.loss = MultiTaskLoss(uncertainty_weighting)
+        self.loss = MultiTaskLoss(uncertainty_weighting, None if loss_weights is None else tuple(loss_weights))
         self.val_metrics = SoundAQMetrics()
         self.test_metrics = SoundAQMetrics()
 

@@ -130,6 +130,7 @@ ENTRY_POINT_GROUP = "soundaq.models"
 #: Schedule fields a net may override (the budget and the batch stay the run's).
 SCHEDULE_OVERRIDES = ("lr", "warmup_fraction", "grad_clip", "head_lr_width")
 _PLUGINS: dict[str, NetSpec] = {}
+_VARIANTS: dict[str, NetSpec] = {}   # SoundAQnet variants resolved so far, by canonical name
 _ENTRY_POINTS: dict[str, NetSpec] | None = None
 
 
@@ -192,15 +193,21 @@ def list_nets() -> list[str]:
 
 
 def get_spec(name: str) -> NetSpec:
-    """The spec of ``name``: a registry name, or an import path ``"package.module:Class"`` (added to the
-    registry under the class's name for the rest of the process).
+    """The spec of ``name``: a registry name, a SoundAQnet variant (``SoundAQnet[blocks=4]``,
+    ``SoundAQnet_AFF``: :func:`_variant_spec`; its spec's ``name`` is the canonical spelling), or an
+    import path ``"package.module:Class"`` (added to the registry under the class's
+    name for the rest of the process).
 
     Raises:
-        UserError: an unknown name (listing the valid ones) or an import path that does not resolve.
+        UserError: an unknown name (listing the valid ones), a variant with a bad key or value (naming
+            the allowed ones) or an import path that does not resolve.
     """
     known = nets()
     if name in known:
         return known[name]
+    variant = _variant_spec(name)
+    if variant is not None:
+        return variant
     if ":" in name:
         spec = _as_spec(_import_target(name), name)
         if spec.name in NETS and NETS[spec.name].target != spec.target:
@@ -208,8 +215,75 @@ def get_spec(name: str) -> NetSpec:
                             "another `name` attribute")
         _PLUGINS[spec.name] = spec
         return spec
-    raise UserError(f"unknown model {name!r}; choose one of: {', '.join(known)} (or an import path "
-                    "package.module:Class)")
+    raise UserError(f"unknown model {name!r}; choose one of: {', '.join(known)}, a SoundAQnet variant such as "
+                    "SoundAQnet[blocks=4] (see `soundaq models`), or an import path package.module:Class")
+
+
+def _variant_spec(name: str) -> NetSpec | None:
+    """The spec of a SoundAQnet variant name (None when ``name`` is not one; grammar and facts in
+    :mod:`soundaq.models_zoo.variants`). ``params`` is the fact measured on the release's class for its
+    named variants, else counted on the built net; the paper's scores are its ablation table's row.
+
+    Raises:
+        UserError: a bad variant name (one line naming the allowed keys or values)."""
+    from soundaq.models_zoo import variants
+
+    parsed = variants.parse(name)
+    if parsed is None:
+        return None
+    canonical, kwargs = parsed
+    if canonical == variants.FAMILY:
+        return NETS[variants.FAMILY]
+    if canonical not in _VARIANTS:
+        fact = variants.RELEASE_VARIANTS.get(canonical)
+        if fact:
+            params = fact[2]
+        else:
+            net = _import_target(variants.TARGET, canonical)(**kwargs)
+            params = count_params(net)
+        notes = ("the release's class, as in its code" if fact else
+                 "a combination the release has no class for: each setting applied to its layout")
+        if fact and fact[1] != fact[2]:
+            notes += f"; the release's class counts {fact[1]:,} parameters, its forward uses {fact[2]:,}"
+        acc, auc, mse = variants.paper_scores(canonical) or (None, None, None)
+        _VARIANTS[canonical] = NetSpec(canonical, variants.TARGET, (INPUT_MEL, INPUT_LOUDNESS), params, None,
+                                       acc, auc, mse, original=fact[0] if fact else "", notes=notes,
+                                       kwargs=dict(kwargs), cost_hint_s=NETS[variants.FAMILY].cost_hint_s)
+    return _VARIANTS[canonical]
+
+
+def is_known(name: str) -> bool:
+    """Whether :func:`get_spec` resolves ``name`` (registry name, variant or import path)."""
+    try:
+        get_spec(name)
+    except UserError:
+        return False
+    return True
+
+
+def split_model_list(text: str) -> list[str]:
+    """A comma-separated ``--models`` list, commas inside ``[...]`` kept:
+    ``"AD_CNN,SoundAQnet[blocks=2,dilation=1-1-1]"`` -> ``["AD_CNN", "SoundAQnet[blocks=2,dilation=1-1-1]"]``.
+
+    Raises:
+        UserError: unbalanced brackets."""
+    names: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if depth < 0 or depth > 1:
+            break
+        if char == "," and depth == 0:
+            names.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    if depth != 0:
+        raise UserError(f"--models {text!r}: unbalanced brackets; fix: write variants as "
+                        "SoundAQnet[key=value,key=value]")
+    names.append("".join(current).strip())
+    return [n for n in names if n]
 
 
 def net_class(name: str):

@@ -626,7 +626,7 @@ def keep_earlier_metrics(path: Path, earlier: str) -> None:
 
 def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedule = PAPER, seed: int = 0,  # noqa: C901  (Lightning's set-up, resume and record in order)
                 max_epochs: int | None = None, lr: float | None = None, patience: int | None = None,
-                uncertainty_weighting: bool = False,
+                uncertainty_weighting: bool = False, loss_weights: tuple[float, ...] | None = None,
                 accelerator: str = "auto", devices: int | str | list = 1, strategy: str = "auto",
                 precision: str | int | None = None, pretrained: Path | str | None = None,
                 progress: bool = True, identity: dict | None = None, provenance: dict | None = None,
@@ -644,6 +644,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
             or a clip budget such as ``EMBEDDED`` (fixed steps,
             one-cycle rate, crops, gradient clipping, last checkpoint kept). ``max_epochs``, ``lr``
             and ``patience`` override the schedule's values.
+        uncertainty_weighting, loss_weights: how the twelve task losses add up (default: the plain sum;
+            :func:`soundaq.models_zoo.losses.parse_loss_weighting` reads ``--loss-weighting``).
         identity: what must match to resume (default: model, seed, schedule, data module class).
         net: a ready network (tests, user nets, head-initialised nets); default: the registry's.
         trainer_kwargs: extra ``lightning.Trainer`` arguments (e.g. ``limit_train_batches``).
@@ -673,6 +675,8 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
                 "uncertainty_weighting": bool(uncertainty_weighting), "pretrained_sha256": pretrained_sha}
     if schedule.budget_clips is not None:   # paper-schedule run folders keep their old identity
         identity["schedule"] = schedule.as_dict()
+    if loss_weights is not None:            # runs with the plain sum keep their old identity
+        identity["loss_weights"] = [float(w) for w in loss_weights]
     if is_rank_zero():
         RunFolder(out_dir, identity).open()
     ckpt_dir = out_dir / "checkpoints"
@@ -716,11 +720,13 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
             "validation_memory_format": validation_format,
             "strategy": str(strategy), "devices": str(devices),
             "versions": package_versions(), **(provenance or {})}
+    if loss_weights is not None:
+        prov["loss_weights"] = [float(w) for w in loss_weights]
     module = SoundscapeModule(model, lr=schedule.lr, uncertainty_weighting=uncertainty_weighting,
                               norm_stats=getattr(datamodule, "norm_stats", None), provenance=prov,
                               net_kwargs=net_kwargs, net=net, lr_schedule=schedule.lr_schedule,
                               warmup_fraction=schedule.warmup_fraction, crop_frames=crop, seed=seed,
-                              head_lr_width=schedule.head_lr_width)
+                              head_lr_width=schedule.head_lr_width, loss_weights=loss_weights)
     if pretrained is not None:
         from soundaq.models_zoo.nets.pretrained import load_pretrained_backbone
 

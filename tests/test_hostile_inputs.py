@@ -310,6 +310,10 @@ HOSTILE: list[Entry] = [
                         "--checkpoints", c.ckpt.parent, "--resamples", "20", "--no-correlation", "--batch-size", "4",
                         "--out", o, *T], 1, lambda c: [c.truncated_ckpt.name], ("damaged",),
           written=("leaderboard.csv", "predictions/AD_CNN.csv"), kind="2"),
+    Entry("ablation", "predictions table as --labels",
+          lambda c, o: ["ablation", "dilation", "--data", "araus", "--labels", c.predictions, "--features",
+                        c.features, "--out", o, *T], 2, lambda c: [c.predictions.name], ("predictions table",),
+          kind="5"),
     # correlate
     Entry("correlate", "label folder as --predictions",
           lambda c, o: ["correlate", "--predictions", c.labels, "--out", o], 2, lambda c: [str(c.labels)],
@@ -455,5 +459,5 @@ def test_every_subcommand_has_hostile_entries():
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
     kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "6", "path", "llm")}
-    assert len(HOSTILE) == 45 and kinds == {"1": 6, "2": 7, "4": 3, "5": 21, "6": 4, "path": 1, "llm": 3}
+    assert len(HOSTILE) == 46 and kinds == {"1": 6, "2": 7, "4": 3, "5": 22, "6": 4, "path": 1, "llm": 3}
     assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 13

@@ -6,25 +6,45 @@ import sys
 from pathlib import Path
 
 
-def register(sub) -> None:
+def run_parents() -> list:
+    """The option groups every training run over a dataset shares (leaderboard, ablation)."""
     from soundaq.benchmark import options as o
 
+    return [o.data_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
+            o.bootstrap_options(minimum=1),
+            o.workers_options(_default_workers(), "models trained at the same time, each in its own "
+                              "process with the CPU threads shared out; 2 on 2+ cores, else 1: on this machine"),
+            o.seed_options("training, shuffling and the bootstrap"), o.progress_options(),
+            o.output_options(help="run folder, e.g. results/RUN (an existing one is resumed)")]
+
+
+def register(sub) -> None:
     p = sub.add_parser(
         "leaderboard", help="train/evaluate models on one dataset and rank them (table, CIs, figure)",
         description="Train each chosen model on the training split (or load --checkpoints), evaluate it on "
                     "the test split and write a ranked table with bootstrap CIs, a figure, per-clip "
                     "predictions and provenance to --out. Run the same command again to resume.",
-        parents=[o.data_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
-                 o.bootstrap_options(minimum=1),
-                 o.workers_options(_default_workers(), "models trained at the same time, each in its own "
-                                   "process with the CPU threads shared out; 2 on 2+ cores, else 1: on this machine"),
-                 o.seed_options("training, shuffling and the bootstrap"), o.progress_options(),
-                 o.output_options(help="run folder, e.g. results/RUN (an existing one is resumed)")])
-    from soundaq.models_zoo.schedules import EMBEDDED, SCHEDULES
-
+        parents=run_parents())
     p.add_argument("--models", default="all",
                    help="all (default: the paper's eight and installed plug-ins) or a comma-separated list of "
-                        "registry names and plug-in import paths package.module:Class")
+                        "registry names, SoundAQnet variants (SoundAQnet[blocks=2,dilation=1-1-1], SoundAQnet_AFF: "
+                        "commas inside brackets stay with the variant) and plug-in import paths package.module:Class")
+    p.add_argument("--checkpoints", default=None, metavar="DIR|pretrained",
+                   help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original); "
+                        "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
+    training_arguments(p)
+    p.add_argument("--loss-weighting", default=None, metavar="W",
+                   help="how every model's 12 task losses add up (default equal: the plain sum): uncertainty, "
+                        "release-1/2/3 or 12 weights L1,...,L12 (scene, events, ISOP, ISOE, the 8 qualities); "
+                        "docs/ablations.md")
+    p.set_defaults(handler=_leaderboard)
+
+
+def training_arguments(p) -> None:
+    """The training options of a leaderboard-style run (schedule, budget, batch, data size, heads)."""
+    from soundaq.benchmark import options as o
+    from soundaq.models_zoo.schedules import EMBEDDED, SCHEDULES
+
     p.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                    help="training schedule of every model: embedded (the default on the embedded set: an equal "
                         f"budget of {EMBEDDED.budget_clips} training clips per model, docs/leaderboard.md) or paper "
@@ -34,9 +54,6 @@ def register(sub) -> None:
     p.add_argument("--budget-clips", type=o.positive_int, default=None,
                    help="training clips every model sees (an equal budget; default with --schedule embedded: "
                         f"{EMBEDDED.budget_clips})")
-    p.add_argument("--checkpoints", default=None, metavar="DIR|pretrained",
-                   help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original); "
-                        "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
     p.add_argument("--batch-size", type=o.positive_int, default=None,
                    help="clips per batch (default: the schedule's, 8 embedded, 32 paper)")
     p.add_argument("--embedded-clips", type=o.positive_int, default=None,
@@ -53,25 +70,40 @@ def register(sub) -> None:
                         "rotations (train on four, validate on the fifth), each tested on fold 0 (data with folds)")
     p.add_argument("--no-correlation", action="store_true",
                    help="skip the Spearman events x qualities analysis of the leader's predictions")
-    p.set_defaults(handler=_leaderboard)
+
+
+def settings_from_args(args, models: list[str], plugins: list[str], out, **extra):
+    """The :class:`~soundaq.benchmark.leaderboard.Settings` of a run from its command-line options."""
+    from soundaq.benchmark.leaderboard import Settings
+    from soundaq.benchmark.leaderboard.settings import parse_seeds
+    from soundaq.benchmark.options import data_from_args
+
+    data = data_from_args(args)
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None   # a bad list: one line, nothing trained
+    return Settings(out=out, data=data["source"], labels=data["labels_dir"], audio=data["audio_dir"],
+                    features=data["features_dir"], calibration=data["calibration"], models=models,
+                    plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
+                    budget_clips=args.budget_clips, checkpoints=getattr(args, "checkpoints", None), seed=args.seed,
+                    seeds=seeds, protocol=args.protocol,
+                    batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,
+                    embedded_clips=args.embedded_clips, workers=args.workers, accelerator=args.accelerator,
+                    devices=args.devices, strategy=args.strategy, precision=args.precision,
+                    progress=not args.no_progress,
+                    correlate=not args.no_correlation, head_init=not args.zero_head_bias, **extra)
 
 
 def _leaderboard(args) -> int:
     from soundaq.benchmark.leaderboard import (
         LeaderboardError,
-        Settings,
         is_pretrained,
         print_table,
         quiet_lightning,
         run_leaderboard,
     )
-    from soundaq.benchmark.leaderboard.settings import parse_seeds
-    from soundaq.benchmark.options import data_from_args
-    from soundaq.models_zoo.registry import get_spec, list_nets
+    from soundaq.models_zoo.registry import get_spec, list_nets, split_model_list
 
-    seeds = parse_seeds(args.seeds) if args.seeds is not None else None   # a bad list: one line, nothing trained
     text = args.models.strip()
-    given = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
+    given = list_nets() if text in ("", "all") else split_model_list(text)
     specs = [get_spec(m) for m in given]      # import paths join the registry here, under their class names
     models = [spec.name for spec in specs]
     plugins = [m for m, spec in zip(given, specs) if spec.plugin and ":" in m]
@@ -88,17 +120,7 @@ def _leaderboard(args) -> int:
         if not models:
             raise LeaderboardError(f"{args.checkpoints}: no <MODEL>.ckpt files; fix: name them after the registry "
                                    f"({', '.join(list_nets())})")
-    data = data_from_args(args)
-    settings = Settings(out=args.out, data=data["source"], labels=data["labels_dir"], audio=data["audio_dir"],
-                        features=data["features_dir"], calibration=data["calibration"], models=models,
-                        plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
-                        budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed, seeds=seeds,
-                        protocol=args.protocol,
-                        batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,
-                        embedded_clips=args.embedded_clips, workers=args.workers, accelerator=args.accelerator,
-                        devices=args.devices, strategy=args.strategy, precision=args.precision,
-                        progress=not args.no_progress,
-                        correlate=not args.no_correlation, head_init=not args.zero_head_bias)
+    settings = settings_from_args(args, models, plugins, args.out, loss_weighting=args.loss_weighting)
     quiet_lightning()
     outcome = run_leaderboard(settings)
     if outcome.seeds:

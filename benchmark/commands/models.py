@@ -88,6 +88,11 @@ def _models(args) -> int:
     released = pretrained_rows(args.cache_dir)
     for row in rows:
         row["pretrained"] = [r for r in released if r["model"] == row["name"]]
+    from soundaq.models_zoo.variants import FAMILY, families
+
+    for row in rows:
+        if row["name"] == FAMILY:     # the release's ablation variants ride on their family's row
+            row["variant_families"] = families()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -117,6 +122,9 @@ def _models(args) -> int:
     console.print(table)
     console.print("inputs: normalised log-mel [3001, 64]; loudness [15000, 1] (ISO 532-1). `--json` gives every field.")
     console.print(_released_table(released))
+    console.print("SoundAQnet's ablation variants (train/leaderboard by name): SoundAQnet[kernels=3+5], "
+                  "SoundAQnet[blocks=2|4|5], SoundAQnet[dilation=1-1-1|1-2-5|1-3-5|2-3-5], combinations such as "
+                  "SoundAQnet[blocks=2,dilation=1-1-1], SoundAQnet_AFF; `--json` lists them with their parameter counts.")
     if mismatched:
         console.print(f"parameter count differs from the original for: {', '.join(mismatched)}")
         return 1

@@ -24,8 +24,10 @@ def register(sub) -> None:
                                 o.output_options(help="run folder (created; an existing one is resumed)"),
                                 o.seed_options("weights, shuffling and dropout")])
     p.add_argument("--model", required=True, metavar="NAME",
-                   help="registry name (" + ", ".join(NETS) + ", or an installed plug-in's) or a plug-in's "
-                        "import path package.module:Class (docs/extending.md)")
+                   help="registry name (" + ", ".join(NETS) + ", or an installed plug-in's), a SoundAQnet variant "
+                        "(SoundAQnet[kernels=3+5], SoundAQnet[blocks=4], SoundAQnet[dilation=1-3-5], combinations "
+                        "such as SoundAQnet[blocks=2,dilation=1-1-1], SoundAQnet_AFF; docs/ablations.md) or a "
+                        "plug-in's import path package.module:Class (docs/extending.md)")
     p.add_argument("--schedule", choices=tuple(SCHEDULES), default="paper",
                    help="paper (default: the original's epochs and early stopping) or embedded (the leaderboard's "
                         f"equal budget of {EMBEDDED.budget_clips} clips, one-cycle rate, crops; docs/leaderboard.md)")
@@ -42,7 +44,13 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help=f"Adam (peak) learning rate (default: the schedule's, {PAPER.lr:g} paper, {EMBEDDED.lr:g} embedded)")
     p.add_argument("--uncertainty-weighting", action="store_true",
-                   help="weight the 12 task losses by learnt uncertainties, as the original SoundAQnet")
+                   help="weight the 12 task losses by learnt uncertainties, as the original SoundAQnet "
+                        "(= --loss-weighting uncertainty)")
+    p.add_argument("--loss-weighting", default=None, metavar="W",
+                   help="how the 12 task losses add up: equal (the default plain sum), uncertainty, the release's "
+                        "fixed schemes release-1 (all 1), release-2 (ISO 1, qualities 0.5), release-3 (scene and "
+                        "events 1, the rest 0.5), or 12 weights L1,...,L12 in the order scene, events, ISOP, ISOE, "
+                        "pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous")
     p.add_argument("--pretrained", type=Path, default=None,
                    help="AudioSet backbone weights for PANNs (Cnn14 .pth) or YAMNet (yamnet.pth)")
     p.add_argument("--norm-stats", type=Path, default=None,
@@ -62,6 +70,7 @@ def _train(args) -> int:
 
     spec = get_spec(args.model)             # a plug-in given by import path joins the registry here
     args.model = spec.name
+    uncertainty, loss_weights = _loss_weighting(args)
     if args.pretrained is not None and args.model not in ("PANNs", "YAMNet"):
         raise UserError(f"--pretrained is for PANNs and YAMNet; {args.model} has no AudioSet backbone")
 
@@ -89,7 +98,8 @@ def _train(args) -> int:
     from soundaq.models_zoo.training import is_rank_zero, train_model
 
     result = train_model(args.model, datamodule, out_dir=args.out, schedule=schedule, max_epochs=args.max_epochs,
-                         seed=args.seed, uncertainty_weighting=args.uncertainty_weighting, patience=args.patience,
+                         seed=args.seed, uncertainty_weighting=uncertainty, loss_weights=loss_weights,
+                         patience=args.patience,
                          accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
                          precision=args.precision, pretrained=args.pretrained, progress=not args.no_progress,
                          identity=identity, run_test=args.test, trainer_kwargs=limits,
@@ -112,3 +122,21 @@ def _train(args) -> int:
               f"{which} {monitor} {score}, {result.train_seconds:.1f} s; {which} checkpoint {result.best_checkpoint}",
               file=sys.stderr)
     return 0
+
+
+def _loss_weighting(args) -> tuple[bool, tuple[float, ...] | None]:
+    """``(uncertainty_weighting, loss_weights)`` from ``--loss-weighting``/``--uncertainty-weighting``."""
+    from soundaq.base.errors import UserError
+    from soundaq.models_zoo.losses import parse_loss_weighting
+
+    if args.loss_weighting is None:
+        return bool(args.uncertainty_weighting), None
+    try:
+        parsed = parse_loss_weighting(args.loss_weighting)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if args.uncertainty_weighting and parsed != "uncertainty":
+        raise UserError("--uncertainty-weighting and --loss-weighting disagree; fix: give --loss-weighting alone")
+    if parsed == "uncertainty" or isinstance(parsed, str):
+        return True, None
+    return False, parsed

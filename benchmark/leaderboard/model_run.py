@@ -58,7 +58,11 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
         init_heads_from_labels(net, datamodule.labels("training"))
     say(f"soundaq leaderboard: {model}: training ({schedule.describe()}; {spec.params:,} parameters)")
     folder = run.model_dir(model) / "train"
+    from soundaq.benchmark.leaderboard.settings import loss_setting
+
+    uncertainty, loss_weights = loss_setting(s)
     result = train_model(model, datamodule, out_dir=folder, schedule=schedule, seed=s.seed,
+                         uncertainty_weighting=uncertainty, loss_weights=loss_weights,
                          accelerator=s.accelerator, devices=s.devices, strategy=s.strategy,
                          precision=s.precision, progress=s.progress, net=net,
                          identity={"leaderboard": str(run.root), "head_init": s.head_init},

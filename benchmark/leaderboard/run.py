@@ -195,16 +195,19 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
 
 
 def check_settings(s: Settings) -> None:
-    from soundaq.models_zoo.registry import get_spec, list_nets
+    from soundaq.models_zoo.registry import get_spec, is_known, list_nets
 
     if not s.models:
         raise LeaderboardError("no models chosen; fix: pass --models all or a comma-separated list")
     for target in s.plugins:
         get_spec(target)
-    unknown = [m for m in s.models if m not in list_nets()]
+    unknown = [m for m in s.models if m not in list_nets() and not is_known(m)]
     if unknown:
         raise LeaderboardError(f"unknown model(s) {', '.join(unknown)}; fix: choose from {', '.join(list_nets())} "
                                "or give a plug-in's import path package.module:Class")
+    from soundaq.benchmark.leaderboard.settings import loss_setting
+
+    loss_setting(s)                           # a bad --loss-weighting stops the run before any training
     if s.n_resamples < 1:
         raise LeaderboardError("--resamples must be at least 1")
     if s.workers < 1:

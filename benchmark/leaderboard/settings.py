@@ -62,6 +62,7 @@ class Settings:
     head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions
     figures: bool = True                   # the run's own figures (a protocol's rotations leave them to the whole)
+    loss_weighting: str | None = None      # --loss-weighting of every model (None: the plain sum)
 
     def training_schedule(self) -> Schedule:
         """The schedule every model of this run trains with (one for all: the comparison is fair)."""
@@ -102,6 +103,7 @@ class Settings:
                 "head_init": self.head_init if self.checkpoints is None else None,
                 **({"precision": self.precision} if self.precision else {}),
                 **({"protocol": self.protocol, "rotation": self.rotation} if self.protocol != "published" else {}),
+                **({"loss_weighting": self.loss_weighting} if self.loss_weighting else {}),
                 **({"calibration": self.calibration.key()} if self.calibration is not None else {})}
 
 
@@ -173,3 +175,21 @@ def make_datamodule(s: Settings, norm_stats=None):
                                 cache_dir=s.cache_dir, batch_size=s.loader_batch_size, norm_stats=norm_stats,
                                 seed=s.seed, embedded_clips=s.embedded_clips, calibration=s.calibration,
                                 progress=s.progress, in_memory="auto")
+
+
+def loss_setting(s: Settings) -> tuple[bool, tuple[float, ...] | None]:
+    """``(uncertainty_weighting, loss_weights)`` of ``s.loss_weighting`` (models_zoo.losses).
+
+    Raises:
+        LeaderboardError: a value :func:`~soundaq.models_zoo.losses.parse_loss_weighting` refuses (one line)."""
+    from soundaq.models_zoo.losses import parse_loss_weighting
+
+    if not s.loss_weighting:
+        return False, None
+    try:
+        parsed = parse_loss_weighting(s.loss_weighting)
+    except ValueError as err:
+        raise LeaderboardError(str(err)) from None
+    if isinstance(parsed, str):
+        return True, None
+    return False, parsed
