@@ -180,7 +180,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     if questionnaire is not None:
         if not Path(questionnaire).is_file():
             raise UserError(f"{questionnaire}: no such file; pass the questionnaire .xlsx")
-        from soundaq.human_study.workbooks import WorkbookError, open_workbook
+        from soundaq.base.xlsx import WorkbookError, open_workbook
 
         try:                                  # an encrypted or legacy workbook: say so, not "needs --key"
             open_workbook(questionnaire).close()

@@ -39,7 +39,7 @@ def read_caption_texts(path: Path | str) -> list[CaptionText]:
     Raises:
         ValueError: the file cannot be opened as .xlsx or holds no rating table (message names the file).
     """
-    from soundaq.human_study.workbooks import open_workbook
+    from soundaq.base.xlsx import open_workbook
 
     path = Path(path)
     wb = open_workbook(path)        # WorkbookError (a ValueError): what the file is and the fix

@@ -209,11 +209,11 @@ def read_sheets(path: Path | str) -> list[Sheet]:
     marked), its merged ranges and cleaned text.
 
     Raises:
-        WorkbookError: not an .xlsx workbook (:func:`soundaq.human_study.workbooks.open_workbook`:
+        WorkbookError: not an .xlsx workbook (:func:`soundaq.base.xlsx.open_workbook`:
             what the file is and the fix); callers report it as one issue. A workbook whose XML is
             damaged past opening raises what zipfile/ElementTree raise.
     """
-    from soundaq.human_study.workbooks import open_workbook
+    from soundaq.base.xlsx import open_workbook
 
     path = Path(path)
     wb = open_workbook(path)                   # WorkbookError: what the file is, and the fix

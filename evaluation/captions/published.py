@@ -35,7 +35,7 @@ def read_nlp_metrics(path: Path | str):
     import pandas as pd
 
     path = Path(path)
-    from soundaq.human_study.workbooks import WorkbookError, open_workbook
+    from soundaq.base.xlsx import WorkbookError, open_workbook
 
     try:
         wb = open_workbook(path)
