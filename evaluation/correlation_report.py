@@ -69,7 +69,8 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
         "correction": correction, "rows": int(len(source.frame)), "groups": source.groups(),
         "tested_pairs": int(table["rho"].notna().sum()), "untested_pairs": int(table["rho"].isna().sum()),
         "significant_pairs": int((table["stars"] != "").sum()), "figures": made, "figure_problems": problems,
-        "details": source.details, "notes": list(source.notes), "seed": seed, "versions": _versions(), "agreement_with_labels": agreed,
+        "details": source.details, "notes": list(source.notes), "seed": seed, "versions": _versions(),
+        "agreement_with_labels": agreed,
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     atomic_write_text(out / "report.md", render_report(source, table, summary, top=top))
