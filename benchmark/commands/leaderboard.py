@@ -14,7 +14,7 @@ def register(sub) -> None:
         description="Train each chosen model on the training split (or load --checkpoints), evaluate it on "
                     "the test split and write a ranked table with bootstrap CIs, a figure, per-clip "
                     "predictions and provenance to --out. Run the same command again to resume.",
-        parents=[o.data_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
+        parents=[o.data_options(), o.embedded_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
                  o.bootstrap_options(minimum=1),
                  o.workers_options(_default_workers(), "models trained at the same time, each in its own "
                                    "process with the CPU threads shared out; 2 on 2+ cores, else 1: on this machine"),
@@ -39,8 +39,6 @@ def register(sub) -> None:
                         "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
     p.add_argument("--batch-size", type=o.positive_int, default=None,
                    help="clips per batch (default: the schedule's, 8 embedded, 32 paper)")
-    p.add_argument("--embedded-clips", type=o.positive_int, default=None,
-                   help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
     p.add_argument("--zero-head-bias", action="store_true",
                    help="start the output heads as the original (zero biases, random weights); default: at the "
                         "training base rates with zero weights, see models_zoo/head_init.py")
