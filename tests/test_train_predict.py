@@ -482,6 +482,10 @@ def test_a_continued_run_refuses_other_limits_and_accepts_what_does_not_change_r
     assert "fix: give the folder's values to continue it, or a new --out" in line and "\n" not in line
     with pytest.raises(UserError, match="--devices 1 there, 2 now"):
         _train(tmp_path / "run", 2, trainer_kwargs={"limit_train_batches": 2}, devices=2)
+    from soundaq.base.runs import IDENTITY_DEFAULTS
+    from soundaq.models_zoo.schedules import PATIENCE
+
+    assert IDENTITY_DEFAULTS["patience"] == PATIENCE      # a paper run.json without patience had this one
     # the same limits continue the run (raising --max-epochs on the paper schedule trains on)
     assert _train(tmp_path / "run", 2, trainer_kwargs={"limit_train_batches": 2}).epochs == 2
 

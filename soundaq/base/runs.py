@@ -50,7 +50,8 @@ IDENTITY_FLAGS: dict[str, str] = {
     "schedule.patience": "--patience", "schedule.batch_size": "--batch-size", "schedule.lr": "--lr",
 }
 #: The value a key had before it joined the identity (a ``run.json`` written then lacks it); any other
-#: missing key reads as None.
+#: missing key reads as None. ``patience``: the paper schedule's (soundaq.models_zoo.schedules.PATIENCE, spelt
+#: out here because soundaq.base imports nothing above it; tests/test_train_predict.py checks they agree).
 IDENTITY_DEFAULTS: dict[str, Any] = {"devices": 1, "strategy": "auto", "patience": 10}
 #: Boolean keys whose option turns them off.
 _INVERTED = {"head_init"}
