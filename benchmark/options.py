@@ -134,6 +134,16 @@ def data_options(required: bool = False, default: str | None = "embedded") -> ar
     return p
 
 
+def embedded_options() -> argparse.ArgumentParser:
+    """``--embedded-clips N``: the size of the embedded synthetic set (``--data embedded``; another source
+    refuses it in one line). Its numbers are soundaq.models_zoo.data.synthetic's DEFAULT_CLIPS and
+    MIN_CLIPS, spelt out so that ``--help`` does not import the generator."""
+    p = _parent()
+    p.add_argument("--embedded-clips", type=positive_int, default=None, metavar="N",
+                   help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
+    return p
+
+
 def data_from_args(args) -> dict:
     """The data module's source keyword arguments that :func:`data_options` (and, when the command has
     them, the calibration options) parsed: ``source``, ``labels_dir``, ``audio_dir``, ``features_dir``,

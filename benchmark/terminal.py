@@ -27,3 +27,29 @@ def stdout_console(**kwargs):
     if "width" not in kwargs and not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = PIPE_WIDTH
     return console
+
+
+#: Lightning's loggers of start-up notes and tips ("GPU available: False, used: False", "💡 Tip: For
+#: seamless cloud uploads ... litmodels", "💡 Tip: ... litlogger", "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES").
+LIGHTNING_NOTE_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                          "lightning.fabric.utilities.rank_zero")
+#: Lightning's warnings that only advise (our loaders, logging interval and resumed folders are chosen).
+LIGHTNING_ADVICE = (".*LeafSpec.*", ".*log_every_n_steps.*", ".*does not have many workers.*", ".*litlogger.*",
+                    ".*litmodels.*", ".*is smaller than the logging interval.*",
+                    r".*Checkpoint directory .* exists and is not empty.*")
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up notes, tips and advice off the terminal; our own lines and real warnings stay.
+
+    ``soundaq leaderboard`` calls it always (eight trainings would repeat them eight times), ``soundaq
+    train`` under ``--no-progress``. It sets :data:`LIGHTNING_NOTE_LOGGERS` to WARNING and ignores the
+    warnings matching :data:`LIGHTNING_ADVICE`, for the rest of the process.
+    """
+    import logging
+    import warnings
+
+    for name in LIGHTNING_NOTE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in LIGHTNING_ADVICE:
+        warnings.filterwarnings("ignore", message=pattern)

@@ -43,6 +43,14 @@ from soundaq.base.vocab import (
     iso_coordinates,
 )
 
+#: Said when a predictions table's labels show that its net's scene head was not trained.
+UNTRAINED_SCENE_NOTE = ("Not grouped by the predicted scene: the table's true_scene column is empty (the data have "
+                        "no scene labels), so the net's scene head was not trained and its scene says nothing.")
+#: Said when they show that its event head was not trained.
+UNTRAINED_EVENTS_NOTE = ("The event probabilities come from an event head that was not trained (the table's "
+                         "true_event_* columns are empty: the data have no event labels); their rho describe that "
+                         "untrained head, not the sounds.")
+
 #: Correction methods for multiple comparisons (``--correction``).
 CORRECTIONS: tuple[str, ...] = ("fdr_bh", "bonferroni", "none")
 #: Significance stars on the adjusted p, as in the paper's figure: strictly below each level.
@@ -86,6 +94,8 @@ class Source:
     group_name: str = "scene"
     synthetic: bool = False
     details: dict = field(default_factory=dict)
+    #: what a reader must know about the rows (e.g. a grouping left out and why); the report opens with them
+    notes: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -332,7 +342,11 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
 
     ``table`` is a DataFrame or a path. Required columns: the 15 ``event_prob_<slug>`` and the 8
     quality names; ``isop``/``isoe`` are computed from the qualities when absent; ``group_by``
-    (default ``scene``, the predicted scene) is used when present.
+    (default ``scene``, the predicted scene) is used when present, except that the predicted scene is
+    never used when the table's labels show that the scene head was not trained (a ``true_scene``
+    column that is present and empty, as the leaderboard writes for data without scene labels, e.g.
+    own data labelled with the qualities only): the rows are then not grouped and
+    :attr:`Source.notes` says why (so does an untrained event head, whose rows are kept).
     """
     if not isinstance(table, pd.DataFrame):
         path = Path(table)
@@ -372,6 +386,12 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
     group_col = group_by if group_by and group_by in frame.columns else None
     if group_by and group_by != "scene" and group_col is None:
         raise CorrelationError(f"{where}: no column {group_by!r} to group by; pick an existing column with --group-by")
+    notes = []
+    if group_col == "scene" and _unlabelled(frame, ("true_scene",)):
+        group_col = None
+        notes.append(UNTRAINED_SCENE_NOTE)
+    if _unlabelled(frame, TRUE_EVENT_COLUMNS):
+        notes.append(UNTRAINED_EVENTS_NOTE)
     model = models[0] if len(models) else None
     title = "Predictions" + (f" of {model}" if model else "") + (f" ({Path(path).name})" if path else "")
     synthetic = bool(synthetic or is_synthetic(frame))
@@ -384,7 +404,15 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
                   x={e: c for e, c in zip(EVENTS, EVENT_PROB_COLUMNS)},
                   y={q: q for q in QUALITY_ORDER}, x_name="predicted event probability",
                   group_col=group_col, group_name="predicted scene" if group_col == "scene" else str(group_col),
-                  synthetic=synthetic, details=details)
+                  synthetic=synthetic, details=details, notes=notes)
+
+
+def _unlabelled(frame: pd.DataFrame, truth_columns) -> bool:
+    """True when ``frame`` has every one of ``truth_columns`` and all of them are empty: the clips had no
+    such labels, so the head predicting them was not trained (soundaq.models_zoo.data.datamodule gives
+    an unlabelled group empty values, and the predictions table copies them)."""
+    columns = list(truth_columns)
+    return all(c in frame.columns for c in columns) and bool(frame[columns].isna().all().all())
 
 
 def labels_source(folder: Path | str, split: str = "test", synthetic: bool = False,

@@ -69,7 +69,8 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
         "correction": correction, "rows": int(len(source.frame)), "groups": source.groups(),
         "tested_pairs": int(table["rho"].notna().sum()), "untested_pairs": int(table["rho"].isna().sum()),
         "significant_pairs": int((table["stars"] != "").sum()), "figures": made, "figure_problems": problems,
-        "details": source.details, "seed": seed, "versions": _versions(), "agreement_with_labels": agreed,
+        "details": source.details, "notes": list(source.notes), "seed": seed, "versions": _versions(),
+        "agreement_with_labels": agreed,
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     atomic_write_text(out / "report.md", render_report(source, table, summary, top=top))
@@ -129,6 +130,7 @@ def render_report(source: Source, table: pd.DataFrame, summary: dict, top: int =
     if source.synthetic:
         lines += ["> **SYNTHETIC DATA.** These rows come from the embedded synthetic data set; the numbers "
                   "say nothing about real soundscapes.", ""]
+    lines += [f"> **Note.** {note}" for note in source.notes] + ([""] if source.notes else [])
     lines += [f"- Source: {source.label}",
               f"- Rows: {summary['rows']:,}" + (f"; groups ({source.group_name}): {len(source.groups())}"
                                                 if source.group_col else ""),

@@ -624,6 +624,15 @@ def keep_earlier_metrics(path: Path, earlier: str) -> None:
         merged.to_csv(tmp, index=False)
 
 
+def _result_options(trainer_kwargs: dict | None, precision, devices, strategy) -> dict:
+    """The run identity's keys for the trainer options that change results (soundaq.base.runs.identity_problem):
+    the batch limits, a precision asked for (None: chosen per net), the device count and the strategy."""
+    limits = trainer_kwargs or {}
+    return {"limit_train_batches": limits.get("limit_train_batches"), "limit_val_batches": limits.get("limit_val_batches"),
+            "precision": None if precision is None else str(precision), "devices": devices,
+            "strategy": strategy if isinstance(strategy, str) else type(strategy).__name__}
+
+
 def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedule = PAPER, seed: int = 0,  # noqa: C901  (Lightning's set-up, resume and record in order)
                 max_epochs: int | None = None, lr: float | None = None, patience: int | None = None,
                 uncertainty_weighting: bool = False, loss_weights: tuple[float, ...] | None = None,
@@ -675,8 +684,11 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
                 "uncertainty_weighting": bool(uncertainty_weighting), "pretrained_sha256": pretrained_sha}
     if schedule.budget_clips is not None:   # paper-schedule run folders keep their old identity
         identity["schedule"] = schedule.as_dict()
+    else:   # raising --max-epochs continues a paper run (the weights of training that long at once); patience is fixed
+        identity["patience"] = schedule.patience
     if loss_weights is not None:            # runs with the plain sum keep their old identity
         identity["loss_weights"] = [float(w) for w in loss_weights]
+    identity.update(_result_options(trainer_kwargs, precision, devices, strategy))
     if is_rank_zero():
         RunFolder(out_dir, identity).open()
     ckpt_dir = out_dir / "checkpoints"

@@ -425,3 +425,47 @@ def test_command_is_light_and_listed():
            "print(any(m in sys.modules for m in ('pandas', 'matplotlib', 'torch', 'scipy', 'soundscapy')))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"
+
+
+def _qualities_only_table(n: int = 40, seed: int = 5) -> pd.DataFrame:
+    """A leaderboard-shaped predictions table of own data labelled with the 8 qualities only: the truth
+    columns of the scene and the events are empty (as the data module leaves unlabelled groups), while
+    the untrained scene head still names a scene for every clip."""
+    from soundaq.base import vocab
+
+    rng = np.random.default_rng(seed)
+    pred = pd.DataFrame({"clip": [f"c{i:02d}" for i in range(n)], "model": "m",
+                         "scene": rng.choice(SCENES, n)})
+    for c in vocab.SCENE_PROB_COLUMNS:
+        pred[c] = rng.random(n)
+    for c in EVENT_PROB_COLUMNS:
+        pred[c] = rng.random(n)
+    for q in QUALITIES:
+        pred[q] = rng.uniform(1, 5, n)
+    pred["isop"], pred["isoe"] = vocab.iso_coordinates(*(pred[q] for q in QUALITIES))
+    pred["true_scene"] = np.nan
+    for c in vocab.TRUE_EVENT_COLUMNS:
+        pred[c] = np.nan
+    for c, q in zip(vocab.TRUE_QUALITY_COLUMNS, QUALITIES):
+        pred[c] = np.clip(pred[q] + rng.normal(0, 0.5, n), 1, 5)
+    pred["true_isop"], pred["true_isoe"] = vocab.iso_coordinates(*(pred[c] for c in vocab.TRUE_QUALITY_COLUMNS))
+    return pred[[*vocab.PREDICTION_COLUMNS, *vocab.TRUTH_COLUMNS]]
+
+
+def test_qualities_only_labels_are_not_grouped_by_the_untrained_scene_head(capsys, tmp_path):
+    pred = _qualities_only_table()
+    path = tmp_path / "m.csv"
+    pred.to_csv(path, index=False)
+    summary = R.correlate_predictions(path, tmp_path / "corr", figures=False)   # the leaderboard's call
+    assert summary["groups"] == [] and summary["details"]["grouped_by"] is None
+    assert summary["notes"] == [C.UNTRAINED_SCENE_NOTE, C.UNTRAINED_EVENTS_NOTE]
+    assert set(_read_spearman(tmp_path / "corr" / "spearman.csv")["group"]) == {"all"}
+    report = (tmp_path / "corr" / "report.md").read_text()
+    assert C.UNTRAINED_SCENE_NOTE in report and "Strongest pair per" not in report
+    # `soundaq correlate --predictions` applies the same rule and says it on the terminal
+    assert main(["correlate", "--predictions", str(path), "--out", str(tmp_path / "cli"), "--no-figures"]) == 0
+    assert "not grouped by the predicted scene" in capsys.readouterr().out.lower()
+    # with scene labels (the scene head trained) the predicted scene still groups the rows
+    labelled = pred.assign(true_scene=pred["scene"])
+    assert C.predictions_source(labelled).groups() == [s for s in SCENES if s in set(pred["scene"])]
+    assert C.predictions_source(labelled).notes == [C.UNTRAINED_EVENTS_NOTE]

@@ -285,3 +285,29 @@ def test_report_says_an_undefined_agreement_in_words():
     assert "+nan" not in text and "Agreement with the labels of the same clips: not defined (0 event x" in text
     prov["correlation_agreement"].update(cells=150, spearman=0.8125)
     assert "rank correlation **+0.812** over 150 event x quality cells" in report.markdown([], None, prov, {})
+
+
+def test_a_continued_run_refuses_what_changes_results_in_one_line_naming_the_option(soundaq_cache, tmp_path):
+    """The rule `soundaq train` shares (soundaq.base.runs.identity_problem): a changed --budget-clips alone
+    names itself with both values and the fix; options that do not change results are accepted."""
+    from dataclasses import replace
+
+    from soundaq.base.runs import identity_problem
+
+    s = _settings(tmp_path / "a", soundaq_cache, ["AD_CNN"])
+    lb.run_leaderboard(s, model_runner=_fake_runner([], set()))
+    with pytest.raises(UserError) as refused:
+        lb.run_leaderboard(replace(s, budget_clips=120), model_runner=_fake_runner([], set()))
+    line = str(refused.value)
+    assert "(--budget-clips 240 there, 120 now); fix: give the folder's values to continue it, or a new --out" in line
+    assert "\n" not in line
+    with pytest.raises(UserError, match=r"\(--devices 1 there, 2 now; --strategy auto there, ddp now\)"):
+        lb.run_leaderboard(replace(s, devices=2, strategy="ddp"), model_runner=_fake_runner([], set()))
+    calls: list[str] = []
+    lb.run_leaderboard(replace(s, progress=True), model_runner=_fake_runner(calls, set()))
+    assert calls == []                                   # accepted: the finished model is kept
+    for same in (replace(s, workers=2), replace(s, cache_dir=tmp_path), replace(s, correlate=True)):
+        assert identity_problem(s.out, s.identity(), same.identity()) is None
+    # a run.json written before devices and strategy joined the identity reads as their defaults
+    old = {k: v for k, v in s.identity().items() if k not in ("devices", "strategy")}
+    assert identity_problem(s.out, old, s.identity()) is None

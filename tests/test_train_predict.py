@@ -467,3 +467,74 @@ def test_train_cli_user_errors_are_one_line(tmp_path, capsys):
     from soundaq.benchmark.options import batch_limit as _limit
 
     assert _limit("4") == 4 and isinstance(_limit("4"), int) and _limit("0.25") == 0.25 and _limit("1.0") == 1.0
+
+
+def test_a_continued_run_refuses_other_limits_and_accepts_what_does_not_change_results(tmp_path):
+    """One rule with the leaderboard's (soundaq.base.runs.identity_problem): a batch limit changed on a
+    continued run is refused in one line naming the option, its old and new value and the fix."""
+    from soundaq.base.errors import UserError
+
+    _train(tmp_path / "run", 1, trainer_kwargs={"limit_train_batches": 2})
+    with pytest.raises(UserError) as refused:
+        _train(tmp_path / "run", 2, trainer_kwargs={"limit_train_batches": 3, "limit_val_batches": 1})
+    line = str(refused.value)
+    assert "--limit-train-batches 2 there, 3 now; --limit-val-batches not given there, 1 now" in line, line
+    assert "fix: give the folder's values to continue it, or a new --out" in line and "\n" not in line
+    with pytest.raises(UserError, match="--devices 1 there, 2 now"):
+        _train(tmp_path / "run", 2, trainer_kwargs={"limit_train_batches": 2}, devices=2)
+    from soundaq.base.runs import IDENTITY_DEFAULTS
+    from soundaq.models_zoo.schedules import PATIENCE
+
+    assert IDENTITY_DEFAULTS["patience"] == PATIENCE      # a paper run.json without patience had this one
+    # the same limits continue the run (raising --max-epochs on the paper schedule trains on)
+    assert _train(tmp_path / "run", 2, trainer_kwargs={"limit_train_batches": 2}).epochs == 2
+
+
+@pytest.fixture
+def lightning_notes():
+    """Every log record Lightning's loggers emit during the test (restoring their levels afterwards)."""
+    import logging
+
+    from soundaq.benchmark.terminal import LIGHTNING_NOTE_LOGGERS
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append                       # type: ignore[method-assign]
+    roots = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = {n: logging.getLogger(n).level for n in LIGHTNING_NOTE_LOGGERS}
+    for root in roots:
+        root.addHandler(handler)
+    yield records
+    for root in roots:
+        root.removeHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_train_embedded_clips_no_progress_quiet_and_continued_run_rules(tmp_path, capsys, lightning_notes,
+                                                                        soundaq_cache):
+    """`soundaq train --embedded-clips 12 --no-progress`: the 12-clip set, no Lightning notes, tips or
+    advice; a continued run refuses another --embedded-clips or limit and accepts another --workers."""
+    import warnings
+
+    run = tmp_path / "run"
+    args = ["train", "--model", "AD_CNN", "--data", "embedded", "--embedded-clips", "12", "--cache-dir", soundaq_cache,
+            "--max-epochs", "1", "--batch-size", "4", "--limit-train-batches", "1", "--limit-val-batches", "1",
+            "--out", run, "--no-progress"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = _cli(capsys, *args, "--workers", "0")
+    assert code == 0, err
+    said = [r.getMessage() for r in lightning_notes if r.levelno < 30] + [str(w.message) for w in caught]
+    assert not said, said                     # "GPU available", "💡 Tip", the num_workers PossibleUserWarning
+    assert err.strip().splitlines() == [next(line for line in err.splitlines() if line.startswith("soundaq train:"))]
+    record = json.loads((run / "train.json").read_text())
+    assert sum(record["provenance"]["data"]["split_sizes"].values()) == 12
+    assert json.loads((run / "run.json").read_text())["identity"]["embedded_clips"] == 12
+    code, _, err = _cli(capsys, *args, "--workers", "1")          # a result-neutral option: accepted
+    assert code == 0 and "already trained" in err, err
+    changed = [a if a != "12" else "24" for a in args]
+    code, _, err = _cli(capsys, *changed)
+    assert code == 2 and "--embedded-clips 12 there, 24 now" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = _cli(capsys, *[a if a != "--limit-val-batches" else "--limit-train-batches" for a in args])
+    assert code == 2 and "--limit-val-batches 1 there, not given now" in err, err

@@ -68,6 +68,8 @@ def _run(args) -> int:
         raise UserError(first_line(err)) from None
     print(f"{summary['label']}: {summary['tested_pairs']} pairs tested, {summary['significant_pairs']} significant "
           f"({args.correction}); wrote {args.out}/spearman.csv, report.md and {len(summary['figures'])} figures")
+    for note in summary.get("notes", []):
+        print(f"soundaq correlate: note: {note}")
     for problem in summary["figure_problems"]:
         print(f"soundaq correlate: warning: figure not drawn: {problem}")
     return 1 if summary["figure_problems"] else 0

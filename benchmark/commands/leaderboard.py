@@ -10,7 +10,7 @@ def run_parents() -> list:
     """The option groups every training run over a dataset shares (leaderboard, ablation)."""
     from soundaq.benchmark import options as o
 
-    return [o.data_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
+    return [o.data_options(), o.embedded_options(), o.calibration_options(), o.trainer_options(), o.cache_options(),
             o.bootstrap_options(minimum=1),
             o.workers_options(_default_workers(), "models trained at the same time, each in its own "
                               "process with the CPU threads shared out; 2 on 2+ cores, else 1: on this machine"),
@@ -56,8 +56,6 @@ def training_arguments(p) -> None:
                         f"{EMBEDDED.budget_clips})")
     p.add_argument("--batch-size", type=o.positive_int, default=None,
                    help="clips per batch (default: the schedule's, 8 embedded, 32 paper)")
-    p.add_argument("--embedded-clips", type=o.positive_int, default=None,
-                   help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
     p.add_argument("--zero-head-bias", action="store_true",
                    help="start the output heads as the original (zero biases, random weights); default: at the "
                         "training base rates with zero weights, see models_zoo/head_init.py")

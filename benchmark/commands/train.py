@@ -18,7 +18,7 @@ def register(sub) -> None:
                        description="Train one zoo net on the embedded synthetic set, on ARAUS features or audio, "
                                    "or on your own audio and labels CSV. Run the same command again to resume an "
                                    "interrupted run.",
-                       parents=[o.data_options(required=True), o.calibration_options(), o.trainer_options(),
+                       parents=[o.data_options(required=True), o.embedded_options(), o.calibration_options(), o.trainer_options(),
                                 o.cache_options(),
                                 o.workers_options(0, "data loader worker processes"), o.progress_options(),
                                 o.output_options(help="run folder (created; an existing one is resumed)"),
@@ -87,15 +87,22 @@ def _train(args) -> int:
                                                                         budget_clips=args.budget_clips)
     data = data_from_args(args)             # the source checks its own options (one line saying what it needs)
     datamodule = SoundscapeDataModule(**data, cache_dir=args.cache_dir, batch_size=schedule.batch_size,
-                                      num_workers=args.workers, norm_stats=args.norm_stats, seed=args.seed)
+                                      num_workers=args.workers, norm_stats=args.norm_stats, seed=args.seed,
+                                      embedded_clips=args.embedded_clips)
     identity = {"data": args.data, "labels": str(args.labels) if args.labels else None,
                 "audio": str(args.audio) if args.audio else None,
                 "features": str(args.features) if args.features else None,
                 "batch_size": schedule.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None,
+                "embedded_clips": args.embedded_clips,
                 **({"calibration": data["calibration"].key()} if data["calibration"] else {})}
     limits = {k: v for k, v in (("limit_train_batches", args.limit_train_batches),
                                 ("limit_val_batches", args.limit_val_batches)) if v is not None}
     from soundaq.models_zoo.training import is_rank_zero, train_model
+
+    if args.no_progress:                    # no bars: no Lightning notes, tips or advice either
+        from soundaq.benchmark.terminal import quiet_lightning
+
+        quiet_lightning()
 
     result = train_model(args.model, datamodule, out_dir=args.out, schedule=schedule, max_epochs=args.max_epochs,
                          seed=args.seed, uncertainty_weighting=uncertainty, loss_weights=loss_weights,

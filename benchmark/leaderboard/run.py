@@ -33,6 +33,7 @@ from soundaq.benchmark.leaderboard.table import (
     rank_rows,
     table_row,
 )
+from soundaq.benchmark.terminal import quiet_lightning
 from soundaq.models_zoo.metrics import metrics_for
 
 
@@ -52,19 +53,6 @@ class Outcome:
     #: the training seeds of a repeated-runs grid (``0-9``; empty for one seed) and the run's title
     seeds: str = ""
     title: str = ""
-
-
-def quiet_lightning() -> None:
-    """Eight trainings repeat Lightning's start-up notes and tips eight times; keep our own lines and real warnings."""
-    import logging
-    import warnings
-
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for pattern in (".*LeafSpec.*", ".*log_every_n_steps.*", ".*does not have many workers.*",
-                    ".*litlogger.*", ".*is smaller than the logging interval.*"):
-        warnings.filterwarnings("ignore", message=pattern)
 
 
 def _device_text(s: Settings) -> str:

@@ -102,6 +102,8 @@ class Settings:
                 "n_resamples": self.n_resamples, "embedded_clips": self.embedded_clips,
                 "head_init": self.head_init if self.checkpoints is None else None,
                 **({"precision": self.precision} if self.precision else {}),
+                # how many devices train, and how, change the batches (soundaq.base.runs.identity_problem)
+                **({"devices": self.devices, "strategy": self.strategy} if self.checkpoints is None else {}),
                 **({"protocol": self.protocol, "rotation": self.rotation} if self.protocol != "published" else {}),
                 **({"loss_weighting": self.loss_weighting} if self.loss_weighting else {}),
                 **({"calibration": self.calibration.key()} if self.calibration is not None else {})}
