@@ -32,9 +32,10 @@ A model that fails (out of memory, a bad checkpoint, a crash inside the net) get
 """
 from __future__ import annotations
 
+from soundaq.benchmark.leaderboard.grid import run_leaderboard
 from soundaq.benchmark.leaderboard.model_run import checkpoint_for, find_checkpoint, run_model
 from soundaq.benchmark.leaderboard.report import print_table
-from soundaq.benchmark.leaderboard.run import Outcome, correlate_leader, quiet_lightning, run_leaderboard
+from soundaq.benchmark.leaderboard.run import Outcome, correlate_leader, quiet_lightning
 from soundaq.benchmark.leaderboard.settings import PRETRAINED, LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.benchmark.leaderboard.table import REFERENCE, mark_beats_reference, rank_rows, table_row
 

@@ -92,7 +92,7 @@ def reference_fold_scores(row: dict, datamodule) -> None:
 def markdown(rows: list[dict], value=None) -> list[str]:
     """The report's section (no lines when the rows have no breakdown). ``value(row, column)`` formats a
     cell (default three decimals; a grid passes mean ± sd)."""
-    from soundaq.benchmark.leaderboard.report import fmt
+    from soundaq.benchmark.leaderboard.table import fmt
 
     if not any(r.get("seen_folds_clips") is not None for r in rows):
         return []

@@ -50,8 +50,8 @@ def run_araus(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
     Raises:
         LeaderboardError / DataError: no folds, a missing fold, bad settings (one line, nothing trained).
     """
-    from soundaq.benchmark.leaderboard.run import run_leaderboard
-    from soundaq.benchmark.leaderboard.seeds import PAPER_RUNS, csv_rows, summarise
+    from soundaq.benchmark.leaderboard.run import run_single
+    from soundaq.benchmark.leaderboard.seeds import PAPER_RUNS, csv_rows, run_seeds, summarise
 
     check_settings(s)
     check_folds(s)
@@ -61,8 +61,9 @@ def run_araus(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
     outcomes: dict[int, Outcome] = {}
     failed: list[str] = []
     for r in CV_FOLDS:
-        outcome = run_leaderboard(replace(s, rotation=r, out=out / f"rotation_{r}", correlate=False, figures=False),
-                                  model_runner=model_runner)
+        rotation = replace(s, rotation=r, out=out / f"rotation_{r}", correlate=False, figures=False)
+        run_rotation = run_seeds if s.seeds and len(s.seeds) > 1 else run_single
+        outcome = run_rotation(rotation, model_runner=model_runner)
         outcomes[r] = outcome
         failed += [f"{m} (rotation {r})" for m in outcome.failed]
     per_rotation = {r: [{k: v for k, v in row.items() if k != "summary"} for row in o.rows]
@@ -96,8 +97,8 @@ def run_araus(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
 
 
 def _markdown(summary: list[dict], title: str, budget: str, drawn: bool) -> str:
-    from soundaq.benchmark.leaderboard.report import fmt
     from soundaq.benchmark.leaderboard.seeds_report import mean_sd
+    from soundaq.benchmark.leaderboard.table import fmt
     from soundaq.models_zoo.metrics import PAPER_HEADLINE
 
     lines = [f"# {title}", "", f"**Budget:** {budget}.", "",

@@ -11,16 +11,8 @@ import math
 from pathlib import Path
 
 from soundaq.base.vocab import LABEL_GROUPS, QUALITIES
-from soundaq.benchmark.leaderboard.table import RANKED, RANKING_TEXT, REFERENCE, REFERENCE_TEXT
+from soundaq.benchmark.leaderboard.table import RANKED, RANKING_TEXT, REFERENCE, REFERENCE_TEXT, fmt
 from soundaq.models_zoo.metrics import METRICS, PAPER_HEADLINE, SUMMARY
-
-
-def fmt(x, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
 
 
 def _with_ci(row: dict, name: str, digits: int = 3) -> str:

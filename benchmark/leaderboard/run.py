@@ -39,7 +39,7 @@ from soundaq.models_zoo.metrics import metrics_for
 
 @dataclass
 class Outcome:
-    """What :func:`run_leaderboard` returns: the ranked rows and where everything went."""
+    """What :func:`~soundaq.benchmark.leaderboard.grid.run_leaderboard` returns: the ranked rows and where everything went."""
 
     rows: list[dict]
     out: Path
@@ -243,24 +243,14 @@ def ranked_rows(s: Settings, run: RunFolder, failures: dict, datamodule, data_la
     return rank_rows(rows), records
 
 
-def run_leaderboard(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
-    """Run (or resume) the leaderboard of ``s``; writes everything into ``s.out`` and returns the rows.
-    With several training seeds (``s.seeds``) the grid of soundaq.benchmark.leaderboard.seeds runs instead, with
-    ``s.protocol == "araus"`` the five rotations of soundaq.benchmark.leaderboard.protocol.
+def run_single(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
+    """Run (or resume) the leaderboard of ``s`` with one training seed (``s.seed``, or ``s.seeds``'s
+    only one) on one split; writes everything into ``s.out`` and returns the rows. Grids of seeds and
+    rotations go through :func:`soundaq.benchmark.leaderboard.grid.run_leaderboard`.
 
     Raises:
         LeaderboardError: bad settings, or a run folder made with other settings (one line).
     """
-    if s.protocol not in ("published", "araus"):
-        raise LeaderboardError(f"--protocol {s.protocol!r}; fix: use published or araus")
-    if s.protocol == "araus" and s.rotation is None:
-        from soundaq.benchmark.leaderboard.protocol import run_araus
-
-        return run_araus(s, model_runner=model_runner)
-    if s.seeds and len(s.seeds) > 1:
-        from soundaq.benchmark.leaderboard.seeds import run_seeds
-
-        return run_seeds(s, model_runner=model_runner)
     if s.seeds:
         s = replace(s, seed=s.seeds[0], seeds=None)
     check_settings(s)

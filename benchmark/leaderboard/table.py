@@ -12,6 +12,16 @@ from typing import Any
 
 from soundaq.models_zoo.metrics import HEADLINE, METRICS, PAPER_HEADLINE, SUMMARY, unlabelled
 
+
+def fmt(x, digits: int = 3) -> str:
+    """A table cell: ``digits`` decimals for a float, "–" for a missing or NaN value, else ``str(x)``."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
 #: The reference row: what a model must beat to have learnt anything from the clips.
 REFERENCE = "training-mean predictor"
 REFERENCE_TEXT = ("predicts, for every test clip, the training split's scene frequencies, event frequencies, "

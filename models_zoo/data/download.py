@@ -47,8 +47,9 @@ from typing import Callable, Iterable
 from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import output_folder
 from soundaq.models_zoo.data.download_faults import destination_fault, proxy_fault
-from soundaq.models_zoo.data.pins import (  # noqa: F401 - SNIFF_BYTES, git_blob_id: re-exported (were defined here)
+from soundaq.models_zoo.data.pins import (  # noqa: F401 - SNIFF_BYTES, git_blob_id, PinnedFile: re-exported (were defined here)
     SNIFF_BYTES,
+    PinnedFile,
     file_digest,
     git_blob_id,
     impostor,
@@ -61,36 +62,6 @@ DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/{RELEASE_REPO}/main/"
 SPLIT_FOLDER = "Dataset_training_validation_test"
 ALL_ARAUS_FOLDER = "Dataset_all_ARAUS"
 CHUNK = 1 << 16
-
-
-@dataclass(frozen=True)
-class PinnedFile:
-    """One release file: where it lives in the release, what it is called here, and its pin.
-
-    Attributes:
-        name: file name at the destination, and in a flat mirror.
-        release_path: path inside the release repository.
-        size: bytes, or None when only the pin is known (the size then comes from the server).
-        pin: ``"sha256:<64 hex>"`` or ``"gitblob:<40 hex>"`` (git's object id of the file's bytes).
-    """
-
-    name: str
-    release_path: str
-    size: int | None
-    pin: str
-
-    @property
-    def algorithm(self) -> str:
-        return self.pin.partition(":")[0]
-
-    @property
-    def digest(self) -> str:
-        return self.pin.partition(":")[2]
-
-    @property
-    def sha256(self) -> str | None:
-        """The sha256 pin, when the file is pinned by sha256."""
-        return self.digest if self.algorithm == "sha256" else None
 
 
 def _split_file(name: str, size: int, sha: str) -> PinnedFile:

@@ -5,11 +5,39 @@ Split from :mod:`soundaq.models_zoo.data.download` (which re-exports these names
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from soundaq.models_zoo.data.download import PinnedFile
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """One release file: where it lives in the release, what it is called here, and its pin.
+
+    Attributes:
+        name: file name at the destination, and in a flat mirror.
+        release_path: path inside the release repository.
+        size: bytes, or None when only the pin is known (the size then comes from the server).
+        pin: ``"sha256:<64 hex>"`` or ``"gitblob:<40 hex>"`` (git's object id of the file's bytes).
+    """
+
+    name: str
+    release_path: str
+    size: int | None
+    pin: str
+
+    @property
+    def algorithm(self) -> str:
+        return self.pin.partition(":")[0]
+
+    @property
+    def digest(self) -> str:
+        return self.pin.partition(":")[2]
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 pin, when the file is pinned by sha256."""
+        return self.digest if self.algorithm == "sha256" else None
+
 
 #: Bytes of a finished transfer inspected to tell an HTML page or an LFS pointer from the real file.
 SNIFF_BYTES = 512
