@@ -1,0 +1,90 @@
+"""ARAUS from its components: the stimulus of a responses row, as ARAUS's own function makes it."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from araus_builders import MIX_MASKER, MIX_SOUNDSCAPE, build_mix_case
+
+from soundaq.models_zoo.data.araus_components import (
+    StimulusError,
+    clip_id,
+    mix,
+    read_tables,
+    stimulus_plan,
+)
+
+#: Measured: ARAUS's make_augmented_soundscapes (repository ntudsp/araus-dataset-baseline-models,
+#: code/araus_utils.py at 46a9a7c, mode "return") run on the files build_mix_case writes (byte for byte
+#: the same files): its gain for the masker of each row and samples (index, channel) of its output.
+ARAUS_GAIN_M = (0.6502644129312797, 1.8326941222142192, 0.9185228971975066)
+ARAUS_SAMPLES = {
+    0: {(1, 0): 0.029419949472706798, (1, 1): 0.1158811311133318, (12345, 0): 0.2677643295729969,
+        (12345, 1): -0.057259474137940615, (1322999, 0): -0.029419949472706798, (1322999, 1): 0.0308687468163557},
+    1: {(1, 0): 0.044828197942671864, (1, 1): 0.13128937958329687, (12345, 0): 0.22157566905413206,
+        (12345, 1): -0.10344813465680544, (1322999, 0): -0.044828197942671864, (1322999, 1): 0.015460498346390638},
+    2: {(1, 0): 0.03291562735300706, (1, 1): 0.11937680899363207, (12345, 0): 0.2572854825313474,
+        (12345, 1): -0.06773832117959011, (1322999, 0): -0.03291562735300706, (1322999, 1): 0.027373068936055442},
+}
+
+
+def test_clip_ids_are_the_soundscaper_label_ids():
+    assert clip_id("ARAUS_00042", 2, 1) == "fold_2_participant_00042_stimulus_01"
+    assert clip_id("ARAUS_10001", 0, 12) == "fold_0_participant_10001_stimulus_12"
+
+
+def test_mixed_stimuli_equal_araus_own_function(tmp_path):
+    tables = read_tables(build_mix_case(tmp_path))
+    for row in range(3):
+        plan = stimulus_plan(tables, row)
+        assert plan.clip == f"fold_2_participant_00042_stimulus_{row + 1:02d}"
+        assert plan.gain_m == ARAUS_GAIN_M[row]          # exact: the same float64 operations
+        x = mix(plan)
+        assert x.shape == (1323000, 2) and x.dtype == np.float64
+        for (k, c), value in ARAUS_SAMPLES[row].items():
+            assert x[k, c] == value, (row, k, c)
+    # the second row's stimulus exceeds full scale: unclipped, as ARAUS returns it
+    assert np.abs(mix(stimulus_plan(tables, 1))).max() > 1.0
+
+
+def test_target_levels_round_half_to_even(tmp_path):
+    """insitu 71.5 dB - SMR 3 = 68.5 dB uses the 68-dB calibration, -(-6) gives 77.5 -> 78 (numpy's round)."""
+    tables = read_tables(build_mix_case(tmp_path))
+    gain_68 = 0.8 * 10 ** ((68 - 70) / 20) * 10 ** ((68.5 - 68.3) / 20)
+    assert stimulus_plan(tables, 0).gain_m == pytest.approx(gain_68, rel=1e-15)
+    gain_78 = 0.8 * 10 ** ((78 - 70) / 20) * 10 ** ((77.5 - 78.3) / 20)
+    assert stimulus_plan(tables, 1).gain_m == pytest.approx(gain_78, rel=1e-15)
+
+
+def _row_error(tables, row=0) -> str:
+    with pytest.raises(StimulusError) as err:
+        stimulus_plan(tables, row)
+    message = str(err.value)
+    assert "\n" not in message and "fix:" in message and f"responses.csv row {row + 1} " in message
+    return message
+
+
+def test_bad_rows_name_the_row_the_file_and_the_fix(tmp_path):
+    root = build_mix_case(tmp_path)
+    (root / "maskers" / MIX_MASKER).rename(root / "maskers" / "elsewhere.wav")
+    assert f"masker file {root / 'maskers' / MIX_MASKER} is missing" in _row_error(read_tables(root))
+    (root / "maskers" / "elsewhere.wav").rename(root / "maskers" / MIX_MASKER)
+
+    maskers = pd.read_csv(root / "data" / "maskers.csv").drop(columns=["gain_68dB"])
+    maskers.to_csv(root / "data" / "maskers.csv", index=False)
+    message = _row_error(read_tables(root))
+    assert "no gain_68dB column for masker bird_00001.wav at 68.50 dB" in message
+    assert stimulus_plan(read_tables(root), 1).gain_m == ARAUS_GAIN_M[1]   # the other rows are served
+
+    sf.write(root / "soundscapes" / MIX_SOUNDSCAPE, np.zeros((48000 * 30, 2)), 48000, subtype="PCM_16")
+    message = _row_error(read_tables(root), 1)
+    assert f"soundscape file {root / 'soundscapes' / MIX_SOUNDSCAPE} has 1440000 samples x 2 channels at 48000 Hz" \
+        in message
+
+
+def test_missing_table_is_one_line(tmp_path):
+    root = build_mix_case(tmp_path)
+    (root / "data" / "maskers.csv").unlink()
+    with pytest.raises(StimulusError, match=r"maskers.csv: table not found; fix:"):
+        read_tables(root)
