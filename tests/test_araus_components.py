@@ -88,3 +88,70 @@ def test_missing_table_is_one_line(tmp_path):
     (root / "data" / "maskers.csv").unlink()
     with pytest.raises(StimulusError, match=r"maskers.csv: table not found; fix:"):
         read_tables(root)
+
+
+@pytest.fixture(scope="module")
+def araus_folder(tmp_path_factory):
+    from araus_builders import build_araus_folder
+
+    return build_araus_folder(tmp_path_factory.mktemp("araus"))
+
+
+def _copy(folder, tmp_path):
+    import shutil
+
+    shutil.copytree(folder, tmp_path / "araus")
+    return tmp_path / "araus"
+
+
+def test_the_source_keeps_araus_columns_and_joins_the_labels(araus_folder, tmp_path):
+    from soundaq.models_zoo.data.sources import make_source
+
+    src = make_source("araus", araus_dir=araus_folder, labels_dir=araus_folder / "labels", cache_dir=tmp_path)
+    assert src.name == "araus" and src.splits() == ("training", "validation", "test") and src.paper_split
+    test = src.labels("test")
+    assert len(test) == 9 and sorted(set(test["fold_r"])) == [0, 2]          # fold 0 plus a seen fold, as the paper's
+    for column in ("participant", "fold_r", "soundscape", "masker", "smr", "stimulus_index", "scene", "pleasant"):
+        assert column in test.columns
+    responses = pd.read_csv(araus_folder / "data" / "responses.csv")
+    row = responses[(responses["participant"] == "ARAUS_00001") & (responses["stimulus_index"] == 2)].iloc[0]
+    ours = test.set_index("clip").loc["fold_0_participant_00001_stimulus_02"]
+    assert ours["masker"] == row["masker"] and ours["smr"] == row["smr"] and ours["pleasant"] == row["pleasant"]
+
+    bare = make_source("araus", araus_dir=araus_folder, cache_dir=tmp_path)   # no labels: ratings, split by fold
+    assert bare.tasks == ("qualities",) and not bare.paper_split
+    assert set(bare.labels("test")["fold_r"]) == {0} and set(bare.labels("validation")["fold_r"]) == {1}
+    assert set(bare.labels("training")["fold_r"]) == {2, 3, 4, 5}
+
+
+def test_bad_rows_are_left_out_one_line_each_and_the_rest_is_served(araus_folder, tmp_path):
+    from soundaq.models_zoo.data.sources import make_source
+    from soundaq.models_zoo.data.sources.araus_mixed import ArausRowWarning
+
+    root = _copy(araus_folder, tmp_path)
+    responses = pd.read_csv(root / "data" / "responses.csv")
+    first = responses.iloc[0]
+    (root / "maskers" / first["masker"]).unlink()                           # every row of that masker
+    maskers = pd.read_csv(root / "data" / "maskers.csv")
+    maskers.loc[maskers["masker"] == responses.iloc[6]["masker"], "gain_64dB":"leq_at_gain_83dB"] = np.nan
+    maskers.to_csv(root / "data" / "maskers.csv", index=False)
+    with pytest.warns(ArausRowWarning) as caught:
+        src = make_source("araus", araus_dir=root, cache_dir=tmp_path)
+        served = sum(len(src.labels(s)) for s in src.splits())
+    lines = [str(w.message) for w in caught if issubclass(w.category, ArausRowWarning)]
+    assert all("\n" not in line and "fix:" in line and "responses.csv row" in line for line in lines)
+    assert any(f"masker file {root / 'maskers' / first['masker']} is missing" in line for line in lines)
+    assert served + len(lines) == len(responses) and served > 0
+
+
+def test_mixed_features_are_cached_by_the_components_content(araus_folder, tmp_path):
+    from soundaq.models_zoo.data.sources import make_source
+
+    src = make_source("araus", araus_dir=araus_folder, cache_dir=tmp_path)
+    clip = src.labels("test")["clip"][0]
+    mel, loud = src.reader().load(clip)
+    assert mel.shape == (3001, 64) and loud.shape == (15000, 1) and np.isfinite(mel).all()
+    entries = list((tmp_path / "features").rglob("*.npz"))
+    assert len(entries) == 1
+    again = make_source("araus", araus_dir=araus_folder, cache_dir=tmp_path).reader().load(clip)
+    assert np.array_equal(again[0], mel) and len(list((tmp_path / "features").rglob("*.npz"))) == 1

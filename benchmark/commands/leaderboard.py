@@ -90,7 +90,7 @@ def _leaderboard(args) -> int:
                                    f"({', '.join(list_nets())})")
     data = data_from_args(args)
     settings = Settings(out=args.out, data=data["source"], labels=data["labels_dir"], audio=data["audio_dir"],
-                        features=data["features_dir"], calibration=data["calibration"], models=models,
+                        features=data["features_dir"], araus=data["araus_dir"], calibration=data["calibration"], models=models,
                         plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
                         budget_clips=args.budget_clips, checkpoints=args.checkpoints, seed=args.seed, seeds=seeds,
                         protocol=args.protocol,
