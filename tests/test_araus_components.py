@@ -155,3 +155,35 @@ def test_mixed_features_are_cached_by_the_components_content(araus_folder, tmp_p
     assert len(entries) == 1
     again = make_source("araus", araus_dir=araus_folder, cache_dir=tmp_path).reader().load(clip)
     assert np.array_equal(again[0], mel) and len(list((tmp_path / "features").rglob("*.npz"))) == 1
+
+
+def test_araus_protocol_takes_its_folds_from_fold_r(araus_folder, tmp_path):
+    from soundaq.models_zoo.data.sources import make_source
+    from soundaq.models_zoo.data.sources.rotation import FoldRotation
+
+    src = make_source("araus", araus_dir=araus_folder, labels_dir=araus_folder / "labels", cache_dir=tmp_path)
+    rotation = FoldRotation(src, 3)
+    rotation.prepare()
+    assert set(rotation.labels("test")["fold_r"]) == {0} and set(rotation.labels("validation")["fold_r"]) == {3}
+    assert set(rotation.labels("training")["fold_r"]) == {1, 2, 4, 5} and len(rotation.labels("test")) == 6
+    assert set(rotation.labels("training")["soundscape"]).isdisjoint(rotation.labels("test")["soundscape"])
+
+
+@pytest.mark.slow   # about 80 s on 2 shared cores: features of 24 stimuli, then 5 + 1 trainings
+def test_leaderboard_runs_end_to_end_on_a_component_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from araus_builders import build_araus_folder
+
+    root = build_araus_folder(tmp_path / "araus", soundscapes_per_fold=1, stimuli_per_participant=2)
+    common = ["--data", "araus", "--araus", root, "--labels", root / "labels", "--models", "Baseline_CNN",
+              "--budget-clips", "8", "--batch-size", "4", "--resamples", "20", "--cache-dir", tmp_path / "cache",
+              "--accelerator", "cpu", "--no-progress"]
+    for protocol in ("araus", "published"):
+        proc = subprocess.run([sys.executable, "-m", "soundaq", "leaderboard", *map(str, common), "--protocol",
+                               protocol, "--out", str(tmp_path / protocol)], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        table = pd.read_csv(tmp_path / protocol / "leaderboard.csv")
+        assert (table.loc[table["model"] == "Baseline_CNN", "status"].dropna() == "ok").all()
+    assert "test split: 2 clips from ARAUS folds that also feed training, 4 from unseen folds" in proc.stdout
