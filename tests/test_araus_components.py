@@ -187,3 +187,23 @@ def test_leaderboard_runs_end_to_end_on_a_component_folder(tmp_path):
         table = pd.read_csv(tmp_path / protocol / "leaderboard.csv")
         assert (table.loc[table["model"] == "Baseline_CNN", "status"].dropna() == "ok").all()
     assert "test split: 2 clips from ARAUS folds that also feed training, 4 from unseen folds" in proc.stdout
+
+
+def test_data_check_counts_clips_sharing_a_recording_or_masker_with_training(araus_folder, tmp_path, capsys):
+    import json
+
+    from soundaq.benchmark.cli import main
+
+    args = ["data", "check", "--araus", str(araus_folder), "--labels", str(araus_folder / "labels"),
+            "--cache-dir", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "share a base recording with training" in out and "test: 3 of 9 clips are mixed from a base" in out
+    assert main([*args, "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["components"]["test"]["shared_either"] == 3 and found["components"]["test"]["shared_neither"] == 6
+    assert found["folds"]["splits"]["test"]["in_training_folds"] == 3
+    root = _copy(araus_folder, tmp_path)
+    (root / "maskers" / "bird_00001.wav").unlink()
+    assert main(["data", "check", "--araus", str(root), "--json", "--cache-dir", str(tmp_path)]) == 1   # rows left out
+    assert json.loads(capsys.readouterr().out)["left_out_rows"] == 3

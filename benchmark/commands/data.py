@@ -12,8 +12,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("data", help="check label folders, download the ARAUS labels, prepare the embedded set")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
-    c = dsub.add_parser("check", help="validate a label folder and print counts per split, scene and event")
-    c.add_argument("--labels", required=True, type=Path, help="folder with the *_set_*.txt label files")
+    c = dsub.add_parser("check", help="validate a label folder (or ARAUS's download) and print counts per split, "
+                                      "scene and event, folds and recordings shared with training",
+                        parents=[o.cache_options()])
+    c.add_argument("--labels", type=Path, help="folder with the *_set_*.txt label files")
+    c.add_argument("--araus", type=Path, metavar="DIR", help="ARAUS's own download (soundscapes/, maskers/, data/): "
+                   "per split the clips that share a base recording or a masker with training")
     c.add_argument("--json", action="store_true", help="print the counts as JSON")
     c.set_defaults(handler=_check)
     d = dsub.add_parser("download", help="fetch the 16 ARAUS label files of the SoundSCaper release (sha256-pinned, resumable)",
@@ -61,6 +65,11 @@ def _check(args) -> int:
         summarise,
     )
 
+    if args.araus is not None:
+        return _check_components(args)
+    if args.labels is None:
+        raise UserError("data check needs --labels DIR (a label folder) or --araus DIR (ARAUS's download); "
+                        "fix: pass one of them")
     check_label_folder(args.labels)
     if not args.labels.is_dir():
         raise UserError(f"{args.labels}: not a folder; pass the folder holding the label .txt files")
@@ -92,6 +101,48 @@ def _check(args) -> int:
     if folds is not None:
         _print_folds(console, folds)
     return 0
+
+
+def _check_components(args) -> int:
+    """``data check --araus DIR [--labels DIR]``: folds and shared recordings/maskers per split."""
+    from rich.table import Table
+
+    from soundaq.benchmark.terminal import stdout_console
+    from soundaq.models_zoo.data.araus_components import component_overlap
+    from soundaq.models_zoo.data.labels import fold_breakdown
+    from soundaq.models_zoo.data.sources import make_source
+
+    source = make_source("araus", araus_dir=args.araus, labels_dir=args.labels, cache_dir=args.cache_dir)
+    import pandas as pd
+
+    frame = pd.concat([source.labels(s) for s in source.splits()], ignore_index=True)
+    overlap, folds = component_overlap(frame), fold_breakdown(frame)
+    left_out = len(source.left_out)
+    if args.json:
+        print(json.dumps({"clips": int(len(frame)), "left_out_rows": left_out, "data": source.data_label(),
+                          "components": overlap, "folds": folds}, indent=2))
+        return 1 if left_out else 0
+    console = stdout_console()
+    splits = list(overlap)
+    table = Table(title=f"{args.araus}: {len(frame):,} stimuli ({source.data_label()}"
+                        f"{f'; {left_out} rows left out, see above' if left_out else ''})")
+    table.add_column("clips")
+    for s in splits:
+        table.add_column(s, justify="right")
+    rows = [("clips", "clips"), ("base recordings used", "base_recordings"), ("maskers used", "maskers"),
+            ("share a base recording with training", "shared_recording"),
+            ("share a masker with training", "shared_masker"), ("share either", "shared_either"),
+            ("share neither", "shared_neither")]
+    for name, key in rows:
+        table.add_row(name, *(f"{overlap[s][key]:,}" for s in splits), end_section=key == "maskers")
+    console.print(table)
+    if folds is not None:
+        _print_folds(console, folds)
+    for s in splits:
+        if s != "training" and overlap[s]["shared_either"]:
+            print(f"{s}: {overlap[s]['shared_either']:,} of {overlap[s]['clips']:,} clips are mixed from a base "
+                  "recording or a masker that training clips also use; only the others test unseen recordings")
+    return 1 if left_out else 0
 
 
 def _print_folds(console, folds: dict) -> None:

@@ -217,3 +217,25 @@ def mix(plan: StimulusPlan) -> np.ndarray:
     out = plan.gain_s * soundscape
     out += plan.gain_m * masker          # [n, 1] broadcast over both channels: ARAUS's duplicated masker
     return out
+
+
+def component_overlap(frame: pd.DataFrame) -> dict:
+    """Per split how many clips share a base recording or a masker with the training split.
+
+    ``frame``: stacked clip tables with ``split``, ``soundscape`` and ``masker`` (the components source's
+    labels). A clip that shares a component with training is not an unseen-recording test of a model:
+    ARAUS's folds share neither (Ooi et al. 2023), the SoundSCaper split does. Returns ``{split: {"clips",
+    "base_recordings", "maskers", "shared_recording", "shared_masker", "shared_either", "shared_neither"}}``
+    (counts of clips, and of distinct recordings and maskers the split uses).
+    """
+    train = frame[frame["split"] == "training"]
+    seen_s, seen_m = set(train["soundscape"]), set(train["masker"])
+    out = {}
+    for split in frame["split"].drop_duplicates():
+        part = frame[frame["split"] == split]
+        rec, msk = part["soundscape"].isin(seen_s), part["masker"].isin(seen_m)
+        out[str(split)] = {"clips": int(len(part)), "base_recordings": int(part["soundscape"].nunique()),
+                           "maskers": int(part["masker"].nunique()), "shared_recording": int(rec.sum()),
+                           "shared_masker": int(msk.sum()), "shared_either": int((rec | msk).sum()),
+                           "shared_neither": int((~(rec | msk)).sum())}
+    return out
