@@ -117,7 +117,7 @@ def _check_components(args) -> int:
 
     frame = pd.concat([source.labels(s) for s in source.splits()], ignore_index=True)
     overlap, folds = component_overlap(frame), fold_breakdown(frame)
-    left_out = len(source.left_out)
+    left_out = len(getattr(source, "left_out", []))
     if args.json:
         print(json.dumps({"clips": int(len(frame)), "left_out_rows": left_out, "data": source.data_label(),
                           "components": overlap, "folds": folds}, indent=2))

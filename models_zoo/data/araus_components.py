@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,7 +128,8 @@ def masker_gain(maskers: pd.DataFrame, masker: str, leq_m) -> float:
     absent = [c for c in columns if c not in maskers.columns]
     if absent:
         raise KeyError(" and ".join(absent))
-    gain_c, leq_c = maskers.at[masker, columns[0]], maskers.at[masker, columns[1]]
+    gain_c: Any = maskers.at[masker, columns[0]]
+    leq_c: Any = maskers.at[masker, columns[1]]
     if not (np.isfinite(gain_c) and np.isfinite(leq_c)):
         raise ValueError(f"{columns[0]}/{columns[1]} empty")
     return gain_c * (10 ** ((leq_m - leq_c) / 20))
@@ -157,7 +159,7 @@ def stimulus_plan(tables: ArausTables, row: int) -> StimulusPlan:
     if masker not in tables.maskers.index:
         raise StimulusError(f"{where}: masker {masker} has no row in maskers.csv; fix: restore maskers.csv from "
                             "ARAUS's data.zip (v2 maskers come from datav2.zip)")
-    gain_s = tables.soundscapes.at[soundscape, "gain_s"]
+    gain_s: Any = tables.soundscapes.at[soundscape, "gain_s"]
     leq_m = tables.soundscapes.at[soundscape, "insitu_leq"] - r["smr"]
     try:
         gain_m = masker_gain(tables.maskers, masker, leq_m)

@@ -10,6 +10,7 @@ download) the stimuli are mixed from their components instead (:mod:`.araus_mixe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from soundaq.base import paths
 from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_split, split_files
@@ -56,7 +57,7 @@ class ArausSource(DataSource):
         self.features_dir = Path(features_dir).expanduser() if features_dir else None
         self.cache_dir = cache_dir
         self.calibration = calibration
-        self._reader = None
+        self._reader: Any = None
 
     def splits(self) -> tuple[str, ...]:
         return tuple(s for s in SPLITS if split_files(self.labels_dir, s).paths["ids"].exists())

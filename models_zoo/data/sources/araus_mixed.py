@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class MixedStimuli:
         self.plans = plans
         self.cache_root = paths.features_cache_dir(cache_dir)
         self.calibration = calibration
-        self._cache = None
+        self._cache: Any = None
         self._sha: dict[Path, str] = {}
 
     def _content(self, plan) -> str:
@@ -119,20 +120,28 @@ class MixedStimuli:
         return state
 
 
+def _rating_ok(value) -> bool:
+    try:
+        return 1.0 <= float(value) <= 5.0
+    except (TypeError, ValueError):
+        return False
+
+
 def _stimulus_table(tables: ac.ArausTables, warn) -> tuple:
     """``(table, plans)``: one row per valid response of the served folds, bad rows passed to ``warn``."""
     import pandas as pd
 
     responses = tables.responses
     folds = pd.to_numeric(responses["fold_r"], errors="coerce")
-    rows, plans = [], {}
+    rows: list[int] = []
+    plans: dict = {}
     for i in np.flatnonzero(folds.isin(SERVED_FOLDS).to_numpy()):
         try:
             plan = ac.stimulus_plan(tables, int(i))
         except ac.StimulusError as err:
             warn(str(err))
             continue
-        bad = [q for q in QUALITIES if not 1 <= pd.to_numeric(responses.at[i, q], errors="coerce") <= 5]
+        bad = [q for q in QUALITIES if not _rating_ok(responses.at[i, q])]
         if bad:
             warn(f"{tables.root / ac.DATA_DIR / 'responses.csv'} row {i + 1} ({plan.clip}): rating "
                  f"{', '.join(bad)} is not a number 1-5; fix: restore the row from ARAUS's responses.csv")
@@ -172,7 +181,7 @@ class ArausComponentsSource(ArausSource):
         if not self.root.is_dir():
             raise DataError(f"{self.root}: ARAUS folder not found; fix: pass the folder holding soundscapes/, "
                             "maskers/ and data/ (`soundaq data download araus --to DIR` makes it)")
-        self.labels_dir = Path(labels_dir).expanduser() if labels_dir is not None else None
+        self.labels_dir = Path(labels_dir).expanduser() if labels_dir is not None else None  # type: ignore[assignment]
         if self.labels_dir is not None:
             from soundaq.models_zoo.data.labels import check_label_folder
 
@@ -181,7 +190,7 @@ class ArausComponentsSource(ArausSource):
         self.cache_dir, self.calibration, self.progress = cache_dir, calibration, progress
         self._table = None
         self._plans: dict = {}
-        self._reader: MixedStimuli | None = None
+        self._reader: Any = None
         self.left_out: list[str] = []
 
     @property
