@@ -22,7 +22,11 @@ def register(sub) -> None:
     c.set_defaults(handler=_check)
     d = dsub.add_parser("download", help="fetch the 16 ARAUS label files of the SoundSCaper release (sha256-pinned, resumable)",
                         parents=[o.progress_options()])
-    d.add_argument("--labels-to", required=True, type=Path, metavar="DIR", help="destination folder")
+    d.add_argument("what", nargs="?", choices=("labels", "araus"), default="labels",
+                   help="labels (default): the 16 SoundSCaper label files (--labels-to DIR); araus: ARAUS's own "
+                        "download, verified, unpacked and split (--to DIR, about 3 GB)")
+    d.add_argument("--labels-to", type=Path, metavar="DIR", help="destination folder of the label files")
+    d.add_argument("--to", type=Path, metavar="DIR", help="destination folder of `data download araus`")
     d.add_argument("--base-url", default=None, metavar="URL",
                    help="mirror: http(s):// or file:// URL or a local folder (default: the release on GitHub)")
     d.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
@@ -171,7 +175,21 @@ def _print_folds(console, folds: dict) -> None:
 
 
 def _download(args) -> int:
+    from soundaq.base.errors import UserError
     from soundaq.models_zoo.data.download import DEFAULT_BASE_URL, LABEL_FILES, download_labels
+
+    if args.what == "araus":
+        if args.to is None or args.labels_to is not None:
+            raise UserError("data download araus needs --to DIR (and no --labels-to); fix: pass --to DIR")
+        from soundaq.models_zoo.data.araus_download import download_araus
+
+        results = download_araus(args.to, args.base_url, progress=not args.no_progress, timeout=args.timeout)
+        fetched = sum(r.status in ("downloaded", "resumed") for r in results)
+        print(f"{args.to}: {len(results)} ARAUS files verified ({fetched} fetched, {len(results) - fetched} already "
+              "present), unpacked and split into soundscapes/ maskers/ data/")
+        return 0
+    if args.labels_to is None or args.to is not None:
+        raise UserError("data download needs --labels-to DIR (or `data download araus --to DIR`); fix: pass it")
 
     results = download_labels(args.labels_to, args.base_url, progress=not args.no_progress, timeout=args.timeout)
     counts = {status: sum(r.status == status for r in results) for status in ("downloaded", "resumed", "present")}
