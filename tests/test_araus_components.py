@@ -207,3 +207,29 @@ def test_data_check_counts_clips_sharing_a_recording_or_masker_with_training(ara
     (root / "maskers" / "bird_00001.wav").unlink()
     assert main(["data", "check", "--araus", str(root), "--json", "--cache-dir", str(tmp_path)]) == 1   # rows left out
     assert json.loads(capsys.readouterr().out)["left_out_rows"] == 3
+
+
+#: Measured: ARAUS's make_augmented_soundscapes, mode "file", out_format "wav", on build_mix_case's files:
+#: 16-bit samples (index, channel) of its second stimulus (the one above full scale) and its clipped count.
+ARAUS_FILE_2 = {(1, 0): 1468, (1, 1): 4302, (12345, 0): 7260, (12345, 1): -3390, (1322999, 0): -1469,
+                (1322999, 1): 506}
+ARAUS_FILE_2_AT_FULL_SCALE = 4200      # samples with |x| >= 32767 after libsndfile's clipping
+
+
+def test_written_stimuli_are_araus_files(tmp_path, capsys):
+    from soundaq.benchmark.cli import main
+
+    root = build_mix_case(tmp_path / "case")
+    args = ["data", "araus-stimuli", "--araus", str(root), "--out", str(tmp_path / "out")]
+    assert main(args) == 0 and "3 written" in capsys.readouterr().out
+    x, rate = sf.read(tmp_path / "out" / "fold_2_participant_00042_stimulus_02.wav", dtype="int16")
+    assert rate == 44100 and x.shape == (1323000, 2) and sf.info(str(tmp_path / "out" / "fold_2_participant_00042_"
+                                                                   "stimulus_02.wav")).subtype == "PCM_16"
+    assert {k: int(x[k]) for k in ARAUS_FILE_2} == ARAUS_FILE_2
+    assert int((np.abs(x.astype(int)) >= 32767).sum()) == ARAUS_FILE_2_AT_FULL_SCALE
+    assert main(args) == 0 and "0 written, 3 already there" in capsys.readouterr().out   # resumes
+    assert main([*args[:-1], str(tmp_path / "flac"), "--format", "flac"]) == 0
+    y, _ = sf.read(tmp_path / "flac" / "fold_2_participant_00042_stimulus_02.flac", dtype="int16")
+    # libsndfile scales floats to 16 bits differently for FLAC than for WAV (ARAUS's FLAC files differ from
+    # its WAV files the same way; equal to ARAUS's own FLAC output, checked outside the suite)
+    assert np.abs(x.astype(int) - y).max() == 1

@@ -31,6 +31,14 @@ def register(sub) -> None:
                    help="mirror: http(s):// or file:// URL or a local folder (default: the release on GitHub)")
     d.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
     d.set_defaults(handler=_download)
+    m = dsub.add_parser("araus-stimuli", help="write ARAUS's stimuli, mixed from its download, for other tools "
+                                              "(16-bit WAV or FLAC, as ARAUS's own script writes them)")
+    m.add_argument("--araus", required=True, type=Path, metavar="DIR", help="ARAUS's download (soundscapes/, "
+                   "maskers/, data/)")
+    m.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for <clip id>.wav|.flac")
+    m.add_argument("--format", choices=("wav", "flac"), default="wav", help="wav (default) or flac")
+    m.add_argument("--labels", type=Path, metavar="DIR", help="only the clips of this SoundSCaper label folder")
+    m.set_defaults(handler=_stimuli)
     r = dsub.add_parser("prepare", help="generate the embedded synthetic set, or precompute ARAUS features and statistics",
                         parents=[o.cache_options(), o.workers_options(2, "processes generating the embedded set"),
                                  o.seed_options("the embedded set's generation"), o.progress_options()])
@@ -197,6 +205,15 @@ def _download(args) -> int:
           f"({counts['downloaded']} downloaded, {counts['resumed']} resumed, {counts['present']} already present) "
           f"from {args.base_url or DEFAULT_BASE_URL}")
     return 0
+
+
+def _stimuli(args) -> int:
+    from soundaq.models_zoo.data.sources.araus_mixed import write_stimuli
+
+    written, kept, left_out = write_stimuli(args.araus, args.out, args.format, args.labels)
+    print(f"{args.out}: {written + kept} stimuli ({written} written, {kept} already there)"
+          + (f"; {len(left_out)} rows left out (see above)" if left_out else ""))
+    return 1 if left_out else 0
 
 
 def _prepare(args) -> int:

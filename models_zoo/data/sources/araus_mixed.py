@@ -277,3 +277,38 @@ class ArausComponentsSource(ArausSource):
         where = self.labels_dir if self.labels_dir is not None else self.root / ac.DATA_DIR / "responses.csv"
         return DataError(f"{where}: no {split} clip among the stimuli; fix: check the label folder "
                          "(`soundaq data download --labels-to DIR`) and the ARAUS download")
+
+
+def write_stimuli(araus_dir, out, fmt: str = "wav", labels_dir=None, progress: bool = False) -> tuple[int, int, list]:
+    """Write every served stimulus as ``out/<clip>.<fmt>`` for other tools: 16-bit, clipped to full scale by
+    libsndfile, as ARAUS's ``make_augmented_soundscapes`` (mode ``file``) writes them. Each file is written
+    atomically; files already complete are kept, so an interrupted run resumes.
+
+    Returns:
+        ``(written, kept, left_out)``: counts of files written and kept, and the one-line reasons of
+        rows left out.
+    Raises:
+        DataError / StimulusError: a bad folder, table or format (one line).
+    """
+    import soundfile as sf
+
+    from soundaq.base.fileio import atomic_path, output_folder
+
+    if fmt not in ("wav", "flac"):
+        raise DataError(f"--format {fmt}: not a stimulus format; fix: use wav or flac")
+    source = ArausComponentsSource(araus_dir=araus_dir, labels_dir=labels_dir)
+    source.prepare()
+    folder = output_folder(out, "--out", DataError)
+    written = kept = 0
+    for clip, plan in source._plans.items():
+        path = folder / f"{clip}.{fmt}"
+        try:
+            if path.is_file() and sf.info(str(path)).frames == ac.STIMULUS_SAMPLES:
+                kept += 1
+                continue
+        except (RuntimeError, sf.LibsndfileError):
+            pass                                 # unreadable: written again
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), ac.mix(plan), ac.SAMPLE_RATE, format=fmt.upper(), subtype="PCM_16")
+        written += 1
+    return written, kept, list(source.left_out)
