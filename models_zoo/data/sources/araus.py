@@ -32,12 +32,12 @@ class ArausSource(DataSource):
              "default <cache>/araus_labels); or araus_dir (--araus DIR, ARAUS's download)")
 
     def __new__(cls, *args, araus_dir=None, **kwargs):
-        """With ``araus_dir`` (``--araus DIR``): ARAUS from its own download, stimuli mixed in memory
-        (:class:`~soundaq.models_zoo.data.sources.araus_mixed.ArausComponentsSource`)."""
-        if cls is ArausSource and araus_dir is not None:
+        """With ``araus_dir`` (``--araus DIR``): ARAUS from its own download, stimuli mixed in memory, an
+        :class:`~soundaq.models_zoo.data.sources.araus_mixed.ArausComponentsSource` (its constructor's checks)."""
+        if araus_dir is not None:
             from soundaq.models_zoo.data.sources.araus_mixed import ArausComponentsSource
 
-            return super().__new__(ArausComponentsSource)
+            return ArausComponentsSource(*args, araus_dir=araus_dir, **kwargs)
         return super().__new__(cls)
 
     def __init__(self, labels_dir=None, audio_dir=None, features_dir=None, cache_dir=None, calibration=None,

@@ -35,7 +35,7 @@ from soundaq.base.errors import SoundaqWarning
 from soundaq.base.fileio import sha256_file
 from soundaq.base.vocab import QUALITIES, iso_coordinates
 from soundaq.models_zoo.data import araus_components as ac
-from soundaq.models_zoo.data.sources.araus import ArausSource
+from soundaq.models_zoo.data.sources.base import DataSource
 from soundaq.models_zoo.data.sources.readers import LOUDNESS_SHAPE, MEL_SHAPE, DataError, feature_params_key
 
 #: The responses folds served: ARAUS's test fold 0 and cross-validation folds 1-5.
@@ -163,13 +163,17 @@ def _stimulus_table(tables: ac.ArausTables, warn) -> tuple:
     return table, plans
 
 
-class ArausComponentsSource(ArausSource):
-    """ARAUS from its download (see the module docstring); built by ``ArausSource(araus_dir=...)``.
+class ArausComponentsSource(DataSource):
+    """ARAUS from its download (see the module docstring); what ``ArausSource(araus_dir=...)`` (``--data araus
+    --araus DIR``) builds.
 
     Raises:
         DataError: ``audio_dir``/``features_dir`` given as well, a missing folder (one line).
     """
 
+    name = "araus"
+    description = "ARAUS's own download (--araus DIR): stimuli mixed in memory"
+    needs = "araus_dir (--araus DIR, ARAUS's download), optionally labels_dir (--labels DIR)"
     in_memory = True      # the data module keeps a split in memory only when it fits (ClipDataset.preload)
 
     def __init__(self, labels_dir=None, audio_dir=None, features_dir=None, araus_dir=None, cache_dir=None,
@@ -181,12 +185,11 @@ class ArausComponentsSource(ArausSource):
         if not self.root.is_dir():
             raise DataError(f"{self.root}: ARAUS folder not found; fix: pass the folder holding soundscapes/, "
                             "maskers/ and data/ (`soundaq data download araus --to DIR` makes it)")
-        self.labels_dir = Path(labels_dir).expanduser() if labels_dir is not None else None  # type: ignore[assignment]
+        self.labels_dir = Path(labels_dir).expanduser() if labels_dir is not None else None
         if self.labels_dir is not None:
             from soundaq.models_zoo.data.labels import check_label_folder
 
             check_label_folder(self.labels_dir)
-        self.audio_dir = self.features_dir = None
         self.cache_dir, self.calibration, self.progress = cache_dir, calibration, progress
         self._table = None
         self._plans: dict = {}
