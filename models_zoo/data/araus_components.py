@@ -27,7 +27,7 @@ bad one) and :func:`mix` makes the samples.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,7 @@ class ArausTables:
     responses: pd.DataFrame
     soundscapes: pd.DataFrame     # indexed by file name
     maskers: pd.DataFrame         # indexed by file name
+    headers: dict = field(default_factory=dict)   # path -> (rate, frames, channels) or the read error, read once
 
 
 def read_tables(root: Path | str) -> ArausTables:
@@ -172,26 +173,39 @@ def stimulus_plan(tables: ArausTables, row: int) -> StimulusPlan:
                             "fix: restore maskers.csv from ARAUS's data.zip") from None
     paths = (tables.root / SOUNDSCAPE_DIR / soundscape, tables.root / MASKER_DIR / masker)
     for path, channels in zip(paths, (2, 1)):
-        _check_component(path, channels, where)
+        _check_component(path, channels, where, tables.headers)
     return StimulusPlan(clip, row + 1, paths[0], paths[1], gain_s, gain_m)
 
 
-def _check_component(path: Path, channels: int, where: str) -> None:
+def _header(path: Path):
+    """``(rate, frames, channels)`` of an audio file, None when missing, or the read error's first line."""
     import soundfile as sf
 
-    what = "soundscape" if channels == 2 else "masker"
     if not path.is_file():
-        fix = ("unpack soundscapes.zip and split the USotW tracks (`soundaq data download araus --to DIR` does both)"
-               if channels == 2 else "unpack maskers.zip and maskersv2.zip into maskers/")
-        raise StimulusError(f"{where}: {what} file {path} is missing; fix: {fix}")
+        return None
     try:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as err:
-        raise StimulusError(f"{where}: {what} file {path} is unreadable ({str(err).splitlines()[0]}); fix: "
-                            "restore it from ARAUS's download") from None
-    if (info.samplerate, info.frames, info.channels) != (SAMPLE_RATE, STIMULUS_SAMPLES, channels):
-        raise StimulusError(f"{where}: {what} file {path} has {info.frames} samples x {info.channels} channels at "
-                            f"{info.samplerate} Hz, ARAUS mixes {STIMULUS_SAMPLES} x {channels} at {SAMPLE_RATE} Hz; "
+        return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return info.samplerate, info.frames, info.channels
+
+
+def _check_component(path: Path, channels: int, where: str, headers: dict) -> None:
+    what = "soundscape" if channels == 2 else "masker"
+    if path not in headers:
+        headers[path] = _header(path)
+    found = headers[path]
+    if found is None:
+        fix = ("unpack soundscapes.zip and split the USotW tracks (`soundaq data download araus --to DIR` does both)"
+               if channels == 2 else "unpack maskers.zip and maskersv2.zip into maskers/")
+        raise StimulusError(f"{where}: {what} file {path} is missing; fix: {fix}")
+    if isinstance(found, str):
+        raise StimulusError(f"{where}: {what} file {path} is unreadable ({found}); fix: restore it from ARAUS's "
+                            "download")
+    rate, frames, n = found
+    if (rate, frames, n) != (SAMPLE_RATE, STIMULUS_SAMPLES, channels):
+        raise StimulusError(f"{where}: {what} file {path} has {frames} samples x {n} channels at "
+                            f"{rate} Hz, ARAUS mixes {STIMULUS_SAMPLES} x {channels} at {SAMPLE_RATE} Hz; "
                             "fix: restore it from ARAUS's download (soundscapes are the 30-s halves of the USotW "
                             "tracks resampled to 44.1 kHz)")
 
