@@ -131,6 +131,9 @@ def data_options(required: bool = False, default: str | None = "embedded") -> ar
     g.add_argument("--audio", type=Path, default=None, metavar="DIR", help="audio folder (--data araus or own)")
     g.add_argument("--features", type=Path, default=None, metavar="DIR",
                    help="ARAUS features in the release layout (with --data araus, instead of --audio)")
+    g.add_argument("--araus", type=Path, default=None, metavar="DIR",
+                   help="ARAUS's own download (soundscapes/, maskers/, data/; with --data araus, instead of "
+                        "--audio/--features): stimuli mixed in memory, ARAUS's folds and columns kept")
     return p
 
 
@@ -147,11 +150,11 @@ def embedded_options() -> argparse.ArgumentParser:
 def data_from_args(args) -> dict:
     """The data module's source keyword arguments that :func:`data_options` (and, when the command has
     them, the calibration options) parsed: ``source``, ``labels_dir``, ``audio_dir``, ``features_dir``,
-    ``calibration``."""
+    ``calibration``, ``araus_dir``."""
     calibration = (calibration_from_args(args) if getattr(args, "calibration", None) is not None
                    or getattr(args, "dbfs_offset", None) is not None else None)
     return {"source": args.data, "labels_dir": args.labels, "audio_dir": args.audio,
-            "features_dir": args.features, "calibration": calibration}
+            "features_dir": args.features, "calibration": calibration, "araus_dir": getattr(args, "araus", None)}
 
 
 def trainer_options() -> argparse.ArgumentParser:

@@ -12,17 +12,33 @@ def register(sub) -> None:
 
     p = sub.add_parser("data", help="check label folders, download the ARAUS labels, prepare the embedded set")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
-    c = dsub.add_parser("check", help="validate a label folder and print counts per split, scene and event")
-    c.add_argument("--labels", required=True, type=Path, help="folder with the *_set_*.txt label files")
+    c = dsub.add_parser("check", help="validate a label folder (or ARAUS's download) and print counts per split, "
+                                      "scene and event, folds and recordings shared with training",
+                        parents=[o.cache_options()])
+    c.add_argument("--labels", type=Path, help="folder with the *_set_*.txt label files")
+    c.add_argument("--araus", type=Path, metavar="DIR", help="ARAUS's own download (soundscapes/, maskers/, data/): "
+                   "per split the clips that share a base recording or a masker with training")
     c.add_argument("--json", action="store_true", help="print the counts as JSON")
     c.set_defaults(handler=_check)
     d = dsub.add_parser("download", help="fetch the 16 ARAUS label files of the SoundSCaper release (sha256-pinned, resumable)",
                         parents=[o.progress_options()])
-    d.add_argument("--labels-to", required=True, type=Path, metavar="DIR", help="destination folder")
+    d.add_argument("what", nargs="?", choices=("labels", "araus"), default="labels",
+                   help="labels (default): the 16 SoundSCaper label files (--labels-to DIR); araus: ARAUS's own "
+                        "download, verified, unpacked and split (--to DIR, about 3 GB)")
+    d.add_argument("--labels-to", type=Path, metavar="DIR", help="destination folder of the label files")
+    d.add_argument("--to", type=Path, metavar="DIR", help="destination folder of `data download araus`")
     d.add_argument("--base-url", default=None, metavar="URL",
                    help="mirror: http(s):// or file:// URL or a local folder (default: the release on GitHub)")
     d.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
     d.set_defaults(handler=_download)
+    m = dsub.add_parser("araus-stimuli", help="write ARAUS's stimuli, mixed from its download, for other tools "
+                                              "(16-bit WAV or FLAC, as ARAUS's own script writes them)")
+    m.add_argument("--araus", required=True, type=Path, metavar="DIR", help="ARAUS's download (soundscapes/, "
+                   "maskers/, data/)")
+    m.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for <clip id>.wav|.flac")
+    m.add_argument("--format", choices=("wav", "flac"), default="wav", help="wav (default) or flac")
+    m.add_argument("--labels", type=Path, metavar="DIR", help="only the clips of this SoundSCaper label folder")
+    m.set_defaults(handler=_stimuli)
     r = dsub.add_parser("prepare", help="generate the embedded synthetic set, or precompute ARAUS features and statistics",
                         parents=[o.cache_options(), o.workers_options(2, "processes generating the embedded set"),
                                  o.seed_options("the embedded set's generation"), o.progress_options()])
@@ -61,6 +77,11 @@ def _check(args) -> int:
         summarise,
     )
 
+    if args.araus is not None:
+        return _check_components(args)
+    if args.labels is None:
+        raise UserError("data check needs --labels DIR (a label folder) or --araus DIR (ARAUS's download); "
+                        "fix: pass one of them")
     check_label_folder(args.labels)
     if not args.labels.is_dir():
         raise UserError(f"{args.labels}: not a folder; pass the folder holding the label .txt files")
@@ -94,6 +115,48 @@ def _check(args) -> int:
     return 0
 
 
+def _check_components(args) -> int:
+    """``data check --araus DIR [--labels DIR]``: folds and shared recordings/maskers per split."""
+    from rich.table import Table
+
+    from soundaq.benchmark.terminal import stdout_console
+    from soundaq.models_zoo.data.araus_components import component_overlap
+    from soundaq.models_zoo.data.labels import fold_breakdown
+    from soundaq.models_zoo.data.sources import make_source
+
+    source = make_source("araus", araus_dir=args.araus, labels_dir=args.labels, cache_dir=args.cache_dir)
+    import pandas as pd
+
+    frame = pd.concat([source.labels(s) for s in source.splits()], ignore_index=True)
+    overlap, folds = component_overlap(frame), fold_breakdown(frame)
+    left_out = len(getattr(source, "left_out", []))
+    if args.json:
+        print(json.dumps({"clips": int(len(frame)), "left_out_rows": left_out, "data": source.data_label(),
+                          "components": overlap, "folds": folds}, indent=2))
+        return 1 if left_out else 0
+    console = stdout_console()
+    splits = list(overlap)
+    table = Table(title=f"{args.araus}: {len(frame):,} stimuli ({source.data_label()}"
+                        f"{f'; {left_out} rows left out, see above' if left_out else ''})")
+    table.add_column("clips")
+    for s in splits:
+        table.add_column(s, justify="right")
+    rows = [("clips", "clips"), ("base recordings used", "base_recordings"), ("maskers used", "maskers"),
+            ("share a base recording with training", "shared_recording"),
+            ("share a masker with training", "shared_masker"), ("share either", "shared_either"),
+            ("share neither", "shared_neither")]
+    for name, key in rows:
+        table.add_row(name, *(f"{overlap[s][key]:,}" for s in splits), end_section=key == "maskers")
+    console.print(table)
+    if folds is not None:
+        _print_folds(console, folds)
+    for s in splits:
+        if s != "training" and overlap[s]["shared_either"]:
+            print(f"{s}: {overlap[s]['shared_either']:,} of {overlap[s]['clips']:,} clips are mixed from a base "
+                  "recording or a masker that training clips also use; only the others test unseen recordings")
+    return 1 if left_out else 0
+
+
 def _print_folds(console, folds: dict) -> None:
     """The ARAUS folds each split draws from and its clips from folds that also feed training."""
     from rich.table import Table
@@ -120,7 +183,21 @@ def _print_folds(console, folds: dict) -> None:
 
 
 def _download(args) -> int:
+    from soundaq.base.errors import UserError
     from soundaq.models_zoo.data.download import DEFAULT_BASE_URL, LABEL_FILES, download_labels
+
+    if args.what == "araus":
+        if args.to is None or args.labels_to is not None:
+            raise UserError("data download araus needs --to DIR (and no --labels-to); fix: pass --to DIR")
+        from soundaq.models_zoo.data.araus_download import download_araus
+
+        results = download_araus(args.to, args.base_url, progress=not args.no_progress, timeout=args.timeout)
+        fetched = sum(r.status in ("downloaded", "resumed") for r in results)
+        print(f"{args.to}: {len(results)} ARAUS files verified ({fetched} fetched, {len(results) - fetched} already "
+              "present), unpacked and split into soundscapes/ maskers/ data/")
+        return 0
+    if args.labels_to is None or args.to is not None:
+        raise UserError("data download needs --labels-to DIR (or `data download araus --to DIR`); fix: pass it")
 
     results = download_labels(args.labels_to, args.base_url, progress=not args.no_progress, timeout=args.timeout)
     counts = {status: sum(r.status == status for r in results) for status in ("downloaded", "resumed", "present")}
@@ -128,6 +205,15 @@ def _download(args) -> int:
           f"({counts['downloaded']} downloaded, {counts['resumed']} resumed, {counts['present']} already present) "
           f"from {args.base_url or DEFAULT_BASE_URL}")
     return 0
+
+
+def _stimuli(args) -> int:
+    from soundaq.models_zoo.data.sources.araus_mixed import write_stimuli
+
+    written, kept, left_out = write_stimuli(args.araus, args.out, args.format, args.labels)
+    print(f"{args.out}: {written + kept} stimuli ({written} written, {kept} already there)"
+          + (f"; {len(left_out)} rows left out (see above)" if left_out else ""))
+    return 1 if left_out else 0
 
 
 def _prepare(args) -> int:

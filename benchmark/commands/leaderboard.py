@@ -79,8 +79,8 @@ def settings_from_args(args, models: list[str], plugins: list[str], out, **extra
     data = data_from_args(args)
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None   # a bad list: one line, nothing trained
     return Settings(out=out, data=data["source"], labels=data["labels_dir"], audio=data["audio_dir"],
-                    features=data["features_dir"], calibration=data["calibration"], models=models,
-                    plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
+                    features=data["features_dir"], araus=data["araus_dir"], calibration=data["calibration"],
+                    models=models, plugins=plugins, schedule=args.schedule, max_epochs=args.max_epochs,
                     budget_clips=args.budget_clips, checkpoints=getattr(args, "checkpoints", None), seed=args.seed,
                     seeds=seeds, protocol=args.protocol,
                     batch_size=args.batch_size, n_resamples=args.resamples, cache_dir=args.cache_dir,

@@ -92,6 +92,7 @@ def _train(args) -> int:
     identity = {"data": args.data, "labels": str(args.labels) if args.labels else None,
                 "audio": str(args.audio) if args.audio else None,
                 "features": str(args.features) if args.features else None,
+                **({"araus": str(args.araus)} if args.araus else {}),
                 "batch_size": schedule.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None,
                 "embedded_clips": args.embedded_clips,
                 **({"calibration": data["calibration"].key()} if data["calibration"] else {})}

@@ -33,7 +33,7 @@ def check_folds(s: Settings) -> None:
     from soundaq.models_zoo.data.sources import make_source
     from soundaq.models_zoo.data.sources.rotation import pooled_folds
 
-    inner = make_source(s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
+    inner = make_source(s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features, araus_dir=s.araus,
                         embedded_clips=s.embedded_clips, cache_dir=s.cache_dir, calibration=s.calibration,
                         progress=s.progress)
     if s.data == "embedded":      # its clips are named <scene>_<n>: no fold, nothing to generate first

@@ -38,6 +38,7 @@ class Settings:
     labels: Path | None = None
     audio: Path | None = None
     features: Path | None = None
+    araus: Path | None = None              # ARAUS's own download (--araus DIR): stimuli mixed from its components
     calibration: Any = None                # a models_zoo.features.Calibration of the audio (None: the default)
     models: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)   # import paths of plug-in nets (re-registered in workers)
@@ -95,7 +96,8 @@ class Settings:
 
     def identity(self) -> dict:
         return {"data": self.data, "labels": _str(self.labels), "audio": _str(self.audio),
-                "features": _str(self.features), "models": list(self.models),
+                "features": _str(self.features), **({"araus": _str(self.araus)} if self.araus else {}),
+                "models": list(self.models),
                 "schedule": self.training_schedule().as_dict() if self.checkpoints is None else None,
                 "checkpoints": self.checkpoints if is_pretrained(self.checkpoints) else _str(self.checkpoints),
                 "seed": self.seed, "batch_size": self.loader_batch_size,
@@ -167,13 +169,14 @@ def make_datamodule(s: Settings, norm_stats=None):
         from soundaq.models_zoo.data.sources import make_source
         from soundaq.models_zoo.data.sources.rotation import FoldRotation
 
-        inner = make_source(s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
+        inner = make_source(s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features, araus_dir=s.araus,
                             embedded_clips=s.embedded_clips, cache_dir=s.cache_dir, calibration=s.calibration,
                             progress=s.progress)
         return SoundscapeDataModule(source=FoldRotation(inner, s.rotation), cache_dir=s.cache_dir,
                                     batch_size=s.loader_batch_size, norm_stats=norm_stats, seed=s.seed,
                                     calibration=s.calibration, progress=s.progress, in_memory="auto")
     return SoundscapeDataModule(source=s.data, labels_dir=s.labels, audio_dir=s.audio, features_dir=s.features,
+                                araus_dir=s.araus,
                                 cache_dir=s.cache_dir, batch_size=s.loader_batch_size, norm_stats=norm_stats,
                                 seed=s.seed, embedded_clips=s.embedded_clips, calibration=s.calibration,
                                 progress=s.progress, in_memory="auto")

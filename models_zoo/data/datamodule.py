@@ -206,6 +206,7 @@ class SoundscapeDataModule(L.LightningDataModule):
         :class:`~soundaq.models_zoo.data.sources.DataSource`.
     labels_dir: ARAUS label folder (default for araus: ``<cache>/araus_labels``), or the own source's CSV.
     audio_dir, features_dir: clip audio, or features in the release's layout (araus: one of them; own: audio).
+    araus_dir: ARAUS's own download (soundscapes/, maskers/, data/), stimuli mixed in memory (araus only).
     cache_dir: cache root (default ``$SOUNDAQ_CACHE`` or ``~/.cache/soundaq``).
     norm_stats: ``None`` (the source's own, else computed on the training split), a JSON path, or a dict.
     seed: shuffling seed of the training loader (a training run's seed; it does not change the data).
@@ -228,14 +229,15 @@ class SoundscapeDataModule(L.LightningDataModule):
                  *, embedded_clips: int | None = None, embedded_seed: int | None = None,
                  embedded_workers: int | None = None, calibration=None, predict_split: str = "test",
                  pin_memory: bool = False, progress: bool = False, in_memory: bool | str = False,
-                 source_options: dict | None = None):
+                 source_options: dict | None = None, araus_dir=None):
         super().__init__()
         if int(batch_size) < 1:
             raise DataError(f"batch size {batch_size} is not positive; fix: pass a batch size of at least 1")
         self.data_source = make_source(source, labels_dir=labels_dir, audio_dir=audio_dir, features_dir=features_dir,
                                        embedded_clips=embedded_clips, embedded_seed=embedded_seed,
                                        embedded_workers=embedded_workers, cache_dir=cache_dir,
-                                       calibration=calibration, progress=progress, **(source_options or {}))
+                                       calibration=calibration, progress=progress, araus_dir=araus_dir,
+                                       **(source_options or {}))
         self.source = self.data_source.name
         self.cache_dir = cache_dir
         self.batch_size = int(batch_size)

@@ -291,6 +291,7 @@ class _Source:
     option: str        # the CLI option that names the source, for the fix in messages
     timeout: float
     dest_option: str = "--cache-dir"   # the CLI option that names the destination
+    release: str = "SoundSCaper release"   # what an unmodified copy is a copy of (mismatch messages)
 
 
 def _transfer(spec: PinnedFile, part: Path, src: _Source, advance, learn_total) -> tuple[bool, int]:
@@ -404,13 +405,13 @@ def _fetch_file(spec: PinnedFile, dest: Path, src: _Source, advance, learn_total
                             f"fix: pass {src.option} with a mirror that serves the release files")
     label = "git blob id" if spec.algorithm == "gitblob" else spec.algorithm
     raise DownloadError(f"{spec.name}: {label} mismatch (got {got[:12]}..., pinned {spec.digest[:12]}...); "
-                        f"nothing kept; fix: the source does not serve the release file, point {src.option} at "
-                        "an unmodified copy of the SoundSCaper release")
+                        f"nothing kept; fix: the source does not serve the pinned file, point {src.option} at "
+                        f"an unmodified copy of the {src.release}")
 
 
 def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, option: str = "--mirror",
                 progress: bool = True, timeout: float = 60.0, title: str = "download",
-                dest_option: str = "--cache-dir") -> list[FetchResult]:
+                dest_option: str = "--cache-dir", release: str = "SoundSCaper release") -> list[FetchResult]:
     """Fetch pinned files into ``dest``; one :class:`FetchResult` per file, in order.
 
     Args:
@@ -419,6 +420,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
         base: the source: an ``http(s)://`` or ``file://`` URL, or a folder.
         option: the CLI option naming the source (messages say how to fix it).
         dest_option: the CLI option naming the destination (``--labels-to``; ``--cache-dir``).
+        release: what the files are a copy of (mismatch messages say it).
         progress: show a rich progress bar on stderr.
         timeout: seconds to wait for a server.
         title: the bar's label.
@@ -434,7 +436,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
 
     dest = output_folder(dest, "destination", DownloadError)
     check_source(base, option)
-    src = _Source(base, option, timeout, dest_option)
+    src = _Source(base, option, timeout, dest_option, release)
     files = tuple(files)
     results: list[FetchResult] = []
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())

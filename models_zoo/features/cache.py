@@ -159,3 +159,36 @@ class FeatureCache:
         return ClipFeatures(mel, loud, key, audio_sha, status, rate, seconds)
 
     get_or_compute = get
+
+    def get_signal(self, content_sha256: str, make, name: str = "signal") -> ClipFeatures:
+        """Features of a signal made in memory (e.g. an ARAUS stimulus mixed from its components), from the
+        cache when a valid entry exists.
+
+        Args:
+            content_sha256: a digest that changes whenever the signal would (it stands for the audio file's
+                sha256 in the key).
+            make: called only on a cache miss; returns ``(samples float64 [n] mono full-scale, rate Hz)``.
+            name: what one-line errors call the signal.
+        Raises:
+            AudioError: a signal too loud for ISO 532-1 under the calibration (one line naming ``name``).
+        """
+        key = self.key_for_sha(content_sha256)
+        status = "computed"
+        if self.root is not None:
+            found = self._read(self.entry_path(key))
+            if found is not None:
+                return ClipFeatures(found[0], found[1], key, content_sha256, "cached", found[2], found[3])
+            status = "recomputed" if self.entry_path(key).exists() else status
+        samples, rate = make()
+        try:
+            mel, loud = clip_features(samples, rate, self.calibration, self.backend)
+        except LevelRangeError as err:
+            raise AudioError(Path(name), f"too loud for ISO 532-1 ({first_line(err)})",
+                             "check the calibration (a lower dB offset or the right calibration recording)") from None
+        seconds = samples.size / rate
+        if self.root is not None:
+            try:
+                self._write(self.entry_path(key), mel, loud, content_sha256, rate, seconds)
+            except OSError as err:
+                self.write_errors.append(f"{self.entry_path(key)}: {one_line(err)}")
+        return ClipFeatures(mel, loud, key, content_sha256, status, rate, seconds)

@@ -4,11 +4,13 @@
 ``<cache>/araus_labels``). Features come from ``features_dir`` in the original release's layout
 (``Feature_log_mel/<clip>.npy`` [3001, 64], ``Feature_loudness_ISO532_1/<clip>.npy`` [15000, 1]) or are
 computed from ``audio_dir`` (``<clip>.flac|.wav``) by :mod:`soundaq.models_zoo.features`, cached on disk by
-content and parameters (``calibration`` maps sample values to pascals).
+content and parameters (``calibration`` maps sample values to pascals). With ``araus_dir`` (ARAUS's own
+download) the stimuli are mixed from their components instead (:mod:`.araus_mixed`).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from soundaq.base import paths
 from soundaq.models_zoo.data.labels import SPLITS, check_label_folder, read_split, split_files
@@ -25,15 +27,25 @@ class ArausSource(DataSource):
 
     name = "araus"
     paper_split = True
-    description = "your ARAUS copy: --labels DIR with --audio DIR or --features DIR"
+    description = "your ARAUS copy: --labels DIR with --audio DIR or --features DIR, or ARAUS's download --araus DIR"
     needs = ("audio_dir (--audio DIR) or features_dir (--features DIR), with labels_dir (--labels DIR; "
-             "default <cache>/araus_labels)")
+             "default <cache>/araus_labels); or araus_dir (--araus DIR, ARAUS's download)")
+
+    def __new__(cls, *args, araus_dir=None, **kwargs):
+        """With ``araus_dir`` (``--araus DIR``): ARAUS from its own download, stimuli mixed in memory, an
+        :class:`~soundaq.models_zoo.data.sources.araus_mixed.ArausComponentsSource` (its constructor's checks)."""
+        if araus_dir is not None:
+            from soundaq.models_zoo.data.sources.araus_mixed import ArausComponentsSource
+
+            return ArausComponentsSource(*args, araus_dir=araus_dir, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, labels_dir=None, audio_dir=None, features_dir=None, cache_dir=None, calibration=None,
-                 progress: bool = False):
+                 progress: bool = False, araus_dir=None):
         if audio_dir is None and features_dir is None:
             raise DataError(f"source='araus' needs {self.needs}; fix: pass one of them ({MEL_DIR}/ and "
-                            f"{LOUDNESS_DIR}/ for features, <clip>.flac|.wav for audio)")
+                            f"{LOUDNESS_DIR}/ for features, <clip>.flac|.wav for audio, soundscapes/, maskers/ and "
+                            "data/ for --araus)")
         if audio_dir is not None and features_dir is not None:
             raise DataError("pass audio_dir or features_dir, not both; fix: keep the one you want features from")
         self.labels_dir = Path(labels_dir).expanduser() if labels_dir else paths.labels_cache_dir(cache_dir)
@@ -45,7 +57,7 @@ class ArausSource(DataSource):
         self.features_dir = Path(features_dir).expanduser() if features_dir else None
         self.cache_dir = cache_dir
         self.calibration = calibration
-        self._reader = None
+        self._reader: Any = None
 
     def splits(self) -> tuple[str, ...]:
         return tuple(s for s in SPLITS if split_files(self.labels_dir, s).paths["ids"].exists())

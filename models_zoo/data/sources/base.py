@@ -35,7 +35,8 @@ CONTEXT_OPTIONS = ("cache_dir", "calibration", "progress")
 #: The command line's spelling of each data-module option (for one-line messages that serve both).
 OPTION_FLAGS = {"labels_dir": "--labels", "audio_dir": "--audio", "features_dir": "--features",
                 "embedded_clips": "--embedded-clips", "embedded_seed": "--embedded-seed",
-                "embedded_workers": "--workers", "cache_dir": "--cache-dir", "calibration": "--calibration"}
+                "embedded_workers": "--workers", "cache_dir": "--cache-dir", "calibration": "--calibration",
+                "araus_dir": "--araus"}
 
 
 class DataSource(abc.ABC):
