@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from soundaq.base.vocab import (
     EVENT_PROB_COLUMNS,
@@ -23,6 +24,17 @@ from soundaq.base.vocab import (
 )
 
 API_KEY = "sk-test-0123456789-secret"
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch):
+    """For the LLM tests (imported into their modules, where it applies to every test): the key in the
+    environment, no proxies (the servers are local), no stray LLM defaults."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "OPENAI_API_KEY", "OPENAI_BASE_URL", "SOUNDAQ_LLM_BASE_URL", "SOUNDAQ_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("SOUNDAQ_LLM_API_KEY", API_KEY)
 
 
 def prediction_row(clip: str, scene: str = "park", events: dict | None = None, qualities=None, model: str = "AD_CNN",

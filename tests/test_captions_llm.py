@@ -7,22 +7,12 @@ import json
 
 import pandas as pd
 import pytest
-from caption_builders import API_KEY, FakeLLMServer, free_port, prompt_caption, random_rows, write_table
+from caption_builders import API_KEY, FakeLLMServer, free_port, offline_env, prompt_caption, random_rows, write_table  # noqa: F401 - autouse
 
 from soundaq.base.errors import UserError
 from soundaq.benchmark.cli import main
 from soundaq.captions.llm import ChatClient, LLMSettings, ResponseCache, safe_url
 from soundaq.captions.prompt import prompt_sha256
-
-
-@pytest.fixture(autouse=True)
-def offline_env(monkeypatch, tmp_path):
-    """The key in the environment, no proxies (the server is local), no stray LLM defaults."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                 "OPENAI_API_KEY", "OPENAI_BASE_URL", "SOUNDAQ_LLM_BASE_URL", "SOUNDAQ_LLM_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("SOUNDAQ_LLM_API_KEY", API_KEY)
 
 
 @pytest.fixture

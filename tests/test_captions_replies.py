@@ -9,21 +9,12 @@ import sys
 
 import pandas as pd
 import pytest
-from caption_builders import API_KEY, THINKING, FakeLLMServer, prompt_caption, random_rows, write_table
+from caption_builders import API_KEY, THINKING, FakeLLMServer, offline_env, prompt_caption, random_rows, write_table  # noqa: F401 - autouse
 
 from soundaq.benchmark.cli import main
 from soundaq.captions.replies import markdown_quote, read_reply, reply_problem, split_reasoning
 
 CAPTION = "In this park, birds sing and people talk now and then; the place feels calm and pleasant."
-
-
-@pytest.fixture(autouse=True)
-def offline_env(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                 "OPENAI_API_KEY", "OPENAI_BASE_URL", "SOUNDAQ_LLM_BASE_URL", "SOUNDAQ_LLM_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("SOUNDAQ_LLM_API_KEY", API_KEY)
 
 
 @pytest.fixture

@@ -9,21 +9,12 @@ import time
 
 import pandas as pd
 import pytest
-from caption_builders import API_KEY, FakeLLMServer, random_rows, write_table
+from caption_builders import API_KEY, FakeLLMServer, offline_env, random_rows, write_table  # noqa: F401 - autouse
 
 from soundaq.benchmark.cli import main
 from soundaq.captions.llm_server import is_local, is_path_page, model_listed, path_fix, server_root
 
 SMOL = "SmolLM2-135M-Instruct"
-
-
-@pytest.fixture(autouse=True)
-def offline_env(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                 "OPENAI_API_KEY", "OPENAI_BASE_URL", "SOUNDAQ_LLM_BASE_URL", "SOUNDAQ_LLM_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("SOUNDAQ_LLM_API_KEY", API_KEY)
 
 
 @pytest.fixture

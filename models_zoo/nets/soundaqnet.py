@@ -63,6 +63,18 @@ def _mean_max_time(x: torch.Tensor) -> torch.Tensor:
     return x.amax(dim=2) + x.mean(dim=2)
 
 
+def add_task_layers(net: nn.Module, graph_dim: int) -> None:
+    """SoundAQnet's task branch (release names): an embedding per task from the graph's [graph_dim]
+    vector (events and scene 256, ISOP and ISOE 64, each quality 128), then the output heads."""
+    net.fc_embedding_event = nn.Linear(graph_dim, 256)
+    net.fc_embedding_scene = nn.Linear(graph_dim, 256)
+    net.fc_embedding_ISOPls = nn.Linear(graph_dim, 64)
+    net.fc_embedding_ISOEvs = nn.Linear(graph_dim, 64)
+    for q in QUALITIES:
+        setattr(net, f"fc_embedding_{q}", nn.Linear(graph_dim, 128))
+    add_linear_heads(net, 128, event_in=256, scene_in=256, isop_isoe_in=64)
+
+
 class GatedGraphConv(nn.Module):
     """One residual gated graph convolution layer on a batch of complete graphs with self-loops.
 
@@ -139,13 +151,7 @@ class SoundAQnet(ZooNet):
         self.fc_all_nodes_to_classification_embeddings = nn.Linear(n_nodes * self.node_dim, self.graph_dim)
         for node in NODE_NAMES:
             setattr(self, f"fc_residual_{node}", nn.Linear(2 * self.node_dim, self.node_dim))
-        self.fc_embedding_event = nn.Linear(self.graph_dim, 256)
-        self.fc_embedding_scene = nn.Linear(self.graph_dim, 256)
-        self.fc_embedding_ISOPls = nn.Linear(self.graph_dim, 64)
-        self.fc_embedding_ISOEvs = nn.Linear(self.graph_dim, 64)
-        for q in QUALITIES:
-            setattr(self, f"fc_embedding_{q}", nn.Linear(self.graph_dim, 128))
-        add_linear_heads(self, 128, event_in=256, scene_in=256, isop_isoe_in=64)
+        add_task_layers(self, self.graph_dim)
         for layer in (self.fc_all_nodes_to_classification_embeddings, *self._task_layers()):
             init_layer(layer)
 

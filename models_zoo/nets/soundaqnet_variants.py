@@ -45,7 +45,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from soundaq.base.vocab import QUALITIES
 from soundaq.models_zoo.nets.common import MEL_BINS, ConvBlock, init_bn, init_layer
 from soundaq.models_zoo.nets.soundaqnet import (
     KERNELS,
@@ -54,6 +53,7 @@ from soundaq.models_zoo.nets.soundaqnet import (
     _loudness_block_name,
     _mean_max_time,
     _mel_block_name,
+    add_task_layers,
 )
 from soundaq.models_zoo.variants import BLOCK_VALUES, DEFAULTS, DILATION_VALUES
 
@@ -235,15 +235,7 @@ class SoundAQnetVariant(SoundAQnet):
             init_layer(layer)
 
     def _add_task_layers(self) -> None:
-        from soundaq.models_zoo.nets.common import add_linear_heads
-
-        self.fc_embedding_event = nn.Linear(self.graph_dim, 256)
-        self.fc_embedding_scene = nn.Linear(self.graph_dim, 256)
-        self.fc_embedding_ISOPls = nn.Linear(self.graph_dim, 64)
-        self.fc_embedding_ISOEvs = nn.Linear(self.graph_dim, 64)
-        for q in QUALITIES:
-            setattr(self, f"fc_embedding_{q}", nn.Linear(self.graph_dim, 128))
-        add_linear_heads(self, 128, event_in=256, scene_in=256, isop_isoe_in=64)
+        add_task_layers(self, self.graph_dim)
 
     def _run(self, x: torch.Tensor, blocks) -> torch.Tensor:
         for name, *_, pool in blocks:
