@@ -24,7 +24,7 @@ is the mean over the 8 qualities of each quality's MSE. ``None`` where the paper
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from soundaq.base.errors import UserError
@@ -257,7 +257,7 @@ def _import_target(target: str, label: str | None = None):
 
 def _as_spec(obj, target: str, name: str | None = None) -> NetSpec:
     if isinstance(obj, NetSpec):
-        return obj
+        return obj if obj.plugin else replace(obj, plugin=True)   # it joined from outside the project
     if isinstance(obj, type):
         return spec_from_class(obj, name=name, target=target)
     raise UserError(f"model {target}: is neither a net class nor a NetSpec; fix: point at the class")
