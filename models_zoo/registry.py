@@ -84,6 +84,17 @@ class ReleaseFile:
 
 
 @dataclass(frozen=True)
+class BackboneSpec:
+    """Which of a net's state-dict keys form its AudioSet-pretrained backbone and which file holds them
+    (``soundaq train --pretrained FILE``; :func:`soundaq.models_zoo.nets.pretrained.load_pretrained_backbone`
+    copies the keys by name)."""
+
+    keep_prefixes: tuple[str, ...]    # key prefixes copied from the file
+    ignore_prefixes: tuple[str, ...]  # prefixes of the file's keys that are expected and skipped
+    expected_file: str                # what the user should pass, said in every error
+
+
+@dataclass(frozen=True)
 class NetSpec:
     """What the registry knows about one net: every fact about it lives here (docs/extending.md)."""
 
@@ -109,6 +120,7 @@ class NetSpec:
     # when the release pins none (e.g. behind a file-sharing link).
     releases: tuple[ReleaseFile, ...] = ()
     weights_elsewhere: str | None = None
+    backbone: BackboneSpec | None = None       # the AudioSet backbone `soundaq train --pretrained` loads
     paper_overhead: PaperOverhead | None = None   # the release's cost-table row
     # CPU training policies (soundaq.models_zoo.training.choose_precision / choose_memory_format), chosen
     # from measurements only: bf16 autocast measured faster for the training step on a CPU with native
@@ -184,6 +196,8 @@ _SPECS = (
     NetSpec("YAMNet", "soundaq.models_zoo.nets.yamnet:YAMNet", _MEL, 3_235_100, 3.2351, 89.17, 0.91, 1.197,
             original="Other_YAMNet/framework/models_pytorch.py", cost_hint_s=67,
             releases=_release("YAMNet", "Other_YAMNet", "100795547f079b71ac00ecad9503c4123a4ef69d"),
+            backbone=BackboneSpec(tuple(f"layer{i}." for i in range(1, 15)), ("classifier.",),
+                                  "yamnet.pth of the torch_audioset YAMNet port"),
             paper_overhead=PaperOverhead(3.21, 0.000004, 6.82, 0.0049, 2.161, 88.84, 1.59, 0.90, 0.01, 1.199, 0.109),
             cpu_bf16=True, channels_last_cpu_gain=(1.31, 1.35)),
     NetSpec("CNN_Transformer", "soundaq.models_zoo.nets.cnn_transformer:CNNTransformer", _MEL, 12_293_996,
@@ -195,6 +209,10 @@ _SPECS = (
     NetSpec("PANNs", "soundaq.models_zoo.nets.panns:PANNs", _MEL, 79_731_036, 79.731036, 93.28, 0.89, 1.139,
             original="Other_PANNs/framework/models_pytorch.py", cost_hint_s=770,
             weights_elsewhere="a file-sharing link in the release README (Other_PANNs)",
+            backbone=BackboneSpec(
+                tuple(f"conv_block{i}." for i in range(1, 7)) + ("fc1.",),
+                ("spectrogram_extractor.", "logmel_extractor.", "bn0.", "fc_audioset."),
+                "a PANNs CNN14 AudioSet checkpoint such as Cnn14_16k_mAP=0.438.pth (zenodo 3987831)"),
             paper_overhead=PaperOverhead(79.73, 0.000085, 19.71, 0.0190, 5.665, 93.57, 1.18, 0.90, 0.02, 1.156, 0.107),
             channels_last_cpu_gain=(0.82, 1.20)),
     NetSpec("SoundAQnet", "soundaq.models_zoo.nets.soundaqnet:SoundAQnet", (INPUT_MEL, INPUT_LOUDNESS), 2_701_812,
@@ -287,6 +305,12 @@ def find_spec(name: str) -> NetSpec | None:
     """The registered spec of ``name`` (the paper's eight, plug-ins, nets added by import path so far), or
     None: no variant resolution, no import (for per-net policies that fall back when a net is unknown)."""
     return nets().get(name)
+
+
+def with_backbone() -> list[str]:
+    """Registry names whose entry declares an AudioSet backbone (``--pretrained``), in alphabetical order:
+    ``["PANNs", "YAMNet"]`` and plug-ins that declare one."""
+    return sorted(name for name, spec in nets().items() if spec.backbone is not None)
 
 
 def list_nets() -> list[str]:

@@ -38,7 +38,7 @@ from soundaq.base.fileio import atomic_path, atomic_write_json, sha256_file
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.base.vocab import LABEL_GROUPS
 from soundaq.models_zoo.module import LOUDNESS_PER_FRAME, MONITOR, SoundscapeModule, monitor_for
-from soundaq.models_zoo.registry import NETS, find_spec
+from soundaq.models_zoo.registry import NETS, find_spec, with_backbone
 from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
 
 
@@ -745,9 +745,13 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
                               warmup_fraction=schedule.warmup_fraction, crop_frames=crop, seed=seed,
                               head_lr_width=schedule.head_lr_width, loss_weights=loss_weights)
     if pretrained is not None:
-        from soundaq.models_zoo.nets.pretrained import load_pretrained_backbone
+        from soundaq.models_zoo.nets.pretrained import PretrainedWeightsError, load_pretrained_backbone
 
-        report = load_pretrained_backbone(module.net, pretrained, model=model)
+        backbone = getattr(find_spec(model), "backbone", None)
+        if backbone is None:
+            raise PretrainedWeightsError(f"{model} has no pretrained AudioSet backbone; only "
+                                         f"{', '.join(with_backbone())} accept one (drop the pretrained-weights option)")
+        report = load_pretrained_backbone(module.net, pretrained, backbone, model=model)
         module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
                                            "report": getattr(report, "__dict__", str(report))}
 

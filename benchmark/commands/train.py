@@ -71,11 +71,10 @@ def _train(args) -> int:
     spec = get_spec(args.model)             # a plug-in given by import path joins the registry here
     args.model = spec.name
     uncertainty, loss_weights = _loss_weighting(args)
-    if args.pretrained is not None:
-        from soundaq.models_zoo.nets.pretrained import BACKBONES, supports_pretrained
+    if args.pretrained is not None and spec.backbone is None:
+        from soundaq.models_zoo.registry import with_backbone
 
-        if not supports_pretrained(args.model):
-            raise UserError(f"--pretrained is for {' and '.join(BACKBONES)}; {args.model} has no AudioSet backbone")
+        raise UserError(f"--pretrained is for {' and '.join(with_backbone())}; {args.model} has no AudioSet backbone")
 
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
     from soundaq.models_zoo.schedules import SCHEDULES
