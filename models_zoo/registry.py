@@ -1,4 +1,9 @@
-"""The model registry: registry name -> how to build the net, its inputs, its schedule, the paper's scores.
+"""The model registry: registry name -> every fact about the net (one :class:`NetSpec` entry each).
+
+An entry holds how to build the net, its inputs, its schedule, the paper's scores, the release's pinned
+weights, its AudioSet backbone, the release's cost-table row and the CPU training policies measured for
+it; the per-net tables other modules expose (``pretrained_weights.RELEASES``, ``training.BF16_CPU_NETS``,
+:data:`PAPER_OVERHEAD`, ...) are views of the entries. Adding a net is its file plus one entry.
 
 Registry names are used everywhere (CLI, tables, files): AD_CNN, Baseline_CNN, Hierarchical_CNN,
 MobileNetV2, YAMNet, CNN_Transformer, PANNs, SoundAQnet. Net classes are imported lazily from
