@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 from soundaq.base.errors import UserError
 from soundaq.base.paths import cache_root
 from soundaq.models_zoo.data.download import RELEASE_REPO, DownloadError, PinnedFile, fetch_files, pin_matches
+from soundaq.models_zoo.registry import NETS as _NETS
 
 #: The release commit every pin refers to.
 RELEASE_COMMIT = "168a78817ff87f8eec9977526142a704446e04ea"
@@ -60,40 +61,18 @@ class ReleasedWeights:
         return self.model if self.variant is None else f"{self.model}-{self.variant}"
 
 
-def _weights(model: str, folder: str, blob: str, size: int | None = None, variant: str | None = None,
-             file: str = "final_model.pth", scores: tuple | None = None) -> ReleasedWeights:
-    from soundaq.models_zoo.registry import get_spec
-
-    name = f"{model}_final_model.pth" if variant is None else file
-    spec = get_spec(model)
-    acc, auc, mse = scores or (spec.paper_scene_acc, spec.paper_event_auc, spec.paper_paq_mse)
-    return ReleasedWeights(model, variant, PinnedFile(name, f"{folder}/application/system/model/{file}", size,
-                                                      f"gitblob:{blob}"), acc, auc, mse)
+def _registry_releases() -> tuple[ReleasedWeights, ...]:
+    """Every released weights file, as the registry entries declare them (``NetSpec.releases``)."""
+    return tuple(ReleasedWeights(spec.name, r.variant, PinnedFile(r.name, r.path, r.size, f"gitblob:{r.blob}"),
+                                 *(r.scores or (spec.paper_scene_acc, spec.paper_event_auc, spec.paper_paq_mse)))
+                 for spec in _NETS.values() for r in spec.releases)
 
 
-def _soundaqnet(variant: str, file: str, blob: str, scores: tuple) -> ReleasedWeights:
-    return _weights("SoundAQnet", "SoundAQnet", blob, variant=variant, file=file, scores=scores)
-
-
-#: Every released weights file, pinned by git blob id at RELEASE_COMMIT. Sizes are the tree's where the
-#: reference copies confirm them (None: learnt from the server). SoundAQnet's variant scores are the ones
-#: the release's SoundAQnet/application/Inference.py prints for each file; PAQ1027 is the paper's.
-RELEASES: tuple[ReleasedWeights, ...] = (
-    _weights("AD_CNN", "Other_AD_CNN", "d7f0ee1b908c7193f1c45c519e1a965dbe40de5a", 2_099_681),
-    _weights("Baseline_CNN", "Other_Baseline_CNN", "a62231a37df3496f8b4b58b496bc10f48a36cd81", 4_064_400),
-    _weights("Hierarchical_CNN", "Other_Hierarchical_CNN", "dc34ada893f59bab2f4f8ed8f18a1a73c688502a", 4_064_580),
-    _weights("MobileNetV2", "Other_MobileNetV2", "7397a3ed0ef6652a77ce4053dd40f27703e6af55"),
-    _weights("YAMNet", "Other_YAMNet", "100795547f079b71ac00ecad9503c4123a4ef69d"),
-    _weights("CNN_Transformer", "Other_CNN_Transformer", "57309fd0160dd3736ee02718675fce06b871c670"),
-    _soundaqnet("PAQ1027", "SoundAQnet_ASC96_AEC94_PAQ1027.pth", "80d1eef31b89490852e0a7ad11a512ca86b3c512",
-                (96.09, 0.94, 1.027)),
-    _soundaqnet("PAQ1039", "SoundAQnet_ASC96_AEC94_PAQ1039.pth", "b9fbb31a9a7299193aee402ffe029ae04176b407",
-                (95.69, 0.94, 1.039)),
-    _soundaqnet("PAQ1041", "SoundAQnet_ASC96_AEC94_PAQ1041.pth", "56e9b0ff4271889cd66fe3e74a0ebc22866c2afa",
-                (95.99, 0.94, 1.041)),
-    _soundaqnet("PAQ1052", "SoundAQnet_ASC96_AEC95_PAQ1052.pth", "a312214ab0a8953815bc84ab707319cc6c43270f",
-                (95.52, 0.95, 1.052)),
-)
+#: Every released weights file, pinned by git blob id at RELEASE_COMMIT: a view of the registry entries'
+#: ``releases`` (the paper's eight, in its table order). Sizes are the tree's where the reference copies
+#: confirm them (None: learnt from the server); a file's scores are the net's paper scores unless the
+#: entry gives the ones the release prints for that file (SoundAQnet's variants).
+RELEASES: tuple[ReleasedWeights, ...] = _registry_releases()
 
 #: The normalisation statistics all released models were trained with (one copy serves every model).
 NORM_FILES: tuple[PinnedFile, PinnedFile] = (
@@ -103,10 +82,12 @@ NORM_FILES: tuple[PinnedFile, PinnedFile] = (
                "gitblob:297a95e3fa4d2fbe3b9c28e0f53c37c29407737d"),
 )
 
-#: The variant ``--model SoundAQnet`` means: the paper's headline checkpoint.
-DEFAULT_VARIANT = {"SoundAQnet": "PAQ1027"}
-#: Where the weights of a model without pinned files are published.
-UNPINNED = {"PANNs": "a file-sharing link in the release README (Other_PANNs)"}
+#: The variant ``--model SoundAQnet`` means (the first of the entry's ``releases``: the paper's headline
+#: checkpoint).
+DEFAULT_VARIANT = {name: spec.releases[0].variant for name, spec in _NETS.items()
+                   if spec.releases and spec.releases[0].variant is not None}
+#: Where the weights of a model without pinned files are published (the entries' ``weights_elsewhere``).
+UNPINNED = {name: spec.weights_elsewhere for name, spec in _NETS.items() if spec.weights_elsewhere}
 
 
 class PretrainedError(UserError):

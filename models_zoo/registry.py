@@ -1,4 +1,9 @@
-"""The model registry: registry name -> how to build the net, its inputs, its schedule, the paper's scores.
+"""The model registry: registry name -> every fact about the net (one :class:`NetSpec` entry each).
+
+An entry holds how to build the net, its inputs, its schedule, the paper's scores, the release's pinned
+weights, its AudioSet backbone, the release's cost-table row and the CPU training policies measured for
+it; the per-net tables other modules expose (``pretrained_weights.RELEASES``, ``training.BF16_CPU_NETS``,
+:data:`PAPER_OVERHEAD`, ...) are views of the entries. Adding a net is its file plus one entry.
 
 Registry names are used everywhere (CLI, tables, files): AD_CNN, Baseline_CNN, Hierarchical_CNN,
 MobileNetV2, YAMNet, CNN_Transformer, PANNs, SoundAQnet. Net classes are imported lazily from
@@ -24,7 +29,7 @@ is the mean over the 8 qualities of each quality's MSE. ``None`` where the paper
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from soundaq.base.errors import UserError
@@ -42,8 +47,61 @@ INPUT_SHAPES: dict[str, tuple[int, int]] = {INPUT_MEL: CLIP_MEL_SHAPE, INPUT_LOU
 
 
 @dataclass(frozen=True)
+class PaperOverhead:
+    """One row of the release's cost table (``Table/overhead.png`` of Yuanbo2020/SoundSCaper, measured on a
+    :data:`PAPER_OVERHEAD_DEVICE` with 30-s clips): the figures as printed there. Times are in seconds as
+    printed (the release does not say per what unit of work); memories are GPU memory in GB; the scores are
+    the mean and standard deviation over the release's repeated runs (scene accuracy in %, event AUC, the
+    mean of the 8 quality MSEs), not the single-run test scores of :class:`NetSpec`."""
+
+    params_m: float
+    training_time_s: float
+    training_gpu_memory_gb: float
+    inference_time_s: float
+    inference_gpu_memory_gb: float
+    scene_acc_pct_mean: float
+    scene_acc_pct_sd: float
+    event_auc_mean: float
+    event_auc_sd: float
+    aq_mse_mean_mean: float
+    aq_mse_mean_sd: float
+
+    def over_runs(self) -> dict[str, tuple[float, float]]:
+        """``(mean, sd)`` per headline metric over the release's runs: scene accuracy as a fraction, event
+        AUC, mean PAQ MSE (the names of the leaderboard's columns)."""
+        return {"scene_acc": (self.scene_acc_pct_mean / 100.0, self.scene_acc_pct_sd / 100.0),
+                "event_auc": (self.event_auc_mean, self.event_auc_sd),
+                "aq_mse_mean": (self.aq_mse_mean_mean, self.aq_mse_mean_sd)}
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    """One trained-weights file the release publishes for a net, pinned by its git blob id at
+    :data:`soundaq.models_zoo.pretrained_weights.RELEASE_COMMIT` (which reads these entries)."""
+
+    name: str                         # its file name in the cache, e.g. "AD_CNN_final_model.pth"
+    path: str                         # its path in Yuanbo2020/SoundSCaper at that commit
+    blob: str                         # git blob id (40 hex digits)
+    size: int | None = None           # bytes, where the reference copies confirm the tree's (None: the server's)
+    variant: str | None = None        # a SoundAQnet checkpoint's name by its PAQ MSE ("PAQ1027"); None: one file
+    scores: tuple[float, float, float] | None = None   # (scene acc %, event AUC, PAQ MSE) the release prints
+    #                                                    for this file; None: the net's paper scores
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which of a net's state-dict keys form its AudioSet-pretrained backbone and which file holds them
+    (``soundaq train --pretrained FILE``; :func:`soundaq.models_zoo.nets.pretrained.load_pretrained_backbone`
+    copies the keys by name)."""
+
+    keep_prefixes: tuple[str, ...]    # key prefixes copied from the file
+    ignore_prefixes: tuple[str, ...]  # prefixes of the file's keys that are expected and skipped
+    expected_file: str                # what the user should pass, said in every error
+
+
+@dataclass(frozen=True)
 class NetSpec:
-    """What the registry knows about one net."""
+    """What the registry knows about one net: every fact about it lives here (docs/extending.md)."""
 
     name: str
     target: str                       # "package.module:Class"
@@ -55,7 +113,6 @@ class NetSpec:
     paper_paq_mse: float | None       # mean of the 8 per-quality MSEs
     paper_paq_mse_per_quality: dict[str, float] | None = None
     original: str = ""                # where the original definition lives in Yuanbo2020/SoundSCaper
-    released_weights: str | None = None
     notes: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)   # overrides of the training schedule (see above)
@@ -64,67 +121,133 @@ class NetSpec:
     # two workers on a 2-core machine), measured by `soundaq leaderboard`: only the order in which
     # parallel workers start the models (slowest first), never a result. None: unknown (started last).
     cost_hint_s: float | None = None
+    # The release's trained weights (the first is what `--model NAME` loads), and where they are published
+    # when the release pins none (e.g. behind a file-sharing link).
+    releases: tuple[ReleaseFile, ...] = ()
+    weights_elsewhere: str | None = None
+    backbone: BackboneSpec | None = None       # the AudioSet backbone `soundaq train --pretrained` loads
+    paper_overhead: PaperOverhead | None = None   # the release's cost-table row
+    # CPU training policies (soundaq.models_zoo.training.choose_precision / choose_memory_format), chosen
+    # from measurements only: bf16 autocast measured faster for the training step on a CPU with native
+    # bf16 (issue 11), and the channels-last speed-ups (training, inference) that
+    # benchmark/perf/memory_format.py measured on CPU. None: not measured (contiguous).
+    cpu_bf16: bool = False
+    channels_last_cpu_gain: tuple[float, float] | None = None
 
     @property
     def uses_loudness(self) -> bool:
         return INPUT_LOUDNESS in self.inputs
 
+    @property
+    def released_weights(self) -> str | None:
+        """The file name of the weights ``--model NAME`` loads (None: the release pins none)."""
+        return self.releases[0].name if self.releases else None
+
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["inputs"] = list(self.inputs)
-        d["uses_loudness"] = self.uses_loudness
-        del d["kwargs"]
-        return d
+        """The fields ``soundaq models --json`` prints (the release pins, cost row and CPU policies are
+        shown by their own tables)."""
+        return {"name": self.name, "target": self.target, "inputs": list(self.inputs), "params": self.params,
+                "paper_params_m": self.paper_params_m, "paper_scene_acc": self.paper_scene_acc,
+                "paper_event_auc": self.paper_event_auc, "paper_paq_mse": self.paper_paq_mse,
+                "paper_paq_mse_per_quality": (dict(self.paper_paq_mse_per_quality)
+                                              if self.paper_paq_mse_per_quality is not None else None),
+                "original": self.original, "released_weights": self.released_weights, "notes": self.notes,
+                "schedule": dict(self.schedule), "plugin": self.plugin, "cost_hint_s": self.cost_hint_s,
+                "uses_loudness": self.uses_loudness}
 
 
+def _release(net: str, folder: str, blob: str, size: int | None = None) -> tuple[ReleaseFile]:
+    """A net's one released file: ``<folder>/application/system/model/final_model.pth``."""
+    return (ReleaseFile(f"{net}_final_model.pth", f"{folder}/application/system/model/final_model.pth", blob, size),)
+
+
+def _soundaqnet_release(variant: str, file: str, blob: str, scores: tuple[float, float, float]) -> ReleaseFile:
+    return ReleaseFile(file, f"SoundAQnet/application/system/model/{file}", blob, variant=variant, scores=scores)
+
+
+_MEL = (INPUT_MEL,)
 _SOUNDAQNET_PAQ = dict(zip(QUALITIES, (0.880, 1.029, 1.043, 0.972, 1.126, 0.969, 1.055, 1.140)))
+_UNUSED_LAYERS = "bn0, conv2, conv4, conv6 defined but unused, as in the original"
 
+# One entry per net, in the paper's table order. Scores: the paper's table; releases: the git blob ids of the
+# release's tree at pretrained_weights.RELEASE_COMMIT (SoundAQnet's variant scores are the ones its
+# application/Inference.py prints for each file; PAQ1027 is the paper's); paper_overhead: its Table/overhead.png.
 _SPECS = (
-    NetSpec("AD_CNN", "soundaq.models_zoo.nets.ad_cnn:ADCNN", (INPUT_MEL,), 521_472, 0.521472, 89.30, 0.84, 1.137,
-            original="Other_AD_CNN/framework/models_pytorch.py", released_weights="AD_CNN_final_model.pth",
-            notes="fixed input length: 3000-3019 frames", cost_hint_s=234),
-    NetSpec("Baseline_CNN", "soundaq.models_zoo.nets.baseline_cnn:BaselineCNN", (INPUT_MEL,), 1_009_900, None,
-            88.37, 0.92, 1.250, original="Other_Baseline_CNN/framework/models_pytorch.py",
-            released_weights="Baseline_CNN_final_model.pth",
-            notes="bn0, conv2, conv4, conv6 defined but unused, as in the original", cost_hint_s=67),
-    NetSpec("Hierarchical_CNN", "soundaq.models_zoo.nets.hierarchical_cnn:HierarchicalCNN", (INPUT_MEL,), 1_009_633,
+    NetSpec("AD_CNN", "soundaq.models_zoo.nets.ad_cnn:ADCNN", _MEL, 521_472, 0.521472, 89.30, 0.84, 1.137,
+            original="Other_AD_CNN/framework/models_pytorch.py", notes="fixed input length: 3000-3019 frames",
+            cost_hint_s=234,
+            releases=_release("AD_CNN", "Other_AD_CNN", "d7f0ee1b908c7193f1c45c519e1a965dbe40de5a", 2_099_681),
+            paper_overhead=PaperOverhead(0.52, 0.000029, 2.93, 0.0056, 1.791, 89.63, 2.21, 0.84, 0.02, 1.128, 0.077),
+            cpu_bf16=True, channels_last_cpu_gain=(1.28, 1.38)),
+    NetSpec("Baseline_CNN", "soundaq.models_zoo.nets.baseline_cnn:BaselineCNN", _MEL, 1_009_900, None,
+            88.37, 0.92, 1.250, original="Other_Baseline_CNN/framework/models_pytorch.py", notes=_UNUSED_LAYERS,
+            cost_hint_s=67,
+            releases=_release("Baseline_CNN", "Other_Baseline_CNN", "a62231a37df3496f8b4b58b496bc10f48a36cd81",
+                              4_064_400),
+            paper_overhead=PaperOverhead(1.01, 0.000004, 3.27, 0.0043, 1.181, 87.87, 1.76, 0.92, 0.01, 1.315, 0.144),
+            cpu_bf16=True, channels_last_cpu_gain=(1.25, 1.77)),
+    NetSpec("Hierarchical_CNN", "soundaq.models_zoo.nets.hierarchical_cnn:HierarchicalCNN", _MEL, 1_009_633,
             1.009633, 90.68, 0.88, 1.240, original="Other_Hierarchical_CNN/framework/models_pytorch.py",
-            released_weights="Hierarchical_CNN_final_model.pth",
-            notes="bn0, conv2, conv4, conv6 defined but unused, as in the original", cost_hint_s=32),
-    NetSpec("MobileNetV2", "soundaq.models_zoo.nets.mobilenetv2:MobileNetV2", (INPUT_MEL,), 2_259_164, 2.259164,
-            88.79, 0.92, 1.139, original="Other_MobileNetV2/framework/models_pytorch.py",
-            released_weights="MobileNetV2_final_model.pth", cost_hint_s=78),
-    NetSpec("YAMNet", "soundaq.models_zoo.nets.yamnet:YAMNet", (INPUT_MEL,), 3_235_100, 3.2351, 89.17, 0.91, 1.197,
-            original="Other_YAMNet/framework/models_pytorch.py",
-            released_weights="YAMNet_final_model.pth", cost_hint_s=67),
-    NetSpec("CNN_Transformer", "soundaq.models_zoo.nets.cnn_transformer:CNNTransformer", (INPUT_MEL,), 12_293_996,
+            notes=_UNUSED_LAYERS, cost_hint_s=32,
+            releases=_release("Hierarchical_CNN", "Other_Hierarchical_CNN", "dc34ada893f59bab2f4f8ed8f18a1a73c688502a",
+                              4_064_580),
+            paper_overhead=PaperOverhead(1.01, 0.000004, 3.27, 0.0046, 1.181, 89.82, 2.75, 0.89, 0.02, 1.293, 0.198),
+            cpu_bf16=True, channels_last_cpu_gain=(1.02, 1.39)),
+    NetSpec("MobileNetV2", "soundaq.models_zoo.nets.mobilenetv2:MobileNetV2", _MEL, 2_259_164, 2.259164,
+            88.79, 0.92, 1.139, original="Other_MobileNetV2/framework/models_pytorch.py", cost_hint_s=78,
+            releases=_release("MobileNetV2", "Other_MobileNetV2", "7397a3ed0ef6652a77ce4053dd40f27703e6af55"),
+            paper_overhead=PaperOverhead(2.26, 0.000012, 13.06, 0.0055, 1.937, 89.67, 0.88, 0.92, 0.01, 1.145, 0.112),
+            cpu_bf16=True, channels_last_cpu_gain=(1.81, 1.91)),
+    NetSpec("YAMNet", "soundaq.models_zoo.nets.yamnet:YAMNet", _MEL, 3_235_100, 3.2351, 89.17, 0.91, 1.197,
+            original="Other_YAMNet/framework/models_pytorch.py", cost_hint_s=67,
+            releases=_release("YAMNet", "Other_YAMNet", "100795547f079b71ac00ecad9503c4123a4ef69d"),
+            backbone=BackboneSpec(tuple(f"layer{i}." for i in range(1, 15)), ("classifier.",),
+                                  "yamnet.pth of the torch_audioset YAMNet port"),
+            paper_overhead=PaperOverhead(3.21, 0.000004, 6.82, 0.0049, 2.161, 88.84, 1.59, 0.90, 0.01, 1.199, 0.109),
+            cpu_bf16=True, channels_last_cpu_gain=(1.31, 1.35)),
+    NetSpec("CNN_Transformer", "soundaq.models_zoo.nets.cnn_transformer:CNNTransformer", _MEL, 12_293_996,
             12.293996, 93.10, 0.93, 1.318, original="Other_CNN_Transformer/framework/models_pytorch.py",
-            released_weights="CNN_Transformer_final_model.pth", cost_hint_s=131),
-    NetSpec("PANNs", "soundaq.models_zoo.nets.panns:PANNs", (INPUT_MEL,), 79_731_036, 79.731036, 93.28, 0.89, 1.139,
-            original="Other_PANNs/framework/models_pytorch.py", cost_hint_s=770),
+            cost_hint_s=131,
+            releases=_release("CNN_Transformer", "Other_CNN_Transformer", "57309fd0160dd3736ee02718675fce06b871c670"),
+            paper_overhead=PaperOverhead(12.29, 0.000004, 3.44, 0.0044, 1.241, 92.80, 0.59, 0.93, 0.01, 1.339, 0.134),
+            cpu_bf16=True, channels_last_cpu_gain=(1.27, 1.65)),
+    NetSpec("PANNs", "soundaq.models_zoo.nets.panns:PANNs", _MEL, 79_731_036, 79.731036, 93.28, 0.89, 1.139,
+            original="Other_PANNs/framework/models_pytorch.py", cost_hint_s=770,
+            weights_elsewhere="a file-sharing link in the release README (Other_PANNs)",
+            backbone=BackboneSpec(
+                tuple(f"conv_block{i}." for i in range(1, 7)) + ("fc1.",),
+                ("spectrogram_extractor.", "logmel_extractor.", "bn0.", "fc_audioset."),
+                "a PANNs CNN14 AudioSet checkpoint such as Cnn14_16k_mAP=0.438.pth (zenodo 3987831)"),
+            paper_overhead=PaperOverhead(79.73, 0.000085, 19.71, 0.0190, 5.665, 93.57, 1.18, 0.90, 0.02, 1.156, 0.107),
+            channels_last_cpu_gain=(0.82, 1.20)),
     NetSpec("SoundAQnet", "soundaq.models_zoo.nets.soundaqnet:SoundAQnet", (INPUT_MEL, INPUT_LOUDNESS), 2_701_812,
             2.701812, 96.09, 0.94, 1.027, paper_paq_mse_per_quality=_SOUNDAQNET_PAQ,
-            original="SoundAQnet/framework/models_pytorch.py", released_weights="SoundAQnet_ASC96_AEC94_PAQ1027.pth",
-            notes="gated graph convolution over 8 nodes in plain PyTorch (no dgl)", cost_hint_s=442),
+            original="SoundAQnet/framework/models_pytorch.py",
+            notes="gated graph convolution over 8 nodes in plain PyTorch (no dgl)", cost_hint_s=442,
+            releases=(_soundaqnet_release("PAQ1027", "SoundAQnet_ASC96_AEC94_PAQ1027.pth",
+                                          "80d1eef31b89490852e0a7ad11a512ca86b3c512", (96.09, 0.94, 1.027)),
+                      _soundaqnet_release("PAQ1039", "SoundAQnet_ASC96_AEC94_PAQ1039.pth",
+                                          "b9fbb31a9a7299193aee402ffe029ae04176b407", (95.69, 0.94, 1.039)),
+                      _soundaqnet_release("PAQ1041", "SoundAQnet_ASC96_AEC94_PAQ1041.pth",
+                                          "56e9b0ff4271889cd66fe3e74a0ebc22866c2afa", (95.99, 0.94, 1.041)),
+                      _soundaqnet_release("PAQ1052", "SoundAQnet_ASC96_AEC95_PAQ1052.pth",
+                                          "a312214ab0a8953815bc84ab707319cc6c43270f", (95.52, 0.95, 1.052))),
+            paper_overhead=PaperOverhead(2.70, 0.000091, 13.54, 0.0189, 3.219, 95.31, 0.77, 0.94, 0.01, 1.054, 0.091),
+            channels_last_cpu_gain=(0.87, 1.71)),
 )
 
+#: Registry name -> spec of the eight nets of the paper, in its table order.
+NETS: dict[str, NetSpec] = {s.name: s for s in _SPECS}
+#: The GPU the release's cost table was measured on.
+PAPER_OVERHEAD_DEVICE = "Tesla V100-SXM3-32GB"
+#: Registry name -> the release's cost table row (published facts; soundaq models --cost shows them beside
+#: its own measurements, labelled as the paper's); a view of the entries' ``paper_overhead``.
+PAPER_OVERHEAD: dict[str, PaperOverhead] = {s.name: s.paper_overhead for s in _SPECS if s.paper_overhead}
 #: The paper's mean and standard deviation over its 10 training runs per net (its cost table, "model
 #: overhead": scene accuracy as a fraction, the per-clip event AUC, the mean PAQ MSE), published facts
 #: shown beside a repeated-runs leaderboard (soundaq.benchmark.leaderboard.seeds); ``(mean, sd)``.
 PAPER_OVER_RUNS: dict[str, dict[str, tuple[float, float]]] = {
-    name: {"scene_acc": (acc / 100.0, acc_sd / 100.0), "event_auc": (auc, auc_sd), "aq_mse_mean": (mse, mse_sd)}
-    for name, acc, acc_sd, auc, auc_sd, mse, mse_sd in (
-        ("AD_CNN", 89.63, 2.21, 0.84, 0.02, 1.128, 0.077),
-        ("Baseline_CNN", 87.87, 1.76, 0.92, 0.01, 1.315, 0.144),
-        ("Hierarchical_CNN", 89.82, 2.75, 0.89, 0.02, 1.293, 0.198),
-        ("MobileNetV2", 89.67, 0.88, 0.92, 0.01, 1.145, 0.112),
-        ("YAMNet", 88.84, 1.59, 0.90, 0.01, 1.199, 0.109),
-        ("CNN_Transformer", 92.80, 0.59, 0.93, 0.01, 1.339, 0.134),
-        ("PANNs", 93.57, 1.18, 0.90, 0.02, 1.156, 0.107),
-        ("SoundAQnet", 95.31, 0.77, 0.94, 0.01, 1.054, 0.091))}
-
-#: Registry name -> spec of the eight nets of the paper, in its table order.
-NETS: dict[str, NetSpec] = {s.name: s for s in _SPECS}
+    name: row.over_runs() for name, row in PAPER_OVERHEAD.items()}
 #: Entry-point group through which installed packages add nets.
 ENTRY_POINT_GROUP = "soundaq.models"
 #: Schedule fields a net may override (the budget and the batch stay the run's).
@@ -157,7 +280,7 @@ def _import_target(target: str, label: str | None = None):
 
 def _as_spec(obj, target: str, name: str | None = None) -> NetSpec:
     if isinstance(obj, NetSpec):
-        return obj
+        return obj if obj.plugin else replace(obj, plugin=True)   # it joined from outside the project
     if isinstance(obj, type):
         return spec_from_class(obj, name=name, target=target)
     raise UserError(f"model {target}: is neither a net class nor a NetSpec; fix: point at the class")
@@ -181,6 +304,18 @@ def _entry_points() -> dict[str, NetSpec]:
 def nets() -> dict[str, NetSpec]:
     """Every known net: the paper's eight, those of installed plug-ins, those added by import path."""
     return {**NETS, **_entry_points(), **_PLUGINS}
+
+
+def find_spec(name: str) -> NetSpec | None:
+    """The registered spec of ``name`` (the paper's eight, plug-ins, nets added by import path so far), or
+    None: no variant resolution, no import (for per-net policies that fall back when a net is unknown)."""
+    return nets().get(name)
+
+
+def with_backbone() -> list[str]:
+    """Registry names whose entry declares an AudioSet backbone (``--pretrained``), in alphabetical order:
+    ``["PANNs", "YAMNet"]`` and plug-ins that declare one."""
+    return sorted(name for name, spec in nets().items() if spec.backbone is not None)
 
 
 def list_nets() -> list[str]:
@@ -310,40 +445,3 @@ def build_net(name: str, **kwargs):
 def count_params(net, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of ``net``."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable_only)
-
-
-@dataclass(frozen=True)
-class PaperOverhead:
-    """One row of the release's cost table (``Table/overhead.png`` of Yuanbo2020/SoundSCaper, measured on a
-    :data:`PAPER_OVERHEAD_DEVICE` with 30-s clips): the figures as printed there. Times are in seconds as
-    printed (the release does not say per what unit of work); memories are GPU memory in GB; the scores are
-    the mean and standard deviation over the release's repeated runs (scene accuracy in %, event AUC, the
-    mean of the 8 quality MSEs), not the single-run test scores of :class:`NetSpec`."""
-
-    params_m: float
-    training_time_s: float
-    training_gpu_memory_gb: float
-    inference_time_s: float
-    inference_gpu_memory_gb: float
-    scene_acc_pct_mean: float
-    scene_acc_pct_sd: float
-    event_auc_mean: float
-    event_auc_sd: float
-    aq_mse_mean_mean: float
-    aq_mse_mean_sd: float
-
-
-#: The GPU the release's cost table was measured on.
-PAPER_OVERHEAD_DEVICE = "Tesla V100-SXM3-32GB"
-#: Registry name -> the release's cost table row (published facts; soundaq models --cost shows them beside
-#: its own measurements, labelled as the paper's).
-PAPER_OVERHEAD: dict[str, PaperOverhead] = {
-    "AD_CNN": PaperOverhead(0.52, 0.000029, 2.93, 0.0056, 1.791, 89.63, 2.21, 0.84, 0.02, 1.128, 0.077),
-    "Baseline_CNN": PaperOverhead(1.01, 0.000004, 3.27, 0.0043, 1.181, 87.87, 1.76, 0.92, 0.01, 1.315, 0.144),
-    "Hierarchical_CNN": PaperOverhead(1.01, 0.000004, 3.27, 0.0046, 1.181, 89.82, 2.75, 0.89, 0.02, 1.293, 0.198),
-    "MobileNetV2": PaperOverhead(2.26, 0.000012, 13.06, 0.0055, 1.937, 89.67, 0.88, 0.92, 0.01, 1.145, 0.112),
-    "YAMNet": PaperOverhead(3.21, 0.000004, 6.82, 0.0049, 2.161, 88.84, 1.59, 0.90, 0.01, 1.199, 0.109),
-    "CNN_Transformer": PaperOverhead(12.29, 0.000004, 3.44, 0.0044, 1.241, 92.80, 0.59, 0.93, 0.01, 1.339, 0.134),
-    "PANNs": PaperOverhead(79.73, 0.000085, 19.71, 0.0190, 5.665, 93.57, 1.18, 0.90, 0.02, 1.156, 0.107),
-    "SoundAQnet": PaperOverhead(2.70, 0.000091, 13.54, 0.0189, 3.219, 95.31, 0.77, 0.94, 0.01, 1.054, 0.091),
-}

@@ -38,6 +38,7 @@ from soundaq.base.fileio import atomic_path, atomic_write_json, sha256_file
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.base.vocab import LABEL_GROUPS
 from soundaq.models_zoo.module import LOUDNESS_PER_FRAME, MONITOR, SoundscapeModule, monitor_for
+from soundaq.models_zoo.registry import NETS, find_spec, with_backbone
 from soundaq.models_zoo.schedules import PAPER, PATIENCE, Schedule
 
 
@@ -485,7 +486,8 @@ def is_rank_zero() -> bool:
 #: Nets whose CPU training step bf16 autocast (with channels-last) sped up 1.6-2.5x on a CPU with native bf16
 #: (AMX), outputs within 1e-2 (3e-2 MobileNetV2), as measured for issue 11; no gain for SoundAQnet and 2x
 #: slower PANNs. On CPUs without native bf16 (AVX2 only) bf16 is emulated and slower for every net.
-BF16_CPU_NETS = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "MobileNetV2", "YAMNet", "CNN_Transformer")
+#: A view of the registry entries' ``cpu_bf16`` (the paper's eight).
+BF16_CPU_NETS = tuple(name for name, spec in NETS.items() if spec.cpu_bf16)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -503,10 +505,9 @@ def cpu_has_native_bf16() -> bool:
 #: channels-last (NHWC) activations without reordering them. PANNs and SoundAQnet from a second run
 #: (their first: training 0.94x and 0.98x, inference 1.05x and 1.41x; timings of these large nets vary
 #: by about 15 % between runs on this shared machine).
+#: A view of the registry entries' ``channels_last_cpu_gain`` (the paper's eight).
 CHANNELS_LAST_CPU_GAIN: dict[str, tuple[float, float]] = {
-    "AD_CNN": (1.28, 1.38), "Baseline_CNN": (1.25, 1.77), "Hierarchical_CNN": (1.02, 1.39),
-    "MobileNetV2": (1.81, 1.91), "YAMNet": (1.31, 1.35), "CNN_Transformer": (1.27, 1.65),
-    "PANNs": (0.82, 1.20), "SoundAQnet": (0.87, 1.71)}
+    name: spec.channels_last_cpu_gain for name, spec in NETS.items() if spec.channels_last_cpu_gain}
 #: Inference switches to channels-last only where it measured at least this much faster (the training
 #: gains are kept for the record: training stays contiguous, see :func:`choose_memory_format`).
 CHANNELS_LAST_MIN_GAIN = 1.1
@@ -515,8 +516,9 @@ CHANNELS_LAST_MIN_GAIN = 1.1
 def choose_memory_format(model: str, schedule: Schedule, accelerator: str, phase: str) -> tuple[str, str]:
     """``(memory format, reason)`` of ``model``'s weights for ``phase`` ("training" or "inference").
 
-    ``channels_last`` for inference under a clip-budget schedule (the embedded preset) on a CPU where
-    :data:`CHANNELS_LAST_CPU_GAIN` measured it at least :data:`CHANNELS_LAST_MIN_GAIN` times faster;
+    ``channels_last`` for inference under a clip-budget schedule (the embedded preset) on a CPU where the
+    net's registry entry (``channels_last_cpu_gain``) measured it at least :data:`CHANNELS_LAST_MIN_GAIN`
+    times faster;
     ``contiguous`` otherwise: the paper's schedule, GPUs, nets not measured (plug-ins), and training:
     channels-last training steps gave different weights with one and with two threads (oneDNN splits
     the weight-gradient sums by thread), which would make the table depend on ``--workers``, while its
@@ -533,7 +535,8 @@ def choose_memory_format(model: str, schedule: Schedule, accelerator: str, phase
         return "contiguous", "not a CPU run"
     if phase == "training":
         return "contiguous", "channels-last training depends on the thread count (results must not)"
-    gains = CHANNELS_LAST_CPU_GAIN.get(model)
+    spec = find_spec(model)
+    gains = spec.channels_last_cpu_gain if spec is not None else None
     if gains is None:
         return "contiguous", f"channels-last not measured for {model}"
     gain = gains[1]
@@ -552,7 +555,8 @@ def apply_memory_format(net: torch.nn.Module, memory_format: str) -> torch.nn.Mo
 
 def choose_precision(model: str, schedule: Schedule, accelerator: str, requested=None) -> tuple[str, str]:
     """``(precision, reason)`` for Lightning: what was asked for; else, for the embedded schedule on a CPU
-    with native bf16, ``bf16-mixed`` for the nets where it was measured faster (:data:`BF16_CPU_NETS`);
+    with native bf16, ``bf16-mixed`` for the nets where it was measured faster (their registry entry's
+    ``cpu_bf16``);
     else full precision (the paper's schedule always trains in 32-bit, as the original). The reason
     goes into the run's provenance."""
     if requested is not None:
@@ -560,7 +564,8 @@ def choose_precision(model: str, schedule: Schedule, accelerator: str, requested
     on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
     if schedule.budget_clips is None or not on_cpu:
         return "32-true", "the paper's precision"
-    if model not in BF16_CPU_NETS:
+    spec = find_spec(model)
+    if spec is None or not spec.cpu_bf16:
         return "32-true", f"bf16 measured no faster for {model}"
     if not cpu_has_native_bf16():
         return "32-true", f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bf16"
@@ -740,9 +745,13 @@ def train_model(model: str, datamodule, *, out_dir: Path | str, schedule: Schedu
                               warmup_fraction=schedule.warmup_fraction, crop_frames=crop, seed=seed,
                               head_lr_width=schedule.head_lr_width, loss_weights=loss_weights)
     if pretrained is not None:
-        from soundaq.models_zoo.nets.pretrained import load_pretrained_backbone
+        from soundaq.models_zoo.nets.pretrained import PretrainedWeightsError, load_pretrained_backbone
 
-        report = load_pretrained_backbone(module.net, pretrained, model=model)
+        backbone = getattr(find_spec(model), "backbone", None)
+        if backbone is None:
+            raise PretrainedWeightsError(f"{model} has no pretrained AudioSet backbone; only "
+                                         f"{', '.join(with_backbone())} accept one (drop the pretrained-weights option)")
+        report = load_pretrained_backbone(module.net, pretrained, backbone, model=model)
         module.provenance["pretrained"] = {"file": pretrained.name, "sha256": pretrained_sha,
                                            "report": getattr(report, "__dict__", str(report))}
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soundaq.models_zoo.registry import NETS
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 
@@ -63,9 +65,7 @@ def test_entry_point_plugin_is_listed_with_the_zoo(tmp_path):
     proc = _soundaq("models", "--json", env_path=[tmp_path / "site", PLUGINS], timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = [row["name"] for row in json.loads(proc.stdout)]
-    assert names[:8] == ["AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "MobileNetV2", "YAMNet", "CNN_Transformer",
-                         "PANNs", "SoundAQnet"]
-    assert names[8:] == ["ToyNet"]
+    assert names == [*NETS, "ToyNet"]
 
 
 def test_a_broken_import_path_is_one_line(tmp_path):
@@ -73,3 +73,77 @@ def test_a_broken_import_path_is_one_line(tmp_path):
                     env_path=[PLUGINS], timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "cannot import no_such_package" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+NINTH_NET = """
+import torch
+from torch import nn
+
+from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads
+from soundaq.models_zoo.registry import INPUT_MEL, NetSpec
+
+
+class NinthNet(ZooNet):
+    \"\"\"Mean and max of the log-mel bands through one linear layer, the zoo's twelve heads.\"\"\"
+
+    min_frames = 8
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(128, 16)
+        add_linear_heads(self, 16)
+
+    def forward(self, mel, loudness=None):
+        self.check_inputs(mel, loudness)
+        return linear_heads(self, torch.relu(self.proj(torch.cat([mel.mean(1), mel.amax(1)], dim=1))))
+
+
+# Its one registry entry: every fact about the net, the CPU policies included.
+SPEC = NetSpec("NinthNet", "ninth_net:NinthNet", (INPUT_MEL,), 2_540, None,
+               None, None, None, notes="a ninth net from a scratch module", schedule={"lr": 2e-3},
+               cpu_bf16=False, channels_last_cpu_gain=(1.0, 1.3))
+"""
+
+
+def test_a_ninth_net_is_one_file_and_one_registry_entry(tmp_path, monkeypatch, capsys, request, soundaq_cache,
+                                                      small_embedded_set):
+    """A net written from scratch outside the project plus its one registry entry (a NetSpec named by an
+    entry point of an installed distribution) is listed by `soundaq models`, trains one step with the
+    policies its entry declares, and predicts; nothing else is edited (in-process: three CLI runs)."""
+    import soundfile as sf
+
+    from soundaq.benchmark.cli import main
+    from soundaq.models_zoo import registry
+
+    site = tmp_path / "site"
+    dist = site / "ninth_net-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (site / "ninth_net.py").write_text(NINTH_NET)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ninth-net\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[soundaq.models]\nNinthNet = ninth_net:SPEC\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(registry, "_ENTRY_POINTS", None)      # installed now: read the entry points again
+    monkeypatch.setattr(registry, "_PLUGINS", {})             # predict resolves the checkpoint's class here
+    request.addfinalizer(lambda: sys.modules.pop("ninth_net", None))
+
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == [*NETS, "NinthNet"]
+    assert rows[-1]["notes"] == "a ninth net from a scratch module" and rows[-1]["plugin"] is True
+
+    run = tmp_path / "train"
+    assert main(["train", "--model", "NinthNet", "--data", "embedded", "--schedule", "embedded",
+                 "--budget-clips", "8", "--batch-size", "8", "--accelerator", "cpu", "--no-progress",
+                 "--cache-dir", str(soundaq_cache), "--out", str(run)]) == 0
+    prov = json.loads((run / "train.json").read_text())["provenance"]
+    assert prov["steps"] == 1 and prov["schedule"]["lr"] == 2e-3
+    assert prov["precision_reason"] == "bf16 measured no faster for NinthNet"
+    assert prov["validation_memory_format"] == "channels_last"      # its entry's measured gain, 1.3x
+
+    audio = tmp_path / "clip.wav"
+    sf.write(audio, np.random.default_rng(1).normal(0, 0.05, 44100 * 2), 44100)
+    out = tmp_path / "pred.json"
+    assert main(["predict", str(audio), "--checkpoint", str(run / "checkpoints" / "last.ckpt"),
+                 "--out", str(out)]) == 0
+    pred = json.loads(out.read_text())
+    assert pred[0]["model"] == "NinthNet" and len(pred[0]["qualities"]) == 8

@@ -18,8 +18,7 @@ from soundaq.benchmark.cli import main
 from soundaq.models_zoo import registry
 from soundaq.models_zoo.registry import NETS, build_net, get_spec, list_nets
 
-NAMES = ["AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "MobileNetV2", "YAMNet", "CNN_Transformer", "PANNs",
-         "SoundAQnet"]
+#: The issue's list of the originals' exact parameter counts: an independent reference for the registry's.
 ISSUE_PARAMS = {"AD_CNN": 521_472, "Baseline_CNN": 1_009_900, "Hierarchical_CNN": 1_009_633,
                 "MobileNetV2": 2_259_164, "YAMNet": 3_235_100, "CNN_Transformer": 12_293_996,
                 "PANNs": 79_731_036, "SoundAQnet": 2_701_812}
@@ -40,13 +39,32 @@ def _paper_table(readme: str) -> dict[str, dict]:
 
 
 def test_names_and_order():
-    assert list_nets() == NAMES == list(NETS)
+    assert list_nets()[:len(NETS)] == list(NETS) and list(NETS) == list(ISSUE_PARAMS)
+    assert all(NETS[name].name == name for name in NETS)
+
+
+def test_views_of_the_entries_agree_with_them():
+    """The per-net tables other modules read are views of the entries, one per net that has the fact."""
+    from soundaq.models_zoo import pretrained_weights, training
+
+    assert list(registry.PAPER_OVERHEAD) == [n for n, s in NETS.items() if s.paper_overhead]
+    for name, runs in registry.PAPER_OVER_RUNS.items():
+        row = NETS[name].paper_overhead
+        assert runs["scene_acc"] == (row.scene_acc_pct_mean / 100, row.scene_acc_pct_sd / 100)
+    assert training.BF16_CPU_NETS == tuple(n for n, s in NETS.items() if s.cpu_bf16)
+    assert training.CHANNELS_LAST_CPU_GAIN == {n: s.channels_last_cpu_gain for n, s in NETS.items()
+                                               if s.channels_last_cpu_gain}
+    for name, spec in NETS.items():
+        files = [r.file.name for r in pretrained_weights.RELEASES if r.model == name]
+        assert files == [f.name for f in spec.releases]
+        assert spec.released_weights == (files[0] if files else None)
+        assert (name in pretrained_weights.UNPINNED) is (spec.weights_elsewhere is not None) is (not files)
 
 
 def test_paper_scores_match_reference_readme(reference):
     readme = (reference / "README.md").read_text()
     table = _paper_table(readme)
-    assert set(table) == set(NAMES)
+    assert list(table) == list(NETS)         # the paper's nets, in its table order
     for name, row in table.items():
         spec = NETS[name]
         assert spec.params == ISSUE_PARAMS[name]
@@ -84,19 +102,22 @@ def test_models_json_counts_every_net(capsys):
     """`soundaq models --json --count` builds all eight nets: counts equal the originals'."""
     assert main(["models", "--json", "--count"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == NAMES
+    assert [r["name"] for r in rows] == list(NETS)
     for row in rows:
         assert row["params"] == row["params_counted"] == ISSUE_PARAMS[row["name"]]
-        assert row["uses_loudness"] is (row["name"] == "SoundAQnet")
         assert row["inputs"][0].startswith("log-mel")
         assert registry.net_class(row["name"]).uses_loudness is row["uses_loudness"]
-    assert get_spec("PANNs").paper_scene_acc == rows[6]["paper_scene_acc"] == 93.28
+        assert row["released_weights"] == NETS[row["name"]].released_weights
+    assert [r["name"] for r in rows if r["uses_loudness"]] == ["SoundAQnet"]
+    panns = next(r for r in rows if r["name"] == "PANNs")
+    assert get_spec("PANNs").paper_scene_acc == panns["paper_scene_acc"] == 93.28
+    assert panns["released_weights"] is None
 
 
 def test_models_table(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    for name in NAMES:
+    for name in NETS:
         assert name in out
     assert "79,731,036" in out and "96.09" in out and "1.027" in out
 

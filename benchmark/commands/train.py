@@ -52,7 +52,7 @@ def register(sub) -> None:
                         "events 1, the rest 0.5), or 12 weights L1,...,L12 in the order scene, events, ISOP, ISOE, "
                         "pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous")
     p.add_argument("--pretrained", type=Path, default=None,
-                   help="AudioSet backbone weights for PANNs (Cnn14 .pth) or YAMNet (yamnet.pth)")
+                   help="AudioSet backbone weights for the nets that have one: PANNs (Cnn14 .pth), YAMNet (yamnet.pth)")
     p.add_argument("--norm-stats", type=Path, default=None,
                    help="normalisation statistics JSON (default: computed on the training split)")
     p.add_argument("--limit-train-batches", type=o.batch_limit, default=None, metavar="N|F",
@@ -71,8 +71,10 @@ def _train(args) -> int:
     spec = get_spec(args.model)             # a plug-in given by import path joins the registry here
     args.model = spec.name
     uncertainty, loss_weights = _loss_weighting(args)
-    if args.pretrained is not None and args.model not in ("PANNs", "YAMNet"):
-        raise UserError(f"--pretrained is for PANNs and YAMNet; {args.model} has no AudioSet backbone")
+    if args.pretrained is not None and spec.backbone is None:
+        from soundaq.models_zoo.registry import with_backbone
+
+        raise UserError(f"--pretrained is for {' and '.join(with_backbone())}; {args.model} has no AudioSet backbone")
 
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
     from soundaq.models_zoo.schedules import SCHEDULES

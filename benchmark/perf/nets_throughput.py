@@ -1,4 +1,4 @@
-"""Throughput of the eight zoo nets on CPU: inference clips/s, one training step, peak memory.
+"""Throughput of the zoo's nets on CPU: inference clips/s, one training step, peak memory.
 
     .venv/bin/python -m soundaq.benchmark.perf.nets_throughput [--nets all|NAME,...] [--batches 8,32]
         [--train-batch 8] [--repeats 3] [--warmup 1] [--threads N] [--omp-wait-policy passive]
@@ -43,10 +43,11 @@ import time
 import timeit
 from pathlib import Path
 
+from soundaq.models_zoo.registry import CLIP_LOUDNESS_SHAPE, CLIP_MEL_SHAPE, NETS
+
 ROOT = Path(__file__).resolve().parents[2]
-ALL_NETS = ("AD_CNN", "Baseline_CNN", "Hierarchical_CNN", "MobileNetV2", "YAMNet", "CNN_Transformer",
-            "PANNs", "SoundAQnet")
-FRAMES, LOUDNESS_SAMPLES, MEL_BINS = 3001, 15000, 64
+ALL_NETS = tuple(NETS)      # the registry's nets of the paper, in its table order
+(FRAMES, MEL_BINS), (LOUDNESS_SAMPLES, _) = CLIP_MEL_SHAPE, CLIP_LOUDNESS_SHAPE
 
 
 # ---------------------------------------------------------------------------------------------

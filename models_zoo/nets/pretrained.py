@@ -28,42 +28,24 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Protocol
 
 from soundaq.base.errors import UserError, first_line
 
-__all__ = ["PretrainedWeightsError", "BackboneSpec", "BACKBONES", "LoadReport", "read_state_dict",
-           "load_pretrained_backbone", "supports_pretrained"]
+__all__ = ["Backbone", "LoadReport", "PretrainedWeightsError", "load_pretrained_backbone", "read_state_dict"]
 
 
 class PretrainedWeightsError(UserError):
     """The pretrained-weights file cannot be used; the message names the file and the fix."""
 
 
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Which of a net's keys form its pretrained backbone, and what the expected file is."""
+class Backbone(Protocol):
+    """What the loader needs of a backbone: a net's registry entry's ``backbone``
+    (:class:`soundaq.models_zoo.registry.BackboneSpec`)."""
 
-    model: str
     keep_prefixes: tuple[str, ...]
     ignore_prefixes: tuple[str, ...]
     expected_file: str
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "PANNs": BackboneSpec(
-        model="PANNs",
-        keep_prefixes=tuple(f"conv_block{i}." for i in range(1, 7)) + ("fc1.",),
-        ignore_prefixes=("spectrogram_extractor.", "logmel_extractor.", "bn0.", "fc_audioset."),
-        expected_file="a PANNs CNN14 AudioSet checkpoint such as Cnn14_16k_mAP=0.438.pth (zenodo 3987831)",
-    ),
-    "YAMNet": BackboneSpec(
-        model="YAMNet",
-        keep_prefixes=tuple(f"layer{i}." for i in range(1, 15)),
-        ignore_prefixes=("classifier.",),
-        expected_file="yamnet.pth of the torch_audioset YAMNet port",
-    ),
-}
 
 
 @dataclass
@@ -89,11 +71,6 @@ class LoadReport:
                 "loaded_tensors": len(self.loaded), "loaded_parameters": self.loaded_parameters,
                 "ignored_keys": self.ignored, "unexpected_keys": self.unexpected,
                 "absent_counters": self.absent_counters}
-
-
-def supports_pretrained(model_name: str) -> bool:
-    """True for the registry names that accept an AudioSet backbone file (PANNs, YAMNet)."""
-    return model_name in BACKBONES
 
 
 def _is_tensor_dict(obj) -> bool:
@@ -138,21 +115,19 @@ def read_state_dict(path: Path | str) -> OrderedDict:
     return strip_module_prefix(obj)
 
 
-def load_pretrained_backbone(net, path: Path | str, model: str | None = None) -> LoadReport:
+def load_pretrained_backbone(net, path: Path | str, backbone: Backbone, model: str | None = None) -> LoadReport:
     """Copy the AudioSet backbone weights in ``path`` into ``net`` (a PANNs or YAMNet), in place.
 
-    ``model`` is the registry name; by default the class name of ``net``. All-or-nothing: on any
-    mismatch :class:`PretrainedWeightsError` is raised before a single tensor is copied.
+    ``backbone`` is the net's registry entry's (``get_spec(name).backbone``); ``model`` the registry name
+    for messages, by default the class name of ``net``. All-or-nothing: on any mismatch
+    :class:`PretrainedWeightsError` is raised before a single tensor is copied.
     """
     import torch
 
     from soundaq.base.fileio import sha256_file
 
     name = model or type(net).__name__
-    spec = BACKBONES.get(name)
-    if spec is None:
-        raise PretrainedWeightsError(f"{name} has no pretrained AudioSet backbone; only "
-                                     f"{', '.join(BACKBONES)} accept one (drop the pretrained-weights option)")
+    spec = backbone
     path = Path(path)
     source = read_state_dict(path)
     target = net.state_dict()
@@ -162,7 +137,7 @@ def load_pretrained_backbone(net, path: Path | str, model: str | None = None) ->
     if missing:
         sample = ", ".join(list(source)[:3])
         raise PretrainedWeightsError(
-            f"{path}: not a {spec.model} backbone: {len(missing)} of {len(wanted)} tensors missing "
+            f"{path}: not a {name} backbone: {len(missing)} of {len(wanted)} tensors missing "
             f"(first: {missing[0]}; the file has keys like {sample}); {hint}")
     wrong = [(k, tuple(source[k].shape), tuple(target[k].shape)) for k in wanted
              if k in source and tuple(source[k].shape) != tuple(target[k].shape)]
@@ -170,12 +145,12 @@ def load_pretrained_backbone(net, path: Path | str, model: str | None = None) ->
         k, got, want = wrong[0]
         raise PretrainedWeightsError(
             f"{path}: {len(wrong)} backbone tensors have the wrong shape (first: {k} is {list(got)}, "
-            f"{spec.model} needs {list(want)}); {hint}")
+            f"{name} needs {list(want)}); {hint}")
     for k in wanted:
         if k in source and source[k].is_floating_point() and not bool(torch.isfinite(source[k]).all()):
             raise PretrainedWeightsError(f"{path}: tensor {k} holds NaN or infinite values; the file is corrupt, "
                                          "download it again")
-    report = LoadReport(model=spec.model, path=str(path), sha256=sha256_file(path))
+    report = LoadReport(model=name, path=str(path), sha256=sha256_file(path))
     parameter_names = {n for n, _ in net.named_parameters()}   # buffers (BN running stats) are not parameters
     with torch.no_grad():
         for k in wanted:
