@@ -390,7 +390,7 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         seen[p.key] = p.source
     import pandas as pd
 
-    from soundaq.evaluation.correlation import is_synthetic
+    from soundaq.base.predictions_table import is_synthetic
 
     synthetic = is_synthetic(pd.DataFrame({"data": [p.data for p in predictions]}))
     previous = read_previous(out)

@@ -187,6 +187,7 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
                 data_label: str, synthetic: bool, failed: list[str], started: float) -> Outcome:
     import pandas as pd
 
+    from soundaq.base import predictions_table
     from soundaq.benchmark.leaderboard import seeds_report
     from soundaq.evaluation.bootstrap import SEEDS_AND_CLIPS, compare_to_leader_over_seeds
     from soundaq.models_zoo.metrics import metrics_for
@@ -195,8 +196,8 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
     complete = [e["model"] for e in summary if e["status"] in RANKED and e["n_seeds"] == len(seeds)]
     comparisons = None
     if len(complete) >= 2:
-        tables = {m: [pd.read_csv(out / f"seed_{k}" / "predictions" / f"{m}.csv", float_precision="round_trip")
-                      for k in seeds] for m in complete}
+        tables = {m: [predictions_table.read(out / f"seed_{k}" / "predictions" / f"{m}.csv") for k in seeds]
+                  for m in complete}
         comparisons = compare_to_leader_over_seeds(tables, complete[0], metrics=metrics_for(datamodule.tasks),
                                                    n_resamples=s.n_resamples, seed=s.seed)
         with atomic_path(out / "comparisons.csv") as tmp:
