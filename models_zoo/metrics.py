@@ -155,17 +155,18 @@ class EvalData:
                         clips=[self.clips[i] for i in index], source=self.source)
 
     @classmethod
-    def from_table(cls, frame, source: str = "predictions table") -> "EvalData":
+    def from_table(cls, frame, source: str = "predictions table", lines: bool = False) -> "EvalData":
         """Read a predictions table (``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``) through its one
         parser, :func:`soundaq.base.predictions_table.score_arrays`.
 
         A label group whose ``true_*`` columns are all empty (``vocab.TRUTH_GROUP_COLUMNS``) is unlabelled;
-        one empty cell in a group that has values elsewhere is an error naming the clip.
+        one empty cell in a group that has values elsewhere is an error naming the clip. ``lines``: the frame
+        was read from a CSV file, so messages give the line too.
 
         Raises:
             PredictionTableError: the table's problems (one line naming row, clip, column and fix).
         """
-        return cls(source=source, **predictions_table.score_arrays(frame, source))
+        return cls(source=source, **predictions_table.score_arrays(frame, source, lines))
 
 
 def _scene_indices(scene_true, n: int, source: str) -> np.ndarray:
@@ -206,7 +207,7 @@ def read_predictions(path: Path | str) -> EvalData:
     Raises:
         PredictionTableError: a missing or unreadable file (not UTF-8 text, a binary file: one line
             naming file:line), missing columns, bad cells (:func:`soundaq.base.predictions_table.read`)."""
-    return EvalData.from_table(predictions_table.read(path), source=str(path))
+    return EvalData.from_table(predictions_table.read(path), source=str(path), lines=True)
 
 
 # --------------------------------------------------------------------------------------------------

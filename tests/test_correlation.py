@@ -324,7 +324,7 @@ def pred_csv(tmp_path, test_labels):
     (lambda f: to_soundscapy(f), "PAQ1..PAQ8"),
     (lambda f: f.rename(columns={"pleasant": "Pleasant"}), "lower case"),
     (lambda f: f.iloc[:0], "no rows"),
-    (lambda f: f.assign(calm=f["calm"].astype(object).where(f.index != 4, "high")), 
+    (lambda f: f.assign(calm=f["calm"].astype(object).where(f.index != 4, "high")),
      ("row 5, line 6 (clip ", "column calm: 'high' is not a finite number; fix:")),
     (lambda f: f.assign(model=np.where(f.index % 2, "a", "b")), "2 models"),
 ])

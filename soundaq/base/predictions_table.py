@@ -121,12 +121,9 @@ def write(frame: pd.DataFrame, path: Path | str, float_format: str | None = None
     Raises:
         soundaq.base.fileio.WriteFailed: the folder cannot take the file.
     """
-    from soundaq.base.fileio import atomic_path
+    from soundaq.base.fileio import write_csv
 
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format=float_format)
-    return path
+    return write_csv(frame, path, float_format)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,7 +254,7 @@ def is_synthetic(frame: pd.DataFrame) -> bool:
 # --------------------------------------------------------------------------------------------------
 # what scoring reads
 # --------------------------------------------------------------------------------------------------
-def score_arrays(frame: pd.DataFrame, source: str = "predictions table") -> dict:
+def score_arrays(frame: pd.DataFrame, source: str = "predictions table", lines: bool = False) -> dict:
     """The arrays ``soundaq.models_zoo.metrics.EvalData`` takes, from a predictions table with
     :data:`SCORING_COLUMNS`.
 
@@ -266,6 +263,7 @@ def score_arrays(frame: pd.DataFrame, source: str = "predictions table") -> dict
         and for each labelled group "scene_true" [N] (index into SCENES), "event_true" [N, 15] (0/1),
         "quality_true" [N, 8] with "iso_true" [N, 2]}``, float64/int64 in vocabulary order. A label group
         whose ``true_*`` columns are all empty (:data:`~soundaq.base.vocab.TRUTH_GROUP_COLUMNS`) is left out.
+        ``lines``: see :func:`where` (True for a table read from a CSV file).
     Raises:
         PredictionTableError: no rows, missing columns, a repeated clip, an empty or non-number cell
             in a labelled group, an unknown ``true_scene``, an event label other than 0/1.
@@ -276,32 +274,32 @@ def score_arrays(frame: pd.DataFrame, source: str = "predictions table") -> dict
     dup = clips.duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise PredictionTableError(f"{source}: {where(frame, i)}: clip {clips.iloc[i]!r} appears more than once; "
+        raise PredictionTableError(f"{source}: {where(frame, i, lines)}: clip {clips.iloc[i]!r} appears more than once; "
                                    "fix: keep one row per clip")
-    out = {"scene_prob": numbers(frame, SCENE_PROB_COLUMNS, source),
-           "event_prob": numbers(frame, EVENT_PROB_COLUMNS, source),
-           "quality_pred": numbers(frame, QUALITIES, source),
-           "iso_pred": numbers(frame, ("isop", "isoe"), source), "clips": clips.tolist()}
+    out = {"scene_prob": numbers(frame, SCENE_PROB_COLUMNS, source, lines),
+           "event_prob": numbers(frame, EVENT_PROB_COLUMNS, source, lines),
+           "quality_pred": numbers(frame, QUALITIES, source, lines),
+           "iso_pred": numbers(frame, ("isop", "isoe"), source, lines), "clips": clips.tolist()}
     if not group_empty(frame, TRUTH_GROUP_COLUMNS["scene"]):
         names = frame["true_scene"].astype(str).str.strip()
         unknown = ~names.isin(SCENES)
         if unknown.any():
             i = int(np.flatnonzero(unknown.to_numpy())[0])
             raw = frame["true_scene"].iloc[i]
-            raise cell_error(source, where(frame, i), "true_scene", None if _blank(raw) else raw,
+            raise cell_error(source, where(frame, i, lines), "true_scene", None if _blank(raw) else raw,
                              "is empty" if _blank(raw) else "is not a known scene", f"use one of {', '.join(SCENES)}")
         out["scene_true"] = names.map({s: i for i, s in enumerate(SCENES)}).to_numpy(np.int64)
     if not group_empty(frame, TRUE_EVENT_COLUMNS):
-        events = numbers(frame, TRUE_EVENT_COLUMNS, source)
+        events = numbers(frame, TRUE_EVENT_COLUMNS, source, lines)
         bad = (events != 0) & (events != 1)
         if bad.any():
             i, j = map(int, np.argwhere(bad)[0])
-            raise cell_error(source, where(frame, i), TRUE_EVENT_COLUMNS[j], float(events[i, j]),
+            raise cell_error(source, where(frame, i, lines), TRUE_EVENT_COLUMNS[j], float(events[i, j]),
                              "is not an event label", "event labels must be 0 or 1")
         out["event_true"] = events
     if not group_empty(frame, TRUTH_GROUP_COLUMNS["qualities"]):
-        out["quality_true"] = numbers(frame, TRUE_QUALITY_COLUMNS, source)
-        out["iso_true"] = numbers(frame, ("true_isop", "true_isoe"), source)
+        out["quality_true"] = numbers(frame, TRUE_QUALITY_COLUMNS, source, lines)
+        out["iso_true"] = numbers(frame, ("true_isop", "true_isoe"), source, lines)
     return out
 
 
