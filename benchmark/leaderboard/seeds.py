@@ -29,7 +29,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.benchmark.leaderboard.model_run import run_model
 from soundaq.benchmark.leaderboard.run import (
@@ -200,8 +200,7 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
                   for m in complete}
         comparisons = compare_to_leader_over_seeds(tables, complete[0], metrics=metrics_for(datamodule.tasks),
                                                    n_resamples=s.n_resamples, seed=s.seed)
-        with atomic_path(out / "comparisons.csv") as tmp:
-            comparisons.to_csv(tmp, index=False, float_format="%.6g")
+        write_csv(comparisons, out / "comparisons.csv", float_format="%.6g")
     budget = budget_text(s)
     title = seeds_report.title(data_label, seeds, synthetic)
     fig_path = out / "leaderboard.png"
@@ -211,8 +210,7 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
     folds = [c for c in FOLD_COLUMNS if summary and c in summary[0]["mean"]]
     columns = ["kind", "seed", *leaderboard_columns(), *folds, "n_seeds", *PAPER_RUNS]
     rows = csv_rows(per_seed, summary)
-    with atomic_path(out / "leaderboard.csv") as tmp:
-        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(pd.DataFrame(rows, columns=columns), out / "leaderboard.csv", float_format="%.6g")
     taus = kendall_taus(summary, seeds)
     prov = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv),
             "data": datamodule.describe(), "synthetic": synthetic, "seeds": seeds, "seed": s.seed,
