@@ -31,6 +31,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from soundaq.base.errors import UserError
+from soundaq.base.predictions_table import window_label
 from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
 from soundaq.captions.compare_texts import (  # noqa: F401 - the template texts are part of this module's API
     feelings_text,
@@ -54,7 +55,6 @@ from soundaq.captions.tables import (
     predictions_from_frame,
     predictions_from_results,
     read_predictions_file,
-    window_label,
 )
 
 #: An event present on both sides is "more" on one when its probability differs by at least this.

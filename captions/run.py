@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from soundaq.base import predictions_table
 from soundaq.base.errors import UserError
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder, sha256_file
+from soundaq.base.fileio import atomic_write_json, atomic_write_text, output_folder, sha256_file, write_csv
 from soundaq.base.vocab import QUALITIES
 from soundaq.captions.llm import ChatClient, Completion, LLMFailure, LLMSettings, default_cache_dir, endpoint
 from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
@@ -265,8 +266,7 @@ def write_outputs(out: Path, rows: list[dict], summary: dict) -> list[Path]:
 
     out = output_folder(out)
     frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
-    with atomic_path(out / "captions.csv") as tmp:
-        frame.to_csv(tmp, index=False)
+    write_csv(frame, out / "captions.csv")
     atomic_write_text(out / "captions.jsonl",
                       "".join(json.dumps(jsonl_record(r), ensure_ascii=False) + "\n" for r in rows))
     atomic_write_text(out / "captions.md", render_markdown(rows, summary))
@@ -390,7 +390,7 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         seen[p.key] = p.source
     import pandas as pd
 
-    from soundaq.evaluation.correlation import is_synthetic
+    from soundaq.base.predictions_table import is_synthetic
 
     synthetic = is_synthetic(pd.DataFrame({"data": [p.data for p in predictions]}))
     previous = read_previous(out)
@@ -427,8 +427,7 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         "versions": _versions(),
     }
     if audio:
-        with atomic_path(out / "predictions.csv") as tmp:
-            results_frame(results).to_csv(tmp, index=False)
+        predictions_table.write(results_frame(results), out / "predictions.csv")
     write_outputs(out, result["rows"], summary)
     return summary
 

@@ -21,22 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import numpy as np
-
+from soundaq.base import predictions_table
 from soundaq.base.errors import UserError
-from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, PREDICTION_COLUMNS, QUALITIES, SCENE_PROB_COLUMNS, SCENES
+from soundaq.base.predictions_table import FIX as _FIX_TABLE
+from soundaq.base.predictions_table import WHOLE, PredictionTableError
+from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, QUALITIES, SCENE_PROB_COLUMNS, SCENES
 
-#: ``window`` of a whole-clip row in captions.csv.
-WHOLE = "all"
-#: ``window`` values that mean "the whole clip" in predictions tables (``soundaq predict`` writes "mean").
-WHOLE_ALIASES = frozenset({"", "all", "mean", "nan", "none"})
 TABLE_SUFFIXES = (".csv", ".json")
-_PROBABILITY_COLUMNS = (*SCENE_PROB_COLUMNS, *EVENT_PROB_COLUMNS)
-_FIX_TABLE = "write the table again with `soundaq predict` or `soundaq leaderboard`"
-
-
-class PredictionTableError(UserError):
-    """A predictions table or JSON that cannot be captioned; the message names file, row and column."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +73,6 @@ class Prediction:
         return asdict(self)
 
 
-def window_label(start_s: float, end_s: float) -> str:
-    """``"START-END"`` in seconds, at most 3 decimals and no trailing zeros: ``window_label(30, 60) == "30-60"``."""
-    def num(x: float) -> str:
-        return f"{round(float(x), 3):g}"
-
-    return f"{num(start_s)}-{num(end_s)}"
-
-
 def parse_window(text: str) -> tuple[float, float]:
     """``"30-60"`` -> ``(30.0, 60.0)``; raises ValueError unless 0 <= start < end."""
     start, sep, end = str(text).strip().partition("-")
@@ -102,56 +85,8 @@ def parse_window(text: str) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------------
-# tables
+# tables (read and checked by soundaq.base.predictions_table, the one owner of the format)
 # --------------------------------------------------------------------------------------------------
-def _missing_hint(columns) -> str:
-    cols = set(columns)
-    if {f"PAQ{i}" for i in range(1, 9)} <= cols:
-        return " (found soundscapy's PAQ1..PAQ8: rename them with soundaq.base.vocab.from_soundscapy)"
-    if any(c.startswith("event_") and not c.startswith("event_prob_") for c in cols) and \
-            not any(c.startswith("event_prob_") for c in cols):
-        return " (this looks like a label table, not predictions)"
-    return ""
-
-
-def _fail(source: str, where: str, column: str, value, problem: str, fix: str) -> PredictionTableError:
-    """``FILE: row 3 (clip 'x'), column C: 'value' problem; fix: ...`` (no value shown when it is None)."""
-    value = value.item() if hasattr(value, "item") else value
-    cell = f"column {column}" if value is None else f"column {column}: {value!r}"
-    return PredictionTableError(f"{source}: {where}, {cell} {problem}; fix: {fix}")
-
-
-def _short(i: int, csv_lines) -> str:
-    return csv_lines[i] if isinstance(csv_lines, (list, tuple)) else f"row {i + 1}"
-
-
-def _row_where(frame, i: int, csv_lines) -> str:
-    """Where row ``i`` is: ``row 3, line 4 (clip 'x')``; ``csv_lines`` may instead be a list of row names."""
-    clip = str(frame["clip"].iloc[i]) if "clip" in frame.columns else "?"
-    if isinstance(csv_lines, (list, tuple)):
-        return f"{csv_lines[i]} (clip {clip!r})"
-    line = f", line {i + 2}" if csv_lines else ""
-    window = ""
-    if "window" in frame.columns and str(frame["window"].iloc[i]).strip().lower() not in WHOLE_ALIASES:
-        window = f", window {frame['window'].iloc[i]}"
-    return f"row {i + 1}{line} (clip {clip!r}{window})"
-
-
-def _numeric_block(frame, columns: Sequence[str], source: str, csv_lines: bool) -> np.ndarray:
-    import pandas as pd
-
-    block = frame[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(block)
-    if bad.any():
-        i, j = map(int, np.argwhere(bad)[0])
-        raw = frame[columns[j]].iloc[i]
-        empty = raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() in ("", "nan")
-        raise _fail(source, _row_where(frame, i, csv_lines), columns[j], None if empty else raw,
-                    "is empty" if empty else "is not a finite number",
-                    f"rewrite that cell or drop the clip; {_FIX_TABLE}")
-    return block
-
-
 def predictions_from_frame(frame, source: str = "predictions table", csv_lines: bool | Sequence[str] = False
                            ) -> list[Prediction]:
     """Validate a predictions table and turn it into :class:`Prediction` rows.
@@ -168,101 +103,20 @@ def predictions_from_frame(frame, source: str = "predictions table", csv_lines: 
         One :class:`Prediction` per row, in table order.
 
     Raises:
-        PredictionTableError: no rows, a missing column, a NaN/non-number, a probability outside [0, 1],
-            an unknown scene, several models, an empty clip id, a repeated (clip, window).
+        PredictionTableError: as :func:`soundaq.base.predictions_table.rows` (no rows, a missing column,
+            a NaN/non-number, a probability outside [0, 1], an unknown scene, several models, an empty
+            clip id, a repeated (clip, window)).
     """
-    if len(frame.columns) == 0 or len(frame) == 0:
-        raise PredictionTableError(f"{source}: the table has no rows; fix: pass a predictions table with one row per clip")
-    if "clip" not in frame.columns and "recording" in frame.columns:
-        # `soundaq predict REC... --out DIR` names its rows by recording: timeseries.csv (one row per
-        # window) and recordings.csv (one row per recording, the means over its windows)
-        frame = frame.rename(columns={"recording": "clip"})
-    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
-    if missing:
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise PredictionTableError(f"{source}: missing column(s) {', '.join(missing[:5])}{more}"
-                                   f"{_missing_hint(frame.columns)}; fix: {_FIX_TABLE}")
-    clips = frame["clip"]
-    empty = clips.isna() | (clips.astype(str).str.strip() == "")
-    if empty.any():
-        i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise _fail(source, _short(i, csv_lines), "clip", clips.iloc[i], "is empty", "give every row a clip id")
-    models = frame["model"].astype(str).str.strip()
-    if (models == "").any() or frame["model"].isna().any():
-        i = int(np.flatnonzero(((models == "") | frame["model"].isna()).to_numpy())[0])
-        raise _fail(source, _row_where(frame, i, csv_lines), "model", frame["model"].iloc[i], "is empty",
-                    "name the acoustic model in every row")
-    first_other = np.flatnonzero((models != models.iloc[0]).to_numpy())
-    if first_other.size:
-        i = int(first_other[0])
-        raise PredictionTableError(
-            f"{source}: {_row_where(frame, i, csv_lines)}, column model: {models.iloc[i]!r} but {_short(0, csv_lines)} is "
-            f"{models.iloc[0]!r}: a mix of models; fix: caption each model's predictions separately (one --out each)")
-    scenes = frame["scene"].astype(str).str.strip()
-    unknown = ~scenes.isin(SCENES)
-    if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise _fail(source, _row_where(frame, i, csv_lines), "scene", frame["scene"].iloc[i], "is not a known scene",
-                    f"use one of {', '.join(SCENES)}")
-    probs = _numeric_block(frame, _PROBABILITY_COLUMNS, source, csv_lines)
-    outside = (probs < 0.0) | (probs > 1.0)
-    if outside.any():
-        i, j = map(int, np.argwhere(outside)[0])
-        raise _fail(source, _row_where(frame, i, csv_lines), _PROBABILITY_COLUMNS[j], float(probs[i, j]),
-                    "is outside [0, 1]", "probabilities lie in [0, 1]; " + _FIX_TABLE)
-    ratings = _numeric_block(frame, QUALITIES, source, csv_lines)
-    iso = _numeric_block(frame, ("isop", "isoe"), source, csv_lines)
-    windows, spans = _windows(frame, source, csv_lines)
-    keys = list(zip(clips.astype(str).str.strip(), windows))
-    seen: dict[tuple[str, str], int] = {}
-    for i, key in enumerate(keys):
-        if key in seen:
-            raise PredictionTableError(
-                f"{source}: {_row_where(frame, i, csv_lines)} repeats {_short(seen[key], csv_lines)} (same clip and window); "
-                "fix: keep one row per clip (and window)")
-        seen[key] = i
-    data = frame["data"].astype(str).where(frame["data"].notna(), "") if "data" in frame.columns else None
+    got = predictions_table.rows(frame, source, csv_lines)
     n_scene = len(SCENE_PROB_COLUMNS)
-    out = []
-    for i, (clip, window) in enumerate(keys):
-        out.append(Prediction(
-            clip=clip, window=window, model=models.iloc[i], scene=scenes.iloc[i],
-            scene_probabilities={s: float(probs[i, k]) for k, s in enumerate(SCENES)},
-            events={e: float(probs[i, n_scene + k]) for k, e in enumerate(EVENTS)},
-            qualities={q: float(ratings[i, k]) for k, q in enumerate(QUALITIES)},
-            isop=float(iso[i, 0]), isoe=float(iso[i, 1]), start_s=spans[i][0], end_s=spans[i][1],
-            source=f"{source} {_short(i, csv_lines)}", data=str(data.iloc[i]) if data is not None else ""))
-    return out
-
-
-def _windows(frame, source: str, csv_lines: bool) -> tuple[list[str], list[tuple[float | None, float | None]]]:
-    """Window label and span of each row; rows without a ``window`` column are whole clips."""
-    import pandas as pd
-
-    n = len(frame)
-    if "window" not in frame.columns:
-        return [WHOLE] * n, [(None, None)] * n
-    raw = frame["window"].astype(str).str.strip()
-    whole = raw.str.lower().isin(WHOLE_ALIASES) | frame["window"].isna()
-    starts = pd.to_numeric(frame["start_s"], errors="coerce") if "start_s" in frame.columns else pd.Series([np.nan] * n)
-    ends = pd.to_numeric(frame["end_s"], errors="coerce") if "end_s" in frame.columns else pd.Series([np.nan] * n)
-    labels, spans = [], []
-    for i in range(n):
-        a, b = float(starts.iloc[i]), float(ends.iloc[i])
-        known = math.isfinite(a) and math.isfinite(b)
-        if whole.iloc[i]:
-            labels.append(WHOLE)
-            spans.append((a, b) if known else (None, None))
-            continue
-        if not known or not 0 <= a < b:
-            col = "start_s" if not math.isfinite(a) else "end_s"
-            raise _fail(source, _row_where(frame, i, csv_lines), col,
-                        frame[col].iloc[i] if col in frame.columns else None,
-                        "is not a window span (need 0 <= start_s < end_s)",
-                        "a window row needs start_s and end_s in seconds, as `soundaq predict` writes them")
-        labels.append(window_label(a, b))
-        spans.append((a, b))
-    return labels, spans
+    probs = got.probabilities
+    return [Prediction(
+        clip=clip, window=got.windows[i], model=got.model, scene=got.scenes[i],
+        scene_probabilities={s: float(probs[i, k]) for k, s in enumerate(SCENES)},
+        events={e: float(probs[i, n_scene + k]) for k, e in enumerate(EVENTS)},
+        qualities={q: float(got.ratings[i, k]) for k, q in enumerate(QUALITIES)},
+        isop=float(got.iso[i, 0]), isoe=float(got.iso[i, 1]), start_s=got.spans[i][0], end_s=got.spans[i][1],
+        source=f"{source} {got.names[i]}", data=got.data[i]) for i, clip in enumerate(got.clips)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,13 +206,7 @@ def read_predictions_file(path: Path | str) -> list[Prediction]:
         except TextFileError as err:
             raise PredictionTableError(str(err)) from None
         return predictions_from_results(data if isinstance(data, list) else [data], str(path))
-    from soundaq.evaluation.correlation import CorrelationError, read_table
-
-    try:
-        frame = read_table(path)
-    except CorrelationError as err:
-        raise PredictionTableError(str(err)) from None
-    return predictions_from_frame(frame, str(path), csv_lines=True)
+    return predictions_from_frame(predictions_table.read(path), str(path), csv_lines=True)
 
 
 def audio_suffixes() -> frozenset[str]:

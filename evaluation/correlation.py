@@ -15,7 +15,9 @@ paper's human labels and on the International Soundscape Database (see :mod:`sou
 * :func:`run` writes ``spearman.csv``, the figures and ``report.md`` into a folder;
   :func:`correlate_predictions` does all of it for one predictions table (the leaderboard's entry).
 
-Bad input raises :class:`CorrelationError` with a one-line message naming the file and the fix.
+Bad input raises :class:`CorrelationError` with a one-line message naming the file and the fix; a
+predictions table is read and checked by its one parser, :mod:`soundaq.base.predictions_table`
+(:class:`~soundaq.base.predictions_table.PredictionTableError`).
 """
 from __future__ import annotations
 
@@ -27,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from soundaq.base.errors import first_line
-from soundaq.base.filekinds import expect, sniff
-from soundaq.base.textio import TextFileError, read_csv
+from soundaq.base import predictions_table
+from soundaq.base.predictions_table import is_synthetic
 from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
     EVENT_COLUMNS,
@@ -37,7 +38,6 @@ from soundaq.base.vocab import (
     EVENTS,
     QUALITIES,
     SCENES,
-    SOUNDSCAPY_PAQ,
     TRUE_EVENT_COLUMNS,
     TRUE_QUALITY_COLUMNS,
     iso_coordinates,
@@ -268,74 +268,6 @@ def _where(path) -> str:
     return str(path) if path is not None else "the predictions table"
 
 
-def _numeric(frame: pd.DataFrame, columns, where: str) -> None:
-    """Coerce columns to float in place; a non-number names its row and column."""
-    for col in columns:
-        if pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]):
-            frame[col] = frame[col].astype(np.float64)
-            continue
-        conv = pd.to_numeric(frame[col], errors="coerce")
-        bad = conv.isna() & frame[col].notna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise CorrelationError(
-                f"{where}: column {col!r} row {i + 1} holds {frame[col].iloc[i]!r}, not a number; "
-                "fix that cell or regenerate the table")
-        frame[col] = conv.astype(np.float64)
-
-
-def _quality_name_hint(columns) -> str:
-    cols = set(columns)
-    if set(SOUNDSCAPY_PAQ) <= cols:
-        return " (found soundscapy's PAQ1..PAQ8: rename them with soundaq.base.vocab.from_soundscapy)"
-    lower = {c.lower(): c for c in cols}
-    wrong = [lower[q] for q in QUALITIES if q in lower and lower[q] != q]
-    if wrong:
-        return f" (found {', '.join(wrong)}: quality columns are lower case)"
-    return ""
-
-
-def is_synthetic(frame: pd.DataFrame) -> bool:
-    """True when a ``data`` column says the rows come from the embedded synthetic set."""
-    if "data" not in frame.columns:
-        return False
-    return bool(frame["data"].astype(str).str.contains("synthetic", case=False, na=False).any())
-
-
-def _table_fix(path: Path) -> str | None:
-    """The fix for a file of another kind given as a predictions table (None: that kind's usual one)."""
-    if sniff(path) == "xlsx":
-        return "save the predictions sheet as CSV"
-    return None
-
-
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a predictions table (CSV, or Parquet by suffix), turning read failures into one line."""
-    path = Path(path)
-    if not path.exists():
-        raise CorrelationError(f"{path}: file not found; pass the predictions table written by `soundaq predict`")
-    expect(path, ("predictions-table",), "a predictions table (.csv)", fix=_table_fix(path))
-    if path.is_dir():
-        raise CorrelationError(f"{path}: is a folder; pass a predictions .csv file "
-                               "(for a label folder use --labels)")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            # round_trip: the floats the writer had, to the last bit (pandas' default parser can be 1 ulp
-            # off, which can split or merge near-ties and change rho in the last digits)
-            frame = read_csv(path, float_precision="round_trip")
-    except TextFileError as exc:   # not UTF-8, a binary file: already one line naming file:line and the fix
-        raise CorrelationError(str(exc)) from None
-    except pd.errors.EmptyDataError:
-        raise CorrelationError(f"{path}: the file is empty; pass a predictions table with a header "
-                               "and one row per clip") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, ImportError) as exc:
-        raise CorrelationError(f"{path}: cannot read the table ({first_line(exc)}); "
-                               "write it as CSV with a header row") from None
-    return frame
-
-
 def predictions_source(table, path: Path | str | None = None, synthetic: bool = False,
                        group_by: str | None = "scene") -> Source:
     """A model's predictions table: event probabilities against predicted qualities (as the paper).
@@ -348,38 +280,21 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
     own data labelled with the qualities only): the rows are then not grouped and
     :attr:`Source.notes` says why (so does an untrained event head, whose rows are kept).
     """
-    if not isinstance(table, pd.DataFrame):
+    from_file = not isinstance(table, pd.DataFrame)
+    if from_file:
         path = Path(table)
-        table = read_table(path)
+        table = predictions_table.read(path)
     where = _where(path)
-    frame = table.copy()
-    if frame.empty or len(frame.columns) == 0:
-        raise CorrelationError(f"{where}: the table has no rows; pass a predictions table with one row per clip")
-    missing_q = [q for q in QUALITIES if q not in frame.columns]
-    if missing_q:
-        raise CorrelationError(
-            f"{where}: missing quality column(s) {', '.join(missing_q)}{_quality_name_hint(frame.columns)}; "
-            f"the table needs the columns {', '.join(QUALITIES)}")
-    missing_e = [c for c in EVENT_PROB_COLUMNS if c not in frame.columns]
-    if missing_e:
-        hint = ""
-        if all(c in frame.columns for c in EVENT_COLUMNS):
-            hint = " (this looks like a label table: use --labels DIR for ground truth)"
-        raise CorrelationError(
-            f"{where}: missing event column(s) {', '.join(missing_e[:3])}"
-            f"{' and %d more' % (len(missing_e) - 3) if len(missing_e) > 3 else ''}{hint}; "
-            "write one event_prob_<event> column per event (soundaq.base.vocab.EVENT_PROB_COLUMNS)")
-    models = frame["model"].dropna().astype(str).unique() if "model" in frame.columns else []
-    if len(models) > 1:
-        raise CorrelationError(f"{where}: holds predictions of {len(models)} models ({', '.join(models[:4])}); "
-                               "pass one model's table (filter the rows by the model column)")
-    _numeric(frame, [*EVENT_PROB_COLUMNS, *QUALITIES], where)
+    # rows, columns and cells are checked by the table's one parser (soundaq.base.predictions_table)
+    frame = predictions_table.require(table.copy(), [*QUALITIES, *EVENT_PROB_COLUMNS], where)
+    model = predictions_table.one_model(frame, where, required=False,
+                                        fix="pass one model's table (filter the rows by the model column)")
     derived = [c for c in ("isop", "isoe") if c not in frame.columns]
+    columns = [*EVENT_PROB_COLUMNS, *QUALITIES, *(() if derived else ("isop", "isoe"))]
+    frame[columns] = predictions_table.numbers(frame, columns, where, lines=from_file, empty_ok=True)
     if derived:
         isop, isoe = iso_coordinates(*(frame[q] for q in QUALITIES))
         frame["isop"], frame["isoe"] = isop, isoe
-    else:
-        _numeric(frame, ["isop", "isoe"], where)
     valid = frame[[*EVENT_PROB_COLUMNS, *QUALITIES]].notna().any(axis=1)
     if not valid.any():
         raise CorrelationError(f"{where}: every event and quality value is empty; regenerate the predictions")
@@ -387,12 +302,11 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
     if group_by and group_by != "scene" and group_col is None:
         raise CorrelationError(f"{where}: no column {group_by!r} to group by; pick an existing column with --group-by")
     notes = []
-    if group_col == "scene" and _unlabelled(frame, ("true_scene",)):
+    if group_col == "scene" and predictions_table.group_empty(frame, ("true_scene",)):
         group_col = None
         notes.append(UNTRAINED_SCENE_NOTE)
-    if _unlabelled(frame, TRUE_EVENT_COLUMNS):
+    if predictions_table.group_empty(frame, TRUE_EVENT_COLUMNS):
         notes.append(UNTRAINED_EVENTS_NOTE)
-    model = models[0] if len(models) else None
     title = "Predictions" + (f" of {model}" if model else "") + (f" ({Path(path).name})" if path else "")
     synthetic = bool(synthetic or is_synthetic(frame))
     details = {"path": str(path) if path else None, "model": model, "rows": int(len(frame)),
@@ -405,14 +319,6 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
                   y={q: q for q in QUALITY_ORDER}, x_name="predicted event probability",
                   group_col=group_col, group_name="predicted scene" if group_col == "scene" else str(group_col),
                   synthetic=synthetic, details=details, notes=notes)
-
-
-def _unlabelled(frame: pd.DataFrame, truth_columns) -> bool:
-    """True when ``frame`` has every one of ``truth_columns`` and all of them are empty: the clips had no
-    such labels, so the head predicting them was not trained (soundaq.models_zoo.data.datamodule gives
-    an unlabelled group empty values, and the predictions table copies them)."""
-    columns = list(truth_columns)
-    return all(c in frame.columns for c in columns) and bool(frame[columns].isna().all().all())
 
 
 def labels_source(folder: Path | str, split: str = "test", synthetic: bool = False,

@@ -44,18 +44,16 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
     """
     import datetime as dt
 
-    from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder
+    from soundaq.base.fileio import atomic_write_json, atomic_write_text, output_folder, write_csv
 
     out = output_folder(out, error=CorrelationError)
     table = spearman_table(source, correction)
-    with atomic_path(out / "spearman.csv") as tmp:
-        table.to_csv(tmp, index=False)  # shortest round-trip repr: reads back bit-identical
+    write_csv(table, out / "spearman.csv")  # shortest round-trip repr: reads back bit-identical
     agreed = None
     truth = truth_source(source) if source.kind == "predictions" else None
     if truth is not None:
         truth_table = spearman_table(truth, correction, by_group=False)
-        with atomic_path(out / "spearman_labels.csv") as tmp:
-            truth_table.to_csv(tmp, index=False)
+        write_csv(truth_table, out / "spearman_labels.csv")
         agreed = agreement(table, truth_table)
     made: list[str] = []
     problems: list[str] = []

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from soundaq.base import predictions_table
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder, sha256_file
 from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, QUALITIES, SCENES
 
@@ -140,8 +141,7 @@ def write_analysis(results: Sequence[Mapping], out: Path | str, *, checkpoint: P
     out = output_folder(out)
     frame = timeseries(results)
     notes = []
-    with atomic_path(out / "timeseries.csv") as tmp:
-        frame.to_csv(tmp, index=False)
+    predictions_table.write(frame, out / "timeseries.csv")
     parquet_note = _write_parquet(frame, out / "timeseries.parquet")
     if parquet_note:
         notes.append(parquet_note)
@@ -152,8 +152,7 @@ def write_analysis(results: Sequence[Mapping], out: Path | str, *, checkpoint: P
     means = means[means["window"] == "mean"].drop(columns=["window"]).rename(columns={"clip": "recording"})
     means.insert(1, "windows", [p["windows"] for p in per])
     means.insert(2, "duration_s", [p["duration_s"] for p in per])
-    with atomic_path(out / "recordings.csv") as tmp:
-        means.to_csv(tmp, index=False)
+    predictions_table.write(means, out / "recordings.csv")
     atomic_write_json(out / "predictions.json", list(results))
     made, problems = _figures(frame, out / "figures") if figures else ([], [])
     notes.extend(problems)

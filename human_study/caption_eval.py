@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from soundaq.base.errors import UserError
-from soundaq.base.fileio import output_folder
+from soundaq.base.fileio import output_folder, write_csv
 from soundaq.evaluation.captions.inputs import Caption, IssueList, caption_problem, caption_text, drop_duplicates
 from soundaq.human_study.issues import keep_issues
 
@@ -146,7 +146,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
         UserError: unusable inputs (one line naming the file and the fix).
     """
 
-    from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+    from soundaq.base.fileio import atomic_write_json, atomic_write_text, sha256_file
     from soundaq.evaluation.captions import published, scoring
     from soundaq.evaluation.captions.figures import metrics_figure
     from soundaq.evaluation.captions.inputs import pair_with_references, read_candidates, read_references
@@ -242,10 +242,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     written: list[Path] = []
 
     def table(frame, name):
-        path = out / name
-        with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False)
-        written.append(path)
+        written.append(write_csv(frame, out / name))
 
     table(scores.per_clip, "per_clip.csv")
     table(summ, "summary.csv")

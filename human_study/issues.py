@@ -61,11 +61,10 @@ def keep_issues(frame, out) -> str:
     from pathlib import Path
 
     from soundaq.base.errors import UserError
-    from soundaq.base.fileio import output_folder
-    from soundaq.human_study.report import write_table
+    from soundaq.base.fileio import output_folder, write_csv
 
     try:
-        target = write_table(frame, output_folder(out) / "issues.csv")   # as the finished runs write it
+        target = write_csv(frame, output_folder(out) / "issues.csv")   # as the finished runs write it
     except (UserError, OSError):
         return ""
     return f" (all {len(frame)} in {Path(target)})"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from soundaq.base.errors import UserError, first_line
-from soundaq.base.fileio import output_folder, sha256_file
+from soundaq.base.fileio import output_folder, sha256_file, write_csv
 
 
 def collect_workbooks(paths: list[Path]) -> list[Path]:
@@ -180,7 +180,7 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
               "issues": log.frame()}
     for name, frame in tables.items():
         if frame is not None:
-            written.append(report.write_table(frame, out / f"{name}.csv"))
+            written.append(write_csv(frame, out / f"{name}.csv"))
     figure_paths: list[Path] = []
     if figures:
         for (source, dataset), _ in clips.groupby(["source", "dataset"]):

@@ -183,12 +183,6 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
     return "\n".join(parts)
 
 
-def write_table(frame, target: Path) -> Path:
-    with atomic_path(target) as tmp:
-        frame.to_csv(tmp, index=False)
-    return target
-
-
 def write_xlsx(tables: dict, target: Path) -> Path:
     import pandas as pd
 

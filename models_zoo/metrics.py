@@ -45,20 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from soundaq.base.errors import UserError, first_line
-from soundaq.base.filekinds import expect
-from soundaq.base.textio import read_csv
-from soundaq.base.vocab import (
-    EVENT_PROB_COLUMNS,
-    EVENTS,
-    LABEL_GROUPS,
-    QUALITIES,
-    SCENE_PROB_COLUMNS,
-    SCENES,
-    TRUE_EVENT_COLUMNS,
-    TRUE_QUALITY_COLUMNS,
-    TRUTH_GROUP_COLUMNS,
-)
+from soundaq.base import predictions_table
+from soundaq.base.errors import UserError
+from soundaq.base.vocab import EVENTS, LABEL_GROUPS, QUALITIES, SCENES
 
 PAPER = "paper"
 STANDARD = "standard"
@@ -68,7 +57,8 @@ ISO_NAMES = ("isop", "isoe")
 
 
 class MetricInputError(UserError):
-    """A predictions table or tensor that cannot be scored; the message names the source and the fix."""
+    """Arrays or settings that cannot be scored; the message names the source and the fix. A predictions
+    table's problems are :class:`~soundaq.base.predictions_table.PredictionTableError` (its one parser)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,75 +155,18 @@ class EvalData:
                         clips=[self.clips[i] for i in index], source=self.source)
 
     @classmethod
-    def from_table(cls, frame, source: str = "predictions table") -> "EvalData":
-        """Read a predictions table (``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``).
+    def from_table(cls, frame, source: str = "predictions table", lines: bool = False) -> "EvalData":
+        """Read a predictions table (``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``) through its one
+        parser, :func:`soundaq.base.predictions_table.score_arrays`.
 
         A label group whose ``true_*`` columns are all empty (``vocab.TRUTH_GROUP_COLUMNS``) is unlabelled;
-        one empty cell in a group that has values elsewhere is an error naming the clip.
+        one empty cell in a group that has values elsewhere is an error naming the clip. ``lines``: the frame
+        was read from a CSV file, so messages give the line too.
+
+        Raises:
+            PredictionTableError: the table's problems (one line naming row, clip, column and fix).
         """
-        import pandas as pd
-
-        needed = ["clip", *SCENE_PROB_COLUMNS, *EVENT_PROB_COLUMNS, *QUALITIES, *ISO_NAMES,
-                  "true_scene", *TRUE_EVENT_COLUMNS, *TRUE_QUALITY_COLUMNS, "true_isop", "true_isoe"]
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-            raise MetricInputError(
-                f"{source}: missing column(s) {', '.join(missing[:5])}{more}; fix: write the table with "
-                "`soundaq leaderboard`/`soundaq predict`, with ground-truth columns (true_*) for scoring")
-        if len(frame) == 0:
-            raise MetricInputError(f"{source}: the table has no rows; fix: score a table with at least one clip")
-        clips = frame["clip"].astype(str)
-        dup = clips.duplicated()
-        if dup.any():
-            raise MetricInputError(f"{source}: clip {clips[dup].iloc[0]!r} appears more than once; "
-                                   "fix: keep one row per clip")
-
-        def numeric(columns):
-            block = frame[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-            bad = ~np.isfinite(block)
-            if bad.any():
-                row, col = map(int, np.argwhere(bad)[0])
-                raise MetricInputError(
-                    f"{source}: column {columns[col]} of clip {clips.iloc[row]!r} (row {row + 1}) is "
-                    f"{frame[columns[col]].iloc[row]!r}, not a finite number; fix: rewrite that row or drop the clip")
-            return block
-
-        truth = _table_truth(frame, clips, numeric, source)
-        return cls(scene_prob=numeric(SCENE_PROB_COLUMNS), event_prob=numeric(EVENT_PROB_COLUMNS),
-                   quality_pred=numeric(QUALITIES), iso_pred=numeric(ISO_NAMES), clips=clips.tolist(),
-                   source=source, **truth)
-
-
-def _table_truth(frame, clips, numeric, source: str) -> dict:
-    """The ``*_true`` arrays of the label groups a predictions table has (all-empty ``true_*`` columns:
-    the group is unlabelled and left out)."""
-    def labelled(group: str) -> bool:
-        block = frame[list(TRUTH_GROUP_COLUMNS[group])]
-        return not bool(block.isna().all().all()) and not bool((block.astype(str).apply(
-            lambda col: col.str.strip()) == "").all().all())
-
-    truth: dict = {}
-    if labelled("scene"):
-        names = frame["true_scene"].astype(str).str.strip()
-        unknown = ~names.isin(SCENES)
-        if unknown.any():
-            row = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise MetricInputError(f"{source}: true_scene of clip {clips.iloc[row]!r} (row {row + 1}) is "
-                                   f"{names.iloc[row]!r}; fix: use one of {', '.join(SCENES)}")
-        truth["scene_true"] = names.map({s: i for i, s in enumerate(SCENES)}).to_numpy(np.int64)
-    if labelled("events"):
-        events = numeric(TRUE_EVENT_COLUMNS)
-        bad = (events != 0) & (events != 1)
-        if bad.any():
-            row, col = map(int, np.argwhere(bad)[0])
-            raise MetricInputError(f"{source}: {TRUE_EVENT_COLUMNS[col]} of clip {clips.iloc[row]!r} is "
-                                   f"{events[row, col]:g}; fix: event labels must be 0 or 1")
-        truth["event_true"] = events
-    if labelled("qualities"):
-        truth["quality_true"] = numeric(TRUE_QUALITY_COLUMNS)
-        truth["iso_true"] = numeric(("true_isop", "true_isoe"))
-    return truth
+        return cls(source=source, **predictions_table.score_arrays(frame, source, lines))
 
 
 def _scene_indices(scene_true, n: int, source: str) -> np.ndarray:
@@ -272,22 +205,9 @@ def read_predictions(path: Path | str) -> EvalData:
     Returns:
         :class:`EvalData` (arrays ``[N, ...]`` in vocabulary order).
     Raises:
-        MetricInputError: a missing or unreadable file, missing columns.
-        UserError: not UTF-8 text or a binary file (one line naming file:line)."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise MetricInputError(f"{path}: no such file; fix: pass a predictions table written by soundaq")
-    expect(path, ("predictions-table",), "a predictions table (.csv or .parquet)")
-    try:
-        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else read_csv(path)
-    except UserError:   # not UTF-8 text, a binary file (one line naming file:line already)
-        raise
-    except Exception as exc:  # parser errors of every kind become one line
-        raise MetricInputError(f"{path}: cannot be read as a table ({type(exc).__name__}: {first_line(exc)}); "
-                               "fix: pass a CSV or Parquet file") from None
-    return EvalData.from_table(frame, source=str(path))
+        PredictionTableError: a missing or unreadable file (not UTF-8 text, a binary file: one line
+            naming file:line), missing columns, bad cells (:func:`soundaq.base.predictions_table.read`)."""
+    return EvalData.from_table(predictions_table.read(path), source=str(path), lines=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -638,6 +558,7 @@ def score_table(frame, source: str = "predictions table") -> dict[str, float | i
         ``{metric: value}`` for every metric of :data:`METRICS` (docs/metrics.md gives each formula
         and its source), the confusion counts and ``labelled_<group>`` flags.
     Raises:
-        MetricInputError: missing columns, wrong shapes or non-finite values (one line)."""
+        PredictionTableError: missing columns, bad cells (one line naming row, clip and column).
+        MetricInputError: values the metrics cannot take."""
     return score(EvalData.from_table(frame, source=source))
 

@@ -322,14 +322,13 @@ def results_frame(results: Sequence[Mapping]):
 
 def write_predictions(results: Sequence[Mapping], out: Path) -> Path:
     """Write ``FILE.json`` (the list of clip objects) or ``FILE.csv`` (:func:`results_frame`) atomically."""
-    from soundaq.base.fileio import atomic_path, atomic_write_json
+    from soundaq.base import predictions_table
+    from soundaq.base.fileio import atomic_write_json
 
     out = Path(out)
     if out.suffix.lower() == ".json":
         return atomic_write_json(out, list(results))
-    with atomic_path(out) as tmp:
-        results_frame(results).to_csv(tmp, index=False)
-    return out
+    return predictions_table.write(results_frame(results), out)
 
 
 class PredictSkip(Exception):

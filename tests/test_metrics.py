@@ -13,6 +13,7 @@ from scipy import stats
 
 sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the test reference (pip install -e .[test])")
 
+from soundaq.base.predictions_table import PredictionTableError  # noqa: E402
 from soundaq.base.vocab import (  # noqa: E402
     EVENT_COLUMNS,
     EVENT_PROB_COLUMNS,
@@ -288,28 +289,32 @@ def test_table_round_trip_and_row_order_do_not_change_scores(tmp_path):
 
 @pytest.mark.parametrize("breakage, message", [
     (lambda t: t.drop(columns=["true_calm", "event_prob_bird"]), "missing column"),
-    (lambda t: t.assign(calm=[np.nan] + list(t["calm"][1:])), "column calm of clip 'clip0'"),
-    (lambda t: t.assign(pleasant=["high"] + list(t["pleasant"][1:])), "not a finite number"),
-    (lambda t: t.assign(true_scene=["beach"] + list(t["true_scene"][1:])), "true_scene of clip 'clip0'"),
+    (lambda t: t.assign(calm=[np.nan] + list(t["calm"][1:])), r"row 1 \(clip 'clip0'\), column calm is empty"),
+    (lambda t: t.assign(pleasant=["high"] + list(t["pleasant"][1:])), "'high' is not a finite number"),
+    (lambda t: t.assign(true_scene=["beach"] + list(t["true_scene"][1:])),
+     r"row 1 \(clip 'clip0'\), column true_scene: 'beach' is not a known scene"),
+    (lambda t: t.assign(true_scene=[np.nan] + list(t["true_scene"][1:])), "column true_scene is empty"),
     (lambda t: t.assign(true_event_bird=[2] + list(t["true_event_bird"][1:])), "must be 0 or 1"),
     (lambda t: pd.concat([t, t.iloc[:1]]), "appears more than once"),
     (lambda t: t.iloc[0:0], "no rows"),
 ])
 def test_bad_tables_raise_one_line_user_errors(breakage, message):
     table = breakage(to_table(make_data(14, n=10)))
-    with pytest.raises(MetricInputError, match=message) as info:
+    with pytest.raises(PredictionTableError, match=message) as info:
         score_table(table, source="runs/x/predictions/m.csv")
     text = str(info.value)
     assert "\n" not in text and text.startswith("runs/x/predictions/m.csv") and "fix:" in text
 
 
 def test_unreadable_files_raise_user_errors(tmp_path):
-    with pytest.raises(MetricInputError, match="no such file"):
+    with pytest.raises(PredictionTableError, match="missing.csv: file not found; fix:"):
         read_predictions(tmp_path / "missing.csv")
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet at all")
-    with pytest.raises(MetricInputError, match="cannot be read"):
+    with pytest.raises(PredictionTableError, match="cannot be read as a table"):
         read_predictions(bad)
+    with pytest.raises(PredictionTableError, match="is a folder"):
+        read_predictions(tmp_path)
 
 
 def test_bad_arrays_raise_user_errors():

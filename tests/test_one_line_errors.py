@@ -71,19 +71,18 @@ def test_figure_problems(tmp_path, monkeypatch, msg):
 
 @pytest.mark.parametrize("msg", list(MESSAGES.values()), ids=list(MESSAGES))
 def test_table_readers(tmp_path, monkeypatch, msg):
-    from soundaq.evaluation import correlation
+    from soundaq.base import predictions_table, textio
+    from soundaq.captions.tables import read_predictions_file
+    from soundaq.evaluation.correlation import predictions_source
     from soundaq.models_zoo import metrics
 
     labels = write_label_folder(tmp_path / "l")
     path = write_predictions(labels, tmp_path / "p.csv")
-    monkeypatch.setattr(metrics, "read_csv", _boom(ValueError, msg))
-    with pytest.raises(metrics.MetricInputError) as err:
-        metrics.read_predictions(path)
-    _check(str(err.value), msg, "ValueError")
-    monkeypatch.setattr(correlation, "read_csv", _boom(ValueError, msg))
-    with pytest.raises(correlation.CorrelationError) as err:
-        correlation.read_table(path)
-    _check(str(err.value), msg, "ValueError")
+    monkeypatch.setattr(textio, "read_csv", _boom(ValueError, msg))
+    for read in (metrics.read_predictions, predictions_source, read_predictions_file):  # one reader under all
+        with pytest.raises(predictions_table.PredictionTableError) as err:
+            read(path)
+        _check(str(err.value), msg, "ValueError")
 
 
 @pytest.mark.parametrize("msg", list(MESSAGES.values()), ids=list(MESSAGES))

@@ -38,9 +38,9 @@ def _read_predictions(path: Path):
 
 
 def _read_table(path: Path):
-    from soundaq.evaluation.correlation import read_table
+    from soundaq.base.predictions_table import read
 
-    return read_table(path)
+    return read(path)
 
 
 def _load_norm_stats(path: Path):
@@ -74,7 +74,7 @@ READERS = {
     "jury key": (lambda t: (p := write_key(t / "key.csv", [("P1", "D1", "4.flac", 1, "a"),
                                                             ("P1", "D1", "4.flac", 2, "b")]), p), _read_key),
     "predictions table (metrics)": (lambda t: (p := write_predictions(_labels(t), t / "p.csv"), p), _read_predictions),
-    "predictions table (correlation)": (lambda t: (p := write_predictions(_labels(t), t / "p.csv"), p), _read_table),
+    "predictions table (the one reader)": (lambda t: (p := write_predictions(_labels(t), t / "p.csv"), p), _read_table),
     "normalisation statistics": (lambda t: (p := write_norm_stats(t / "stats.json"), p), _load_norm_stats),
     "release statistics JSON": (lambda t: (p := write_norm_stats(t / "stats.json"), p), _read_norm_file),
     "run record (done.json)": (lambda t: (p := write_norm_stats(t / "done.json"), p), _read_record),

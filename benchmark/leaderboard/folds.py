@@ -48,8 +48,7 @@ def seen_test_clips(datamodule) -> tuple[set[str], set[str], list[int]] | None:
 def add_fold_scores(rows: list[dict], datamodule, predictions: Path) -> bool:
     """Give every scored row (models from ``predictions/<model>.csv``) the breakdown's columns; False
     (nothing added) on data without folds."""
-    import pandas as pd
-
+    from soundaq.base import predictions_table
     from soundaq.models_zoo.metrics import score_table
 
     parts = seen_test_clips(datamodule)
@@ -61,7 +60,7 @@ def add_fold_scores(rows: list[dict], datamodule, predictions: Path) -> bool:
         row["seen_folds_clips"], row["unseen_folds_clips"] = len(seen), len(unseen)
         if row["status"] == "failed" or not path.is_file():
             continue
-        table = pd.read_csv(path, float_precision="round_trip")
+        table = predictions_table.read(path)
         for part, clips in (("seen_folds", seen), ("unseen_folds", unseen)):
             sub = table[table["clip"].astype(str).isin(clips)]
             scores = score_table(sub, source=str(path)) if len(sub) else {}

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from soundaq.base.fileio import atomic_path, sha256_file
+from soundaq.base.fileio import sha256_file
 from soundaq.base.runs import RunFolder
 from soundaq.benchmark.leaderboard.settings import LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.benchmark.leaderboard.table import number
@@ -113,8 +113,7 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     The test split is always predicted on whole clips, whatever crops training used. Raises on any
     failure (the caller turns it into a failed row).
     """
-    import pandas as pd
-
+    from soundaq.base import predictions_table
     from soundaq.evaluation.bootstrap import bootstrap_ci
     from soundaq.models_zoo.metrics import metrics_for, score_table
     from soundaq.models_zoo.predict import predict_loader
@@ -136,12 +135,10 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
         raise LeaderboardError("the test split gave no clips; fix: check the data folder")
     record["clips_per_second"] = round(len(table) / max(seconds, 1e-9), 3)
     table["data"] = data_label
-    pred_path = run.root / "predictions" / f"{model}.csv"
-    pred_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(pred_path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+    pred_path = predictions_table.write(table, run.root / "predictions" / f"{model}.csv",
+                                        float_format=predictions_table.LEADERBOARD_FLOATS)
     # score what the file holds, so anyone re-scoring predictions/<model>.csv gets the table's numbers
-    table = pd.read_csv(pred_path, float_precision="round_trip")
+    table = predictions_table.read(pred_path)
     scores = score_table(table, source=str(pred_path))
     record["scores"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()}
     ci = bootstrap_ci(table, metrics=metrics_for(dm.tasks), n_resamples=s.n_resamples, seed=s.seed,

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv
 from soundaq.base.runs import RunFolder
 from soundaq.benchmark.leaderboard.model_run import run_model
 from soundaq.benchmark.leaderboard.run import Outcome, budget_text, check_settings
@@ -74,8 +74,7 @@ def run_araus(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
     columns = ["kind", "rotation", *leaderboard_columns(), "n_seeds", *PAPER_RUNS]
     import pandas as pd
 
-    with atomic_path(out / "leaderboard.csv") as tmp:
-        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(pd.DataFrame(rows, columns=columns), out / "leaderboard.csv", float_format="%.6g")
     first = outcomes[CV_FOLDS[0]]
     data_label = (first.rows[0].get("data") or "") if first.rows else ""
     base_label = data_label.split(", ARAUS protocol")[0]

@@ -29,7 +29,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.benchmark.leaderboard.model_run import run_model
 from soundaq.benchmark.leaderboard.run import (
@@ -187,6 +187,7 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
                 data_label: str, synthetic: bool, failed: list[str], started: float) -> Outcome:
     import pandas as pd
 
+    from soundaq.base import predictions_table
     from soundaq.benchmark.leaderboard import seeds_report
     from soundaq.evaluation.bootstrap import SEEDS_AND_CLIPS, compare_to_leader_over_seeds
     from soundaq.models_zoo.metrics import metrics_for
@@ -195,12 +196,11 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
     complete = [e["model"] for e in summary if e["status"] in RANKED and e["n_seeds"] == len(seeds)]
     comparisons = None
     if len(complete) >= 2:
-        tables = {m: [pd.read_csv(out / f"seed_{k}" / "predictions" / f"{m}.csv", float_precision="round_trip")
-                      for k in seeds] for m in complete}
+        tables = {m: [predictions_table.read(out / f"seed_{k}" / "predictions" / f"{m}.csv") for k in seeds]
+                  for m in complete}
         comparisons = compare_to_leader_over_seeds(tables, complete[0], metrics=metrics_for(datamodule.tasks),
                                                    n_resamples=s.n_resamples, seed=s.seed)
-        with atomic_path(out / "comparisons.csv") as tmp:
-            comparisons.to_csv(tmp, index=False, float_format="%.6g")
+        write_csv(comparisons, out / "comparisons.csv", float_format="%.6g")
     budget = budget_text(s)
     title = seeds_report.title(data_label, seeds, synthetic)
     fig_path = out / "leaderboard.png"
@@ -210,8 +210,7 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
     folds = [c for c in FOLD_COLUMNS if summary and c in summary[0]["mean"]]
     columns = ["kind", "seed", *leaderboard_columns(), *folds, "n_seeds", *PAPER_RUNS]
     rows = csv_rows(per_seed, summary)
-    with atomic_path(out / "leaderboard.csv") as tmp:
-        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(pd.DataFrame(rows, columns=columns), out / "leaderboard.csv", float_format="%.6g")
     taus = kendall_taus(summary, seeds)
     prov = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv),
             "data": datamodule.describe(), "synthetic": synthetic, "seeds": seeds, "seed": s.seed,

@@ -215,6 +215,25 @@ def atomic_write_json(target: Path | str, obj) -> Path:
     return atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def write_csv(frame, target: Path | str, float_format: str | None = None) -> Path:
+    """Write a pandas DataFrame as CSV (header, no index), atomically: every CSV table soundaq writes
+    goes through here (predictions tables through :func:`soundaq.base.predictions_table.write`).
+
+    Args:
+        frame: the table.
+        target: the ``.csv`` file; replaced only once the new one is complete (:func:`atomic_path`).
+        float_format: ``None`` writes each float's shortest repr, which reads back bit-identical (with
+            ``float_precision="round_trip"``); e.g. ``"%.6g"`` for 6 significant digits.
+    Returns:
+        ``target`` as a Path.
+    Raises:
+        WriteFailed: the folder cannot take the file (no space, read-only, no permission).
+    """
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, float_format=float_format)
+    return Path(target)
+
+
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
