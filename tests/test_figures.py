@@ -165,7 +165,7 @@ def test_circumplex_small_group_gets_scatter_only():
 
 
 def test_save_writes_png_and_pdf_atomically(tmp_path, src, table):
-    paths = F.save(F.heatmap(table, src), tmp_path, "heatmap")
+    paths = F.save(F.heatmap(table, src), tmp_path / "heatmap")
     png, pdf = paths
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
     from PIL import Image

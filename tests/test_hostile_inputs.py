@@ -314,6 +314,9 @@ HOSTILE: list[Entry] = [
           lambda c, o: ["ablation", "dilation", "--data", "araus", "--labels", c.predictions, "--features",
                         c.features, "--out", o, *T], 2, lambda c: [c.predictions.name], ("predictions table",),
           kind="5"),
+    Entry("data araus-stimuli", "predictions table as --araus",
+          lambda c, o: ["data", "araus-stimuli", "--araus", c.predictions, "--out", o], 2,
+          lambda c: [c.predictions.name], ("ARAUS folder", "soundaq data download araus"), kind="5"),
     # correlate
     Entry("correlate", "label folder as --predictions",
           lambda c, o: ["correlate", "--predictions", c.labels, "--out", o], 2, lambda c: [str(c.labels)],
@@ -459,5 +462,5 @@ def test_every_subcommand_has_hostile_entries():
 def test_corpus_counts():
     """The counts docs/reliability.md reports (kept honest by this test)."""
     kinds = {k: sum(e.kind == k for e in HOSTILE) for k in ("1", "2", "4", "5", "6", "path", "llm")}
-    assert len(HOSTILE) == 46 and kinds == {"1": 6, "2": 7, "4": 3, "5": 22, "6": 4, "path": 1, "llm": 3}
+    assert len(HOSTILE) == 47 and kinds == {"1": 6, "2": 7, "4": 3, "5": 23, "6": 4, "path": 1, "llm": 3}
     assert sum(e.subprocess for e in HOSTILE) == 3 and sum(e.rc == 1 for e in HOSTILE) == 13

@@ -234,7 +234,9 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
 def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two_workers(soundaq_cache, tmp_path):
     """The embedded schedule: every model sees the same clips (crops where the net accepts them), the
     table header says so, each model has a learning curve, the leader's correlation analysis reports its
-    agreement with the labels, and two model workers give the very table one process gives."""
+    agreement with the labels, and two model workers give the table one process gives: the same rows, ranks
+    and budgets, and scores equal up to the float rounding of one vs two torch threads per model (a CPU may
+    pick other convolution kernels for another thread count; 1.18837 vs 1.18846 was seen on a CI runner)."""
     tables = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
@@ -269,7 +271,7 @@ def test_equal_budget_run_has_learning_curves_and_the_same_table_with_one_or_two
                 f"correlation over {agreed['cells']} event x quality cells)") in proc.stdout
         assert prov["schedule"]["budget_clips"] == 16
         tables.append(table.drop(columns=["train_seconds", "clips_per_second", "checkpoint_sha256"]))
-    pd.testing.assert_frame_equal(tables[0], tables[1])
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=False, rtol=1e-3, atol=1e-3)
 
 
 def test_report_says_an_undefined_agreement_in_words():
