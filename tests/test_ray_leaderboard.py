@@ -95,24 +95,24 @@ def test_a_grid_on_a_two_node_cluster_equals_the_local_engine_and_resumes(ray_cl
 
     lb.run_leaderboard(_settings(tmp_path / "local", soundaq_cache), model_runner=_runner(tmp_path / "local.log"))
     log = tmp_path / "ray.log"
-    with open_engine("ray", address=ray_cluster.address) as engine:
+    with open_engine("ray", address=ray_cluster.address) as engine:   # one driver: its workers stay warm
         out = lb.run_leaderboard(_settings(tmp_path / "ray", soundaq_cache), model_runner=_runner(log), engine=engine)
-    assert out.failed == [] and not ray.is_initialized()
-    calls = _calls(log)
-    assert sorted((k, m) for k, m, _ in calls) == [(k, m) for k in SEEDS for m in MODELS]
-    assert os.getpid() not in {pid for *_, pid in calls}           # every unit ran in a Ray worker
-    _same_tables(tmp_path / "local", tmp_path / "ray")
-    prov = json.loads((tmp_path / "ray" / "provenance.json").read_text())
-    assert prov["engine"]["name"] == "ray" and prov["engine"]["address"] == ray_cluster.address
-    assert json.loads((tmp_path / "local" / "provenance.json").read_text())["engine"] == {"name": "local", "workers": 1}
+        assert out.failed == []
+        calls = _calls(log)
+        assert sorted((k, m) for k, m, _ in calls) == [(k, m) for k in SEEDS for m in MODELS]
+        assert os.getpid() not in {pid for *_, pid in calls}           # every unit ran in a Ray worker
+        _same_tables(tmp_path / "local", tmp_path / "ray")
+        prov = json.loads((tmp_path / "ray" / "provenance.json").read_text())
+        assert prov["engine"]["name"] == "ray" and prov["engine"]["address"] == ray_cluster.address
 
-    # resume: a unit without its done.json is the only one that runs again, on Ray, and the tables stay
-    (tmp_path / "ray" / "seed_1" / "models" / "Baseline_CNN" / "done.json").unlink()
-    log.unlink()
-    with open_engine("ray", address=ray_cluster.address) as engine:
+        # resume: a unit without its done.json is the only one that runs again, and the tables stay
+        (tmp_path / "ray" / "seed_1" / "models" / "Baseline_CNN" / "done.json").unlink()
+        log.unlink()
         lb.run_leaderboard(_settings(tmp_path / "ray", soundaq_cache), model_runner=_runner(log), engine=engine)
-    assert [(k, m) for k, m, _ in _calls(log)] == [(1, "Baseline_CNN")]
-    _same_tables(tmp_path / "local", tmp_path / "ray")
+        assert [(k, m) for k, m, _ in _calls(log)] == [(1, "Baseline_CNN")]
+        _same_tables(tmp_path / "local", tmp_path / "ray")
+    assert not ray.is_initialized()
+    assert json.loads((tmp_path / "local" / "provenance.json").read_text())["engine"] == {"name": "local", "workers": 1}
     # every Ray process of the cluster, and this driver, only ever used 127.0.0.1
     assert foreign_connections(ray_cluster.live_pids() + [os.getpid()]) == []
 
@@ -130,6 +130,7 @@ def _busy_workers(cluster) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_unit_is_retried_and_the_grid_completes(ray_cluster, soundaq_cache, tmp_path):
     """SIGKILL to the Ray worker of a unit while the unit runs (its runner has started and sleeps): Ray
     reruns the task (max_retries), the grid completes with the local engine's tables."""
