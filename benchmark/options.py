@@ -16,7 +16,7 @@ option                 meaning (commands)
 ``--cache-dir``        the soundaq cache (train, leaderboard, data, features)
 ``--workers``          parallel worker processes (features, data prepare, train's data loaders)
 ``--no-progress``      no progress bars
-``--engine``           where independent units run: ``local`` pool or ``ray`` (features)
+``--engine``           where independent units run: ``local`` pool or ``ray`` (features, leaderboard, ablation)
 ``--address``          the Ray cluster's head ``HOST:PORT`` or ``auto`` (with ``--engine ray``)
 ``--out``              where results go
 ``--calibration``      level calibration of audio (features, predict, data prepare)

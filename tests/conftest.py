@@ -123,3 +123,32 @@ def one_torch_thread():
     yield
     torch.set_num_threads(before)
 
+
+
+def need_ray() -> None:
+    """Skip (fail under CI=true) without Ray; does not import it (the driver's settings come first)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("ray is not installed; the test extra installs it (pip install -e '.[test]')")
+        pytest.skip("ray is not installed (pip install 'soundaq[ray]')")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One Ray cluster per session (tests/test_ray_engine.py, tests/test_ray_leaderboard.py): a head
+    (`ray start --head`) and a second node (`ray start --address`), 1 CPU and 80 MB of object store
+    each, on 127.0.0.1 only (soundaq.base.ray_local); this process is its driver. Both nodes are stopped,
+    by process id, at the end of the session."""
+    from soundaq.base.ray_local import LoopbackCluster, keep_driver_on_loopback
+
+    need_ray()
+    saved = dict(os.environ)
+    keep_driver_on_loopback()     # before Ray is first imported (the test modules set it at import too)
+    with LoopbackCluster(nodes=2, cpus=1, object_store_mb=80) as cluster:
+        cluster.drive_from_here()
+        yield cluster
+    os.environ.clear()
+    os.environ.update(saved)
+    assert cluster.live_pids() == []

@@ -1,4 +1,5 @@
-"""``--engine ray``: a real two-node Ray cluster on 127.0.0.1 (one per session), the features batch equal
+"""``--engine ray``: a real two-node Ray cluster on 127.0.0.1 (one per session: the ``ray_cluster``
+fixture of tests/conftest.py, shared with tests/test_ray_leaderboard.py), the features batch equal
 to the local pool's, the batch contract, Ray's retries after a killed worker, and no traffic off the loopback.
 
 The cluster's nodes and this process (the driver) run with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set
@@ -19,35 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import need_ray
 
 from soundaq.base.ray_local import LoopbackCluster, foreign_connections, keep_driver_on_loopback
 from soundaq.benchmark.cli import main
 
 keep_driver_on_loopback()   # before `import ray`, here and in the engine
-
-
-def _need_ray():
-    """Skip (fail under CI=true) without Ray; does not import it (the driver's settings come first)."""
-    import importlib.util
-
-    if importlib.util.find_spec("ray") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("ray is not installed; the test extra installs it (pip install -e '.[test]')")
-        pytest.skip("ray is not installed (pip install 'soundaq[ray]')")
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """A head (`ray start --head`) and a second node (`ray start --address`), 1 CPU and 80 MB of object
-    store each, on 127.0.0.1; both stopped at the end of the session."""
-    _need_ray()
-    saved = dict(os.environ)
-    with LoopbackCluster(nodes=2, cpus=1, object_store_mb=80) as cluster:
-        cluster.drive_from_here()
-        yield cluster
-    os.environ.clear()
-    os.environ.update(saved)
-    assert cluster.live_pids() == []
 
 
 def _clips(folder: Path, seconds: float, bad: bool = True) -> list[Path]:
@@ -213,7 +191,7 @@ def test_without_address_a_private_ray_runs_the_batch(tmp_path):
     written to ~/.ray); the outputs equal the local pool's."""
     import subprocess
 
-    _need_ray()
+    need_ray()
     files = _clips(tmp_path / "in", 1.0)[:3]
     assert main(["features", *map(str, files), "--out", str(tmp_path / "local"), "--no-cache", "--no-progress"]) == 1
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}

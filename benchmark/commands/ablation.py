@@ -24,8 +24,8 @@ def register(sub) -> None:
 
 def _ablation(args) -> int:
     from soundaq.benchmark.ablation import STUDIES, run_study
-    from soundaq.benchmark.commands.leaderboard import settings_from_args
-    from soundaq.benchmark.leaderboard import quiet_lightning
+    from soundaq.benchmark.commands.leaderboard import open_units_engine, settings_from_args
+    from soundaq.benchmark.leaderboard import quiet_lightning, run_leaderboard
 
     out = Path(args.out)
     quiet_lightning()
@@ -34,10 +34,14 @@ def _ablation(args) -> int:
         return settings_from_args(args, models, [], folder, loss_weighting=scheme)
 
     failed_all: list[str] = []
-    for study in (STUDIES if args.study == "all" else (args.study,)):
-        table, failed = run_study(study, make, out)
-        print(f"soundaq ablation: {study}: table {table}")
-        failed_all += [f"{study}: {name}" for name in failed]
+    with open_units_engine(args) as engine:      # one engine for every run; connects before anything is written
+        def runner(settings):
+            return run_leaderboard(settings, engine=engine)
+
+        for study in (STUDIES if args.study == "all" else (args.study,)):
+            table, failed = run_study(study, make, out, runner=runner)
+            print(f"soundaq ablation: {study}: table {table}")
+            failed_all += [f"{study}: {name}" for name in failed]
     if failed_all:
         print(f"soundaq ablation: {len(failed_all)} run(s) failed: {', '.join(failed_all)} (reasons in the "
               "leaderboard tables; run the same command again to retry them)", file=sys.stderr)

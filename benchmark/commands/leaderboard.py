@@ -14,6 +14,7 @@ def run_parents() -> list:
             o.bootstrap_options(minimum=1),
             o.workers_options(_default_workers(), "models trained at the same time, each in its own "
                               "process with the CPU threads shared out; 2 on 2+ cores, else 1: on this machine"),
+            o.engine_options(),
             o.seed_options("training, shuffling and the bootstrap"), o.progress_options(),
             o.output_options(help="run folder, e.g. results/RUN (an existing one is resumed)")]
 
@@ -90,6 +91,20 @@ def settings_from_args(args, models: list[str], plugins: list[str], out, **extra
                     correlate=not args.no_correlation, head_init=not args.zero_head_bias, **extra)
 
 
+def open_units_engine(args):
+    """The engine of ``--engine``/``--address`` for a grid of training runs (soundaq.base.engine), opened:
+    with Ray, one task per unit, asking for :func:`~soundaq.benchmark.leaderboard.grid.unit_gpus` GPUs.
+
+    Raises:
+        EngineError: Ray missing, nothing at ``--address``, fewer GPUs on the cluster than a unit asks for.
+    """
+    from soundaq.base.engine import open_engine
+    from soundaq.benchmark.leaderboard.grid import unit_gpus
+
+    gpus = unit_gpus(args.accelerator, args.devices) if args.engine == "ray" else 0
+    return open_engine(args.engine, workers=args.workers, address=args.address, gpus=gpus)
+
+
 def _leaderboard(args) -> int:
     from soundaq.benchmark.leaderboard import (
         LeaderboardError,
@@ -120,7 +135,8 @@ def _leaderboard(args) -> int:
                                    f"({', '.join(list_nets())})")
     settings = settings_from_args(args, models, plugins, args.out, loss_weighting=args.loss_weighting)
     quiet_lightning()
-    outcome = run_leaderboard(settings)
+    with open_units_engine(args) as engine:      # connects (Ray) before any run folder is created
+        outcome = run_leaderboard(settings, engine=engine)
     if outcome.seeds:
         from soundaq.benchmark.leaderboard.seeds_report import print_table as print_grid
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from soundaq.base.engine import Engine
 from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv
 from soundaq.base.runs import RunFolder
 from soundaq.benchmark.leaderboard.model_run import run_model
@@ -44,8 +45,9 @@ def check_folds(s: Settings) -> None:
     pooled_folds(inner)
 
 
-def run_araus(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
-    """Every rotation of ARAUS's protocol, then the summary over rotations.
+def run_araus(s: Settings, *, model_runner: Callable = run_model, engine: Engine | None = None) -> Outcome:
+    """Every rotation of ARAUS's protocol, then the summary over rotations (``engine``: as
+    :func:`~soundaq.benchmark.leaderboard.run.run_single`'s, for every rotation).
 
     Raises:
         LeaderboardError / DataError: no folds, a missing fold, bad settings (one line, nothing trained).
@@ -63,7 +65,7 @@ def run_araus(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
     for r in CV_FOLDS:
         rotation = replace(s, rotation=r, out=out / f"rotation_{r}", correlate=False, figures=False)
         run_rotation = run_seeds if s.seeds and len(s.seeds) > 1 else run_single
-        outcome = run_rotation(rotation, model_runner=model_runner)
+        outcome = run_rotation(rotation, model_runner=model_runner, engine=engine)
         outcomes[r] = outcome
         failed += [f"{m} (rotation {r})" for m in outcome.failed]
     per_rotation = {r: [{k: v for k, v in row.items() if k != "summary"} for row in o.rows]

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from soundaq.base.engine import Engine, UnitFailed, open_engine
 from soundaq.base.errors import one_line
-from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.benchmark.leaderboard import report
 from soundaq.benchmark.leaderboard.model_run import run_model, say
@@ -66,6 +67,12 @@ def _device_text(s: Settings) -> str:
             f"{max(1, s.workers)} model worker(s) x {_threads(s)} torch thread(s))")
 
 
+def engine_record(s: Settings, engine: Engine | None) -> dict:
+    """Where the units ran, for provenance.json: the Ray engine's description (address, Ray's version,
+    the cluster's CPUs), else the local pool's workers."""
+    return engine.describe() if engine is not None and engine.name == "ray" else {"name": "local", "workers": s.workers}
+
+
 def _threads(s: Settings) -> int:
     import torch
 
@@ -74,7 +81,7 @@ def _threads(s: Settings) -> int:
     return max(1, (os.cpu_count() or 1) // s.workers)
 
 
-def _worker(s: Settings, model: str, data_label: str, threads: int):
+def _worker(s: Settings, model: str, data_label: str, threads: int, model_runner: Callable = run_model):
     """One model in a worker process: its own data module (the same data, read from the cache)."""
     import torch
 
@@ -82,18 +89,32 @@ def _worker(s: Settings, model: str, data_label: str, threads: int):
     quiet_lightning()
     from soundaq.models_zoo.registry import get_spec
 
-    for target in s.plugins:                  # nets given by import path are known to this process too
-        get_spec(target)
-    datamodule = make_datamodule(s)
-    datamodule.prepare_data()
-    datamodule.setup("fit" if s.checkpoints is None else "test")
-    run = RunFolder(Path(s.out), s.identity())
     try:
-        return run_model(s, run, model, datamodule, data_label), None, None
+        for target in s.plugins:              # nets given by import path are known to this process too
+            get_spec(target)
+        datamodule = make_datamodule(s)
+        datamodule.prepare_data()
+        datamodule.setup("fit" if s.checkpoints is None else "test")
+        run = RunFolder(Path(s.out), s.identity())
+        return model_runner(s, run, model, datamodule, data_label), None, None
     except KeyboardInterrupt:
         raise
     except Exception as err:  # noqa: BLE001 - reported as the model's failed row
         return None, one_line(err), traceback.format_exc()
+
+
+def _ray_worker(context: dict, s: Settings, model: str, data_label: str, model_runner: Callable = run_model):
+    """One unit as a Ray task, on whichever node Ray chose: first the driver's working directory and its
+    ``SOUNDAQ_*`` variables, so that relative paths and the default cache mean what they mean on the
+    driver (a shared filesystem mounted at the same path on every node, docs/scaling.md), then
+    :func:`_worker` with one torch thread (the task holds one CPU)."""
+    try:
+        os.chdir(context["cwd"])
+    except OSError as err:
+        return None, (f"{context['cwd']}: the working directory of the soundaq command is not on this Ray node "
+                      f"({err.strerror}); fix: run soundaq from a folder of the filesystem every node mounts"), None
+    os.environ.update(context["env"])
+    return _worker(s, model, data_label, 1, model_runner)
 
 
 def slowest_first(models: list[str]) -> list[str]:
@@ -120,12 +141,18 @@ def _unit_label(s: Settings, model: str) -> str:
     return text + (f" (training seed {s.seed})" if s.seeds and len(s.seeds) > 1 else "")
 
 
-def _run_units(units: list[Unit], workers: int, datamodule, data_label: str,
-               model_runner: Callable) -> dict[tuple[int, str], tuple[dict | None, str | None, str | None]]:
+def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, model_runner: Callable,
+               engine: Engine | None = None) -> dict[tuple[int, str], tuple[dict | None, str | None, str | None]]:
     """``{(seed, model): (record, failure reason, traceback)}`` for every unit. Units of several training
-    seeds share one pool of workers (slowest first), so a grid costs no more than its runs one by one."""
+    seeds share one pool of workers (slowest first), so a grid costs no more than its runs one by one.
+
+    With a Ray ``engine`` (soundaq.base.engine) every unit is one Ray task, whatever ``workers`` says;
+    otherwise ``workers`` processes of a local pool (spawned), or this process when ``workers`` is 1, there
+    is one unit, or ``model_runner`` is not :func:`run_model` (a test's runner, which need not pickle).
+    Each unit's done.json (or failed.json) is written here, on the driver, as soon as it finishes."""
     results: dict[tuple[int, str], tuple[dict | None, str | None, str | None]] = {}
-    if workers <= 1 or len(units) <= 1 or model_runner is not run_model:
+    on_ray = engine is not None and engine.name == "ray"
+    if not on_ray and (workers <= 1 or len(units) <= 1 or model_runner is not run_model):
         for us, run, model in units:
             say(f"soundaq leaderboard: {_unit_label(us, model)}")
             datamodule.seed = us.seed     # the training loader's seed (EpochSeed reseeds it every epoch)
@@ -138,30 +165,35 @@ def _run_units(units: list[Unit], workers: int, datamodule, data_label: str,
                 results[key] = (None, one_line(err), traceback.format_exc())
             _settle(run, model, *results[key])
         return results
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    s0 = units[0][0]
-    threads = _threads(s0)
-    say(f"soundaq leaderboard: {len(units)} model run(s) on {workers} workers x {threads} thread(s)"
-        if len({u[0].seed for u in units}) > 1 else
-        f"soundaq leaderboard: {len(units)} model(s) on {workers} workers x {threads} thread(s)")
+    if not units:
+        return results
+    grid = len({u[0].seed for u in units}) > 1
     order = {m: i for i, m in enumerate(slowest_first(list(dict.fromkeys(u[2] for u in units))))}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {}
-        for us, run, model in sorted(units, key=lambda u: (order[u[2]], u[0].seed)):
-            quiet = replace(us, progress=False)   # (asdict would turn a Calibration into a dict)
-            futures[pool.submit(_worker, quiet, model, data_label, threads)] = (us.seed, model, run)
-        for future in as_completed(futures):
-            seed, model, run = futures[future]
-            try:
-                results[(seed, model)] = future.result()
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                results[(seed, model)] = (None, f"worker process failed ({one_line(err)}); fix: rerun with "
-                                          "--workers 1", traceback.format_exc())
-            _settle(run, model, *results[(seed, model)])
+    ordered = sorted(units, key=lambda u: (order[u[2]], u[0].seed))
+    # (replace, not asdict: asdict would turn a Calibration into a dict)
+    if on_ray:
+        assert engine is not None
+        context = {"cwd": os.getcwd(), "env": {k: v for k, v in os.environ.items() if k.startswith("SOUNDAQ_")}}
+        fn, args = _ray_worker, [(context, replace(us, progress=False), model, data_label, model_runner)
+                                 for us, _, model in ordered]
+        say(f"soundaq leaderboard: {len(units)} {'model run(s)' if grid else 'model(s)'} as Ray tasks on "
+            f"{engine.address or 'a private Ray'} (1 CPU{f', {engine.gpus:g} GPU' if engine.gpus else ''} each)")
+        fix = "fix: free memory on the Ray nodes (`ray status`), or run the same command again"
+        runner = engine
+    else:
+        threads = _threads(units[0][0])
+        fn, args = _worker, [(replace(us, progress=False), model, data_label, threads) for us, _, model in ordered]
+        say(f"soundaq leaderboard: {len(units)} model run(s) on {workers} workers x {threads} thread(s)" if grid else
+            f"soundaq leaderboard: {len(units)} model(s) on {workers} workers x {threads} thread(s)")
+        fix = "fix: rerun with --workers 1"
+        runner = open_engine("local", workers=workers)
+    # torch in the workers: spawned, not forked; each sets its own torch threads
+    for index, result in runner.run(fn, args, start_method="spawn", initializer=None):
+        us, run, model = ordered[index]
+        if isinstance(result, UnitFailed):   # the worker died (killed, out of memory; with Ray, more than its retries)
+            result = (None, f"{result.why}; {fix}", None)
+        results[(us.seed, model)] = result
+        _settle(run, model, *result)
     return results
 
 
@@ -243,10 +275,11 @@ def ranked_rows(s: Settings, run: RunFolder, failures: dict, datamodule, data_la
     return rank_rows(rows), records
 
 
-def run_single(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
+def run_single(s: Settings, *, model_runner: Callable = run_model, engine: Engine | None = None) -> Outcome:
     """Run (or resume) the leaderboard of ``s`` with one training seed (``s.seed``, or ``s.seeds``'s
     only one) on one split; writes everything into ``s.out`` and returns the rows. Grids of seeds and
-    rotations go through :func:`soundaq.benchmark.leaderboard.grid.run_leaderboard`.
+    rotations go through :func:`soundaq.benchmark.leaderboard.grid.run_leaderboard`. ``engine``: an open
+    Ray engine (soundaq.base.engine.open_engine) runs each model as a Ray task; None: the local pool.
 
     Raises:
         LeaderboardError: bad settings, or a run folder made with other settings (one line).
@@ -259,11 +292,11 @@ def run_single(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
     datamodule, data_label, synthetic = prepare(s)
     run = RunFolder(out, s.identity()).open()
     todo = pending_models(s, run)
-    results = _run_units([(s, run, m) for m in todo], s.workers, datamodule, data_label, model_runner)
+    results = _run_units([(s, run, m) for m in todo], s.workers, datamodule, data_label, model_runner, engine)
     failures = {m: r[1] for (_, m), r in results.items() if r[1] is not None}
     rows, records = ranked_rows(s, run, failures, datamodule, data_label, synthetic)
     return _write_outputs(s, out, run, rows, records, failures, datamodule, data_label, synthetic, budget_text(s),
-                          started, figures_too=s.figures)
+                          started, figures_too=s.figures, engine=engine_record(s, engine))
 
 
 def run_title(data_label: str, synthetic: bool, training_seed: int) -> str:
@@ -274,7 +307,7 @@ def run_title(data_label: str, synthetic: bool, training_seed: int) -> str:
 
 def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], records: dict, failures: dict,
                    datamodule, data_label: str, synthetic: bool, budget: str, started: float,
-                   figures_too: bool = True) -> Outcome:
+                   figures_too: bool = True, engine: dict | None = None) -> Outcome:
     import pandas as pd
 
     from soundaq.benchmark.leaderboard import folds
@@ -296,8 +329,7 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
         tables = {m: pd.read_csv(out / "predictions" / f"{m}.csv", float_precision="round_trip") for m in ranked}
         comparisons = compare_to_leader(tables, ranked[0], metrics=metrics_for(datamodule.tasks),
                                         n_resamples=s.n_resamples, seed=s.seed)
-        with atomic_path(out / "comparisons.csv") as tmp:
-            comparisons.to_csv(tmp, index=False, float_format="%.6g")
+        write_csv(comparisons, out / "comparisons.csv", float_format="%.6g")
 
     title = run_title(data_label, synthetic, s.seed)
     figures: dict[str, str] = {}
@@ -325,7 +357,8 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
             "data": desc, "synthetic": synthetic, "seed": s.seed, "n_resamples": s.n_resamples,
             "budget": budget, "schedule": s.training_schedule().as_dict() if s.checkpoints is None else None,
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items()},
-            "ranking": RANKING_TEXT, "device": _device_text(s), "versions": package_versions(),
+            "ranking": RANKING_TEXT, "device": _device_text(s), "engine": engine or engine_record(s, None),
+            "versions": package_versions(),
             "models": {m: ({k: records[m].get(k) for k in ("checkpoint", "checkpoint_sha256", "predictions",
                                                             "predictions_sha256", "epochs", "steps", "clips_seen",
                                                             "train_seconds", "crop_frames", "diverged")}
@@ -334,8 +367,7 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
             "correlation": correlation.name if correlation else None, "correlation_agreement": agreed,
             "session_seconds": round(time.perf_counter() - started, 1)}
     frame = pd.DataFrame(rows, columns=columns)
-    with atomic_path(out / "leaderboard.csv") as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(frame, out / "leaderboard.csv", float_format="%.6g")
     atomic_write_json(out / "leaderboard.json", {
         "data": data_label, "synthetic": synthetic, "budget": budget, "ranking": RANKING_TEXT,
         "definitions": definitions(), "columns": columns,

@@ -29,6 +29,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
+from soundaq.base.engine import Engine
 from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.benchmark.leaderboard.model_run import run_model
@@ -39,6 +40,7 @@ from soundaq.benchmark.leaderboard.run import (
     _write_outputs,
     budget_text,
     check_settings,
+    engine_record,
     pending_models,
     prepare,
     ranked_rows,
@@ -69,8 +71,9 @@ def grid_identity(s: Settings) -> dict:
     return identity
 
 
-def run_seeds(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
-    """Run (or resume) every (model, training seed) of ``s.seeds`` and write the grid's outputs.
+def run_seeds(s: Settings, *, model_runner: Callable = run_model, engine: Engine | None = None) -> Outcome:
+    """Run (or resume) every (model, training seed) of ``s.seeds`` and write the grid's outputs; with a
+    Ray ``engine`` (soundaq.base.engine) every (model, seed) unit is one Ray task.
 
     Raises:
         LeaderboardError: bad settings, or a folder made with other settings (one line).
@@ -84,7 +87,7 @@ def run_seeds(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
     plans = {k: seed_settings(s, k) for k in seeds}
     runs = {k: RunFolder(plans[k].out, plans[k].identity()).open() for k in seeds}
     units = [(plans[k], runs[k], m) for k in seeds for m in pending_models(plans[k], runs[k])]
-    results = _run_units(units, s.workers, datamodule, data_label, model_runner)
+    results = _run_units(units, s.workers, datamodule, data_label, model_runner, engine)
     per_seed: dict[int, list[dict]] = {}
     failed: list[str] = []
     for k in seeds:
@@ -92,10 +95,11 @@ def run_seeds(s: Settings, *, model_runner: Callable = run_model) -> Outcome:
         failed += [f"{m} (seed {k})" for m in failures]
         rows, records = ranked_rows(plans[k], runs[k], failures, datamodule, data_label, synthetic)
         _write_outputs(plans[k], plans[k].out, runs[k], rows, records, failures, datamodule, data_label, synthetic,
-                       budget_text(s), time.perf_counter(), figures_too=False)
+                       budget_text(s), time.perf_counter(), figures_too=False, engine=engine_record(s, engine))
         per_seed[k] = rows
     summary = summarise(per_seed)
-    return _write_grid(s, seeds, per_seed, summary, datamodule, data_label, synthetic, failed, started)
+    return _write_grid(s, seeds, per_seed, summary, datamodule, data_label, synthetic, failed, started,
+                       engine_record(s, engine))
 
 
 def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
@@ -184,7 +188,7 @@ def csv_rows(per_seed: dict[int, list[dict]], summary: list[dict]) -> list[dict]
 
 
 def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], summary: list[dict], datamodule,
-                data_label: str, synthetic: bool, failed: list[str], started: float) -> Outcome:
+                data_label: str, synthetic: bool, failed: list[str], started: float, engine: dict) -> Outcome:
     import pandas as pd
 
     from soundaq.base import predictions_table
@@ -218,7 +222,7 @@ def _write_grid(s: Settings, seeds: list[int], per_seed: dict[int, list[dict]], 
             "schedule": s.training_schedule().as_dict() if s.checkpoints is None else None,
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items()},
             "ranking": "the means over seeds are ranked; " + RANKING_TEXT, "comparison_method": SEEDS_AND_CLIPS,
-            "device": _device_text(s), "versions": package_versions(),
+            "device": _device_text(s), "engine": engine, "versions": package_versions(),
             "seed_folders": {str(k): f"seed_{k}" for k in seeds}, "failed": failed,
             "session_seconds": round(time.perf_counter() - started, 1)}
     atomic_write_json(out / "leaderboard.json", {

@@ -102,9 +102,14 @@ class Engine:
             out["workers"] = self.workers
         return out
 
-    def run(self, fn: Callable, units: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable, units: Sequence[tuple], *, start_method: str | None = None,
+            initializer: Callable[[], None] | None = one_thread_each) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, fn(*units[index]))`` as units finish; a unit that raised or whose worker died
-        (after Ray's retries) yields ``(index, UnitFailed(why))``. ``fn`` must be importable by name."""
+        (after Ray's retries) yields ``(index, UnitFailed(why))``. ``fn`` must be importable by name.
+
+        ``start_method`` and ``initializer`` are the local pool's (multiprocessing's start method, e.g.
+        ``spawn`` for units that use torch; the function each worker runs first, default one BLAS thread);
+        Ray's workers always run with one BLAS thread (each task holds one CPU)."""
         if self.name == "ray":
             yield from self._run_ray(fn, units)
         elif self.workers == 1 or len(units) <= 1:
@@ -114,7 +119,11 @@ class Engine:
                 except Exception as err:  # noqa: BLE001 - reported as the unit's failure, the batch goes on
                     yield i, UnitFailed(one_line(err))
         else:
-            with ProcessPoolExecutor(max_workers=min(self.workers, len(units)), initializer=one_thread_each) as pool:
+            import multiprocessing as mp
+
+            context = mp.get_context(start_method) if start_method else None
+            with ProcessPoolExecutor(max_workers=min(self.workers, len(units)), mp_context=context,
+                                     initializer=initializer) as pool:
                 futures = {pool.submit(fn, *args): i for i, args in enumerate(units)}
                 for fut in as_completed(futures):
                     try:
