@@ -185,15 +185,23 @@ def make_masker(root: Path, seed: int, fold: int, j: int, size: LayoutSize, ppu:
 
 def fold_stimuli(seed: int, fold: int, size: LayoutSize, scapes: list[dict]) -> list[tuple[int, int, int]]:
     """The fold's distinct stimuli, ``(recording j, masker j, smr)``: one list of ``stimuli`` per group of
-    ``raters`` participants; recordings and maskers cycle so that every pair turns up."""
+    ``raters`` participants; recordings and maskers cycle so that every pair turns up, and each pair's
+    repeats take its ratios in a random order without replacement (stimuli repeat only once a pair has
+    used every ratio that keeps its masker within the calibrated levels)."""
     groups = -(-size.participants // size.raters)
+    order: dict[tuple[int, int], list[int]] = {}
+    seen: dict[tuple[int, int], int] = {}
     out = []
     for c in range(groups * size.stimuli):
-        rec, msk = c % size.recordings, (c + c // size.recordings) % size.recordings
-        leq = scapes[rec]["insitu_leq"]
-        allowed = [s for s in SMRS if round(leq - s) in CALIBRATED_LEVELS]
-        rng = syn._rng(seed, _COMBO + fold * 1000 + c, 4)
-        out.append((rec, msk, int(allowed[int(rng.integers(0, len(allowed)))])))
+        pair = (c % size.recordings, (c + c // size.recordings) % size.recordings)
+        if pair not in order:
+            leq = scapes[pair[0]]["insitu_leq"]
+            allowed = [s for s in SMRS if round(leq - s) in CALIBRATED_LEVELS]
+            rng = syn._rng(seed, _COMBO + fold * 1000 + pair[0] * 100 + pair[1], 4)
+            order[pair] = [int(v) for v in rng.permutation(allowed)]
+        n = seen.get(pair, 0)
+        seen[pair] = n + 1
+        out.append((*pair, order[pair][n % len(order[pair])]))
     return out
 
 
