@@ -105,7 +105,10 @@ def test_same_seed_same_bytes_other_seed_other_audio(tiny_set, tmp_path, feature
         (tiny_set.root / "soundscapes" / other["soundscape"]).read_bytes()
 
 
+@pytest.mark.slow
 def test_araus_protocol_runs_five_rotations_on_it(tiny_set, tmp_path):
+    """The protocol's machinery on the generated set with a stand-in trainer (30 s unloaded: five rotations'
+    data modules over the mixed stimuli)."""
     from test_leaderboard_folds import _fake
 
     from soundaq.benchmark import leaderboard as lb
