@@ -78,7 +78,7 @@ def test_several_raters_per_stimulus_with_rater_noise(tiny_set):
     assert responses[quality].isin([1, 2, 3, 4, 5]).all().all()
 
 
-def test_the_components_source_serves_it_labelled_synthetic(tiny_set):
+def test_the_components_source_serves_it_labelled_synthetic(tiny_set, feature_cache):
     from soundaq.models_zoo.data.sources import make_source
 
     source = make_source("araus", araus_dir=tiny_set.root, labels_dir=tiny_set.labels_dir)
@@ -90,6 +90,12 @@ def test_the_components_source_serves_it_labelled_synthetic(tiny_set):
     assert tiny_set.manifest["synthetic"] is True and tiny_set.manifest["stimuli"] == 12
     overlap = ac.component_overlap(frame)
     assert overlap["test"]["shared_neither"] == 10        # fold 0's 10 responses share nothing with training
+    cache = feature_cache
+    before = sorted(cache.rglob("*.npz"))
+    reader = source.reader()
+    for clip in frame["clip"]:
+        assert reader.load(clip)[0].shape == (3001, 64)
+    assert sorted(cache.rglob("*.npz")) == before         # every stimulus' features were made by prepare
 
 
 def test_same_seed_same_bytes_other_seed_other_audio(tiny_set, tmp_path, feature_cache, monkeypatch):

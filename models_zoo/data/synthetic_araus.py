@@ -255,19 +255,13 @@ def _rate(seed: int, row: dict, expected: dict[str, float]) -> dict[str, int]:
     return {q: int(v) for q, v in zip(QUALITIES, np.clip(np.rint(mu + bias + noise), 1, 5))}
 
 
-def _stimulus_n5(root: Path, rows: list[dict], scapes: list[dict], maskers: list[dict], cache_dir, bar, task) -> dict:
+def _stimulus_n5(root: Path, rows: list[dict], cache_dir, bar, task) -> dict:
     """N5 (sone) of each distinct stimulus, from its features computed through the components source's own
-    mixing and feature cache (so a later run on the set finds them cached)."""
-    import pandas as pd
-
+    reading of the tables (gains parsed from the written CSVs, so the cache keys are the ones a later run
+    makes), its mixing and its feature cache: a later run on the set finds them cached."""
     from soundaq.models_zoo.data.sources.araus_mixed import MixedStimuli
 
-    responses = pd.DataFrame([{k: r[k] for k in ac.RESPONSE_COLUMNS if k not in QUALITIES} for r in rows])
-    for q in QUALITIES:
-        responses[q] = 3
-    tables = ac.ArausTables(root, responses,
-                            pd.DataFrame(scapes).set_index("soundscape", drop=False),
-                            pd.DataFrame(maskers).set_index("masker", drop=False))
+    tables = ac.read_tables(root)
     first: dict[str, int] = {}
     for i, r in enumerate(rows):
         first.setdefault(r["stimulus"], i)
@@ -382,7 +376,10 @@ def prepare_araus_layout(cache_dir: Path | str | None = None, size: LayoutSize |
         flat_s = [r for f in FOLDS for r in scapes[f]]
         flat_m = [r for f in FOLDS for r in maskers[f]]
         stim = bar.add_task("ARAUS-layout set (synthetic): stimuli", total=len({r["stimulus"] for r in rows}))
-        n5s = _stimulus_n5(root, rows, flat_s, flat_m, cache_dir, bar, stim)
+        for r in rows:                   # provisional ratings: responses.csv is written again below
+            r.update({q: 3 for q in QUALITIES})
+        _tables(root, rows, flat_s, flat_m)
+        n5s = _stimulus_n5(root, rows, cache_dir, bar, stim)
     for r in rows:
         clip_n5, masker_db = n5s[r["stimulus"]]
         scape, masker = r["scape"]["mix"], r["masker_row"]["mix"]
