@@ -104,6 +104,15 @@ def test_same_seed_same_bytes_other_seed_other_audio(tiny_set, tmp_path, feature
     again = sa.prepare_araus_layout(None, TINY, seed=3, progress=False)
     assert again.root != tiny_set.root
     assert again.manifest["sha256"] == tiny_set.manifest["sha256"] == sa.set_digest(again.root)
+    masker = next((again.root / "maskers").iterdir())
+    damaged = bytearray(masker.read_bytes())
+    damaged[5000:5010] = b"\x00" * 10
+    masker.write_bytes(bytes(damaged))                                  # readable, but not what was made
+    from soundaq.base.artifacts import RebuiltWarning
+
+    with pytest.warns(RebuiltWarning, match="no longer match the digest"):
+        rebuilt = sa.prepare_araus_layout(None, TINY, seed=3, progress=False)
+    assert rebuilt.manifest["sha256"] == tiny_set.manifest["sha256"] == sa.set_digest(again.root)
     ppu = sa._ppu()
     (tmp_path / "c" / "soundscapes").mkdir(parents=True)
     other = sa.make_soundscape(tmp_path / "c", 4, 0, 0, TINY, ppu)

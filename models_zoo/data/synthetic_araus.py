@@ -148,13 +148,13 @@ def _read_if_complete(path: Path, channels: int) -> np.ndarray | None:
     return data if data.shape == (ac.STIMULUS_SAMPLES, channels) else None
 
 
-def make_soundscape(root: Path, seed: int, fold: int, j: int, size: LayoutSize, ppu: float) -> dict:
+def make_soundscape(root: Path, seed: int, fold: int, j: int, size: LayoutSize, ppu: float, reuse: bool = True) -> dict:
     """Render (or reuse) one base recording; its soundscapes.csv row (``gain_s``, ``insitu_leq``, scene)."""
     mix = scape_mix(seed, fold, j)
     path = root / ac.SOUNDSCAPE_DIR / scape_name(fold, j, size)
     x = syn.render(mix).astype(np.float64)
     insitu = round(syn.level_db_spl(x), 2)
-    data = _read_if_complete(path, 2)
+    data = _read_if_complete(path, 2) if reuse else None
     if data is None:
         rng = syn._rng(seed, mix.index, 5)
         right = np.roll(x, int(rng.integers(0, 31))) * 10 ** (float(rng.uniform(-1.5, 1.5)) / 20.0)
@@ -165,11 +165,11 @@ def make_soundscape(root: Path, seed: int, fold: int, j: int, size: LayoutSize, 
             "mix": mix, "data": syn.SYNTHETIC_LABEL}
 
 
-def make_masker(root: Path, seed: int, fold: int, j: int, size: LayoutSize, ppu: float) -> dict:
+def make_masker(root: Path, seed: int, fold: int, j: int, size: LayoutSize, ppu: float, reuse: bool = True) -> dict:
     """Render (or reuse) one masker; its maskers.csv row with the calibration pair per level 46-83 dB."""
     mix = masker_mix(seed, fold, j, size)
     path = root / ac.MASKER_DIR / mix.clip
-    data = _read_if_complete(path, 1)
+    data = _read_if_complete(path, 1) if reuse else None
     if data is None:
         x = syn.render(mix).astype(np.float64)
         data = _write_wav(path, x * (FILE_PEAK / float(np.max(np.abs(x)))))
@@ -294,10 +294,12 @@ def _label_files(folder: Path, rows: list[dict]) -> None:
 
 
 def set_digest(root: Path | str) -> str:
-    """SHA-256 over the names and bytes of every file of the set but its manifest (sorted by path)."""
+    """SHA-256 over the names and bytes of every file of the set but its manifest and files set aside as
+    ``.damaged`` (sorted by path)."""
     root = Path(root)
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json"):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("manifest.json")
+                       and not p.name.endswith(".damaged")):
         h.update(str(path.relative_to(root)).encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
@@ -337,14 +339,16 @@ def prepare_araus_layout(cache_dir: Path | str | None = None, size: LayoutSize |
     """Write the set into ``<cache>/embedded/<size.key(seed)>`` unless it is complete there (its manifest).
 
     Resumable: components already written are read back, distinct stimuli whose features are in the
-    feature cache are not computed again; the manifest is written last.
+    feature cache are not computed again; the manifest is written last. A complete set is reused when
+    its files still match the SHA-256 digest its manifest records; a damaged manifest or a changed file
+    sets the manifest aside (one warning) and the set is generated again from scratch, as ``force`` does.
 
     Raises:
         SyntheticArausError: sizes out of range, an unwritable cache folder (one line).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from soundaq.base.artifacts import read_record
+    from soundaq.base.artifacts import read_record, set_aside
     from soundaq.base.paths import embedded_root
 
     size = size or LayoutSize()
@@ -354,7 +358,12 @@ def prepare_araus_layout(cache_dir: Path | str | None = None, size: LayoutSize |
     if manifest_path.is_file() and not force:
         manifest, problem = read_record(manifest_path)
         if manifest is not None and manifest.get("complete"):
-            return ArausLayoutSet(root, manifest)
+            if manifest.get("sha256") == set_digest(root):
+                return ArausLayoutSet(root, manifest)
+            problem = "its files no longer match the digest it records"
+        if problem is not None:
+            set_aside(manifest_path, problem, "the set is generated again")
+            force = True
     try:
         for d in (ac.SOUNDSCAPE_DIR, ac.MASKER_DIR, ac.DATA_DIR, "labels"):
             (root / d).mkdir(parents=True, exist_ok=True)
@@ -369,8 +378,8 @@ def prepare_araus_layout(cache_dir: Path | str | None = None, size: LayoutSize |
         task = bar.add_task("ARAUS-layout set (synthetic): components", total=2 * len(FOLDS) * size.recordings)
         scapes, maskers = {}, {}
         for fold in FOLDS:
-            scapes[fold] = [make_soundscape(root, seed, fold, j, size, ppu) for j in range(size.recordings)]
-            maskers[fold] = [make_masker(root, seed, fold, j, size, ppu) for j in range(size.recordings)]
+            scapes[fold] = [make_soundscape(root, seed, fold, j, size, ppu, not force) for j in range(size.recordings)]
+            maskers[fold] = [make_masker(root, seed, fold, j, size, ppu, not force) for j in range(size.recordings)]
             bar.advance(task, 2 * size.recordings)
         rows = _responses(seed, size, scapes, maskers)
         flat_s = [r for f in FOLDS for r in scapes[f]]
