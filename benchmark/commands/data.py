@@ -54,7 +54,14 @@ def register(sub) -> None:
                    help="ARAUS features in the release layout (Feature_log_mel/, Feature_loudness_ISO532_1/)")
     r.add_argument("--calibration", type=Path, metavar="WAV",
                    help="calibration recording of the audio (60 dB SPL tone); default: the ARAUS calibration")
-    r.add_argument("--clips", type=o.positive_int, default=None, help="embedded set size (default 360)")
+    r.add_argument("--clips", type=o.positive_int, default=None,
+                   help="embedded set size (default 360; with --layout araus: responses, rounded to whole raters)")
+    r.add_argument("--layout", choices=("features", "araus"), default="features",
+                   help="with --embedded: features (default: the set the leaderboard uses by default) or araus "
+                        "(ARAUS's component layout: recordings and maskers per fold 0-5, stimuli mixed from them; "
+                        "run it with --data araus --araus DIR --labels DIR/labels)")
+    r.add_argument("--recordings", type=o.positive_int, default=None,
+                   help="with --layout araus: base recordings (and maskers) per fold (default 4)")
     r.add_argument("--with-audio", action="store_true", help="also write the embedded clips as 24-bit FLAC")
     r.add_argument("--force", action="store_true", help="regenerate the embedded set even if it is complete")
     r.add_argument("--json", action="store_true", help="print the data description as JSON")
@@ -226,6 +233,10 @@ def _prepare(args) -> int:
         if args.audio or args.features or args.calibration:
             raise UserError("--audio/--features/--calibration go with --labels (ARAUS); "
                             "fix: leave them out for --embedded")
+        if args.layout == "araus":
+            return _prepare_araus_layout(args, started)
+        if args.recordings is not None:
+            raise UserError("--recordings goes with --layout araus; fix: add --layout araus or leave it out")
         from soundaq.models_zoo.data import synthetic
 
         n_clips = args.clips if args.clips is not None else synthetic.DEFAULT_CLIPS
@@ -239,8 +250,8 @@ def _prepare(args) -> int:
         print(f"{info['data']}: {sizes} clips in {es.root} ({time.perf_counter() - started:.1f} s; "
               f"{info['generated_clips']} clips generated when first made, in {info['seconds']} s)")
         return 0
-    if args.clips is not None or args.with_audio or args.force:
-        raise UserError("--clips/--with-audio/--force go with --embedded")
+    if args.clips is not None or args.with_audio or args.force or args.recordings or args.layout != "features":
+        raise UserError("--clips/--with-audio/--force/--layout/--recordings go with --embedded")
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule, prepare_features
 
     calibration = None
@@ -264,3 +275,30 @@ def _prepare(args) -> int:
         if len(skipped) + len(failures) > 10:
             print(f"soundaq data prepare: ... and {len(skipped) + len(failures) - 10} more skipped", file=sys.stderr)
     return 1 if failures or skipped else 0   # a batch that went on past bad clips
+
+
+def _prepare_araus_layout(args, started: float) -> int:
+    """``data prepare --embedded --layout araus``: the synthetic set in ARAUS's component layout."""
+    import time
+
+    from soundaq.base.errors import UserError
+    from soundaq.models_zoo.data import synthetic_araus as sa
+
+    if args.with_audio:
+        raise UserError("--with-audio: the ARAUS layout is audio (its components); fix: leave --with-audio out")
+    base = sa.LayoutSize()
+    participants = base.participants if args.clips is None else max(5, -(-args.clips // (6 * base.stimuli)))
+    size = sa.LayoutSize(recordings=args.recordings or base.recordings, participants=participants)
+    es = sa.prepare_araus_layout(args.cache_dir, size, seed=args.seed, progress=not args.no_progress,
+                                 force=args.force)
+    if args.json:
+        print(json.dumps(es.manifest, indent=2))
+        return 0
+    m = es.manifest
+    sizes = ", ".join(f"{k} {v}" for k, v in m["split_sizes"].items())
+    print(f"{m['data']}: {m['responses']} responses ({sizes}) of {m['stimuli']} stimuli mixed from "
+          f"{m['base_recordings']} base recordings and {m['maskers']} maskers in {es.root} "
+          f"({time.perf_counter() - started:.1f} s; sha256 {m['sha256'][:16]})")
+    print(f"run it: soundaq leaderboard --data araus --araus {es.root} --labels {es.labels_dir} "
+          "[--protocol araus]")
+    return 0

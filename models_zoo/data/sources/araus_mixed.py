@@ -163,6 +163,18 @@ def _stimulus_table(tables: ac.ArausTables, warn) -> tuple:
     return table, plans
 
 
+def _generated_manifest(root: Path) -> dict | None:
+    """The manifest of a folder soundaq generated in ARAUS's layout (:mod:`soundaq.models_zoo.data.synthetic_araus`),
+    or None for real ARAUS (no manifest, or one that does not say synthetic)."""
+    from soundaq.base.artifacts import read_record
+
+    path = root / "manifest.json"
+    if not path.is_file():
+        return None
+    record, problem = read_record(path)
+    return record if record is not None and record.get("synthetic") is True else None
+
+
 class ArausComponentsSource(DataSource):
     """ARAUS from its download (see the module docstring); what ``ArausSource(araus_dir=...)`` (``--data araus
     --araus DIR``) builds.
@@ -191,6 +203,7 @@ class ArausComponentsSource(DataSource):
 
             check_label_folder(self.labels_dir)
         self.cache_dir, self.calibration, self.progress = cache_dir, calibration, progress
+        self.generated = _generated_manifest(self.root)
         self._table = None
         self._plans: dict = {}
         self._reader: Any = None
@@ -198,7 +211,12 @@ class ArausComponentsSource(DataSource):
 
     @property
     def paper_split(self) -> bool:  # type: ignore[override]
-        return self.labels_dir is not None
+        return self.labels_dir is not None and self.generated is None
+
+    @property
+    def synthetic(self) -> bool:  # type: ignore[override]
+        """True for a folder soundaq generated (its manifest.json says ``"synthetic": true``)."""
+        return self.generated is not None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -264,6 +282,9 @@ class ArausComponentsSource(DataSource):
 
     def data_label(self) -> str:
         split = "SoundSCaper split" if self.labels_dir is not None else "ARAUS folds: test 0, validation 1"
+        if self.generated is not None:
+            split = "SoundSCaper-style split" if self.labels_dir is not None else split
+            return f"{self.generated.get('data', 'synthetic')} ({split})"
         return f"ARAUS from its components ({split})"
 
     def identity(self) -> str:
