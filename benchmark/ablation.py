@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from soundaq.base.fileio import atomic_write_text
 from soundaq.models_zoo.variants import FAMILY, PAPER_ABLATIONS, PAPER_COLUMNS
@@ -47,7 +48,8 @@ def _fmt(value: Any) -> str:
 
 def table_rows(study: str, ours: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a study's table: the paper's rows in order, ``ours`` keyed like
-    :data:`PAPER_ABLATIONS` (model name, or scheme for loss weighting) holding leaderboard rows."""
+    :data:`PAPER_ABLATIONS` (model name, or scheme for loss weighting) holding leaderboard rows.
+    """
     header = ["model"]
     for column in PAPER_COLUMNS[study]:
         if column in _DESCRIPTORS:
@@ -97,6 +99,7 @@ def run_study(study: str, make_settings: Callable[[list[str], Path, str | None],
     Args:
         make_settings: ``(models, folder, loss_weighting) -> Settings`` of one run.
         runner: the leaderboard runner (default :func:`run_leaderboard`; tests pass a stub).
+
     Returns:
         the table's path and the models (or schemes) whose runs failed.
     """

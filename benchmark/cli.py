@@ -23,7 +23,8 @@ COMMAND_MODULES = [
 
 class SoundaqParser(argparse.ArgumentParser):
     """argparse with one-line usage errors, like every other soundaq error:
-    ``soundaq train: error: argument --batch-size: 0: must be at least 1; see `soundaq train --help```."""
+    ``soundaq train: error: argument --batch-size: 0: must be at least 1; see `soundaq train --help```.
+    """
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")

@@ -39,8 +39,9 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def _bounded_int(minimum: int) -> Callable[[str], int]:
@@ -140,7 +141,8 @@ def data_options(required: bool = False, default: str | None = "embedded") -> ar
 def embedded_options() -> argparse.ArgumentParser:
     """``--embedded-clips N``: the size of the embedded synthetic set (``--data embedded``; another source
     refuses it in one line). Its numbers are soundaq.models_zoo.data.synthetic's DEFAULT_CLIPS and
-    MIN_CLIPS, spelt out so that ``--help`` does not import the generator."""
+    MIN_CLIPS, spelt out so that ``--help`` does not import the generator.
+    """
     p = _parent()
     p.add_argument("--embedded-clips", type=positive_int, default=None, metavar="N",
                    help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
@@ -150,7 +152,8 @@ def embedded_options() -> argparse.ArgumentParser:
 def data_from_args(args) -> dict:
     """The data module's source keyword arguments that :func:`data_options` (and, when the command has
     them, the calibration options) parsed: ``source``, ``labels_dir``, ``audio_dir``, ``features_dir``,
-    ``calibration``, ``araus_dir``."""
+    ``calibration``, ``araus_dir``.
+    """
     calibration = (calibration_from_args(args) if getattr(args, "calibration", None) is not None
                    or getattr(args, "dbfs_offset", None) is not None else None)
     return {"source": args.data, "labels_dir": args.labels, "audio_dir": args.audio,
@@ -178,7 +181,8 @@ def cache_options() -> argparse.ArgumentParser:
 
 def help_text(doc: str | None) -> str | None:
     """A command module's docstring, less its first paragraph, as ``--help`` prose: RST's ``double
-    backticks`` become single ones (what a terminal reader expects)."""
+    backticks`` become single ones (what a terminal reader expects).
+    """
     if not doc or "\n\n" not in doc:
         return None
     return doc.split("\n\n", 1)[1].replace("``", "`")
@@ -319,7 +323,8 @@ def inference_options() -> argparse.ArgumentParser:
 # -- the LLM captioner (soundaq caption, soundaq compare) ------------------------------------------------
 class _RefuseKey(argparse.Action):
     """``--api-key`` exists only to say no: a key on the command line ends up in shell histories and
-    process lists. The value is never echoed."""
+    process lists. The value is never echoed.
+    """
 
     def __call__(self, parser, namespace, values, option_string=None):
         from soundaq.captions.llm import KEY_VARIABLES

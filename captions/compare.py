@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 import re
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -141,7 +141,8 @@ def parse_spec(text: str) -> Spec:
 # --------------------------------------------------------------------------------------------------
 def site_prediction(predictions: Sequence[Prediction], name: str) -> Prediction:
     """The mean prediction of a site's whole-clip rows: mean probabilities, ratings and ISO coordinates;
-    the scene is the most probable one of the mean scene probabilities."""
+    the scene is the most probable one of the mean scene probabilities.
+    """
     rows = [p for p in predictions if p.window == WHOLE] or list(predictions)
     model = check_one_model(rows)
 
@@ -404,7 +405,8 @@ def compare_sides(sa: Side, sb: Side, captioner: str = "template", llm: LLMSetti
                   cache_dir: Path | str | None = None, report: Callable[[str], None] | None = None) -> dict:
     """The three tiers for two resolved sides (facts, template texts and, with ``llm``, the LLM's texts;
     a tier the LLM gave no text has ``text`` None and its failure in ``failures``). ``report`` gets the
-    LLM client's lines (retries, cache hits, the server's model list)."""
+    LLM client's lines (retries, cache hits, the server's model list).
+    """
     a, b = sa.prediction, sb.prediction
     facts = {"tier1": event_facts(a, b), "tier2": scene_signal_facts(sa, sb), "tier3": feeling_facts(a, b)}
     templates = {1: tier1_text(facts["tier1"]), 2: tier2_text(facts["tier1"], facts["tier2"]),
@@ -481,7 +483,7 @@ def render_markdown(result: dict) -> str:
     """``compare.md``: the two sides, the three tiers and the figure."""
     a, b = result["a"], result["b"]
     lines = ["# How B differs from A", ""]
-    if a.get("data") and "synthetic" in str(a["data"]).lower() or b.get("data") and "synthetic" in str(b["data"]).lower():
+    if (a.get("data") and "synthetic" in str(a["data"]).lower()) or (b.get("data") and "synthetic" in str(b["data"]).lower()):
         lines += ["> **[SYNTHETIC DATA]** predictions of soundaq's embedded synthetic set.", ""]
     lines += ["| | A | B |", "|---|---|---|",
               f"| what | {a['label']} | {b['label']} |",
@@ -531,7 +533,8 @@ def render_markdown(result: dict) -> str:
 
 def compare_run(a, b, out: Path | str, **kwargs) -> dict:
     """:func:`compare`, then write ``compare.json``, ``compare.md`` and ``circumplex_move.png/.pdf`` into
-    ``out`` (atomically); the library call of ``soundaq compare``."""
+    ``out`` (atomically); the library call of ``soundaq compare``.
+    """
     from soundaq.base.fileio import atomic_write_json, atomic_write_text
     from soundaq.captions.figures import write_circumplex_move
 

@@ -37,7 +37,7 @@ def _words(events) -> str:
 
 
 def tier1_text(t1: dict) -> str:
-    """Which events differ: "A has birds, which B lacks; B has traffic, which A lacks. B has more speech." """
+    """Which events differ: "A has birds, which B lacks; B has traffic, which A lacks. B has more speech."."""
     parts = []
     if t1["only_a"]:
         parts.append(f"A has {_words(t1['only_a'])}, which B lacks")

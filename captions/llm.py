@@ -41,9 +41,9 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Hashable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from soundaq.base.errors import UserError, first_line
@@ -237,7 +237,8 @@ class ChatClient:
 
     def prepare(self) -> ServerInfo:
         """Ask the server for its models and slots once (:func:`~soundaq.captions.llm_server.probe_server`)
-        and say what it found."""
+        and say what it found.
+        """
         with self._probe_lock:
             if self.server is None:
                 self.server = probe_server(self._client, self.settings.model, self.settings.base_url, self.url,
@@ -432,7 +433,8 @@ class ChatClient:
 
     def _pool(self, todo: queue.SimpleQueue, workers: int, labels: Mapping[Hashable, str]):
         """``(key, Completion or LLMFailure)`` as ``workers`` daemon threads answer the ``todo`` queue;
-        Ctrl-C (any exception here) stops them without waiting."""
+        Ctrl-C (any exception here) stops them without waiting.
+        """
         results: queue.SimpleQueue = queue.SimpleQueue()
 
         def worker() -> None:

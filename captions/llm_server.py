@@ -36,7 +36,8 @@ _PATH_PAGES = ("not found", "file not found", "404 page not found", "404 not fou
 
 def is_local(url: str) -> bool:
     """Whether ``url``'s host is this machine or the local network (loopback, private, link-local,
-    unspecified addresses; ``localhost``, ``*.local``, ``host.docker.internal``)."""
+    unspecified addresses; ``localhost``, ``*.local``, ``host.docker.internal``).
+    """
     host = (urlsplit(str(url)).hostname or "").lower()
     if host in ("localhost", "host.docker.internal") or host.endswith((".localhost", ".local")):
         return True
@@ -58,7 +59,8 @@ def server_root(base_url: str) -> str:
 
 def model_listed(model: str, listed: list[str]) -> bool:
     """Whether the server lists ``model``: the same id, Ollama's ``NAME:latest``, or a listed file path
-    whose name is the model (llama-cpp-python lists the path of its ``.gguf``)."""
+    whose name is the model (llama-cpp-python lists the path of its ``.gguf``).
+    """
     want = model.strip().lower()
     for item in listed:
         got = item.strip().lower()
@@ -174,7 +176,8 @@ def probe_server(client, model: str, base_url: str, url: str, concurrency: int |
 
 def is_path_page(status: int, content_type: str, body) -> bool:
     """Whether a 404 is the web server's answer to an unknown path (not an API's "model not found"):
-    a plain-text or HTML body, or FastAPI's ``{"detail": "Not Found"}``."""
+    a plain-text or HTML body, or FastAPI's ``{"detail": "Not Found"}``.
+    """
     if status != 404:
         return False
     if "json" not in (content_type or "").lower():
@@ -203,7 +206,8 @@ RETRY_AFTER_MAX_S = 60.0
 
 class LLMFailure(Exception):
     """One caption the server did not give; ``str()`` is one line. ``fatal``: every further request
-    would fail the same way, so the run stops asking."""
+    would fail the same way, so the run stops asking.
+    """
 
     def __init__(self, kind: str, message: str, fatal: bool = False):
         super().__init__(message)
@@ -266,7 +270,8 @@ class ErrorReader:
 
     def says(self, err) -> str:
         """What the server's error says, in one line (an HTML page as text; never the client's
-        "Error code: N" wrapper, which would double the status)."""
+        "Error code: N" wrapper, which would double the status).
+        """
         body = getattr(err, "body", None)
         said = ""
         if isinstance(body, dict):
@@ -284,7 +289,8 @@ class ErrorReader:
 
     def retry_reason(self, err) -> str | None:
         """Why ``err`` is worth another try (said on the terminal), or None when it is not: a timeout of a
-        local server (it still generates the abandoned answer), a quota, a 4xx other than 408/409/429."""
+        local server (it still generates the abandoned answer), a quota, a 4xx other than 408/409/429.
+        """
         import openai
 
         url = self.url

@@ -1,4 +1,4 @@
-"""The language stage's prompt, built as the SoundSCaper release builds it.
+r"""The language stage's prompt, built as the SoundSCaper release builds it.
 
 Source: ``LLM_scripts_for_generating_soundscape_caption/LLM_GPT_soundscape_caption.py`` of the public
 release (Yuanbo2020/SoundSCaper), which sends one system message to ``gpt-3.5-turbo`` with
@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -111,7 +111,8 @@ def _render(lines) -> str:
 
 def event_threshold(probabilities) -> float | None:
     """The release's threshold for one clip: the first of 0.4, 0.3, 0.2 that some probability exceeds
-    (strictly); None when none does. ``probabilities``: the 15 event probabilities (any order)."""
+    (strictly); None when none does. ``probabilities``: the 15 event probabilities (any order).
+    """
     values = np.asarray(list(probabilities), dtype=np.float64)
     for threshold in THRESHOLDS:
         if np.any(values > threshold):
@@ -155,7 +156,8 @@ def agreement(rating: float) -> str:
 
 def kept_qualities(ratings: Mapping[str, float]) -> list[tuple[str, str]]:
     """``(quality, agreement word)`` of the qualities the prompt names: every non-neutral one, in
-    :data:`~soundaq.base.vocab.QUALITIES` order; the first quality (pleasant) alone when all are neutral."""
+    :data:`~soundaq.base.vocab.QUALITIES` order; the first quality (pleasant) alone when all are neutral.
+    """
     words = [(q, agreement(ratings[q])) for q in QUALITIES]
     kept = [(q, w) for q, w in words if w != NEUTRAL]
     return kept or words[:1]

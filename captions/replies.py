@@ -99,7 +99,7 @@ def _flat(value) -> str:
 
 
 def split_reasoning(text: str) -> tuple[str, str, bool]:
-    """``(answer, reasoning, unclosed)`` of a text that may carry its reasoning inline.
+    r"""``(answer, reasoning, unclosed)`` of a text that may carry its reasoning inline.
 
     Closed ``<think>``/``<thinking>``/``<reasoning>``/``<thought>`` blocks are taken out wherever they
     are; the text before a closing tag that has no opening one is reasoning; the text after an opening
@@ -184,7 +184,8 @@ def _tool_names(message: dict) -> tuple[str, ...]:
 def read_reply(data) -> Reply:
     """The caption of one chat-completions answer (the parsed JSON body), whatever its shape (see the
     module docstring). Never raises: a body that is not a chat completion gives a :class:`Reply`
-    whose ``error`` says so."""
+    whose ``error`` says so.
+    """
     if not isinstance(data, dict):
         return Reply("", error=f"{NOT_CHAT} ({type(data).__name__}: "
                                f"{' '.join(str(data).split())[:80]!r})")
@@ -265,7 +266,7 @@ def reply_problem(reply: Reply, model: str, max_tokens: int, url: str) -> tuple[
 
 
 def markdown_quote(text: str) -> str:
-    """``text`` as one Markdown block quote: every line behind ``> `` (an empty line as ``>``), so an
+    r"""``text`` as one Markdown block quote: every line behind ``> `` (an empty line as ``>``), so an
     answer of several paragraphs stays inside the quote.
 
     >>> print(markdown_quote("Birds sing.\\n\\nIt feels calm."))

@@ -37,9 +37,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from soundaq.base import predictions_table
 from soundaq.base.errors import UserError
@@ -77,7 +77,8 @@ def _now() -> str:
 
 def as_predictions(predictions, source: str = "predictions") -> list[Prediction]:
     """Whatever the API was given as a list of :class:`~soundaq.captions.tables.Prediction`: a DataFrame
-    (predictions table), a path (CSV/JSON), ``soundaq predict`` objects, or Predictions already."""
+    (predictions table), a path (CSV/JSON), ``soundaq predict`` objects, or Predictions already.
+    """
     import pandas as pd
 
     if isinstance(predictions, pd.DataFrame):
@@ -129,7 +130,8 @@ def _reuse_key(row: dict) -> tuple:
 
 def read_previous(out: Path) -> dict[tuple, dict]:
     """Captions an earlier run wrote into ``out/captions.jsonl``, by (clip, window, settings, prompt sha256).
-    A missing or damaged file gives nothing (those captions are made again; LLM ones come from the cache)."""
+    A missing or damaged file gives nothing (those captions are made again; LLM ones come from the cache).
+    """
     path = Path(out) / "captions.jsonl"
     found: dict[tuple, dict] = {}
     try:

@@ -18,9 +18,9 @@ All three come from the features soundaq already computes for its models:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -128,7 +128,8 @@ def crop(samples: np.ndarray, rate: int, span: tuple[float, float], path: Path |
 
 def pool(facts: Sequence[SignalFacts]) -> SignalFacts:
     """Facts of a site from its clips: energetic mean level (L_eq over the pooled time, durations as
-    weights), and duration-weighted means of N5, centroid and low/high balance."""
+    weights), and duration-weighted means of N5, centroid and low/high balance.
+    """
     if not facts:
         raise ValueError("no clips to pool")
     w = np.array([f.seconds for f in facts], dtype=np.float64)

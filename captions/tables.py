@@ -17,9 +17,9 @@ names the file, the row and the column, before anything is written.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from soundaq.base import predictions_table
 from soundaq.base.errors import UserError

@@ -11,7 +11,7 @@ the same seed.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from soundaq.captions.prompt import NEUTRAL, PromptFacts
 
@@ -98,7 +98,7 @@ def join_words(words: Sequence[str], last: str = "and") -> str:
 
 
 def _pick(key: str, shapes: Sequence[str], salt: str) -> str:
-    digest = hashlib.sha256(f"{salt}|{key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}|{key}".encode()).digest()
     return shapes[int.from_bytes(digest[:4], "big") % len(shapes)]
 
 
@@ -117,7 +117,8 @@ def events_sentence(facts: PromptFacts, key: str) -> str:
 def feelings_sentence(facts: PromptFacts, key: str) -> str:
     """The second sentence: what the kept qualities say (Agree: "calm", Strongly Agree: "very calm",
     Disagree: "not chaotic", Strongly Disagree: "not at all chaotic"; a lone Neutral quality:
-    "neither pleasant nor annoying")."""
+    "neither pleasant nor annoying").
+    """
     pos = [("very " if w == "Strongly Agree" else "") + q for q, w in facts.qualities if w.endswith("Agree")
            and not w.endswith("Disagree")]
     neg_plain = [q for q, w in facts.qualities if w == "Disagree"]

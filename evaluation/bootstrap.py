@@ -401,7 +401,8 @@ SIGN_FLIP_BELOW = 10
 def sign_flip_p(d) -> float:
     """Two-sided p of ``mean(d) != 0`` for paired differences d [n] by flipping their signs: every one of
     the 2^n sign patterns (:func:`scipy.stats.permutation_test`, ``permutation_type="samples"`` on one
-    sample, exact for n < 16)."""
+    sample, exact for n < 16).
+    """
     from scipy.stats import permutation_test
 
     d = np.asarray(d, dtype=np.float64)

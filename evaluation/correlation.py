@@ -155,7 +155,8 @@ def permutation_p(x, y, seed: int = 0) -> float:
     """Two-sided p of Spearman's rho by permuting the pairing of x [n] and y [n]
     (:func:`scipy.stats.permutation_test`, ``permutation_type="pairings"``, as scipy's documentation
     shows for Spearman): every order when n <= 8, else 9,999 random orders drawn with ``seed``. Ties keep
-    their average ranks, so the null distribution is the one of these very values."""
+    their average ranks, so the null distribution is the one of these very values.
+    """
     from scipy.stats import permutation_test, rankdata
 
     rx, ry = rankdata(x), rankdata(y)
@@ -309,7 +310,7 @@ def predictions_source(table, path: Path | str | None = None, synthetic: bool = 
         notes.append(UNTRAINED_EVENTS_NOTE)
     title = "Predictions" + (f" of {model}" if model else "") + (f" ({Path(path).name})" if path else "")
     synthetic = bool(synthetic or is_synthetic(frame))
-    details = {"path": str(path) if path else None, "model": model, "rows": int(len(frame)),
+    details = {"path": str(path) if path else None, "model": model, "rows": len(frame),
                "derived_iso": derived, "grouped_by": group_col}
     if path is not None:
         from soundaq.base.fileio import sha256_file
@@ -339,7 +340,7 @@ def labels_source(folder: Path | str, split: str = "test", synthetic: bool = Fal
     group_col = group_by if group_by and group_by in frame.columns else None
     if group_by and group_col is None:
         raise CorrelationError(f"{folder}: no column {group_by!r} to group by; use --group-by scene")
-    details = {"folder": str(folder), "split": split, "rows": int(len(frame)), "grouped_by": group_col}
+    details = {"folder": str(folder), "split": split, "rows": len(frame), "grouped_by": group_col}
     return Source(kind="labels", title=f"ARAUS human labels, {split_name}", frame=frame,
                   x={e: c for e, c in zip(EVENTS, EVENT_COLUMNS)},
                   y={q: q for q in QUALITY_ORDER}, x_name="event label (0/1)",
@@ -351,7 +352,8 @@ def truth_source(predictions: Source) -> Source | None:
     """The labels of the same clips, from a predictions table's ``true_*`` columns (the leaderboard and
     ``soundaq predict`` on a labelled split write them): binary event labels against rated qualities.
     None when the table has no complete set of truth columns (absent, or empty: data without event or
-    quality labels)."""
+    quality labels).
+    """
     frame = predictions.frame
     needed = [*TRUE_EVENT_COLUMNS, *TRUE_QUALITY_COLUMNS]
     if not all(c in frame.columns for c in needed) or frame[needed].isna().any().any():

@@ -64,12 +64,12 @@ def run(source: Source, out: Path | str, correction: str = "fdr_bh", figures: bo
                                        max_points=max_points)
     summary = {
         "source": source.kind, "label": source.label, "synthetic": source.synthetic,
-        "correction": correction, "rows": int(len(source.frame)), "groups": source.groups(),
+        "correction": correction, "rows": len(source.frame), "groups": source.groups(),
         "tested_pairs": int(table["rho"].notna().sum()), "untested_pairs": int(table["rho"].isna().sum()),
         "significant_pairs": int((table["stars"] != "").sum()), "figures": made, "figure_problems": problems,
         "details": source.details, "notes": list(source.notes), "seed": seed, "versions": _versions(),
         "agreement_with_labels": agreed,
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     atomic_write_text(out / "report.md", render_report(source, table, summary, top=top))
     atomic_write_json(out / "provenance.json", summary)
@@ -91,6 +91,7 @@ def correlate_predictions(predictions, out: Path | str, *, synthetic: bool = Fal
     Returns:
         :func:`run`'s summary dict (counts of significant cells, strongest pairs, ``agreement`` with the
         labels when the table holds them, ``figure_problems``).
+
     Raises:
         CorrelationError: unusable input (one line); a figure that fails is listed in
             ``summary["figure_problems"]`` instead of raising.
@@ -113,7 +114,7 @@ def _pairs_md(rows: pd.DataFrame) -> list[str]:
     for r in rows.itertuples():
         lines.append(f"| {r.event} | {QUALITY_LABELS.get(r.quality, r.quality)} | {r.rho:+.3f} | "
                      f"{_fmt_p(r.p_adjusted)} | {r.stars} | {r.n} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _pair_cell(r) -> tuple[str, str]:
@@ -157,7 +158,7 @@ def render_report(source: Source, table: pd.DataFrame, summary: dict, top: int =
                   "cells and a low rank correlation.", ""]
     lines += [f"## Strongest pairs over all rows ({source.label})", "", "### Positive", ""]
     pos, neg = strongest_pairs(table, top)
-    lines += _pairs_md(pos) + ["### Negative", ""] + _pairs_md(neg)
+    lines += [*_pairs_md(pos), "### Negative", "", *_pairs_md(neg)]
     if source.group_col:
         lines += [f"## Strongest pair per {source.group_name}", "",
                   f"| {source.group_name} | n | most positive | rho | most negative | rho |",

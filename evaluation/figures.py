@@ -24,7 +24,7 @@ from matplotlib.colors import Normalize
 
 from soundaq.base.errors import one_line
 from soundaq.base.fileio import atomic_path
-from soundaq.base.vocab import CIRCUMPLEX_ORDER  # noqa: E402
+from soundaq.base.vocab import CIRCUMPLEX_ORDER
 from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix
 
 PAGE_WIDTH = 7.5  # inches: a full-width figure on A4/Letter
@@ -248,7 +248,7 @@ def quality_means(source: Source, groups: list[str]) -> pd.DataFrame:
     rows = {}
     for g in groups:
         part = source.group_frame(g)
-        rows[g] = {**{q: float(part[q].mean()) for q in CIRCUMPLEX_ORDER}, "n": int(len(part))}
+        rows[g] = {**{q: float(part[q].mean()) for q in CIRCUMPLEX_ORDER}, "n": len(part)}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -402,7 +402,7 @@ def draw_all(source: Source, table: pd.DataFrame, out: Path | str, max_groups: i
         try:
             save(make(), Path(out) / name)
             made.append(name)
-        except Exception as exc:  # one bad figure must not cost the others
+        except Exception as exc:  # noqa: BLE001 - one bad figure must not cost the others
             plt.close("all")
             problems.append(f"{name}: {one_line(exc)}")
     return made, problems

@@ -56,11 +56,11 @@ def load_isd(validate: bool = True) -> tuple[pd.DataFrame, dict]:
 
     isd = _soundscapy()
     raw = isd.load()
-    n_raw = int(len(raw))
+    n_raw = len(raw)
     excluded = 0
     if validate:
         raw, excl = isd.validate(raw)
-        excluded = 0 if excl is None else int(len(excl))
+        excluded = 0 if excl is None else len(excl)
     data = from_soundscapy(raw)
     needed = [*ID_COLUMNS, *SOURCE_COLUMNS, *QUALITIES]
     missing = [c for c in needed if c not in data.columns]
@@ -78,7 +78,7 @@ def load_isd(validate: bool = True) -> tuple[pd.DataFrame, dict]:
     frame["isop"] = np.where(incomplete, np.nan, isop)
     frame["isoe"] = np.where(incomplete, np.nan, isoe)
     info = {"dataset": "ISD v1.0 (bundled with soundscapy)", "soundscapy": soundscapy.__version__,
-            "responses": n_raw, "kept": int(len(frame)), "excluded_by_validate": excluded,
+            "responses": n_raw, "kept": len(frame), "excluded_by_validate": excluded,
             "validated": validate, "locations": int(frame["location"].nunique())}
     return frame, info
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ SCALED = (*QUALITIES, "isop", "isoe")
 def timeseries(results: Sequence[Mapping]) -> pd.DataFrame:
     """One row per window of every recording: ``recording``, ``window`` (0, 1, ...), ``start_s``,
     ``end_s``, ``model``, ``scene``, the scene and event probabilities, the 8 qualities, ``isop``,
-    ``isoe``, ``ratings``, ``out_of_scale`` and, when clamped, the ``raw_*`` columns."""
+    ``isoe``, ``ratings``, ``out_of_scale`` and, when clamped, the ``raw_*`` columns.
+    """
     from soundaq.models_zoo.predict import flat_record, table_columns
 
     rows = [flat_record(r, w, int(w["index"]), w["start_s"], w["end_s"]) for r in results for w in r["windows"]]
@@ -60,7 +61,7 @@ def recording_summary(frame: pd.DataFrame, result: Mapping) -> dict:
     top = frame[list(EVENT_PROB_COLUMNS)].mean().sort_values(ascending=False)
     names = dict(zip(EVENT_PROB_COLUMNS, EVENTS))
     return {
-        "recording": result["clip"], "windows": int(len(frame)),
+        "recording": result["clip"], "windows": len(frame),
         "duration_s": float(frame["end_s"].max()),
         "scene": result["scene"], "scene_share": {s: round(float(share.get(s, 0.0)), 4) for s in SCENES},
         "top_events": {names[c]: round(float(v), 4) for c, v in top.head(5).items()},
@@ -111,7 +112,7 @@ def _figures(frame: pd.DataFrame, out: Path) -> tuple[list[str], list[str]]:
         try:
             save(make(), Path(out) / name)
             made.append(name)
-        except Exception as exc:  # one bad figure must not cost the others (or the tables)
+        except Exception as exc:  # noqa: BLE001 - one bad figure must not cost the others (or the tables)
             import matplotlib.pyplot as plt
 
             plt.close("all")
@@ -157,13 +158,13 @@ def write_analysis(results: Sequence[Mapping], out: Path | str, *, checkpoint: P
     made, problems = _figures(frame, out / "figures") if figures else ([], [])
     notes.extend(problems)
     summary = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "model": results[0]["model"] if results else None,
         "checkpoint": None if checkpoint is None else {"file": Path(checkpoint).name,
                                                        "sha256": sha256_file(checkpoint)},
         "hop_s": hop_s, "window_s": 30.0, "ratings": "clamped" if clamp else "raw",
         "iso_coordinates": "the net's ISOP/ISOE outputs" + (", clamped to [-1, 1]" if clamp else ", raw"),
-        "calibration": calibration, "windows": int(len(frame)),
+        "calibration": calibration, "windows": len(frame),
         "out_of_scale": out_of_scale_counts(frame) if len(frame) else {},
         "recordings": per, "skipped": list(skipped),
         "files": {"timeseries_csv": "timeseries.csv",
@@ -174,7 +175,7 @@ def write_analysis(results: Sequence[Mapping], out: Path | str, *, checkpoint: P
     }
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "report.md", render_report(summary))
-    return {"windows": int(len(frame)), "report": str(out / "report.md"), "figures": made, "notes": notes}
+    return {"windows": len(frame), "report": str(out / "report.md"), "figures": made, "notes": notes}
 
 
 def _fmt_range(lo: float, hi: float) -> str:

@@ -83,7 +83,7 @@ def _circumplex_limits(ax, data: pd.DataFrame) -> None:
 
 
 def _circumplex_axes(ax, frame: pd.DataFrame) -> None:
-    """soundscapy's circumplex look (grid, axis labels), on :func:`_circumplex_limits`."""
+    """Soundscapy's circumplex look (grid, axis labels), on :func:`_circumplex_limits`."""
     import soundscapy as sspy
 
     sspy.scatter(frame.iloc[:0], ax=ax, x="isop", y="isoe", title=None, xlabel="ISOPleasant", ylabel="ISOEventful",
@@ -201,7 +201,7 @@ def event_timeline(frame: pd.DataFrame, recording: str):
 
 
 def density(frame: pd.DataFrame, recording: str):
-    """soundscapy's circumplex density of one recording's windows (scatter below 30 windows)."""
+    """Soundscapy's circumplex density of one recording's windows (scatter below 30 windows)."""
     import soundscapy as sspy
 
     part = frame[frame["recording"] == recording]

@@ -189,7 +189,8 @@ def agreement(per_clip, metrics: list[str], jury, n_resamples: int = DEFAULT_RES
 def scatter_figure(data, metric: str, table, target: Path, dimension: str = OVERALL) -> list[Path]:
     """Per-clip metric (x) against the jury's score (y) for one metric, one colour per dataset and a
     marker per system, rho and tau with their CIs in the title. Writes ``target`` (.png) and the
-    same figure as .pdf; returns both paths."""
+    same figure as .pdf; returns both paths.
+    """
     import matplotlib.pyplot as plt
 
     from soundaq.evaluation.figures import save

@@ -23,7 +23,8 @@ PUBLIC = "public"
 
 def resolve_key(questionnaire: Path, key):
     """The Key for a questionnaire: a CSV, or the packaged public key (``public``, or no key for a
-    workbook in the public layout)."""
+    workbook in the public layout).
+    """
     from soundaq.human_study.public_key import layout_mismatch, public_key_for
     from soundaq.human_study.questionnaire import KeyError_, read_key
 
@@ -98,7 +99,8 @@ def questionnaire_captions(workbook: Path, key, reference_system: str | None, is
 
 def unavailable_lines(unavailable: dict[str, str]) -> list[str]:
     """One line per reason: ``standard/BLEU-1, BLEU-2, ... unavailable: <reason>`` (metrics that share a
-    reason, such as every standard metric without Java, are named together)."""
+    reason, such as every standard metric without Java, are named together).
+    """
     by_reason: dict[str, list[str]] = {}
     for lab, why in unavailable.items():
         by_reason.setdefault(why, []).append(lab)
@@ -145,7 +147,6 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     Raises:
         UserError: unusable inputs (one line naming the file and the fix).
     """
-
     from soundaq.base.fileio import atomic_write_json, atomic_write_text, sha256_file
     from soundaq.evaluation.captions import published, scoring
     from soundaq.evaluation.captions.figures import metrics_figure

@@ -29,7 +29,8 @@ class CaptionText:
 
 def fingerprint(text: str) -> str:
     """16 hex digits of the SHA-256 of the text with whitespace collapsed: identifies a caption
-    without storing it (used to tell whether a workbook has the public questionnaire's layout)."""
+    without storing it (used to tell whether a workbook has the public questionnaire's layout).
+    """
     return hashlib.sha256(" ".join(str(text).split()).encode("utf-8")).hexdigest()[:16]
 
 

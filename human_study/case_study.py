@@ -101,6 +101,7 @@ def largest_gaps(clips, reference: str, captions: dict[tuple[str, str], str] | N
         reference: the system the others are compared with (the experts' captions).
         captions: texts by ``(clip casefolded, system)`` (:func:`captions_from`); missing ones are empty.
         n: clips per side (at least 1).
+
     Returns:
         a DataFrame, per source, dataset and system: first the ``n`` clips where ``reference`` scored
         higher (``higher`` = the reference), then the ``n`` where the system did; ``gap`` as in the module
@@ -147,7 +148,7 @@ def markdown_section(frame, n: int, captions_from_text: str | None) -> list[str]
                 "Captions: none given (the published averages hold no text): pass `--captions` with a questionnaire "
                 "workbook, e.g. the public questionnaire template, to show them."), ""]
     if frame is None or frame.empty:
-        return parts + ["No clip was scored for both the reference and another system.", ""]
+        return [*parts, "No clip was scored for both the reference and another system.", ""]
     for (source, dataset, system), g in frame.groupby(["source", "dataset", "system"], sort=True):
         reference = g["reference"].iloc[0]
         for higher in (reference, system):

@@ -171,7 +171,8 @@ def _local(tag: str) -> str:
 
 def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[tuple[int, int, int, int]]]]:
     """Per sheet title: formulas without a stored result ({(row, col): text}) and merged ranges,
-    read from the workbook's XML (streamed: the template's 16384-column merges cost nothing)."""
+    read from the workbook's XML (streamed: the template's 16384-column merges cost nothing).
+    """
     from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
 
     out = {}
@@ -250,7 +251,8 @@ CLIP_HEADER = re.compile(r"record\s*id|audio\s*id|\bclip\b|file\s*name|\bfile\b"
 
 def clip_text(raw) -> str | None:
     """Normalise a clip id cell (``' 4.flac '`` -> ``'4.flac'``, ``4.0`` -> ``'4'``, a stray BOM or
-    zero-width space dropped)."""
+    zero-width space dropped).
+    """
     if raw is None or isinstance(raw, FormulaWithoutValue):
         return None
     if isinstance(raw, float) and raw.is_integer():

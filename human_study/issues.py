@@ -1,5 +1,6 @@
 """Problems found in input files. Every issue names the file, the sheet and the cell, and says how
-many ratings it excluded; ``--strict`` turns any issue of severity ``error`` into exit code 2."""
+many ratings it excluded; ``--strict`` turns any issue of severity ``error`` into exit code 2.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -55,7 +56,8 @@ class Issue:
 def keep_issues(frame, out) -> str:
     """Write an issue table (``IssueLog.frame()``, ``IssueList.frame()``) to ``<out>/issues.csv`` when a run
     stops before its outputs, so the issues the terminal did not show can still be read; returns
-    " (all N in <path>)" for the error line, or "" when there is none to keep or the folder cannot take it."""
+    " (all N in <path>)" for the error line, or "" when there is none to keep or the folder cannot take it.
+    """
     if frame is None or frame.empty:
         return ""
     from pathlib import Path
@@ -79,7 +81,7 @@ class IssueLog:
         self.items.append(issue)
         return issue
 
-    def extend(self, other: "IssueLog") -> None:
+    def extend(self, other: IssueLog) -> None:
         self.items.extend(other.items)
 
     @property
@@ -88,7 +90,8 @@ class IssueLog:
 
     def skipped_files(self) -> list[str]:
         """Input files left out as a whole (unreadable, no rating table, no participant of the key,
-        a second workbook of one participant): a batch that completed without them exits 1."""
+        a second workbook of one participant): a batch that completed without them exits 1.
+        """
         return list(dict.fromkeys(i.workbook for i in self.items
                                   if i.severity == ERROR and not i.sheet and i.kind in WHOLE_FILE_KINDS))
 

@@ -22,14 +22,16 @@ DEFAULT_N_BOOT = 10_000
 
 def group_seed(seed: int, *labels) -> list[int]:
     """The bootstrap seed of one group: ``[seed, crc32(labels)]``, numpy seed entropy that depends only
-    on ``seed`` and the group's labels (stable across runs and whatever the order of the groups)."""
+    on ``seed`` and the group's labels (stable across runs and whatever the order of the groups).
+    """
     return [int(seed), zlib.crc32("|".join(map(str, labels)).encode("utf-8"))]
 
 
 @contextmanager
 def _pingouin_unrounded():
-    """pingouin with its output rounding off (``pingouin.options``: a user's ``round`` setting, and the
-    default two decimals of CI columns, would otherwise round the numbers this module writes)."""
+    """Pingouin with its output rounding off (``pingouin.options``: a user's ``round`` setting, and the
+    default two decimals of CI columns, would otherwise round the numbers this module writes).
+    """
     import pingouin as pg
 
     saved = dict(pg.options)
@@ -50,7 +52,8 @@ def dimension_order(dims) -> list[str]:
 
 def pick_reference(systems, requested: str | None = None) -> str:
     """The system every other one is compared against (``system_b``): ``requested`` when given,
-    else the one system whose name mentions a human or expert, else the first by name."""
+    else the one system whose name mentions a human or expert, else the first by name.
+    """
     systems = sorted(set(systems))
     if requested is not None:
         for s in systems:
@@ -212,7 +215,8 @@ def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, seed=0, n_boot: int = 
 
 def holm(pvalues) -> np.ndarray:
     """Holm (1979) step-down adjusted p-values of one family (``[m]``); NaNs stay NaN and are not
-    counted in m. Source: ``pingouin.multicomp(method="holm")``."""
+    counted in m. Source: ``pingouin.multicomp(method="holm")``.
+    """
     import pingouin as pg
 
     return pg.multicomp(np.asarray(pvalues, dtype=float), method="holm")[1]

@@ -132,7 +132,8 @@ def read_public_key_rows() -> list[dict]:
 
 def layout_mismatch(workbook: Path | str, rows: list[dict] | None = None) -> str | None:
     """None when the workbook shows the public questionnaire's captions in the public order, else
-    one line saying where it differs (the first clip/caption whose text is not the key's)."""
+    one line saying where it differs (the first clip/caption whose text is not the key's).
+    """
     rows = rows if rows is not None else read_public_key_rows()
     want = {(r["clip"].casefold(), int(r["caption"])): r["text_sha256"] for r in rows}
     try:

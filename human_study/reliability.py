@@ -75,7 +75,8 @@ def krippendorff_alpha_interval(data) -> float:
 
 def reliability_table(tidy):
     """``reliability.csv`` from per-participant ratings: per source x dataset x dimension x system
-    (and ``all``: every caption of the dataset as a unit), the four two-way ICCs and alpha."""
+    (and ``all``: every caption of the dataset as a unit), the four two-way ICCs and alpha.
+    """
     import pandas as pd
     import pingouin as pg
 

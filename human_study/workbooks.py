@@ -3,7 +3,8 @@ the one opener of every .xlsx soundaq reads, re-exported here).
 
 :func:`workbook_kind` tells a filled questionnaire, the published per-clip averages and ``soundaq
 jury``'s own results apart from the first rows of their sheets; :func:`check_jury_inputs` checks that
-each goes where ``soundaq jury`` takes it."""
+each goes where ``soundaq jury`` takes it.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,8 @@ FOREIGN = ("published-results", "jury-results", "questionnaire", "torch", "npz",
 
 def workbook_kind(path: Path | str) -> str:
     """``"questionnaire"``, ``"published-results"``, ``"jury-results"``, ``"xlsx"`` (a workbook of
-    neither kind, or an unreadable one), or the :func:`soundaq.base.filekinds.sniff` kind of a non-workbook."""
+    neither kind, or an unreadable one), or the :func:`soundaq.base.filekinds.sniff` kind of a non-workbook.
+    """
     kind = filekinds.sniff(path)
     if kind != "xlsx":
         return kind
@@ -66,7 +68,8 @@ def workbook_kind(path: Path | str) -> str:
 
 def check_jury_inputs(workbooks: list[Path], published: Path | None) -> None:
     """Raise :class:`~soundaq.base.filekinds.WrongKind` (one line: what the file looks like and the option
-    that takes it) for a positional workbook or a ``--published`` file that is recognisably something else."""
+    that takes it) for a positional workbook or a ``--published`` file that is recognisably something else.
+    """
     for path in workbooks:
         kind = workbook_kind(path)
         if kind in FOREIGN and kind != "questionnaire":

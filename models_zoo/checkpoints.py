@@ -25,8 +25,9 @@ import pickle
 import platform
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,8 @@ _TORCH_KINDS = ("torch", "zip", "pickle", "binary", "empty", "missing")
 
 def torch_object_kind(obj) -> str:
     """What a ``torch.load``-ed object is: ``"soundaq-checkpoint"``, ``"lightning-checkpoint"``,
-    ``"release-state-dict"`` (a mapping of names to tensors, possibly wrapped) or ``"torch"``."""
+    ``"release-state-dict"`` (a mapping of names to tensors, possibly wrapped) or ``"torch"``.
+    """
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         if isinstance(obj.get("soundaq"), Mapping) or (isinstance(obj.get("hyper_parameters"), Mapping)
                                                        and obj["hyper_parameters"].get("net_name")):
@@ -228,7 +230,7 @@ def _is_tensor_dict(obj) -> bool:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
 
 
-def read_state_dict(path: Path | str) -> "OrderedDict":
+def read_state_dict(path: Path | str) -> OrderedDict:
     """The tensor dict inside a release weights file (unwrapping ``{"state_dict": ...}`` and the like)."""
     path = Path(path)
     obj = _torch_load(path, "a release state dict")
@@ -247,7 +249,7 @@ def read_state_dict(path: Path | str) -> "OrderedDict":
                           "fix: give the release's *_final_model.pth or a torch.save(model.state_dict()) file")
 
 
-def map_original_keys(net_name: str, state_dict: Mapping) -> "OrderedDict":
+def map_original_keys(net_name: str, state_dict: Mapping) -> OrderedDict:
     """Apply the net module's documented ``map_original_keys`` (release keys -> ours)."""
     from soundaq.models_zoo.nets.common import strip_module_prefix
     from soundaq.models_zoo.registry import get_spec
@@ -351,10 +353,12 @@ def load_checkpoint(path: Path | str):
 
     Args:
         path: a checkpoint written by ``soundaq train``, ``import-original`` or ``models download``.
+
     Returns:
         ``(net, norm_stats, info)``: ``net`` is built from the registry, holds the weights and is in
         eval mode; ``norm_stats`` is ``{"log_mel": {"mean": [64], "std": [64]}, "loudness": {...}}``;
         ``info`` is the checkpoint's ``soundaq`` entry plus ``path``, ``sha256`` and ``params``.
+
     Raises:
         CheckpointError: a damaged file, a release state dict (use ``import-original``), or a
             checkpoint that names no model (one line naming the file and the fix).
@@ -422,7 +426,7 @@ def import_original(net_name: str, weights: Path | str, norm_mel: Path | str,
         "weights_sha256": sha256_file(weights),
         "norm_stats_files": sources,
         "key_mapping": f"{spec.target.partition(':')[0]}.map_original_keys",
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "versions": versions(),
         **dict(extra_provenance or {}),
     }

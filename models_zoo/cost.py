@@ -34,7 +34,8 @@ from __future__ import annotations
 import os
 import platform
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Keys of one model's measured cost (soundaq models --cost --json).
 COST_KEYS = ("params", "macs", "train_s_per_clip", "train_peak_mb", "infer_s_per_clip", "infer_peak_mb", "device")
@@ -49,6 +50,7 @@ def count_macs(net, *inputs) -> int:
     Args:
         net: any ``torch.nn.Module``; put it in the mode to count (the zoo's nets: ``eval()``).
         *inputs: its positional inputs (tensors or None), e.g. ``mel [1, 3001, 64]``.
+
     Returns:
         ``FlopCounterMode``'s total FLOPs / 2 (it counts a multiply-add as 2 FLOPs, for matrix
         products, convolutions and attention only; attention runs on torch's math backend so that
@@ -69,7 +71,8 @@ def count_macs(net, *inputs) -> int:
 
 def clip_inputs(name: str, batch: int, device: str = "cpu", seed: int = 0):
     """Random inputs of ``batch`` 30-s clips for the registry net ``name``: ``(mel [B, 3001, 64],
-    loudness [B, 15000, 1] or None)``, shapes from the registry's :data:`INPUT_SHAPES`."""
+    loudness [B, 15000, 1] or None)``, shapes from the registry's :data:`INPUT_SHAPES`.
+    """
     import torch
 
     from soundaq.models_zoo.registry import INPUT_LOUDNESS, INPUT_MEL, INPUT_SHAPES, get_spec
@@ -150,9 +153,11 @@ def measure_phase(name: str, phase: str, batch: int = 4, min_time: float = 1.0, 
         phase: ``train`` (one optimisation step) or ``infer`` (one forward pass).
         batch: clips per call; min_time: seconds to time after the warm-up; device: ``cpu`` or ``cuda[:N]``;
         threads: torch intra-op threads (default: torch's).
+
     Returns:
         ``{"seconds": median s per call, "runs": timed calls, "peak_mb": MB or None, "params": int,
         "macs": int (infer only)}``.
+
     Raises:
         ValueError: an unknown phase.
     """
@@ -215,7 +220,8 @@ def resolve_device(device: str | None) -> str:
     """``device`` as given, else ``cuda`` when torch sees a GPU, else ``cpu``.
 
     Raises:
-        UserError: ``cuda`` asked for where torch sees no GPU, or a device torch does not know."""
+        UserError: ``cuda`` asked for where torch sees no GPU, or a device torch does not know.
+    """
     import torch
 
     from soundaq.base.errors import UserError
@@ -261,12 +267,14 @@ def measure_cost(names: list[str], batch: int = 4, min_time: float = 1.0, device
         threads: torch intra-op threads in the measuring processes (default: torch's default here).
         report: called with ``{"model", "phase", "index", "total", "status": "start"|"done"|"failed",
             "result" | "error", "wall_s"}`` around each of the ``2 * len(names)`` phases (progress output).
+
     Returns:
         One dict per net, in ``names`` order: the :data:`COST_KEYS` (``params``, ``macs`` int; seconds per
         clip; peak MB; ``device`` as :func:`device_label` words it), ``model``, ``batch``, ``threads``,
         ``timed_runs``, ``load_average`` (1-min, when it started: timings on a shared machine vary with it),
         ``memory_counts``, ``paper`` (the release's V100 row as a dict, or None) and ``error`` (None, or the
         one-line reason the net could not be measured; its figures are then None).
+
     Raises:
         UserError: an unknown model name or device (before any measurement).
     """

@@ -71,7 +71,8 @@ def _rows(out: NetOutput, batch: dict, rows: torch.Tensor) -> tuple[NetOutput, d
 
 def task_losses(out: NetOutput, batch: dict) -> dict[str, torch.Tensor]:
     """The unweighted task losses of one batch, keyed by :data:`TASKS` names (all twelve, in that
-    order, unless the batch's ``labelled`` mask leaves a group without clips: see the module docstring)."""
+    order, unless the batch's ``labelled`` mask leaves a group without clips: see the module docstring).
+    """
     mask = batch.get(LABELLED_KEY)
     if mask is None or bool(mask.all()):
         losses: dict[str, torch.Tensor] = {}
@@ -109,6 +110,7 @@ def parse_loss_weighting(text: str) -> str | tuple[float, ...] | None:
         ``"uncertainty"`` (learnt weights, :class:`UncertaintyWeighting`), ``None`` for ``equal`` (the
         plain sum, bit for bit the default training) or twelve non-negative weights in :data:`TASKS`
         order (a named scheme of :data:`LOSS_WEIGHTINGS` or ``L1,...,L12``).
+
     Raises:
         ValueError: one line naming the accepted forms (a wrong count, a non-number, a negative weight).
     """
@@ -162,7 +164,8 @@ class UncertaintyWeighting(nn.Module):
 
 class MultiTaskLoss(nn.Module):
     """Sum of the twelve task losses: plain (as the paper's models), with fixed weights ``weights``
-    (twelve, :data:`TASKS` order) or uncertainty-weighted."""
+    (twelve, :data:`TASKS` order) or uncertainty-weighted.
+    """
 
     def __init__(self, uncertainty_weighting: bool = False, weights: tuple[float, ...] | None = None):
         super().__init__()

@@ -58,7 +58,8 @@ ISO_NAMES = ("isop", "isoe")
 
 class MetricInputError(UserError):
     """Arrays or settings that cannot be scored; the message names the source and the fix. A predictions
-    table's problems are :class:`~soundaq.base.predictions_table.PredictionTableError` (its one parser)."""
+    table's problems are :class:`~soundaq.base.predictions_table.PredictionTableError` (its one parser).
+    """
 
 
 # --------------------------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class EvalData:
             out.append((order, self.event_true[order, k], starts))
         return out
 
-    def take(self, index) -> "EvalData":
+    def take(self, index) -> EvalData:
         """The clips at ``index`` (with repeats: an explicit bootstrap resample)."""
         index = np.asarray(index)
 
@@ -155,7 +156,7 @@ class EvalData:
                         clips=[self.clips[i] for i in index], source=self.source)
 
     @classmethod
-    def from_table(cls, frame, source: str = "predictions table", lines: bool = False) -> "EvalData":
+    def from_table(cls, frame, source: str = "predictions table", lines: bool = False) -> EvalData:
         """Read a predictions table (``vocab.PREDICTION_COLUMNS`` + ``vocab.TRUTH_COLUMNS``) through its one
         parser, :func:`soundaq.base.predictions_table.score_arrays`.
 
@@ -202,11 +203,14 @@ def read_predictions(path: Path | str) -> EvalData:
 
     Args:
         path: a table written by soundaq (``predict``, the leaderboard's ``predictions/``).
+
     Returns:
         :class:`EvalData` (arrays ``[N, ...]`` in vocabulary order).
+
     Raises:
         PredictionTableError: a missing or unreadable file (not UTF-8 text, a binary file: one line
-            naming file:line), missing columns, bad cells (:func:`soundaq.base.predictions_table.read`)."""
+            naming file:line), missing columns, bad cells (:func:`soundaq.base.predictions_table.read`).
+    """
     return EvalData.from_table(predictions_table.read(path), source=str(path), lines=True)
 
 
@@ -216,7 +220,8 @@ def read_predictions(path: Path | str) -> EvalData:
 def clipwise_auc(event_true: np.ndarray, event_prob: np.ndarray) -> np.ndarray:
     """ROC AUC of each row (clip) over its columns (events): the share of (positive, negative) event pairs
     ranked correctly, ties counting 1/2 (Mann-Whitney U, as sklearn's roc_auc_score). NaN for rows
-    without a positive or without a negative."""
+    without a positive or without a negative.
+    """
     y = np.asarray(event_true, dtype=np.float64)
     s = np.asarray(event_prob, dtype=np.float64)
     out = np.full(y.shape[0], np.nan)
@@ -235,7 +240,7 @@ def clipwise_auc(event_true: np.ndarray, event_prob: np.ndarray) -> np.ndarray:
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, NaN where den == 0."""
+    """Num / den, NaN where den == 0."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
@@ -269,7 +274,8 @@ def _event_auc_weighted(data: EvalData, W: np.ndarray, k: int) -> np.ndarray:
 
 def _event_ap_weighted(data: EvalData, W: np.ndarray, k: int) -> np.ndarray:
     """Average precision of event k (sklearn's step-wise definition: sum over thresholds of
-    recall increase x precision), one value per weight row (NaN without a positive clip)."""
+    recall increase x precision), one value per weight row (NaN without a positive clip).
+    """
     order, y, starts = data._event_sort[k]
     # Descending thresholds = the ascending tie groups walked backwards.
     Wo = W[:, order]
@@ -299,7 +305,8 @@ class ScoreFunction(abc.ABC):
     @abc.abstractmethod
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """The metric under each row of clip weights ``[B, N]``; returns ``[B]`` (NaN where undefined).
-        Called only when ``data`` has the labels of :attr:`task`."""
+        Called only when ``data`` has the labels of :attr:`task`.
+        """
 
     @property
     def needs(self) -> frozenset[str]:
@@ -474,7 +481,8 @@ SUMMARY: tuple[str, ...] = (*PAPER_HEADLINE, "isop_mse", "isoe_mse")
 
 def metrics_for(tasks, names=HEADLINE) -> list[str]:
     """The metrics among ``names`` (default the headline ones) that data labelled for ``tasks`` (label
-    groups, vocab.LABEL_GROUPS) can score; the others would be NaN."""
+    groups, vocab.LABEL_GROUPS) can score; the others would be NaN.
+    """
     return [n for n in names if METRICS[n].needs <= set(tasks)]
 
 
@@ -543,7 +551,8 @@ def score(data: EvalData) -> dict[str, float | int]:
 
 def unlabelled(scores: dict) -> list[str]:
     """The label groups a :func:`score` dict says the data lack (empty for fully labelled data, and for
-    dicts written before the ``labelled_<group>`` counts existed)."""
+    dicts written before the ``labelled_<group>`` counts existed).
+    """
     return [g for g in LABEL_GROUPS if scores.get(f"labelled_{g}", 1) in (0, 0.0, False)]
 
 
@@ -554,11 +563,14 @@ def score_table(frame, source: str = "predictions table") -> dict[str, float | i
         frame: a pandas DataFrame with :data:`~soundaq.base.vocab.PREDICTION_COLUMNS` and the
             ``true_*`` label columns (the leaderboard's ``predictions/<model>.csv``).
         source: how error messages name the table.
+
     Returns:
         ``{metric: value}`` for every metric of :data:`METRICS` (docs/metrics.md gives each formula
         and its source), the confusion counts and ``labelled_<group>`` flags.
+
     Raises:
         PredictionTableError: missing columns, bad cells (one line naming row, clip and column).
-        MetricInputError: values the metrics cannot take."""
+        MetricInputError: values the metrics cannot take.
+    """
     return score(EvalData.from_table(frame, source=source))
 

@@ -56,7 +56,8 @@ FALLBACK_MONITOR = "val/loss"
 
 def monitor_for(tasks=LABEL_GROUPS) -> str:
     """:data:`MONITOR` when ``tasks`` (the data's label groups) include the qualities, else
-    :data:`FALLBACK_MONITOR` (the validation loss over the tasks that are labelled)."""
+    :data:`FALLBACK_MONITOR` (the validation loss over the tasks that are labelled).
+    """
     return MONITOR if "qualities" in tuple(tasks) else FALLBACK_MONITOR
 
 #: Learning-rate schedules of :class:`SoundscapeModule` (see soundaq.models_zoo.schedules).
@@ -82,7 +83,8 @@ class WarmupCosine:
     """The one-cycle learning-rate factor of step ``t`` (Smith & Topin 2019, as torch's OneCycleLR without
     momentum cycling): ``1/25 -> 1`` linearly over ``warm`` steps, then a cosine down to ``1/25e4`` at
     ``total``. A class (picklable, stored by value in checkpoints) that, unlike OneCycleLR, also works
-    for runs of a handful of steps."""
+    for runs of a handful of steps.
+    """
 
     START, END = 1.0 / 25.0, 1.0 / 25e4
 
@@ -199,7 +201,8 @@ class SoundscapeModule(L.LightningModule):
 
     def _log_epoch_metrics(self, stage: str, metrics: Metric) -> None:
         """Compute (over all processes), log every scalar of the METRICS registry whose labels the data
-        have, reset."""
+        have, reset.
+        """
         if not metrics.update_called:
             return
         values = metrics.compute()
@@ -216,7 +219,8 @@ class SoundscapeModule(L.LightningModule):
     @staticmethod
     def _thaw(metrics: Metric) -> None:
         """Clone metric states left as inference tensors by an earlier ``trainer.validate``/``test``
-        (they cannot be updated in place under fit's no-grad validation otherwise)."""
+        (they cannot be updated in place under fit's no-grad validation otherwise).
+        """
         if torch.is_inference_mode_enabled():
             return
         for metric in metrics.modules():
@@ -265,7 +269,8 @@ class SoundscapeModule(L.LightningModule):
         learning rate per step, so a head reading a wide embedding (MobileNetV2 1,280, PANNs 2,048,
         CNN-Transformer 65,536 values) moves its output ``fan_in`` times as far per step as one reading
         a narrow one; scaling its rate by the width keeps every head's per-step change alike (the
-        "maximal update" rule for output layers)."""
+        "maximal update" rule for output layers).
+        """
         from soundaq.models_zoo.nets.common import HEAD_NAMES
 
         lr, width = float(self.hparams.lr), self.hparams.get("head_lr_width")
@@ -286,7 +291,8 @@ class SoundscapeModule(L.LightningModule):
         """Adam as in every original training loop (the uncertainty sigmas, if any, train with it), over
         :meth:`parameter_groups`; with ``lr_schedule="onecycle"`` the one-cycle shape over the run's steps
         (:class:`WarmupCosine`: linear warm-up for ``warmup_fraction`` of them from lr/25 to lr, then
-        cosine decay to lr/25e4), stepped per batch, each group from its own peak rate."""
+        cosine decay to lr/25e4), stepped per batch, each group from its own peak rate.
+        """
         groups = self.parameter_groups()
         optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
         if self.hparams.get("lr_schedule", "constant") == "constant":
@@ -322,7 +328,8 @@ class SoundscapeModule(L.LightningModule):
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None, **kwargs):
         """Lightning's loader, also for checkpoints written without Lightning's version stamp
-        (``soundaq import-original`` output, hand-made files): those are stamped in memory first."""
+        (``soundaq import-original`` output, hand-made files): those are stamped in memory first.
+        """
         try:
             return super().load_from_checkpoint(checkpoint_path, map_location=map_location,
                                                 hparams_file=hparams_file, strict=strict, **kwargs)

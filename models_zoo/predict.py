@@ -25,8 +25,8 @@ which they used.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -66,7 +66,8 @@ RAW, CLAMPED = "raw", "clamped"
 
 def out_of_scale(outputs: Mapping, row: int = 0) -> list[str]:
     """Names of the values of row ``row`` outside their scale: qualities outside [1, 5] (in
-    ``QUALITIES`` order), then ``isop``/``isoe`` outside [-1, 1]."""
+    ``QUALITIES`` order), then ``isop``/``isoe`` outside [-1, 1].
+    """
     quals = np.asarray(outputs["qualities"], dtype=np.float64).reshape(-1, len(QUALITIES))[row]
     names = [q for q, v in zip(QUALITIES, quals) if not QUALITY_SCALE[0] <= v <= QUALITY_SCALE[1]]
     for key in ("isop", "isoe"):
@@ -87,7 +88,8 @@ def clamp_outputs(outputs: Mapping) -> dict:
 
 def window_spans(count: int, duration_s: float | None = None) -> list[tuple[float, float]]:
     """``(start_s, end_s)`` of ``count`` consecutive 30-s windows; the last ends at ``duration_s``
-    when the clip's duration is known (its padding is silence, not audio)."""
+    when the clip's duration is known (its padding is silence, not audio).
+    """
     spans = [(k * WINDOW_SECONDS, (k + 1) * WINDOW_SECONDS) for k in range(count)]
     if duration_s is not None and spans:
         start, _ = spans[-1]
@@ -166,7 +168,8 @@ def add_truth(predictions, labels):
 
 def batch_truth(batch: Mapping) -> dict[str, np.ndarray | list]:
     """Truth columns from one batch (``BATCH_KEYS``), for tables made straight from a data loader; a
-    clip's columns of a group its ``labelled`` mask says it lacks are empty (None / NaN)."""
+    clip's columns of a group its ``labelled`` mask says it lacks are empty (None / NaN).
+    """
     scene = np.asarray(batch["scene"]).reshape(-1)
     n = len(scene)
     mask = batch.get(LABELLED_KEY)
@@ -280,7 +283,7 @@ def clip_result(clip: str, model: str, window_outputs: Mapping, duration_s: floa
 #: Columns the flat tables add after the predictions: which ratings were used and what left the scale.
 SCALE_COLUMNS = ("ratings", "out_of_scale")
 #: Raw values beside clamped ones (present when a table holds clamped results).
-RAW_COLUMNS = tuple(f"raw_{q}" for q in QUALITIES) + ("raw_isop", "raw_isoe")
+RAW_COLUMNS = (*tuple(f"raw_{q}" for q in QUALITIES), "raw_isop", "raw_isoe")
 
 
 def flat_record(r: Mapping, rec: Mapping, window, start, end) -> dict:
@@ -308,7 +311,8 @@ def results_frame(results: Sequence[Mapping]):
     """Flat table of ``clip_result`` objects: ``PREDICTION_COLUMNS`` then ``window``, ``start_s``,
     ``end_s``, ``ratings``, ``out_of_scale`` (``;``-separated names) and, when clamped, ``RAW_COLUMNS``.
     One row per clip (``window`` = ``mean``, over the whole clip); clips with several windows add one
-    row per window (``window`` = 0, 1, ...)."""
+    row per window (``window`` = 0, 1, ...).
+    """
     import pandas as pd
 
     rows = []
@@ -404,7 +408,8 @@ def _npz_windows(path: Path, normaliser, uses_loudness: bool, model: str, hop_s:
 def _audio_windows(head, normaliser, uses_loudness: bool, calibration, hop_s: float, spans: list, stats,
                    advance=None):
     """Normalised features of each streamed window of the opened recording ``head`` (appending its span
-    to ``spans`` and its samples' peak and clipping to ``stats``, a ``SignalStats``, as it goes)."""
+    to ``spans`` and its samples' peak and clipping to ``stats``, a ``SignalStats``, as it goes).
+    """
     from soundaq.models_zoo.recording import stream_windows, window_features
 
     for window in stream_windows(head, hop_s):

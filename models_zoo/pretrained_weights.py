@@ -23,9 +23,9 @@ holding the files under the names of :data:`RELEASES` (``AD_CNN_final_model.pth`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from soundaq.base.errors import UserError
 from soundaq.base.paths import cache_root
@@ -412,8 +412,26 @@ def verify_cached(cache_dir: Path | str | None = None) -> dict[str, bool]:
             if (folder / f.name).exists()}
 
 
-__all__ = ["DEFAULT_MIRROR", "DEFAULT_VARIANT", "DownloadError", "MIRROR_ENV", "NORM_FILES", "PretrainedError",
-           "RELEASES", "RELEASE_COMMIT", "ReleasedWeights", "UNPINNED", "checkpoint_path", "download",
-           "download_many", "fetch_norm_files", "import_user_weights", "models_with_weights", "pretrained_dir",
-           "pretrained_rows",
-           "released", "resolve_checkpoint", "variants"]
+__all__ = [
+    "DEFAULT_MIRROR",
+    "DEFAULT_VARIANT",
+    "MIRROR_ENV",
+    "NORM_FILES",
+    "RELEASES",
+    "RELEASE_COMMIT",
+    "UNPINNED",
+    "DownloadError",
+    "PretrainedError",
+    "ReleasedWeights",
+    "checkpoint_path",
+    "download",
+    "download_many",
+    "fetch_norm_files",
+    "import_user_weights",
+    "models_with_weights",
+    "pretrained_dir",
+    "pretrained_rows",
+    "released",
+    "resolve_checkpoint",
+    "variants",
+]

@@ -16,9 +16,9 @@ recording with gaps.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -139,7 +139,8 @@ def signal_notes(path: Path | str, duration_s: float, peak: float, clipped: int,
 @dataclass
 class SignalStats:
     """What the streamed windows of one recording showed: peak |sample|, samples at full scale, samples
-    read; :meth:`warn` says (:func:`signal_notes`) what makes its prediction weak."""
+    read; :meth:`warn` says (:func:`signal_notes`) what makes its prediction weak.
+    """
 
     peak: float = 0.0
     clipped: int = 0
@@ -183,7 +184,8 @@ def recording_ids(paths) -> list[str]:
     """The id of each input in predictions, tables and figure names: its file stem, unless another input
     has the same stem (``site_a/10.flac`` and ``site_b/10.flac``, ``a.ogg`` and ``a.mp3``); those get
     their file name, then as many parent folders as make them distinct (``site_a/10.flac``). Two inputs
-    with one id would otherwise be merged into one recording."""
+    with one id would otherwise be merged into one recording.
+    """
     paths = [Path(p) for p in paths]
     stems = [p.stem for p in paths]
     ids = list(stems)

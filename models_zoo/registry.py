@@ -52,7 +52,8 @@ class PaperOverhead:
     :data:`PAPER_OVERHEAD_DEVICE` with 30-s clips): the figures as printed there. Times are in seconds as
     printed (the release does not say per what unit of work); memories are GPU memory in GB; the scores are
     the mean and standard deviation over the release's repeated runs (scene accuracy in %, event AUC, the
-    mean of the 8 quality MSEs), not the single-run test scores of :class:`NetSpec`."""
+    mean of the 8 quality MSEs), not the single-run test scores of :class:`NetSpec`.
+    """
 
     params_m: float
     training_time_s: float
@@ -68,7 +69,8 @@ class PaperOverhead:
 
     def over_runs(self) -> dict[str, tuple[float, float]]:
         """``(mean, sd)`` per headline metric over the release's runs: scene accuracy as a fraction, event
-        AUC, mean PAQ MSE (the names of the leaderboard's columns)."""
+        AUC, mean PAQ MSE (the names of the leaderboard's columns).
+        """
         return {"scene_acc": (self.scene_acc_pct_mean / 100.0, self.scene_acc_pct_sd / 100.0),
                 "event_auc": (self.event_auc_mean, self.event_auc_sd),
                 "aq_mse_mean": (self.aq_mse_mean_mean, self.aq_mse_mean_sd)}
@@ -77,7 +79,8 @@ class PaperOverhead:
 @dataclass(frozen=True)
 class ReleaseFile:
     """One trained-weights file the release publishes for a net, pinned by its git blob id at
-    :data:`soundaq.models_zoo.pretrained_weights.RELEASE_COMMIT` (which reads these entries)."""
+    :data:`soundaq.models_zoo.pretrained_weights.RELEASE_COMMIT` (which reads these entries).
+    """
 
     name: str                         # its file name in the cache, e.g. "AD_CNN_final_model.pth"
     path: str                         # its path in Yuanbo2020/SoundSCaper at that commit
@@ -92,7 +95,8 @@ class ReleaseFile:
 class BackboneSpec:
     """Which of a net's state-dict keys form its AudioSet-pretrained backbone and which file holds them
     (``soundaq train --pretrained FILE``; :func:`soundaq.models_zoo.nets.pretrained.load_pretrained_backbone`
-    copies the keys by name)."""
+    copies the keys by name).
+    """
 
     keep_prefixes: tuple[str, ...]    # key prefixes copied from the file
     ignore_prefixes: tuple[str, ...]  # prefixes of the file's keys that are expected and skipped
@@ -145,7 +149,8 @@ class NetSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields ``soundaq models --json`` prints (the release pins, cost row and CPU policies are
-        shown by their own tables)."""
+        shown by their own tables).
+        """
         return {"name": self.name, "target": self.target, "inputs": list(self.inputs), "params": self.params,
                 "paper_params_m": self.paper_params_m, "paper_scene_acc": self.paper_scene_acc,
                 "paper_event_auc": self.paper_event_auc, "paper_paq_mse": self.paper_paq_mse,
@@ -215,7 +220,7 @@ _SPECS = (
             original="Other_PANNs/framework/models_pytorch.py", cost_hint_s=770,
             weights_elsewhere="a file-sharing link in the release README (Other_PANNs)",
             backbone=BackboneSpec(
-                tuple(f"conv_block{i}." for i in range(1, 7)) + ("fc1.",),
+                (*tuple(f"conv_block{i}." for i in range(1, 7)), "fc1."),
                 ("spectrogram_extractor.", "logmel_extractor.", "bn0.", "fc_audioset."),
                 "a PANNs CNN14 AudioSet checkpoint such as Cnn14_16k_mAP=0.438.pth (zenodo 3987831)"),
             paper_overhead=PaperOverhead(79.73, 0.000085, 19.71, 0.0190, 5.665, 93.57, 1.18, 0.90, 0.02, 1.156, 0.107),
@@ -308,13 +313,15 @@ def nets() -> dict[str, NetSpec]:
 
 def find_spec(name: str) -> NetSpec | None:
     """The registered spec of ``name`` (the paper's eight, plug-ins, nets added by import path so far), or
-    None: no variant resolution, no import (for per-net policies that fall back when a net is unknown)."""
+    None: no variant resolution, no import (for per-net policies that fall back when a net is unknown).
+    """
     return nets().get(name)
 
 
 def with_backbone() -> list[str]:
     """Registry names whose entry declares an AudioSet backbone (``--pretrained``), in alphabetical order:
-    ``["PANNs", "YAMNet"]`` and plug-ins that declare one."""
+    ``["PANNs", "YAMNet"]`` and plug-ins that declare one.
+    """
     return sorted(name for name, spec in nets().items() if spec.backbone is not None)
 
 
@@ -323,7 +330,8 @@ def list_nets() -> list[str]:
 
     Returns:
         ``["AD_CNN", "Baseline_CNN", ..., "SoundAQnet", <plug-ins>]`` (entry points of the
-        ``soundaq.models`` group, loaded on first call)."""
+        ``soundaq.models`` group, loaded on first call).
+    """
     return list(nets())
 
 
@@ -360,7 +368,8 @@ def _variant_spec(name: str) -> NetSpec | None:
     named variants, else counted on the built net; the paper's scores are its ablation table's row.
 
     Raises:
-        UserError: a bad variant name (one line naming the allowed keys or values)."""
+        UserError: a bad variant name (one line naming the allowed keys or values).
+    """
     from soundaq.models_zoo import variants
 
     parsed = variants.parse(name)
@@ -401,7 +410,8 @@ def split_model_list(text: str) -> list[str]:
     ``"AD_CNN,SoundAQnet[blocks=2,dilation=1-1-1]"`` -> ``["AD_CNN", "SoundAQnet[blocks=2,dilation=1-1-1]"]``.
 
     Raises:
-        UserError: unbalanced brackets."""
+        UserError: unbalanced brackets.
+    """
     names: list[str] = []
     current: list[str] = []
     depth = 0
@@ -433,11 +443,14 @@ def build_net(name: str, **kwargs):
     Args:
         name: a registry name (:func:`list_nets`) or an import path ``package.module:Class``.
         **kwargs: passed to the net's constructor.
+
     Returns:
         the ``torch.nn.Module`` (a :class:`~soundaq.models_zoo.nets.common.ZooNet`): ``forward(mel
         [B, T, 64], loudness [B, T', 1] | None) -> NetOutput``.
+
     Raises:
-        UserError: an unknown name (the message lists the known ones)."""
+        UserError: an unknown name (the message lists the known ones).
+    """
     cls = net_class(name)
     return cls(**{**get_spec(name).kwargs, **kwargs})
 

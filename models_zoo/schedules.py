@@ -80,7 +80,7 @@ class Schedule:
         """Optimisation steps of a clip budget (None when epochs decide)."""
         return None if self.budget_clips is None else max(1, self.budget_clips // self.batch_size)
 
-    def with_overrides(self, **changes) -> "Schedule":
+    def with_overrides(self, **changes) -> Schedule:
         """A copy with some fields replaced (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -108,7 +108,8 @@ def _batch_size(trainer) -> int:
 
 class TrainingDiverged(Exception):
     """Raised by :class:`DivergenceGuard` to end a fit at once (no validation, no checkpoint of the
-    exploded weights); ``info`` holds the step and the losses."""
+    exploded weights); ``info`` holds the step and the losses.
+    """
 
     def __init__(self, info: dict):
         super().__init__(f"training diverged at step {info['step']} (loss {info['loss']})")
@@ -154,7 +155,8 @@ class ClipBudget(L.Callback):
     """Ends training after ``steps`` optimisation steps with a validation and a checkpoint at that very
     step (Lightning validates when ``should_stop`` is set), so a budget that ends inside an epoch still
     ends on a checkpoint. Validation otherwise runs at epoch ends only: checkpoints are never written
-    inside an epoch, which is where a resumed run could not continue exactly as an uninterrupted one."""
+    inside an epoch, which is where a resumed run could not continue exactly as an uninterrupted one.
+    """
 
     def __init__(self, steps: int):
         self.steps = int(steps)
@@ -176,7 +178,7 @@ class PreciseBatchNorm(L.Callback):
     reseeded one the fit uses), the same a recomputation after the fit would read.
     """
 
-    def __init__(self, steps: int, batches: int, crop_frames: int | None, clock: "TrainClock"):
+    def __init__(self, steps: int, batches: int, crop_frames: int | None, clock: TrainClock):
         self.steps, self.batches, self.crop_frames, self.clock = int(steps), int(batches), crop_frames, clock
         self.result: dict | None = None
 
@@ -297,7 +299,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint io with soundaq's guarantees: a checkpoint is written to a temporary
     file, flushed to disk and renamed over the old one (:func:`soundaq.base.fileio.atomic_path`), so a
     kill leaves the previous checkpoint whole; one that is damaged anyway (full disk, power cut, a
-    cut-short copy) is refused on loading with one line naming it, never torch's zip-reader traceback."""
+    cut-short copy) is refused on loading with one line naming it, never torch's zip-reader traceback.
+    """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
@@ -391,7 +394,8 @@ class TrainResult:
 
 def _progress_from_checkpoint(path: Path, clock: TrainClock) -> tuple[int, int]:
     """(epochs trained, optimisation steps) recorded in a Lightning checkpoint, and the training
-    clock's state (seconds, learning-curve points) restored into ``clock``."""
+    clock's state (seconds, learning-curve points) restored into ``clock``.
+    """
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)   # our own file, just written
     state = (checkpoint.get("callbacks") or {}).get("TrainClock")
     if state:
@@ -404,7 +408,8 @@ def _progress_from_checkpoint(path: Path, clock: TrainClock) -> tuple[int, int]:
 def _curve_after_precise_bn(trainer, module, datamodule, clock: TrainClock) -> None:
     """Validate the final weights once more (same validation clips) and add the learning curve's
     last point, marked ``precise_bn``: the point validated at the budget's last step still used the
-    stale running statistics, so without this the curve would end far from the test scores."""
+    stale running statistics, so without this the curve would end far from the test scores.
+    """
     from soundaq.models_zoo.metrics import HEADLINE
 
     if not clock.points:
@@ -558,7 +563,8 @@ def choose_precision(model: str, schedule: Schedule, accelerator: str, requested
     with native bf16, ``bf16-mixed`` for the nets where it was measured faster (their registry entry's
     ``cpu_bf16``);
     else full precision (the paper's schedule always trains in 32-bit, as the original). The reason
-    goes into the run's provenance."""
+    goes into the run's provenance.
+    """
     if requested is not None:
         return str(requested), "asked for"
     on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
@@ -575,7 +581,8 @@ def choose_precision(model: str, schedule: Schedule, accelerator: str, requested
 def crop_frames_for(net, schedule: Schedule) -> int | None:
     """Log-mel frames of the schedule's training crops for ``net`` (an instance or class), or None when
     the schedule asks for whole clips or the architecture has a fixed input length (``max_frames``)
-    or needs more frames than the crop holds (``min_frames``)."""
+    or needs more frames than the crop holds (``min_frames``).
+    """
     if not schedule.crop_seconds:
         return None
     frames = int(round(schedule.crop_seconds * 100)) + 1          # 10-ms hop, centred frames
@@ -610,7 +617,8 @@ def keep_earlier_metrics(path: Path, earlier: str) -> None:
     after a kill lost its first epochs' metrics. The earlier rows logged before the first step of this
     session are kept (later ones were logged after the checkpoint this session resumed from, and this
     session logs those steps again), then this session's rows; columns are the union. A file that
-    cannot be read as a table is left as Lightning wrote it."""
+    cannot be read as a table is left as Lightning wrote it.
+    """
     import io
 
     import pandas as pd
@@ -631,7 +639,8 @@ def keep_earlier_metrics(path: Path, earlier: str) -> None:
 
 def _result_options(trainer_kwargs: dict | None, precision, devices, strategy) -> dict:
     """The run identity's keys for the trainer options that change results (soundaq.base.runs.identity_problem):
-    the batch limits, a precision asked for (None: chosen per net), the device count and the strategy."""
+    the batch limits, a precision asked for (None: chosen per net), the device count and the strategy.
+    """
     limits = trainer_kwargs or {}
     return {"limit_train_batches": limits.get("limit_train_batches"), "limit_val_batches": limits.get("limit_val_batches"),
             "precision": None if precision is None else str(precision), "devices": devices,

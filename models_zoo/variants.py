@@ -24,7 +24,8 @@ state dict with the same shape).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from soundaq.base.errors import UserError
 
@@ -121,7 +122,8 @@ PAPER_ABLATIONS: dict[str, dict[str, tuple]] = {
 
 def paper_scores(name: str) -> tuple[float, float, float] | None:
     """The paper's (scene accuracy %, event AUC, mean quality MSE) of a named variant, from its study's
-    table (kernel rows: the mean of the 8 printed MSEs); None when no table has the name."""
+    table (kernel rows: the mean of the 8 printed MSEs); None when no table has the name.
+    """
     for study in ("kernels", "blocks", "dilation"):
         row = PAPER_ABLATIONS[study].get(name)
         if row is None or name == FAMILY:
@@ -161,7 +163,8 @@ def parse(name: str) -> tuple[str, dict[str, Any]] | None:
 
     Raises:
         UserError: one line naming the allowed keys or values (an unknown key, a bad value, an empty
-            kernel subset, a repeated key, settings on ``SoundAQnet_AFF``)."""
+            kernel subset, a repeated key, settings on ``SoundAQnet_AFF``).
+    """
     name = name.strip()
     if name == AFF_NAME:
         return AFF_NAME, {"aff": True}
@@ -191,7 +194,8 @@ def parse(name: str) -> tuple[str, dict[str, Any]] | None:
 def families() -> list[dict[str, Any]]:
     """The variant families for ``soundaq models --json``: keys with their values, and each of the
     release's named variants with its parameter counts (``params`` built here, ``release_params`` as the
-    release's class counts them) and release class."""
+    release's class counts them) and release class.
+    """
     named = [{"name": n, "params": used, "release_params": rel, "release_class": cls, "state_dict_entries": keys}
              for n, (cls, rel, used, keys) in RELEASE_VARIANTS.items()]
     return [{"family": FAMILY, "grammar": "SoundAQnet[key=value,...]",

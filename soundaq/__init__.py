@@ -58,7 +58,7 @@ _API: dict[str, str] = {
     "recover_public_key": "soundaq.human_study.public_key:recover_key",
 }
 
-__all__ = sorted(_API) + ["__version__"]
+__all__ = [*sorted(_API), "__version__"]
 
 
 def __getattr__(name: str) -> Any:

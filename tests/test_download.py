@@ -26,7 +26,7 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
     root: Path
     log: list
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         path = self.root / self.path.lstrip("/").replace("%20", " ")
         if not path.is_file():
             self.send_error(404)
@@ -85,7 +85,7 @@ def test_default_base_is_github_raw_main():
     urls = dl._candidates(dl.DEFAULT_BASE_URL, dl.LABEL_FILES[0])
     assert urls[0] == ("https://raw.githubusercontent.com/Yuanbo2020/SoundSCaper/main/"
                        "Dataset_training_validation_test/training_set_audio_file_ids.txt")
-    usotw = [f for f in dl.LABEL_FILES if f.name.startswith("annotated")][0]
+    usotw = next(f for f in dl.LABEL_FILES if f.name.startswith("annotated"))
     assert usotw.release_path == "Dataset_all_ARAUS/annotated_USotW_scene_labels.txt"
 
 

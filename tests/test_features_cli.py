@@ -115,7 +115,7 @@ def test_loudness_stats_csv(inputs, tmp_path, capsys):
 
     from soundaq.models_zoo.features import loudness_statistics
 
-    d, good, bad = inputs
+    _d, good, bad = inputs
     out = tmp_path / "out"
     files = [good["long_24bit"], bad["text"], good["short_stereo"]]
     assert main(["features", *map(str, files), "--out", str(out), "--cache-dir", str(tmp_path / "c"),

@@ -66,8 +66,10 @@ def test_bad_files_are_audio_errors_naming_the_file(tmp_path):
         message = str(err.value)
         assert str(path) in message and "fix:" in message and "\n" not in message, (why, message)
         assert isinstance(err.value, UserError)
-    assert "NaN/Inf" in str(pytest.raises(AudioError, load_audio, tmp_path / "nan.wav").value)
-    assert "no samples" in str(pytest.raises(AudioError, load_audio, tmp_path / "empty.wav").value)
+    with pytest.raises(AudioError, match="NaN/Inf"):
+        load_audio(tmp_path / "nan.wav")
+    with pytest.raises(AudioError, match="no samples"):
+        load_audio(tmp_path / "empty.wav")
 
 
 # -- calibration -------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_f2_13_formula_without_stored_value_is_named(field_cases_dir, tmp_path, 
     import openpyxl
 
     case = field_cases_dir / "F2-13"
-    rc, out, err = _cli(capsys, "jury", case, "--key", case / "key.csv", "--out", tmp_path / "formula",
+    rc, _out, err = _cli(capsys, "jury", case, "--key", case / "key.csv", "--out", tmp_path / "formula",
                         "--no-figures", "--resamples", "0")
     assert rc == 1, err                 # two input errors; the analysis of the rest is complete
     lines = [line for line in err.splitlines() if "P2_excel.xlsx" in line]

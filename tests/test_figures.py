@@ -4,14 +4,14 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from soundaq.base.vocab import CIRCUMPLEX_ORDER, EVENTS, QUALITIES, iso_coordinates  # noqa: E402
-from soundaq.evaluation import correlation as C  # noqa: E402
-from soundaq.evaluation import figures as F  # noqa: E402
+from soundaq.base.vocab import CIRCUMPLEX_ORDER, EVENTS, QUALITIES, iso_coordinates
+from soundaq.evaluation import correlation as C
+from soundaq.evaluation import figures as F
 
 
 def make_source(n: int = 240, synthetic: bool = False, seed: int = 0, events=("Bird", "Traffic", "Speech", "Wind"),

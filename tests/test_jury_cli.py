@@ -143,7 +143,7 @@ def built_jury(expert_jury_dir, tmp_path_factory):
 
 
 def test_built_jury_end_to_end(built_jury, expert_jury_dir, tmp_path, capsys):
-    paths, key, ratings, order, clips, problems = built_jury
+    paths, key, ratings, order, _clips, problems = built_jury
     out = tmp_path / "out"
     rc, stdout, err = _cli(capsys, *paths, "--key", key, "--published", expert_jury_dir / PUBLISHED,
                            "--out", out, "--resamples", "200", "--no-figures")
@@ -194,7 +194,7 @@ def test_built_jury_end_to_end(built_jury, expert_jury_dir, tmp_path, capsys):
 def test_strict_exits_2_and_writes_nothing(built_jury, tmp_path, capsys):
     paths, key, *_ = built_jury
     out = tmp_path / "strict"
-    rc, stdout, err = _cli(capsys, *paths[:3], "--key", key, "--out", out, "--strict", "--no-figures")
+    rc, _stdout, err = _cli(capsys, *paths[:3], "--key", key, "--out", out, "--strict", "--no-figures")
     assert rc == 2
     assert "P2_excel.xlsx Assessment!E6" in err and "P3_excel.xlsx Assessment!B134" in err
     assert "input error(s)" in err and "Traceback" not in err

@@ -12,7 +12,7 @@ TEMPLATE = "questionnaire_template_P1_excel.xlsx"
 
 def test_jury_unblinds_a_public_layout_workbook_with_the_shipped_key(expert_jury_dir, tmp_path, capsys):
     template = copy_template(expert_jury_dir / TEMPLATE, tmp_path / "template.xlsx")
-    clips, _, ratings = make_jury(template, ["P1"], seed=4)
+    _clips, _, ratings = make_jury(template, ["P1"], seed=4)
     order = {}
     for r in read_public_key_rows():
         order.setdefault(("P1", r["clip"]), [None, None])[int(r["caption"]) - 1] = r["system"]

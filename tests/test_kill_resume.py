@@ -15,9 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -149,7 +149,7 @@ def _features_case(tmp: Path) -> Case:
 
 
 def _jury_case(tmp: Path) -> Case:
-    books, key = write_jury(tmp / "jury", participants=4, clips=6)
+    _books, key = write_jury(tmp / "jury", participants=4, clips=6)
 
     def argv(out: Path) -> list[str]:
         return ["jury", str(tmp / "jury"), "--key", str(key), "--out", str(out), "--resamples", "200"]

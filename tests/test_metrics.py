@@ -289,12 +289,12 @@ def test_table_round_trip_and_row_order_do_not_change_scores(tmp_path):
 
 @pytest.mark.parametrize("breakage, message", [
     (lambda t: t.drop(columns=["true_calm", "event_prob_bird"]), "missing column"),
-    (lambda t: t.assign(calm=[np.nan] + list(t["calm"][1:])), r"row 1 \(clip 'clip0'\), column calm is empty"),
-    (lambda t: t.assign(pleasant=["high"] + list(t["pleasant"][1:])), "'high' is not a finite number"),
-    (lambda t: t.assign(true_scene=["beach"] + list(t["true_scene"][1:])),
+    (lambda t: t.assign(calm=[np.nan, *list(t["calm"][1:])]), r"row 1 \(clip 'clip0'\), column calm is empty"),
+    (lambda t: t.assign(pleasant=["high", *list(t["pleasant"][1:])]), "'high' is not a finite number"),
+    (lambda t: t.assign(true_scene=["beach", *list(t["true_scene"][1:])]),
      r"row 1 \(clip 'clip0'\), column true_scene: 'beach' is not a known scene"),
-    (lambda t: t.assign(true_scene=[np.nan] + list(t["true_scene"][1:])), "column true_scene is empty"),
-    (lambda t: t.assign(true_event_bird=[2] + list(t["true_event_bird"][1:])), "must be 0 or 1"),
+    (lambda t: t.assign(true_scene=[np.nan, *list(t["true_scene"][1:])]), "column true_scene is empty"),
+    (lambda t: t.assign(true_event_bird=[2, *list(t["true_event_bird"][1:])]), "must be 0 or 1"),
     (lambda t: pd.concat([t, t.iloc[:1]]), "appears more than once"),
     (lambda t: t.iloc[0:0], "no rows"),
 ])
@@ -307,7 +307,7 @@ def test_bad_tables_raise_one_line_user_errors(breakage, message):
 
 
 def test_unreadable_files_raise_user_errors(tmp_path):
-    with pytest.raises(PredictionTableError, match="missing.csv: file not found; fix:"):
+    with pytest.raises(PredictionTableError, match=r"missing\.csv: file not found; fix:"):
         read_predictions(tmp_path / "missing.csv")
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet at all")

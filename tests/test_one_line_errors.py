@@ -64,7 +64,7 @@ def test_figure_problems(tmp_path, monkeypatch, msg):
     for name in ("heatmap", "bars", "heatmap_by_group", "circumplex", "save"):   # draw nothing: only the report
         monkeypatch.setattr(figures, name, lambda *a, **k: None)
     monkeypatch.setattr(figures, "radar", _boom(RuntimeError, msg))
-    made, problems = figures.draw_all(source, table, tmp_path / "out")
+    _made, problems = figures.draw_all(source, table, tmp_path / "out")
     assert len(problems) == 1 and problems[0].startswith("radar: ")
     _check(problems[0], msg, "RuntimeError")
 

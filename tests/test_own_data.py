@@ -148,13 +148,13 @@ def _bad(own, name, edit):
 
 BAD = {
     "no clip column": (lambda f: f.rename(columns={"clip": "file"}), None, ["no 'clip' column", "name the column"]),
-    "unknown scene": (lambda f: f.assign(scene=["beach"] + f["scene"].tolist()[1:]), 2,
+    "unknown scene": (lambda f: f.assign(scene=["beach", *f["scene"].tolist()[1:]]), 2,
                       ["unknown scene 'beach'", "public_square"]),
-    "rating 7": (lambda f: f.assign(calm=[3, 7] + f["calm"].tolist()[2:]), 3,
+    "rating 7": (lambda f: f.assign(calm=[3, 7, *f["calm"].tolist()[2:]]), 3,
                  ["rating 7", "of calm is outside 1-5", "between 1 and 5"]),
     "clip listed twice": (lambda f: pd.concat([f, f.iloc[[4]]]), 14, ["'clip04' is listed twice (first on line 6)",
                                                                       "one row per clip"]),
-    "file missing": (lambda f: f.assign(clip=f["clip"].tolist()[:5] + ["clip99"] + f["clip"].tolist()[6:]), 7,
+    "file missing": (lambda f: f.assign(clip=[*f["clip"].tolist()[:5], "clip99", *f["clip"].tolist()[6:]]), 7,
                      ["clip 'clip99': no such audio file", "add the file"]),
 }
 
@@ -213,7 +213,7 @@ def test_a_source_checks_its_options_in_one_line(own, tmp_path):
         SoundscapeDataModule("own", labels_dir=_full(own))
     with pytest.raises(DataError, match=r"features_dir \(--features\) go with source='araus' \(--data araus\)"):
         SoundscapeDataModule("own", labels_dir=_full(own), audio_dir=own["clips"], features_dir=tmp_path)
-    with pytest.raises(DataError, match="labels_dir.*go with source='araus' or 'own'"):
+    with pytest.raises(DataError, match=r"labels_dir.*go with source='araus' or 'own'"):
         SoundscapeDataModule("embedded", labels_dir=tmp_path)
     with pytest.raises(DataError, match="is a folder"):
         make_source("own", labels_dir=own["root"], audio_dir=own["clips"])

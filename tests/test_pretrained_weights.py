@@ -107,7 +107,7 @@ def test_download_from_a_folder_mirror_imports_a_checkpoint(mirror, tmp_path, ca
     assert code == 0, err
     ckpt = cache / "pretrained" / "AD_CNN.ckpt"
     assert f"AD_CNN: downloaded, 2,099,681 bytes fetched -> {ckpt}" in out
-    net, norm, info = load_checkpoint(ckpt)
+    net, _norm, info = load_checkpoint(ckpt)
     prov = info["provenance"]
     assert prov["git_blob_id"] == pw.released("AD_CNN").file.digest and prov["release_commit"] == pw.RELEASE_COMMIT
     assert prov["downloaded_from"] == str(mirror)
@@ -207,7 +207,7 @@ class _Release(http.server.BaseHTTPRequestHandler):
     mode: str = ""
     dropped: set
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         target = self.path
         if self.mode == "proxy":
             assert target.startswith("http://release.invalid/"), target
@@ -382,7 +382,7 @@ def test_resolve_checkpoint_paths_names_and_first_use_download(mirror, tmp_path,
     monkeypatch.setenv(pw.MIRROR_ENV, mirror.resolve().as_uri())
     path = pw.resolve_checkpoint("hierarchical_cnn", cache_dir=cache, progress=False)
     assert path == cache / "pretrained" / "Hierarchical_CNN.ckpt" and path.is_file()
-    with pytest.raises(dl.DownloadError, match="SoundAQnet_ASC96_AEC94_PAQ1039.pth: not found"):
+    with pytest.raises(dl.DownloadError, match=r"SoundAQnet_ASC96_AEC94_PAQ1039\.pth: not found"):
         pw.resolve_checkpoint("SoundAQnet", variant="PAQ1039", cache_dir=cache, progress=False)
     assert not (cache / "pretrained" / "SoundAQnet-PAQ1039.ckpt").exists()
 

@@ -113,7 +113,7 @@ def test_features_on_a_two_node_cluster_equal_the_local_pool(ray_cluster, tmp_pa
     assert manifest["engine"] == {"name": "ray", "address": ray_cluster.address, "ray": ray.__version__, "cpus": 2.0}
     assert not ray.is_initialized()          # the driver left the cluster
     # every Ray process of the cluster, and this driver, only ever used 127.0.0.1
-    assert foreign_connections(ray_cluster.live_pids() + [os.getpid()]) == []
+    assert foreign_connections([*ray_cluster.live_pids(), os.getpid()]) == []
 
 
 def _busy_workers(cluster: LoopbackCluster) -> list[int]:

@@ -114,7 +114,7 @@ def test_a_grid_on_a_two_node_cluster_equals_the_local_engine_and_resumes(ray_cl
     assert not ray.is_initialized()
     assert json.loads((tmp_path / "local" / "provenance.json").read_text())["engine"] == {"name": "local", "workers": 1}
     # every Ray process of the cluster, and this driver, only ever used 127.0.0.1
-    assert foreign_connections(ray_cluster.live_pids() + [os.getpid()]) == []
+    assert foreign_connections([*ray_cluster.live_pids(), os.getpid()]) == []
 
 
 def _busy_workers(cluster) -> list[int]:
@@ -226,4 +226,4 @@ def test_real_training_grid_on_ray_equals_the_local_pool(ray_cluster, soundaq_ca
         for m in MODELS:   # the same predictions, clip by clip
             a, b = (pd.read_csv(tmp_path / e / f"seed_{k}" / "predictions" / f"{m}.csv") for e in ("local", "ray"))
             pd.testing.assert_frame_equal(a, b)
-    assert foreign_connections(ray_cluster.live_pids() + [os.getpid()]) == []
+    assert foreign_connections([*ray_cluster.live_pids(), os.getpid()]) == []

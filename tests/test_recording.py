@@ -40,7 +40,7 @@ def off_scale(ad_cnn_checkpoint, tmp_path_factory):
 
     from soundaq.models_zoo.checkpoints import load_checkpoint, save_checkpoint
 
-    net, norm, info = load_checkpoint(ad_cnn_checkpoint)
+    net, norm, _info = load_checkpoint(ad_cnn_checkpoint)
     with torch.no_grad():
         net.fc_final_pleasant.bias += 4.0
         net.fc_final_ISOPls.bias += 2.0

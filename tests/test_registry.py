@@ -81,7 +81,7 @@ def test_paper_scores_match_reference_readme(reference):
 
 
 def test_unknown_name_is_a_user_error_listing_names():
-    with pytest.raises(UserError, match="unknown model 'ResNet'.*AD_CNN, Baseline_CNN.*SoundAQnet"):
+    with pytest.raises(UserError, match=r"unknown model 'ResNet'.*AD_CNN, Baseline_CNN.*SoundAQnet"):
         build_net("ResNet")
 
 
@@ -89,7 +89,7 @@ def test_broken_target_fails_only_that_net(monkeypatch):
     broken = registry.NetSpec("Ghost", "soundaq.models_zoo.nets.does_not_exist:Ghost", (registry.INPUT_MEL,), 1,
                               None, None, None, None)
     monkeypatch.setitem(registry.NETS, "Ghost", broken)
-    with pytest.raises(UserError, match="model Ghost: cannot import soundaq.models_zoo.nets.does_not_exist"):
+    with pytest.raises(UserError, match=r"model Ghost: cannot import soundaq\.models_zoo\.nets\.does_not_exist"):
         build_net("Ghost")
     monkeypatch.setitem(registry.NETS, "Ghost", registry.NetSpec(
         "Ghost", "soundaq.models_zoo.nets.ad_cnn:Nope", (registry.INPUT_MEL,), 1, None, None, None, None))

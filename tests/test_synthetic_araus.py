@@ -1,6 +1,8 @@
 """The embedded synthetic set in ARAUS's component layout (soundaq.models_zoo.data.synthetic_araus)."""
 from __future__ import annotations
 
+import functools
+import operator
 import re
 
 import numpy as np
@@ -49,7 +51,7 @@ def test_folds_are_disjoint_in_recordings_and_maskers_and_ids_are_araus(tiny_set
     ids = [ac.clip_id(r.participant, r.fold_r, r.stimulus_index) for r in responses.itertuples()]
     assert all(re.fullmatch(r"fold_[0-5]_participant_\d{5}_stimulus_\d{2}", c) for c in ids)
     assert len(set(ids)) == len(ids)
-    labelled = sum(((tiny_set.labels_dir / f"{s}_set_audio_file_ids.txt").read_text().split()
+    labelled = functools.reduce(operator.iadd, ((tiny_set.labels_dir / f"{s}_set_audio_file_ids.txt").read_text().split()
                     for s in ("training", "validation", "test")), [])
     assert sorted(labelled) == sorted(ids)
     test_ids = (tiny_set.labels_dir / "test_set_audio_file_ids.txt").read_text().split()

@@ -100,7 +100,7 @@ def test_every_reader_takes_bom_and_any_line_end(tmp_path, reader, how):
     make, read = READERS[reader]
     for sub in ("plain", "spoilt"):
         (tmp_path / sub).mkdir()
-    plain_file, plain_input = make(tmp_path / "plain")
+    _plain_file, plain_input = make(tmp_path / "plain")
     want = read(plain_input)
     spoilt_file, spoilt_input = make(tmp_path / "spoilt")
     reencode(spoilt_file, how)

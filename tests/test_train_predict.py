@@ -412,7 +412,7 @@ def test_train_then_predict_audio_with_the_real_net_and_data_module(tmp_path, ca
     record = json.loads((run / "train.json").read_text())
     assert record["params"] == 521_472 and record["provenance"]["seed"] == 5
     assert {"val/isop_mse", "val/scene_acc", "val/event_auc", "val/aq_mse_mean"} <= set(record["metrics"])
-    net, norm_stats, info = load_checkpoint(record["best_checkpoint"])  # the nets helper's loader reads ours
+    _net, norm_stats, info = load_checkpoint(record["best_checkpoint"])  # the nets helper's loader reads ours
     assert info["model"] == "AD_CNN" and norm_stats["log_mel"]["mean"] is not None
     code, _, err = _cli(capsys, "train", "--model", "AD_CNN", "--data", "embedded", "--cache-dir", soundaq_cache,
                         "--max-epochs", "1", "--batch-size", "4", "--out", run, "--seed", "5", "--no-progress")

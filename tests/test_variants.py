@@ -258,7 +258,7 @@ def test_ablation_tables_follow_the_release_columns(tmp_path):
         rows = [{"model": m, "status": "ok", "scene_acc": 0.5 + 0.01 * i, "event_auc": 0.7, "aq_mse_mean": 1.2,
                  "params": get_spec(m).params, "data": "synthetic", "synthetic": True}
                 for i, m in enumerate(settings["models"]) if m != "SoundAQnet[blocks=5]"]
-        return _Outcome(rows + [{"model": "reference", "status": "reference"}], ["SoundAQnet[blocks=5]"])
+        return _Outcome([*rows, {"model": "reference", "status": "reference"}], ["SoundAQnet[blocks=5]"])
 
     table, failed = run_study("blocks", lambda models, folder, scheme: {"models": models, "out": folder,
                                                                        "loss": scheme}, tmp_path, runner=runner)

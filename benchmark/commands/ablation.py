@@ -1,5 +1,6 @@
 """``soundaq ablation kernels|blocks|dilation|loss-weighting|all``: SoundAQnet's ablation studies
-(soundaq.benchmark.ablation; docs/ablations.md)."""
+(soundaq.benchmark.ablation; docs/ablations.md).
+"""
 from __future__ import annotations
 
 import sys

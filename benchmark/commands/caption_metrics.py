@@ -1,5 +1,6 @@
 """``soundaq caption-metrics``: text metrics of captions (paper + standard flavours), bootstrap CIs,
-paired tests, reproduction of the release's scores and agreement with the expert jury."""
+paired tests, reproduction of the release's scores and agreement with the expert jury.
+"""
 from __future__ import annotations
 
 from pathlib import Path

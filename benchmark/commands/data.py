@@ -138,7 +138,7 @@ def _check_components(args) -> int:
     overlap, folds = component_overlap(frame), fold_breakdown(frame)
     left_out = len(getattr(source, "left_out", []))
     if args.json:
-        print(json.dumps({"clips": int(len(frame)), "left_out_rows": left_out, "data": source.data_label(),
+        print(json.dumps({"clips": len(frame), "left_out_rows": left_out, "data": source.data_label(),
                           "components": overlap, "folds": folds}, indent=2))
         return 1 if left_out else 0
     console = stdout_console()

@@ -1,5 +1,6 @@
 """``soundaq features``: log-mel and ISO 532-1 loudness of audio files, one ``.npz`` per file
-(:func:`soundaq.models_zoo.features.batch.extract_files`)."""
+(:func:`soundaq.models_zoo.features.batch.extract_files`).
+"""
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """``soundaq jury``: expert-jury questionnaires -> tidy ratings, statistics, reliability, report
-(:func:`soundaq.human_study.pipeline.run_jury`)."""
+(:func:`soundaq.human_study.pipeline.run_jury`).
+"""
 from __future__ import annotations
 
 import sys

@@ -168,7 +168,8 @@ def _leaderboard(args) -> int:
 
 def _default_workers() -> int:
     """Two model workers on a machine with two or more cores (measured faster than one process using
-    both cores for one model on the embedded set), else one."""
+    both cores for one model on the embedded set), else one.
+    """
     import os
 
     return 2 if (os.cpu_count() or 1) >= 2 else 1

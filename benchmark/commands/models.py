@@ -1,5 +1,6 @@
 """``soundaq models`` (the model registry and the released weights), ``soundaq models download|import``
-(the paper's trained models into the cache) and ``soundaq import-original`` (release weights -> checkpoint)."""
+(the paper's trained models into the cache) and ``soundaq import-original`` (release weights -> checkpoint).
+"""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """``soundaq models --cost``: the cost table of the zoo's nets, measured here, the paper's figures beside
 (:mod:`soundaq.models_zoo.cost`). Its options join the ``models`` parser (:func:`add_options`); the
-``models`` handler hands over to :func:`run_cost` when ``--cost`` is given."""
+``models`` handler hands over to :func:`run_cost` when ``--cost`` is given.
+"""
 from __future__ import annotations
 
 import json
@@ -35,7 +36,8 @@ def wants_cost(args) -> bool:
     """True when ``--cost`` was given.
 
     Raises:
-        UserError: a ``--cost`` option without ``--cost``."""
+        UserError: a ``--cost`` option without ``--cost``.
+    """
     from soundaq.base.errors import UserError
 
     if args.cost:
@@ -51,7 +53,8 @@ def wants_cost(args) -> bool:
 
 def _progress(enabled: bool):
     """A ``report`` callback for :func:`measure_cost`: a rich progress bar on stderr (unless disabled) and
-    one line per finished phase; returns ``(report, close)``."""
+    one line per finished phase; returns ``(report, close)``.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

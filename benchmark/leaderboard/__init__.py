@@ -39,7 +39,22 @@ from soundaq.benchmark.leaderboard.run import Outcome, correlate_leader, quiet_l
 from soundaq.benchmark.leaderboard.settings import PRETRAINED, LeaderboardError, Settings, is_pretrained, make_datamodule
 from soundaq.benchmark.leaderboard.table import REFERENCE, mark_beats_reference, rank_rows, table_row
 
-__all__ = ["LeaderboardError", "Outcome", "PRETRAINED", "REFERENCE", "Settings", "checkpoint_for", "correlate_leader",
-           "find_checkpoint", "is_pretrained",
-           "make_datamodule", "mark_beats_reference", "print_table", "quiet_lightning", "rank_rows", "run_leaderboard",
-           "run_model", "table_row"]
+__all__ = [
+           "PRETRAINED",
+           "REFERENCE",
+           "LeaderboardError",
+           "Outcome",
+           "Settings",
+           "checkpoint_for",
+           "correlate_leader",
+           "find_checkpoint",
+           "is_pretrained",
+           "make_datamodule",
+           "mark_beats_reference",
+           "print_table",
+           "quiet_lightning",
+           "rank_rows",
+           "run_leaderboard",
+           "run_model",
+           "table_row",
+]

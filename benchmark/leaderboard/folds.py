@@ -28,7 +28,8 @@ MEANING = ("The test clips whose ARAUS fold also feeds training are mixed from t
 
 def seen_test_clips(datamodule) -> tuple[set[str], set[str], list[int]] | None:
     """``(test clips in training folds, test clips in unseen folds, training folds)``, or None when the
-    clips carry no folds."""
+    clips carry no folds.
+    """
     import pandas as pd
 
     from soundaq.models_zoo.data.labels import clip_folds
@@ -47,7 +48,8 @@ def seen_test_clips(datamodule) -> tuple[set[str], set[str], list[int]] | None:
 
 def add_fold_scores(rows: list[dict], datamodule, predictions: Path) -> bool:
     """Give every scored row (models from ``predictions/<model>.csv``) the breakdown's columns; False
-    (nothing added) on data without folds."""
+    (nothing added) on data without folds.
+    """
     from soundaq.base import predictions_table
     from soundaq.models_zoo.metrics import score_table
 
@@ -90,7 +92,8 @@ def reference_fold_scores(row: dict, datamodule) -> None:
 
 def markdown(rows: list[dict], value=None) -> list[str]:
     """The report's section (no lines when the rows have no breakdown). ``value(row, column)`` formats a
-    cell (default three decimals; a grid passes mean ± sd)."""
+    cell (default three decimals; a grid passes mean ± sd).
+    """
     from soundaq.benchmark.leaderboard.table import fmt
 
     if not any(r.get("seen_folds_clips") is not None for r in rows):

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from soundaq.base.engine import Engine
 from soundaq.benchmark.leaderboard.model_run import run_model
@@ -42,7 +42,8 @@ def unit_gpus(accelerator: str, devices) -> int:
     """GPUs one unit (one training run) asks Ray for: with ``--accelerator gpu`` (or ``cuda``) the devices
     of one run (``--devices N``: N, a list ``0,1``: its length, ``auto``: 1); otherwise none, and the unit
     runs on one CPU. Ray gives each task GPUs of its own (it sets ``CUDA_VISIBLE_DEVICES``), so a list's
-    indices count among the GPUs Ray gave the task."""
+    indices count among the GPUs Ray gave the task.
+    """
     if str(accelerator).lower() not in ("gpu", "cuda"):
         return 0
     if isinstance(devices, (list, tuple)):

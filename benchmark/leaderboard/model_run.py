@@ -34,7 +34,8 @@ def find_checkpoint(folder: Path, model: str) -> Path | None:
 
 def checkpoint_for(s: Settings, model: str) -> Path | None:
     """The checkpoint ``model`` is evaluated with: ``<folder>/<model>.ckpt``, or with ``--checkpoints
-    pretrained`` the released weights (pinned download on first use, into ``--cache-dir``)."""
+    pretrained`` the released weights (pinned download on first use, into ``--cache-dir``).
+    """
     if is_pretrained(s.checkpoints):
         from soundaq.models_zoo.pretrained_weights import resolve_checkpoint
 
@@ -144,7 +145,7 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
     ci = bootstrap_ci(table, metrics=metrics_for(dm.tasks), n_resamples=s.n_resamples, seed=s.seed,
                       source=str(pred_path))   # the headline metrics the data have labels for
     record["ci"] = {r.metric: [number(r.ci_low), number(r.ci_high)] for r in ci.itertuples()}
-    record["test_clips"] = int(len(table))
+    record["test_clips"] = len(table)
     record["predictions"] = str(pred_path.relative_to(run.root))
     record["predictions_sha256"] = sha256_file(pred_path)
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -13,9 +13,9 @@ Each rotation is a whole leaderboard run (one training seed, or a ``--seeds`` gr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from soundaq.base.engine import Engine
 from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv

@@ -13,7 +13,8 @@ from soundaq.benchmark.leaderboard.table import REFERENCE, number
 
 def reference_table(datamodule, split: str = "test", clips: int | None = None):
     """The reference's predictions table for ``split`` (columns PREDICTION_COLUMNS + TRUTH_COLUMNS), or
-    for its first ``clips`` clips (the validation subset a budget's learning curve is measured on)."""
+    for its first ``clips`` clips (the validation subset a budget's learning curve is measured on).
+    """
     import numpy as np
 
     from soundaq.models_zoo.head_init import base_rates

@@ -211,7 +211,8 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
                   title: str, budget: str) -> bool:
     """Each model's validation PAPER_HEADLINE metrics against training seconds, one panel per metric
     (PNG + PDF); ``start`` (the reference's validation scores) is every curve's point at 0 s.
-    Returns False (nothing drawn) when no model logged a validation point."""
+    Returns False (nothing drawn) when no model logged a validation point.
+    """
     import matplotlib.pyplot as plt
 
     order = [r["model"] for r in rows if r["status"] in RANKED and curves.get(r["model"])]
@@ -224,7 +225,7 @@ def curves_figure(rows: list[dict], curves: dict[str, list[dict]], start: dict |
         for i, model in enumerate(order):
             pts = [(p["seconds"], p.get(name)) for p in curves[model] if p.get(name) is not None]
             if start is not None and start.get(name) is not None:
-                pts = [(0.0, start[name])] + pts
+                pts = [(0.0, start[name]), *pts]
             if not pts:
                 continue
             xs, ys = zip(*pts)

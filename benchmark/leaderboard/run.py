@@ -10,9 +10,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from soundaq.base.engine import Engine, UnitFailed, open_engine
 from soundaq.base.errors import one_line
@@ -69,7 +69,8 @@ def _device_text(s: Settings) -> str:
 
 def engine_record(s: Settings, engine: Engine | None) -> dict:
     """Where the units ran, for provenance.json: the Ray engine's description (address, Ray's version,
-    the cluster's CPUs), else the local pool's workers."""
+    the cluster's CPUs), else the local pool's workers.
+    """
     return engine.describe() if engine is not None and engine.name == "ray" else {"name": "local", "workers": s.workers}
 
 
@@ -107,7 +108,8 @@ def _ray_worker(context: dict, s: Settings, model: str, data_label: str, model_r
     """One unit as a Ray task, on whichever node Ray chose: first the driver's working directory and its
     ``SOUNDAQ_*`` variables, so that relative paths and the default cache mean what they mean on the
     driver (a shared filesystem mounted at the same path on every node, docs/scaling.md), then
-    :func:`_worker` with one torch thread (the task holds one CPU)."""
+    :func:`_worker` with one torch thread (the task holds one CPU).
+    """
     try:
         os.chdir(context["cwd"])
     except OSError as err:
@@ -119,7 +121,8 @@ def _ray_worker(context: dict, s: Settings, model: str, data_label: str, model_r
 
 def slowest_first(models: list[str]) -> list[str]:
     """``models`` ordered by their registry cost hint, slowest first (unknown last, original order kept
-    among equals): parallel workers that start the longest runs first finish together (LPT scheduling)."""
+    among equals): parallel workers that start the longest runs first finish together (LPT scheduling).
+    """
     from soundaq.models_zoo.registry import get_spec
 
     def hint(model: str) -> float:
@@ -149,7 +152,8 @@ def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, mod
     With a Ray ``engine`` (soundaq.base.engine) every unit is one Ray task, whatever ``workers`` says;
     otherwise ``workers`` processes of a local pool (spawned), or this process when ``workers`` is 1, there
     is one unit, or ``model_runner`` is not :func:`run_model` (a test's runner, which need not pickle).
-    Each unit's done.json (or failed.json) is written here, on the driver, as soon as it finishes."""
+    Each unit's done.json (or failed.json) is written here, on the driver, as soon as it finishes.
+    """
     results: dict[tuple[int, str], tuple[dict | None, str | None, str | None]] = {}
     on_ray = engine is not None and engine.name == "ray"
     if not on_ray and (workers <= 1 or len(units) <= 1 or model_runner is not run_model):
@@ -383,7 +387,8 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
 
 def _start_correlation(out: Path, leader: str, synthetic: bool):
     """``(pool, future)`` of :func:`correlate_leader` in a spawned process; None where no process
-    can be started (the analysis then runs in this one)."""
+    can be started (the analysis then runs in this one).
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -409,7 +414,8 @@ def _finish_correlation(pending, out: Path, leader: str, synthetic: bool) -> tup
 def correlate_leader(out: Path, leader: str, synthetic: bool) -> tuple[Path | None, dict | None]:
     """Spearman event x quality analysis of the leader's test predictions into ``out/correlation``
     (soundaq.evaluation.correlation, the code behind ``soundaq correlate``), with its agreement with the
-    labels of the same clips. A problem here is reported, not fatal."""
+    labels of the same clips. A problem here is reported, not fatal.
+    """
     from soundaq.evaluation.correlation_report import correlate_predictions
 
     folder = out / "correlation"

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable
 
 from soundaq.base.engine import Engine
 from soundaq.base.fileio import atomic_write_json, atomic_write_text, write_csv
@@ -59,13 +59,15 @@ PAPER_RUNS = tuple(f"paper_runs_{m}" for m in PAPER_HEADLINE)
 
 def seed_settings(s: Settings, seed: int) -> Settings:
     """The one-seed run of training seed ``seed``: its own folder ``<out>/seed_<seed>``, no correlation
-    analysis (the grid's report is about the spread over seeds)."""
+    analysis (the grid's report is about the spread over seeds).
+    """
     return replace(s, seed=seed, seeds=None, out=Path(s.out) / f"seed_{seed}", correlate=False)
 
 
 def grid_identity(s: Settings) -> dict:
     """What the grid folder must match to resume: a one-seed identity without its seed (each seed's folder
-    checks its own), so a grid can be extended with more seeds."""
+    checks its own), so a grid can be extended with more seeds.
+    """
     identity = dict(s.identity())
     identity["seed"] = "per seed_<k> folder"
     return identity
@@ -104,7 +106,8 @@ def run_seeds(s: Settings, *, model_runner: Callable = run_model, engine: Engine
 
 def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
     """``(mean, sd, ci_low, ci_high)`` of ``values`` over seeds: sd with ddof 1 and the Student t interval
-    ``mean +- t_{n-1} sd / sqrt(n)`` (scipy.stats.t.interval); NaN where undefined (sd and CI need 2 values)."""
+    ``mean +- t_{n-1} sd / sqrt(n)`` (scipy.stats.t.interval); NaN where undefined (sd and CI need 2 values).
+    """
     import numpy as np
     from scipy import stats
 
@@ -124,7 +127,8 @@ def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, fl
 def summarise(per_seed: dict[int, list[dict]]) -> list[dict]:
     """Per model its summary: ``{"model", "status", "n_seeds", "ranks": {seed: rank}, "first": count,
     "values": {column: [per seed]}, "mean"|"sd"|"ci95_low"|"ci95_high": {column: x}, ...}``, ranked by
-    the mean rank of the means over PAPER_HEADLINE (the reference and models finished in no seed last)."""
+    the mean rank of the means over PAPER_HEADLINE (the reference and models finished in no seed last).
+    """
     from soundaq.benchmark.leaderboard.folds import FOLD_COLUMNS
 
     models = list(dict.fromkeys(r["model"] for rows in per_seed.values() for r in rows))

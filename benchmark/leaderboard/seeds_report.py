@@ -126,7 +126,8 @@ def _comparisons(comparisons, prov: dict) -> list[str]:
 def figure(summary: list[dict], seeds: list[int], path_png: Path, head: str, budget: str,
            unit: str = "training seed") -> bool:
     """SUMMARY metrics, one panel each: every seed's point (grey) and the mean ± sd (black/blue) per model,
-    models in rank order, the reference as a dashed line (PNG + PDF). False when no model finished."""
+    models in rank order, the reference as a dashed line (PNG + PDF). False when no model finished.
+    """
     import matplotlib.pyplot as plt
 
     ranked = [e for e in summary if e["status"] in RANKED]

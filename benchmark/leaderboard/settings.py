@@ -156,13 +156,15 @@ PRETRAINED = "pretrained"
 
 def is_pretrained(checkpoints) -> bool:
     """True when ``--checkpoints`` asks for the release's weights rather than a folder (a folder named
-    ``pretrained`` is spelt ``./pretrained``)."""
+    ``pretrained`` is spelt ``./pretrained``).
+    """
     return isinstance(checkpoints, str) and checkpoints == PRETRAINED
 
 
 def make_datamodule(s: Settings, norm_stats=None):
     """The run's data module (the checkpoint's own statistics when ``norm_stats`` is given); the source
-    checks its own options (one line saying what it needs)."""
+    checks its own options (one line saying what it needs).
+    """
     from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
     if s.rotation is not None:       # ARAUS's protocol: the source's clips re-split by fold
@@ -186,7 +188,8 @@ def loss_setting(s: Settings) -> tuple[bool, tuple[float, ...] | None]:
     """``(uncertainty_weighting, loss_weights)`` of ``s.loss_weighting`` (models_zoo.losses).
 
     Raises:
-        LeaderboardError: a value :func:`~soundaq.models_zoo.losses.parse_loss_weighting` refuses (one line)."""
+        LeaderboardError: a value :func:`~soundaq.models_zoo.losses.parse_loss_weighting` refuses (one line).
+    """
     from soundaq.models_zoo.losses import parse_loss_weighting
 
     if not s.loss_weighting:

@@ -35,7 +35,8 @@ RANKED = ("ok", "diverged")
 
 def rank_rows(rows: list[dict]) -> list[dict]:
     """Sort rows by their mean rank over :data:`PAPER_HEADLINE` and give each a ``rank``
-    (reference and failed rows last, unranked)."""
+    (reference and failed rows last, unranked).
+    """
     import pandas as pd
 
     ranked = [r for r in rows if r["status"] in RANKED]
@@ -65,7 +66,8 @@ def table_row(model: str, record: dict | None, failure: str | None, data_label: 
               paper_split: bool | None = None) -> dict:
     """One flat leaderboard row (the CSV's columns) from a done.json record or a failure reason;
     ``unlabelled`` names the label groups the data lack (``;``-separated; their metrics are empty);
-    ``paper_split``: the data's test split is the paper's (default: any data that are not synthetic)."""
+    ``paper_split``: the data's test split is the paper's (default: any data that are not synthetic).
+    """
     from soundaq.models_zoo.registry import NetSpec, get_spec
 
     if model == REFERENCE:
@@ -113,7 +115,8 @@ def table_row(model: str, record: dict | None, failure: str | None, data_label: 
 
 def mark_beats_reference(rows: list[dict]) -> None:
     """Give each ranked row ``beats_reference``: the :data:`SUMMARY` metrics on which its estimate is
-    better than the training-mean predictor's (a model that beats it nowhere has learnt nothing usable yet)."""
+    better than the training-mean predictor's (a model that beats it nowhere has learnt nothing usable yet).
+    """
     ref = next((r for r in rows if r["status"] == "reference"), None)
     for r in rows:
         if r["status"] not in RANKED or ref is None:

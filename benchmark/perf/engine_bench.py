@@ -142,7 +142,7 @@ def main(argv=None) -> int:
                 times, equal = timer(args, Path(tmp), cluster.address)
                 best = {k: min(v) for k, v in times.items()}
                 results[part] = {"runs": times, "best": best, "ratio": best["ray"] / best["local"], "equal": equal}
-            foreign = foreign_connections(cluster.live_pids() + [os.getpid()])
+            foreign = foreign_connections([*cluster.live_pids(), os.getpid()])
     what = {"features": f"features of {args.clips} clips of {args.seconds:g} s",
             "grid": f"grid of {len(GRID_MODELS)} models x {len(GRID_SEEDS)} seeds, {args.budget_clips} clips each"}
     for part, r in results.items():

@@ -123,7 +123,7 @@ def compare_signals(signals, repeat: int, with_mosqito: bool) -> list[dict]:
     rows = []
     for name, x, rate, field in signals:
         n, _, c_fast = timed(loudness_zwtv_fast, x, rate, field, repeat=repeat)
-        (n2, spec), _, c_spec = timed(specific_loudness_zwtv_fast, x, rate, field, repeat=repeat)
+        (_n2, spec), _, c_spec = timed(specific_loudness_zwtv_fast, x, rate, field, repeat=repeat)
         row = {"signal": name, "seconds": len(x) / rate, "fast_cpu_s": c_fast, "fast_specific_cpu_s": c_spec}
         if with_mosqito:
             with contextlib.redirect_stdout(io.StringIO()):

@@ -77,7 +77,8 @@ def _inputs(net, batch: int, seed: int = 0):
 
 def _timed(fn, warmup: int, repeats: int) -> list[float]:
     """Seconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones (``timeit.repeat``
-    with one call per repeat: ``time.perf_counter``, the garbage collector paused while timing)."""
+    with one call per repeat: ``time.perf_counter``, the garbage collector paused while timing).
+    """
     for _ in range(warmup):
         fn()
     return timeit.repeat(fn, number=1, repeat=repeats) if repeats > 0 else []

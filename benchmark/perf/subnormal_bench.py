@@ -61,7 +61,8 @@ def subnormals(result) -> int:
 
 def stages(x: np.ndarray, rate: int) -> dict[str, object]:
     """Stage name -> zero-argument callable on signal ``x``: each ISO 532-1 recursion with the shipped
-    flush-to-zero and, as "... [no flush]", without it; the stages without recursion once."""
+    flush-to-zero and, as "... [no flush]", without it; the stages without recursion once.
+    """
     from soundaq.models_zoo.features import iso532 as I
     from soundaq.models_zoo.features import logmel
 

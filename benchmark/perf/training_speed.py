@@ -39,7 +39,7 @@ def out_of_place_relu(net):
 
     saved = F.relu_
     modules = [m for m in net.modules() if isinstance(m, nn.ReLU) and m.inplace]
-    F.relu_ = lambda x: F.relu(x)   # noqa: E731
+    F.relu_ = lambda x: F.relu(x)
     for m in modules:
         m.inplace = False
     try:
@@ -120,7 +120,8 @@ def run_per_net(script: str, description: str, measure, markdown, summary, argv:
                 min_time: float = 2.0) -> int:
     """The command line shared by the per-net speed scripts: ``--nets --threads --batch --min-time
     --out``; ``measure(name, batch, threads, min_time) -> row`` per net (``summary(row)`` printed as it
-    comes), then ``markdown(rows, meta)`` printed and written with the rows to ``OUT/<script>.md/.json``."""
+    comes), then ``markdown(rows, meta)`` printed and written with the rows to ``OUT/<script>.md/.json``.
+    """
     from soundaq.base.fileio import atomic_write_json, atomic_write_text
     from soundaq.models_zoo.registry import NETS
 

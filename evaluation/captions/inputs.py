@@ -1,4 +1,4 @@
-"""Reading caption tables: candidates (clip, system, caption) and references (clip, caption).
+r"""Reading caption tables: candidates (clip, system, caption) and references (clip, caption).
 
 Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\\n``,
 ``\\r\\n``, ``\\r``). Every caption text, whichever file or workbook it comes from, passes through
@@ -49,7 +49,7 @@ _SOFT_HYPHEN = "\u00ad"
 
 
 def caption_text(raw: str) -> str:
-    """A caption cell as the metrics read it: breaks and invisible characters at either end dropped,
+    r"""A caption cell as the metrics read it: breaks and invisible characters at either end dropped,
     each run of them inside the text one space, soft hyphens (U+00AD) dropped; ordinary spaces are
     kept as written (the release's ROUGE-L splits at full stops, so a space after the last one counts).
 
@@ -62,14 +62,16 @@ def caption_text(raw: str) -> str:
 def has_word(text: str) -> bool:
     """Whether a caption holds a word once tokenised: any letter or digit (Unicode). Without one, the
     PTB tokenizer leaves nothing (the standard flavour would score 0) and the ``rouge`` package
-    refuses the text (the paper flavour cannot score it); soundaq excludes such a caption from both."""
+    refuses the text (the paper flavour cannot score it); soundaq excludes such a caption from both.
+    """
     return any(ch.isalnum() for ch in text)
 
 
 def caption_problem(text: str) -> tuple[str, str] | None:
     """Why a caption (as :func:`caption_text` gives it) cannot be scored in any flavour, or None:
     ``(kind, phrase)`` with kind ``empty_caption`` or ``no_words`` (:data:`KINDS`) and a phrase for
-    the issue line (``is empty``). One rule for every flavour, applied before any metric runs."""
+    the issue line (``is empty``). One rule for every flavour, applied before any metric runs.
+    """
     if not text.strip():
         return "empty_caption", "is empty"
     if not has_word(text):
@@ -236,7 +238,8 @@ def read_candidates(path: Path | str, issues: IssueList) -> list[Caption]:
 
 def drop_duplicates(captions: list[Caption], issues: IssueList) -> list[Caption]:
     """Every row of a (clip, system) that occurs more than once is excluded (one issue per extra row):
-    which of the rows is meant cannot be told."""
+    which of the rows is meant cannot be told.
+    """
     groups: dict[tuple[str, str], list[Caption]] = {}
     for c in captions:
         groups.setdefault((c.clip.casefold(), c.system.casefold()), []).append(c)
@@ -279,9 +282,10 @@ def read_references(path: Path | str, issues: IssueList) -> dict[str, list[Capti
     return refs
 
 
-def clip_matcher(ref_clips) -> "callable":
+def clip_matcher(ref_clips) -> callable:
     """A function mapping a candidate's clip id to a reference clip id (or None): the same text
-    (case-insensitive), else the same file stem when that is unambiguous (``audio/3.wav`` -> ``3.wav``)."""
+    (case-insensitive), else the same file stem when that is unambiguous (``audio/3.wav`` -> ``3.wav``).
+    """
     exact = {c.casefold(): c for c in ref_clips}
     stems: dict[str, list[str]] = {}
     for c in ref_clips:
@@ -300,7 +304,8 @@ def clip_matcher(ref_clips) -> "callable":
 def pair_with_references(candidates: list[Caption], refs: dict[str, list[Caption]], refs_file: str,
                          issues: IssueList) -> list[tuple[Caption, str, list[str]]]:
     """``(candidate, reference clip, reference texts)`` for every candidate with a reference; the
-    others are issues (``no_reference``)."""
+    others are issues (``no_reference``).
+    """
     match = clip_matcher(list(refs))
     out = []
     for c in candidates:

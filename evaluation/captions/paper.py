@@ -95,7 +95,8 @@ def find_wordnet():
 
 def nltk_wordnet_location() -> Path | None:
     """Where nltk would read its ``wordnet`` corpus from: the first ``corpora/wordnet`` folder on
-    ``nltk.data.path``, else the first ``corpora/wordnet.zip`` (nltk's own search order), or None."""
+    ``nltk.data.path``, else the first ``corpora/wordnet.zip`` (nltk's own search order), or None.
+    """
     import nltk
 
     roots = [Path(p) for p in nltk.data.path if p]
@@ -109,7 +110,8 @@ def nltk_wordnet_location() -> Path | None:
 
 def _read_through(reader) -> None:
     """Read every ``data.*`` file of a WordNet reader once (zip members are checked against their
-    CRC-32 when read to the end), so damage shows now, not at the first synset of some clip."""
+    CRC-32 when read to the end), so damage shows now, not at the first synset of some clip.
+    """
     for fileid in _WORDNET_DATA:
         with reader.open(fileid) as fh:
             while fh.read(1 << 20):
@@ -135,7 +137,8 @@ def _why(path: Path, err: BaseException) -> str:
 
 def _open_wordnet(root):
     """A WordNet reader of the database at ``root`` (a folder path or nltk's path pointer, also into a
-    zip), English only, read through once (:func:`_read_through`); raises what nltk raises."""
+    zip), English only, read through once (:func:`_read_through`); raises what nltk raises.
+    """
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     class _EnglishWordNet(WordNetCorpusReader):

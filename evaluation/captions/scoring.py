@@ -35,7 +35,7 @@ def flavours_of(choice: str) -> tuple[str, ...]:
 class CaptionScores:
     """Everything ``soundaq caption-metrics`` reports about one set of candidates."""
 
-    per_clip: "object"                     # DataFrame: ID_COLUMNS + one column per labelled metric
+    per_clip: object                     # DataFrame: ID_COLUMNS + one column per labelled metric
     corpus: dict[tuple[str, str], float]   # (system, label) -> corpus-level value (standard flavour)
     metrics: list[str]                     # labelled metrics that were computed, in report order
     unavailable: dict[str, str] = field(default_factory=dict)   # label -> one-line reason

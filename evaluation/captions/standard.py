@@ -79,7 +79,7 @@ def find_java() -> tuple[str | None, str]:
 
 @contextlib.contextmanager
 def _java_on_path(java: str):
-    """pycocoevalcap starts ``java`` by name: put the chosen one first on the PATH meanwhile."""
+    """Pycocoevalcap starts ``java`` by name: put the chosen one first on the PATH meanwhile."""
     old = os.environ.get("PATH", "")
     os.environ["PATH"] = str(Path(java).resolve().parent) + os.pathsep + old
     try:
@@ -91,7 +91,8 @@ def _java_on_path(java: str):
 @contextlib.contextmanager
 def _quiet_stderr():
     """The Java tools write progress lines ("PTBTokenizer tokenized ...") to the inherited stderr:
-    hold them back, and show them only when the step fails."""
+    hold them back, and show them only when the step fails.
+    """
     import sys
     import tempfile
 
@@ -255,7 +256,8 @@ class StandardScorer:
 
     def _give_up(self, metric: str, err: BaseException) -> None:
         """A Java tool that failed on its own (the METEOR jar out of memory or killed, SPICE): that metric
-        is unavailable from now on, with the reason; the PTB-based metrics stay."""
+        is unavailable from now on, with the reason; the PTB-based metrics stay.
+        """
         from soundaq.base.errors import first_line
 
         if metric == "METEOR":

@@ -250,7 +250,7 @@ def component_overlap(frame: pd.DataFrame) -> dict:
     for split in frame["split"].drop_duplicates():
         part = frame[frame["split"] == split]
         rec, msk = part["soundscape"].isin(seen_s), part["masker"].isin(seen_m)
-        out[str(split)] = {"clips": int(len(part)), "base_recordings": int(part["soundscape"].nunique()),
+        out[str(split)] = {"clips": len(part), "base_recordings": int(part["soundscape"].nunique()),
                            "maskers": int(part["masker"].nunique()), "shared_recording": int(rec.sum()),
                            "shared_masker": int(msk.sum()), "shared_either": int((rec | msk).sum()),
                            "shared_neither": int((~(rec | msk)).sum())}

@@ -286,8 +286,10 @@ def download_araus(dest: Path | str, base: str | None = None, *, progress: bool 
         base: a mirror (``http(s)://``/``file://`` URL or a folder holding the files by name), or None
             for ARAUS's own hosts.
         items: the files (default :func:`manifest`; tests pass their own small archives).
+
     Returns:
         One :class:`FetchResult` per file.
+
     Raises:
         DownloadError: a file that does not verify (nothing kept of it; the others are in place), an
             archive that cannot be unpacked; EnvironmentFault: a full or read-only disk (one line each).

@@ -73,7 +73,8 @@ def __getattr__(name: str):
 def complete_labels(table: pd.DataFrame, tasks) -> pd.DataFrame:
     """A source's label table with every column of :data:`~soundaq.base.vocab.GROUP_COLUMNS`: those of the
     groups outside ``tasks`` are added as empty (NaN). Raises DataError when a labelled group lacks a
-    column or has an empty cell (a source's bug: the message names the column)."""
+    column or has an empty cell (a source's bug: the message names the column).
+    """
     out = table.copy()
     for group in LABEL_GROUPS:
         for column in GROUP_COLUMNS[group]:
@@ -116,7 +117,8 @@ class ClipDataset(Dataset):
         """Read and normalise every clip once and keep the features in memory (float32: 0.83 MB a
         30-s clip, 300 MB for the embedded set). Clips that cannot be read are still reported and
         skipped per item. Returns False (and stays lazy) when the split would need more than
-        :data:`PRELOAD_LIMIT_BYTES`."""
+        :data:`PRELOAD_LIMIT_BYTES`.
+        """
         if self._memory is not None:
             return True
         per_clip = 4 * (MEL_SHAPE[0] * MEL_SHAPE[1] + LOUDNESS_SHAPE[0] * LOUDNESS_SHAPE[1])
@@ -281,7 +283,8 @@ class SoundscapeDataModule(L.LightningDataModule):
     # -- labels -----------------------------------------------------------------------------------
     def labels(self, split: str) -> pd.DataFrame:
         """The tidy label table of a split (clip, split, scene, 15 events, 8 qualities, isop, isoe; the
-        columns of groups the source does not label are empty)."""
+        columns of groups the source does not label are empty).
+        """
         split = SPLIT_ALIASES.get(split, split)
         if split not in SPLITS:
             raise DataError(f"unknown split {split!r}; fix: use one of {', '.join(SPLITS)}")
@@ -421,7 +424,8 @@ class SoundscapeDataModule(L.LightningDataModule):
     # -- provenance -----------------------------------------------------------------------------------
     def describe(self) -> dict:
         """Provenance of what this module serves: source, synthetic or not, labelled tasks, folders, sizes,
-        seed, norm stats, clips left out."""
+        seed, norm stats, clips left out.
+        """
         sizes = self.split_sizes
         where = {"labels_dir": None, "features_dir": None, "audio_dir": None, **self.data_source.describe()}
         extra = {k: v for k, v in where.items() if k not in ("labels_dir", "features_dir", "audio_dir")}

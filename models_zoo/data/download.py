@@ -1,4 +1,4 @@
-"""Pinned, resumable downloads from the public SoundSCaper release: one mechanism for every file.
+r"""Pinned, resumable downloads from the public SoundSCaper release: one mechanism for every file.
 
 Two sets of files come through here: the paper's 16 ARAUS label files (``soundaq data download``,
 pinned by sha256) and the release's trained weights and normalisation files (``soundaq models
@@ -40,9 +40,9 @@ import os
 import shutil
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from soundaq.base.errors import UserError, first_line, one_line
 from soundaq.base.fileio import output_folder
@@ -112,7 +112,8 @@ class DownloadError(UserError):
 class EnvironmentFault(DownloadError):
     """The machine, not the source, stops the download (disk full, read-only or forbidden destination,
     a proxy that needs a package, a missing CA bundle): every further file would fail the same way, so
-    the batch stops at once (:mod:`soundaq.models_zoo.data.download_faults`)."""
+    the batch stops at once (:mod:`soundaq.models_zoo.data.download_faults`).
+    """
 
 
 @dataclass
@@ -167,7 +168,8 @@ def check_source(base: str, option: str) -> None:
 
 class _Bar:
     """Adapter from pooch's progress-bar protocol (``total``, ``update``, ``reset``, ``close``) to our
-    callbacks: ``advance(n)`` moves the bar, ``learn_total(n)`` tells a size the pins did not know."""
+    callbacks: ``advance(n)`` moves the bar, ``learn_total(n)`` tells a size the pins did not know.
+    """
 
     def __init__(self, advance: Callable[[int], None], learn_total: Callable[[int], None], offset: int,
                  known: int | None):

@@ -54,7 +54,8 @@ class SplitFiles:
 def check_label_folder(folder: Path | str) -> None:
     """Raise :class:`~soundaq.base.filekinds.WrongKind` when ``folder`` is recognisably not a label folder
     (one label file, a feature or audio folder, a predictions table, ...): one line saying what it
-    looks like and which option takes it. A missing or unrecognised folder is left to the reader."""
+    looks like and which option takes it. A missing or unrecognised folder is left to the reader.
+    """
     folder = Path(folder)
     kind = sniff(folder)
     if kind == "label-file":
@@ -166,10 +167,10 @@ def read_labels(folder: Path | str, splits=SPLITS) -> pd.DataFrame:
 
 def summarise(frame: pd.DataFrame) -> dict:
     """Counts per split, per scene and per event, for `soundaq data check`."""
-    out = {"clips": int(len(frame)), "splits": {}}
+    out = {"clips": len(frame), "splits": {}}
     for split, part in frame.groupby("split", sort=False):
         out["splits"][split] = {
-            "clips": int(len(part)),
+            "clips": len(part),
             "scenes": {s: int((part["scene"] == s).sum()) for s in SCENES},
             "events": {e: int(part[c].sum()) for e, c in zip(EVENTS, EVENT_COLUMNS)},
         }
@@ -184,7 +185,8 @@ FOLD_ID = re.compile(r"^fold_(\d+)_", re.IGNORECASE)
 
 def clip_folds(frame: pd.DataFrame) -> pd.Series | None:
     """The ARAUS fold of each clip (int, or <NA> where unknown): a ``fold`` column where the table has
-    one (own-data CSVs), else the ``fold_<k>_`` prefix of the clip id; None when no clip has a fold."""
+    one (own-data CSVs), else the ``fold_<k>_`` prefix of the clip id; None when no clip has a fold.
+    """
     if "fold" in frame.columns:
         folds = pd.to_numeric(frame["fold"], errors="coerce").astype("Int64")
     else:
@@ -209,7 +211,7 @@ def fold_breakdown(frame: pd.DataFrame) -> dict | None:
         part = folds[frame["split"] == split]
         counts = part.dropna().astype(int).value_counts().sort_index()
         seen = int(part.dropna().isin(training).sum())
-        out["splits"][str(split)] = {"clips": int(len(part)), "folds": {int(k): int(v) for k, v in counts.items()},
+        out["splits"][str(split)] = {"clips": len(part), "folds": {int(k): int(v) for k, v in counts.items()},
                                      "unknown": int(part.isna().sum()), "in_training_folds": seen,
                                      "unseen_folds": int(part.notna().sum()) - seen}
     return out

@@ -13,8 +13,8 @@ pairwise update, so memory stays at one clip whatever the split size.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -113,7 +113,8 @@ def validate_norm_stats(stats: Mapping, where: str = "normalisation statistics")
 
 def feature_stats(stats: Mapping) -> dict:
     """Only the two features' mean/std (the contract's shape): provenance keys such as ``clips`` or
-    ``origin`` that a stored file carries are dropped, so supplied, computed and cached statistics compare equal."""
+    ``origin`` that a stored file carries are dropped, so supplied, computed and cached statistics compare equal.
+    """
     clean = validate_norm_stats(stats)
     return {feature: clean[feature] for feature in FEATURE_WIDTHS}
 

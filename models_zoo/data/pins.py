@@ -45,7 +45,7 @@ SNIFF_BYTES = 512
 
 
 def git_blob_id(path: Path | str, chunk: int = 1 << 20) -> str:
-    """Git's object id of a file's bytes: SHA-1 of ``b"blob <size>\\0"`` then the bytes (hex, 40 chars).
+    r"""Git's object id of a file's bytes: SHA-1 of ``b"blob <size>\\0"`` then the bytes (hex, 40 chars).
 
     Source: the git object format (``git hash-object``); it is the id a repository's tree lists
     for each file, so a release file can be pinned before it is ever downloaded.

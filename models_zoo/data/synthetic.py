@@ -28,10 +28,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import scipy.fft
@@ -586,7 +586,8 @@ def _features_ok(root: Path, clip: str) -> bool:
 
 def _derived_files_problem(root: Path) -> tuple[Path, str] | None:
     """A damaged file among those a complete set derives from its clips (statistics, label files,
-    mixes table): ``(path, why)``, or None. The per-clip features are checked when generation resumes."""
+    mixes table): ``(path, why)``, or None. The per-clip features are checked when generation resumes.
+    """
     from soundaq.models_zoo.data.normalisation import load_norm_stats
 
     stats = root / "norm_stats.json"

@@ -101,7 +101,8 @@ def _ppu() -> float:
 
 def _level(x: np.ndarray, ppu: float) -> float:
     """Level (dB SPL) of full-scale samples under a calibration of ``ppu`` pascals per unit (mean square
-    over every sample and channel)."""
+    over every sample and channel).
+    """
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     return 20.0 * math.log10(max(rms * ppu, 1e-12) / syn.P_REF)
 
@@ -187,7 +188,8 @@ def fold_stimuli(seed: int, fold: int, size: LayoutSize, scapes: list[dict]) -> 
     """The fold's distinct stimuli, ``(recording j, masker j, smr)``: one list of ``stimuli`` per group of
     ``raters`` participants; recordings and maskers cycle so that every pair turns up, and each pair's
     repeats take its ratios in a random order without replacement (stimuli repeat only once a pair has
-    used every ratio that keeps its masker within the calibrated levels)."""
+    used every ratio that keeps its masker within the calibrated levels).
+    """
     groups = -(-size.participants // size.raters)
     order: dict[tuple[int, int], list[int]] = {}
     seen: dict[tuple[int, int], int] = {}
@@ -220,7 +222,8 @@ def stimulus_events(scape: syn.Mix, masker: syn.Mix) -> tuple[str, ...]:
 
 def stimulus_levels(scape: syn.Mix, masker: syn.Mix, masker_db: float) -> dict[str, float]:
     """The rule's source levels of a stimulus: the recording's, with the masker's source at its level
-    (summed energetically with the recording's own source of that kind)."""
+    (summed energetically with the recording's own source of that kind).
+    """
     levels = dict(scape.levels)
     src = next(iter(masker.levels))
     levels[src] = syn._energy_sum([masker_db, *([levels[src]] if src in levels else [])])
@@ -258,7 +261,8 @@ def _rate(seed: int, row: dict, expected: dict[str, float]) -> dict[str, int]:
 def _stimulus_n5(root: Path, rows: list[dict], cache_dir, bar, task) -> dict:
     """N5 (sone) of each distinct stimulus, from its features computed through the components source's own
     reading of the tables (gains parsed from the written CSVs, so the cache keys are the ones a later run
-    makes), its mixing and its feature cache: a later run on the set finds them cached."""
+    makes), its mixing and its feature cache: a later run on the set finds them cached.
+    """
     from soundaq.models_zoo.data.sources.araus_mixed import MixedStimuli
 
     tables = ac.read_tables(root)
@@ -295,7 +299,8 @@ def _label_files(folder: Path, rows: list[dict]) -> None:
 
 def set_digest(root: Path | str) -> str:
     """SHA-256 over the names and bytes of every file of the set but its manifest and files set aside as
-    ``.damaged`` (sorted by path)."""
+    ``.damaged`` (sorted by path).
+    """
     root = Path(root)
     h = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("manifest.json")

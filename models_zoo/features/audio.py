@@ -45,9 +45,11 @@ def load_audio(path: Path | str, span: tuple[float, float] | None = None,
         span: ``(start_s, end_s)`` in seconds, or None for the whole file; a window reaching past the
             end is cut at the end.
         channels: the channel policy (:func:`parse_channels`): ``auto`` (default), ``mean`` or ``1,2``.
+
     Returns:
         ``(samples, rate)``: float64 mono samples ``[n]`` in full-scale units (1.0 = digital full
         scale; :class:`Calibration` turns them into pascals) and the sample rate in Hz.
+
     Raises:
         AudioError: a missing, unreadable, empty or non-finite file, a window after its end (one
         line naming it and the fix).
@@ -84,7 +86,7 @@ class Calibration:
             raise UserError(f"calibration: pascal_per_unit must be a positive number, got {self.pascal_per_unit}")
 
     @classmethod
-    def from_recording(cls, path: Path | str, db_spl: float = 60.0) -> "Calibration":
+    def from_recording(cls, path: Path | str, db_spl: float = 60.0) -> Calibration:
         """A recording of a tone (any signal) whose level is ``db_spl`` dB SPL, made with the same chain.
 
         As the release: ``pascals = samples * p_rms / rms(calibration)``; for 60 dB SPL p_rms = 0.02 Pa.
@@ -97,18 +99,18 @@ class Calibration:
         return cls(p_rms / level, source=f"recording {Path(path).name} at {db_spl:g} dB SPL")
 
     @classmethod
-    def from_dbfs_offset(cls, db: float) -> "Calibration":
+    def from_dbfs_offset(cls, db: float) -> Calibration:
         """A signal whose RMS is 1.0 (full scale units) is ``db`` dB SPL."""
         return cls(P_REF * 10.0 ** (db / 20.0), source=f"dBFS offset {db:g} dB (RMS 1.0 = {db:g} dB SPL)")
 
     @classmethod
-    def default(cls) -> "Calibration":
+    def default(cls) -> Calibration:
         """The default for user audio: the ARAUS calibration (RMS 1.0 = 103.033 dB SPL)."""
         return cls.from_dbfs_offset(ARAUS_DBFS_OFFSET)
 
     @property
     def db_offset(self) -> float:
-        """dB SPL of a signal with RMS 1.0."""
+        """DB SPL of a signal with RMS 1.0."""
         return 20.0 * math.log10(self.pascal_per_unit / P_REF)
 
     def key(self) -> str:

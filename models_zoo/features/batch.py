@@ -28,7 +28,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3
 def expand_inputs(paths: list[Path], also: tuple[str, ...] = ()) -> list[Path]:
     """Audio files of the inputs: files as given, folders as their audio files (sorted; files with the
     suffixes ``also`` too, e.g. ``(".npz",)``); an empty folder stays in the list so that it is
-    reported as a failure."""
+    reported as a failure.
+    """
     files: list[Path] = []
     suffixes = {*AUDIO_SUFFIXES, *also}
     for path in paths:
@@ -73,7 +74,7 @@ def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pas
         entry.update(status="failed", error=first_line(err))
     except MemoryError:
         entry.update(status="failed", error=f"{path}: out of memory; fix: split the recording into shorter files")
-    except Exception as err:  # keep the batch going; the manifest records what happened
+    except Exception as err:  # noqa: BLE001 - keep the batch going; the manifest records what happened
         entry.update(status="failed", error=f"{path}: internal error {one_line(err)}")
     entry["elapsed_s"] = round(time.perf_counter() - t0, 3)
     return entry
@@ -85,7 +86,6 @@ STATS_COLUMNS = ("file", "window", "start_s", "end_s", "N5", "N10", "Nmax", "Nme
 
 def _stats_csv(entries: list[dict], stats: dict[str, list[dict]]) -> str:
     """loudness_stats.csv: one row per 30-s window and one ("all") per file, in the order of the inputs."""
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(STATS_COLUMNS)
@@ -187,7 +187,7 @@ def _extract_all(inputs, out: Path, engine: Engine, calibration, backend: str, c
         atomic_write_text(out / STATS_FILE, _stats_csv(entries, stats))
     manifest = {
         "command": "soundaq features",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "parameters": {**feature_parameters(backend, calibration), "channels": policy},
         "calibration": {"pascal_per_unit": calibration.pascal_per_unit, "db_spl_at_rms_1": calibration.db_offset,
                         "source": calibration.source},

@@ -51,7 +51,8 @@ def feature_parameters(backend: str = "fast", calibration: Calibration | None = 
 
 def default_cache_dir() -> Path:
     """The same folder the data module uses: ``$SOUNDAQ_FEATURE_CACHE``, else ``$SOUNDAQ_CACHE/features``,
-    else ``~/.cache/soundaq/features``."""
+    else ``~/.cache/soundaq/features``.
+    """
     from soundaq.base.paths import features_cache_dir
 
     return features_cache_dir()
@@ -78,7 +79,8 @@ def _digest(mel: np.ndarray, loud: np.ndarray) -> str:
 def compute_file_features(path: Path | str, calibration: Calibration | None = None, backend: str = "fast",
                           channels: str | tuple[int, ...] = "auto") -> tuple[np.ndarray, np.ndarray, int, float]:
     """Read a file (its channels mixed by the policy ``channels``) and compute its clip features;
-    every failure is an :class:`AudioError`."""
+    every failure is an :class:`AudioError`.
+    """
     samples, rate = load_audio(path, channels=channels)
     try:
         mel, loud = clip_features(samples, rate, calibration, backend)
@@ -169,6 +171,7 @@ class FeatureCache:
                 sha256 in the key).
             make: called only on a cache miss; returns ``(samples float64 [n] mono full-scale, rate Hz)``.
             name: what one-line errors call the signal.
+
         Raises:
             AudioError: a signal too loud for ISO 532-1 under the calibration (one line naming ``name``).
         """

@@ -63,9 +63,11 @@ def window_loudness_statistics(loud: np.ndarray, seconds: float) -> list[dict]:
         loud: [windows, 15000] or [windows, 15000, 1] loudness in sone, as :func:`clip_features` and
             the feature cache give it.
         seconds: the audio's duration in seconds.
+
     Returns:
         one dict per window (``window`` 1, 2, ...) and one for the file (``window`` "all"), each with
         ``start_s``, ``end_s``, ``N5``, ``N10``, ``Nmax``, ``Nmean``.
+
     Raises:
         ValueError: loudness of the wrong shape.
     """

@@ -83,7 +83,8 @@ _FILTER_COEF = np.ascontiguousarray(np.stack([
 def _biquads(xt, st, c, b):  # pragma: no cover - compiled
     """One sample of band ``b``'s three biquads (transposed direct form II, numerators (1, 2, 1),
     (1, 0, -1), (1, -2, 1)); returns the squared, gained output. ``st``/``c`` hold row r of a
-    [rows, 28] table at r * 28."""
+    [rows, 28] table at r * 28.
+    """
     y1 = xt + st[b]
     st[b] = 2.0 * xt - c[b] * y1 + st[N_BANDS + b]
     st[N_BANDS + b] = xt - c[N_BANDS + b] * y1
@@ -112,7 +113,8 @@ def _snap(st, count, snap):  # pragma: no cover - compiled
 def _band_intensities(x, coef, dec, snap):  # pragma: no cover - compiled
     """Band filters, squaring and 3 x one-pole smoothing; the intensity of every ``dec``-th sample
     (from the first): [ceil(n / dec), 28]. All 28 bands advance together, one sample at a time.
-    Input samples and states below ``snap`` in magnitude are taken as zero (every ``dec`` samples)."""
+    Input samples and states below ``snap`` in magnitude are taken as zero (every ``dec`` samples).
+    """
     n = x.size
     n_out = (n + dec - 1) // dec
     out = np.empty((n_out, N_BANDS))
@@ -375,7 +377,8 @@ def _range_index(n, rns_r8, or_equal):  # pragma: no cover - compiled
 def _slopes(nm, zup, rns, rns_r8, usl, starts, ends, zrow, zrow_r8, spec, spec_step):  # pragma: no cover - compiled  # noqa: C901  (a numba kernel transcribing the standard's program)
     """Total loudness per frame from core loudness nm [frames, 21] with the upper slopes of ISO 532-1;
     when ``spec`` has rows, also the specific loudness of every ``spec_step``-th frame into
-    spec [frames / spec_step, 240] (sone/Bark), as mosqito's ``_calc_slopes``."""
+    spec [frames / spec_step, 240] (sone/Bark), as mosqito's ``_calc_slopes``.
+    """
     n = nm.shape[0]
     n_bands = nm.shape[1]
     want_spec = spec.shape[0] > 0
@@ -484,7 +487,8 @@ _STARTS = np.concatenate([[0], _ENDS[:-1]]).astype(np.int32)
 
 def _row_rates() -> np.ndarray:
     """The critical-band rate of each specific-loudness row as the slope walk reaches it: band i's
-    rows start at ZUP[i - 1] + 0.1 (ZUP[-1] = 24 for the first band, as mosqito) and add 0.1 per row."""
+    rows start at ZUP[i - 1] + 0.1 (ZUP[-1] = 24 for the first band, as mosqito) and add 0.1 per row.
+    """
     z_rows = np.empty(N_SPECIFIC)
     for i in range(N_CRITICAL):
         z = T.ZUP[i - 1] + 0.1
@@ -512,7 +516,8 @@ def _slopes_of(nm: np.ndarray, specific: bool, step: int = 1) -> tuple[np.ndarra
 @njit(cache=True, nogil=True)
 def _temporal_weighting(x, a_fast, a_slow, steps, keep, snap):  # pragma: no cover - compiled
     """0.47 LP(fast) + 0.53 LP(slow) of x, both first-order low-passes run on ``steps`` linearly
-    interpolated sub-steps per input sample; every ``keep``-th value from the first is returned."""
+    interpolated sub-steps per input sample; every ``keep``-th value from the first is returned.
+    """
     n = x.size
     out = np.empty((n + keep - 1) // keep)
     bf = 1.0 - a_fast
@@ -563,7 +568,8 @@ def _twiddles(n: int) -> np.ndarray:
 def _split_packed_spectrum(z, tw, scale, out):  # pragma: no cover - compiled
     """The first out.size bins, times ``scale``, of the spectrum of a real signal x of length 2h from the
     FFT z [h] of x[0::2] + i x[1::2]: X[k] = E[k] + tw[k] O[k], E = (z[k] + conj z[h - k]) / 2,
-    O = (z[k] - conj z[h - k]) / 2i."""
+    O = (z[k] - conj z[h - k]) / 2i.
+    """
     h = z.size
     for k in range(out.size):
         a = z[k % h]
@@ -576,7 +582,8 @@ def _rfft_into(x: np.ndarray, out: np.ndarray, scale: float) -> None:
 
     An even length is transformed as a complex signal of half the length: pocketfft's real transform
     has no fast radix-7 pass, and 44.1-kHz clips have lengths like 1,323,000 = 2^3 3^3 5^3 7^2,
-    where this is about 1.6x faster."""
+    where this is about 1.6x faster.
+    """
     import scipy.fft as sfft
 
     n = x.size
@@ -588,7 +595,8 @@ def _rfft_into(x: np.ndarray, out: np.ndarray, scale: float) -> None:
 
 def rfft(x: np.ndarray) -> np.ndarray:
     """``scipy.fft.rfft`` of a real signal, even lengths through a half-length complex FFT (see
-    :func:`_rfft_into`)."""
+    :func:`_rfft_into`).
+    """
     x = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty(x.size // 2 + 1, dtype=np.complex128)
     _rfft_into(x, out, 1.0)
@@ -598,7 +606,8 @@ def rfft(x: np.ndarray) -> np.ndarray:
 def fft_resample(x: np.ndarray, m: int) -> np.ndarray:
     """Band-limited (periodic) resampling of a real signal to ``m`` samples by zero-padding or
     truncating its spectrum; the same result as ``scipy.signal.resample`` (to 1e-15 relative) with
-    half the work (real FFTs only)."""
+    half the work (real FFTs only).
+    """
     import scipy.fft as sfft
 
     x = np.ascontiguousarray(x, dtype=np.float64)
@@ -655,8 +664,10 @@ def loudness_zwtv_fast(pascals: np.ndarray, sample_rate: int, field: str = "free
             48 kHz, the filter bank's rate, to ``int(48000 n / rate)`` samples).
         sample_rate: Hz.
         field: "free" (frontal free field) or "diffuse".
+
     Returns:
         [ceil(ceil(n48 / 24) / 4)] sone; 30 s give 15000 values.
+
     Raises:
         LevelRangeError: a 25-250 Hz third-octave level above 120 dB.
         ValueError: not a non-empty 1-D signal, a bad rate or field.
@@ -694,7 +705,8 @@ def loudness_zwst_fast(pascals: np.ndarray, sample_rate: int, field: str = "free
 
 def loudness_zwst_levels(levels: np.ndarray, field: str = "free") -> tuple[float, np.ndarray]:
     """ISO 532-1 stationary loudness from 28 third-octave levels (25 Hz ... 12.5 kHz, dB SPL):
-    (N in sone, N' [240] in sone/Bark). Raises :class:`LevelRangeError` above 120 dB in 25-250 Hz."""
+    (N in sone, N' [240] in sone/Bark). Raises :class:`LevelRangeError` above 120 dB in 25-250 Hz.
+    """
     levels = np.asarray(levels, dtype=np.float64)
     if levels.shape != (N_BANDS,):
         raise ValueError(f"expected 28 third-octave levels (25 Hz ... 12.5 kHz), got shape {levels.shape}")

@@ -39,7 +39,7 @@ def mel_to_hz(mel):
 @functools.lru_cache(maxsize=8)
 def mel_filterbank(sample_rate: int = MEL_SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
                    fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
-    """librosa's triangular mel filters [n_mels, n_fft // 2 + 1], Slaney scale and unit-area norm."""
+    """Librosa's triangular mel filters [n_mels, n_fft // 2 + 1], Slaney scale and unit-area norm."""
     import librosa
 
     weights = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False,
@@ -49,8 +49,9 @@ def mel_filterbank(sample_rate: int = MEL_SAMPLE_RATE, n_fft: int = N_FFT, n_mel
 
 
 def resample(samples: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
-    """librosa's default resampler (SoX HQ); identity when the rates agree. The result has
-    ``ceil(n * target / rate)`` samples, so frame counts equal the original pipeline's for any length."""
+    """Librosa's default resampler (SoX HQ); identity when the rates agree. The result has
+    ``ceil(n * target / rate)`` samples, so frame counts equal the original pipeline's for any length.
+    """
     samples = np.asarray(samples, dtype=np.float64)
     if sample_rate == target_rate:
         return samples
@@ -83,10 +84,13 @@ def log_mel(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     Args:
         samples: [n] mono signal in full-scale units.
         sample_rate: its rate in Hz (any).
+
     Returns:
         float32 ``[frames, 64]`` in dB, frames = 1 + n16k // 160 (3001 for a 30-s clip).
+
     Raises:
-        ValueError: not a 1-D signal."""
+        ValueError: not a 1-D signal.
+    """
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 1:
         raise ValueError(f"log_mel expects a mono 1-D signal, got shape {samples.shape}")

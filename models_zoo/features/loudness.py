@@ -45,7 +45,7 @@ def _check_backend(backend: str) -> None:
 
 
 def _mosqito(name: str, pascals: np.ndarray, sample_rate: int, field: str):
-    """mosqito's ``loudness_zwtv`` or ``loudness_zwst`` (rates above 48 kHz are brought down first)."""
+    """Mosqito's ``loudness_zwtv`` or ``loudness_zwst`` (rates above 48 kHz are brought down first)."""
     from mosqito.sq_metrics import loudness_zwst, loudness_zwtv
 
     if field not in ("free", "diffuse"):
@@ -70,8 +70,10 @@ def loudness(pascals, sample_rate: int, backend: str = "fast", field: str = "fre
         sample_rate: Hz.
         backend: "fast" or "mosqito".
         field: "free" or "diffuse".
+
     Returns:
         float64 [frames]; for n samples at 48 kHz frames = ceil(ceil(n / 24) / 4), 30 s give 15000.
+
     Raises:
         LevelRangeError: a 25-250 Hz third-octave level exceeds 120 dB.
         ValueError: not a non-empty mono signal, unknown backend or field.
@@ -95,8 +97,10 @@ def specific_loudness(pascals, sample_rate: int, backend: str = "fast", field: s
 
     Args:
         pascals, sample_rate, backend, field: as :func:`loudness`.
+
     Returns:
         float64 ``[240, frames]`` in sone/Bark.
+
     Raises:
         As :func:`loudness`.
     """
@@ -110,7 +114,8 @@ def specific_loudness(pascals, sample_rate: int, backend: str = "fast", field: s
 @dataclass(frozen=True)
 class StationaryLoudness:
     """ISO 532-1 loudness of a stationary sound: ``N`` (sone) and ``specific`` N'(z) [240] (sone/Bark)
-    over ``BARK_AXIS``."""
+    over ``BARK_AXIS``.
+    """
 
     N: float
     specific: np.ndarray
@@ -127,9 +132,11 @@ def stationary_loudness(pascals, sample_rate: int, field: str = "free", backend:
     Args:
         pascals: [n] sound pressure in Pa; sample_rate: Hz; field: ``free`` or ``diffuse``;
         backend: ``fast`` or ``mosqito``.
+
     Returns:
         :class:`StationaryLoudness`: total loudness N in sone and the specific loudness [240] in
         sone/Bark.
+
     Raises:
         As :func:`loudness`.
     """
@@ -148,8 +155,10 @@ def stationary_loudness_from_levels(levels_db, field: str = "free") -> Stationar
 
     Args:
         levels_db: [28] band levels in dB SPL; field: ``free`` or ``diffuse``.
+
     Returns:
         :class:`StationaryLoudness` (N in sone, N' [240] in sone/Bark).
+
     Raises:
         LevelRangeError: a 25-250 Hz level above 120 dB.
         ValueError: not 28 levels, unknown field.
@@ -182,9 +191,11 @@ def loudness_statistics(sone) -> LoudnessStatistics:
     Args:
         sone: [frames] loudness values, equally spaced in time (any of them, e.g. only the frames
             that cover a recording's real duration).
+
     Returns:
         :class:`LoudnessStatistics`; percentiles interpolate linearly between frames (numpy's
         default ``percentile`` method).
+
     Raises:
         ValueError: an empty or non-1-D series.
 

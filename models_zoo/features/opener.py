@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,8 @@ class AudioWarning(SoundaqWarning):
 
 def existing_file(path: Path | str) -> Path:
     """``path`` as a Path when it names a file; :class:`AudioError` (one line, the fix) when it is
-    missing or a folder."""
+    missing or a folder.
+    """
     path = Path(path)
     if not path.exists():
         raise AudioError(path, "file not found", "check the path")
@@ -186,7 +188,8 @@ class AudioSource:
 
     def read(self, start: int = 0, count: int | None = None) -> np.ndarray:
         """Mono float64 samples ``[count]`` from frame ``start`` (default: to the end): only those
-        frames are read from disk."""
+        frames are read from disk.
+        """
         with self.reader() as read:
             return read(start, self.frames - start if count is None else count)
 
@@ -198,7 +201,7 @@ def _header(path: Path) -> tuple[Any, WavData | None, Exception | None]:
     wav = inspect_wav(path)
     try:
         return sf.info(str(path)), wav, None
-    except Exception as err:  # libsndfile raises several types; all mean "not readable audio"
+    except Exception as err:  # noqa: BLE001 - libsndfile raises several types; all mean "not readable audio"
         return None, wav, err
 
 
@@ -240,7 +243,8 @@ def _container(path: Path) -> tuple[int, int, int, str, int | None, list[str]]:
 
 def _silent_channels(source: AudioSource) -> list[int]:
     """0-based channels of ``source`` whose every sample is digitally silent (a scan in blocks that
-    stops as soon as every channel has shown signal: one block for most files)."""
+    stops as soon as every channel has shown signal: one block for most files).
+    """
     loud = np.zeros(source.channels, dtype=bool)
     with source._soundfile() as fh:
         for block in fh.blocks(blocksize=SCAN_BLOCK, dtype="float64", always_2d=True, frames=source.frames):
@@ -280,8 +284,10 @@ def open_audio(path: Path | str, channels: str | tuple[int, ...] = "auto", warn:
         channels: the channel policy (:func:`parse_channels`).
         warn: issue each note as an :class:`AudioWarning` (one line ``warning: <note>``), once per
             process (``AudioSource.notes`` holds them every time).
+
     Returns:
         :class:`AudioSource`.
+
     Raises:
         AudioError: missing, a folder, another kind of file, unreadable, no samples, an invalid rate,
             a track the file lacks (one line naming the file and the fix).

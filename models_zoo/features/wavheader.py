@@ -138,7 +138,8 @@ def inspect_wav(path: Path | str) -> WavData | None:
 
 class OffsetFile:
     """A read-only file object over the bytes of ``path`` from ``offset`` on: what libsndfile's virtual
-    I/O reads as headerless (RAW) samples when a WAV header cannot be trusted."""
+    I/O reads as headerless (RAW) samples when a WAV header cannot be trusted.
+    """
 
     def __init__(self, path: Path | str, offset: int):
         self._fh = open(path, "rb")

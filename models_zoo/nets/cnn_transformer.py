@@ -24,7 +24,7 @@ Module names equal the release's; :func:`map_original_keys` only strips a ``modu
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from soundaq.models_zoo.outputs import NetOutput
 
-__all__ = ["CNNTransformer", "map_original_keys", "pooled_steps", "FRAME_RANGE", "UNUSED_MODULES"]
+__all__ = ["FRAME_RANGE", "UNUSED_MODULES", "CNNTransformer", "map_original_keys", "pooled_steps"]
 
 D_MODEL = 512
 D_K = D_V = 64
@@ -66,7 +66,8 @@ FRAME_RANGE: tuple[int, int] = _frame_range()
 
 class MultiHeadSelfAttention(nn.Module):
     """The release's ``MultiHeadAttention_nomask``: Q/K/V projections, scaled dot product, output
-    projection ``fc``, then ``LayerNorm(out + input)``."""
+    projection ``fc``, then ``LayerNorm(out + input)``.
+    """
 
     def __init__(self, d_model: int = D_MODEL, d_k: int = D_K, d_v: int = D_V, n_heads: int = N_HEADS):
         super().__init__()
@@ -151,7 +152,7 @@ class CNNTransformer(ZooNet):
         return linear_heads(self, self.embed(mel))
 
 
-def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     """Release ``Other_CNN_Transformer`` state dict -> this module's keys.
 
     Identity after removing a DataParallel ``module.`` prefix: ``bn0``, ``conv1..7``, ``bn1..7``,

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import ClassVar, Mapping
+from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -173,7 +174,7 @@ def linear_heads(net: nn.Module, x: torch.Tensor) -> NetOutput:
                        net.fc_final_ISOPls(x), net.fc_final_ISOEvs(x))
 
 
-def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     """Drop the ``module.`` prefix that ``nn.DataParallel``/DDP add, when every key carries it."""
     keys = list(state_dict)
     if keys and all(k.startswith("module.") for k in keys):

@@ -18,7 +18,7 @@ therefore only strips a ``module.`` (DataParallel) prefix.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -26,7 +26,7 @@ from torch import nn
 from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, init_bn, init_layer, linear_heads, strip_module_prefix
 from soundaq.models_zoo.outputs import NetOutput
 
-__all__ = ["MobileNetV2", "InvertedResidual", "map_original_keys", "INVERTED_RESIDUAL_SETTING"]
+__all__ = ["INVERTED_RESIDUAL_SETTING", "InvertedResidual", "MobileNetV2", "map_original_keys"]
 
 #: (expansion t, output channels c, repeats n, first stride s) of the release (= the MobileNetV2 paper).
 INVERTED_RESIDUAL_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -111,7 +111,7 @@ class MobileNetV2(ZooNet):
         return linear_heads(self, self.embed(mel))
 
 
-def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     """Release ``Other_MobileNetV2`` state dict -> this module's keys.
 
     The names are the release's own, so the mapping is the identity after removing a DataParallel

@@ -14,7 +14,7 @@ Release checkpoints load after :func:`map_original_keys` (identity after a ``mod
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from soundaq.models_zoo.nets.common import ConvBlock, ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from soundaq.models_zoo.outputs import NetOutput
 
-__all__ = ["PANNs", "map_original_keys", "BLOCK_CHANNELS", "DROPOUT"]
+__all__ = ["BLOCK_CHANNELS", "DROPOUT", "PANNs", "map_original_keys"]
 
 BLOCK_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
 DROPOUT = 0.2
@@ -63,7 +63,7 @@ class PANNs(ZooNet):
         return linear_heads(self, self.embed(mel))
 
 
-def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     """Release ``Other_PANNs`` state dict -> this module's keys.
 
     Identity after removing a DataParallel ``module.`` prefix: ``conv_block<1..6>.{conv1,conv2}.weight``,

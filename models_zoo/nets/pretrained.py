@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from soundaq.base.errors import UserError, first_line
 
@@ -41,7 +42,8 @@ class PretrainedWeightsError(UserError):
 
 class Backbone(Protocol):
     """What the loader needs of a backbone: a net's registry entry's ``backbone``
-    (:class:`soundaq.models_zoo.registry.BackboneSpec`)."""
+    (:class:`soundaq.models_zoo.registry.BackboneSpec`).
+    """
 
     keep_prefixes: tuple[str, ...]
     ignore_prefixes: tuple[str, ...]

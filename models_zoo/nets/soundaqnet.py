@@ -65,7 +65,8 @@ def _mean_max_time(x: torch.Tensor) -> torch.Tensor:
 
 def add_task_layers(net: nn.Module, graph_dim: int) -> None:
     """SoundAQnet's task branch (release names): an embedding per task from the graph's [graph_dim]
-    vector (events and scene 256, ISOP and ISOE 64, each quality 128), then the output heads."""
+    vector (events and scene 256, ISOP and ISOE 64, each quality 128), then the output heads.
+    """
     net.fc_embedding_event = nn.Linear(graph_dim, 256)
     net.fc_embedding_scene = nn.Linear(graph_dim, 256)
     net.fc_embedding_ISOPls = nn.Linear(graph_dim, 64)
@@ -171,7 +172,8 @@ class SoundAQnet(ZooNet):
     def encode(self, mel: torch.Tensor, loudness: torch.Tensor) -> dict[str, torch.Tensor]:
         """Intermediate embeddings: ``nodes`` ``[B, 8, 64]`` (graph input, in :data:`NODE_NAMES`
         order), ``graph`` ``[B, 8, 64]`` (gated GCN output), ``kernels`` ``[B, 512]`` (fused node
-        embeddings) and ``common`` ``[B, 512]`` (the shared embedding feeding the task heads)."""
+        embeddings) and ``common`` ``[B, 512]`` (the shared embedding feeding the task heads).
+        """
         self.check_inputs(mel, loudness)
         x = self.bn0(mel.unsqueeze(1).transpose(1, 3)).transpose(1, 3)  # batch norm per mel bin
         nodes = []

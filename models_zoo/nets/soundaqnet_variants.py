@@ -39,7 +39,7 @@ Inputs and outputs are SoundAQnet's (:mod:`soundaq.models_zoo.nets.soundaqnet`).
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn as nn
@@ -166,7 +166,8 @@ def parse_kernels(kernels: Iterable[int] | None) -> tuple[int, ...]:
     """The kernel subset in :data:`KERNELS` order (``None``: all four).
 
     Raises:
-        ValueError: an empty subset, a repeated kernel or one not in 3, 5, 7, 9."""
+        ValueError: an empty subset, a repeated kernel or one not in 3, 5, 7, 9.
+    """
     if kernels is None:
         return KERNELS
     chosen = tuple(int(k) for k in kernels)
@@ -184,6 +185,7 @@ class SoundAQnetVariant(SoundAQnet):
         blocks: conv blocks per branch (2, 3, 4 or 5; 3 is the paper's).
         dilation: time dilation of blocks 1-3 (one of :data:`DILATIONS`; (1, 2, 3) is the paper's).
         aff: the release's ``SoundAQnet_CLAP_AFF_fusion`` (all kernels, 3 blocks, paper dilation only).
+
     Raises:
         ValueError: a value outside those sets, or ``aff`` with any other setting.
     ``forward(mel [B, T, 64], loudness [B, T', 1]) -> NetOutput`` is :class:`SoundAQnet`'s, over :meth:`encode`.
@@ -269,7 +271,8 @@ class SoundAQnetVariant(SoundAQnet):
     def encode(self, mel: torch.Tensor, loudness: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """As :meth:`SoundAQnet.encode` with ``N = 2 * len(kernels)`` nodes of ``C`` features (the last
         block's channels): ``nodes`` ``[B, N, C]``, ``graph`` ``[B, N, 64]``, ``kernels`` ``[B, 64 N]``,
-        ``common`` ``[B, 512]``. The AFF net has no graph: only ``common``."""
+        ``common`` ``[B, 512]``. The AFF net has no graph: only ``common``.
+        """
         mel_maps, loud_maps = self._branch_maps(mel, loudness)
         if self.aff:
             return {"common": F.gelu(self._aff_common(mel_maps, loud_maps))}
@@ -291,7 +294,8 @@ class SoundAQnetVariant(SoundAQnet):
         kernel subset drops (defined but unused by the release's ``SoundAQnet_S*``) are left out.
 
         Raises:
-            KeyError: a key this net needs is not in ``state_dict``."""
+            KeyError: a key this net needs is not in ``state_dict``.
+        """
         from soundaq.models_zoo.nets.common import strip_module_prefix
 
         state = strip_module_prefix(state_dict)

@@ -16,7 +16,7 @@ Module names equal the release's (``layer1.fused.{conv,bn}``, ``layer<i>.{depthw
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from soundaq.models_zoo.nets.common import ZooNet, add_linear_heads, linear_heads, strip_module_prefix
 from soundaq.models_zoo.outputs import NetOutput
 
-__all__ = ["YAMNet", "map_original_keys", "BATCHNORM_EPSILON", "LAYER_CONFIG", "same_padding"]
+__all__ = ["BATCHNORM_EPSILON", "LAYER_CONFIG", "YAMNet", "map_original_keys", "same_padding"]
 
 #: YAMNet's batch-norm epsilon (TF Slim default in its params); 1e-5 would change the outputs.
 BATCHNORM_EPSILON = 1e-4
@@ -136,7 +136,7 @@ class YAMNet(ZooNet):
         return linear_heads(self, self.embed(mel))
 
 
-def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def map_original_keys(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     """Release ``Other_YAMNet`` state dict -> this module's keys.
 
     Identity after removing a DataParallel ``module.`` prefix: ``layer1.fused.conv.weight``,

@@ -28,7 +28,8 @@ from soundaq.base.fileio import sha256_file
 
 class DamagedFile(UserError):
     """A file soundaq wrote that cannot be read back and cannot be rebuilt here; the message names it
-    and the fix (exit 2)."""
+    and the fix (exit 2).
+    """
 
 
 class RebuiltWarning(SoundaqWarning):
@@ -69,7 +70,8 @@ def zip_problem(path: Path | str, check_crc: bool = True) -> str | None:
 
 def read_record(path: Path | str, required: tuple[str, ...] = ()) -> tuple[dict | None, str | None]:
     """``(record, problem)`` of a JSON object file: ``(obj, None)`` when whole, ``(None, None)`` when
-    absent, ``(None, why)`` when present but unreadable, not an object, or lacking a ``required`` key."""
+    absent, ``(None, why)`` when present but unreadable, not an object, or lacking a ``required`` key.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -109,7 +111,8 @@ def digest_problem(path: Path | str, expected: str | None) -> str | None:
 
 def set_aside(path: Path | str, problem: str, action: str) -> Path:
     """Rename a damaged ``path`` to ``<name>.damaged`` (replacing an older one) and say so in one line
-    (:class:`RebuiltWarning`): ``<path>: damaged (<problem>); set aside as <name>.damaged; <action>``."""
+    (:class:`RebuiltWarning`): ``<path>: damaged (<problem>); set aside as <name>.damaged; <action>``.
+    """
     path = Path(path)
     aside = path.with_name(path.name + ".damaged")
     try:

@@ -109,7 +109,8 @@ class Engine:
 
         ``start_method`` and ``initializer`` are the local pool's (multiprocessing's start method, e.g.
         ``spawn`` for units that use torch; the function each worker runs first, default one BLAS thread);
-        Ray's workers always run with one BLAS thread (each task holds one CPU)."""
+        Ray's workers always run with one BLAS thread (each task holds one CPU).
+        """
         if self.name == "ray":
             yield from self._run_ray(fn, units)
         elif self.workers == 1 or len(units) <= 1:

@@ -15,7 +15,8 @@ class UserError(Exception):
 
 def first_line(err: BaseException) -> str:
     """The first non-empty line of ``err``'s message, or its type name when it has none: what a
-    one-line report shows of an exception (multi-line messages and empty ones both stay one line)."""
+    one-line report shows of an exception (multi-line messages and empty ones both stay one line).
+    """
     for line in str(err).splitlines():
         if line.strip():
             return line.strip()
@@ -24,7 +25,8 @@ def first_line(err: BaseException) -> str:
 
 def one_line(err: BaseException) -> str:
     """``first_line(err)`` prefixed by the exception's type (``ValueError: ...``), except for a
-    :class:`UserError` (its message is written for users) and an empty message (then the type alone)."""
+    :class:`UserError` (its message is written for users) and an empty message (then the type alone).
+    """
     first = first_line(err)
     if isinstance(err, UserError) or first == type(err).__name__:
         return first
@@ -34,7 +36,8 @@ def one_line(err: BaseException) -> str:
 
 class SoundaqWarning(UserWarning):
     """A problem soundaq worked around (a clip left out, a file rebuilt): shown as one line,
-    ``warning: <message>``, without Python's source-line echo (see :func:`_format_warning`)."""
+    ``warning: <message>``, without Python's source-line echo (see :func:`_format_warning`).
+    """
 
 
 def _format_warning(message, category, filename, lineno, line=None, _default=None):

@@ -53,7 +53,8 @@ FILE_MODE = 0o666 & ~_umask()
 
 class WriteFailed(UserError, OSError):
     """A file could not be written (disk full, read-only, no permission). Also an :class:`OSError`,
-    so code that tolerates an unwritable optional file (a cache entry) still does."""
+    so code that tolerates an unwritable optional file (a cache entry) still does.
+    """
 
 
 def _pid_alive(pid: int) -> bool:
@@ -112,7 +113,8 @@ def _write_failed(target: Path, err: OSError) -> OSError:
 
 def os_error_line(err: OSError) -> str:
     """One line for an operating-system error on a path: ``PATH: what went wrong; fix: ...`` (the commands'
-    last resort for a file error no earlier check caught, instead of a traceback)."""
+    last resort for a file error no earlier check caught, instead of a traceback).
+    """
     where = err.filename if err.filename is not None else "a file"
     what = err.strerror or (os.strerror(err.errno) if err.errno else type(err).__name__)
     fix = _WRITE_FIXES.get(err.errno or 0, "check that path (does it exist, may you read or write it?) "
@@ -224,8 +226,10 @@ def write_csv(frame, target: Path | str, float_format: str | None = None) -> Pat
         target: the ``.csv`` file; replaced only once the new one is complete (:func:`atomic_path`).
         float_format: ``None`` writes each float's shortest repr, which reads back bit-identical (with
             ``float_precision="round_trip"``); e.g. ``"%.6g"`` for 6 significant digits.
+
     Returns:
         ``target`` as a Path.
+
     Raises:
         WriteFailed: the folder cannot take the file (no space, read-only, no permission).
     """

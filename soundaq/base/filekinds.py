@@ -75,7 +75,8 @@ class WrongKind(UserError):
 
 def wrong_kind(path: Path | str, kind: str, expected: str, fix: str | None = None) -> WrongKind:
     """The one-line error for ``path`` (of ``kind``) passed where ``expected`` was wanted; ``fix``
-    replaces the kind's usual destination when the command knows better."""
+    replaces the kind's usual destination when the command knows better.
+    """
     k = KINDS.get(kind, KINDS["binary"])
     return WrongKind(f"{path}: this looks like {k.looks_like}, not {expected}; fix: {fix or k.goes_to}")
 
@@ -87,7 +88,8 @@ UNSURE = ("missing", "empty", "text", "json", "binary", "zip", "folder")
 
 def expect(path: Path | str, accepted: tuple[str, ...], expected: str, fix: str | None = None) -> str:
     """The kind of ``path`` when it is one of ``accepted`` or unsure (:data:`UNSURE`); otherwise raise
-    :func:`wrong_kind` (one line: what it looks like, not ``expected``, and which option takes it)."""
+    :func:`wrong_kind` (one line: what it looks like, not ``expected``, and which option takes it).
+    """
     kind = sniff(path)
     if kind in accepted or kind in UNSURE:
         return kind
@@ -159,7 +161,8 @@ def _folder_kind(path: Path) -> str:
 
 def sniff(path: Path | str) -> str:
     """The kind of ``path``: a folder kind, a format told by its magic bytes or zip members, or
-    ``"text"``/``"binary"``. Reads at most 4 KiB and a zip's member list; never raises."""
+    ``"text"``/``"binary"``. Reads at most 4 KiB and a zip's member list; never raises.
+    """
     path = Path(path)
     try:
         if not path.exists():

@@ -1,5 +1,6 @@
 """Loading what a ``"package.module:Attribute"`` target names: the one loader of every plug-in registry
-(nets in soundaq.models_zoo.registry, data sources in soundaq.models_zoo.data.sources)."""
+(nets in soundaq.models_zoo.registry, data sources in soundaq.models_zoo.data.sources).
+"""
 from __future__ import annotations
 
 import importlib

@@ -19,9 +19,10 @@ naming the file, the row (and CSV line, clip, window), the column, the value and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def read(path: Path | str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise PredictionTableError(f"{path}: the file is empty; fix: pass a predictions table with a header "
                                    "and one row per clip") from None
-    except Exception as exc:  # parser errors of every kind become one line
+    except Exception as exc:  # noqa: BLE001 - parser errors of every kind become one line
         raise PredictionTableError(f"{path}: cannot be read as a table ({one_line(exc)}); "
                                    "fix: write it as CSV with a header row, or as Parquet") from None
 
@@ -116,8 +117,10 @@ def write(frame: pd.DataFrame, path: Path | str, float_format: str | None = None
         path: the ``.csv`` file; replaced only once it is complete (soundaq.base.fileio.atomic_path).
         float_format: ``None`` writes every float to the last bit (``soundaq predict``); the leaderboard
             passes :data:`LEADERBOARD_FLOATS` (6 significant digits) and scores what the file then holds.
+
     Returns:
         ``path``.
+
     Raises:
         soundaq.base.fileio.WriteFailed: the folder cannot take the file.
     """
@@ -214,6 +217,7 @@ def numbers(frame: pd.DataFrame, columns: Sequence[str], source: str, lines: boo
     Args:
         empty_ok: empty cells become NaN (``soundaq correlate`` drops such pairs); otherwise an empty or
             non-finite cell is an error.
+
     Raises:
         PredictionTableError: the first bad cell: ``FILE: row 5, line 6 (clip 'x'), column calm: 'high'
             is not a finite number; fix: ...``.
@@ -237,7 +241,8 @@ def numbers(frame: pd.DataFrame, columns: Sequence[str], source: str, lines: boo
 def group_empty(frame: pd.DataFrame, columns: Sequence[str]) -> bool:
     """True when ``frame`` has every one of ``columns`` and all their cells are empty (NaN or blank):
     the data lack that label group (the leaderboard leaves its ``true_*`` columns empty), so the head
-    predicting it was not trained."""
+    predicting it was not trained.
+    """
     columns = list(columns)
     if not all(c in frame.columns for c in columns):
         return False
@@ -264,6 +269,7 @@ def score_arrays(frame: pd.DataFrame, source: str = "predictions table", lines: 
         "quality_true" [N, 8] with "iso_true" [N, 2]}``, float64/int64 in vocabulary order. A label group
         whose ``true_*`` columns are all empty (:data:`~soundaq.base.vocab.TRUTH_GROUP_COLUMNS`) is left out.
         ``lines``: see :func:`where` (True for a table read from a CSV file).
+
     Raises:
         PredictionTableError: no rows, missing columns, a repeated clip, an empty or non-number cell
             in a labelled group, an unknown ``true_scene``, an event label other than 0/1.
@@ -344,6 +350,7 @@ def rows(frame: pd.DataFrame, source: str = "predictions table", lines: bool | S
             ``end_s``, ``data``, ``true_*``); ``recording`` stands for ``clip``.
         source: the file name for messages.
         lines: see :func:`where`.
+
     Raises:
         PredictionTableError: no rows, a missing column, an empty clip id or model, several models, an
             unknown scene, a NaN/non-number, a probability outside [0, 1], a window row without a span,

@@ -38,7 +38,8 @@ _JOIN_CLI = ("import sys, types; import ray._private.ray_constants as c; import 
 
 def keep_driver_on_loopback() -> None:
     """Set ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` for this process; raises RuntimeError when Ray was
-    already imported with another value (Ray reads the variable once, at import)."""
+    already imported with another value (Ray reads the variable once, at import).
+    """
     os.environ[LOOPBACK_ENV] = "0"
     constants = sys.modules.get("ray._private.ray_constants")
     if constants is not None and constants.ENABLE_RAY_CLUSTER:  # type: ignore[attr-defined]
@@ -86,7 +87,8 @@ class LoopbackCluster:
 
     def drive_from_here(self) -> None:
         """Let this process be a driver of the cluster: the loopback variable and the cluster's token, set
-        before Ray is first imported (Ray reads both once per process); RuntimeError when it was."""
+        before Ray is first imported (Ray reads both once per process); RuntimeError when it was.
+        """
         keep_driver_on_loopback()
         if "ray" in sys.modules and os.environ.get("RAY_AUTH_TOKEN") != self.auth_env["RAY_AUTH_TOKEN"]:
             raise RuntimeError("Ray was imported before the cluster's token was set; start the cluster first")
@@ -167,7 +169,8 @@ def foreign_connections(pids: list[int]) -> list[str]:
     """Internet sockets (TCP and UDP, IPv4 and IPv6) of ``pids`` whose local or remote address is not the
     loopback (a listening socket's unset remote 0.0.0.0 / :: is fine; a local 0.0.0.0, listening on every
     interface, is not), read from /proc/PID/net/{tcp,tcp6,udp,udp6} (Linux):
-    ``"PID proto local -> remote"`` each; an empty list means everything stays on 127.0.0.1."""
+    ``"PID proto local -> remote"`` each; an empty list means everything stays on 127.0.0.1.
+    """
     found = []
     for pid in pids:
         inodes = _socket_inodes(pid)

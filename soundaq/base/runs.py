@@ -109,7 +109,7 @@ class RunFolder:
         self.root = Path(root)
         self.identity = identity
 
-    def open(self) -> "RunFolder":
+    def open(self) -> RunFolder:
         """Create the folder, or check that an existing one belongs to the same run (then resume)."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / "run.json"
@@ -132,7 +132,8 @@ class RunFolder:
 
     def done(self, name: str) -> dict | None:
         """The finished record of model ``name``, or None; a damaged ``done.json`` (a torn write cannot
-        happen, but a full disk or a hand edit can) is set aside with one line and the model is redone."""
+        happen, but a full disk or a hand edit can) is set aside with one line and the model is redone.
+        """
         path = self.root / "models" / name / "done.json"
         record, problem = read_record(path)
         if problem is not None:

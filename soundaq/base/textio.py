@@ -1,4 +1,4 @@
-"""Reading the text files people hand to soundaq: one reader for label files, keys, predictions
+r"""Reading the text files people hand to soundaq: one reader for label files, keys, predictions
 tables, statistics and manifests, so that every one of them takes the same encodings.
 
 Accepted: UTF-8 with or without a byte-order mark (Windows Notepad and Excel's "CSV UTF-8" write
@@ -84,7 +84,7 @@ def normalise_newlines(text: str) -> str:
 
 
 def read_text(path: Path | str, fix: str = UTF8_FIX) -> str:
-    """The text of ``path``: UTF-8 with or without BOM, every line end turned into ``\\n``.
+    r"""The text of ``path``: UTF-8 with or without BOM, every line end turned into ``\\n``.
 
     Raises:
         TextFileError: missing or unreadable file, another encoding, a binary file (one line, file:line, fix).
@@ -126,7 +126,7 @@ def csv_rows(path: Path | str) -> list[list[str]]:
 
 
 def read_csv(path: Path | str, **kwargs):
-    """``pandas.read_csv`` of a file read by :func:`read_text` (any line ends, optional BOM).
+    r"""``pandas.read_csv`` of a file read by :func:`read_text` (any line ends, optional BOM).
 
     A header cell with a stray BOM or zero-width character is cleaned, so ``"\\ufeffclip"`` is ``clip``.
     """
@@ -139,6 +139,7 @@ def read_csv(path: Path | str, **kwargs):
 
 def clean_cell(text: str) -> str:
     """A text cell as meant: invisible characters dropped, no-break/figure spaces and tabs as spaces,
-    line ends inside the cell as spaces, surrounding spaces stripped."""
+    line ends inside the cell as spaces, surrounding spaces stripped.
+    """
     text = str(text).translate(_DROP_INVISIBLE).translate(_SPACES)
     return " ".join(normalise_newlines(text).split("\n")).strip()

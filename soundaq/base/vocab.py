@@ -75,6 +75,7 @@ def iso_coordinates(pleasant, eventful, chaotic, vibrant, uneventful, calm, anno
 
     Args:
         pleasant ... monotonous: ratings on the 1-5 scale, scalars or arrays of one shape.
+
     Returns:
         ``(isop, isoe)``, float64 arrays of that shape (0-d for scalars), in [-1, 1] for ratings in
         1-5. Formula (ISO/TS 12913-3:2019, the projection ARAUS and the paper use)::

@@ -21,7 +21,8 @@ _SAVE_AS_XLSX = "open it in Excel (or LibreOffice) and save it as Excel Workbook
 
 class WorkbookError(UserError, ValueError):
     """A file that cannot be opened as an .xlsx workbook. ``detail`` is what it is and the fix
-    (without the file name); ``str()`` is ``"<path>: <detail>"``."""
+    (without the file name); ``str()`` is ``"<path>: <detail>"``.
+    """
 
     def __init__(self, path: Path | str, detail: str):
         self.path, self.detail = Path(path), detail
@@ -97,7 +98,8 @@ def not_a_workbook(path: Path | str, err: BaseException | None) -> str:
 
 def _ole2_detail(path: Path) -> str:
     """An OLE2 compound file: encrypted OOXML ([MS-OFFCRYPTO]: EncryptionInfo + EncryptedPackage
-    streams), a legacy .xls ([MS-XLS]: a Workbook or Book stream), or another Office document."""
+    streams), a legacy .xls ([MS-XLS]: a Workbook or Book stream), or another Office document.
+    """
     try:
         import olefile
 

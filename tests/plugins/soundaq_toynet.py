@@ -17,7 +17,7 @@ class ToyNet(ZooNet):
 
     name = "ToyNet"          # its registry name (the class name when absent)
     min_frames = 16          # accepts any length from 16 frames: trains on crops in the embedded schedule
-    schedule = {"lr": 3e-3}  # what it needs of the training schedule (lr, warmup_fraction, grad_clip)
+    schedule = {"lr": 3e-3}  # noqa: RUF012 - a plain class attribute, as docs/extending.md shows; what it needs of the training schedule (lr, warmup_fraction, grad_clip)
 
     def __init__(self):
         super().__init__()

@@ -30,13 +30,24 @@ SOURCES: dict[str, str] = {
 ENTRY_POINT_GROUP = "soundaq.sources"
 _ENTRY_POINTS: dict[str, str] | None = None
 
-__all__ = ["AudioFolder", "DataError", "DataSource", "ENTRY_POINT_GROUP", "FeatureFolder", "SOURCES", "make_source",
-           "source_class", "source_names", "sources"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "SOURCES",
+    "AudioFolder",
+    "DataError",
+    "DataSource",
+    "FeatureFolder",
+    "make_source",
+    "source_class",
+    "source_names",
+    "sources",
+]
 
 
 def _entry_points() -> dict[str, str]:
     """Sources that installed packages register under :data:`ENTRY_POINT_GROUP` (read once; a plug-in
-    cannot replace a built-in source)."""
+    cannot replace a built-in source).
+    """
     global _ENTRY_POINTS
     if _ENTRY_POINTS is None:
         from importlib.metadata import entry_points

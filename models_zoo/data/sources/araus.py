@@ -33,7 +33,8 @@ class ArausSource(DataSource):
 
     def __new__(cls, *args, araus_dir=None, **kwargs):
         """With ``araus_dir`` (``--araus DIR``): ARAUS from its own download, stimuli mixed in memory, an
-        :class:`~soundaq.models_zoo.data.sources.araus_mixed.ArausComponentsSource` (its constructor's checks)."""
+        :class:`~soundaq.models_zoo.data.sources.araus_mixed.ArausComponentsSource` (its constructor's checks).
+        """
         if araus_dir is not None:
             from soundaq.models_zoo.data.sources.araus_mixed import ArausComponentsSource
 

@@ -165,13 +165,14 @@ def _stimulus_table(tables: ac.ArausTables, warn) -> tuple:
 
 def _generated_manifest(root: Path) -> dict | None:
     """The manifest of a folder soundaq generated in ARAUS's layout (:mod:`soundaq.models_zoo.data.synthetic_araus`),
-    or None for real ARAUS (no manifest, or one that does not say synthetic)."""
+    or None for real ARAUS (no manifest, or one that does not say synthetic).
+    """
     from soundaq.base.artifacts import read_record
 
     path = root / "manifest.json"
     if not path.is_file():
         return None
-    record, problem = read_record(path)
+    record, _problem = read_record(path)
     return record if record is not None and record.get("synthetic") is True else None
 
 
@@ -311,6 +312,7 @@ def write_stimuli(araus_dir, out, fmt: str = "wav", labels_dir=None, progress: b
     Returns:
         ``(written, kept, left_out)``: counts of files written and kept, and the one-line reasons of
         rows left out.
+
     Raises:
         DataError / StimulusError: a bad folder, table or format (one line).
     """

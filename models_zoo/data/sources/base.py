@@ -97,7 +97,8 @@ class DataSource(abc.ABC):
 
     def norm_stats(self) -> tuple[dict, str] | None:
         """``(statistics, origin)`` of the source's own normalisation statistics, or None to compute them
-        on the training split (the default)."""
+        on the training split (the default).
+        """
         return None
 
     def describe(self) -> dict:

@@ -1,5 +1,6 @@
 """``embedded``: the synthetic set of :mod:`soundaq.models_zoo.data.synthetic`, generated into the cache on
-first use and then read like ARAUS features (its own normalisation statistics come with it)."""
+first use and then read like ARAUS features (its own normalisation statistics come with it).
+"""
 from __future__ import annotations
 
 from soundaq.models_zoo.data.labels import SPLITS, read_split

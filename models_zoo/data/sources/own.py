@@ -79,7 +79,8 @@ class OwnDataWarning(SoundaqWarning):
 
 def hash_split(clip: str) -> str:
     """The split of a clip without a ``split`` column: SHA-256 of the clip id, first 8 hex digits as a
-    fraction of 2^32; below 0.70 training, below 0.85 validation, else test."""
+    fraction of 2^32; below 0.70 training, below 0.85 validation, else test.
+    """
     u = int(hashlib.sha256(clip.encode("utf-8")).hexdigest()[:8], 16) / 2 ** 32
     return "training" if u < HASH_SPLIT[0] else "validation" if u < HASH_SPLIT[1] else "test"
 
@@ -422,7 +423,7 @@ class OwnSource(DataSource):
         self.prepare()
         return {"labels_dir": str(self.labels_path), "features_dir": None, "audio_dir": str(self.audio_dir),
                 "own": {"labels_file": str(self.labels_path), "sha256": sha256_file(self.labels_path),
-                        "clips": int(len(self._table)), **self._info}}
+                        "clips": len(self._table), **self._info}}
 
     def missing_split(self, split: str) -> DataError:
         self.prepare()

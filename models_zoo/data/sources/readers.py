@@ -81,7 +81,8 @@ class FeatureFolder:
 
     def fingerprint(self, clips) -> list[str]:
         """Size and modification time of every file of ``clips`` (features replaced in place must not
-        reuse statistics computed from the old ones)."""
+        reuse statistics computed from the old ones).
+        """
         out = []
         for clip in clips:
             for p in self.paths(clip):
