@@ -427,7 +427,7 @@ def _audio_windows(head, normaliser, uses_loudness: bool, calibration, hop_s: fl
 
 def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8, device: str = "cpu",
                   report=None, hop_s: float = WINDOW_SECONDS, clamp: bool = False, progress: bool = False,
-                  channels: str | tuple[int, ...] = "auto"):
+                  channels: str | tuple[int, ...] = "auto", ids: Sequence[str] | None = None):
     """Predict every input with a checkpoint: the library call behind ``soundaq predict``.
 
     Args:
@@ -444,6 +444,9 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
         progress: a rich progress bar (stderr) over the windows of each input.
         channels: the channel policy of audio inputs (``auto``, ``mean``, ``1,2``: see
             :func:`~soundaq.models_zoo.features.opener.parse_channels`).
+        ids: the recording id of each of ``paths`` (files, not folders), when a caller that split one
+            batch into parts computed them over the whole batch; default
+            :func:`~soundaq.models_zoo.recording.recording_ids` of the expanded ``paths``.
 
     A repaired header, silent tracks left out, digital silence, under 1 s or clipping: predicted, and
     said in one :class:`~soundaq.models_zoo.features.opener.AudioWarning` line each.
@@ -479,7 +482,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     from soundaq.models_zoo.features.batch import expand_inputs
 
     paths = expand_inputs([Path(p) for p in paths], also=(".npz",))   # a folder: its audio and .npz files
-    ids = recording_ids(paths)
+    ids = list(ids) if ids is not None else recording_ids(paths)
     with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=True) as bar:
         for path, clip_id in zip(paths, ids):
             stats = SignalStats()

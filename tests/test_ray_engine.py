@@ -116,6 +116,33 @@ def test_features_on_a_two_node_cluster_equal_the_local_pool(ray_cluster, tmp_pa
     assert foreign_connections([*ray_cluster.live_pids(), os.getpid()]) == []
 
 
+def test_predict_on_a_two_node_cluster_equals_the_one_process_run(ray_cluster, ad_cnn_checkpoint, tmp_path, capsys):
+    """`soundaq predict --engine ray`: the inputs cut into one part per CPU of the cluster (2), the same
+    JSON as the one-process run (ids, order, numbers), the bad input one line, exit 1."""
+    import ray
+
+    files = _clips(tmp_path / "in", 1.0)
+    twin = tmp_path / "other" / "clip0.wav"          # a second clip0: both get a batch-wide distinct id
+    twin.parent.mkdir()
+    twin.write_bytes(files[0].read_bytes())
+    files.append(twin)
+    outs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.json"
+        extra = ["--engine", "ray", "--address", ray_cluster.address] if engine == "ray" else []
+        rc = main(["predict", *map(str, files), "--checkpoint", str(ad_cnn_checkpoint), "--out", str(out),
+                   "--no-progress", *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and "Traceback" not in "\n".join(err)
+        skipped = [line for line in err if "skipped /" in line]
+        assert len(skipped) == 1 and skipped[0].startswith(f"soundaq predict: skipped {files[2]}: "), err
+        outs[engine] = json.loads(out.read_text())
+    assert [r["clip"] for r in outs["ray"]] == [r["clip"] for r in outs["local"]]
+    assert len({r["clip"] for r in outs["ray"]}) == 6
+    assert outs["ray"] == outs["local"]
+    assert not ray.is_initialized()
+
+
 def _busy_workers(cluster: LoopbackCluster) -> list[int]:
     """Ray worker processes of ``cluster`` running a unit (Ray titles them ray::<function>)."""
     pids = []
