@@ -187,6 +187,11 @@ def test_leaderboard_runs_end_to_end_on_a_component_folder(tmp_path):
         table = pd.read_csv(tmp_path / protocol / "leaderboard.csv")
         assert (table.loc[table["model"] == "Baseline_CNN", "status"].dropna() == "ok").all()
     assert "test split: 2 clips from ARAUS folds that also feed training, 4 from unseen folds" in proc.stdout
+    # the components give the breakdown by base recording and by masker too (ARAUS's folds share neither)
+    assert "test split: 2 clips mixed from a base recording training also uses, 4 from new ones" in proc.stdout
+    table = pd.read_csv(tmp_path / "published" / "leaderboard.csv")
+    assert {"scene_acc_seen_recording", "aq_mse_mean_unseen_masker", "seen_masker_clips"} <= set(table.columns)
+    assert "base recording" in (tmp_path / "published" / "leaderboard.md").read_text()
 
 
 def test_data_check_counts_clips_sharing_a_recording_or_masker_with_training(araus_folder, tmp_path, capsys):

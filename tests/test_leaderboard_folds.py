@@ -171,3 +171,38 @@ def test_own_data_reads_a_fold_column_and_names_a_bad_fold(tmp_path):
     csv_path.write_text("clip,scene,fold\na.wav,park,zero\n")
     with pytest.raises(LabelsCSVError, match=r"labels.csv:2: fold 'zero' is not a fold number"):
         read_labels_csv(csv_path, tmp_path)
+
+
+def test_leaderboard_rows_get_seen_and_unseen_recording_and_masker_scores(tmp_path):
+    """Clips that name their components (ARAUS read from its components) are scored by base recording and
+    by masker too: a test clip is seen when some training clip was mixed from the same one."""
+    from soundaq.base import vocab
+
+    train = pd.DataFrame({"clip": ["t0", "t1"], "soundscape": ["R1", "R2"], "masker": ["bird_1", "bird_2"]})
+    test = pd.DataFrame({"clip": [f"c{i}" for i in range(5)],
+                         "soundscape": ["R1", "R3", "R3", "R2", "R4"],       # seen: c0, c3
+                         "masker": ["bird_9", "bird_1", "bird_9", "bird_9", "bird_9"]})   # seen: c1
+    table = pd.DataFrame({"clip": test["clip"]})
+    for j, c in enumerate(vocab.SCENE_PROB_COLUMNS):
+        table[c] = [1.0 if j == 0 else 0.0] * 5
+    table["true_scene"] = [vocab.SCENES[0], vocab.SCENES[1], vocab.SCENES[1], vocab.SCENES[0], vocab.SCENES[1]]
+    for c, t in zip(vocab.EVENT_PROB_COLUMNS, vocab.TRUE_EVENT_COLUMNS):
+        table[c], table[t] = np.linspace(0, 1, 5), np.arange(5) % 2
+    for q in vocab.QUALITIES:
+        table[q], table[f"true_{q}"] = 3.0, [3.0, 4.0, 4.0, 3.0, 4.0]   # exact on the seen-recording clips
+    for name in ("isop", "isoe"):
+        table[name], table[f"true_{name}"] = 0.0, 0.0
+    (tmp_path / "predictions").mkdir()
+    table.to_csv(tmp_path / "predictions" / "Net.csv", index=False)
+    rows = [{"model": "Net", "status": "ok"}]
+    added = folds.add_fold_scores(rows, _Stub(train, test), tmp_path / "predictions")
+    assert added[:2] == ["seen_recording_clips", "unseen_recording_clips"] and "seen_folds_clips" not in added
+    assert "aq_mse_mean_unseen_masker" in added
+    net = rows[0]
+    assert (net["seen_recording_clips"], net["unseen_recording_clips"]) == (2, 3)
+    assert (net["seen_masker_clips"], net["unseen_masker_clips"]) == (1, 4)
+    assert net["aq_mse_mean_seen_recording"] == 0.0 and net["aq_mse_mean_unseen_recording"] == 1.0
+    assert net["aq_mse_mean_seen_masker"] == 1.0 and net["aq_mse_mean_unseen_masker"] == 0.5
+    text = "\n".join(folds.markdown(rows))
+    assert "2 of 5 test clips are mixed from a base recording" in text and "1 of 5 test clips" in text
+    assert "| Net |" in text and "seen folds" not in text

@@ -148,6 +148,10 @@ def _leaderboard(args) -> int:
     if first.get("seen_folds_clips") is not None:
         print(f"test split: {first['seen_folds_clips']} clips from ARAUS folds that also feed training, "
               f"{first['unseen_folds_clips']} from unseen folds (each part scored in the table and the report)")
+    if first.get("seen_recording_clips") is not None:
+        print(f"test split: {first['seen_recording_clips']} clips mixed from a base recording training also uses, "
+              f"{first['unseen_recording_clips']} from new ones; {first['seen_masker_clips']} from a masker training "
+              f"uses, {first['unseen_masker_clips']} from new ones (scored in the table and the report)")
     if outcome.curves is not None:
         print(f"learning curves: {outcome.curves}")
     if outcome.figure is not None:

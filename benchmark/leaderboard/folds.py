@@ -1,12 +1,18 @@
-"""Test scores split by ARAUS fold: clips whose fold also feeds training against clips from unseen folds.
+"""Test scores split by what the test clips share with training: ARAUS fold, base recording, masker.
 
 ARAUS mixes every stimulus of fold k from fold k's base recordings and maskers, and its folds are
 pairwise disjoint in both (Ooi et al. 2023). The SoundSCaper split draws its test clips mostly from the
 training folds 1-5 (3,528 of 3,576) and only 48 from fold 0, ARAUS's independent test set; so the
-published test score mixes recordings the model trained on with new ones. On data whose clips carry a
-fold (the clip id ``fold_<k>_...`` or a ``fold`` column, soundaq.models_zoo.data.labels.clip_folds),
-every leaderboard scores the two parts separately (columns ``<metric>_seen_folds`` and
-``<metric>_unseen_folds`` with the counts ``seen_folds_clips`` and ``unseen_folds_clips``).
+published test score mixes recordings the model trained on with new ones. Every leaderboard scores the
+parts separately, on the keys the data carry:
+
+- by fold, on clips that carry one (the clip id ``fold_<k>_...`` or a ``fold`` column,
+  soundaq.models_zoo.data.labels.clip_folds): columns ``<metric>_seen_folds`` and
+  ``<metric>_unseen_folds``, counts ``seen_folds_clips`` and ``unseen_folds_clips``;
+- by base recording and by masker, on clips that name their components (a ``soundscape`` and a
+  ``masker`` column: ARAUS read from its components, ``--data araus --araus DIR``): a test clip is *seen*
+  when a training clip was mixed from the same recording (``<metric>_seen_recording``,
+  ``<metric>_unseen_recording``) or the same masker (``..._seen_masker``, ``..._unseen_masker``).
 """
 from __future__ import annotations
 
@@ -15,15 +21,30 @@ from pathlib import Path
 
 from soundaq.models_zoo.metrics import PAPER_HEADLINE
 
-#: The breakdown's columns in leaderboard.csv (present only on data with folds).
-FOLD_COLUMNS = ("seen_folds_clips", "unseen_folds_clips",
-                *[f"{m}_{part}" for m in PAPER_HEADLINE for part in ("seen_folds", "unseen_folds")])
+#: The breakdowns, in report order: name -> (the label column a clip is matched on, in words).
+BREAKDOWNS: dict[str, tuple[str, str]] = {
+    "folds": ("fold", "ARAUS fold"),
+    "recording": ("soundscape", "base recording"),
+    "masker": ("masker", "masker"),
+}
+
+
+def _columns(name: str) -> tuple[str, ...]:
+    return (f"seen_{name}_clips", f"unseen_{name}_clips",
+            *[f"{m}_{part}_{name}" for m in PAPER_HEADLINE for part in ("seen", "unseen")])
+
+
+#: The breakdowns' columns in leaderboard.csv (each breakdown's present only on data with its key).
+FOLD_COLUMNS = tuple(c for name in BREAKDOWNS for c in _columns(name))
 
 MEANING = ("The test clips whose ARAUS fold also feeds training are mixed from the same base recordings and maskers "
            "as training clips (ARAUS builds each fold's stimuli from that fold's recordings); the clips from unseen "
            "folds come from recordings and maskers no training clip contains. A model that scores better on the "
            "first part than on the second has partly learnt the recordings themselves: only the unseen-fold score "
            "measures generalisation to new soundscapes (with a wide interval when it rests on few clips).")
+COMPONENT_MEANING = ("By component: a test clip counts as seen when a training clip was mixed from the same base "
+                     "recording (or, in the second pair, the same masker). A gap between the seen and unseen "
+                     "recording parts says how much of the score rests on recordings the model trained on.")
 
 
 def seen_test_clips(datamodule) -> tuple[set[str], set[str], list[int]] | None:
@@ -46,70 +67,113 @@ def seen_test_clips(datamodule) -> tuple[set[str], set[str], list[int]] | None:
     return seen, unseen, known
 
 
-def add_fold_scores(rows: list[dict], datamodule, predictions: Path) -> bool:
-    """Give every scored row (models from ``predictions/<model>.csv``) the breakdown's columns; False
-    (nothing added) on data without folds.
-    """
-    from soundaq.base import predictions_table
+def _seen_component(datamodule, column: str) -> tuple[set[str], set[str]] | None:
+    """Test clips whose ``column`` value (a base recording, a masker) some training clip has, and the rest."""
+    train, test = datamodule.labels("training"), datamodule.labels("test")
+    if column not in train.columns or column not in test.columns:
+        return None
+    known = set(train[column].dropna().astype(str))
+    named = test[test[column].notna()]
+    hit = named[column].astype(str).isin(known).to_numpy(dtype=bool)
+    clips = named["clip"].astype(str).to_numpy()
+    return set(clips[hit]), set(clips[~hit])
+
+
+def clip_parts(datamodule) -> dict[str, tuple[set[str], set[str]]]:
+    """``{breakdown: (seen test clips, unseen test clips)}`` for each breakdown the data carry a key for."""
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    by_fold = seen_test_clips(datamodule)
+    if by_fold is not None:
+        out["folds"] = (by_fold[0], by_fold[1])
+    for name in ("recording", "masker"):
+        parts = _seen_component(datamodule, BREAKDOWNS[name][0])
+        if parts is not None:
+            out[name] = parts
+    return out
+
+
+def _score_parts(row: dict, table, parts: dict[str, tuple[set[str], set[str]]], source: str | None) -> None:
     from soundaq.models_zoo.metrics import score_table
 
-    parts = seen_test_clips(datamodule)
-    if parts is None:
-        return False
-    seen, unseen, _ = parts
-    for row in rows:
-        path = predictions / f"{row['model']}.csv"
-        row["seen_folds_clips"], row["unseen_folds_clips"] = len(seen), len(unseen)
-        if row["status"] == "failed" or not path.is_file():
-            continue
-        table = predictions_table.read(path)
-        for part, clips in (("seen_folds", seen), ("unseen_folds", unseen)):
+    for name, (seen, unseen) in parts.items():
+        for part, clips in (("seen", seen), ("unseen", unseen)):
             sub = table[table["clip"].astype(str).isin(clips)]
-            scores = score_table(sub, source=str(path)) if len(sub) else {}
+            scores = (score_table(sub, source=source) if source else score_table(sub)) if len(sub) else {}
             for m in PAPER_HEADLINE:
                 v = scores.get(m)
-                row[f"{m}_{part}"] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-    return True
+                row[f"{m}_{part}_{name}"] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def add_fold_scores(rows: list[dict], datamodule, predictions: Path) -> list[str]:
+    """Give every scored row (models from ``predictions/<model>.csv``) the breakdowns' columns.
+
+    Args:
+        rows: leaderboard rows (``model``, ``status``); updated in place.
+        datamodule: gives the ``training`` and ``test`` label tables (``labels(split)``).
+        predictions: the run's ``predictions/`` folder.
+
+    Returns:
+        The columns added, in :data:`FOLD_COLUMNS` order (empty on data without folds or components).
+    """
+    from soundaq.base import predictions_table
+
+    parts = clip_parts(datamodule)
+    if not parts:
+        return []
+    for row in rows:
+        path = predictions / f"{row['model']}.csv"
+        for name, (seen, unseen) in parts.items():
+            row[f"seen_{name}_clips"], row[f"unseen_{name}_clips"] = len(seen), len(unseen)
+        if row["status"] == "failed" or not path.is_file():
+            continue
+        _score_parts(row, predictions_table.read(path), parts, str(path))
+    return [c for name in BREAKDOWNS if name in parts for c in _columns(name)]
 
 
 def reference_fold_scores(row: dict, datamodule) -> None:
-    """The training-mean reference's breakdown (its predictions are not written to a file)."""
+    """The training-mean reference's breakdowns (its predictions are not written to a file)."""
     from soundaq.benchmark.leaderboard.reference import reference_table
-    from soundaq.models_zoo.metrics import score_table
 
-    parts = seen_test_clips(datamodule)
-    if parts is None:
+    parts = clip_parts(datamodule)
+    if not parts:
         return
-    table = reference_table(datamodule)
-    for part, clips in (("seen_folds", parts[0]), ("unseen_folds", parts[1])):
-        sub = table[table["clip"].astype(str).isin(clips)]
-        scores = score_table(sub) if len(sub) else {}
-        for m in PAPER_HEADLINE:
-            v = scores.get(m)
-            row[f"{m}_{part}"] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-    row["seen_folds_clips"], row["unseen_folds_clips"] = len(parts[0]), len(parts[1])
+    _score_parts(row, reference_table(datamodule), parts, None)
+    for name, (seen, unseen) in parts.items():
+        row[f"seen_{name}_clips"], row[f"unseen_{name}_clips"] = len(seen), len(unseen)
 
 
 def markdown(rows: list[dict], value=None) -> list[str]:
-    """The report's section (no lines when the rows have no breakdown). ``value(row, column)`` formats a
-    cell (default three decimals; a grid passes mean ± sd).
+    """The report's section (no lines when the rows have no breakdown).
+
+    Args:
+        rows: leaderboard rows (or a grid's mean rows) with the breakdowns' columns.
+        value: ``value(row, column)`` formats a cell (default three decimals; a grid passes mean ± sd).
     """
     from soundaq.benchmark.leaderboard.table import fmt
 
-    if not any(r.get("seen_folds_clips") is not None for r in rows):
-        return []
     value = value or (lambda r, c: fmt(r.get(c)))
-    first = next(r for r in rows if r.get("seen_folds_clips") is not None)
-    n_seen, n_unseen = int(first["seen_folds_clips"]), int(first["unseen_folds_clips"])
-    head = ["model", *[f"{m} seen folds ({n_seen})" for m in PAPER_HEADLINE],
-            *[f"{m} unseen folds ({n_unseen})" for m in PAPER_HEADLINE]]
-    lines = ["## Test clips from folds that feed training against unseen folds", "",
-             f"{n_seen} of {n_seen + n_unseen} test clips come from ARAUS folds that also feed the training split, "
-             f"{n_unseen} from folds no training clip comes from. {MEANING}", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        if r.get("status") == "failed":
-            continue
-        lines.append("| " + " | ".join([r["model"], *[value(r, f"{m}_seen_folds") for m in PAPER_HEADLINE],
-                                        *[value(r, f"{m}_unseen_folds") for m in PAPER_HEADLINE]]) + " |")
-    return lines
+    present = [name for name in BREAKDOWNS if any(r.get(f"seen_{name}_clips") is not None for r in rows)]
+    if not present:
+        return []
+    lines = ["## Test clips that share folds or recordings with training against those that do not", ""]
+    for name in present:
+        first = next(r for r in rows if r.get(f"seen_{name}_clips") is not None)
+        n_seen, n_unseen = int(first[f"seen_{name}_clips"]), int(first[f"unseen_{name}_clips"])
+        what = BREAKDOWNS[name][1]
+        head = ["model", *[f"{m} seen {what} ({n_seen})" for m in PAPER_HEADLINE],
+                *[f"{m} unseen {what} ({n_unseen})" for m in PAPER_HEADLINE]]
+        if name == "folds":
+            lines += [f"{n_seen} of {n_seen + n_unseen} test clips come from ARAUS folds that also feed the training "
+                      f"split, {n_unseen} from folds no training clip comes from. {MEANING}", ""]
+        else:
+            lines += [f"{n_seen} of {n_seen + n_unseen} test clips are mixed from a {what} some training clip was "
+                      f"mixed from, {n_unseen} from a {what} no training clip uses."
+                      + (f" {COMPONENT_MEANING}" if name == "recording" else ""), ""]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            if r.get("status") == "failed":
+                continue
+            lines.append("| " + " | ".join([r["model"], *[value(r, f"{m}_seen_{name}") for m in PAPER_HEADLINE],
+                                            *[value(r, f"{m}_unseen_{name}") for m in PAPER_HEADLINE]]) + " |")
+        lines.append("")
+    return lines[:-1]

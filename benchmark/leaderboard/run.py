@@ -317,11 +317,12 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
     from soundaq.benchmark.leaderboard import folds
 
     columns = leaderboard_columns()
-    if folds.add_fold_scores(rows, datamodule, out / "predictions"):   # data whose clips carry ARAUS folds
+    added = folds.add_fold_scores(rows, datamodule, out / "predictions")   # clips with ARAUS folds or components
+    if added:
         for r in rows:
             if r["status"] == "reference":
                 folds.reference_fold_scores(r, datamodule)
-        columns += list(folds.FOLD_COLUMNS)
+        columns += added
     ranked = [r["model"] for r in rows if r["status"] in RANKED]
     # the leader's correlation analysis (mostly figures, about 15 s) runs in a process of its own
     # while this one bootstraps the comparisons and draws the leaderboard's figures
