@@ -230,9 +230,12 @@ def mix(plan: StimulusPlan) -> np.ndarray:
         raise StimulusError(f"{plan.clip}: {plan.soundscape.name} {soundscape.shape} / {plan.masker.name} "
                             f"{masker.shape}, expected ({STIMULUS_SAMPLES}, 2) / ({STIMULUS_SAMPLES}, 1); fix: "
                             "restore the files from ARAUS's download")
-    out = plan.gain_s * soundscape
-    out += plan.gain_m * masker          # [n, 1] broadcast over both channels: ARAUS's duplicated masker
-    return out
+    # in place (the same products and sums as gain_s * soundscape + gain_m * masker, bit for bit): two
+    # fewer 10-21 MB temporaries per stimulus, which made mixing cost more than decoding a FLAC stimulus
+    soundscape *= plan.gain_s
+    masker *= plan.gain_m
+    soundscape += masker                 # [n, 1] broadcast over both channels: ARAUS's duplicated masker
+    return soundscape
 
 
 def component_overlap(frame: pd.DataFrame) -> dict:
