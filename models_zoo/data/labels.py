@@ -47,6 +47,7 @@ class LabelError(ValueError):
 
 @dataclass(frozen=True)
 class SplitFiles:
+    """The five label files of one split: ``paths`` maps each role (ids, scene, events, AQs, ISO) to its file."""
     split: str
     paths: dict[str, Path]
 
@@ -69,6 +70,15 @@ def check_label_folder(folder: Path | str) -> None:
 
 
 def split_files(folder: Path | str, split: str) -> SplitFiles:
+    """The label files of ``split`` (an alias such as ``train`` is resolved) in ``folder``; none need exist.
+
+    Args:
+        folder: the ARAUS label folder.
+        split: ``training``, ``validation`` or ``test`` (or an alias of :data:`SPLIT_ALIASES`).
+
+    Returns:
+        The split's canonical name and the path of each file role of :data:`FILE_PATTERNS`.
+    """
     split = SPLIT_ALIASES.get(split, split)
     folder = Path(folder)
     return SplitFiles(split, {role: folder / pat.format(split=split) for role, pat in FILE_PATTERNS.items()})

@@ -71,6 +71,7 @@ def load_audio(path: Path | str, span: tuple[float, float] | None = None,
 
 
 def rms(samples: np.ndarray) -> float:
+    """Root mean square of ``samples`` (any shape, computed in float64), in the samples' unit."""
     return float(np.sqrt(np.mean(np.square(np.asarray(samples, dtype=np.float64)))))
 
 

@@ -122,6 +122,7 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
         cache_root: the feature cache (None: none read or written).
         workers: parallel worker processes.
         loudness_stats: also write ``loudness_stats.csv`` (N5, N10, Nmax, mean N per window and file).
+        progress: show a progress bar.
         channels: the channel policy (``auto``, ``mean``, ``1,2``;
             :func:`~soundaq.models_zoo.features.opener.parse_channels`); the opener's notes on a file
             (a repaired header, silent tracks left out) go to its manifest entry's ``notes``.

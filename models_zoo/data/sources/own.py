@@ -394,38 +394,50 @@ class OwnSource(DataSource):
 
     @property
     def tasks(self) -> tuple[str, ...]:
+        """The label groups the CSV has columns for (read on first use)."""
         self.prepare()
         return tuple(self._info["tasks"])
 
     def splits(self) -> tuple[str, ...]:
+        """The splits with at least one clip (the CSV's split column, or the 70/15/15 split by clip id)."""
         self.prepare()
         present = set(self._table["split"])
         return tuple(s for s in SPLITS if s in present)
 
     def labels(self, split: str):
+        """The tidy label table of ``split`` from the CSV.
+
+        Raises:
+            LabelsCSVError: the CSV or a clip's file is unusable (one line naming the row and the fix).
+        """
         self.prepare()
         return self._table[self._table["split"] == split].reset_index(drop=True)
 
     def reader(self) -> AudioFolder:
+        """The reader of the clips' audio files (features computed and cached)."""
         if self._reader is None:
             self.prepare()
             self._reader = AudioFolder(self.audio_dir, self.cache_dir, self.calibration, files=self._files)
         return self._reader
 
     def data_label(self) -> str:
+        """The data column: ``own data (<CSV name>, <n> clips)``."""
         self.prepare()
         return f"own data ({self.labels_path.name}, {len(self._table)} clips)"
 
     def identity(self) -> str:
+        """The CSV's path and digest and the audio reader's identity."""
         return f"own:{self.labels_path.resolve()}:{sha256_file(self.labels_path)[:16]}|{self.reader().identity()}"
 
     def describe(self) -> dict:
+        """The CSV (path, digest, clips, what was read from it) and the audio folder, for provenance."""
         self.prepare()
         return {"labels_dir": str(self.labels_path), "features_dir": None, "audio_dir": str(self.audio_dir),
                 "own": {"labels_file": str(self.labels_path), "sha256": sha256_file(self.labels_path),
                         "clips": len(self._table), **self._info}}
 
     def missing_split(self, split: str) -> DataError:
+        """The one-line error for a split with no clips, saying how to give the CSV some."""
         self.prepare()
         how = ("add rows with split=" + split if self._info.get("split_from") == "column" else
                f"add a split column (the 70/15/15 split by clip id gave no {split} clips of "
