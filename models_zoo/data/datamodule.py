@@ -175,18 +175,19 @@ class SoundscapeDataModule(L.LightningDataModule):
         return split in self.data_source.splits()
 
     # -- normalisation ----------------------------------------------------------------------------
-    def _resolve_norm_stats(self) -> None:
+    def _resolve_norm_stats(self) -> dict:
+        """The statistics to normalise with: supplied, the source's own, cached or computed (once)."""
         if self.norm_stats is not None:
-            return
+            return self.norm_stats
         if self._norm_stats_arg is not None:
             stats, self.norm_stats_origin = load_norm_stats(self._norm_stats_arg)
             self.norm_stats = feature_stats(stats)
-            return
+            return self.norm_stats
         own = self.data_source.norm_stats()
         if own is not None:
             stats, self.norm_stats_origin = own
             self.norm_stats = feature_stats(stats)
-            return
+            return self.norm_stats
         if not self._has_split("training"):
             raise DataError(f"{self.data_label()}: no training split to compute normalisation statistics from; "
                             "fix: supply norm_stats (e.g. --norm-stats original_normalisation_stats.json)")
@@ -198,13 +199,14 @@ class SoundscapeDataModule(L.LightningDataModule):
                 stats, _ = load_norm_stats(cached)
                 self.norm_stats = feature_stats(stats)
                 self.norm_stats_origin = f"computed on the training split ({len(train)} clips), cached {cached}"
-                return
+                return self.norm_stats
             except UserError:
                 log.warning("%s: unreadable cached statistics, recomputing", cached)
         stats = compute_training_stats(train, progress=self.progress)
         save_norm_stats(cached, stats, origin=f"training split of {self.data_source.identity()}")
         self.norm_stats = feature_stats(stats)
         self.norm_stats_origin = f"computed on the training split ({stats['clips']} clips), cached {cached}"
+        return self.norm_stats
 
     def _norm_key(self, train: ClipDataset) -> str:
         h = hashlib.sha256()
@@ -248,8 +250,7 @@ class SoundscapeDataModule(L.LightningDataModule):
                             "fix: check the folder and the clip ids")
         if not normalise:
             return ClipDataset(table, source, None, self.tasks)
-        self._resolve_norm_stats()
-        ds = ClipDataset(table, source, Normaliser(self.norm_stats), self.tasks)
+        ds = ClipDataset(table, source, Normaliser(self._resolve_norm_stats()), self.tasks)
         if self.in_memory and not ds.preload():
             log.warning("%s split: too large to keep in memory (%d clips); reading features per batch", split, len(ds))
         self._datasets[split] = ds

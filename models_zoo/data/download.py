@@ -112,8 +112,8 @@ def _candidates(base: str, spec: PinnedFile) -> list[str]:
     if is_url(base):
         root = base if base.endswith("/") else base + "/"
         return [urllib.parse.urljoin(root, urllib.parse.quote(p)) for p in (spec.release_path, spec.name)]
-    root = Path(base).expanduser()
-    return [str(root / spec.release_path), str(root / spec.name)]
+    folder = Path(base).expanduser()
+    return [str(folder / spec.release_path), str(folder / spec.name)]
 
 
 def check_source(base: str, option: str) -> None:
@@ -423,5 +423,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
     failed = [r for r in results if r.status == "failed"]
     if failed:
         more = f" (and {len(failed) - 1} more file(s) failed)" if len(failed) > 1 else ""
-        raise DownloadError(failed[0].error + more)
+        first_error = failed[0].error
+        assert first_error is not None  # a failed result always carries its one-line error
+        raise DownloadError(first_error + more)
     return results

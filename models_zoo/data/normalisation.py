@@ -91,7 +91,7 @@ def compute_norm_stats(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict:
     }
 
 
-def validate_norm_stats(stats: Mapping, where: str = "normalisation statistics") -> dict:
+def validate_norm_stats(stats: object, where: str = "normalisation statistics") -> dict:
     """Check shape and values; return a clean dict (lists of floats). Raises :class:`NormStatsError`."""
     fix = ('fix: give a JSON file shaped {"log_mel": {"mean": [64], "std": [64]}, '
            '"loudness": {"mean": [1], "std": [1]}}')

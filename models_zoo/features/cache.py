@@ -12,6 +12,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def feature_parameters(backend: str = "fast", calibration: Calibration | None = 
                        field: str = "free") -> dict:
     """Everything that determines the features of a file, besides its content."""
     calibration = calibration or Calibration.default()
-    params = {
+    params: dict[str, Any] = {
         "code_version": FEATURE_CODE_VERSION,
         "window_seconds": WINDOW_SECONDS,
         "log_mel": {"sample_rate": logmel.MEL_SAMPLE_RATE, "resampler": logmel.RESAMPLER,
