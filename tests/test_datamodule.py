@@ -12,7 +12,8 @@ import torch
 from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
 from soundaq.benchmark.cli import main
 from soundaq.models_zoo.data import synthetic as S
-from soundaq.models_zoo.data.datamodule import DataError, SkippedClipWarning, SoundscapeDataModule, collate_clips
+from soundaq.models_zoo.data.clip_dataset import SkippedClipWarning, collate_clips
+from soundaq.models_zoo.data.datamodule import DataError, SoundscapeDataModule
 from soundaq.models_zoo.data.normalisation import NormStatsError, RunningMoments
 from soundaq.models_zoo.outputs import BATCH_KEYS
 

@@ -13,13 +13,14 @@ import pytest
 
 from soundaq.benchmark.cli import main
 from soundaq.models_zoo.data import download as dl
+from soundaq.models_zoo.data import label_download as ld
 from soundaq.models_zoo.data.labels import read_labels
 
 
 @pytest.fixture(scope="module")
 def mirror(araus_labels_dir, tmp_path_factory) -> Path:
     """A copy of the release laid out as in the repository (folders Dataset_training_validation_test/...)."""
-    return dl.copy_tree_mirror(araus_labels_dir, tmp_path_factory.mktemp("mirror"), layout="release")
+    return ld.copy_tree_mirror(araus_labels_dir, tmp_path_factory.mktemp("mirror"), layout="release")
 
 
 class _RangeHandler(http.server.BaseHTTPRequestHandler):
@@ -72,54 +73,54 @@ def http_mirror(mirror):
 def test_pins_match_reference_files(araus_labels_dir):
     """The pins are the reference release files' sizes and sha256 (computed independently here)."""
     names = sorted(p.name for p in araus_labels_dir.iterdir() if p.suffix == ".txt")
-    assert sorted(f.name for f in dl.LABEL_FILES) == names
-    assert len(dl.LABEL_FILES) == 16
-    for spec in dl.LABEL_FILES:
+    assert sorted(f.name for f in ld.LABEL_FILES) == names
+    assert len(ld.LABEL_FILES) == 16
+    for spec in ld.LABEL_FILES:
         data = (araus_labels_dir / spec.name).read_bytes()
         assert len(data) == spec.size
         assert hashlib.sha256(data).hexdigest() == spec.sha256
 
 
 def test_default_base_is_github_raw_main():
-    assert dl.DEFAULT_BASE_URL == "https://raw.githubusercontent.com/Yuanbo2020/SoundSCaper/main/"
-    urls = dl._candidates(dl.DEFAULT_BASE_URL, dl.LABEL_FILES[0])
+    assert ld.DEFAULT_BASE_URL == "https://raw.githubusercontent.com/Yuanbo2020/SoundSCaper/main/"
+    urls = dl._candidates(ld.DEFAULT_BASE_URL, ld.LABEL_FILES[0])
     assert urls[0] == ("https://raw.githubusercontent.com/Yuanbo2020/SoundSCaper/main/"
                        "Dataset_training_validation_test/training_set_audio_file_ids.txt")
-    usotw = next(f for f in dl.LABEL_FILES if f.name.startswith("annotated"))
+    usotw = next(f for f in ld.LABEL_FILES if f.name.startswith("annotated"))
     assert usotw.release_path == "Dataset_all_ARAUS/annotated_USotW_scene_labels.txt"
 
 
 def test_download_from_folder_mirror_then_labels_read(mirror, tmp_path, araus_labels_dir):
     dest = tmp_path / "labels"
-    results = dl.download_labels(dest, str(mirror), progress=False)
+    results = ld.download_labels(dest, str(mirror), progress=False)
     assert {r.status for r in results} == {"downloaded"}
-    assert all(dl.verify_labels(dest).values())
+    assert all(ld.verify_labels(dest).values())
     assert not list(dest.glob(".*.part"))
     frame = read_labels(dest, "test")
     assert len(frame) == 3576
     # a second run keeps every file (hash re-checked), fetching nothing
-    again = dl.download_labels(dest, str(mirror), progress=False)
+    again = ld.download_labels(dest, str(mirror), progress=False)
     assert {r.status for r in again} == {"present"}
 
 
 def test_flat_file_url_mirror(araus_labels_dir, tmp_path):
     """A file:// base pointing at a flat folder (the reference layout) works via the bare-name fallback."""
     dest = tmp_path / "labels"
-    dl.download_labels(dest, araus_labels_dir.resolve().as_uri(), progress=False)
-    assert all(dl.verify_labels(dest).values())
+    ld.download_labels(dest, araus_labels_dir.resolve().as_uri(), progress=False)
+    assert all(ld.verify_labels(dest).values())
 
 
 def test_http_range_resume(http_mirror, tmp_path):
     base, log = http_mirror
     dest = tmp_path / "labels"
     dest.mkdir()
-    spec = next(f for f in dl.LABEL_FILES if f.name == "training_set_PAQ_8D_AQs.txt")
+    spec = next(f for f in ld.LABEL_FILES if f.name == "training_set_PAQ_8D_AQs.txt")
     # simulate an interrupted download: the first 1,000,000 bytes are already in the part file
     original = _read_from_server(base, spec)
     half = 1_000_000
     dl.part_path(dest, spec).write_bytes(original[:half])
     log.clear()
-    results = dl.download_labels(dest, base, progress=False, files=[spec])
+    results = ld.download_labels(dest, base, progress=False, files=[spec])
     assert results[0].status == "resumed"
     assert results[0].fetched_bytes == spec.size - half
     assert log == [(f"/{spec.release_path}", f"bytes={half}-", spec.size - half)]
@@ -138,29 +139,29 @@ def test_stale_partial_restarts_from_scratch(mirror, tmp_path):
     """A partial file that is not a prefix of the release copy is discarded, not trusted."""
     dest = tmp_path / "labels"
     dest.mkdir()
-    spec = dl.LABEL_FILES[0]
+    spec = ld.LABEL_FILES[0]
     dl.part_path(dest, spec).write_bytes(b"garbage" * 100)
-    results = dl.download_labels(dest, str(mirror), progress=False, files=[spec])
+    results = ld.download_labels(dest, str(mirror), progress=False, files=[spec])
     assert results[0].status == "downloaded"
-    assert dl.verify_labels(dest, [spec]) == {spec.name: True}
+    assert ld.verify_labels(dest, [spec]) == {spec.name: True}
 
 
 def test_corrupt_existing_file_is_replaced(mirror, tmp_path):
     dest = tmp_path / "labels"
     dest.mkdir()
-    spec = dl.LABEL_FILES[1]
+    spec = ld.LABEL_FILES[1]
     (dest / spec.name).write_text("park\n")
-    results = dl.download_labels(dest, str(mirror), progress=False, files=[spec])
+    results = ld.download_labels(dest, str(mirror), progress=False, files=[spec])
     assert results[0].status == "downloaded"
-    assert dl.verify_labels(dest, [spec]) == {spec.name: True}
+    assert ld.verify_labels(dest, [spec]) == {spec.name: True}
 
 
 def test_hash_mismatch_is_one_line_naming_the_file(mirror, tmp_path, capsys):
     bad = tmp_path / "bad_mirror"
-    dl.copy_tree_mirror(mirror / dl.SPLIT_FOLDER, bad, layout="flat",
-                        files=[f for f in dl.LABEL_FILES if f.release_path.startswith(dl.SPLIT_FOLDER)])
-    dl.copy_tree_mirror(mirror / dl.ALL_ARAUS_FOLDER, bad, layout="flat",
-                        files=[f for f in dl.LABEL_FILES if f.release_path.startswith(dl.ALL_ARAUS_FOLDER)])
+    ld.copy_tree_mirror(mirror / ld.SPLIT_FOLDER, bad, layout="flat",
+                        files=[f for f in ld.LABEL_FILES if f.release_path.startswith(ld.SPLIT_FOLDER)])
+    ld.copy_tree_mirror(mirror / ld.ALL_ARAUS_FOLDER, bad, layout="flat",
+                        files=[f for f in ld.LABEL_FILES if f.release_path.startswith(ld.ALL_ARAUS_FOLDER)])
     victim = bad / "test_set_PAQ_8D_AQs.txt"
     victim.write_bytes(victim.read_bytes().replace(b"4.0", b"5.0", 1))
     dest = tmp_path / "labels"
@@ -172,7 +173,7 @@ def test_hash_mismatch_is_one_line_naming_the_file(mirror, tmp_path, capsys):
     # the bad file never reaches its final name; the good ones are all there (the batch kept going)
     assert not (dest / "test_set_PAQ_8D_AQs.txt").exists()
     assert not list(dest.glob(".*.part"))
-    ok = dl.verify_labels(dest)
+    ok = ld.verify_labels(dest)
     assert sum(ok.values()) == 15
 
 

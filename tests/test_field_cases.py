@@ -28,7 +28,8 @@ def _cli(capsys, *argv) -> tuple[int, str, str]:
 def test_f2_19_bom_label_file_keeps_every_clip(field_cases_dir, tmp_path, capsys):
     """A UTF-8 BOM (and CRLF) in test_set_audio_file_ids.txt: the first id is read without it and the
     data module serves all 4 test clips (it served 3, silently)."""
-    from soundaq.models_zoo.data.datamodule import SkippedClipWarning, SoundscapeDataModule
+    from soundaq.models_zoo.data.clip_dataset import SkippedClipWarning
+    from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
     from soundaq.models_zoo.data.labels import read_labels
 
     labels = field_cases_dir / "F2-19" / "labels"
@@ -51,7 +52,8 @@ def test_f2_19_bom_label_file_keeps_every_clip(field_cases_dir, tmp_path, capsys
 
 def test_a_clip_left_out_is_named(field_cases_dir, tmp_path):
     """The invariant behind F2-19: a clip whose labels are valid is never dropped without a line naming it."""
-    from soundaq.models_zoo.data.datamodule import SkippedClipWarning, SoundscapeDataModule
+    from soundaq.models_zoo.data.clip_dataset import SkippedClipWarning
+    from soundaq.models_zoo.data.datamodule import SoundscapeDataModule
 
     labels = field_cases_dir / "F2-19" / "labels"
     feats = write_features(labels, tmp_path / "features")

@@ -303,7 +303,7 @@ def test_f3_16_disk_full_during_data_download_is_one_line(araus_labels_dir, tmp_
     assert "No space left on device" in lines[0] and "fix: free disk space (or choose another --labels-to)" in lines[0]
     assert str(small / "labels") in lines[0] and ".txt" in lines[0]
     assert ".part" not in listing
-    from soundaq.models_zoo.data.download import LABEL_FILES
+    from soundaq.models_zoo.data.label_download import LABEL_FILES
 
     pins = {f.name: f.sha256 for f in LABEL_FILES}
     for line in listing.splitlines():

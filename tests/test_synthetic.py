@@ -11,28 +11,31 @@ import pytest
 from soundaq.base.vocab import EVENT_COLUMNS, EVENT_IMPLIES, EVENTS, QUALITIES, SCENES, iso_coordinates
 from soundaq.benchmark.cli import main
 from soundaq.models_zoo.data import synthetic as S
+from soundaq.models_zoo.data import synthetic_mix as M
+from soundaq.models_zoo.data import synthetic_rule as R
+from soundaq.models_zoo.data import synthetic_sounds as A
 from soundaq.models_zoo.data.labels import read_labels, read_split
 
 
 @pytest.fixture(scope="module")
 def mixes_360():
-    return [S.draw_mix(0, i) for i in range(S.DEFAULT_CLIPS)]
+    return [M.draw_mix(0, i) for i in range(S.DEFAULT_CLIPS)]
 
 
 def test_mix_draws_are_deterministic_and_seeded():
-    assert S.draw_mix(0, 17) == S.draw_mix(0, 17)
-    others = [S.draw_mix(1, i) for i in range(30)]
-    assert [m.levels for m in others] != [S.draw_mix(0, i).levels for i in range(30)]
+    assert M.draw_mix(0, 17) == M.draw_mix(0, 17)
+    others = [M.draw_mix(1, i) for i in range(30)]
+    assert [m.levels for m in others] != [M.draw_mix(0, i).levels for i in range(30)]
 
 
 def test_render_is_bit_identical_and_calibrated():
     for index in (0, 1, 2, 5):
-        mix = S.draw_mix(3, index)
-        a, b = S.render(mix), S.render(mix)
-        assert a.dtype == np.float32 and a.shape == (S.N_SAMPLES,)
+        mix = M.draw_mix(3, index)
+        a, b = A.render(mix), A.render(mix)
+        assert a.dtype == np.float32 and a.shape == (M.N_SAMPLES,)
         assert np.array_equal(a, b)
         assert float(np.max(np.abs(a))) < 1.0
-        measured = S.level_db_spl(a)
+        measured = A.level_db_spl(a)
         # the design level is the energetic sum of the sources; silence gaps can only lower it
         assert measured <= mix.mix_db + 0.5
         if not mix.gaps:
@@ -43,7 +46,7 @@ def test_splits_scenes_and_levels(mixes_360):
     counts = {}
     for m in mixes_360:
         counts[(m.scene, m.split)] = counts.get((m.scene, m.split), 0) + 1
-        lo, hi = S.MIX_RANGE_DB
+        lo, hi = M.MIX_RANGE_DB
         assert lo - 1e-6 <= m.mix_db <= hi + 1e-6
         assert m.levels
     assert counts == {(s, sp): n for s in SCENES for sp, n in (("training", 80), ("validation", 20), ("test", 20))}
@@ -72,25 +75,25 @@ def test_calibration_gives_one_sone_at_40_db():
     """Independent anchor of the whole chain: a 1 kHz tone at 40 dB SPL is 1 sone by definition."""
     from soundaq.models_zoo.features import clip_features
 
-    t = np.arange(S.N_SAMPLES) / S.SAMPLE_RATE
-    rms_units = S.P_REF * 10 ** (40 / 20) / S.PASCAL_PER_UNIT
+    t = np.arange(M.N_SAMPLES) / M.SAMPLE_RATE
+    rms_units = A.P_REF * 10 ** (40 / 20) / A.PASCAL_PER_UNIT
     tone = (math.sqrt(2) * rms_units * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
-    assert S.level_db_spl(tone) == pytest.approx(40.0, abs=0.01)
-    _, loud = clip_features(tone, S.SAMPLE_RATE, S.calibration())
+    assert A.level_db_spl(tone) == pytest.approx(40.0, abs=0.01)
+    _, loud = clip_features(tone, M.SAMPLE_RATE, S.calibration())
     steady = float(np.median(loud[0, 2500:, 0]))
     assert steady == pytest.approx(1.0, rel=0.06)
 
 
 def test_aq_rule_shape():
-    quiet_birds = S.aq_expectation({"birdsong": 60.0, "water": 55.0}, False, 6.0)
-    loud_traffic = S.aq_expectation({"traffic": 75.0, "vehicle": 74.0, "noise": 62.0}, False, 50.0)
-    busy_square = S.aq_expectation({"people": 68.0, "music": 64.0}, False, 20.0)
+    quiet_birds = R.aq_expectation({"birdsong": 60.0, "water": 55.0}, False, 6.0)
+    loud_traffic = R.aq_expectation({"traffic": 75.0, "vehicle": 74.0, "noise": 62.0}, False, 50.0)
+    busy_square = R.aq_expectation({"people": 68.0, "music": 64.0}, False, 20.0)
     assert quiet_birds["pleasant"] > loud_traffic["pleasant"]
     assert loud_traffic["annoying"] > quiet_birds["annoying"]
     assert busy_square["eventful"] > quiet_birds["eventful"]
     assert all(1.0 <= v <= 5.0 for d in (quiet_birds, loud_traffic, busy_square) for v in d.values())
     # the ISO coordinates of the rule's ratings point the way of its latent P and E
-    p, e = S.latent_pe({"birdsong": 60.0, "water": 55.0}, False, 6.0)
+    p, e = R.latent_pe({"birdsong": 60.0, "water": 55.0}, False, 6.0)
     isop, isoe = iso_coordinates(*(quiet_birds[q] for q in QUALITIES))
     assert np.sign(isop) == np.sign(p) and np.sign(isoe) == np.sign(e)
 
@@ -108,7 +111,7 @@ def test_small_set_on_disk(small_embedded_set):
         assert (es.features_dir / S.FEATURE_SUBDIRS[0] / f"{row['clip']}.npy").is_file()
         assert (es.audio_dir / f"{row['clip']}.flac").is_file()
         ratings = row[list(QUALITIES)].to_numpy(dtype=float)
-        assert np.allclose(ratings * S.RATERS, np.rint(ratings * S.RATERS))  # means of 5 integer ratings
+        assert np.allclose(ratings * R.RATERS, np.rint(ratings * R.RATERS))  # means of 5 integer ratings
     stats = json.loads(es.norm_stats_path.read_text())
     assert len(stats["log_mel"]["mean"]) == 64 and stats["clips"] == 6
 
@@ -120,8 +123,8 @@ def test_labels_follow_rule_and_measured_loudness(small_embedded_set):
         row = mixes.loc[clip]
         loud = np.load(es.features_dir / S.FEATURE_SUBDIRS[1] / f"{clip}.npy")
         assert row["n5"] == pytest.approx(np.percentile(loud, 95), rel=1e-5)
-        mix = S.draw_mix(7, int(clip.split("_")[1]))
-        expected = S.aq_expectation(mix.levels, mix.silence, float(np.percentile(loud, 95)))
+        mix = M.draw_mix(7, int(clip.split("_")[1]))
+        expected = R.aq_expectation(mix.levels, mix.silence, float(np.percentile(loud, 95)))
         for q in QUALITIES:
             assert row[f"rule_{q}"] == pytest.approx(expected[q], abs=1e-5)
 
@@ -129,10 +132,10 @@ def test_labels_follow_rule_and_measured_loudness(small_embedded_set):
 def test_flac_audio_reproduces_the_render(small_embedded_set):
     import soundfile as sf
 
-    mix = S.draw_mix(7, 3)
+    mix = M.draw_mix(7, 3)
     audio, rate = sf.read(small_embedded_set.audio_dir / f"{mix.clip}.flac", dtype="float32")
-    assert rate == S.SAMPLE_RATE
-    assert np.max(np.abs(audio - S.render(mix))) < 2 ** -22
+    assert rate == M.SAMPLE_RATE
+    assert np.max(np.abs(audio - A.render(mix))) < 2 ** -22
 
 
 def test_resume_rebuilds_only_missing_or_truncated_clips(small_embedded_set, tmp_path):

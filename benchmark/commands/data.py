@@ -191,7 +191,7 @@ def _print_folds(console, folds: dict) -> None:
 
 def _download(args) -> int:
     from soundaq.base.errors import UserError
-    from soundaq.models_zoo.data.download import DEFAULT_BASE_URL, LABEL_FILES, download_labels
+    from soundaq.models_zoo.data.label_download import DEFAULT_BASE_URL, LABEL_FILES, download_labels
 
     if args.what == "araus":
         if args.to is None or args.labels_to is not None:

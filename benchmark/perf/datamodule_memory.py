@@ -39,7 +39,7 @@ def make_split(root: Path, n_clips: int, seed: int = 0) -> tuple[Path, Path]:
 
     from soundaq.base.fileio import atomic_write_text
     from soundaq.base.vocab import QUALITIES, SCENES, iso_coordinates
-    from soundaq.models_zoo.data.synthetic import draw_mix
+    from soundaq.models_zoo.data.synthetic_mix import draw_mix
 
     labels, features = root / "labels", root / "features"
     mel_dir, loud_dir = features / "Feature_log_mel", features / "Feature_loudness_ISO532_1"

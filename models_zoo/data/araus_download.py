@@ -285,6 +285,8 @@ def download_araus(dest: Path | str, base: str | None = None, *, progress: bool 
         dest: the ARAUS folder to make (``soundscapes/``, ``maskers/``, ``data/``, ...).
         base: a mirror (``http(s)://``/``file://`` URL or a folder holding the files by name), or None
             for ARAUS's own hosts.
+        progress: show a progress bar per file.
+        timeout: seconds to wait for a server (a stalled transfer keeps its part file for the next run).
         items: the files (default :func:`manifest`; tests pass their own small archives).
 
     Returns:

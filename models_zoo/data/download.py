@@ -1,10 +1,11 @@
 r"""Pinned, resumable downloads from the public SoundSCaper release: one mechanism for every file.
 
 Two sets of files come through here: the paper's 16 ARAUS label files (``soundaq data download``,
-pinned by sha256) and the release's trained weights and normalisation files (``soundaq models
-download``, :mod:`soundaq.models_zoo.pretrained_weights`, pinned by git blob id). A file is described
-by a :class:`PinnedFile`: its path inside the release repository, its name at the destination (also
-its name in a flat mirror), its size when known, and a pin ``"<algorithm>:<hex digest>"``.
+:mod:`soundaq.models_zoo.data.label_download`, pinned by sha256) and the release's trained weights
+and normalisation files (``soundaq models download``, :mod:`soundaq.models_zoo.pretrained_weights`,
+pinned by git blob id). A file is described by a :class:`PinnedFile`: its path inside the release
+repository, its name at the destination (also its name in a flat mirror), its size when known, and a
+pin ``"<algorithm>:<hex digest>"``.
 
 Sources. The default source is GitHub's raw-file host; ``base`` may instead name a mirror: an
 ``http(s)://`` or ``file://`` URL, or a local folder. Inside a mirror a file is looked up at its
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -57,52 +57,7 @@ from soundaq.models_zoo.data.pins import (  # noqa: F401 - SNIFF_BYTES, git_blob
 )
 
 RELEASE_REPO = "Yuanbo2020/SoundSCaper"
-#: GitHub's raw-file host for the release repository's main branch (the label files).
-DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/{RELEASE_REPO}/main/"
-SPLIT_FOLDER = "Dataset_training_validation_test"
-ALL_ARAUS_FOLDER = "Dataset_all_ARAUS"
 CHUNK = 1 << 16
-
-
-def _split_file(name: str, size: int, sha: str) -> PinnedFile:
-    return PinnedFile(name, f"{SPLIT_FOLDER}/{name}", size, f"sha256:{sha}")
-
-
-#: The 16 label files of the release, with their sizes and sha256 pins.
-LABEL_FILES: tuple[PinnedFile, ...] = (
-    _split_file("training_set_audio_file_ids.txt", 727776,
-                "45b053a8873bc8a436279dec8d7d2593ac96cc9b6428b41e57b8bcac749fbfea"),
-    _split_file("training_set_acoustic_scene_labels.txt", 248010,
-                "bb7bc1a2983305dcd9877c2eba8bf201fc87c3adbbc814da1ee7fd42dd6040e9"),
-    _split_file("training_set_audio_event_labels.txt", 1410267,
-                "38ad7afde5aa6f21bb8336cf5c6688d5cd55e221081c44d19f2f176bdbf89e3d"),
-    _split_file("training_set_PAQ_8D_AQs.txt", 3849552,
-                "db7df87cb2a01cb3ce1f2d1e58b563264c35d2f51ed5f0f4fa401f2b738603fa"),
-    _split_file("training_set_ISOP_ISOE.txt", 995849,
-                "d603dde4b7f97e09160b9ae9723dcd05912097e1f90b862956ad8418381e5a66"),
-    _split_file("validation_set_audio_file_ids.txt", 95760,
-                "670e9d2052f3eb36b298d8adff164aec8a0549ac2bea49637ec505682c0e2e83"),
-    _split_file("validation_set_acoustic_scene_labels.txt", 29324,
-                "71f6f5a892970a3d90b7e41e75a0184592fed84cb7d274bb0a83fd72df3685b1"),
-    _split_file("validation_set_audio_event_labels.txt", 190256,
-                "0a23867c159df92d5bb3374a409ca2b624f886ad461688c26c5c32f296baea2d"),
-    _split_file("validation_set_PAQ_8D_AQs.txt", 506520,
-                "0b4d003b4b40315aa279b96520853d86909e90883a9ff43e5b475bf46b005cd4"),
-    _split_file("validation_set_ISOP_ISOE.txt", 131043,
-                "bdd3a7758994270fb7b41d70b3c0d52a6490c26aaaa1edfb53ac15c9a13c9fd7"),
-    _split_file("test_set_audio_file_ids.txt", 135888,
-                "cb78c9bee50a067e0e05639669f12a6588d87d465091b5aca818c51dc4db2af3"),
-    _split_file("test_set_acoustic_scene_labels.txt", 43633,
-                "c4f01a8ac43db48fae5353710a2340648e1c3c4420ed2e6bacda3feaa43c2c55"),
-    _split_file("test_set_audio_event_labels.txt", 265362,
-                "f16beae61229ad04d9fb77703f218b5201fb83b9f6bc207d93f9f9eca6bd0aaa"),
-    _split_file("test_set_PAQ_8D_AQs.txt", 718776,
-                "44871718978f6c7c70e26a601309f75cecf7604fd11aded8de31d0a1bf70d344"),
-    _split_file("test_set_ISOP_ISOE.txt", 185925,
-                "fbc23045e95cb1a39a1dfa711716ab6b7bd730b8544a3fc3778a5e1bcceb0dfc"),
-    PinnedFile("annotated_USotW_scene_labels.txt", f"{ALL_ARAUS_FOLDER}/annotated_USotW_scene_labels.txt", 4983,
-               "sha256:8a03bc3dd2bb88637341e4ee4f83396db6a92a6e539d0c3823c764cd83edd7ec"),
-)
 
 
 class DownloadError(UserError):
@@ -118,6 +73,8 @@ class EnvironmentFault(DownloadError):
 
 @dataclass
 class FetchResult:
+    """What became of one file of a batch: its name, status, bytes fetched, error and final path."""
+
     name: str
     status: str        # "present" (kept, pin ok), "downloaded", "resumed", "failed"
     fetched_bytes: int = 0
@@ -155,8 +112,8 @@ def _candidates(base: str, spec: PinnedFile) -> list[str]:
     if is_url(base):
         root = base if base.endswith("/") else base + "/"
         return [urllib.parse.urljoin(root, urllib.parse.quote(p)) for p in (spec.release_path, spec.name)]
-    root = Path(base).expanduser()
-    return [str(root / spec.release_path), str(root / spec.name)]
+    folder = Path(base).expanduser()
+    return [str(folder / spec.release_path), str(folder / spec.name)]
 
 
 def check_source(base: str, option: str) -> None:
@@ -466,41 +423,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
     failed = [r for r in results if r.status == "failed"]
     if failed:
         more = f" (and {len(failed) - 1} more file(s) failed)" if len(failed) > 1 else ""
-        raise DownloadError(failed[0].error + more)
+        first_error = failed[0].error
+        assert first_error is not None  # a failed result always carries its one-line error
+        raise DownloadError(first_error + more)
     return results
-
-
-# ---------------------------------------------------------------------------------------------
-# The label files
-# ---------------------------------------------------------------------------------------------
-
-def download_labels(dest: Path | str, base: str | None = None, *, progress: bool = True,
-                    timeout: float = 60.0, files: Iterable[PinnedFile] = LABEL_FILES) -> list[FetchResult]:
-    """Fetch the label files into ``dest``; returns one :class:`FetchResult` per file.
-
-    Keeps going past a failing file; when any failed, raises :class:`DownloadError` at the end, whose
-    one-line message names the first failing file and how many others failed.
-    """
-    dest = output_folder(dest, "--labels-to", DownloadError, create=False)
-    return fetch_files(files, dest, base or DEFAULT_BASE_URL, option="--base-url", progress=progress,
-                       timeout=timeout, title="ARAUS labels", dest_option="--labels-to")
-
-
-def verify_labels(folder: Path | str, files: Iterable[PinnedFile] = LABEL_FILES) -> dict[str, bool]:
-    """``{name: pin matches}`` for the files present in ``folder`` (missing ones map to False)."""
-    folder = Path(folder)
-    return {f.name: pin_matches(folder / f.name, f) for f in files}
-
-
-def copy_tree_mirror(src: Path | str, dest: Path | str, layout: str = "release",
-                     files: Iterable[PinnedFile] = LABEL_FILES) -> Path:
-    """Lay out a mirror of the files found flat in ``src`` (for tests and offline installs).
-
-    ``layout="release"`` reproduces the release repository's folders; ``"flat"`` puts all in one folder.
-    """
-    src, dest = Path(src), Path(dest)
-    for spec in files:
-        rel = spec.release_path if layout == "release" else spec.name
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src / spec.name, dest / rel)
-    return dest

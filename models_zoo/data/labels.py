@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ class LabelError(ValueError):
 
 @dataclass(frozen=True)
 class SplitFiles:
+    """The five label files of one split: ``paths`` maps each role (ids, scene, events, AQs, ISO) to its file."""
     split: str
     paths: dict[str, Path]
 
@@ -69,6 +71,15 @@ def check_label_folder(folder: Path | str) -> None:
 
 
 def split_files(folder: Path | str, split: str) -> SplitFiles:
+    """The label files of ``split`` (an alias such as ``train`` is resolved) in ``folder``; none need exist.
+
+    Args:
+        folder: the ARAUS label folder.
+        split: ``training``, ``validation`` or ``test`` (or an alias of :data:`SPLIT_ALIASES`).
+
+    Returns:
+        The split's canonical name and the path of each file role of :data:`FILE_PATTERNS`.
+    """
     split = SPLIT_ALIASES.get(split, split)
     folder = Path(folder)
     return SplitFiles(split, {role: folder / pat.format(split=split) for role, pat in FILE_PATTERNS.items()})
@@ -89,7 +100,7 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def _numbers(path: Path, lines: list[str], width: int, lo: float | None, hi: float | None) -> np.ndarray:
+def _numbers(path: Path, lines: list[str], width: int, lo: float, hi: float) -> np.ndarray:
     out = np.empty((len(lines), width), dtype=np.float64)
     for i, line in enumerate(lines):
         parts = clean_cell(line).split()
@@ -103,7 +114,7 @@ def _numbers(path: Path, lines: list[str], width: int, lo: float | None, hi: flo
                 raise LabelError(path, i + 1, f"{tok!r} is not a number", "write a decimal number") from None
             if not math.isfinite(v):
                 raise LabelError(path, i + 1, f"{tok!r} is not a finite number", "write a finite number")
-            if lo is not None and not (lo <= v <= hi):
+            if not (lo <= v <= hi):
                 raise LabelError(path, i + 1, f"rating {v:g} is outside {lo:g}-{hi:g}",
                                  f"ratings must lie between {lo:g} and {hi:g}")
             out[i, j] = v
@@ -159,7 +170,7 @@ def read_labels(folder: Path | str, splits=SPLITS) -> pd.DataFrame:
     frame = pd.concat(frames, ignore_index=True)
     dup = frame["clip"].duplicated()
     if dup.any():
-        first = frame.loc[dup.idxmax()]
+        first = frame[dup].iloc[0]
         raise LabelError(Path(folder) / FILE_PATTERNS["ids"].format(split=first["split"]), None,
                          f"clip id {first['clip']!r} appears more than once", "each clip id must be unique")
     return frame
@@ -167,7 +178,7 @@ def read_labels(folder: Path | str, splits=SPLITS) -> pd.DataFrame:
 
 def summarise(frame: pd.DataFrame) -> dict:
     """Counts per split, per scene and per event, for `soundaq data check`."""
-    out = {"clips": len(frame), "splits": {}}
+    out: dict[str, Any] = {"clips": len(frame), "splits": {}}
     for split, part in frame.groupby("split", sort=False):
         out["splits"][split] = {
             "clips": len(part),

@@ -42,6 +42,12 @@ class RunningMoments:
         self.m2 = np.zeros(width, dtype=np.float64)
 
     def update(self, block) -> None:
+        """Merge the rows of ``block`` (reshaped to ``[rows, width]``) into the running mean and variance.
+
+        Args:
+            block: an array whose last axis (after reshaping) is the ``width`` columns, e.g. log-mel
+                ``[T, 64]`` or loudness ``[T, 1]``; an empty block changes nothing.
+        """
         x = np.asarray(block, dtype=np.float64).reshape(-1, self.width)
         n = x.shape[0]
         if n == 0:
@@ -56,6 +62,11 @@ class RunningMoments:
 
     @property
     def std(self) -> np.ndarray:
+        """Population standard deviation per column (``sqrt(M2 / n)``).
+
+        Raises:
+            ValueError: no rows were merged yet.
+        """
         if self.count == 0:
             raise ValueError("no data")
         return np.sqrt(self.m2 / self.count)
@@ -80,7 +91,7 @@ def compute_norm_stats(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict:
     }
 
 
-def validate_norm_stats(stats: Mapping, where: str = "normalisation statistics") -> dict:
+def validate_norm_stats(stats: object, where: str = "normalisation statistics") -> dict:
     """Check shape and values; return a clean dict (lists of floats). Raises :class:`NormStatsError`."""
     fix = ('fix: give a JSON file shaped {"log_mel": {"mean": [64], "std": [64]}, '
            '"loudness": {"mean": [1], "std": [1]}}')
@@ -153,11 +164,13 @@ class Normaliser:
         self.loud_scale = np.float32(1.0) / np.maximum(np.asarray(stats["loudness"]["std"], np.float32), STD_FLOOR)
 
     def mel(self, x) -> np.ndarray:
+        """Normalise log-mel features ``[..., 64]`` (float32, a new array)."""
         out = np.asarray(x, dtype=np.float32) - self.mel_mean
         out *= self.mel_scale
         return out
 
     def loudness(self, x) -> np.ndarray:
+        """Normalise loudness features ``[..., 1]`` in sone (float32, a new array)."""
         out = np.asarray(x, dtype=np.float32) - self.loud_mean
         out *= self.loud_scale
         return out

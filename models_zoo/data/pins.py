@@ -27,10 +27,12 @@ class PinnedFile:
 
     @property
     def algorithm(self) -> str:
+        """The pin's algorithm: ``sha256`` or ``gitblob``."""
         return self.pin.partition(":")[0]
 
     @property
     def digest(self) -> str:
+        """The pin's hex digest."""
         return self.pin.partition(":")[2]
 
     @property

@@ -1,11 +1,11 @@
 """The embedded synthetic set written in ARAUS's own component layout, so both protocols run offline.
 
 Nothing here is real data. The sound generators, calibration and rating rule are those of the
-embedded set (:mod:`soundaq.models_zoo.data.synthetic`); what changes is the structure, which
-follows ARAUS (Ooi et al. 2023, repository ``ntudsp/araus-dataset-baseline-models``):
+embedded set (:mod:`soundaq.models_zoo.data.synthetic_sounds`, :mod:`~.synthetic_rule`); what
+changes is the structure, which follows ARAUS (Ooi et al. 2023, repository ``ntudsp/araus-dataset-baseline-models``):
 
 * **base recordings** (``soundscapes/``, 30 s, 44.1 kHz, two channels, 16-bit WAV): per fold 0-5,
-  ``recordings`` synthetic scenes (:func:`synthetic.draw_mix` of their own indices), disjoint across
+  ``recordings`` synthetic scenes (:func:`synthetic_mix.draw_mix` of their own indices), disjoint across
   folds; fold 0 holds recordings no other fold uses (ARAUS's independent test set). The second
   channel is the first delayed by 0-30 samples (up to 0.7 ms, an interaural delay) and 1.5 dB
   apart at most; each file is scaled to a peak of -6 dBFS and ``gain_s`` (``data/soundscapes.csv``)
@@ -19,10 +19,10 @@ follows ARAUS (Ooi et al. 2023, repository ``ntudsp/araus-dataset-baseline-model
   (``ARAUS_<fold*1000 + p + 1>``), in groups of ``raters`` that rate the same ``stimuli`` stimuli, each
   a (recording, masker, signal-to-masker ratio) of that fold with the ratio drawn from ARAUS's
   -6, -3, 0, 3, 6 dB (those that keep the masker within its calibrated 46-83 dB). Each row's rating
-  is :func:`synthetic.aq_expectation` of the stimulus (the recording's sources plus the masker's
+  is :func:`synthetic_rule.aq_expectation` of the stimulus (the recording's sources plus the masker's
   source at its level; N5 from the stimulus' own loudness) plus the rater's bias (sd
-  :data:`synthetic.RATER_BIAS_SD`, fixed per rater) and per-item noise (sd
-  :data:`synthetic.RATER_NOISE_SD`), rounded to an integer 1-5;
+  :data:`synthetic_rule.RATER_BIAS_SD`, fixed per rater) and per-item noise (sd
+  :data:`synthetic_rule.RATER_NOISE_SD`), rounded to an integer 1-5;
 * **labels** (``labels/``, the SoundSCaper label files the ``araus`` source joins with ``--labels``):
   the recording's scene, the events of its sources and of the masker's (the label hierarchy kept),
   split as the published SoundSCaper split is: fold 0 in test, and per fold 1-5 one rater of five in
@@ -49,6 +49,9 @@ from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_tex
 from soundaq.base.vocab import EVENTS, QUALITIES, iso_coordinates
 from soundaq.models_zoo.data import araus_components as ac
 from soundaq.models_zoo.data import synthetic as syn
+from soundaq.models_zoo.data import synthetic_mix as mixes
+from soundaq.models_zoo.data import synthetic_rule as rule
+from soundaq.models_zoo.data import synthetic_sounds as sounds
 
 #: Bump when anything that changes the written files changes (part of the folder name).
 LAYOUT_VERSION = 1
@@ -80,6 +83,11 @@ class LayoutSize:
     raters: int = 5
 
     def check(self) -> None:
+        """Check the sizes.
+
+        Raises:
+            SyntheticArausError: a size is out of range, or fewer than 5 participants per fold.
+        """
         if not (1 <= self.recordings < 1000 and 1 <= self.participants < 1000 and 1 <= self.stimuli < 100
                 and 1 <= self.raters):
             raise SyntheticArausError(f"{self}: sizes out of range; fix: 1-999 recordings and participants per "
@@ -89,6 +97,7 @@ class LayoutSize:
                                       "5 per fold (training, validation and test raters); fix: ask for at least 5")
 
     def key(self, seed: int) -> str:
+        """Folder name of the set of these sizes and ``seed`` (layout version included)."""
         return (f"araus-v{LAYOUT_VERSION}-r{self.recordings}-p{self.participants}-s{self.stimuli}"
                 f"-k{self.raters}-seed{seed}")
 
@@ -104,30 +113,35 @@ def _level(x: np.ndarray, ppu: float) -> float:
     over every sample and channel).
     """
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return 20.0 * math.log10(max(rms * ppu, 1e-12) / syn.P_REF)
+    return 20.0 * math.log10(max(rms * ppu, 1e-12) / sounds.P_REF)
 
 
 def scape_name(fold: int, j: int, size: LayoutSize) -> str:
+    """File name of base recording ``j`` of ``fold``, in ARAUS's naming (``R0001_segment_binaural_44100_1.wav``)."""
     return f"R{fold * size.recordings + j + 1:04d}_segment_binaural_44100_1.wav"
 
 
 def masker_class(fold: int, j: int, size: LayoutSize) -> str:
+    """ARAUS masker class of masker ``j`` of ``fold`` (the classes of :data:`MASKER_SOURCES` in turn)."""
     return tuple(MASKER_SOURCES)[(fold * size.recordings + j) % len(MASKER_SOURCES)]
 
 
 def masker_name(fold: int, j: int, size: LayoutSize) -> str:
+    """File name of masker ``j`` of ``fold``, in ARAUS's naming (``<class>_<number>.wav``)."""
     return f"{masker_class(fold, j, size)}_{fold * size.recordings + j + 1:05d}.wav"
 
 
-def scape_mix(seed: int, fold: int, j: int) -> syn.Mix:
-    return syn.draw_mix(seed, _SCAPE + fold * 1000 + j)
+def scape_mix(seed: int, fold: int, j: int) -> mixes.Mix:
+    """The synthetic scene of base recording ``j`` of ``fold`` (its own clip index range)."""
+    return mixes.draw_mix(seed, _SCAPE + fold * 1000 + j)
 
 
-def masker_mix(seed: int, fold: int, j: int, size: LayoutSize) -> syn.Mix:
+def masker_mix(seed: int, fold: int, j: int, size: LayoutSize) -> mixes.Mix:
+    """The single-source mix of masker ``j`` of ``fold``, rendered at ``MASKER_RENDER_DB`` without gaps."""
     src = MASKER_SOURCES[masker_class(fold, j, size)]
     index = _MASKER + fold * 1000 + j
-    return syn.Mix(index, seed, masker_name(fold, j, size), "park", "training", {src: MASKER_RENDER_DB}, (),
-                   MASKER_RENDER_DB)
+    return mixes.Mix(index, seed, masker_name(fold, j, size), "park", "training", {src: MASKER_RENDER_DB}, (),
+                     MASKER_RENDER_DB)
 
 
 def _write_wav(path: Path, samples: np.ndarray) -> np.ndarray:
@@ -135,7 +149,7 @@ def _write_wav(path: Path, samples: np.ndarray) -> np.ndarray:
     import soundfile as sf
 
     with atomic_path(path, suffix=".wav") as tmp:
-        sf.write(str(tmp), samples, syn.SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        sf.write(str(tmp), samples, mixes.SAMPLE_RATE, subtype="PCM_16", format="WAV")
     return sf.read(str(path), dtype="float64", always_2d=True)[0]
 
 
@@ -153,11 +167,11 @@ def make_soundscape(root: Path, seed: int, fold: int, j: int, size: LayoutSize, 
     """Render (or reuse) one base recording; its soundscapes.csv row (``gain_s``, ``insitu_leq``, scene)."""
     mix = scape_mix(seed, fold, j)
     path = root / ac.SOUNDSCAPE_DIR / scape_name(fold, j, size)
-    x = syn.render(mix).astype(np.float64)
-    insitu = round(syn.level_db_spl(x), 2)
+    x = sounds.render(mix).astype(np.float64)
+    insitu = round(sounds.level_db_spl(x), 2)
     data = _read_if_complete(path, 2) if reuse else None
     if data is None:
-        rng = syn._rng(seed, mix.index, 5)
+        rng = mixes.clip_rng(seed, mix.index, 5)
         right = np.roll(x, int(rng.integers(0, 31))) * 10 ** (float(rng.uniform(-1.5, 1.5)) / 20.0)
         stereo = np.stack([x, right], axis=1)
         data = _write_wav(path, stereo * (FILE_PEAK / float(np.max(np.abs(stereo)))))
@@ -172,7 +186,7 @@ def make_masker(root: Path, seed: int, fold: int, j: int, size: LayoutSize, ppu:
     path = root / ac.MASKER_DIR / mix.clip
     data = _read_if_complete(path, 1) if reuse else None
     if data is None:
-        x = syn.render(mix).astype(np.float64)
+        x = sounds.render(mix).astype(np.float64)
         data = _write_wav(path, x * (FILE_PEAK / float(np.max(np.abs(x)))))
     file_db = _level(data, ppu)
     row: dict = {"masker": path.name, "class": masker_class(fold, j, size), "fold": fold,
@@ -199,7 +213,7 @@ def fold_stimuli(seed: int, fold: int, size: LayoutSize, scapes: list[dict]) -> 
         if pair not in order:
             leq = scapes[pair[0]]["insitu_leq"]
             allowed = [s for s in SMRS if round(leq - s) in CALIBRATED_LEVELS]
-            rng = syn._rng(seed, _COMBO + fold * 1000 + pair[0] * 100 + pair[1], 4)
+            rng = mixes.clip_rng(seed, _COMBO + fold * 1000 + pair[0] * 100 + pair[1], 4)
             order[pair] = [int(v) for v in rng.permutation(allowed)]
         n = seen.get(pair, 0)
         seen[pair] = n + 1
@@ -214,19 +228,19 @@ def published_split(fold: int, p: int) -> str:
     return "validation" if fold == 1 and p % 5 == 1 else "training"
 
 
-def stimulus_events(scape: syn.Mix, masker: syn.Mix) -> tuple[str, ...]:
+def stimulus_events(scape: mixes.Mix, masker: mixes.Mix) -> tuple[str, ...]:
     """Events of a stimulus: the recording's (silence gaps are filled by the masker) and the masker's."""
-    present = {e for src in (*scape.levels, *masker.levels) for e in syn.SOURCE_EVENTS[src]}
+    present = {e for src in (*scape.levels, *masker.levels) for e in mixes.SOURCE_EVENTS[src]}
     return tuple(e for e in EVENTS if e in present)
 
 
-def stimulus_levels(scape: syn.Mix, masker: syn.Mix, masker_db: float) -> dict[str, float]:
+def stimulus_levels(scape: mixes.Mix, masker: mixes.Mix, masker_db: float) -> dict[str, float]:
     """The rule's source levels of a stimulus: the recording's, with the masker's source at its level
     (summed energetically with the recording's own source of that kind).
     """
     levels = dict(scape.levels)
     src = next(iter(masker.levels))
-    levels[src] = syn._energy_sum([masker_db, *([levels[src]] if src in levels else [])])
+    levels[src] = mixes.energy_sum([masker_db, *([levels[src]] if src in levels else [])])
     return levels
 
 
@@ -252,8 +266,8 @@ def _responses(seed: int, size: LayoutSize, scapes: dict, maskers: dict) -> list
 def _rate(seed: int, row: dict, expected: dict[str, float]) -> dict[str, int]:
     """One rater's integer 1-5 ratings: the rule's expectation + the rater's bias + per-item noise."""
     pid = int(row["participant"].split("_")[-1])
-    bias = syn._rng(seed, _RATER + pid, 2).normal(0.0, syn.RATER_BIAS_SD)
-    noise = syn._rng(seed, _RATER + pid, 3, int(row["stimulus_index"])).normal(0.0, syn.RATER_NOISE_SD, len(QUALITIES))
+    bias = mixes.clip_rng(seed, _RATER + pid, 2).normal(0.0, rule.RATER_BIAS_SD)
+    noise = mixes.clip_rng(seed, _RATER + pid, 3, int(row["stimulus_index"])).normal(0.0, rule.RATER_NOISE_SD, len(QUALITIES))
     mu = np.array([expected[q] for q in QUALITIES])
     return {q: int(v) for q, v in zip(QUALITIES, np.clip(np.rint(mu + bias + noise), 1, 5))}
 
@@ -277,7 +291,7 @@ def _stimulus_n5(root: Path, rows: list[dict], cache_dir, bar, task) -> dict:
     out = {}
     for clip, (stimulus, _, masker_db) in plans.items():
         _, loud = reader.load(clip)
-        out[stimulus] = (syn.n5(loud), masker_db)
+        out[stimulus] = (rule.n5(loud), masker_db)
         bar.advance(task)
     return out
 
@@ -325,6 +339,7 @@ class ArausLayoutSet:
 
     @property
     def labels_dir(self) -> Path:
+        """The SoundSCaper label files of the set (what ``--labels`` takes)."""
         return self.root / "labels"
 
 
@@ -397,7 +412,7 @@ def prepare_araus_layout(cache_dir: Path | str | None = None, size: LayoutSize |
     for r in rows:
         clip_n5, masker_db = n5s[r["stimulus"]]
         scape, masker = r["scape"]["mix"], r["masker_row"]["mix"]
-        r.update(_rate(seed, r, syn.aq_expectation(stimulus_levels(scape, masker, masker_db), False, clip_n5)))
+        r.update(_rate(seed, r, rule.aq_expectation(stimulus_levels(scape, masker, masker_db), False, clip_n5)))
         r["events"] = stimulus_events(scape, masker)
     _tables(root, rows, flat_s, flat_m)
     _label_files(root / "labels", rows)

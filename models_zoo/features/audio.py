@@ -33,7 +33,7 @@ ARAUS_DBFS_OFFSET = 103.0329
 
 
 def load_audio(path: Path | str, span: tuple[float, float] | None = None,
-               channels: str = "auto") -> tuple[np.ndarray, int]:
+               channels: str | tuple[int, ...] = "auto") -> tuple[np.ndarray, int]:
     """Read any file libsndfile understands (WAV, FLAC, OGG, RF64, W64, ...), or a window of it.
 
     The file is opened by :func:`open_audio` (the one opener every command uses: header checks and
@@ -71,6 +71,7 @@ def load_audio(path: Path | str, span: tuple[float, float] | None = None,
 
 
 def rms(samples: np.ndarray) -> float:
+    """Root mean square of ``samples`` (any shape, computed in float64), in the samples' unit."""
     return float(np.sqrt(np.mean(np.square(np.asarray(samples, dtype=np.float64)))))
 
 

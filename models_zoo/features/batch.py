@@ -16,6 +16,7 @@ import time
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from soundaq.base.engine import Engine, UnitFailed, open_engine
 from soundaq.base.errors import UserError, first_line, one_line
@@ -50,7 +51,7 @@ def _extract(path: str, out_file: str, cache_root: str | None, backend: str, pas
     from soundaq.models_zoo.features.opener import AudioWarning
 
     t0 = time.perf_counter()
-    entry = {"input": path, "output": Path(out_file).name}
+    entry: dict[str, Any] = {"input": path, "output": Path(out_file).name}
     try:
         cache = FeatureCache(cache_root, backend=backend,
                              calibration=Calibration(pascal_per_unit, source=calibration_source), channels=channels)
@@ -97,7 +98,7 @@ def _stats_csv(entries: list[dict], stats: dict[str, list[dict]]) -> str:
 
 
 def _versions() -> dict:
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for name in ("soundaq", "numpy", "scipy", "soundfile", "soxr", "numba", "mosqito"):
         try:
             out[name] = version(name)
@@ -122,6 +123,7 @@ def extract_files(inputs: list[Path], out: Path, *, calibration=None, backend: s
         cache_root: the feature cache (None: none read or written).
         workers: parallel worker processes.
         loudness_stats: also write ``loudness_stats.csv`` (N5, N10, Nmax, mean N per window and file).
+        progress: show a progress bar.
         channels: the channel policy (``auto``, ``mean``, ``1,2``;
             :func:`~soundaq.models_zoo.features.opener.parse_channels`); the opener's notes on a file
             (a repaired header, silent tracks left out) go to its manifest entry's ``notes``.
@@ -152,7 +154,9 @@ def _extract_all(inputs, out: Path, engine: Engine, calibration, backend: str, c
     from soundaq.models_zoo.features import feature_parameters
 
     files = expand_inputs(inputs)
-    jobs, entries, seen = [], [], {}
+    jobs: list[tuple] = []
+    entries: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}
     for path in files:
         name = f"{path.stem}.npz"
         if name in seen:
@@ -173,9 +177,9 @@ def _extract_all(inputs, out: Path, engine: Engine, calibration, backend: str, c
             "free memory on the Ray nodes, or run the same command again"
         for index, entry in engine.run(_extract, jobs):
             if isinstance(entry, UnitFailed):   # a worker died (killed, out of memory): report, keep going
-                path, out_file = jobs[index][:2]
-                entry = {"input": path, "output": Path(out_file).name, "status": "failed",
-                         "error": f"{path}: {entry.why}; fix: {fix}"}
+                job_path, out_file = jobs[index][:2]
+                entry = {"input": job_path, "output": Path(out_file).name, "status": "failed",
+                         "error": f"{job_path}: {entry.why}; fix: {fix}"}
             entries.append(entry)
             bar.advance(task)
 

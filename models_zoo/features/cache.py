@@ -12,6 +12,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def feature_parameters(backend: str = "fast", calibration: Calibration | None = 
                        field: str = "free") -> dict:
     """Everything that determines the features of a file, besides its content."""
     calibration = calibration or Calibration.default()
-    params = {
+    params: dict[str, Any] = {
         "code_version": FEATURE_CODE_VERSION,
         "window_seconds": WINDOW_SECONDS,
         "log_mel": {"sample_rate": logmel.MEL_SAMPLE_RATE, "resampler": logmel.RESAMPLER,
@@ -60,6 +61,13 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class ClipFeatures:
+    """The features of one audio file, per 30-s window, with where they came from.
+
+    ``key`` is the cache key (audio content + parameters), ``audio_sha256`` the file's digest,
+    ``status`` whether they were computed, read from the cache or recomputed over a bad entry, and
+    ``sample_rate``/``seconds`` the file's rate (Hz) and duration (s).
+    """
+
     mel: np.ndarray        # float32 [windows, 3001, 64]
     loudness: np.ndarray   # float32 [windows, 15000, 1]
     key: str
@@ -107,9 +115,15 @@ class FeatureCache:
         self.write_errors: list[str] = []
 
     def key_for_sha(self, audio_sha256: str) -> str:
+        """The cache key of audio with this sha256 under this cache's parameters (hex sha256)."""
         return hashlib.sha256(f"{audio_sha256}\n{self._params_json}".encode()).hexdigest()
 
     def entry_path(self, key: str) -> Path:
+        """Where the entry of ``key`` lives: ``<root>/<key[:2]>/<key>.npz``.
+
+        Raises:
+            ValueError: the cache has no root folder (compute-only).
+        """
         if self.root is None:
             raise ValueError("this cache has no root folder")
         return self.root / key[:2] / f"{key}.npz"

@@ -7,6 +7,7 @@ Each window is then processed exactly like one 30-s ARAUS clip.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,8 @@ def window_loudness_statistics(loud: np.ndarray, seconds: float) -> list[dict]:
         loud = loud[:, :, 0]
     if loud.ndim != 2 or loud.shape[0] == 0:
         raise ValueError(f"expected loudness [windows, frames], got shape {loud.shape}")
-    rows, pooled = [], []
+    rows: list[dict[str, Any]] = []
+    pooled: list[np.ndarray] = []
     for w in range(loud.shape[0]):
         start = w * WINDOW_SECONDS
         covered = min(WINDOW_SECONDS, seconds - start) if seconds > 0 else WINDOW_SECONDS

@@ -31,6 +31,7 @@ def hz_to_mel(hz):
 
 
 def mel_to_hz(mel):
+    """Inverse of :func:`hz_to_mel`: Slaney mel (librosa's, ``htk=False``) to Hz."""
     import librosa
 
     return librosa.mel_to_hz(np.asarray(mel, dtype=np.float64), htk=False)

@@ -96,7 +96,10 @@ def specific_loudness(pascals, sample_rate: int, backend: str = "fast", field: s
     windows.
 
     Args:
-        pascals, sample_rate, backend, field: as :func:`loudness`.
+        pascals: float [n] sound pressure (Pa) at ``sample_rate`` Hz, any rate.
+        sample_rate: Hz.
+        backend: "fast" or "mosqito".
+        field: "free" or "diffuse".
 
     Returns:
         float64 ``[240, frames]`` in sone/Bark.
@@ -130,7 +133,9 @@ def stationary_loudness(pascals, sample_rate: int, field: str = "free", backend:
     third-octave filters, so the two agree to the standard's tolerance, not to the last digit.
 
     Args:
-        pascals: [n] sound pressure in Pa; sample_rate: Hz; field: ``free`` or ``diffuse``;
+        pascals: [n] sound pressure in Pa.
+        sample_rate: Hz.
+        field: ``free`` or ``diffuse``.
         backend: ``fast`` or ``mosqito``.
 
     Returns:
@@ -154,7 +159,8 @@ def stationary_loudness_from_levels(levels_db, field: str = "free") -> Stationar
     e.g. measured with a class 1 sound level meter; ISO 532-1 Annex B.2 test signal 1 is such a spectrum.
 
     Args:
-        levels_db: [28] band levels in dB SPL; field: ``free`` or ``diffuse``.
+        levels_db: [28] band levels in dB SPL.
+        field: ``free`` or ``diffuse``.
 
     Returns:
         :class:`StationaryLoudness` (N in sone, N' [240] in sone/Bark).
@@ -182,6 +188,7 @@ class LoudnessStatistics:
     Nmean: float
 
     def as_dict(self) -> dict[str, float]:
+        """The four values by name (sone), for table rows."""
         return {"N5": self.N5, "N10": self.N10, "Nmax": self.Nmax, "Nmean": self.Nmean}
 
 

@@ -145,6 +145,7 @@ class AudioSource:
 
     @property
     def duration_s(self) -> float:
+        """Length of the audio in seconds (frames over the sample rate)."""
         return self.frames / float(self.rate)
 
     @contextmanager

@@ -69,6 +69,7 @@ class WavData:
 
     @property
     def declared_frames(self) -> int:
+        """Whole frames the header declares (the data chunk's stated size over the block alignment)."""
         return self.declared // max(1, self.block_align)
 
 
@@ -147,16 +148,24 @@ class OffsetFile:
         self._fh.seek(offset)
 
     def seek(self, pos: int, whence: int = 0) -> int:
+        """Move to ``pos`` relative to ``whence`` (0 start, 1 current, 2 end), counted from ``offset``.
+
+        Returns:
+            The new position, counted from ``offset``.
+        """
         if whence == 0:
             pos += self._offset
         self._fh.seek(pos, whence)
         return self.tell()
 
     def tell(self) -> int:
+        """The current position, counted from ``offset``."""
         return self._fh.tell() - self._offset
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes from the current position (all that remain when ``n`` is -1)."""
         return self._fh.read(n)
 
     def close(self) -> None:
+        """Close the underlying file."""
         self._fh.close()

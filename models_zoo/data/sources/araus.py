@@ -61,28 +61,39 @@ class ArausSource(DataSource):
         self._reader: Any = None
 
     def splits(self) -> tuple[str, ...]:
+        """The splits whose clip-id file is present in the label folder."""
         return tuple(s for s in SPLITS if split_files(self.labels_dir, s).paths["ids"].exists())
 
     def labels(self, split: str):
+        """The tidy label table of ``split``, read from the paper's label files.
+
+        Raises:
+            LabelError: a label file is missing or malformed (one line naming the file, the line and the fix).
+        """
         return read_split(self.labels_dir, split)
 
     def reader(self):
+        """The feature reader: the release-layout feature folder, or the audio folder (features cached)."""
         if self._reader is None:
             self._reader = (FeatureFolder(self.features_dir) if self.features_dir is not None
                             else AudioFolder(self.audio_dir, self.cache_dir, self.calibration))
         return self._reader
 
     def data_label(self) -> str:
+        """The data column of tables made from this source: ``ARAUS (SoundSCaper split)``."""
         return "ARAUS (SoundSCaper split)"
 
     def identity(self) -> str:
+        """The reader's identity (changes with the features or audio the clips are read from)."""
         return self.reader().identity()
 
     def describe(self) -> dict:
+        """The label, feature and audio folders, for provenance."""
         return {"labels_dir": str(self.labels_dir),
                 "features_dir": str(self.features_dir) if self.features_dir else None,
                 "audio_dir": str(self.audio_dir) if self.audio_dir else None}
 
     def missing_split(self, split: str) -> DataError:
+        """The one-line error for a split whose label files are missing, with the command that fetches them."""
         return DataError(f"{self.labels_dir}: the {split} split's files are missing; fix: "
                          "`soundaq data download --labels-to DIR` fetches all of them")

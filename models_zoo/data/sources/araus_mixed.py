@@ -75,6 +75,7 @@ class MixedStimuli:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def missing(self, clip: str) -> str | None:
+        """What stops ``clip`` being mixed: its missing component file, the responses table when it has no valid row, or None."""
         plan = self.plans.get(clip)
         if plan is None:
             return f"{self.root / ac.DATA_DIR / 'responses.csv'} (no valid row for {clip})"
@@ -108,6 +109,7 @@ class MixedStimuli:
         return mel, loud
 
     def identity(self) -> str:
+        """The reader's identity: the ARAUS folder and the feature parameters (the cache key covers the content)."""
         return f"araus-components:{self.root.resolve()}:{feature_params_key(self.calibration)}"
 
     def fingerprint(self, clips) -> list[str]:
@@ -212,6 +214,7 @@ class ArausComponentsSource(DataSource):
 
     @property
     def paper_split(self) -> bool:  # type: ignore[override]
+        """True when the SoundSCaper labels are joined to a real ARAUS download (the paper's test split)."""
         return self.labels_dir is not None and self.generated is None
 
     @property
@@ -221,6 +224,7 @@ class ArausComponentsSource(DataSource):
 
     @property
     def tasks(self) -> tuple[str, ...]:
+        """Every label group with SoundSCaper labels joined; only the qualities (from the responses) without."""
         return ("scene", "events", "qualities") if self.labels_dir is not None else ("qualities",)
 
     def _warn(self, line: str) -> None:
@@ -266,22 +270,30 @@ class ArausComponentsSource(DataSource):
         return joined
 
     def splits(self) -> tuple[str, ...]:
+        """The splits that have at least one stimulus (the tables are read on first use)."""
         self.prepare()
         assert self._table is not None
         return tuple(s for s in ("training", "validation", "test") if (self._table["split"] == s).any())
 
     def labels(self, split: str):
+        """The tidy table of ``split``: one row per stimulus, labels joined when a label folder was given.
+
+        Raises:
+            StimulusError: a missing or unreadable table; LabelError: a bad label folder (one line).
+        """
         self.prepare()
         assert self._table is not None
         return self._table[self._table["split"] == split].reset_index(drop=True)
 
     def reader(self) -> MixedStimuli:
+        """The reader that mixes each stimulus from its components and caches its features."""
         if self._reader is None:
             self.prepare()
             self._reader = MixedStimuli(self.root, self._plans, self.cache_dir, self.calibration)
         return self._reader
 
     def data_label(self) -> str:
+        """The data column: ARAUS (or the generated set's label) and which split protocol."""
         split = "SoundSCaper split" if self.labels_dir is not None else "ARAUS folds: test 0, validation 1"
         if self.generated is not None:
             split = "SoundSCaper-style split" if self.labels_dir is not None else split
@@ -289,16 +301,19 @@ class ArausComponentsSource(DataSource):
         return f"ARAUS from its components ({split})"
 
     def identity(self) -> str:
+        """The reader's identity, digests of the three tables and the label folder."""
         tables = "|".join(sha256_file(self.root / ac.DATA_DIR / f"{t}.csv")[:16]
                           for t in ("responses", "soundscapes", "maskers"))
         labels = str(self.labels_dir.resolve()) if self.labels_dir is not None else "-"
         return f"{self.reader().identity()}|{tables}|labels:{labels}"
 
     def describe(self) -> dict:
+        """The ARAUS and label folders and how many response rows were left out, for provenance."""
         return {"labels_dir": str(self.labels_dir) if self.labels_dir else None, "features_dir": None,
                 "audio_dir": None, "araus_dir": str(self.root), "left_out_rows": len(self.left_out)}
 
     def missing_split(self, split: str) -> DataError:
+        """The one-line error for a split no stimulus falls in, naming the label folder or the responses table."""
         where = self.labels_dir if self.labels_dir is not None else self.root / ac.DATA_DIR / "responses.csv"
         return DataError(f"{where}: no {split} clip among the stimuli; fix: check the label folder "
                          "(`soundaq data download --labels-to DIR`) and the ARAUS download")

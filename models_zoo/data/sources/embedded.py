@@ -42,31 +42,38 @@ class EmbeddedSource(DataSource):
         return self.embedded
 
     def splits(self) -> tuple[str, ...]:
+        """All three splits (the generator gives every scene a training, validation and test clip)."""
         return SPLITS
 
     def labels(self, split: str):
+        """The tidy label table of ``split`` from the generated label files (generated on first use)."""
         return read_split(self.prepare().labels_dir, split)
 
     def reader(self) -> FeatureFolder:
+        """The reader of the set's feature folder (``.npy`` per clip)."""
         return FeatureFolder(self.prepare().features_dir)
 
     def data_label(self) -> str:
+        """The data column: ``synthetic (soundaq embedded set v<version>, <n> clips, seed <seed>)``."""
         from soundaq.models_zoo.data import synthetic
 
         return synthetic.data_label(self.n_clips, self.seed)
 
     def identity(self) -> str:
+        """``embedded:<key>`` (generator version, size, seed and feature parameters)."""
         from soundaq.models_zoo.data import synthetic
 
         return f"embedded:{synthetic.embedded_key(self.n_clips, self.seed)}"
 
     def norm_stats(self) -> tuple[dict, str]:
+        """The statistics the generator wrote for the training split, with their origin."""
         from soundaq.models_zoo.data.normalisation import load_norm_stats
 
         stats, _ = load_norm_stats(self.prepare().norm_stats_path)
         return stats, f"computed on the training split of the embedded set ({stats.get('clips', '?')} clips)"
 
     def describe(self) -> dict:
+        """The set's label and feature folders and its manifest's provenance fields."""
         es = self.prepare()
         return {"labels_dir": str(es.labels_dir), "features_dir": str(es.features_dir), "audio_dir": None,
                 "embedded": {k: es.manifest.get(k) for k in

@@ -37,6 +37,7 @@ import math
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from soundaq.base.errors import SoundaqWarning
 from soundaq.base.fileio import sha256_file
@@ -57,6 +58,9 @@ from soundaq.base.vocab import (
 from soundaq.models_zoo.data.labels import SPLIT_ALIASES, SPLITS
 from soundaq.models_zoo.data.sources.base import DataSource
 from soundaq.models_zoo.data.sources.readers import AudioFolder, DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Where the hash split puts a clip: training below the first bound, validation below the second.
 HASH_SPLIT = (0.70, 0.85)
@@ -105,7 +109,7 @@ def _aliases() -> dict[str, tuple[str, str]]:
 
 def _delimiter(header: str) -> str:
     counts = {d: header.count(d) for d in _DELIMITERS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     return best if counts[best] else ","
 
 
@@ -284,7 +288,7 @@ def _resolve_clip(path: Path, line: int, text: str, folder: Path, index: dict[st
     return rel.as_posix(), candidates[0]
 
 
-def read_labels_csv(path: Path | str, audio_dir: Path | str):
+def read_labels_csv(path: Path | str, audio_dir: Path | str) -> tuple[pd.DataFrame, dict[str, Path], dict[str, Any]]:
     """Read and check a labels CSV against its audio folder.
 
     Args:
@@ -311,8 +315,12 @@ def read_labels_csv(path: Path | str, audio_dir: Path | str):
         raise LabelsCSVError(path, 1, "the file is empty", "write a header line (clip,scene,...) and one row per clip")
     cols = _read_header(path, header)
     index = _audio_index(folder)
-    rows, files, first_line = [], {}, {}
+    rows: list[dict[str, Any]] = []
+    files: dict[str, Path] = {}
+    first_line: dict[str, int] = {}
     delimiter = _delimiter(first)
+    clip_col = cols.clip
+    assert clip_col is not None  # _read_header refuses a header without a clip column
     for cells in reader:
         line = reader.line_num
         if not any(clean_cell(c) for c in cells):
@@ -323,7 +331,7 @@ def read_labels_csv(path: Path | str, audio_dir: Path | str):
                                  f"the delimiter {delimiter!r} splits in two)",
                                  f"quote such cells (\"Bird{delimiter}Speech\"), or save the file with commas "
                                  "between its columns")
-        clip, audio = _resolve_clip(path, line, clean_cell(cells[cols.clip]) if cols.clip < len(cells) else "",
+        clip, audio = _resolve_clip(path, line, clean_cell(cells[clip_col]) if clip_col < len(cells) else "",
                                     folder, index)
         if clip in first_line:
             raise LabelsCSVError(path, line, f"clip {clip!r} is listed twice (first on line {first_line[clip]})",
@@ -382,52 +390,68 @@ class OwnSource(DataSource):
             raise DataError(f"{self.audio_dir}: audio folder not found; fix: pass the folder the CSV's clips are in")
         self.cache_dir = cache_dir
         self.calibration = calibration
-        self._table = None
+        self._table: pd.DataFrame | None = None
         self._files: dict[str, Path] = {}
         self._info: dict = {}
-        self._reader = None
+        self._reader: AudioFolder | None = None
 
     def prepare(self) -> None:
         """Read and check the CSV and that every clip's file is in the folder (once)."""
         if self._table is None:
             self._table, self._files, self._info = read_labels_csv(self.labels_path, self.audio_dir)
 
+    def _loaded(self) -> pd.DataFrame:
+        """The label table of every split, read on first use."""
+        self.prepare()
+        assert self._table is not None
+        return self._table
+
     @property
     def tasks(self) -> tuple[str, ...]:
+        """The label groups the CSV has columns for (read on first use)."""
         self.prepare()
         return tuple(self._info["tasks"])
 
     def splits(self) -> tuple[str, ...]:
-        self.prepare()
-        present = set(self._table["split"])
+        """The splits with at least one clip (the CSV's split column, or the 70/15/15 split by clip id)."""
+        present = set(self._loaded()["split"])
         return tuple(s for s in SPLITS if s in present)
 
     def labels(self, split: str):
-        self.prepare()
-        return self._table[self._table["split"] == split].reset_index(drop=True)
+        """The tidy label table of ``split`` from the CSV.
+
+        Raises:
+            LabelsCSVError: the CSV or a clip's file is unusable (one line naming the row and the fix).
+        """
+        table = self._loaded()
+        return table[table["split"] == split].reset_index(drop=True)
 
     def reader(self) -> AudioFolder:
+        """The reader of the clips' audio files (features computed and cached)."""
         if self._reader is None:
             self.prepare()
             self._reader = AudioFolder(self.audio_dir, self.cache_dir, self.calibration, files=self._files)
         return self._reader
 
     def data_label(self) -> str:
-        self.prepare()
-        return f"own data ({self.labels_path.name}, {len(self._table)} clips)"
+        """The data column: ``own data (<CSV name>, <n> clips)``."""
+        return f"own data ({self.labels_path.name}, {len(self._loaded())} clips)"
 
     def identity(self) -> str:
+        """The CSV's path and digest and the audio reader's identity."""
         return f"own:{self.labels_path.resolve()}:{sha256_file(self.labels_path)[:16]}|{self.reader().identity()}"
 
     def describe(self) -> dict:
-        self.prepare()
+        """The CSV (path, digest, clips, what was read from it) and the audio folder, for provenance."""
+        table = self._loaded()
         return {"labels_dir": str(self.labels_path), "features_dir": None, "audio_dir": str(self.audio_dir),
                 "own": {"labels_file": str(self.labels_path), "sha256": sha256_file(self.labels_path),
-                        "clips": len(self._table), **self._info}}
+                        "clips": len(table), **self._info}}
 
     def missing_split(self, split: str) -> DataError:
-        self.prepare()
+        """The one-line error for a split with no clips, saying how to give the CSV some."""
+        table = self._loaded()
         how = ("add rows with split=" + split if self._info.get("split_from") == "column" else
                f"add a split column (the 70/15/15 split by clip id gave no {split} clips of "
-               f"{len(self._table)})")
+               f"{len(table)})")
         return LabelsCSVError(self.labels_path, None, f"no {split} clips", how)

@@ -62,6 +62,7 @@ class FeatureFolder:
                             f"{MEL_DIR}/<clip>.npy [3001, 64] and {LOUDNESS_DIR}/<clip>.npy [15000, 1]")
 
     def paths(self, clip: str) -> tuple[Path, Path]:
+        """The clip's two feature files: ``(<mel dir>/<clip>.npy, <loudness dir>/<clip>.npy)``."""
         return self.mel_dir / f"{clip}.npy", self.loud_dir / f"{clip}.npy"
 
     def missing(self, clip: str) -> str | None:
@@ -77,6 +78,7 @@ class FeatureFolder:
         return _load_npy(mel_path, MEL_SHAPE), _load_npy(loud_path, LOUDNESS_SHAPE)
 
     def identity(self) -> str:
+        """``features:<resolved folder>``."""
         return f"features:{self.root.resolve()}"
 
     def fingerprint(self, clips) -> list[str]:
@@ -120,6 +122,7 @@ class AudioFolder:
         return self._cache
 
     def audio_path(self, clip: str) -> Path | None:
+        """The clip's audio file, or None when it does not exist."""
         if self.files is not None:
             path = self.files.get(clip)
             return path if path is not None and path.is_file() else None
@@ -130,6 +133,7 @@ class AudioFolder:
         return None
 
     def missing(self, clip: str) -> str | None:
+        """The audio file ``clip`` needs when it is missing (the CSV's path, or ``<root>/<clip>.flac``), else None."""
         if self.audio_path(clip) is not None:
             return None
         if self.files is not None and clip in self.files:
@@ -149,6 +153,7 @@ class AudioFolder:
         return _first_window(feats.mel, MEL_SHAPE, path), _first_window(feats.loudness, LOUDNESS_SHAPE, path)
 
     def identity(self) -> str:
+        """``audio:<resolved folder>:<feature parameters>`` (the cache covers the audio's content)."""
         return f"audio:{self.root.resolve()}:{feature_params_key(self.calibration)}"
 
     def fingerprint(self, clips) -> list[str]:

@@ -57,21 +57,26 @@ class FoldRotation(DataSource):
 
     @property
     def synthetic(self) -> bool:  # type: ignore[override]
+        """Whether the pooled source is synthetic."""
         return bool(self.inner.synthetic)
 
     @property
     def in_memory(self) -> bool:  # type: ignore[override]
+        """Whether the pooled source's splits fit in memory."""
         return bool(self.inner.in_memory)
 
     @property
     def schedule(self) -> str:  # type: ignore[override]
+        """The pooled source's training schedule."""
         return self.inner.schedule
 
     @property
     def tasks(self) -> tuple[str, ...]:
+        """The label groups of the pooled source."""
         return tuple(self.inner.tasks)
 
     def prepare(self) -> None:
+        """Prepare the pooled source and assign its folds to this rotation's splits (once)."""
         import numpy as np
 
         self.inner.prepare()
@@ -85,25 +90,32 @@ class FoldRotation(DataSource):
             self._table = table[table["split"] != ""].reset_index(drop=True)
 
     def splits(self) -> tuple[str, ...]:
+        """All three splits: the four training folds, the validation fold and test fold 0."""
         return ("training", "validation", "test")
 
     def labels(self, split: str):
+        """The clips of ``split`` under this rotation, with their ``fold`` column."""
         self.prepare()
         assert self._table is not None
         return self._table[self._table["split"] == split].reset_index(drop=True)
 
     def reader(self):
+        """The pooled source's reader."""
         return self.inner.reader()
 
     def data_label(self) -> str:
+        """The pooled source's data label, with the rotation and its folds."""
         return f"{self.inner.data_label()}, ARAUS protocol rotation {self.fold} (validation fold {self.fold}, test fold 0)"
 
     def identity(self) -> str:
+        """The pooled source's identity with ``|araus-rotation:<fold>``."""
         return f"{self.inner.identity()}|araus-rotation:{self.fold}"
 
     def norm_stats(self):
+        """The pooled source's own statistics, if any (else computed on this rotation's training split)."""
         return self.inner.norm_stats()
 
     def describe(self) -> dict:
+        """The pooled source's provenance with the protocol and the folds of each split."""
         return {**self.inner.describe(), "protocol": "araus", "validation_fold": self.fold,
                 "training_folds": [k for k in CV_FOLDS if k != self.fold], "test_fold": TEST_FOLD}
