@@ -21,7 +21,9 @@ import warnings
 
 import numpy as np
 
-from soundaq.models_zoo.metrics import EvalData, MetricInputError, ScoreFunction, resolve
+from soundaq.models_zoo.eval_data import EvalData, MetricInputError
+from soundaq.models_zoo.metric_definitions import ScoreFunction
+from soundaq.models_zoo.metrics import resolve
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
