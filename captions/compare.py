@@ -19,7 +19,7 @@ request per tier.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -214,7 +214,7 @@ def compare_sides(sa: Side, sb: Side, captioner: str = "template", llm: LLMSetti
 def _ask_llm(result: Comparison, sa: Side, sb: Side, facts: TierFacts, llm: LLMSettings,
              cache_dir: Path | str | None, report: Callable[[str], None] | None) -> None:
     """Put the LLM's text of each tier (or its failure) on ``result``."""
-    prompts: dict[Hashable, str] = {k: tier_prompt(k, sa, sb, facts) for k in (1, 2, 3)}
+    prompts = {k: tier_prompt(k, sa, sb, facts) for k in (1, 2, 3)}
     client = ChatClient(llm, default_cache_dir(cache_dir), report=report)
     answers, failed, not_asked, _ = client.complete_all(prompts, labels={k: f"tier {k}" for k in prompts})
     result.failures = [f"tier {k}: {err}" for k, err in failed.items()] + \

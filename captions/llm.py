@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from soundaq.base.errors import UserError, first_line
@@ -58,6 +59,8 @@ KEY_VARIABLES: tuple[str, ...] = ("SOUNDAQ_LLM_API_KEY", "OPENAI_API_KEY")
 #: Environment variables that give the defaults of --base-url and --llm-model.
 BASE_URL_VARIABLE = "SOUNDAQ_LLM_BASE_URL"
 MODEL_VARIABLE = "SOUNDAQ_LLM_MODEL"
+#: The key of one prompt in :meth:`ChatClient.complete_all` (a clip's (clip, window), a tier's number).
+K = TypeVar("K", bound=Hashable)
 #: Sent as the key when no variable holds one (what local servers such as vLLM expect).
 NO_KEY = "EMPTY"
 #: Backoff of retries without Retry-After (seconds): BACKOFF_S * 2**attempt, at most BACKOFF_MAX_S.
@@ -373,8 +376,9 @@ class ChatClient:
             self.report(f"{n} caption(s) from the LLM cache ({self.cache.root}): answered earlier by {where} "
                         f"({who}); to ask the server again, pass another --cache-dir")
 
-    def complete_all(self, prompts: Mapping[Hashable, str], on_done: Callable[[Hashable, object], None] | None = None,
-                     labels: Mapping[Hashable, str] | None = None) -> tuple[dict, dict, list, LLMFailure | None]:
+    def complete_all(self, prompts: Mapping[K, str], on_done: Callable[[K, object], None] | None = None,
+                     labels: Mapping[K, str] | None = None
+                     ) -> tuple[dict[K, Completion], dict[K, LLMFailure], list[K], LLMFailure | None]:
         """Caption many prompts: the cached ones first, then the rest ``concurrency`` at a time.
 
         Args:
@@ -391,8 +395,8 @@ class ChatClient:
                 interrupted program exits without waiting for them).
         """
         done = on_done or (lambda key, outcome: None)
-        completions: dict = {}
-        todo: queue.SimpleQueue = queue.SimpleQueue()
+        completions: dict[K, Completion] = {}
+        todo: queue.SimpleQueue[tuple[K, str]] = queue.SimpleQueue()
         n_todo = 0
         for key, prompt in prompts.items():
             hit = self.cached(prompt)
@@ -404,8 +408,8 @@ class ChatClient:
                 done(key, hit)
         self.cache_hits += len(completions)
         self._say_hits(list(completions.values()))
-        failures: dict = {}
-        not_asked: list = []
+        failures: dict[K, LLMFailure] = {}
+        not_asked: list[K] = []
         fatal: LLMFailure | None = None
         if n_todo:
             self._stop.clear()

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from soundaq.base import predictions_table
 from soundaq.base.errors import UserError
@@ -59,6 +60,9 @@ from soundaq.captions.tables import (
     split_inputs,
 )
 from soundaq.captions.template import template_caption
+
+if TYPE_CHECKING:
+    from soundaq.models_zoo.features import Calibration
 
 CAPTIONERS = ("template", "llm")
 RATING_COLUMNS = tuple(f"rating_{q}" for q in QUALITIES)
@@ -103,8 +107,9 @@ class CaptionJob:
 def _base_row(p: Prediction, captioner: str, seed: int, settings: LLMSettings | None) -> tuple[str, dict]:
     facts = prompt_facts(p.scene, p.events, p.qualities)
     prompt = build_prompt(facts)
-    row = {"clip": p.clip, "window": p.window, "start_s": p.start_s, "end_s": p.end_s, "acoustic_model": p.model,
-           "scene": p.scene, "events": "; ".join(f"{e}:{prob:.2f}" for e, prob in facts.events)}
+    row: dict[str, Any] = {"clip": p.clip, "window": p.window, "start_s": p.start_s, "end_s": p.end_s,
+                           "acoustic_model": p.model, "scene": p.scene,
+                           "events": "; ".join(f"{e}:{prob:.2f}" for e, prob in facts.events)}
     row.update({q: facts.agreements[q] for q in QUALITIES})
     row.update({f"rating_{q}": p.qualities[q] for q in QUALITIES})
     row.update({"isop": p.isop, "isoe": p.isoe, "prompt": prompt, "caption": "", "captioner": captioner,
@@ -188,6 +193,7 @@ def make_captions(predictions: Sequence[Prediction], captioner: str = "template"
             todo[key] = job.prompt
     failures, not_asked, fatal, requests, from_cache, server = [], [], None, 0, 0, None
     if todo:
+        assert settings is not None         # only the llm captioner leaves captions to ask for
         client = ChatClient(settings, cache_dir, report=report)
 
         def done(key, outcome):
@@ -324,7 +330,7 @@ def render_markdown(rows: list[dict], summary: dict) -> str:
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
+    out: dict[str, str | None] = {}
     for name in ("soundaq", "openai"):
         try:
             out[name] = version(name)
@@ -334,7 +340,8 @@ def _versions() -> dict:
 
 
 def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str = "template",
-                checkpoint: Path | str | None = None, calibration=None, batch_size: int = 8, device: str = "cpu",
+                checkpoint: Path | str | None = None, calibration: Calibration | None = None, batch_size: int = 8,
+                device: str = "cpu",
                 llm: LLMSettings | None = None, seed: int = 0, cache_dir: Path | str | None = None,
                 report: Callable[[str], None] | None = None, progress: bool = True) -> dict:
     """Caption predictions tables and/or audio into ``out`` (the library call of ``soundaq caption``).
@@ -344,7 +351,9 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         out: output folder (created); a rerun reuses the captions it already holds.
         captioner: ``template`` or ``llm``.
         checkpoint: the acoustic model for audio inputs (``soundaq train`` / ``soundaq import-original``).
-        calibration, batch_size, device: as ``soundaq predict``.
+        calibration: the audio's calibration, as ``soundaq predict`` (default ARAUS's).
+        batch_size: clips per forward pass of the acoustic model.
+        device: torch device of the acoustic model.
         llm: LLM settings (``captioner="llm"``).
         seed: the template's shape seed (the LLM's seed is ``llm.seed``).
         cache_dir: soundaq cache root (the LLM response cache is its ``llm/`` folder).
@@ -360,36 +369,10 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
     """
     out = Path(out)
     say = report or (lambda msg: None)
-    tables, audio = split_inputs(inputs)
-    if audio and checkpoint is None:
-        raise UserError(f"{audio[0]}: audio input needs an acoustic model; fix: pass --checkpoint CKPT "
-                        "(or caption a predictions table)")
-    predictions: list[Prediction] = []
-    sources = []
-    for t in tables:
-        predictions.extend(read_predictions_file(t))
-        sources.append({"path": str(t), "sha256": sha256_file(t)})
-    if tables:
-        check_one_model(predictions)
-    skipped: list[str] = []
-    if audio:
-        from soundaq.models_zoo.predict import predict_files, results_frame
-
-        results, skipped = predict_files(audio, Path(checkpoint), calibration, batch_size, device,
-                                         report=lambda msg: say(f"skipped {msg}"))
-        if not results:
-            raise UserError(f"no audio input could be predicted ({len(skipped)} skipped); see the messages above",
-                            exit_code=1)
-        predictions.extend(predictions_from_results(results, f"predictions of {Path(checkpoint).name}"))
-        sources.append({"audio": [str(a) for a in audio], "checkpoint": str(checkpoint),
-                        "checkpoint_sha256": sha256_file(checkpoint)})
+    got = _read_inputs(inputs, checkpoint, calibration, batch_size, device, say)
+    predictions = got.predictions
     model = check_one_model(predictions)
-    seen: dict[tuple[str, str], str] = {}
-    for p in predictions:
-        if p.key in seen:
-            raise PredictionTableError(f"{p.source}: clip {p.clip!r} (window {p.window}) also comes from "
-                                       f"{seen[p.key]}; fix: caption each clip once (rename one of the files)")
-        seen[p.key] = p.source
+    _check_each_clip_once(predictions)
     import pandas as pd
 
     from soundaq.base.predictions_table import is_synthetic
@@ -410,28 +393,90 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         say(f"{thought} answer(s) held the model's reasoning (<think> blocks or reasoning fields): left out of the "
             "captions, kept in captions.jsonl's reasoning field")
     summary = {
-        "command": "soundaq caption", "started": started, "finished": _now(), "inputs": sources,
-        "acoustic_model": model, "checkpoint": str(checkpoint) if audio else None, "captioner": captioner,
+        "command": "soundaq caption", "started": started, "finished": _now(), "inputs": got.sources,
+        "acoustic_model": model, "checkpoint": str(checkpoint) if got.audio else None, "captioner": captioner,
         "template_seed": seed if captioner == "template" else None,
         "llm": llm.public() if captioner == "llm" and llm else None,
         "llm_cache": str(default_cache_dir(cache_dir)) if captioner == "llm" else None,
         "synthetic": synthetic,
         "server": result["server"],
-        "counts": {"predictions": len(predictions), "captions": len(result["rows"]), "reused": result["reused"],
-                   "from_cache": result["from_cache"], "requests": result["requests"],
-                   "failed": len(result["failures"]), "truncated": sum(
-                       "truncated" in str(r.get("flags") or "").split(";") for r in result["rows"]),
-                   "not_asked": len(result["not_asked"]), "audio_skipped": len(skipped)},
-        "failures": result["failures"], "not_asked": result["not_asked"], "audio_skipped": skipped,
+        "counts": _counts(len(predictions), result, len(got.skipped)),
+        "failures": result["failures"], "not_asked": result["not_asked"], "audio_skipped": got.skipped,
         "fatal": result["fatal"],
         "stop_reason": result["fatal"] or (f"--max-requests {llm.max_requests} reached"
                                            if result["not_asked"] and llm else None),
         "versions": _versions(),
     }
-    if audio:
-        predictions_table.write(results_frame(results), out / "predictions.csv")
+    if got.audio:
+        from soundaq.models_zoo.predict import results_frame
+
+        predictions_table.write(results_frame(got.results), out / "predictions.csv")
     write_outputs(out, result["rows"], summary)
     return summary
+
+
+@dataclass
+class _Inputs:
+    """What :func:`caption_run` read: the predictions, where they came from, the audio predicted (and skipped)."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    audio: list[Path] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _read_inputs(inputs: Sequence[Path | str], checkpoint: Path | str | None, calibration: Calibration | None,
+                 batch_size: int, device: str, say: Callable[[str], None]) -> _Inputs:
+    """Read every table and predict every audio input (through ``soundaq predict``'s code path).
+
+    Raises:
+        UserError: audio without a checkpoint, tables of several acoustic models, no audio that could be
+            predicted (exit 1).
+    """
+    tables, audio = split_inputs(inputs)
+    if audio and checkpoint is None:
+        raise UserError(f"{audio[0]}: audio input needs an acoustic model; fix: pass --checkpoint CKPT "
+                        "(or caption a predictions table)")
+    got = _Inputs(audio=list(audio))
+    for t in tables:
+        got.predictions.extend(read_predictions_file(t))
+        got.sources.append({"path": str(t), "sha256": sha256_file(t)})
+    if tables:
+        check_one_model(got.predictions)
+    if audio:
+        assert checkpoint is not None
+        from soundaq.models_zoo.predict import predict_files
+
+        got.results, got.skipped = predict_files(audio, Path(checkpoint), calibration, batch_size, device,
+                                                 report=lambda msg: say(f"skipped {msg}"))
+        if not got.results:
+            raise UserError(f"no audio input could be predicted ({len(got.skipped)} skipped); see the messages "
+                            "above", exit_code=1)
+        got.predictions.extend(predictions_from_results(got.results, f"predictions of {Path(checkpoint).name}"))
+        got.sources.append({"audio": [str(a) for a in audio], "checkpoint": str(checkpoint),
+                            "checkpoint_sha256": sha256_file(checkpoint)})
+    return got
+
+
+def _check_each_clip_once(predictions: Sequence[Prediction]) -> None:
+    """Raise PredictionTableError when a clip (and window) comes from two inputs."""
+    seen: dict[tuple[str, str], str] = {}
+    for p in predictions:
+        if p.key in seen:
+            raise PredictionTableError(f"{p.source}: clip {p.clip!r} (window {p.window}) also comes from "
+                                       f"{seen[p.key]}; fix: caption each clip once (rename one of the files)")
+        seen[p.key] = p.source
+
+
+def _counts(n_predictions: int, result: dict[str, Any], n_skipped: int) -> dict[str, int]:
+    """``provenance.json``'s counts of a run."""
+    rows = result["rows"]
+    return {"predictions": n_predictions, "captions": len(rows), "reused": result["reused"],
+            "from_cache": result["from_cache"], "requests": result["requests"],
+            "failed": len(result["failures"]),
+            "truncated": sum("truncated" in str(r.get("flags") or "").split(";") for r in rows),
+            "not_asked": len(result["not_asked"]), "audio_skipped": n_skipped}
 
 
 class _Progress:

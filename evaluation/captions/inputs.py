@@ -1,7 +1,7 @@
 r"""Reading caption tables: candidates (clip, system, caption) and references (clip, caption).
 
-Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\\n``,
-``\\r\\n``, ``\\r``). Every caption text, whichever file or workbook it comes from, passes through
+Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\n``,
+``\r\n``, ``\r``). Every caption text, whichever file or workbook it comes from, passes through
 :func:`caption_text` before any tokenizer sees it: line and paragraph breaks inside a cell, tabs,
 other control characters and invisible or no-break spaces read as one space (the COCO PTB tokenizer
 takes each of them for the end of a caption and shifts every later caption onto the wrong clip);
@@ -53,7 +53,7 @@ def caption_text(raw: str) -> str:
     each run of them inside the text one space, soft hyphens (U+00AD) dropped; ordinary spaces are
     kept as written (the release's ROUGE-L splits at full stops, so a space after the last one counts).
 
-    >>> caption_text("People talking.\\r\\nIt feels\\u00a0calm.\\u200b\\n")
+    >>> caption_text("People talking.\r\nIt feels\u00a0calm.\u200b\n")
     'People talking. It feels calm.'
     """
     return _BREAKS.sub(" ", _ENDS.sub("", raw.replace(_SOFT_HYPHEN, "")))
