@@ -19,9 +19,15 @@ def circumplex_move(a: tuple[float, float], b: tuple[float, float], label_a: str
     """A matplotlib figure of A and B at (ISOPleasant, ISOEventful) with an arrow from A to B.
 
     Args:
-        a, b: (ISOPleasant, ISOEventful) in [-1, 1] (ISO/TS 12913-3).
-        label_a, label_b: legend names of the two points.
-        title: figure title; note: a small caption line below the axes.
+        a: A's (ISOPleasant, ISOEventful), each in [-1, 1] (ISO/TS 12913-3).
+        b: B's (ISOPleasant, ISOEventful).
+        label_a: A's name in the legend.
+        label_b: B's name in the legend.
+        title: figure title.
+        note: a small caption line below the axes.
+
+    Returns:
+        The matplotlib Figure (the caller saves and closes it).
     """
     import matplotlib.pyplot as plt
     import pandas as pd

@@ -161,6 +161,7 @@ class ResponseCache:
 
     @staticmethod
     def key(prompt: str, settings: LLMSettings) -> str:
+        """The cache key of a request: sha256 of the endpoint, prompt, model and sampling settings (no key)."""
         request = {"endpoint": endpoint(settings.base_url), "prompt": prompt, "model": settings.model,
                    "temperature": float(settings.temperature), "seed": settings.seed,
                    "max_tokens": int(settings.max_tokens), "role": settings.role}
@@ -170,6 +171,7 @@ class ResponseCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
+        """The cached entry of ``key``, or None (no cache, no entry, or an entry that does not parse)."""
         if self.root is None:
             return None
         try:
@@ -182,6 +184,7 @@ class ResponseCache:
                                                                   and entry["caption"]) else None
 
     def put(self, key: str, entry: dict) -> None:
+        """Store ``entry`` under ``key`` (atomically; nothing without a cache folder)."""
         if self.root is not None:
             atomic_write_json(self._path(key), entry)
 
@@ -236,6 +239,7 @@ class ChatClient:
 
     @property
     def has_key(self) -> bool:
+        """Whether an API key was found in the environment (:data:`KEY_VARIABLES`)."""
         return self._secret is not None
 
     def prepare(self) -> ServerInfo:
@@ -338,7 +342,11 @@ class ChatClient:
         """The caption of one prompt: from the cache, else from the server (then cached).
 
         Args:
-            prompt: the prompt; label: names it in the lines said (a clip, a tier).
+            prompt: the prompt.
+            label: names it in the lines said (a clip, a tier).
+
+        Returns:
+            The :class:`Completion` (``cached`` True when it came from the cache).
 
         Raises:
             LLMFailure: the server gave no caption (kind ``budget`` when ``max_requests`` is spent,

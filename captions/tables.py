@@ -63,13 +63,16 @@ class Prediction:
 
     @property
     def key(self) -> tuple[str, str]:
+        """``(clip, window)``: what identifies the prediction among a run's inputs."""
         return self.clip, self.window
 
     @property
     def label(self) -> str:
+        """The prediction's name in messages: the clip, with ``[START-END s]`` for a window."""
         return self.clip if self.window == WHOLE else f"{self.clip} [{self.window} s]"
 
     def to_dict(self) -> dict:
+        """Every field, as a plain dict (``Prediction(**p.to_dict())`` makes it again)."""
         return asdict(self)
 
 
@@ -188,6 +191,7 @@ def predictions_from_results(results: Iterable[Mapping], source: str = "predicti
 # files
 # --------------------------------------------------------------------------------------------------
 def is_table(path: Path) -> bool:
+    """Whether ``path`` names a predictions table by its suffix (:data:`TABLE_SUFFIXES`), not audio."""
     return Path(path).suffix.lower() in TABLE_SUFFIXES
 
 

@@ -332,7 +332,8 @@ def mean_ci(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SE
     Args:
         values: ``[n]`` or ``[n, k]`` numbers, one row per item (clip); NaN entries are left out of
             the mean of their column (in the estimate and in every resample).
-        n_resamples, seed: the resamples of :func:`resample_indices` (the same items drawn for every column).
+        n_resamples: how many resamples (:func:`resample_indices`; the same items drawn for every column).
+        seed: the resamples' seed (the same seed gives the same CI).
         confidence: level of the two-sided percentile interval.
 
     Returns:
@@ -360,8 +361,12 @@ def paired_mean_diff(a, b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
     """Paired bootstrap of the difference of means ``mean(a) - mean(b)`` over the same items.
 
     Args:
-        a, b: ``[n]`` or ``[n, k]`` per-item values of two systems on the same items, same order.
-            Items where either is NaN are dropped (per column).
+        a: ``[n]`` or ``[n, k]`` per-item values of system A. Items where A or B is NaN are dropped
+            (per column).
+        b: B's values on the same items, in the same order and shape.
+        n_resamples: how many paired resamples (:func:`resample_indices`).
+        seed: the resamples' seed.
+        confidence: level of the two-sided percentile interval of the difference.
 
     Returns:
         dict of arrays shaped like one row: ``diff`` (point estimate), ``ci_low``, ``ci_high`` (of

@@ -22,8 +22,12 @@ import io
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from soundaq.base.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Kinds of input problems (issues.csv, report).
 KINDS: dict[str, str] = {
@@ -91,14 +95,29 @@ class Issue:
     excluded: int = 1
 
     def line(self) -> str:
+        """The issue as one line: ``file:row: message`` (``file: message`` without a row)."""
         return f"{self.file}:{self.row}: {self.message}" if self.row else f"{self.file}: {self.message}"
 
 
 @dataclass
 class IssueList:
+    """The input problems of one run, in the order found (written to ``issues.csv``)."""
+
     items: list[Issue] = field(default_factory=list)
 
-    def add(self, file, row, kind: str, message: str, excluded: int = 1) -> Issue:
+    def add(self, file: object, row: object, kind: str, message: str, excluded: int = 1) -> Issue:
+        """Record one problem.
+
+        Args:
+            file: the file it is in.
+            row: its row (or sheet cell; "" when it concerns the whole file).
+            kind: what kind of problem (:data:`KINDS`).
+            message: the one line that names it and the fix.
+            excluded: how many caption rows it left out.
+
+        Returns:
+            The :class:`Issue` added.
+        """
         issue = Issue(str(file), str(row), kind, message, excluded)
         self.items.append(issue)
         return issue
@@ -108,9 +127,11 @@ class IssueList:
 
     @property
     def excluded(self) -> int:
+        """How many caption rows the problems left out in all."""
         return sum(i.excluded for i in self.items)
 
-    def frame(self):
+    def frame(self) -> pd.DataFrame:
+        """The problems as a table: file, row, kind, message, excluded (``issues.csv``)."""
         import pandas as pd
 
         return pd.DataFrame([asdict(i) for i in self.items], columns=["file", "row", "kind", "message", "excluded"])
