@@ -41,7 +41,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -168,6 +168,7 @@ class ResponseCache:
         return hashlib.sha256(json.dumps(request, sort_keys=True).encode("utf-8")).hexdigest()
 
     def _path(self, key: str) -> Path:
+        assert self.root is not None        # get/put return before this without a cache folder
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
@@ -443,11 +444,12 @@ class ChatClient:
             except queue.Empty:
                 return completions, failures, not_asked, fatal
 
-    def _pool(self, todo: queue.SimpleQueue, workers: int, labels: Mapping[Hashable, str]):
+    def _pool(self, todo: queue.SimpleQueue[tuple[K, str]], workers: int,
+              labels: Mapping[K, str]) -> Iterator[tuple[K, Completion | LLMFailure]]:
         """``(key, Completion or LLMFailure)`` as ``workers`` daemon threads answer the ``todo`` queue;
         Ctrl-C (any exception here) stops them without waiting.
         """
-        results: queue.SimpleQueue = queue.SimpleQueue()
+        results: queue.SimpleQueue[tuple[K, Completion | LLMFailure]] = queue.SimpleQueue()
 
         def worker() -> None:
             while not self._stop.is_set():
@@ -456,7 +458,7 @@ class ChatClient:
                 except queue.Empty:
                     return
                 try:
-                    outcome: object = self.complete(prompt, labels.get(key, str(key)))
+                    outcome: Completion | LLMFailure = self.complete(prompt, labels.get(key, str(key)))
                 except LLMFailure as failure:
                     outcome = failure
                 except Exception as err:  # noqa: BLE001 - one caption lost and named, never a silent dead thread

@@ -18,12 +18,17 @@ Results are tidy pandas DataFrames, one row per metric (pingouin's shape), sayin
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from soundaq.models_zoo.eval_data import EvalData, MetricInputError
 from soundaq.models_zoo.metric_definitions import ScoreFunction
 from soundaq.models_zoo.metrics import resolve
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -68,8 +73,9 @@ def _as_data(x, source: str) -> EvalData:
     return EvalData.from_table(x, source=source)
 
 
-def bootstrap_distribution(data, metrics=None, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                           others=()) -> dict[str, np.ndarray]:
+def bootstrap_distribution(data: EvalData | pd.DataFrame, metrics: str | Sequence[str] | None = None,
+                           n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                           others: Sequence[EvalData] = ()) -> dict[str | tuple[int, str], np.ndarray]:
     """Resampled values ``{metric: [n_resamples]}`` (NaN where a resample leaves a metric undefined).
 
     ``others``: further EvalData on the same clips (same order), scored on the same resamples; their
@@ -79,7 +85,7 @@ def bootstrap_distribution(data, metrics=None, n_resamples: int = DEFAULT_RESAMP
     data = _as_data(data, "predictions table")
     chosen: list[ScoreFunction] = resolve(metrics)
     sets = [data, *others]
-    out = {(i, m.name): [] for i in range(len(sets)) for m in chosen}
+    out: dict[tuple[int, str], list[np.ndarray]] = {(i, m.name): [] for i in range(len(sets)) for m in chosen}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for index in resample_indices(data.n, n_resamples, seed):
@@ -143,7 +149,7 @@ def align(a: EvalData, b: EvalData) -> EvalData:
         pos = {c: i for i, c in enumerate(b.clips)}
         b = b.take(np.array([pos[c] for c in a.clips]))
     same = a.tasks == b.tasks and all(
-        x is None or (np.array_equal(x, y) if x.dtype.kind == "i" else np.allclose(x, y, atol=1e-6))
+        x is None or y is None or (np.array_equal(x, y) if x.dtype.kind == "i" else np.allclose(x, y, atol=1e-6))
         for x, y in ((a.scene_true, b.scene_true), (a.event_true, b.event_true),
                      (a.quality_true, b.quality_true), (a.iso_true, b.iso_true)))
     if not same:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -206,7 +207,9 @@ def read_rows(path: Path | str, required: tuple[str, ...], issues: IssueList,
             continue
         bad = [names[i] if i < len(names) else f"column {i + 1}" for i, cell in enumerate(row) if _SURROGATE.search(cell)]
         if bad:
-            byte = _SURROGATE.search(next(c for c in row if _SURROGATE.search(c))).group(0)
+            found = _SURROGATE.search(next(c for c in row if _SURROGATE.search(c)))
+            assert found is not None            # the cell was picked because it has one
+            byte = found.group(0)
             issues.add(path.name, lineno, "not_utf8",
                        f"row {lineno} is not UTF-8 text (byte 0x{ord(byte) - 0xDC00:02X} in {bad[0]}); row excluded; "
                        "fix: save the file as UTF-8")
@@ -303,10 +306,11 @@ def read_references(path: Path | str, issues: IssueList) -> dict[str, list[Capti
     return refs
 
 
-def clip_matcher(ref_clips) -> callable:
+def clip_matcher(ref_clips: Iterable[str]) -> Callable[[str], str | None]:
     """A function mapping a candidate's clip id to a reference clip id (or None): the same text
     (case-insensitive), else the same file stem when that is unambiguous (``audio/3.wav`` -> ``3.wav``).
     """
+    ref_clips = list(ref_clips)
     exact = {c.casefold(): c for c in ref_clips}
     stems: dict[str, list[str]] = {}
     for c in ref_clips:
