@@ -33,7 +33,7 @@ from soundaq.captions.compare_facts import (
     FeelingFacts,
     SceneSignalFacts,
     TierFacts,
-    _round,
+    rounded,
     tier_facts,
 )
 from soundaq.captions.compare_sides import Channels, Side, resolve_sides
@@ -122,9 +122,9 @@ class SideSummary:
     def of(cls, side: Side) -> SideSummary:
         """The summary of a resolved side."""
         p = side.prediction
-        return cls(side.name, side.label, side.kind, side.clips, p.clip, p.window, p.model, p.scene, _round(p.isop),
-                   _round(p.isoe), {q: _round(v) for q, v in p.qualities.items()},
-                   {e: _round(v) for e, v in p.events.items()}, side.signal, side.signal_note or None, p.data)
+        return cls(side.name, side.label, side.kind, side.clips, p.clip, p.window, p.model, p.scene, rounded(p.isop),
+                   rounded(p.isoe), {q: rounded(v) for q, v in p.qualities.items()},
+                   {e: rounded(v) for e, v in p.events.items()}, side.signal, side.signal_note or None, p.data)
 
     def to_dict(self) -> dict[str, Any]:
         """The side as ``compare.json`` holds it."""

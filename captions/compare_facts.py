@@ -38,7 +38,8 @@ DIRECTIONS: tuple[tuple[float, str], ...] = (
     (225, "monotonous"), (270, "uneventful"), (315, "calm"))
 
 
-def _round(x: float, n: int = 4) -> float:
+def rounded(x: float, n: int = 4) -> float:
+    """``x`` as a Python float rounded to ``n`` decimals, as ``compare.json`` gives its numbers."""
     return round(float(x), n)
 
 
@@ -109,14 +110,14 @@ def event_facts(a: Prediction, b: Prediction) -> EventFacts:
         The :class:`EventFacts` of the two sides.
     """
     ka, kb = dict(kept_events(a.events)), dict(kept_events(b.events))
-    changed = [EventChange(e, _round(a.events[e]), _round(b.events[e]), _round(b.events[e] - a.events[e]))
+    changed = [EventChange(e, rounded(a.events[e]), rounded(b.events[e]), rounded(b.events[e] - a.events[e]))
                for e in ka if e in kb and abs(b.events[e] - a.events[e]) >= EVENT_CHANGE]
     changed.sort(key=lambda c: -abs(c.delta))
     return EventFacts(
         a_events=[KeptEvent(e, p) for e, p in ka.items()],
         b_events=[KeptEvent(e, p) for e, p in kb.items()],
-        only_a=[EventPair(e, _round(a.events[e]), _round(b.events[e])) for e in ka if e not in kb],
-        only_b=[EventPair(e, _round(a.events[e]), _round(b.events[e])) for e in kb if e not in ka],
+        only_a=[EventPair(e, rounded(a.events[e]), rounded(b.events[e])) for e in ka if e not in kb],
+        only_b=[EventPair(e, rounded(a.events[e]), rounded(b.events[e])) for e in kb if e not in ka],
         both=[e for e in ka if e in kb],
         changed=changed)
 
@@ -191,15 +192,15 @@ def scene_signal_facts(sa: Side, sb: Side) -> SceneSignalFacts:
         The :class:`SceneSignalFacts` of the two sides.
     """
     a, b = sa.prediction, sb.prediction
-    scene = SceneFacts(a.scene, b.scene, a.scene == b.scene, {s: _round(v) for s, v in a.scene_probabilities.items()},
-                       {s: _round(v) for s, v in b.scene_probabilities.items()})
+    scene = SceneFacts(a.scene, b.scene, a.scene == b.scene, {s: rounded(v) for s, v in a.scene_probabilities.items()},
+                       {s: rounded(v) for s, v in b.scene_probabilities.items()})
     signal = None
     if sa.signal and sb.signal:
         fa, fb = sa.signal, sb.signal
-        signal = SignalDelta(fa, fb, level_delta_db=_round(fb.level_db_spl - fa.level_db_spl, 2),
-                             n5_ratio=_round(fb.n5_sone / fa.n5_sone, 3) if fa.n5_sone > 0 else None,
-                             centroid_ratio=_round(fb.spectral_centroid_hz / fa.spectral_centroid_hz, 3),
-                             low_high_delta_db=_round(fb.low_high_db - fa.low_high_db, 2))
+        signal = SignalDelta(fa, fb, level_delta_db=rounded(fb.level_db_spl - fa.level_db_spl, 2),
+                             n5_ratio=rounded(fb.n5_sone / fa.n5_sone, 3) if fa.n5_sone > 0 else None,
+                             centroid_ratio=rounded(fb.spectral_centroid_hz / fa.spectral_centroid_hz, 3),
+                             low_high_delta_db=rounded(fb.low_high_db - fa.low_high_db, 2))
     note = "; ".join(f"{s.name}: {s.signal_note}" for s in (sa, sb) if s.signal_note) or None
     return SceneSignalFacts(scene, signal, note)
 
@@ -305,7 +306,7 @@ def feeling_facts(a: Prediction, b: Prediction) -> FeelingFacts:
     Returns:
         The :class:`FeelingFacts` of the two sides.
     """
-    rows = [QualityChange(q, _round(a.qualities[q]), _round(b.qualities[q]), _round(b.qualities[q] - a.qualities[q]),
+    rows = [QualityChange(q, rounded(a.qualities[q]), rounded(b.qualities[q]), rounded(b.qualities[q] - a.qualities[q]),
                           agreement(a.qualities[q]), agreement(b.qualities[q])) for q in QUALITIES]
     d_p, d_e = b.isop - a.isop, b.isoe - a.isoe
     dist = math.hypot(d_p, d_e)
@@ -313,8 +314,8 @@ def feeling_facts(a: Prediction, b: Prediction) -> FeelingFacts:
         qualities=rows,
         rises=[r.quality for r in sorted(rows, key=lambda r: -r.delta) if r.delta >= QUALITY_CHANGE],
         falls=[r.quality for r in sorted(rows, key=lambda r: r.delta) if r.delta <= -QUALITY_CHANGE],
-        circumplex=Circumplex(a=(_round(a.isop), _round(a.isoe)), b=(_round(b.isop), _round(b.isoe)),
-                              delta=(_round(d_p), _round(d_e)), distance=_round(dist),
+        circumplex=Circumplex(a=(rounded(a.isop), rounded(a.isoe)), b=(rounded(b.isop), rounded(b.isoe)),
+                              delta=(rounded(d_p), rounded(d_e)), distance=rounded(dist),
                               direction=direction_of(d_p, d_e) if dist >= MOVE_MIN else None,
                               a_quadrant=quadrant(a.isop, a.isoe), b_quadrant=quadrant(b.isop, b.isoe)))
 
