@@ -19,18 +19,24 @@ def circumplex_move(a: tuple[float, float], b: tuple[float, float], label_a: str
     """A matplotlib figure of A and B at (ISOPleasant, ISOEventful) with an arrow from A to B.
 
     Args:
-        a, b: (ISOPleasant, ISOEventful) in [-1, 1] (ISO/TS 12913-3).
-        label_a, label_b: legend names of the two points.
-        title: figure title; note: a small caption line below the axes.
+        a: A's (ISOPleasant, ISOEventful), each in [-1, 1] (ISO/TS 12913-3).
+        b: B's (ISOPleasant, ISOEventful).
+        label_a: A's name in the legend.
+        label_b: B's name in the legend.
+        title: figure title.
+        note: a small caption line below the axes.
+
+    Returns:
+        The matplotlib Figure (the caller saves and closes it).
     """
     import matplotlib.pyplot as plt
     import pandas as pd
-    import soundscapy as sspy
+    from soundscapy import plotting as sspy_plot  # soundscapy.__init__.pyi hides its re-exports from mypy
 
     frame = pd.DataFrame({"isop": [a[0], b[0]], "isoe": [a[1], b[1]], "which": [label_a, label_b]})
     with plt.rc_context(FONT):
         fig, ax = plt.subplots(figsize=(4.6, 5.3))
-        sspy.scatter(frame, ax=ax, x="isop", y="isoe", hue="which", palette=list(COLOURS), s=60, zorder=3,
+        sspy_plot.scatter(frame, ax=ax, x="isop", y="isoe", hue="which", palette=list(COLOURS), s=60, zorder=3,
                      title=None, xlabel="ISOPleasant", ylabel="ISOEventful", legend="brief")
         ax.annotate("", xy=b, xytext=a, zorder=4,
                     arrowprops=dict(arrowstyle="-|>", color="0.15", lw=1.4, shrinkA=6, shrinkB=6))

@@ -41,9 +41,10 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from soundaq.base.errors import UserError, first_line
@@ -58,6 +59,8 @@ KEY_VARIABLES: tuple[str, ...] = ("SOUNDAQ_LLM_API_KEY", "OPENAI_API_KEY")
 #: Environment variables that give the defaults of --base-url and --llm-model.
 BASE_URL_VARIABLE = "SOUNDAQ_LLM_BASE_URL"
 MODEL_VARIABLE = "SOUNDAQ_LLM_MODEL"
+#: The key of one prompt in :meth:`ChatClient.complete_all` (a clip's (clip, window), a tier's number).
+K = TypeVar("K", bound=Hashable)
 #: Sent as the key when no variable holds one (what local servers such as vLLM expect).
 NO_KEY = "EMPTY"
 #: Backoff of retries without Retry-After (seconds): BACKOFF_S * 2**attempt, at most BACKOFF_MAX_S.
@@ -158,15 +161,18 @@ class ResponseCache:
 
     @staticmethod
     def key(prompt: str, settings: LLMSettings) -> str:
+        """The cache key of a request: sha256 of the endpoint, prompt, model and sampling settings (no key)."""
         request = {"endpoint": endpoint(settings.base_url), "prompt": prompt, "model": settings.model,
                    "temperature": float(settings.temperature), "seed": settings.seed,
                    "max_tokens": int(settings.max_tokens), "role": settings.role}
         return hashlib.sha256(json.dumps(request, sort_keys=True).encode("utf-8")).hexdigest()
 
     def _path(self, key: str) -> Path:
+        assert self.root is not None        # get/put return before this without a cache folder
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
+        """The cached entry of ``key``, or None (no cache, no entry, or an entry that does not parse)."""
         if self.root is None:
             return None
         try:
@@ -179,6 +185,7 @@ class ResponseCache:
                                                                   and entry["caption"]) else None
 
     def put(self, key: str, entry: dict) -> None:
+        """Store ``entry`` under ``key`` (atomically; nothing without a cache folder)."""
         if self.root is not None:
             atomic_write_json(self._path(key), entry)
 
@@ -233,6 +240,7 @@ class ChatClient:
 
     @property
     def has_key(self) -> bool:
+        """Whether an API key was found in the environment (:data:`KEY_VARIABLES`)."""
         return self._secret is not None
 
     def prepare(self) -> ServerInfo:
@@ -335,7 +343,11 @@ class ChatClient:
         """The caption of one prompt: from the cache, else from the server (then cached).
 
         Args:
-            prompt: the prompt; label: names it in the lines said (a clip, a tier).
+            prompt: the prompt.
+            label: names it in the lines said (a clip, a tier).
+
+        Returns:
+            The :class:`Completion` (``cached`` True when it came from the cache).
 
         Raises:
             LLMFailure: the server gave no caption (kind ``budget`` when ``max_requests`` is spent,
@@ -373,8 +385,9 @@ class ChatClient:
             self.report(f"{n} caption(s) from the LLM cache ({self.cache.root}): answered earlier by {where} "
                         f"({who}); to ask the server again, pass another --cache-dir")
 
-    def complete_all(self, prompts: Mapping[Hashable, str], on_done: Callable[[Hashable, object], None] | None = None,
-                     labels: Mapping[Hashable, str] | None = None) -> tuple[dict, dict, list, LLMFailure | None]:
+    def complete_all(self, prompts: Mapping[K, str], on_done: Callable[[K, object], None] | None = None,
+                     labels: Mapping[K, str] | None = None
+                     ) -> tuple[dict[K, Completion], dict[K, LLMFailure], list[K], LLMFailure | None]:
         """Caption many prompts: the cached ones first, then the rest ``concurrency`` at a time.
 
         Args:
@@ -391,8 +404,8 @@ class ChatClient:
                 interrupted program exits without waiting for them).
         """
         done = on_done or (lambda key, outcome: None)
-        completions: dict = {}
-        todo: queue.SimpleQueue = queue.SimpleQueue()
+        completions: dict[K, Completion] = {}
+        todo: queue.SimpleQueue[tuple[K, str]] = queue.SimpleQueue()
         n_todo = 0
         for key, prompt in prompts.items():
             hit = self.cached(prompt)
@@ -404,8 +417,8 @@ class ChatClient:
                 done(key, hit)
         self.cache_hits += len(completions)
         self._say_hits(list(completions.values()))
-        failures: dict = {}
-        not_asked: list = []
+        failures: dict[K, LLMFailure] = {}
+        not_asked: list[K] = []
         fatal: LLMFailure | None = None
         if n_todo:
             self._stop.clear()
@@ -431,11 +444,12 @@ class ChatClient:
             except queue.Empty:
                 return completions, failures, not_asked, fatal
 
-    def _pool(self, todo: queue.SimpleQueue, workers: int, labels: Mapping[Hashable, str]):
+    def _pool(self, todo: queue.SimpleQueue[tuple[K, str]], workers: int,
+              labels: Mapping[K, str]) -> Iterator[tuple[K, Completion | LLMFailure]]:
         """``(key, Completion or LLMFailure)`` as ``workers`` daemon threads answer the ``todo`` queue;
         Ctrl-C (any exception here) stops them without waiting.
         """
-        results: queue.SimpleQueue = queue.SimpleQueue()
+        results: queue.SimpleQueue[tuple[K, Completion | LLMFailure]] = queue.SimpleQueue()
 
         def worker() -> None:
             while not self._stop.is_set():
@@ -444,7 +458,7 @@ class ChatClient:
                 except queue.Empty:
                     return
                 try:
-                    outcome: object = self.complete(prompt, labels.get(key, str(key)))
+                    outcome: Completion | LLMFailure = self.complete(prompt, labels.get(key, str(key)))
                 except LLMFailure as failure:
                     outcome = failure
                 except Exception as err:  # noqa: BLE001 - one caption lost and named, never a silent dead thread

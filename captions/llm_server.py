@@ -96,6 +96,7 @@ class ServerInfo:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """What provenance files and ``compare.json`` say of the server (its URL has no credentials)."""
         return {"url": self.url, "local": self.local, "models_listed": self.listed,
                 "models_status": self.models_status, "served_model": self.served_model, "slots": self.slots,
                 "concurrency": self.concurrency, "concurrency_source": self.concurrency_source}
@@ -139,7 +140,9 @@ def probe_server(client, model: str, base_url: str, url: str, concurrency: int |
 
     Args:
         client: an ``openai.OpenAI`` client of the server.
-        model: the requested model name; base_url: the endpoint; url: it without credentials.
+        model: the requested model name.
+        base_url: the endpoint (``--base-url``).
+        url: the endpoint without credentials (what is said and recorded).
         concurrency: ``--concurrency`` (None: choose, see the module docstring).
 
     Returns:

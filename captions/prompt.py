@@ -174,14 +174,17 @@ class PromptFacts:
 
     @property
     def event_labels(self) -> list[str]:
+        """The kept events' names, most probable first (the release's ``event_labels``)."""
         return [e for e, _ in self.events]
 
     @property
     def event_probability(self) -> list[float]:
+        """The kept events' probabilities (rounded to 2 decimals), in the order of :attr:`event_labels`."""
         return [p for _, p in self.events]
 
     @property
     def affective_responses(self) -> list[str]:
+        """The kept qualities as the prompt words them: ``I Agree with pleasant``."""
         return [f"I {word} with {quality}" for quality, word in self.qualities]
 
 

@@ -105,7 +105,7 @@ def split_reasoning(text: str) -> tuple[str, str, bool]:
     are; the text before a closing tag that has no opening one is reasoning; the text after an opening
     tag never closed is reasoning (``unclosed``); gpt-oss's harmony output keeps its ``final`` channel.
 
-    >>> split_reasoning("<think>hm, a park</think>\\n\\nBirds sing.")
+    >>> split_reasoning("<think>hm, a park</think>\n\nBirds sing.")
     ('Birds sing.', 'hm, a park', False)
     >>> split_reasoning("Okay, the user wants... </think> Birds sing.")
     ('Birds sing.', 'Okay, the user wants...', False)
@@ -269,7 +269,7 @@ def markdown_quote(text: str) -> str:
     r"""``text`` as one Markdown block quote: every line behind ``> `` (an empty line as ``>``), so an
     answer of several paragraphs stays inside the quote.
 
-    >>> print(markdown_quote("Birds sing.\\n\\nIt feels calm."))
+    >>> print(markdown_quote("Birds sing.\n\nIt feels calm."))
     > Birds sing.
     >
     > It feels calm.

@@ -4,52 +4,26 @@
 command runs: it reads every input first (tables and, with a checkpoint, audio through
 :func:`soundaq.models_zoo.predict.predict_files`, the code path of ``soundaq predict``), builds each prompt,
 reuses every caption an earlier run of the same settings wrote into the output folder, asks for the
-rest and writes ``captions.csv``, ``captions.jsonl``, ``captions.md`` and ``provenance.json`` atomically.
-
-Output columns (:data:`CSV_COLUMNS`; ``captions.jsonl`` has the same fields, with ``events`` and
-``qualities`` structured):
-
-clip, window
-    the clip id; ``all`` for the whole clip, ``START-END`` seconds for a window of a long recording
-start_s, end_s, acoustic_model, scene
-    the window's span (when known), the model that predicted, the predicted scene
-events
-    the events the prompt names with their rounded probabilities, ``Bird:0.91; Speech:0.55``
-pleasant ... monotonous
-    the agreement word of each quality (``Agree``, ``Neutral``, ...); ``rating_<quality>`` the rating
-isop, isoe
-    ISOPleasant and ISOEventful of the prediction
-prompt, prompt_sha256
-    the exact prompt (the one the ``llm`` captioner sends; the ``template`` one reads the same facts)
-caption, captioner, model, served_model, base_url, temperature, max_tokens, seed, finish_reason, flags, time
-    the caption; ``template`` or ``llm``; the LLM's model name as requested (empty for ``template``);
-    the model that answered (the one the server lists when it lists one model and not the requested
-    name, else the answer's ``model`` field); the server's endpoint (no credentials); the sampling
-    settings; the server's finish reason; flags of the answer (``truncated``: cut at ``max_tokens``,
-    ``reasoning``: the model's reasoning left out, ...; :data:`soundaq.captions.replies.FLAGS`),
-    ``;``-separated; when the caption was made (ISO 8601). ``captions.jsonl`` also holds the
-    ``reasoning`` left out of each caption.
-data
-    the predictions table's ``data`` column (marks the embedded synthetic set)
+rest and writes ``captions.csv``, ``captions.jsonl``, ``captions.md`` and ``provenance.json`` atomically
+(:mod:`soundaq.captions.caption_files`: the files, their columns, and reading an earlier run's back).
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from soundaq.base import predictions_table
 from soundaq.base.errors import UserError
-from soundaq.base.fileio import atomic_write_json, atomic_write_text, output_folder, sha256_file, write_csv
+from soundaq.base.fileio import sha256_file
 from soundaq.base.vocab import QUALITIES
+from soundaq.captions.caption_files import CSV_COLUMNS, read_previous, reuse_key, write_outputs
 from soundaq.captions.llm import ChatClient, Completion, LLMFailure, LLMSettings, default_cache_dir, endpoint
 from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
-from soundaq.captions.replies import FLAGS, markdown_quote
 from soundaq.captions.tables import (
-    WHOLE,
     Prediction,
     PredictionTableError,
     check_one_model,
@@ -60,15 +34,10 @@ from soundaq.captions.tables import (
 )
 from soundaq.captions.template import template_caption
 
+if TYPE_CHECKING:
+    from soundaq.models_zoo.features import Calibration
+
 CAPTIONERS = ("template", "llm")
-RATING_COLUMNS = tuple(f"rating_{q}" for q in QUALITIES)
-CSV_COLUMNS: tuple[str, ...] = (
-    "clip", "window", "start_s", "end_s", "acoustic_model", "scene", "events", *QUALITIES, *RATING_COLUMNS,
-    "isop", "isoe", "prompt", "caption", "captioner", "model", "served_model", "base_url", "temperature",
-    "max_tokens", "seed", "prompt_sha256", "finish_reason", "flags", "time", "data")
-#: Fields that must agree for an earlier caption to be reused (besides clip and window): the same
-#: server too, so a caption is never credited to a server that did not write it.
-REUSE_FIELDS = ("captioner", "model", "base_url", "temperature", "max_tokens", "seed", "prompt_sha256")
 
 
 def _now() -> str:
@@ -103,8 +72,9 @@ class CaptionJob:
 def _base_row(p: Prediction, captioner: str, seed: int, settings: LLMSettings | None) -> tuple[str, dict]:
     facts = prompt_facts(p.scene, p.events, p.qualities)
     prompt = build_prompt(facts)
-    row = {"clip": p.clip, "window": p.window, "start_s": p.start_s, "end_s": p.end_s, "acoustic_model": p.model,
-           "scene": p.scene, "events": "; ".join(f"{e}:{prob:.2f}" for e, prob in facts.events)}
+    row: dict[str, Any] = {"clip": p.clip, "window": p.window, "start_s": p.start_s, "end_s": p.end_s,
+                           "acoustic_model": p.model, "scene": p.scene,
+                           "events": "; ".join(f"{e}:{prob:.2f}" for e, prob in facts.events)}
     row.update({q: facts.agreements[q] for q in QUALITIES})
     row.update({f"rating_{q}": p.qualities[q] for q in QUALITIES})
     row.update({"isop": p.isop, "isoe": p.isoe, "prompt": prompt, "caption": "", "captioner": captioner,
@@ -117,35 +87,6 @@ def _base_row(p: Prediction, captioner: str, seed: int, settings: LLMSettings | 
                 "reasoning": ""})
     row["_facts"] = facts
     return prompt, row
-
-
-def _reuse_key(row: dict) -> tuple:
-    def norm(v):
-        if v is None or (isinstance(v, float) and v != v) or v == "":
-            return ""
-        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
-
-    return (str(row["clip"]), str(row["window"]), *(norm(row.get(k)) for k in REUSE_FIELDS))
-
-
-def read_previous(out: Path) -> dict[tuple, dict]:
-    """Captions an earlier run wrote into ``out/captions.jsonl``, by (clip, window, settings, prompt sha256).
-    A missing or damaged file gives nothing (those captions are made again; LLM ones come from the cache).
-    """
-    path = Path(out) / "captions.jsonl"
-    found: dict[tuple, dict] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return found
-    for line in lines:
-        try:
-            rec = json.loads(line)
-            if isinstance(rec, dict) and str(rec.get("caption") or "").strip():
-                found[_reuse_key(rec)] = rec
-        except (ValueError, KeyError, TypeError):
-            continue
-    return found
 
 
 def make_captions(predictions: Sequence[Prediction], captioner: str = "template", *, seed: int = 0,
@@ -176,7 +117,7 @@ def make_captions(predictions: Sequence[Prediction], captioner: str = "template"
     reused = 0
     todo: dict[tuple[str, str], str] = {}
     for key, job in jobs.items():
-        old = previous.get(_reuse_key(job.row))
+        old = previous.get(reuse_key(job.row))
         if old is not None:
             job.row.update({k: old.get(k) or "" for k in ("time", "finish_reason", "served_model", "flags",
                                                           "reasoning")}, caption=old["caption"])
@@ -188,6 +129,7 @@ def make_captions(predictions: Sequence[Prediction], captioner: str = "template"
             todo[key] = job.prompt
     failures, not_asked, fatal, requests, from_cache, server = [], [], None, 0, 0, None
     if todo:
+        assert settings is not None         # only the llm captioner leaves captions to ask for
         client = ChatClient(settings, cache_dir, report=report)
 
         def done(key, outcome):
@@ -252,79 +194,10 @@ def caption(predictions, captioner: str = "template", *, llm: LLMSettings | None
 # --------------------------------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------------------------------
-def jsonl_record(row: dict) -> dict:
-    """``captions.jsonl`` record of a row: the CSV fields, ``events`` and ``qualities`` structured."""
-    rec = {k: row.get(k) for k in CSV_COLUMNS if k not in QUALITIES and k not in RATING_COLUMNS}
-    rec["reasoning"] = row.get("reasoning") or ""
-    rec["events"] = [{"event": name, "probability": float(prob)} for name, prob in
-                     (item.rsplit(":", 1) for item in row["events"].split("; ") if item)]
-    rec["qualities"] = {q: {"rating": float(row[f"rating_{q}"]), "agreement": row[q]} for q in QUALITIES}
-    return rec
-
-
-def write_outputs(out: Path, rows: list[dict], summary: dict) -> list[Path]:
-    """``captions.csv``, ``captions.jsonl``, ``captions.md``, ``provenance.json`` (each atomically)."""
-    import pandas as pd
-
-    out = output_folder(out)
-    frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
-    write_csv(frame, out / "captions.csv")
-    atomic_write_text(out / "captions.jsonl",
-                      "".join(json.dumps(jsonl_record(r), ensure_ascii=False) + "\n" for r in rows))
-    atomic_write_text(out / "captions.md", render_markdown(rows, summary))
-    atomic_write_json(out / "provenance.json", summary)
-    return [out / n for n in ("captions.csv", "captions.jsonl", "captions.md", "provenance.json")]
-
-
-def render_markdown(rows: list[dict], summary: dict) -> str:
-    """The readable ``captions.md``: what was captioned how, then each clip's facts and caption."""
-    s = summary
-    who = "template (offline, deterministic)" if s["captioner"] == "template" else \
-        f"LLM `{s['llm']['model']}` at {s['llm']['base_url']} (temperature {s['llm']['temperature']:g}, " \
-        f"max_tokens {s['llm']['max_tokens']}, seed {s['llm']['seed']})"
-    served = (s.get("server") or {}).get("served_model")
-    if served:
-        who += f"; the server lists only `{served}`, which wrote these captions"
-    lines = [f"# Soundscape captions ({s['acoustic_model']})", ""]
-    if s.get("synthetic"):
-        lines += ["> **[SYNTHETIC DATA]** these predictions come from soundaq's embedded synthetic set, not from "
-                  "recordings rated by people.", ""]
-    checkpoint = f" (checkpoint `{s['checkpoint']}`)" if s.get("checkpoint") else ""
-    lines += [f"- acoustic model: `{s['acoustic_model']}`" + checkpoint,
-              f"- captioner: {who}",
-              f"- captions: {len(rows)} ({s['counts']['reused']} from an earlier run"
-              + (f", {s['counts'].get('from_cache', 0)} from the LLM cache, {s['counts']['requests']} requests to "
-                 "the server" if s["captioner"] == "llm" else "") + ")",
-              f"- made: {s['finished']}", ""]
-    problems = s.get("failures", []) + [f"{x}: not asked ({s['stop_reason']})" for x in s.get("not_asked", [])]
-    if problems:
-        lines += [f"**{len(problems)} without a caption** (run the same command again to retry):", ""]
-        lines += [f"- {p}" for p in problems] + [""]
-    cut = [r["clip"] if r["window"] == WHOLE else f"{r['clip']} ({r['window']} s)" for r in rows
-           if "truncated" in str(r.get("flags") or "").split(";")]
-    if cut:
-        lines += [f"**{len(cut)} caption(s) cut at max_tokens** (flag `truncated` in captions.csv; they may stop "
-                  f"mid-sentence; raise --max-tokens and run again in a new folder): {', '.join(cut)}", ""]
-    for r in rows:
-        title = r["clip"] if r["window"] == WHOLE else f"{r['clip']}, {r['window']} s"
-        feel = ", ".join(f"{q}: {r[q]}" for q in QUALITIES if r[q] != "Neutral") or "all Neutral"
-        lines += [f"## {title}", "",
-                  f"- scene: {r['scene']}; ISOPleasant {float(r['isop']):+.2f}, ISOEventful {float(r['isoe']):+.2f}",
-                  f"- events in the prompt: {r['events'] or 'none above 0.2'}",
-                  f"- qualities: {feel}"]
-        flags = [f for f in str(r.get("flags") or "").split(";") if f]
-        if flags:
-            lines.append(f"- flags: {'; '.join(f'{f} ({FLAGS.get(f, f)})' for f in flags)}")
-        lines += ["", markdown_quote(r["caption"]), ""]
-    if rows:
-        lines += ["## The prompt of the first caption", "", "```text", rows[0]["prompt"].strip("\n"), "```", ""]
-    return "\n".join(lines)
-
-
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
+    out: dict[str, str | None] = {}
     for name in ("soundaq", "openai"):
         try:
             out[name] = version(name)
@@ -334,7 +207,8 @@ def _versions() -> dict:
 
 
 def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str = "template",
-                checkpoint: Path | str | None = None, calibration=None, batch_size: int = 8, device: str = "cpu",
+                checkpoint: Path | str | None = None, calibration: Calibration | None = None, batch_size: int = 8,
+                device: str = "cpu",
                 llm: LLMSettings | None = None, seed: int = 0, cache_dir: Path | str | None = None,
                 report: Callable[[str], None] | None = None, progress: bool = True) -> dict:
     """Caption predictions tables and/or audio into ``out`` (the library call of ``soundaq caption``).
@@ -344,7 +218,9 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         out: output folder (created); a rerun reuses the captions it already holds.
         captioner: ``template`` or ``llm``.
         checkpoint: the acoustic model for audio inputs (``soundaq train`` / ``soundaq import-original``).
-        calibration, batch_size, device: as ``soundaq predict``.
+        calibration: the audio's calibration, as ``soundaq predict`` (default ARAUS's).
+        batch_size: clips per forward pass of the acoustic model.
+        device: torch device of the acoustic model.
         llm: LLM settings (``captioner="llm"``).
         seed: the template's shape seed (the LLM's seed is ``llm.seed``).
         cache_dir: soundaq cache root (the LLM response cache is its ``llm/`` folder).
@@ -360,36 +236,10 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
     """
     out = Path(out)
     say = report or (lambda msg: None)
-    tables, audio = split_inputs(inputs)
-    if audio and checkpoint is None:
-        raise UserError(f"{audio[0]}: audio input needs an acoustic model; fix: pass --checkpoint CKPT "
-                        "(or caption a predictions table)")
-    predictions: list[Prediction] = []
-    sources = []
-    for t in tables:
-        predictions.extend(read_predictions_file(t))
-        sources.append({"path": str(t), "sha256": sha256_file(t)})
-    if tables:
-        check_one_model(predictions)
-    skipped: list[str] = []
-    if audio:
-        from soundaq.models_zoo.predict import predict_files, results_frame
-
-        results, skipped = predict_files(audio, Path(checkpoint), calibration, batch_size, device,
-                                         report=lambda msg: say(f"skipped {msg}"))
-        if not results:
-            raise UserError(f"no audio input could be predicted ({len(skipped)} skipped); see the messages above",
-                            exit_code=1)
-        predictions.extend(predictions_from_results(results, f"predictions of {Path(checkpoint).name}"))
-        sources.append({"audio": [str(a) for a in audio], "checkpoint": str(checkpoint),
-                        "checkpoint_sha256": sha256_file(checkpoint)})
+    got = _read_inputs(inputs, checkpoint, calibration, batch_size, device, say)
+    predictions = got.predictions
     model = check_one_model(predictions)
-    seen: dict[tuple[str, str], str] = {}
-    for p in predictions:
-        if p.key in seen:
-            raise PredictionTableError(f"{p.source}: clip {p.clip!r} (window {p.window}) also comes from "
-                                       f"{seen[p.key]}; fix: caption each clip once (rename one of the files)")
-        seen[p.key] = p.source
+    _check_each_clip_once(predictions)
     import pandas as pd
 
     from soundaq.base.predictions_table import is_synthetic
@@ -410,28 +260,90 @@ def caption_run(inputs: Sequence[Path | str], out: Path | str, *, captioner: str
         say(f"{thought} answer(s) held the model's reasoning (<think> blocks or reasoning fields): left out of the "
             "captions, kept in captions.jsonl's reasoning field")
     summary = {
-        "command": "soundaq caption", "started": started, "finished": _now(), "inputs": sources,
-        "acoustic_model": model, "checkpoint": str(checkpoint) if audio else None, "captioner": captioner,
+        "command": "soundaq caption", "started": started, "finished": _now(), "inputs": got.sources,
+        "acoustic_model": model, "checkpoint": str(checkpoint) if got.audio else None, "captioner": captioner,
         "template_seed": seed if captioner == "template" else None,
         "llm": llm.public() if captioner == "llm" and llm else None,
         "llm_cache": str(default_cache_dir(cache_dir)) if captioner == "llm" else None,
         "synthetic": synthetic,
         "server": result["server"],
-        "counts": {"predictions": len(predictions), "captions": len(result["rows"]), "reused": result["reused"],
-                   "from_cache": result["from_cache"], "requests": result["requests"],
-                   "failed": len(result["failures"]), "truncated": sum(
-                       "truncated" in str(r.get("flags") or "").split(";") for r in result["rows"]),
-                   "not_asked": len(result["not_asked"]), "audio_skipped": len(skipped)},
-        "failures": result["failures"], "not_asked": result["not_asked"], "audio_skipped": skipped,
+        "counts": _counts(len(predictions), result, len(got.skipped)),
+        "failures": result["failures"], "not_asked": result["not_asked"], "audio_skipped": got.skipped,
         "fatal": result["fatal"],
         "stop_reason": result["fatal"] or (f"--max-requests {llm.max_requests} reached"
                                            if result["not_asked"] and llm else None),
         "versions": _versions(),
     }
-    if audio:
-        predictions_table.write(results_frame(results), out / "predictions.csv")
+    if got.audio:
+        from soundaq.models_zoo.predict import results_frame
+
+        predictions_table.write(results_frame(got.results), out / "predictions.csv")
     write_outputs(out, result["rows"], summary)
     return summary
+
+
+@dataclass
+class _Inputs:
+    """What :func:`caption_run` read: the predictions, where they came from, the audio predicted (and skipped)."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    audio: list[Path] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _read_inputs(inputs: Sequence[Path | str], checkpoint: Path | str | None, calibration: Calibration | None,
+                 batch_size: int, device: str, say: Callable[[str], None]) -> _Inputs:
+    """Read every table and predict every audio input (through ``soundaq predict``'s code path).
+
+    Raises:
+        UserError: audio without a checkpoint, tables of several acoustic models, no audio that could be
+            predicted (exit 1).
+    """
+    tables, audio = split_inputs(inputs)
+    if audio and checkpoint is None:
+        raise UserError(f"{audio[0]}: audio input needs an acoustic model; fix: pass --checkpoint CKPT "
+                        "(or caption a predictions table)")
+    got = _Inputs(audio=list(audio))
+    for t in tables:
+        got.predictions.extend(read_predictions_file(t))
+        got.sources.append({"path": str(t), "sha256": sha256_file(t)})
+    if tables:
+        check_one_model(got.predictions)
+    if audio:
+        assert checkpoint is not None
+        from soundaq.models_zoo.predict import predict_files
+
+        got.results, got.skipped = predict_files(audio, Path(checkpoint), calibration, batch_size, device,
+                                                 report=lambda msg: say(f"skipped {msg}"))
+        if not got.results:
+            raise UserError(f"no audio input could be predicted ({len(got.skipped)} skipped); see the messages "
+                            "above", exit_code=1)
+        got.predictions.extend(predictions_from_results(got.results, f"predictions of {Path(checkpoint).name}"))
+        got.sources.append({"audio": [str(a) for a in audio], "checkpoint": str(checkpoint),
+                            "checkpoint_sha256": sha256_file(checkpoint)})
+    return got
+
+
+def _check_each_clip_once(predictions: Sequence[Prediction]) -> None:
+    """Raise PredictionTableError when a clip (and window) comes from two inputs."""
+    seen: dict[tuple[str, str], str] = {}
+    for p in predictions:
+        if p.key in seen:
+            raise PredictionTableError(f"{p.source}: clip {p.clip!r} (window {p.window}) also comes from "
+                                       f"{seen[p.key]}; fix: caption each clip once (rename one of the files)")
+        seen[p.key] = p.source
+
+
+def _counts(n_predictions: int, result: dict[str, Any], n_skipped: int) -> dict[str, int]:
+    """``provenance.json``'s counts of a run."""
+    rows = result["rows"]
+    return {"predictions": n_predictions, "captions": len(rows), "reused": result["reused"],
+            "from_cache": result["from_cache"], "requests": result["requests"],
+            "failed": len(result["failures"]),
+            "truncated": sum("truncated" in str(r.get("flags") or "").split(";") for r in rows),
+            "not_asked": len(result["not_asked"]), "audio_skipped": n_skipped}
 
 
 class _Progress:

@@ -49,6 +49,7 @@ class SignalFacts:
     clips: int = 1
 
     def to_dict(self) -> dict:
+        """The facts with floats rounded to 4 decimals (as ``compare.json`` writes them)."""
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from soundaq.base import predictions_table
 from soundaq.base.errors import UserError
@@ -63,13 +64,16 @@ class Prediction:
 
     @property
     def key(self) -> tuple[str, str]:
+        """``(clip, window)``: what identifies the prediction among a run's inputs."""
         return self.clip, self.window
 
     @property
     def label(self) -> str:
+        """The prediction's name in messages: the clip, with ``[START-END s]`` for a window."""
         return self.clip if self.window == WHOLE else f"{self.clip} [{self.window} s]"
 
     def to_dict(self) -> dict:
+        """Every field, as a plain dict (``Prediction(**p.to_dict())`` makes it again)."""
         return asdict(self)
 
 
@@ -122,7 +126,8 @@ def predictions_from_frame(frame, source: str = "predictions table", csv_lines: 
 # --------------------------------------------------------------------------------------------------
 # JSON (soundaq predict) and predict_files results
 # --------------------------------------------------------------------------------------------------
-def _check_record(rec, where: str, source: str) -> None:
+def _check_record(rec: object, where: str, source: str) -> Mapping[str, Any]:
+    """``rec`` itself once it is an object with every block and key a prediction needs."""
     if not isinstance(rec, Mapping):
         raise PredictionTableError(f"{source}: {where} is {type(rec).__name__}, not an object; fix: {_FIX_TABLE}")
     for key, names in (("scene_probabilities", SCENES), ("events", EVENTS), ("qualities", QUALITIES)):
@@ -137,6 +142,7 @@ def _check_record(rec, where: str, source: str) -> None:
     for key in ("scene", "isop", "isoe"):
         if key not in rec:
             raise PredictionTableError(f"{source}: {where} has no {key!r}; fix: {_FIX_TABLE}")
+    return rec
 
 
 def _flat(rec: Mapping, clip, model, window, start, end) -> dict:
@@ -148,7 +154,7 @@ def _flat(rec: Mapping, clip, model, window, start, end) -> dict:
     return row
 
 
-def predictions_from_results(results: Iterable[Mapping], source: str = "predictions") -> list[Prediction]:
+def predictions_from_results(results: Iterable[object], source: str = "predictions") -> list[Prediction]:
     """:class:`Prediction` rows of ``soundaq predict`` JSON objects / ``predict_files`` results.
 
     Each object holds ``clip``, ``model``, ``scene``, ``scene_probabilities``, ``events``,
@@ -161,9 +167,9 @@ def predictions_from_results(results: Iterable[Mapping], source: str = "predicti
     import pandas as pd
 
     rows, where = [], []
-    for k, rec in enumerate(results):
+    for k, given in enumerate(results):
         item = f"item {k + 1}"
-        _check_record(rec, item, source)
+        rec = _check_record(given, item, source)
         for key in ("clip", "model"):
             if not str(rec.get(key) or "").strip():
                 raise PredictionTableError(f"{source}: {item} has no {key!r}; fix: {_FIX_TABLE}")
@@ -188,6 +194,7 @@ def predictions_from_results(results: Iterable[Mapping], source: str = "predicti
 # files
 # --------------------------------------------------------------------------------------------------
 def is_table(path: Path) -> bool:
+    """Whether ``path`` names a predictions table by its suffix (:data:`TABLE_SUFFIXES`), not audio."""
     return Path(path).suffix.lower() in TABLE_SUFFIXES
 
 

@@ -142,7 +142,10 @@ def template_caption(facts: PromptFacts, clip: str, window: str = "all", seed: i
 
     Args:
         facts: :func:`soundaq.captions.prompt.prompt_facts` of the prediction.
-        clip, window, seed: pick the sentence shapes (same inputs, same caption).
+        clip: the clip id (with ``window`` and ``seed``, it picks the sentence shapes: same inputs, same
+            caption).
+        window: the window label (``all`` for the whole clip).
+        seed: the template's shape seed.
 
     Returns:
         e.g. "In this park, you hear animal sounds, human sounds, speech and birds, with sounds of

@@ -18,10 +18,17 @@ Results are tidy pandas DataFrames, one row per metric (pingouin's shape), sayin
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from soundaq.models_zoo.metrics import EvalData, MetricInputError, ScoreFunction, resolve
+from soundaq.models_zoo.eval_data import EvalData, MetricInputError
+from soundaq.models_zoo.metric_definitions import ScoreFunction
+from soundaq.models_zoo.metrics import resolve
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -66,8 +73,9 @@ def _as_data(x, source: str) -> EvalData:
     return EvalData.from_table(x, source=source)
 
 
-def bootstrap_distribution(data, metrics=None, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                           others=()) -> dict[str, np.ndarray]:
+def bootstrap_distribution(data: EvalData | pd.DataFrame, metrics: str | Sequence[str] | None = None,
+                           n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                           others: Sequence[EvalData] = ()) -> dict[str | tuple[int, str], np.ndarray]:
     """Resampled values ``{metric: [n_resamples]}`` (NaN where a resample leaves a metric undefined).
 
     ``others``: further EvalData on the same clips (same order), scored on the same resamples; their
@@ -77,7 +85,7 @@ def bootstrap_distribution(data, metrics=None, n_resamples: int = DEFAULT_RESAMP
     data = _as_data(data, "predictions table")
     chosen: list[ScoreFunction] = resolve(metrics)
     sets = [data, *others]
-    out = {(i, m.name): [] for i in range(len(sets)) for m in chosen}
+    out: dict[tuple[int, str], list[np.ndarray]] = {(i, m.name): [] for i in range(len(sets)) for m in chosen}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for index in resample_indices(data.n, n_resamples, seed):
@@ -141,7 +149,7 @@ def align(a: EvalData, b: EvalData) -> EvalData:
         pos = {c: i for i, c in enumerate(b.clips)}
         b = b.take(np.array([pos[c] for c in a.clips]))
     same = a.tasks == b.tasks and all(
-        x is None or (np.array_equal(x, y) if x.dtype.kind == "i" else np.allclose(x, y, atol=1e-6))
+        x is None or y is None or (np.array_equal(x, y) if x.dtype.kind == "i" else np.allclose(x, y, atol=1e-6))
         for x, y in ((a.scene_true, b.scene_true), (a.event_true, b.event_true),
                      (a.quality_true, b.quality_true), (a.iso_true, b.iso_true)))
     if not same:
@@ -330,7 +338,8 @@ def mean_ci(values, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SE
     Args:
         values: ``[n]`` or ``[n, k]`` numbers, one row per item (clip); NaN entries are left out of
             the mean of their column (in the estimate and in every resample).
-        n_resamples, seed: the resamples of :func:`resample_indices` (the same items drawn for every column).
+        n_resamples: how many resamples (:func:`resample_indices`; the same items drawn for every column).
+        seed: the resamples' seed (the same seed gives the same CI).
         confidence: level of the two-sided percentile interval.
 
     Returns:
@@ -358,8 +367,12 @@ def paired_mean_diff(a, b, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
     """Paired bootstrap of the difference of means ``mean(a) - mean(b)`` over the same items.
 
     Args:
-        a, b: ``[n]`` or ``[n, k]`` per-item values of two systems on the same items, same order.
-            Items where either is NaN are dropped (per column).
+        a: ``[n]`` or ``[n, k]`` per-item values of system A. Items where A or B is NaN are dropped
+            (per column).
+        b: B's values on the same items, in the same order and shape.
+        n_resamples: how many paired resamples (:func:`resample_indices`).
+        seed: the resamples' seed.
+        confidence: level of the two-sided percentile interval of the difference.
 
     Returns:
         dict of arrays shaped like one row: ``diff`` (point estimate), ``ci_low``, ``ci_high`` (of

@@ -112,6 +112,7 @@ class Source:
         return sorted(counts.index, key=lambda g: (-int(counts[g]), g))
 
     def group_frame(self, group: str) -> pd.DataFrame:
+        """The rows of one group (:data:`ALL`, or a source without groups: every row)."""
         if group == ALL or not self.group_col:
             return self.frame
         return self.frame[self.frame[self.group_col].astype(str) == group]
@@ -373,8 +374,9 @@ def agreement(predicted: pd.DataFrame, labelled: pd.DataFrame, group: str = ALL,
     can check on any trained model).
 
     Args:
-        predicted, labelled: :func:`spearman_table` outputs of the predictions and of the labels of the
-            same clips (same events and qualities).
+        predicted: :func:`spearman_table` output of the predictions.
+        labelled: :func:`spearman_table` output of the labels of the same clips (same events and
+            qualities).
         group: the group to compare (default: all rows).
         strong: threshold of the "strong cells" counts.
 

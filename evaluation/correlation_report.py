@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -112,8 +113,10 @@ def _pairs_md(rows: pd.DataFrame) -> list[str]:
         return ["(none)", ""]
     lines = ["| event | quality | rho | p (adjusted) | stars | n |", "|---|---|---:|---:|:---:|---:|"]
     for r in rows.itertuples():
-        lines.append(f"| {r.event} | {QUALITY_LABELS.get(r.quality, r.quality)} | {r.rho:+.3f} | "
-                     f"{_fmt_p(r.p_adjusted)} | {r.stars} | {r.n} |")
+        # pandas-stubs type an itertuples field as any cell value; these columns are str and float
+        quality, p_adjusted = str(r.quality), cast(float, r.p_adjusted)
+        lines.append(f"| {r.event} | {QUALITY_LABELS.get(quality, quality)} | {r.rho:+.3f} | "
+                     f"{_fmt_p(p_adjusted)} | {r.stars} | {r.n} |")
     return [*lines, ""]
 
 
@@ -180,9 +183,9 @@ def render_report(source: Source, table: pd.DataFrame, summary: dict, top: int =
     untested = table[table["rho"].isna()]
     if not untested.empty:
         lines += ["## Pairs without a rho", "", "| group | event | qualities | reason |", "|---|---|---|---|"]
-        for (g, e, reason), part in untested.groupby(["group", "event", "reason"], sort=False):
+        for (group, e, reason), part in untested.groupby(["group", "event", "reason"], sort=False):
             qs = ", ".join(QUALITY_LABELS.get(q, q) for q in part["quality"])
-            lines.append(f"| {g} | {e} | {qs} | {reason} |")
+            lines.append(f"| {group} | {e} | {qs} | {reason} |")
         lines.append("")
     lines += ["Full table: [spearman.csv](spearman.csv) (one row per group, event and quality).", ""]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ import logging
 import math
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,9 +28,13 @@ from soundaq.base.fileio import atomic_path
 from soundaq.base.vocab import CIRCUMPLEX_ORDER
 from soundaq.evaluation.correlation import ALL, QUALITY_LABELS, Source, matrix
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 PAGE_WIDTH = 7.5  # inches: a full-width figure on A4/Letter
 CMAP = "RdBu_r"
-FONT = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7.5,
+#: Font sizes (points) of the printed-page figures, and TrueType fonts in PDFs (editable text).
+FONT: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7.5,
         "ytick.labelsize": 7.5, "legend.fontsize": 7.5, "figure.titlesize": 10, "pdf.fonttype": 42}
 STAR_NOTE = "* p<0.05, ** p<0.01, *** p<0.001 (adjusted)"
 DENSITY_MIN = 30  # soundscapy's recommended minimum sample for a density estimate
@@ -259,6 +264,7 @@ def radar(source: Source, max_groups: int = 12):
     groups = source.groups()
     shown = groups[: max(1, max_groups - 1)]
     means = quality_means(source, [ALL, *shown])
+    n_of = {g: int(n) for g, n in means["n"].items()}
     vals = means[list(CIRCUMPLEX_ORDER)].to_numpy(dtype=float)
     lo = min(1.0, math.floor(np.nanmin(vals))) if np.isfinite(vals).any() else 1.0
     hi = max(5.0, math.ceil(np.nanmax(vals))) if np.isfinite(vals).any() else 5.0
@@ -270,10 +276,10 @@ def radar(source: Source, max_groups: int = 12):
             ax = fig.add_subplot(111, polar=True)
             _radar_axes(ax, lo, hi)
             a, v = _closed(means.loc[ALL, list(CIRCUMPLEX_ORDER)])
-            ax.plot(a, v, color="black", linestyle="--", linewidth=1.2, label=f"all (n={means.loc[ALL, 'n']:,})")
+            ax.plot(a, v, color="black", linestyle="--", linewidth=1.2, label=f"all (n={n_of[ALL]:,})")
             for c, g in zip(colours, shown):
                 a, v = _closed(means.loc[g, list(CIRCUMPLEX_ORDER)])
-                ax.plot(a, v, color=c, linewidth=1.5, label=f"{g} (n={means.loc[g, 'n']:,})")
+                ax.plot(a, v, color=c, linewidth=1.5, label=f"{g} (n={n_of[g]:,})")
                 ax.fill(a, v, color=c, alpha=0.2)
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2, frameon=False)
             rect = (0.02, 0.08, 0.98, 0.93)
@@ -293,7 +299,7 @@ def radar(source: Source, max_groups: int = 12):
                     a, v = _closed(means.loc[g, list(CIRCUMPLEX_ORDER)])
                     ax.plot(a, v, color=c, linewidth=1.3)
                     ax.fill(a, v, color=c, alpha=0.25)
-                ax.set_title(f"{g} (n={means.loc[g, 'n']:,})", fontsize=7.5, pad=10)
+                ax.set_title(f"{g} (n={n_of[g]:,})", fontsize=7.5, pad=10)
             for ax in axes.flat[len(shown) + 1:]:
                 ax.set_visible(False)
             rect = (0, 0.03, 1, 0.92)
@@ -307,7 +313,7 @@ def radar(source: Source, max_groups: int = 12):
 
 def circumplex(source: Source, max_groups: int = 12, seed: int = 0, max_points: int = 3000):
     """ISOPleasant x ISOEventful per group: soundscapy scatter + density contours (when n >= 30)."""
-    import soundscapy as sspy
+    from soundscapy import plotting as sspy_plot  # soundscapy.__init__.pyi hides its re-exports from mypy
 
     groups = source.groups()
     panels = [ALL, *groups[: max(0, max_groups - 1)]]
@@ -326,13 +332,13 @@ def circumplex(source: Source, max_groups: int = 12, seed: int = 0, max_points: 
                 part = part.iloc[np.sort(rng.choice(n, size=max_points, replace=False))]
                 notes.append(f"{g}: {max_points:,} of {n:,} points")
             title = f"{g} (n={n:,})"
-            style = dict(x="isop", y="isoe", title=None, xlabel="ISOPleasant", ylabel="ISOEventful",
-                         legend=False)
+            style: dict[str, Any] = dict(x="isop", y="isoe", title=None, xlabel="ISOPleasant",
+                                         ylabel="ISOEventful", legend=False)
             if n >= DENSITY_MIN:
-                sspy.density(part, ax=ax, density_type="full", incl_scatter=True,
+                sspy_plot.density(part, ax=ax, density_type="full", incl_scatter=True,
                              scatter_kws={"s": 4, "linewidth": 0, "alpha": 0.35}, **style)
             elif n > 0:
-                sspy.scatter(part, ax=ax, s=8, **style)
+                sspy_plot.scatter(part, ax=ax, s=8, **style)
                 notes.append(f"{g}: no density (n < {DENSITY_MIN})")
             ax.set_title(title, fontsize=8, pad=3)
             ax.set_aspect("equal")

@@ -52,9 +52,10 @@ def load_isd(validate: bool = True) -> tuple[pd.DataFrame, dict]:
     out-of-range quality, or the same non-neutral answer to all 8, are dropped, as soundscapy's
     analyses do. Returns ``(frame, info)`` where ``info`` counts raw and kept responses.
     """
-    import soundscapy
+    from importlib.metadata import version
 
     isd = _soundscapy()
+    soundscapy_version = version("soundscapy")      # what soundscapy.__version__ says (its stub omits it)
     raw = isd.load()
     n_raw = len(raw)
     excluded = 0
@@ -65,7 +66,7 @@ def load_isd(validate: bool = True) -> tuple[pd.DataFrame, dict]:
     needed = [*ID_COLUMNS, *SOURCE_COLUMNS, *QUALITIES]
     missing = [c for c in needed if c not in data.columns]
     if missing:
-        raise CorrelationError(f"soundscapy {soundscapy.__version__}'s ISD lacks column(s) {', '.join(missing)}; "
+        raise CorrelationError(f"soundscapy {soundscapy_version}'s ISD lacks column(s) {', '.join(missing)}; "
                                "install soundscapy 0.8 (`pip install 'soundscapy>=0.8,<0.9'`)")
     frame = data[needed].rename(columns={**ID_COLUMNS, **SOURCE_COLUMNS}).reset_index(drop=True)
     for col in [*SOURCE_COLUMNS.values(), *QUALITIES]:
@@ -77,7 +78,7 @@ def load_isd(validate: bool = True) -> tuple[pd.DataFrame, dict]:
     # would not need eventful/uneventful, but a partial circumplex answer is not comparable)
     frame["isop"] = np.where(incomplete, np.nan, isop)
     frame["isoe"] = np.where(incomplete, np.nan, isoe)
-    info = {"dataset": "ISD v1.0 (bundled with soundscapy)", "soundscapy": soundscapy.__version__,
+    info = {"dataset": "ISD v1.0 (bundled with soundscapy)", "soundscapy": soundscapy_version,
             "responses": n_raw, "kept": len(frame), "excluded_by_validate": excluded,
             "validated": validate, "locations": int(frame["location"].nunique())}
     return frame, info

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,9 @@ import pandas as pd
 from soundaq.base import predictions_table
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text, output_folder, sha256_file
 from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, QUALITIES, SCENES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: The outputs checked against their scales, in report order.
 SCALED = (*QUALITIES, "isop", "isoe")
@@ -64,7 +69,7 @@ def recording_summary(frame: pd.DataFrame, result: Mapping) -> dict:
         "recording": result["clip"], "windows": len(frame),
         "duration_s": float(frame["end_s"].max()),
         "scene": result["scene"], "scene_share": {s: round(float(share.get(s, 0.0)), 4) for s in SCENES},
-        "top_events": {names[c]: round(float(v), 4) for c, v in top.head(5).items()},
+        "top_events": {names[str(c)]: round(float(v), 4) for c, v in top.head(5).items()},
         "isop_mean": float(result["isop"]), "isoe_mean": float(result["isoe"]),
         "isop_range": [float(frame["isop"].min()), float(frame["isop"].max())],
         "isoe_range": [float(frame["isoe"].min()), float(frame["isoe"].max())],
@@ -95,16 +100,16 @@ def _figures(frame: pd.DataFrame, out: Path) -> tuple[list[str], list[str]]:
     from soundaq.evaluation import timeseries_figures as tf
     from soundaq.evaluation.figures import save
 
-    jobs = []
+    jobs: list[tuple[str, Callable[[], Figure]]] = []
     counts = frame.groupby("recording", sort=False).size()
     for name in dict.fromkeys(frame["recording"]):
         if counts[name] < 2:  # a single window has no course over time: it appears in the sites figure
             continue
         slug = _slug(name)
-        jobs += [(f"{slug}_trajectory", lambda n=name: tf.trajectory(frame, n)),
-                 (f"{slug}_qualities", lambda n=name: tf.qualities_over_time(frame, n)),
-                 (f"{slug}_events", lambda n=name: tf.event_timeline(frame, n)),
-                 (f"{slug}_density", lambda n=name: tf.density(frame, n))]
+        jobs += [(f"{slug}_trajectory", partial(tf.trajectory, frame, name)),
+                 (f"{slug}_qualities", partial(tf.qualities_over_time, frame, name)),
+                 (f"{slug}_events", partial(tf.event_timeline, frame, name)),
+                 (f"{slug}_density", partial(tf.density, frame, name))]
     if frame["recording"].nunique() > 1:
         jobs.append(("sites", lambda: tf.sites(frame)))
     made, problems = [], []

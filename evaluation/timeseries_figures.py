@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -84,9 +85,9 @@ def _circumplex_limits(ax, data: pd.DataFrame) -> None:
 
 def _circumplex_axes(ax, frame: pd.DataFrame) -> None:
     """Soundscapy's circumplex look (grid, axis labels), on :func:`_circumplex_limits`."""
-    import soundscapy as sspy
+    from soundscapy import plotting as sspy_plot  # soundscapy.__init__.pyi hides its re-exports from mypy
 
-    sspy.scatter(frame.iloc[:0], ax=ax, x="isop", y="isoe", title=None, xlabel="ISOPleasant", ylabel="ISOEventful",
+    sspy_plot.scatter(frame.iloc[:0], ax=ax, x="isop", y="isoe", title=None, xlabel="ISOPleasant", ylabel="ISOEventful",
                  legend=False)
     _circumplex_limits(ax, frame[["isop", "isoe"]])
 
@@ -105,13 +106,13 @@ def trajectory(frame: pd.DataFrame, recording: str):
         norm = plt.Normalize(t.min() / div, max(t.max() / div, t.min() / div + 1e-9))
         if len(xy) > 1:
             segments = np.stack([xy[:-1], xy[1:]], axis=1)
-            lines = LineCollection(segments, cmap="viridis", norm=norm, linewidths=1.2, alpha=0.8)
+            lines = LineCollection(list(segments), cmap="viridis", norm=norm, linewidths=1.2, alpha=0.8)
             lines.set_array(t[:-1] / div)
             ax.add_collection(lines)
         points = ax.scatter(xy[:, 0], xy[:, 1], c=t / div, cmap="viridis", norm=norm, s=14, zorder=3,
                             edgecolors="none")
-        ax.scatter(*xy[0], marker="o", s=70, facecolors="none", edgecolors="black", zorder=4, label="start")
-        ax.scatter(*xy[-1], marker="s", s=60, facecolors="none", edgecolors="black", zorder=4, label="end")
+        ax.scatter(xy[0, 0], xy[0, 1], marker="o", s=70, facecolors="none", edgecolors="black", zorder=4, label="start")
+        ax.scatter(xy[-1, 0], xy[-1, 1], marker="s", s=60, facecolors="none", edgecolors="black", zorder=4, label="end")
         ax.legend(loc="upper right", frameon=False, fontsize=7)
         fig.colorbar(points, ax=ax, shrink=0.75, label=f"time ({unit}, window centre)")
         _title(fig, f"Soundscape trajectory: {recording}", f"{part['model'].iloc[0]}, {len(part)} windows")
@@ -202,19 +203,20 @@ def event_timeline(frame: pd.DataFrame, recording: str):
 
 def density(frame: pd.DataFrame, recording: str):
     """Soundscapy's circumplex density of one recording's windows (scatter below 30 windows)."""
-    import soundscapy as sspy
+    from soundscapy import plotting as sspy_plot  # soundscapy.__init__.pyi hides its re-exports from mypy
 
     part = frame[frame["recording"] == recording]
     data = part[["isop", "isoe"]].dropna()
     with plt.rc_context(FONT):
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH * 0.58, PAGE_WIDTH * 0.62))
-        style = dict(x="isop", y="isoe", title=None, xlabel="ISOPleasant", ylabel="ISOEventful", legend=False)
+        style: dict[str, Any] = dict(x="isop", y="isoe", title=None, xlabel="ISOPleasant", ylabel="ISOEventful",
+                                     legend=False)
         if len(data) >= DENSITY_MIN:
-            sspy.density(data, ax=ax, density_type="full", incl_scatter=True,
+            sspy_plot.density(data, ax=ax, density_type="full", incl_scatter=True,
                          scatter_kws={"s": 6, "linewidth": 0, "alpha": 0.5}, **style)
             how = "Gaussian KDE (soundscapy.density, 10 levels) over the windows"
         else:
-            sspy.scatter(data, ax=ax, s=14, **style)
+            sspy_plot.scatter(data, ax=ax, s=14, **style)
             how = f"windows as points: no density below {DENSITY_MIN} windows"
         _circumplex_limits(ax, data)
         _title(fig, f"Circumplex density: {recording}", f"{part['model'].iloc[0]}, {len(data)} windows")
@@ -225,27 +227,28 @@ def density(frame: pd.DataFrame, recording: str):
 def sites(frame: pd.DataFrame):
     """Several recordings (sites) on one circumplex: per-site density (or points) and each site's mean."""
     import seaborn as sns
-    import soundscapy as sspy
+    from soundscapy import plotting as sspy_plot  # soundscapy.__init__.pyi hides its re-exports from mypy
 
     names = list(dict.fromkeys(frame["recording"]))
     data = frame[["recording", "isop", "isoe"]].dropna()
     counts = data.groupby("recording").size()
+    n_of = counts.to_dict()
     palette = dict(zip(names, sns.color_palette("colorblind", len(names))))
     with plt.rc_context(FONT):
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH * 0.85, PAGE_WIDTH * 0.62))
-        style = dict(x="isop", y="isoe", hue="recording", palette=palette, title=None, xlabel="ISOPleasant",
-                     ylabel="ISOEventful", legend=False)
+        style: dict[str, Any] = dict(x="isop", y="isoe", hue="recording", palette=palette, title=None,
+                                     xlabel="ISOPleasant", ylabel="ISOEventful", legend=False)
         if len(counts) and counts.min() >= DENSITY_MIN:
-            sspy.density(data, ax=ax, density_type="simple", incl_scatter=True,
+            sspy_plot.density(data, ax=ax, density_type="simple", incl_scatter=True,
                          scatter_kws={"s": 5, "linewidth": 0, "alpha": 0.4}, **style)
             how = "density per site: soundscapy's simple density (Gaussian KDE, 50% and 5% contours)"
         else:
-            sspy.scatter(data, ax=ax, s=10, alpha=0.6, **style)
+            sspy_plot.scatter(data, ax=ax, s=10, alpha=0.6, **style)
             how = f"windows as points (a density needs {DENSITY_MIN} windows per site)"
         means = data.groupby("recording", sort=False)[["isop", "isoe"]].mean()
         for name, row in means.iterrows():
             ax.scatter(row["isop"], row["isoe"], marker="D", s=55, color=palette[name], edgecolors="black",
-                       linewidths=0.8, zorder=5, label=f"{name} (n={counts[name]})")
+                       linewidths=0.8, zorder=5, label=f"{name} (n={n_of[name]})")
         _circumplex_limits(ax, data[["isop", "isoe"]])
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=7)
         model = ", ".join(dict.fromkeys(frame["model"]))

@@ -16,7 +16,8 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from soundaq.base.vocab import EVENTS, LABEL_GROUPS, QUALITIES, SCENES
-from soundaq.models_zoo.metrics import EvalData, MetricInputError, score
+from soundaq.models_zoo.eval_data import EvalData, MetricInputError
+from soundaq.models_zoo.metrics import score
 from soundaq.models_zoo.outputs import LABELLED_KEY
 
 #: State name -> columns per clip.

@@ -4,8 +4,9 @@ This module is the public Python API. Names load on first use, so ``import sound
 (no torch until a model is touched). The subpackages tell the story of the data:
 
 - :mod:`soundaq.base`: errors, atomic file io, the vocabulary (scenes, events, qualities)
-- :mod:`soundaq.models_zoo`: audio -> features -> data -> the eight nets -> one training module
-- :mod:`soundaq.evaluation`: metrics, bootstrap CIs, Spearman correlation, figures
+- :mod:`soundaq.models_zoo`: audio -> features -> data -> the eight nets -> one training module, and
+  the metrics it logs (:mod:`soundaq.models_zoo.metrics`)
+- :mod:`soundaq.evaluation`: bootstrap CIs, Spearman correlation, figures, caption text metrics
 - :mod:`soundaq.human_study`: expert-jury questionnaires and their statistics
 - :mod:`soundaq.captions`: soundscape captions (template or any LLM server) and ADIFF-style comparisons
 - :mod:`soundaq.benchmark`: the ``soundaq`` command, the leaderboard, run folders

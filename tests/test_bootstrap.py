@@ -23,7 +23,8 @@ from soundaq.evaluation.bootstrap import (  # noqa: E402
     paired_bootstrap,
     resample_indices,
 )
-from soundaq.models_zoo.metrics import HEADLINE, METRICS, EvalData, MetricInputError  # noqa: E402
+from soundaq.models_zoo.eval_data import EvalData, MetricInputError  # noqa: E402
+from soundaq.models_zoo.metrics import HEADLINE, METRICS  # noqa: E402
 
 
 def test_counts_equal_per_row_bincount():

@@ -11,8 +11,9 @@ from input_builders import only_line, run_cli
 
 from soundaq.base.errors import UserError
 from soundaq.base.vocab import EVENT_PROB_COLUMNS, EVENTS, QUALITIES, TRUTH_COLUMNS
+from soundaq.captions.caption_files import CSV_COLUMNS
 from soundaq.captions.prompt import build_prompt, prompt_facts, prompt_sha256
-from soundaq.captions.run import CSV_COLUMNS, caption
+from soundaq.captions.run import caption
 from soundaq.captions.tables import PredictionTableError, read_predictions_file
 
 CONTRACT = ("clip", "window", "scene", "events", *QUALITIES, "prompt", "caption", "captioner", "model",

@@ -12,7 +12,10 @@ from caption_builders import API_KEY, FakeLLMServer, predict_object, prediction_
 
 from soundaq.base.errors import UserError
 from soundaq.benchmark.cli import main
-from soundaq.captions.compare import compare, direction_of, event_facts, feeling_facts, parse_spec, quadrant, tier1_text
+from soundaq.captions.compare import compare
+from soundaq.captions.compare_facts import direction_of, event_facts, feeling_facts, quadrant
+from soundaq.captions.compare_sides import parse_spec
+from soundaq.captions.compare_texts import tier1_text
 from soundaq.captions.llm import LLMSettings
 from soundaq.captions.signal import SignalFacts, pool, signal_facts
 from soundaq.captions.tables import predictions_from_frame
@@ -50,18 +53,18 @@ def test_tiers_of_a_park_and_a_street_worked_by_hand():
     a, b = _pred(PARK), _pred(STREET)
     t1 = event_facts(a, b)
     # park: threshold 0.4 -> Bird, Animal, Speech; street: 0.4 -> Traffic, Vehicle, Speech (Bird 0.31 dropped)
-    assert [e["event"] for e in t1["only_a"]] == ["Bird", "Animal"]
-    assert [e["event"] for e in t1["only_b"]] == ["Traffic", "Vehicle"]
-    assert t1["both"] == ["Speech"]
-    assert [(c["event"], c["delta"]) for c in t1["changed"]] == [("Speech", 0.3)]
+    assert [e.event for e in t1.only_a] == ["Bird", "Animal"]
+    assert [e.event for e in t1.only_b] == ["Traffic", "Vehicle"]
+    assert t1.both == ["Speech"]
+    assert [(c.event, c.delta) for c in t1.changed] == [("Speech", 0.3)]
     assert tier1_text(t1) == ("A has birds and animal sounds, which B lacks; B has traffic and vehicles, which A "
                               "lacks. B has more speech.")
     t3 = feeling_facts(a, b)
-    assert t3["rises"] == ["annoying", "chaotic", "eventful"]                     # +2.5, +2.2, +1.5
-    assert t3["falls"] == ["calm", "pleasant", "uneventful", "vibrant"]          # -2.6, -2.4, -1.5, -0.8
-    c = t3["circumplex"]
-    assert c["a_quadrant"] == "calm" and c["b_quadrant"] == "chaotic" and c["direction"] == "chaotic"
-    assert c["distance"] == pytest.approx(math.hypot(b.isop - a.isop, b.isoe - a.isoe), abs=1e-4)
+    assert t3.rises == ["annoying", "chaotic", "eventful"]                     # +2.5, +2.2, +1.5
+    assert t3.falls == ["calm", "pleasant", "uneventful", "vibrant"]          # -2.6, -2.4, -1.5, -0.8
+    c = t3.circumplex
+    assert c.a_quadrant == "calm" and c.b_quadrant == "chaotic" and c.direction == "chaotic"
+    assert c.distance == pytest.approx(math.hypot(b.isop - a.isop, b.isoe - a.isoe), abs=1e-4)
 
 
 def test_compare_api_without_audio():
@@ -175,7 +178,7 @@ def test_compare_with_the_llm_captioner(tmp_path, monkeypatch):
         assert not re.search(r"\(\d\.\d+\)|[+-]\d\.\d\d", prompt), prompt
     assert "from A, B lies towards" in tier3 and "quadrant" in tier3
     assert result["tier1"]["text"].startswith("LLM caption") and result["tier1"]["prompt"] == tier1
-    assert result["tier1"]["template_text"] == tier1_text(result["tier1"])
+    assert result["tier1"]["template_text"] == tier1_text(event_facts(_pred(PARK), _pred(STREET)))
 
 
 def test_signal_facts_of_table_rows_and_sites_from_an_audio_folder(tmp_path, capsys):

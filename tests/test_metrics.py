@@ -26,13 +26,11 @@ from soundaq.base.vocab import (  # noqa: E402
     TRUE_QUALITY_COLUMNS,
     TRUTH_COLUMNS,
 )
+from soundaq.models_zoo.eval_data import EvalData, MetricInputError  # noqa: E402
+from soundaq.models_zoo.metric_definitions import PAPER, STANDARD  # noqa: E402
 from soundaq.models_zoo.metrics import (  # noqa: E402
     HEADLINE,
     METRICS,
-    PAPER,
-    STANDARD,
-    EvalData,
-    MetricInputError,
     confusion_key,
     definitions,
     read_predictions,

@@ -11,8 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from soundaq.base.vocab import EVENTS, QUALITIES, SCENES, iso_from_matrix
+from soundaq.models_zoo.eval_data import EvalData
 from soundaq.models_zoo.losses import ORIGINAL_ALPHA, TASKS, MultiTaskLoss, UncertaintyWeighting, task_losses
-from soundaq.models_zoo.metrics import METRICS, EvalData, score
+from soundaq.models_zoo.metrics import METRICS, score
 from soundaq.models_zoo.module import MONITOR, SoundscapeModule
 from soundaq.models_zoo.outputs import BATCH_KEYS, NetOutput
 

@@ -364,7 +364,7 @@ def test_the_loss_trains_only_labelled_tasks():
 
 
 def _eval_data(n=40, seed=3):
-    from soundaq.models_zoo.metrics import EvalData
+    from soundaq.models_zoo.eval_data import EvalData
 
     rng = np.random.default_rng(seed)
     quality_true = rng.uniform(1, 5, (n, 8))
@@ -407,7 +407,8 @@ def test_metrics_skip_what_the_labels_lack_and_keep_the_rest():
 
 
 def test_streaming_metrics_follow_the_batch_mask():
-    from soundaq.models_zoo.metrics import MetricInputError, score
+    from soundaq.models_zoo.eval_data import MetricInputError
+    from soundaq.models_zoo.metrics import score
     from soundaq.models_zoo.streaming import SoundAQMetrics
 
     arrays, EvalData = _eval_data(n=12)

@@ -25,6 +25,7 @@ LAYERS: dict[str, list[str]] = {
                            "soundaq.models_zoo.checkpoints", "soundaq.models_zoo.module",
                            "soundaq.models_zoo.streaming | soundaq.models_zoo.losses | soundaq.models_zoo.head_init",
                            "soundaq.models_zoo.metrics | soundaq.models_zoo.nets | soundaq.models_zoo.registry",
+                           "soundaq.models_zoo.metric_definitions", "soundaq.models_zoo.eval_data",
                            "soundaq.models_zoo.data", "soundaq.models_zoo.features",
                            "soundaq.models_zoo.outputs | soundaq.models_zoo.schedules"],
     # the perf scripts are entry points of their own: they time whole commands (the leaderboard included)

@@ -18,7 +18,7 @@ import numpy as np
 def make_data(n: int, labels_dir: str | None, seed: int = 0, model_seed: int = 0):
     """Labels from ``seed`` (or the ARAUS test split) and a noisy model's predictions from ``model_seed``."""
     from soundaq.base.vocab import EVENT_COLUMNS, QUALITIES, SCENES
-    from soundaq.models_zoo.metrics import EvalData
+    from soundaq.models_zoo.eval_data import EvalData
 
     rng = np.random.default_rng(seed)
     if labels_dir:

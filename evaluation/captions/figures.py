@@ -17,6 +17,7 @@ def metrics_figure(summary, target: Path, title: str = "") -> list[Path]:
     Args:
         summary: table of :func:`soundaq.evaluation.captions.scoring.summary`.
         target: path of the PNG; the PDF goes beside it.
+        title: the figure's title (none when empty).
 
     Returns:
         The PNG and PDF paths.

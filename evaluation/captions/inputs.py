@@ -1,7 +1,7 @@
 r"""Reading caption tables: candidates (clip, system, caption) and references (clip, caption).
 
-Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\\n``,
-``\\r\\n``, ``\\r``). Every caption text, whichever file or workbook it comes from, passes through
+Files are read as UTF-8 with or without a byte-order mark and with any line ends (``\n``,
+``\r\n``, ``\r``). Every caption text, whichever file or workbook it comes from, passes through
 :func:`caption_text` before any tokenizer sees it: line and paragraph breaks inside a cell, tabs,
 other control characters and invisible or no-break spaces read as one space (the COCO PTB tokenizer
 takes each of them for the end of a caption and shifts every later caption onto the wrong clip);
@@ -20,10 +20,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from soundaq.base.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Kinds of input problems (issues.csv, report).
 KINDS: dict[str, str] = {
@@ -53,7 +58,7 @@ def caption_text(raw: str) -> str:
     each run of them inside the text one space, soft hyphens (U+00AD) dropped; ordinary spaces are
     kept as written (the release's ROUGE-L splits at full stops, so a space after the last one counts).
 
-    >>> caption_text("People talking.\\r\\nIt feels\\u00a0calm.\\u200b\\n")
+    >>> caption_text("People talking.\r\nIt feels\u00a0calm.\u200b\n")
     'People talking. It feels calm.'
     """
     return _BREAKS.sub(" ", _ENDS.sub("", raw.replace(_SOFT_HYPHEN, "")))
@@ -91,14 +96,29 @@ class Issue:
     excluded: int = 1
 
     def line(self) -> str:
+        """The issue as one line: ``file:row: message`` (``file: message`` without a row)."""
         return f"{self.file}:{self.row}: {self.message}" if self.row else f"{self.file}: {self.message}"
 
 
 @dataclass
 class IssueList:
+    """The input problems of one run, in the order found (written to ``issues.csv``)."""
+
     items: list[Issue] = field(default_factory=list)
 
-    def add(self, file, row, kind: str, message: str, excluded: int = 1) -> Issue:
+    def add(self, file: object, row: object, kind: str, message: str, excluded: int = 1) -> Issue:
+        """Record one problem.
+
+        Args:
+            file: the file it is in.
+            row: its row (or sheet cell; "" when it concerns the whole file).
+            kind: what kind of problem (:data:`KINDS`).
+            message: the one line that names it and the fix.
+            excluded: how many caption rows it left out.
+
+        Returns:
+            The :class:`Issue` added.
+        """
         issue = Issue(str(file), str(row), kind, message, excluded)
         self.items.append(issue)
         return issue
@@ -108,9 +128,11 @@ class IssueList:
 
     @property
     def excluded(self) -> int:
+        """How many caption rows the problems left out in all."""
         return sum(i.excluded for i in self.items)
 
-    def frame(self):
+    def frame(self) -> pd.DataFrame:
+        """The problems as a table: file, row, kind, message, excluded (``issues.csv``)."""
         import pandas as pd
 
         return pd.DataFrame([asdict(i) for i in self.items], columns=["file", "row", "kind", "message", "excluded"])
@@ -185,7 +207,9 @@ def read_rows(path: Path | str, required: tuple[str, ...], issues: IssueList,
             continue
         bad = [names[i] if i < len(names) else f"column {i + 1}" for i, cell in enumerate(row) if _SURROGATE.search(cell)]
         if bad:
-            byte = _SURROGATE.search(next(c for c in row if _SURROGATE.search(c))).group(0)
+            found = _SURROGATE.search(next(c for c in row if _SURROGATE.search(c)))
+            assert found is not None            # the cell was picked because it has one
+            byte = found.group(0)
             issues.add(path.name, lineno, "not_utf8",
                        f"row {lineno} is not UTF-8 text (byte 0x{ord(byte) - 0xDC00:02X} in {bad[0]}); row excluded; "
                        "fix: save the file as UTF-8")
@@ -282,10 +306,11 @@ def read_references(path: Path | str, issues: IssueList) -> dict[str, list[Capti
     return refs
 
 
-def clip_matcher(ref_clips) -> callable:
+def clip_matcher(ref_clips: Iterable[str]) -> Callable[[str], str | None]:
     """A function mapping a candidate's clip id to a reference clip id (or None): the same text
     (case-insensitive), else the same file stem when that is unambiguous (``audio/3.wav`` -> ``3.wav``).
     """
+    ref_clips = list(ref_clips)
     exact = {c.casefold(): c for c in ref_clips}
     stems: dict[str, list[str]] = {}
     for c in ref_clips:

@@ -196,6 +196,7 @@ class PaperScorer:
 
     @property
     def metrics(self) -> list[str]:
+        """The metrics of :data:`METRICS` this scorer can compute (METEOR needs WordNet)."""
         return [m for m in METRICS if self.available[m].available]
 
     def score(self, candidate: str, references: list[str]) -> dict[str, float]:

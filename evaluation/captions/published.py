@@ -85,6 +85,7 @@ def reproduction(per_clip, published, tolerance: float = TOLERANCE):
         per_clip: per_clip table of :func:`soundaq.evaluation.captions.scoring.score_captions`.
         published: :func:`read_nlp_metrics` table; its systems are matched to ours by name
             (case-insensitive, ``Soundscaper`` = ``SoundSCaper``), its rows to clips by number.
+        tolerance: the largest absolute difference that still counts as a match.
 
     Returns:
         DataFrame: system, clip, metric (labelled), ours, published, abs_diff, match (abs_diff <= tolerance).

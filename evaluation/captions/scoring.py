@@ -9,13 +9,21 @@ mean of per-clip values). ``paired`` compares every two systems on the clips bot
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from soundaq.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, mean_ci, paired_mean_diff
 from soundaq.evaluation.captions import paper, standard
 from soundaq.evaluation.captions.inputs import Caption, IssueList
+from soundaq.evaluation.captions.paper import Availability
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+T = TypeVar("T")
 
 FLAVOURS = ("paper", "standard")
 #: Columns of per_clip.csv before the metric columns.
@@ -28,6 +36,7 @@ def label(flavour: str, metric: str) -> str:
 
 
 def flavours_of(choice: str) -> tuple[str, ...]:
+    """The flavours a ``--flavour`` choice names: ``both`` is :data:`FLAVOURS`, else just that one."""
     return FLAVOURS if choice == "both" else (choice,)
 
 
@@ -35,7 +44,7 @@ def flavours_of(choice: str) -> tuple[str, ...]:
 class CaptionScores:
     """Everything ``soundaq caption-metrics`` reports about one set of candidates."""
 
-    per_clip: object                     # DataFrame: ID_COLUMNS + one column per labelled metric
+    per_clip: pd.DataFrame                 # ID_COLUMNS + one column per labelled metric
     corpus: dict[tuple[str, str], float]   # (system, label) -> corpus-level value (standard flavour)
     metrics: list[str]                     # labelled metrics that were computed, in report order
     unavailable: dict[str, str] = field(default_factory=dict)   # label -> one-line reason
@@ -43,8 +52,42 @@ class CaptionScores:
     faults: set[str] = field(default_factory=set)               # unavailable labels whose component is damaged
 
 
-def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, issues: IssueList,  # noqa: C901  (one pass per metric family, each optional)
-                   standard_metrics=None, progress: bool = False) -> CaptionScores:
+@dataclass
+class _ScoreRun:
+    """What :func:`score_captions` gathers while it runs each flavour over the N pairs."""
+
+    n: int
+    metrics: list[str] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    corpus: dict[tuple[str, str], float] = field(default_factory=dict)
+    faults: set[str] = field(default_factory=set)
+    keep: list[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.keep = [True] * self.n
+
+    def offer(self, lab: str, available: Availability) -> None:
+        """Add ``lab`` to the metrics (NaN per pair until scored) when available, else say why not."""
+        if available.available:
+            self.metrics.append(lab)
+            self.values[lab] = [np.nan] * self.n
+        else:
+            self.unavailable[lab] = available.reason
+            if available.fault:
+                self.faults.add(lab)
+
+    def drop(self, lab: str, reason: str) -> None:
+        """Drop a metric given up during the run, for every clip (a damaged component: a fault)."""
+        self.metrics.remove(lab)
+        self.values.pop(lab, None)
+        self.unavailable[lab] = reason
+        self.faults.add(lab)
+
+
+def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, issues: IssueList,
+                   standard_metrics: Sequence[str] | None = None, progress: bool = False) -> CaptionScores:
     """Score ``(candidate, reference clip, [reference texts])`` triples.
 
     Args:
@@ -60,109 +103,98 @@ def score_captions(pairs: list[tuple[Caption, str, list[str]]], flavour: str, is
     import pandas as pd
 
     chosen = flavours_of(flavour)
+    run = _ScoreRun(len(pairs))
+    if "paper" in chosen:
+        _score_paper(run, pairs, issues, progress)
+    if "standard" in chosen:
+        _score_standard(run, pairs, standard_metrics, progress)
     rows = [{"clip": clip, "system": c.system, "n_references": len(refs), "file": c.file, "row": c.row,
              "caption": c.text} for c, clip, refs in pairs]
-    metrics: list[str] = []
-    unavailable: dict[str, str] = {}
-    notes: dict[str, str] = {}
-    corpus: dict[tuple[str, str], float] = {}
-    faults: set[str] = set()
-    keep = [True] * len(pairs)
-    values: dict[str, list[float]] = {}
-
-    if "paper" in chosen:
-        scorer = paper.PaperScorer()
-        for m in paper.METRICS:
-            lab = label("paper", m)
-            if scorer.available[m].available:
-                metrics.append(lab)
-                values[lab] = [np.nan] * len(pairs)
-            else:
-                unavailable[lab] = scorer.available[m].reason
-                if scorer.available[m].fault:
-                    faults.add(lab)
-        if scorer.available["METEOR"].available:
-            notes["WordNet"] = scorer.available["METEOR"].detail
-        for i, (c, _, refs) in enumerate(_progress(pairs, progress, "paper metrics")):
-            try:
-                got = scorer.score(c.text, refs)
-            except (ValueError, ZeroDivisionError) as err:
-                from soundaq.base.errors import first_line
-
-                issues.add(c.file, c.row, "unscorable", f"row {c.row}: {c.clip} ({c.system}) cannot be scored by the "
-                           f"paper metrics ({first_line(err)}); row excluded; fix: check the caption's text")
-                keep[i] = False
-                continue
-            for m, v in got.items():
-                values[label("paper", m)][i] = v
-        for m in paper.METRICS:                    # a metric given up during the run is dropped for every clip
-            lab = label("paper", m)
-            if lab in metrics and not scorer.available[m].available:
-                metrics.remove(lab)
-                values.pop(lab, None)
-                unavailable[lab] = scorer.available[m].reason
-                faults.add(lab)
-                notes.pop("WordNet", None)
-
-    if "standard" in chosen:
-        scorer = standard.StandardScorer(standard_metrics)
-        try:
-            for m in standard.METRICS:
-                lab = label("standard", m)
-                if scorer.available[m].available:
-                    metrics.append(lab)
-                    values[lab] = [np.nan] * len(pairs)
-                elif scorer.available[m].reason != "not requested":
-                    unavailable[lab] = scorer.available[m].reason
-                    if scorer.available[m].fault:
-                        faults.add(lab)
-            if scorer.metrics:
-                notes["Java"] = scorer.java_source
-            systems = sorted({c.system for c, _, _ in pairs})
-            for system in _progress(systems if scorer.metrics else [], progress, "standard metrics"):
-                idx = [i for i, (c, _, _) in enumerate(pairs) if c.system == system and keep[i]]
-                if not idx:
-                    continue
-                try:
-                    got_corpus, got = scorer.score([(pairs[i][1], pairs[i][0].text, pairs[i][2]) for i in idx])
-                except (OSError, ValueError, RuntimeError, AssertionError) as err:
-                    # a Java tool that fails (no write access beside pycocoevalcap's jars, out of memory, a
-                    # dead METEOR process): the standard flavour is reported unavailable, the paper one stays
-                    from soundaq.base.errors import first_line
-
-                    for lab in [m for m in metrics if m.startswith("standard/")]:
-                        metrics.remove(lab)
-                        values.pop(lab, None)
-                        unavailable[lab] = (f"the COCO tools failed ({type(err).__name__}: {first_line(err)}; Java: "
-                                            f"{scorer.java_source}); fix: check that this Java runs, or set "
-                                            f"${standard.JAVA_ENV} to another")
-                        faults.add(lab)
-                    corpus = {k: v for k, v in corpus.items() if not k[1].startswith("standard/")}
-                    break
-                for m, v in got_corpus.items():
-                    corpus[(system, label("standard", m))] = v
-                for m, vals in got.items():
-                    for i, v in zip(idx, vals):
-                        values[label("standard", m)][i] = v
-            for m in standard.METRICS:         # a Java tool that failed alone (METEOR, SPICE): dropped everywhere
-                lab = label("standard", m)
-                if lab in metrics and not scorer.available[m].available:
-                    metrics.remove(lab)
-                    values.pop(lab, None)
-                    unavailable[lab] = scorer.available[m].reason
-                    faults.add(lab)
-                    corpus = {k: v for k, v in corpus.items() if k[1] != lab}
-        finally:
-            scorer.close()
-
     frame = pd.DataFrame(rows, columns=list(ID_COLUMNS))
-    for lab in metrics:
-        frame[lab] = values[lab]
-    frame = frame[keep].reset_index(drop=True)
-    return CaptionScores(frame, corpus, metrics, unavailable, notes, faults)
+    for lab in run.metrics:
+        frame[lab] = run.values[lab]
+    frame = frame[run.keep].reset_index(drop=True)
+    return CaptionScores(frame, run.corpus, run.metrics, run.unavailable, run.notes, run.faults)
 
 
-def _progress(items, enabled: bool, what: str):
+def _score_paper(run: _ScoreRun, pairs: list[tuple[Caption, str, list[str]]], issues: IssueList,
+                 progress: bool) -> None:
+    """The paper flavour, pair by pair; a pair it cannot score is an issue and is left out."""
+    from soundaq.base.errors import first_line
+
+    scorer = paper.PaperScorer()
+    for m in paper.METRICS:
+        run.offer(label("paper", m), scorer.available[m])
+    if scorer.available["METEOR"].available:
+        run.notes["WordNet"] = scorer.available["METEOR"].detail
+    for i, (c, _, refs) in enumerate(_progress(pairs, progress, "paper metrics")):
+        try:
+            got = scorer.score(c.text, refs)
+        except (ValueError, ZeroDivisionError) as err:
+            issues.add(c.file, c.row, "unscorable", f"row {c.row}: {c.clip} ({c.system}) cannot be scored by the "
+                       f"paper metrics ({first_line(err)}); row excluded; fix: check the caption's text")
+            run.keep[i] = False
+            continue
+        for m, v in got.items():
+            run.values[label("paper", m)][i] = v
+    for m in paper.METRICS:                    # a metric given up during the run is dropped for every clip
+        lab = label("paper", m)
+        if lab in run.metrics and not scorer.available[m].available:
+            run.drop(lab, scorer.available[m].reason)
+            run.notes.pop("WordNet", None)
+
+
+def _score_standard(run: _ScoreRun, pairs: list[tuple[Caption, str, list[str]]],
+                    standard_metrics: Sequence[str] | None, progress: bool) -> None:
+    """The standard (COCO/DCASE) flavour, system by system (its corpus values need a system's captions at once)."""
+    scorer = standard.StandardScorer(standard_metrics)
+    try:
+        for m in standard.METRICS:
+            if scorer.available[m].reason != "not requested" or scorer.available[m].available:
+                run.offer(label("standard", m), scorer.available[m])
+        if scorer.metrics:
+            run.notes["Java"] = scorer.java_source
+        systems = sorted({c.system for c, _, _ in pairs})
+        for system in _progress(systems if scorer.metrics else [], progress, "standard metrics"):
+            idx = [i for i, (c, _, _) in enumerate(pairs) if c.system == system and run.keep[i]]
+            if idx and not _score_system(run, scorer, system, [pairs[i] for i in idx], idx):
+                break
+        for m in standard.METRICS:         # a Java tool that failed alone (METEOR, SPICE): dropped everywhere
+            lab = label("standard", m)
+            if lab in run.metrics and not scorer.available[m].available:
+                run.drop(lab, scorer.available[m].reason)
+                run.corpus = {k: v for k, v in run.corpus.items() if k[1] != lab}
+    finally:
+        scorer.close()
+
+
+def _score_system(run: _ScoreRun, scorer: standard.StandardScorer, system: str,
+                  pairs: list[tuple[Caption, str, list[str]]], idx: list[int]) -> bool:
+    """Score one system's pairs (at positions ``idx``) in the standard flavour; False when the COCO tools failed
+    (then the whole standard flavour is reported unavailable and the paper one stays).
+    """
+    try:
+        got_corpus, got = scorer.score([(clip, c.text, refs) for c, clip, refs in pairs])
+    except (OSError, ValueError, RuntimeError, AssertionError) as err:
+        # a Java tool that fails (no write access beside pycocoevalcap's jars, out of memory, a
+        # dead METEOR process): the standard flavour is reported unavailable, the paper one stays
+        from soundaq.base.errors import first_line
+
+        for lab in [m for m in run.metrics if m.startswith("standard/")]:
+            run.drop(lab, f"the COCO tools failed ({type(err).__name__}: {first_line(err)}; Java: "
+                          f"{scorer.java_source}); fix: check that this Java runs, or set "
+                          f"${standard.JAVA_ENV} to another")
+        run.corpus = {k: v for k, v in run.corpus.items() if not k[1].startswith("standard/")}
+        return False
+    for m, v in got_corpus.items():
+        run.corpus[(system, label("standard", m))] = v
+    for m, vals in got.items():
+        for i, v in zip(idx, vals):
+            run.values[label("standard", m)][i] = v
+    return True
+
+
+def _progress(items: Iterable[T], enabled: bool, what: str) -> Iterator[T]:
     if not enabled:
         yield from items
         return
@@ -172,8 +204,14 @@ def _progress(items, enabled: bool, what: str):
 
 
 def summary(scores: CaptionScores, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-            confidence: float = 0.95):
+            confidence: float = 0.95) -> pd.DataFrame:
     """Per system and metric: the mean of per-clip values with a bootstrap CI, and the corpus value.
+
+    Args:
+        scores: from :func:`score_captions`.
+        n_resamples: bootstrap resamples of the clips.
+        seed: the resampling's seed (the same seed gives the same CIs).
+        confidence: the CI's level.
 
     Returns:
         DataFrame with columns system, metric (labelled), flavour, value (corpus-level for the
@@ -191,7 +229,7 @@ def summary(scores: CaptionScores, n_resamples: int = DEFAULT_RESAMPLES, seed: i
             flavour = lab.split("/", 1)[0]
             mean = float(stats["estimate"][j])
             rows.append({"system": system, "metric": lab, "flavour": flavour,
-                         "value": scores.corpus.get((system, lab), mean), "mean": mean,
+                         "value": scores.corpus.get((str(system), lab), mean), "mean": mean,
                          "ci_low": float(stats["ci_low"][j]), "ci_high": float(stats["ci_high"][j]),
                          "se": float(stats["se"][j]), "n_clips": int(stats["n"][j]),
                          "confidence": confidence, "n_resamples": n_resamples, "seed": seed})
@@ -200,8 +238,14 @@ def summary(scores: CaptionScores, n_resamples: int = DEFAULT_RESAMPLES, seed: i
 
 
 def paired(scores: CaptionScores, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-           confidence: float = 0.95):
+           confidence: float = 0.95) -> pd.DataFrame:
     """Paired bootstrap of every two systems on the clips both captioned, per metric.
+
+    Args:
+        scores: from :func:`score_captions`.
+        n_resamples: bootstrap resamples of the common clips.
+        seed: the resampling's seed.
+        confidence: the CI's level; a difference is significant when p < 1 - confidence.
 
     Returns:
         DataFrame: metric, system_a, system_b, mean_a, mean_b, diff (a - b), ci_low, ci_high,
@@ -212,7 +256,7 @@ def paired(scores: CaptionScores, n_resamples: int = DEFAULT_RESAMPLES, seed: in
     cols = ["metric", "system_a", "system_b", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "p_value",
             "significant", "n_clips"]
     rows = []
-    wide = {s: g.set_index("clip")[scores.metrics] for s, g in scores.per_clip.groupby("system", sort=True)}
+    wide = {str(s): g.set_index("clip")[scores.metrics] for s, g in scores.per_clip.groupby("system", sort=True)}
     for a, b in itertools.combinations(sorted(wide), 2):
         common = wide[a].index.intersection(wide[b].index)
         if len(common) < 2 or not scores.metrics:

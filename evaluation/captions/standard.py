@@ -118,6 +118,7 @@ def _quiet_stderr():
 
 
 def spice_availability() -> Availability:
+    """Whether SPICE can run: pycocoevalcap installed, with the Stanford CoreNLP 3.6.0 jars (SPICE_JARS) in its lib/."""
     try:
         import pycocoevalcap.spice as spice_pkg
     except ImportError:
@@ -174,9 +175,11 @@ class StandardScorer:
 
     @property
     def metrics(self) -> list[str]:
+        """The metrics of :data:`METRICS` this scorer will compute (requested and available)."""
         return [m for m in METRICS if self.available[m].available]
 
     def close(self) -> None:
+        """Stop the METEOR Java process, if one was started (errors on the way out are ignored)."""
         if self._meteor is not None:
             with contextlib.suppress(Exception):
                 self._meteor.close()
