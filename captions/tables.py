@@ -176,6 +176,10 @@ def predictions_from_results(results: Iterable[object], source: str = "predictio
         wins = rec.get("windows") or []
         if not isinstance(wins, list):
             raise PredictionTableError(f"{source}: {item}, windows: not a list; fix: {_FIX_TABLE}")
+        for w, win in enumerate(wins):       # before any is read: a window that is not an object is one line
+            if not isinstance(win, Mapping):
+                raise PredictionTableError(f"{source}: {item} window {w + 1} is {type(win).__name__}, not an "
+                                           f"object; fix: {_FIX_TABLE}")
         rows.append(_flat(rec, rec["clip"], rec["model"], WHOLE, wins[0].get("start_s") if wins else None,
                           wins[-1].get("end_s") if wins else None))
         where.append(item)

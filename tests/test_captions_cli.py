@@ -203,3 +203,20 @@ def test_caption_the_csv_tables_of_a_predict_folder(tmp_path, capsys):
     code, _, err = _run(capsys, "caption", tmp_path / "recordings.csv", "--out", tmp_path / "caps2")
     assert code == 0, err
     assert list(pd.read_csv(tmp_path / "caps2" / "captions.csv")["clip"]) == ["park_walk", "square"]
+
+
+def test_predict_json_whose_windows_are_not_objects_is_one_line():
+    """A windows list of numbers (a hand-edited JSON) was read with .get before it was checked: a traceback."""
+    import pytest
+
+    from soundaq.base.predictions_table import PredictionTableError
+    from soundaq.captions.tables import predictions_from_results
+
+    from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
+
+    record = {"clip": "a", "model": "M", "scene": SCENES[0], "scene_probabilities": dict.fromkeys(SCENES, 1 / 3),
+              "events": dict.fromkeys(EVENTS, 0.5), "qualities": dict.fromkeys(QUALITIES, 3.0), "isop": 0.0,
+              "isoe": 0.0}
+    assert len(predictions_from_results([record], source="p.json")) == 1
+    with pytest.raises(PredictionTableError, match=r"item 1 window 1 is int, not an object; fix:"):
+        predictions_from_results([{**record, "windows": [1, 2]}], source="p.json")

@@ -260,7 +260,7 @@ def is_synthetic(frame: pd.DataFrame) -> bool:
 # what scoring reads
 # --------------------------------------------------------------------------------------------------
 def score_arrays(frame: pd.DataFrame, source: str = "predictions table", lines: bool = False) -> dict:
-    """The arrays ``soundaq.models_zoo.metrics.EvalData`` takes, from a predictions table with
+    """The arrays ``soundaq.models_zoo.eval_data.EvalData`` takes, from a predictions table with
     :data:`SCORING_COLUMNS`.
 
     Returns:
