@@ -210,9 +210,8 @@ def test_predict_json_whose_windows_are_not_objects_is_one_line():
     import pytest
 
     from soundaq.base.predictions_table import PredictionTableError
-    from soundaq.captions.tables import predictions_from_results
-
     from soundaq.base.vocab import EVENTS, QUALITIES, SCENES
+    from soundaq.captions.tables import predictions_from_results
 
     record = {"clip": "a", "model": "M", "scene": SCENES[0], "scene_probabilities": dict.fromkeys(SCENES, 1 / 3),
               "events": dict.fromkeys(EVENTS, 0.5), "qualities": dict.fromkeys(QUALITIES, 3.0), "isop": 0.0,
