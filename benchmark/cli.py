@@ -43,7 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from soundaq.base.errors import UserError
-    from soundaq.models_zoo.data.labels import LabelError
 
     parser = build_parser()
     try:
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.handler(args) or 0)
-    except (UserError, LabelError) as err:
+    except UserError as err:
         print(f"soundaq {args.command}: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:

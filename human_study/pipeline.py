@@ -88,16 +88,15 @@ def _check_arguments(workbooks: list[Path], key: Path | str | None, published: P
 
 def _read_key(workbooks: list[Path], key: Path | str | None, use_public: bool):
     """The un-blinding key: the shipped public one or the CSV ``key`` (UserError when unusable)."""
-    from soundaq.human_study.questionnaire import KeyError_, read_key
+    from soundaq.human_study.public_key import public_key_for
+    from soundaq.human_study.questionnaire import read_key
 
-    try:
-        if use_public:
-            from soundaq.human_study.public_key import public_key_for
-
-            return public_key_for(workbooks)
+    if not use_public:
         assert key is not None
-        return read_key(Path(key))
-    except (KeyError_, ValueError) as err:
+        return read_key(Path(key))          # JuryKeyError, a UserError, names the line to fix
+    try:
+        return public_key_for(workbooks)
+    except ValueError as err:
         raise UserError(first_line(err)) from None
 
 
