@@ -7,6 +7,7 @@ CORRECTIONS = ("fdr_bh", "bonferroni", "none")  # kept equal to soundaq.evaluati
 
 
 def register(sub) -> None:
+    """Add the ``correlate`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark.options import positive_int
 
     p = sub.add_parser(

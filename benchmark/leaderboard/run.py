@@ -219,6 +219,12 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
 
 
 def check_settings(s: Settings) -> None:
+    """Check a run's settings before anything is trained or read.
+
+    Raises:
+        LeaderboardError: no or unknown models, bad ``--resamples``/``--workers``, a missing checkpoint
+            folder; UserError subclasses from a bad loss weighting, plug-in or schedule (one line each).
+    """
     from soundaq.models_zoo.registry import get_spec, is_known, list_nets
 
     if not s.models:
@@ -251,6 +257,7 @@ def prepare(s: Settings):
 
 
 def budget_text(s: Settings) -> str:
+    """The run's training budget in words: the schedule, or where its checkpoints come from."""
     return (f"released/trained checkpoints from {s.checkpoints}" if s.checkpoints is not None
             else s.training_schedule().describe())
 
