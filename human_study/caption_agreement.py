@@ -98,7 +98,12 @@ def correlation_ci(x, y, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAU
     """Spearman and Kendall correlation of paired values with percentile bootstrap CIs.
 
     Args:
-        x, y: ``[n]`` paired values (no NaN), n >= 3.
+        x: ``[n]`` values (no NaN), n >= 3.
+        y: ``[n]`` values paired with ``x``.
+        n_resamples: bootstrap resamples of the pairs.
+        seed: bootstrap seed.
+        confidence: the intervals' coverage (0.95: 2.5th and 97.5th percentiles).
+        block: resamples drawn per block (memory, not results).
 
     Returns:
         dict with spearman_rho, spearman_p, spearman_ci_low/high, kendall_tau, kendall_p,

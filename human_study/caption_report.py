@@ -27,6 +27,28 @@ def _ci(lo, hi, nd: int = 3) -> str:
 
 def build_report(*, inputs, flavour, scores, summary, paired, reproduction, agreement, issues, jury_issues,
                  ref_system, key_used, n_resamples, seed, figures, out: Path) -> str:
+    """The Markdown text of the caption-metrics ``report.md``.
+
+    Args:
+        inputs: provenance of each input file (``path``, ``kind``, ``sha256``).
+        flavour: ``paper``, ``standard`` or ``both``.
+        scores: the scored captions (``scoring.score_captions``: metrics, notes, unavailable metrics).
+        summary: ``summary.csv``'s table (value and mean per clip with its CI, per metric and system).
+        paired: ``paired.csv``'s table (paired bootstrap differences between systems).
+        reproduction: ``reproduction.csv``'s table, or None without ``--compare``.
+        agreement: ``agreement.csv``'s table, or None without ``--jury``.
+        issues: the input problems (an ``IssueList``).
+        jury_issues: one-line problems met reading the jury data (the first ten are listed).
+        ref_system: the questionnaire system whose captions are the references, or None.
+        key_used: where the questionnaire's key came from, or None.
+        n_resamples: bootstrap resamples.
+        seed: bootstrap seed.
+        figures: the figure files written (PNG and PDF; the PNGs are listed relative to ``out``).
+        out: the output folder.
+
+    Returns:
+        The report without a final newline.
+    """
     lines = ["# Caption metrics", ""]
     lines += ["Inputs:", ""] + [f"- {i['kind']}: `{i['path']}`" for i in inputs] + [""]
     if ref_system:

@@ -18,6 +18,10 @@ from soundaq.human_study.dimensions import RATED, dimension_of_header
 
 @dataclass
 class CaptionText:
+    """One caption cell of a questionnaire workbook: which clip and caption number it is, its text and where it is
+    (workbook, sheet, section, cell).
+    """
+
     workbook: str
     sheet: str
     section: str

@@ -65,12 +65,15 @@ class FormulaWithoutValue:
 
 @dataclass
 class Parsed:
+    """One rating cell read: the value (None when not usable) and, when it is not clean, the issue kind and its detail."""
+
     value: float | None          # None: not usable
     kind: str | None = None      # issue kind, None when clean
     detail: str = ""
 
     @property
     def fix(self) -> str:
+        """What to do about the cell's issue, for its message (a generic fix for unknown kinds)."""
         return FIXES.get(self.kind or "", "fix the cell")
 
 
@@ -235,12 +238,14 @@ def read_sheets(path: Path | str) -> list[Sheet]:
 
 
 def col_letter(col: int) -> str:
+    """Excel's column letters of 1-based column ``col`` (1 -> ``A``, 27 -> ``AA``)."""
     from openpyxl.utils import get_column_letter
 
     return get_column_letter(col)
 
 
 def coord(row: int, col: int) -> str:
+    """Excel's coordinate of a 1-based row and column (``coord(5, 2)`` -> ``B5``)."""
     return f"{col_letter(col)}{row}"
 
 

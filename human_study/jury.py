@@ -46,6 +46,7 @@ def _pingouin_unrounded():
 
 
 def dimension_order(dims) -> list[str]:
+    """The dimensions in ``dims`` in the questionnaire's order (:data:`DIMENSIONS`), unknown ones after them by name."""
     known = [d for d in DIMENSIONS if d in set(dims)]
     return known + sorted(set(dims) - set(known))
 

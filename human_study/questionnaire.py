@@ -52,9 +52,11 @@ class CaptionItem:
     cells: dict[str, str] = field(default_factory=dict)
 
     def valid_count(self) -> int:
+        """How many of the caption's ratings are usable."""
         return sum(v is not None for v in self.values.values())
 
     def exclude_all(self) -> int:
+        """Drop every rating of the caption; returns how many usable ones were dropped."""
         n = self.valid_count()
         for dim in self.values:
             self.values[dim] = None
@@ -212,6 +214,10 @@ def _flag_duplicates(items: list[CaptionItem], log: IssueLog) -> None:
 
 @dataclass
 class Key:
+    """The un-blinding key of a questionnaire (:func:`read_key`): which system wrote each caption of each participant's
+    clips.
+    """
+
     path: Path
     #: (participant, clip, caption) casefolded -> (participant, dataset, clip, system)
     entries: dict[tuple[str, str, int], tuple[str, str, str, str]]
@@ -228,6 +234,7 @@ class Key:
         return hits[0] if len(hits) == 1 else None
 
     def clips_of(self, participant: str) -> set[tuple[str, int]]:
+        """The ``(clip, caption number)`` pairs the key lists for ``participant`` (casefolded clips)."""
         p = participant.casefold()
         return {(c, n) for (pp, c, n) in self.entries if pp == p}
 

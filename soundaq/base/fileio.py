@@ -204,16 +204,21 @@ def atomic_path(target: Path | str, suffix: str | None = None):
 
 
 def atomic_write_bytes(target: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically (a temporary file renamed over it); returns the path."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 
 
 def atomic_write_text(target: Path | str, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``target`` atomically; returns the path."""
     return atomic_write_bytes(target, text.encode("utf-8"))
 
 
 def atomic_write_json(target: Path | str, obj) -> Path:
+    """Write ``obj`` as indented JSON (non-JSON values as ``str()``) plus a newline to ``target`` atomically; returns
+    the path.
+    """
     return atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
@@ -239,6 +244,7 @@ def write_csv(frame, target: Path | str, float_format: str | None = None) -> Pat
 
 
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file, read ``chunk`` bytes at a time."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
