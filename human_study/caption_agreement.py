@@ -14,7 +14,9 @@ Jury scores come from the published per-clip averages workbook (``--jury RESULTS
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -147,7 +149,8 @@ def joined(per_clip, metrics: list[str], jury):
 
     from soundaq.evaluation.captions.inputs import clip_matcher
 
-    match = clip_matcher(list(jury["clip"].astype(str).unique()))
+    # clip_matcher is annotated ``-> callable`` (not a type): say what it returns
+    match = cast("Callable[[str], str | None]", clip_matcher(list(jury["clip"].astype(str).unique())))
     pc = per_clip.copy()
     pc["_clip"] = [match(str(c)) for c in pc["clip"]]
     pc["_system"] = pc["system"].str.casefold()

@@ -234,6 +234,37 @@ def _package_versions() -> dict[str, str | None]:
     return versions
 
 
+def _pairs(got: _Inputs, issues: IssueList, strict: bool, out: Path, echo_err) -> list[tuple[Caption, str, list[str]]]:
+    """Candidates paired with their clip's references, duplicates dropped; the input problems said.
+
+    Raises:
+        UserError: ``strict`` and any input problem (exit 2), or no candidate with a reference.
+    """
+    from soundaq.evaluation.captions.inputs import pair_with_references
+
+    cands = drop_duplicates(got.cands, issues)
+    pairs = pair_with_references(cands, got.refs, " + ".join(got.ref_names) or "the references", issues)
+    _report_issues(issues, echo_err, strict=strict)
+    if strict and len(issues):
+        raise UserError(f"{len(issues)} input problem(s) (listed above); fix them or run without --strict to "
+                        "exclude the affected rows", exit_code=2)
+    if not pairs:
+        raise UserError("no candidate caption with a reference caption to score (see the messages above"
+                        f"{keep_issues(issues.frame(), out)})")
+    return pairs
+
+
+def _reproduction(compare: Path, scores, files: list[dict]):
+    """The per-clip paper-flavour scores against the release's ``NLP_metrics.xlsx`` (reproduction.csv)."""
+    from soundaq.evaluation.captions import published
+
+    if not Path(compare).is_file():
+        raise UserError(f"{compare}: no such file; pass the release's NLP_metrics.xlsx")
+    repro = published.reproduction(scores.per_clip, published.read_nlp_metrics(compare))
+    files.append({"path": str(compare), "kind": "published text metrics", "sha256": sha256_file(compare)})
+    return repro
+
+
 def _score(pairs, flavour: str, issues: IssueList, standard_metrics, progress: bool, strict: bool, out: Path, echo_err):
     """Score the pairs, report what could not be scored and which metrics are unavailable."""
     from soundaq.evaluation.captions import scoring
@@ -283,8 +314,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     Raises:
         UserError: unusable inputs (one line naming the file and the fix).
     """
-    from soundaq.evaluation.captions import published, scoring
-    from soundaq.evaluation.captions.inputs import pair_with_references
+    from soundaq.evaluation.captions import scoring
 
     echo_err = echo_err or (lambda s: print(s, file=sys.stderr))
     started = time.time()
@@ -292,24 +322,11 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     output_folder(out, create=False)
     issues = IssueList()
     got = _read_inputs(candidates, references, questionnaire, key, reference_system, issues)
-    cands = drop_duplicates(got.cands, issues)
-    pairs = pair_with_references(cands, got.refs, " + ".join(got.ref_names) or "the references", issues)
-    _report_issues(issues, echo_err, strict=strict)
-    if strict and len(issues):
-        raise UserError(f"{len(issues)} input problem(s) (listed above); fix them or run without --strict to "
-                        "exclude the affected rows", exit_code=2)
-    if not pairs:
-        raise UserError("no candidate caption with a reference caption to score (see the messages above"
-                        f"{keep_issues(issues.frame(), out)})")
+    pairs = _pairs(got, issues, strict, out, echo_err)
     scores = _score(pairs, flavour, issues, standard_metrics, progress, strict, out, echo_err)
     summ = scoring.summary(scores, n_resamples, seed)
     pair_table = scoring.paired(scores, n_resamples, seed)
-    repro = None
-    if compare is not None:
-        if not Path(compare).is_file():
-            raise UserError(f"{compare}: no such file; pass the release's NLP_metrics.xlsx")
-        repro = published.reproduction(scores.per_clip, published.read_nlp_metrics(compare))
-        got.files.append({"path": str(compare), "kind": "published text metrics", "sha256": sha256_file(compare)})
+    repro = _reproduction(compare, scores, got.files) if compare is not None else None
     agree = agree_clips = None
     jury_issues: list[str] = []
     if jury is not None:

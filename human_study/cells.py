@@ -178,7 +178,7 @@ def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[t
     """
     from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
 
-    out = {}
+    out: dict[str, tuple[dict[tuple[int, int], str], list[tuple[int, int, int, int]]]] = {}
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         rels = {r.get("Id"): r.get("Target", "") for r in ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))}
@@ -190,7 +190,8 @@ def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[t
             member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
             if member not in names:
                 continue
-            formulas, merged = {}, []
+            formulas: dict[tuple[int, int], str] = {}
+            merged: list[tuple[int, int, int, int]] = []
             with zf.open(member) as fh:
                 for _, el in ET.iterparse(fh):
                     tag = _local(el.tag)
@@ -204,7 +205,7 @@ def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[t
                     elif tag == "mergeCell":
                         c0, r0, c1, r1 = range_boundaries(el.get("ref"))
                         merged.append((r0, c0, r1, c1))
-            out[sheet.get("name")] = (formulas, merged)
+            out[sheet.get("name", "")] = (formulas, merged)
     return out
 
 

@@ -13,9 +13,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import output_folder, sha256_file, write_csv
+
+if TYPE_CHECKING:
+    from soundaq.human_study.issues import IssueLog
 
 
 def collect_workbooks(paths: list[Path]) -> list[Path]:
@@ -46,7 +50,7 @@ class JuryResult:
     tables: dict
     reference: str
     written: list[Path]
-    log: object
+    log: IssueLog
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -171,6 +175,40 @@ def _analyse(tidy, reference: str | None, alpha: float, resamples: int, seed: in
             "friedman": jury.friedman_tests(clips), "reliability": reliability_table(tidy)}
 
 
+def _tidy(records: list[dict], log: IssueLog, out: Path):
+    """The ratings as one tidy DataFrame (``TIDY_COLUMNS``); UserError when none is usable."""
+    import pandas as pd
+
+    from soundaq.human_study.issues import keep_issues
+    from soundaq.human_study.questionnaire import TIDY_COLUMNS
+
+    tidy = pd.DataFrame(records, columns=list(TIDY_COLUMNS))
+    if tidy.empty:
+        raise UserError(f"no usable rating in the inputs (see the messages above{keep_issues(log.frame(), out)}); "
+                        "fix: check the workbooks")
+    return tidy
+
+
+def _case_study(clips, reference: str, case_n: int, caption_texts, captions: Path | None, workbooks: list[Path],
+                the_key, sources: list[dict]):
+    """The case study's clips (largest gaps each way) and where its caption texts come from (None: nowhere).
+
+    The texts are those of ``--captions`` (then added to ``sources``), else those of the questionnaires.
+    """
+    from soundaq.human_study import case_study
+
+    texts_from = None       # where the case study's caption texts come from
+    if caption_texts is not None:
+        assert captions is not None           # caption_texts come from --captions
+        sources.append({"path": str(captions), "kind": "captions (questionnaire)", "sha256": sha256_file(captions)})
+        texts_from = f"`{captions}`"
+    elif workbooks:
+        caption_texts = case_study.captions_from(workbooks, the_key)
+        texts_from = "the questionnaire workbooks" if caption_texts else None
+    cases = case_study.largest_gaps(clips, reference, caption_texts, case_n)
+    return cases, texts_from
+
+
 def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,
              strict: bool = False, reference: str | None = None, alpha: float = 0.05, resamples: int = 10_000,
              seed: int = 0, figures: bool = True, report_line=None, captions: Path | None = None,
@@ -211,31 +249,18 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     caption_texts = case_study.read_captions_arg(Path(captions), key) if captions is not None else None
     out = output_folder(out, create=False)
 
-    import pandas as pd
-
     from soundaq.human_study import report
-    from soundaq.human_study.issues import IssueLog, keep_issues
-    from soundaq.human_study.questionnaire import TIDY_COLUMNS
+    from soundaq.human_study.issues import IssueLog
 
     started = time.time()
     log = IssueLog()
     the_key = _read_key(workbooks, key, use_public) if workbooks else None
     records, sources = _read_ratings(workbooks, published, the_key, use_public, log)
     _report_problems(log, say, strict, out)
-    tidy = pd.DataFrame(records, columns=list(TIDY_COLUMNS))
-    if tidy.empty:
-        raise UserError(f"no usable rating in the inputs (see the messages above{keep_issues(log.frame(), out)}); "
-                        "fix: check the workbooks")
+    tidy = _tidy(records, log, out)
     stats = _analyse(tidy, reference, alpha, resamples, seed)
     reference, clips, tests = stats["reference"], stats["clips"], stats["tests"]
-    texts_from = None       # where the case study's caption texts come from
-    if caption_texts is not None:
-        sources.append({"path": str(captions), "kind": "captions (questionnaire)", "sha256": sha256_file(captions)})
-        texts_from = f"`{captions}`"
-    elif workbooks:
-        caption_texts = case_study.captions_from(workbooks, the_key)
-        texts_from = "the questionnaire workbooks" if caption_texts else None
-    cases = case_study.largest_gaps(clips, reference, caption_texts, case_n)
+    cases, texts_from = _case_study(clips, reference, case_n, caption_texts, captions, workbooks, the_key, sources)
 
     out = output_folder(out)
     friedman, reliability = stats["friedman"], stats["reliability"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from soundaq.base.errors import one_line
 from soundaq.human_study.cells import CLIP_HEADER, Sheet, clip_text, coord, read_sheets
@@ -93,8 +94,8 @@ def _read_items(ws: Sheet, rows: dict[int, dict[int, object]], header: tuple[int
                         f"row {r} has values but no {'clip id' if clip is None else 'Caption (system)'}; "
                         "fix: fill it in", excluded=len(present))
             continue
-        item = {"row": r, "clip": clip, "system": system_name(system_raw), "clip_cell": coord(r, clip_col),
-                "values": {}, "cells": {}}
+        item: dict[str, Any] = {"row": r, "clip": clip, "system": system_name(str(system_raw)),
+                                "clip_cell": coord(r, clip_col), "values": {}, "cells": {}}
         for dim, col in dims.items():
             cell = coord(r, col)
             parsed = ws.rating(r, col, dim)

@@ -125,8 +125,8 @@ def _read_sheet(ws: Sheet, name: str, log: IssueLog) -> tuple[bool, list[Caption
     for r in sorted(rows):
         row_vals = rows[r]
         first = row_vals[min(row_vals)]
-        if isinstance(first, str) and SECTION.match(first):
-            m = SECTION.match(first)
+        m = SECTION.match(first) if isinstance(first, str) else None
+        if m is not None:
             section = f"Dataset {m.group(1)}"
             last = None
             continue
@@ -290,6 +290,7 @@ def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with
             raise JuryKeyError(f"{path}:{lineno}: caption {vals['caption']!r} is not a caption number (1, 2, ...)")
         caption = int(m.group(1))
         clip = clip_text(vals["clip"])
+        assert clip is not None               # vals["clip"] is a non-empty cleaned cell
         k = (vals["participant"].casefold(), clip.casefold(), caption)
         if k in entries:
             raise JuryKeyError(f"{path}:{lineno}: participant {vals['participant']} clip {clip} caption {caption} "

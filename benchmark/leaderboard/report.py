@@ -231,7 +231,8 @@ def figure(rows: list[dict], path_png: Path, title: str, budget: str) -> None:
             ax.errorbar([v], [y], xerr=err, fmt="o", color=colour, ecolor=colour, capsize=3, ms=5)
         if ref is not None and ref.get(name) is not None:
             ax.axvline(ref[name], color="tab:red", ls="--", lw=1, label=REFERENCE)
-        values = [r.get(name) for r in ranked if r.get(name) is not None] + ([ref[name]] if ref and ref.get(name) else [])
+        values: list[float] = [v for v in (r.get(name) for r in ranked) if v is not None]
+        values += [ref[name]] if ref and ref.get(name) else []
         if not m.maximize and values and min(values) > 0 and max(values) / min(values) > 10:
             ax.set_xscale("log")       # one diverged model must not flatten the others
         ax.set_title(f"{name}\n({m.definition} def., {_better(name)} is better)", fontsize=9)

@@ -42,6 +42,7 @@ import sys
 import time
 import timeit
 from pathlib import Path
+from typing import Any
 
 from soundaq.models_zoo.registry import CLIP_LOUDNESS_SHAPE, CLIP_MEL_SHAPE, NETS
 
@@ -442,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     raw = _measure(nets, batches, args)
     machine["load_end"] = list(os.getloadavg())
-    report = {
+    report: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "wall_s": time.time() - started,
         "machine": machine,

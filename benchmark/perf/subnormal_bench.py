@@ -121,7 +121,7 @@ def run(seconds: float, rates: list[int], repeat: int) -> dict:
         signals = cases(seconds, rate)
         plan = {name: stages(x, rate) for name, x in signals.items()}
         best = {name: {stage: float("inf") for stage in plan[name]} for name in plan}
-        subs = {name: {} for name in plan}
+        subs: dict[str, dict[str, int]] = {name: {} for name in plan}
         for _ in range(repeat):      # round robin: a change of load on the machine hits every case alike
             for name, calls in plan.items():
                 for stage, call in calls.items():

@@ -97,7 +97,7 @@ def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
     crop = crop_frames_for(net, EMBEDDED)
     new_timer = step_timer(net, crop, batch, threads, old=False)
     old_timer = step_timer(net, crop, batch, threads, old=True)
-    medians = {"old": [], "new": []}
+    medians: dict[str, list[float]] = {"old": [], "new": []}
     for _ in range(2):                     # alternate: a load change on the machine hits both
         with out_of_place_relu(net):
             medians["old"].append(old_timer.blocked_autorange(min_run_time=min_time).median)

@@ -73,7 +73,7 @@ def remove_stale_temporaries(target: Path | str) -> list[Path]:
     """Delete the temporary files of ``target`` left by writers that no longer run; returns them."""
     target = Path(target)
     prefix = f".{target.name}."
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(target.parent.iterdir())
     except OSError:
@@ -105,8 +105,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _write_failed(target: Path, err: OSError) -> OSError:
-    fix = _WRITE_FIXES.get(err.errno)
-    if fix is None or isinstance(err, WriteFailed):
+    fix = _WRITE_FIXES.get(err.errno) if err.errno is not None else None
+    if fix is None or err.errno is None or isinstance(err, WriteFailed):
         return err
     return WriteFailed(f"{target}: cannot be written ({err.strerror or os.strerror(err.errno)}); fix: {fix}")
 
@@ -177,15 +177,15 @@ def atomic_path(target: Path | str, suffix: str | None = None):
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
-                                   dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
+                                        dir=target.parent)
         try:
-            os.chmod(tmp, FILE_MODE)
+            os.chmod(tmp_name, FILE_MODE)
         finally:
             os.close(fd)
     except OSError as err:
         raise _write_failed(target, err) from None
-    tmp = Path(tmp)
+    tmp = Path(tmp_name)
     try:
         try:
             yield tmp
