@@ -97,7 +97,9 @@ def run_study(study: str, make_settings: Callable[[list[str], Path, str | None],
     """Run (or resume) every leaderboard run of ``study`` and write its table.
 
     Args:
+        study: the study's name (one of ``STUDIES``).
         make_settings: ``(models, folder, loss_weighting) -> Settings`` of one run.
+        out: the study's folder: one leaderboard run per variant under it, and ``ablation_<study>.csv``/``.md``.
         runner: the leaderboard runner (default :func:`run_leaderboard`; tests pass a stub).
 
     Returns:

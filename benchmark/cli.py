@@ -27,10 +27,12 @@ class SoundaqParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str):
+        """Print a usage error as one line naming ``--help`` and exit with code 2 (argparse's hook)."""
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``soundaq`` parser with every command module's subcommand registered (``COMMAND_MODULES``)."""
     parser = SoundaqParser(
         prog="soundaq",
         description="Benchmark and evaluate soundscape affective-quality models.",
@@ -42,8 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``soundaq`` command; the console script's entry point.
+
+    Args:
+        argv: the arguments after ``soundaq`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: the handler's (0 done, 1 done with problems reported), a UserError's
+        ``exit_code`` (2 by default) after its one-line message, 130 on Ctrl-C, 2 for usage errors.
+    """
     from soundaq.base.errors import UserError
-    from soundaq.models_zoo.data.labels import LabelError
 
     parser = build_parser()
     try:
@@ -55,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.handler(args) or 0)
-    except (UserError, LabelError) as err:
+    except UserError as err:
         print(f"soundaq {args.command}: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:

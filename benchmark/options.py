@@ -172,6 +172,7 @@ def trainer_options() -> argparse.ArgumentParser:
 
 
 def cache_options() -> argparse.ArgumentParser:
+    """Parent parser of ``--cache-dir DIR`` (the soundaq cache; ``--cache`` is its old name)."""
     p = _parent()
     p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="soundaq cache (default $SOUNDAQ_CACHE, else ~/.cache/soundaq)")
@@ -189,6 +190,12 @@ def help_text(doc: str | None) -> str | None:
 
 
 def workers_options(default: int = 1, what: str = "parallel worker processes") -> argparse.ArgumentParser:
+    """Parent parser of ``--workers N`` (``--jobs`` and ``--num-workers`` are its old names).
+
+    Args:
+        default: the default count; below 1 the option also accepts 0.
+        what: what the workers are, for the help text.
+    """
     p = _parent()
     p.add_argument("--workers", type=positive_int if default >= 1 else non_negative_int, default=default,
                    metavar="N", help=f"{what} (default {default})")
@@ -210,24 +217,38 @@ def engine_options() -> argparse.ArgumentParser:
 
 
 def progress_options() -> argparse.ArgumentParser:
+    """Parent parser of ``--no-progress`` (no progress bars)."""
     p = _parent()
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
 def output_options(required: bool = True, help: str = "output folder") -> argparse.ArgumentParser:
+    """Parent parser of ``--out``, the output folder.
+
+    Args:
+        required: whether ``--out`` must be given.
+        help: the option's help text.
+    """
     p = _parent()
     p.add_argument("--out", type=Path, required=required, default=None, help=help)
     return p
 
 
 def seed_options(what: str = "everything random") -> argparse.ArgumentParser:
+    """Parent parser of ``--seed`` (default 0); ``what`` names what it seeds in the help text."""
     p = _parent()
     p.add_argument("--seed", type=int, default=0, help=f"seed for {what} (default 0)")
     return p
 
 
 def bootstrap_options(default: int = 1000, minimum: int = 0) -> argparse.ArgumentParser:
+    """Parent parser of ``--resamples N`` (bootstrap resamples for the CIs; ``--n-boot`` is its old name).
+
+    Args:
+        default: the default number of resamples.
+        minimum: the smallest accepted value (0: no intervals allowed).
+    """
     p = _parent()
     kind = _bounded_int(minimum)
     p.add_argument("--resamples", type=kind, default=default, metavar="N",

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from soundaq.base import predictions_table
+from soundaq.base.errors import UserError
 from soundaq.base.predictions_table import is_synthetic
 from soundaq.base.vocab import (
     CIRCUMPLEX_ORDER,
@@ -71,7 +72,7 @@ MIN_PAIRS = 3
 PERMUTATION_BELOW = 10
 
 
-class CorrelationError(ValueError):
+class CorrelationError(UserError, ValueError):
     """Input the analysis cannot use; the message names the file and the fix."""
 
 

@@ -14,7 +14,9 @@ Jury scores come from the published per-clip averages workbook (``--jury RESULTS
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -98,7 +100,12 @@ def correlation_ci(x, y, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAU
     """Spearman and Kendall correlation of paired values with percentile bootstrap CIs.
 
     Args:
-        x, y: ``[n]`` paired values (no NaN), n >= 3.
+        x: ``[n]`` values (no NaN), n >= 3.
+        y: ``[n]`` values paired with ``x``.
+        n_resamples: bootstrap resamples of the pairs.
+        seed: bootstrap seed.
+        confidence: the intervals' coverage (0.95: 2.5th and 97.5th percentiles).
+        block: resamples drawn per block (memory, not results).
 
     Returns:
         dict with spearman_rho, spearman_p, spearman_ci_low/high, kendall_tau, kendall_p,
@@ -142,7 +149,8 @@ def joined(per_clip, metrics: list[str], jury):
 
     from soundaq.evaluation.captions.inputs import clip_matcher
 
-    match = clip_matcher(list(jury["clip"].astype(str).unique()))
+    # clip_matcher is annotated ``-> callable`` (not a type): say what it returns
+    match = cast("Callable[[str], str | None]", clip_matcher(list(jury["clip"].astype(str).unique())))
     pc = per_clip.copy()
     pc["_clip"] = [match(str(c)) for c in pc["clip"]]
     pc["_system"] = pc["system"].str.casefold()

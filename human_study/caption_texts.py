@@ -18,6 +18,10 @@ from soundaq.human_study.dimensions import RATED, dimension_of_header
 
 @dataclass
 class CaptionText:
+    """One caption cell of a questionnaire workbook: which clip and caption number it is, its text and where it is
+    (workbook, sheet, section, cell).
+    """
+
     workbook: str
     sheet: str
     section: str
@@ -65,7 +69,8 @@ def _sheet(ws, name: str) -> tuple[bool, list[CaptionText]]:
     rows: dict[int, dict[int, object]] = {}
     for (r, c), v in sheet_values(ws, raw_text=True).items():   # texts as written (see below)
         rows.setdefault(r, {})[c] = v
-    header = None
+    first_rating: int | None = None     # the header's first rating column; None: no header yet
+    clip_col: int | None = None
     section = ""
     last = None
     found = False
@@ -73,33 +78,36 @@ def _sheet(ws, name: str) -> tuple[bool, list[CaptionText]]:
     for r in sorted(rows):
         vals = rows[r]
         first = vals[min(vals)]
-        if isinstance(first, str) and SECTION.match(first):
-            section, last = f"Dataset {SECTION.match(first).group(1)}", None
+        m = SECTION.match(first) if isinstance(first, str) else None
+        if m is not None:
+            section, last = f"Dataset {m.group(1)}", None
             continue
         dims = {dimension_of_header(v): c for c, v in vals.items() if dimension_of_header(v) in RATED}
         if len(dims) >= 3:
             clip_col = next((c for c, v in sorted(vals.items()) if isinstance(v, str) and CLIP_HEADER.search(v)
                              and not dimension_of_header(v)), None)
-            header, found, last = {"first_rating": min(dims.values()), "clip_col": clip_col}, True, None
+            first_rating, found, last = min(dims.values()), True, None
             continue
-        if header is None:
+        if first_rating is None:
             continue
-        label_col = next((c for c, v in sorted(vals.items()) if c < header["first_rating"] and isinstance(v, str)
+        label_col = next((c for c, v in sorted(vals.items()) if c < first_rating and isinstance(v, str)
                           and CAPTION_LABEL.match(v)), None)
         if label_col is None:
             continue
-        n = int(CAPTION_LABEL.match(vals[label_col]).group(1))
-        clip = clip_text(vals.get(header["clip_col"])) if header["clip_col"] else None
+        label = CAPTION_LABEL.match(str(vals[label_col]))
+        assert label is not None              # label_col was chosen for matching it
+        n = int(label.group(1))
+        clip = clip_text(vals.get(clip_col)) if clip_col else None
         if clip is None and n > 1 and last is not None:
             clip = last
         if clip is None:
             continue
         last = clip
-        text_col = next((c for c in sorted(vals) if label_col < c < header["first_rating"]
-                         and isinstance(vals[c], str) and vals[c].strip()), None)
+        text_col = next((c for c in sorted(vals) if label_col < c < first_rating
+                         and isinstance(vals[c], str) and str(vals[c]).strip()), None)
         # kept as written but for trailing line breaks: the release scored texts read line by line, and
         # trailing spaces change the rouge package's sentence split
-        text = vals[text_col].rstrip("\r\n") if text_col is not None else None
+        text = str(vals[text_col]).rstrip("\r\n") if text_col is not None else None
         cell = coord(r, text_col if text_col is not None else label_col + 1)
         items.append(CaptionText(name, ws.title, section, clip, n, text, cell))
     return found, items

@@ -65,12 +65,15 @@ class FormulaWithoutValue:
 
 @dataclass
 class Parsed:
+    """One rating cell read: the value (None when not usable) and, when it is not clean, the issue kind and its detail."""
+
     value: float | None          # None: not usable
     kind: str | None = None      # issue kind, None when clean
     detail: str = ""
 
     @property
     def fix(self) -> str:
+        """What to do about the cell's issue, for its message (a generic fix for unknown kinds)."""
         return FIXES.get(self.kind or "", "fix the cell")
 
 
@@ -175,7 +178,7 @@ def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[t
     """
     from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
 
-    out = {}
+    out: dict[str, tuple[dict[tuple[int, int], str], list[tuple[int, int, int, int]]]] = {}
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         rels = {r.get("Id"): r.get("Target", "") for r in ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))}
@@ -187,7 +190,8 @@ def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[t
             member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
             if member not in names:
                 continue
-            formulas, merged = {}, []
+            formulas: dict[tuple[int, int], str] = {}
+            merged: list[tuple[int, int, int, int]] = []
             with zf.open(member) as fh:
                 for _, el in ET.iterparse(fh):
                     tag = _local(el.tag)
@@ -201,7 +205,7 @@ def _sheet_xml(path: Path) -> dict[str, tuple[dict[tuple[int, int], str], list[t
                     elif tag == "mergeCell":
                         c0, r0, c1, r1 = range_boundaries(el.get("ref"))
                         merged.append((r0, c0, r1, c1))
-            out[sheet.get("name")] = (formulas, merged)
+            out[sheet.get("name", "")] = (formulas, merged)
     return out
 
 
@@ -235,12 +239,14 @@ def read_sheets(path: Path | str) -> list[Sheet]:
 
 
 def col_letter(col: int) -> str:
+    """Excel's column letters of 1-based column ``col`` (1 -> ``A``, 27 -> ``AA``)."""
     from openpyxl.utils import get_column_letter
 
     return get_column_letter(col)
 
 
 def coord(row: int, col: int) -> str:
+    """Excel's coordinate of a 1-based row and column (``coord(5, 2)`` -> ``B5``)."""
     return f"{col_letter(col)}{row}"
 
 

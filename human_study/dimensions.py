@@ -57,6 +57,7 @@ def overall_score(precision, recall, fluency, conciseness, irrelevance):
 
 
 def in_range(dimension: str, value: float) -> bool:
+    """Whether ``value`` is finite and within the scale of ``dimension`` (:data:`RANGES`, ends included)."""
     lo, hi = RANGES[dimension]
     return math.isfinite(value) and lo <= value <= hi
 

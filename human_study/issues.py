@@ -38,6 +38,10 @@ WHOLE_FILE_KINDS = ("unreadable", "no_ratings", "unknown_participant", "duplicat
 
 @dataclass
 class Issue:
+    """One input problem: where it is (workbook, sheet, cell), its kind, the one-line message with the fix, its
+    severity and how many ratings it excluded.
+    """
+
     workbook: str
     sheet: str
     cell: str
@@ -47,6 +51,7 @@ class Issue:
     excluded: int = 0
 
     def line(self) -> str:
+        """The issue as one line: ``error: WORKBOOK SHEET!CELL: message``."""
         where = f"{self.workbook}"
         if self.sheet:
             where += f" {self.sheet}!{self.cell}" if self.cell else f" sheet {self.sheet}"
@@ -74,18 +79,23 @@ def keep_issues(frame, out) -> str:
 
 @dataclass
 class IssueLog:
+    """The input problems of one run, in the order they were found."""
+
     items: list[Issue] = field(default_factory=list)
 
     def add(self, *args, **kwargs) -> Issue:
+        """Record an :class:`Issue` (the arguments are its fields) and return it."""
         issue = Issue(*args, **kwargs)
         self.items.append(issue)
         return issue
 
     def extend(self, other: IssueLog) -> None:
+        """Append the issues of ``other``."""
         self.items.extend(other.items)
 
     @property
     def errors(self) -> list[Issue]:
+        """The issues of severity error (any of them makes ``--strict`` stop, and a finished batch exit 1)."""
         return [i for i in self.items if i.severity == ERROR]
 
     def skipped_files(self) -> list[str]:
@@ -99,9 +109,11 @@ class IssueLog:
         return len(self.items)
 
     def records(self) -> list[dict]:
+        """Every issue as a dict of its fields."""
         return [asdict(i) for i in self.items]
 
     def frame(self):
+        """Every issue as a DataFrame, ``issues.csv``'s columns (an empty frame keeps them)."""
         import pandas as pd
 
         cols = ["workbook", "sheet", "cell", "kind", "severity", "excluded", "message"]

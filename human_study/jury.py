@@ -10,6 +10,7 @@ import itertools
 import warnings
 import zlib
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,7 @@ def _pingouin_unrounded():
 
 
 def dimension_order(dims) -> list[str]:
+    """The dimensions in ``dims`` in the questionnaire's order (:data:`DIMENSIONS`), unknown ones after them by name."""
     known = [d for d in DIMENSIONS if d in set(dims)]
     return known + sorted(set(dims) - set(known))
 
@@ -152,7 +154,8 @@ def wilcoxon_method(d) -> tuple[str, object]:
     if d.size <= WILCOXON_EXACT_MAX_N and not ties_or_zeros:
         return "exact", "exact"
     if d.size <= WILCOXON_PERMUTATION_MAX_N:
-        return "permutation", stats.PermutationMethod(n_resamples=np.inf)
+        # scipy takes n_resamples=np.inf (every sign flip); its stubs say int only
+        return "permutation", stats.PermutationMethod(n_resamples=np.inf)  # type: ignore[call-overload]
     return "normal approximation", "asymptotic"
 
 
@@ -175,8 +178,9 @@ def paired_comparison(a, b, alpha: float = DEFAULT_ALPHA, seed=0, n_boot: int = 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d = a - b
     n = d.size
-    out = {"n": int(n), "mean_a": float(a.mean()) if n else np.nan, "mean_b": float(b.mean()) if n else np.nan,
-           "mean_diff": float(d.mean()) if n else np.nan, "sd_diff": float(d.std(ddof=1)) if n > 1 else np.nan}
+    out: dict[str, Any] = {"n": int(n), "mean_a": float(a.mean()) if n else np.nan,
+                           "mean_b": float(b.mean()) if n else np.nan, "mean_diff": float(d.mean()) if n else np.nan,
+                           "sd_diff": float(d.std(ddof=1)) if n > 1 else np.nan}
     out["diff_ci_low"], out["diff_ci_high"] = t_interval(d, confidence)
     out["diff_boot_low"], out["diff_boot_high"] = bootstrap_interval(d, seed, n_boot, confidence)
     constant = n < 2 or np.allclose(d, d[0])

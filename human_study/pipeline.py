@@ -13,9 +13,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import output_folder, sha256_file, write_csv
+
+if TYPE_CHECKING:
+    from soundaq.human_study.issues import IssueLog
 
 
 def collect_workbooks(paths: list[Path]) -> list[Path]:
@@ -46,7 +50,7 @@ class JuryResult:
     tables: dict
     reference: str
     written: list[Path]
-    log: object
+    log: IssueLog
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -55,34 +59,13 @@ class JuryResult:
         return 1 if self.log.errors else 0
 
 
-def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,  # noqa: C901  (the jury's steps in order; each optional input adds one)
-             strict: bool = False, reference: str | None = None, alpha: float = 0.05, resamples: int = 10_000,
-             seed: int = 0, figures: bool = True, report_line=None, captions: Path | None = None,
-             case_n: int = 3) -> JuryResult:
-    """The whole jury analysis (see the module docstring).
-
-    Args:
-        inputs: filled questionnaire workbooks or folders of them.
-        out: output folder (created).
-        key: the un-blinding key CSV, ``"public"`` for the shipped key of the public questionnaire, or None
-            (the shipped key when every workbook is in the public questionnaire's layout).
-        published: the published per-clip averages workbook.
-        strict: any input problem is an error (UserError, exit 2) instead of being left out.
-        reference: the system the others are compared with (default: the human/expert one).
-        alpha: significance level; resamples, seed: the bootstrap (0 resamples: no bootstrap intervals).
-        report_line: called with each one-line message (default: print to stderr).
-        captions: a questionnaire workbook whose caption texts the case study shows (default: those of the
-            questionnaire workbooks, if any); case_n: clips per side of the case study
-            (:mod:`soundaq.human_study.case_study`).
+def _check_arguments(workbooks: list[Path], key: Path | str | None, published: Path | None,
+                     case_n: int, say) -> tuple[bool, list[str]]:
+    """Refuse unusable arguments; returns (use the shipped public key, notes said to the user).
 
     Raises:
-        UserError: bad arguments, a file in the role of another, nothing usable, or (``strict``) any
-            input problem; one line each.
+        UserError: a file in the role of another, nothing to read, a key missing, a bad alpha or case count.
     """
-    say = report_line or (lambda msg: print(f"soundaq jury: {msg}", file=sys.stderr))
-    if not 0 < alpha < 1:
-        raise UserError(f"--alpha {alpha}: must be between 0 and 1")
-    workbooks = collect_workbooks(inputs)
     from soundaq.human_study.workbooks import check_jury_inputs
 
     check_jury_inputs(workbooks, published)   # a file given in the role of another: one line, exit 2
@@ -104,34 +87,32 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
         raise UserError(f"{published}: published workbook not found; fix: pass the results .xlsx")
     if case_n < 1:
         raise UserError(f"--case-study {case_n}: must be at least 1")
-    from soundaq.human_study import case_study
+    return use_public, notes
 
-    caption_texts = case_study.read_captions_arg(Path(captions), key) if captions is not None else None
-    out = output_folder(out, create=False)
 
-    import pandas as pd
+def _read_key(workbooks: list[Path], key: Path | str | None, use_public: bool):
+    """The un-blinding key: the shipped public one or the CSV ``key`` (UserError when unusable)."""
+    from soundaq.human_study.public_key import public_key_for
+    from soundaq.human_study.questionnaire import read_key
 
-    from soundaq.human_study import figures as figs
-    from soundaq.human_study import jury, report
-    from soundaq.human_study.issues import IssueLog, keep_issues
+    if not use_public:
+        assert key is not None
+        return read_key(Path(key))          # JuryKeyError, a UserError, names the line to fix
+    try:
+        return public_key_for(workbooks)
+    except ValueError as err:
+        raise UserError(first_line(err)) from None
+
+
+def _read_ratings(workbooks: list[Path], published: Path | None, the_key, use_public: bool,
+                  log) -> tuple[list[dict], list[dict]]:
+    """Tidy rating records of every input, and the inputs' provenance (path, kind, sha256)."""
     from soundaq.human_study.published import read_published
-    from soundaq.human_study.questionnaire import TIDY_COLUMNS, KeyError_, read_key, read_questionnaires
-    from soundaq.human_study.reliability import reliability_table
+    from soundaq.human_study.questionnaire import read_questionnaires
 
-    started = time.time()
-    log = IssueLog()
     records: list[dict] = []
     sources: list[dict] = []
     if workbooks:
-        try:
-            if use_public:
-                from soundaq.human_study.public_key import public_key_for
-
-                the_key = public_key_for(workbooks)
-            else:
-                the_key = read_key(Path(key))
-        except (KeyError_, ValueError) as err:
-            raise UserError(first_line(err)) from None
         sources.append({"path": str(the_key.path), "kind": "key (public questionnaire)" if use_public else "key",
                         "sha256": sha256_file(the_key.path)})
         records += read_questionnaires(workbooks, the_key, log)
@@ -140,7 +121,11 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     if published is not None:
         records += read_published(Path(published), log)
         sources.append({"path": str(published), "kind": "published averages", "sha256": sha256_file(published)})
+    return records, sources
 
+
+def _report_problems(log, say, strict: bool, out: Path) -> None:
+    """Say the first 20 input problems; with ``strict``, any error stops the run (UserError, exit 2)."""
     for issue in log.items[:20]:
         say(issue.line())
     if len(log) > 20:
@@ -149,61 +134,151 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     if strict and log.errors:
         raise UserError(f"{len(log.errors)} input error(s) (listed above); fix them or run without --strict "
                         "to exclude the affected ratings", exit_code=2)
-    tidy = pd.DataFrame(records, columns=list(TIDY_COLUMNS))
-    if tidy.empty:
-        raise UserError(f"no usable rating in the inputs (see the messages above{keep_issues(log.frame(), out)}); "
-                        "fix: check the workbooks")
+
+
+def _figures(clips, tests, folder: Path, reference: str, alpha: float) -> list[Path]:
+    """One ratings figure per source and dataset, one paired-difference figure per source."""
+    from soundaq.human_study import figures as figs
+
+    paths: list[Path] = []
+    for (source, dataset), _ in clips.groupby(["source", "dataset"]):
+        paths.append(figs.ratings_figure(clips, source, dataset, folder / f"ratings_{source}_{dataset}.png", reference))
+    if not tests.empty:
+        for source in sorted(tests["source"].unique()):
+            paths.append(figs.paired_figure(tests, source, folder / f"paired_{source}.png", alpha))
+    return paths
+
+
+def _package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages the statistics depend on (None: not installed)."""
+    versions: dict[str, str | None] = {}
+    for pkg in ("numpy", "scipy", "pandas", "pingouin", "krippendorff", "openpyxl", "matplotlib"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return versions
+
+
+def _analyse(tidy, reference: str | None, alpha: float, resamples: int, seed: int) -> dict:
+    """The statistics of the tidy ratings: per-clip scores, summary, paired and Friedman tests, reliability."""
+    from soundaq.human_study import jury
+    from soundaq.human_study.reliability import reliability_table
 
     systems = set(tidy["system"])
     if reference is not None and reference.casefold() not in {s.casefold() for s in systems}:
         raise UserError(f"--reference {reference}: not a system of the inputs ({', '.join(sorted(systems))})")
     reference = jury.pick_reference(systems, reference)
     clips = jury.clip_scores(tidy)
-    summary = jury.summarise(clips, resamples, seed)
-    tests = jury.paired_tests(clips, reference, alpha, resamples, seed)
-    friedman = jury.friedman_tests(clips)
+    return {"reference": reference, "clips": clips, "summary": jury.summarise(clips, resamples, seed),
+            "tests": jury.paired_tests(clips, reference, alpha, resamples, seed),
+            "friedman": jury.friedman_tests(clips), "reliability": reliability_table(tidy)}
+
+
+def _tidy(records: list[dict], log: IssueLog, out: Path):
+    """The ratings as one tidy DataFrame (``TIDY_COLUMNS``); UserError when none is usable."""
+    import pandas as pd
+
+    from soundaq.human_study.issues import keep_issues
+    from soundaq.human_study.questionnaire import TIDY_COLUMNS
+
+    tidy = pd.DataFrame(records, columns=list(TIDY_COLUMNS))
+    if tidy.empty:
+        raise UserError(f"no usable rating in the inputs (see the messages above{keep_issues(log.frame(), out)}); "
+                        "fix: check the workbooks")
+    return tidy
+
+
+def _case_study(clips, reference: str, case_n: int, caption_texts, captions: Path | None, workbooks: list[Path],
+                the_key, sources: list[dict]):
+    """The case study's clips (largest gaps each way) and where its caption texts come from (None: nowhere).
+
+    The texts are those of ``--captions`` (then added to ``sources``), else those of the questionnaires.
+    """
+    from soundaq.human_study import case_study
+
     texts_from = None       # where the case study's caption texts come from
     if caption_texts is not None:
+        assert captions is not None           # caption_texts come from --captions
         sources.append({"path": str(captions), "kind": "captions (questionnaire)", "sha256": sha256_file(captions)})
         texts_from = f"`{captions}`"
     elif workbooks:
         caption_texts = case_study.captions_from(workbooks, the_key)
         texts_from = "the questionnaire workbooks" if caption_texts else None
     cases = case_study.largest_gaps(clips, reference, caption_texts, case_n)
-    reliability = reliability_table(tidy)
+    return cases, texts_from
+
+
+def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,
+             strict: bool = False, reference: str | None = None, alpha: float = 0.05, resamples: int = 10_000,
+             seed: int = 0, figures: bool = True, report_line=None, captions: Path | None = None,
+             case_n: int = 3) -> JuryResult:
+    """The whole jury analysis (see the module docstring).
+
+    Args:
+        inputs: filled questionnaire workbooks or folders of them.
+        out: output folder (created).
+        key: the un-blinding key CSV, ``"public"`` for the shipped key of the public questionnaire, or None
+            (the shipped key when every workbook is in the public questionnaire's layout).
+        published: the published per-clip averages workbook.
+        strict: any input problem is an error (UserError, exit 2) instead of being left out.
+        reference: the system the others are compared with (default: the human/expert one).
+        alpha: significance level.
+        resamples: bootstrap resamples (0: no bootstrap intervals).
+        seed: bootstrap seed.
+        figures: write figures/ (PNG + PDF).
+        report_line: called with each one-line message (default: print to stderr).
+        captions: a questionnaire workbook whose caption texts the case study shows (default: those of the
+            questionnaire workbooks, if any).
+        case_n: clips per side of the case study (:mod:`soundaq.human_study.case_study`).
+
+    Returns:
+        The tables, the reference system, the files written and the input problems.
+
+    Raises:
+        UserError: bad arguments, a file in the role of another, nothing usable, or (``strict``) any
+            input problem; one line each.
+    """
+    say = report_line or (lambda msg: print(f"soundaq jury: {msg}", file=sys.stderr))
+    if not 0 < alpha < 1:
+        raise UserError(f"--alpha {alpha}: must be between 0 and 1")
+    workbooks = collect_workbooks(inputs)
+    use_public, notes = _check_arguments(workbooks, key, published, case_n, say)
+    from soundaq.human_study import case_study
+
+    caption_texts = case_study.read_captions_arg(Path(captions), key) if captions is not None else None
+    out = output_folder(out, create=False)
+
+    from soundaq.human_study import report
+    from soundaq.human_study.issues import IssueLog
+
+    started = time.time()
+    log = IssueLog()
+    the_key = _read_key(workbooks, key, use_public) if workbooks else None
+    records, sources = _read_ratings(workbooks, published, the_key, use_public, log)
+    _report_problems(log, say, strict, out)
+    tidy = _tidy(records, log, out)
+    stats = _analyse(tidy, reference, alpha, resamples, seed)
+    reference, clips, tests = stats["reference"], stats["clips"], stats["tests"]
+    cases, texts_from = _case_study(clips, reference, case_n, caption_texts, captions, workbooks, the_key, sources)
 
     out = output_folder(out)
-    written = []
-    tables = {"ratings": tidy, "clip_scores": clips, "summary": summary, "tests": tests,
+    friedman, reliability = stats["friedman"], stats["reliability"]
+    tables = {"ratings": tidy, "clip_scores": clips, "summary": stats["summary"], "tests": tests,
               "friedman": friedman if not friedman.empty else None,
               "reliability": reliability if not reliability.empty else None, "case_study": cases,
               "issues": log.frame()}
-    for name, frame in tables.items():
-        if frame is not None:
-            written.append(write_csv(frame, out / f"{name}.csv"))
-    figure_paths: list[Path] = []
-    if figures:
-        for (source, dataset), _ in clips.groupby(["source", "dataset"]):
-            figure_paths.append(figs.ratings_figure(clips, source, dataset,
-                                                    out / "figures" / f"ratings_{source}_{dataset}.png", reference))
-        if not tests.empty:
-            for source in sorted(tests["source"].unique()):
-                figure_paths.append(figs.paired_figure(tests, source, out / "figures" / f"paired_{source}.png", alpha))
+    written = [write_csv(frame, out / f"{name}.csv") for name, frame in tables.items() if frame is not None]
+    figure_paths = _figures(clips, tests, out / "figures", reference, alpha) if figures else []
     written += figure_paths
     written.append(report.write_xlsx(tables, out / "jury_results.xlsx"))
-    text = report.build_report(sources, tidy, summary, tests, friedman, reliability, log, alpha, resamples, seed,
-                               figure_paths, out, case_study.markdown_section(cases, case_n, texts_from))
+    text = report.build_report(sources, tidy, stats["summary"], tests, friedman, reliability, log, alpha, resamples,
+                               seed, figure_paths, out, case_study.markdown_section(cases, case_n, texts_from))
     written.append(report.write_report(text, out / "report.md"))
-    versions = {}
-    for pkg in ("numpy", "scipy", "pandas", "pingouin", "krippendorff", "openpyxl", "matplotlib"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
     written.append(report.write_provenance({
         "command": "soundaq jury", "argv": sys.argv[1:], "inputs": sources, "alpha": alpha,
         "resamples": resamples, "seed": seed, "reference": reference, "strict": strict,
         "issues": len(log), "excluded_ratings": sum(i.excluded for i in log.items),
-        "versions": versions, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": _package_versions(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.time() - started, 2)}, out / "provenance.json"))
     return JuryResult(tables, reference, written, log, notes)

@@ -50,7 +50,8 @@ def recover_key(template: Path | str, nlp_metrics: Path | str, published: Path |
         template: the public questionnaire workbook.
         nlp_metrics: the release's ``NLP_metrics.xlsx`` (its ``Soundscaper`` column is used).
         published: the published jury workbook (names each clip's dataset).
-        system, expert: system names to write (those of the published workbook).
+        system: the name written for SoundSCaper's captions (the published workbook's).
+        expert: the name written for the human expert's captions (the published workbook's).
 
     Returns:
         DataFrame with :data:`KEY_COLUMNS`, two rows per clip (captions 1 and 2), clips in

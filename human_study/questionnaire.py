@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soundaq.base.errors import one_line
+from soundaq.base.errors import UserError, one_line
 from soundaq.base.filekinds import sniff, wrong_kind
 from soundaq.base.textio import TextFileError, clean_cell, csv_rows
 from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, Sheet, clip_text, coord, read_sheets
@@ -31,8 +31,10 @@ TIDY_COLUMNS = ("source", "participant", "dataset", "clip", "system", "dimension
                 "workbook", "sheet", "cell", "section", "caption")
 
 
-class KeyError_(ValueError):
-    """A key file that cannot be used; the message names the file, the line and the fix."""
+class JuryKeyError(UserError, ValueError):
+    """A jury key file (the un-blinding CSV) that cannot be used; the message names the file, the line and
+    the fix. A :class:`~soundaq.base.errors.UserError` (exit code 2); also a ValueError, as before.
+    """
 
 
 @dataclass
@@ -50,9 +52,11 @@ class CaptionItem:
     cells: dict[str, str] = field(default_factory=dict)
 
     def valid_count(self) -> int:
+        """How many of the caption's ratings are usable."""
         return sum(v is not None for v in self.values.values())
 
     def exclude_all(self) -> int:
+        """Drop every rating of the caption; returns how many usable ones were dropped."""
         n = self.valid_count()
         for dim in self.values:
             self.values[dim] = None
@@ -121,8 +125,8 @@ def _read_sheet(ws: Sheet, name: str, log: IssueLog) -> tuple[bool, list[Caption
     for r in sorted(rows):
         row_vals = rows[r]
         first = row_vals[min(row_vals)]
-        if isinstance(first, str) and SECTION.match(first):
-            m = SECTION.match(first)
+        m = SECTION.match(first) if isinstance(first, str) else None
+        if m is not None:
             section = f"Dataset {m.group(1)}"
             last = None
             continue
@@ -210,6 +214,10 @@ def _flag_duplicates(items: list[CaptionItem], log: IssueLog) -> None:
 
 @dataclass
 class Key:
+    """The un-blinding key of a questionnaire (:func:`read_key`): which system wrote each caption of each participant's
+    clips.
+    """
+
     path: Path
     #: (participant, clip, caption) casefolded -> (participant, dataset, clip, system)
     entries: dict[tuple[str, str, int], tuple[str, str, str, str]]
@@ -226,6 +234,7 @@ class Key:
         return hits[0] if len(hits) == 1 else None
 
     def clips_of(self, participant: str) -> set[tuple[str, int]]:
+        """The ``(clip, caption number)`` pairs the key lists for ``participant`` (casefolded clips)."""
         p = participant.casefold()
         return {(c, n) for (pp, c, n) in self.entries if pp == p}
 
@@ -240,21 +249,21 @@ _KEY_ALIASES = {
 
 
 def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with its own message)
-    """Read the un-blinding key; raises :class:`KeyError_` naming the line to fix."""
+    """Read the un-blinding key; raises :class:`JuryKeyError` naming the line to fix."""
     path = Path(path)
     if not path.is_file():
-        raise KeyError_(f"{path}: key file not found; pass --key with the CSV that says which system "
-                        "wrote each caption (participant,dataset,clip,caption,system)")
+        raise JuryKeyError(f"{path}: key file not found; pass --key with the CSV that says which system "
+                           "wrote each caption (participant,dataset,clip,caption,system)")
     if sniff(path) in ("xlsx", "questionnaire", "published-results"):
-        raise KeyError_(str(wrong_kind(path, "xlsx", "a CSV key", fix="save the key sheet as CSV (UTF-8)")))
+        raise JuryKeyError(str(wrong_kind(path, "xlsx", "a CSV key", fix="save the key sheet as CSV (UTF-8)")))
     try:
         reader = iter(csv_rows(path))
     except TextFileError as err:
-        raise KeyError_(str(err)) from None
+        raise JuryKeyError(str(err)) from None
     try:
         header = [clean_cell(h).lower().replace(" ", "_") for h in next(reader)]
     except StopIteration:
-        raise KeyError_(f"{path}: empty key file; it needs a header participant,dataset,clip,caption,system") from None
+        raise JuryKeyError(f"{path}: empty key file; it needs a header participant,dataset,clip,caption,system") from None
     cols: dict[str, int] = {}
     for name, aliases in _KEY_ALIASES.items():
         for a in aliases:
@@ -263,8 +272,8 @@ def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with
                 break
     missing = [n for n in _KEY_ALIASES if n not in cols]
     if missing:
-        raise KeyError_(f"{path}:1: key header lacks column(s) {', '.join(missing)}; "
-                        "expected participant,dataset,clip,caption,system")
+        raise JuryKeyError(f"{path}:1: key header lacks column(s) {', '.join(missing)}; "
+                           "expected participant,dataset,clip,caption,system")
     entries: dict[tuple[str, str, int], tuple[str, str, str, str]] = {}
     lines: dict[tuple[str, str, int], int] = {}
     datasets: dict[str, tuple[str, int]] = {}
@@ -275,34 +284,35 @@ def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with
         vals = {n: (clean_cell(row[i]) if i < len(row) else "") for n, i in cols.items()}
         empty = [n for n, v in vals.items() if not v]
         if empty:
-            raise KeyError_(f"{path}:{lineno}: empty {', '.join(empty)}; every key row needs all five values")
+            raise JuryKeyError(f"{path}:{lineno}: empty {', '.join(empty)}; every key row needs all five values")
         m = re.fullmatch(r"(?:caption\s*)?(\d+)", vals["caption"], re.IGNORECASE)
         if not m:
-            raise KeyError_(f"{path}:{lineno}: caption {vals['caption']!r} is not a caption number (1, 2, ...)")
+            raise JuryKeyError(f"{path}:{lineno}: caption {vals['caption']!r} is not a caption number (1, 2, ...)")
         caption = int(m.group(1))
         clip = clip_text(vals["clip"])
+        assert clip is not None               # vals["clip"] is a non-empty cleaned cell
         k = (vals["participant"].casefold(), clip.casefold(), caption)
         if k in entries:
-            raise KeyError_(f"{path}:{lineno}: participant {vals['participant']} clip {clip} caption {caption} "
-                            f"already given on line {lines[k]}; keep one row")
+            raise JuryKeyError(f"{path}:{lineno}: participant {vals['participant']} clip {clip} caption {caption} "
+                               f"already given on line {lines[k]}; keep one row")
         prev = datasets.get(clip.casefold())
         if prev and prev[0] != vals["dataset"]:
-            raise KeyError_(f"{path}:{lineno}: clip {clip} is in dataset {vals['dataset']} here but "
-                            f"{prev[0]} on line {prev[1]}; a clip belongs to one dataset")
+            raise JuryKeyError(f"{path}:{lineno}: clip {clip} is in dataset {vals['dataset']} here but "
+                               f"{prev[0]} on line {prev[1]}; a clip belongs to one dataset")
         datasets.setdefault(clip.casefold(), (vals["dataset"], lineno))
         entries[k] = (vals["participant"], vals["dataset"], clip, vals["system"])
         lines[k] = lineno
         if vals["participant"] not in participants:
             participants.append(vals["participant"])
     if not entries:
-        raise KeyError_(f"{path}: the key has a header but no rows")
+        raise JuryKeyError(f"{path}: the key has a header but no rows")
     by_clip: dict[tuple[str, str], dict[str, int]] = {}
     for (p, c, n), (_, _, _, system) in entries.items():
         systems = by_clip.setdefault((p, c), {})
         if system in systems:
-            raise KeyError_(f"{path}:{lines[(p, c, n)]}: captions {systems[system]} and {n} of clip {c} for "
-                            f"participant {entries[(p, c, n)][0]} both name system {system}; "
-                            "each caption of a clip comes from a different system")
+            raise JuryKeyError(f"{path}:{lines[(p, c, n)]}: captions {systems[system]} and {n} of clip {c} for "
+                               f"participant {entries[(p, c, n)][0]} both name system {system}; "
+                               "each caption of a clip comes from a different system")
         systems[system] = n
     return Key(path, entries, participants)
 

@@ -11,6 +11,7 @@ _SOURCE_LABEL = {"published": "published per-clip averages", "participants": "pe
 
 
 def fmt_p(p) -> str:
+    """A p-value for the report: ``< 0.001``, three significant digits, or ``n/a`` (None, NaN, not a number)."""
     if p is None or not isinstance(p, (int, float)) or not math.isfinite(p):
         return "n/a"
     return "< 0.001" if p < 0.001 else f"{p:#.3g}"
@@ -28,7 +29,8 @@ def _f(x, nd: int = 3) -> str:
     return f"{x:.{nd}f}"
 
 
-def md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown (GitHub) table: ``header`` then one line per row, cells as ``str()`` gives them."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
@@ -68,8 +70,8 @@ def comparison_sentences(row, alpha: float, source_label: str) -> list[str]:
     return out
 
 
-def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability, issue_log, alpha: float,
-                 n_boot: int, seed: int, figures: list[Path], out_dir: Path, case_study: list[str] | None = None) -> str:
+def _inputs_and_data(inputs: list[dict], tidy) -> list[str]:
+    """The title, the inputs with their checksums, and what was rated by whom."""
     parts = ["# Expert-jury statistics (`soundaq jury`)", ""]
     parts += ["## Inputs", ""]
     parts += [f"- `{i['path']}` ({i['kind']}, sha256 {i['sha256'][:12]})" for i in inputs]
@@ -83,7 +85,12 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
     parts += ["", f"Overall score of one caption by one participant: `{FORMULA_TEXT}` (range -5 to 5); "
               "computed only when all five ratings of the caption are usable. Statistics use one score per "
               "clip and system: the mean over participants (the published file already holds these means).", ""]
-    parts += ["## Input problems", ""]
+    return parts
+
+
+def _problems_section(issue_log) -> list[str]:
+    """The input problems: counts per kind, the first twelve, and where the rest are."""
+    parts = ["## Input problems", ""]
     counts = issue_log.counts()
     if counts:
         parts.append(md_table(["kind", "severity", "meaning", "issues", "ratings excluded"],
@@ -102,7 +109,12 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
         parts.append("")
     else:
         parts += ["None: every rating cell was read and is within its scale.", ""]
-    parts += ["## Headline: overall score", ""]
+    return parts
+
+
+def _headline_section(tests, alpha: float) -> list[str]:
+    """The overall score comparisons in words, and the other dimensions whose two tests disagree."""
+    parts = ["## Headline: overall score", ""]
     if tests is not None and not tests.empty:
         for _, r in tests[tests["dimension"] == OVERALL].iterrows():
             parts += [" ".join(comparison_sentences(r, alpha, _SOURCE_LABEL.get(r["source"], r["source"]))), ""]
@@ -116,8 +128,12 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
             parts.append("")
     else:
         parts += ["No paired comparison possible (fewer than two systems rated on the same clips).", ""]
-    parts += case_study or []      # human_study.case_study.markdown_section: the largest gaps, each way
-    parts += ["## Summary per dataset, system and dimension (`summary.csv`)", ""]
+    return parts
+
+
+def _summary_section(summary) -> list[str]:
+    """``summary.csv`` as a table."""
+    parts = ["## Summary per dataset, system and dimension (`summary.csv`)", ""]
     if summary is not None and not summary.empty:
         parts.append(md_table(
             ["source", "dataset", "dimension", "system", "n clips", "mean", "SD", "95% CI (t)", "95% CI (bootstrap)"],
@@ -125,7 +141,12 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
               f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]", f"[{_f(r['boot_ci_low'])}, {_f(r['boot_ci_high'])}]"]
              for _, r in summary.iterrows()]))
         parts.append("")
-    parts += ["## Paired tests, clips as the paired unit (`tests.csv`)", ""]
+    return parts
+
+
+def _tests_section(tests) -> list[str]:
+    """``tests.csv`` as a table."""
+    parts = ["## Paired tests, clips as the paired unit (`tests.csv`)", ""]
     if tests is not None and not tests.empty:
         parts.append(md_table(
             ["source", "dataset", "dimension", "A - B", "n", "mean diff [95% CI]", "t", "p (t)", "W", "p (Wilcoxon)",
@@ -136,13 +157,24 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
               _f(r["cohens_dz"], 2), _f(r["rank_biserial"], 2), fmt_p(r["p_holm"])]
              for _, r in tests.iterrows()]))
         parts.append("")
+    return parts
+
+
+def _friedman_section(friedman) -> list[str]:
+    """``friedman.csv`` as a table (only when more than two systems were compared)."""
+    parts: list[str] = []
     if friedman is not None and not friedman.empty:
         parts += ["## Friedman tests, more than two systems (`friedman.csv`)", "",
                   md_table(["source", "dataset", "dimension", "k", "n", "chi2", "p", "Kendall W"],
                            [[r["source"], r["dataset"], r["dimension"], r["k"], r["n"], _f(r["chi2"], 2),
                              fmt_p(r["p"]), _f(r["kendall_w"], 2)] for _, r in friedman.iterrows()]),
                   "", "Post-hoc: the pairwise rows of `tests.csv`, with `p_holm_pairs` adjusted across pairs.", ""]
-    parts += ["## Inter-rater reliability (`reliability.csv`)", ""]
+    return parts
+
+
+def _reliability_section(reliability) -> list[str]:
+    """``reliability.csv`` pivoted to one column per measure, or why it was not computed."""
+    parts = ["## Inter-rater reliability (`reliability.csv`)", ""]
     if reliability is not None and not reliability.empty:
         piv = reliability.pivot_table(index=["source", "dataset", "dimension", "system"], columns="measure",
                                       values="value", aggfunc="first")
@@ -161,11 +193,22 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
                   "the dataset as one unit.", ""]
     else:
         parts += ["Not computed: needs per-participant workbooks (the published file holds only averages).", ""]
+    return parts
+
+
+def _figures_section(figures: list[Path], out_dir: Path) -> list[str]:
+    """Links to the figures, relative to the output folder."""
+    parts: list[str] = []
     if figures:
         parts += ["## Figures", ""]
         parts += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in figures]
         parts.append("")
-    parts += ["## Method notes", "",
+    return parts
+
+
+def _method_notes(alpha: float, n_boot: int, seed: int) -> list[str]:
+    """The tests, intervals, effect sizes and corrections used, with their sources."""
+    parts = ["## Method notes", "",
               f"- alpha = {alpha:g}; primary test per comparison: paired t-test when the Shapiro-Wilk p of "
               "the paired differences is >= alpha, else the Wilcoxon signed-rank test (scipy, zero "
               "differences dropped; the p-value method, given in each row, is the exact null distribution when "
@@ -180,10 +223,52 @@ def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability
               "- Holm (`pingouin.multicomp`): `p_holm` adjusts the primary p across the dimensions of "
               "one dataset and pair of systems.",
               ""]
+    return parts
+
+
+def build_report(inputs: list[dict], tidy, summary, tests, friedman, reliability, issue_log, alpha: float,
+                 n_boot: int, seed: int, figures: list[Path], out_dir: Path, case_study: list[str] | None = None) -> str:
+    """The Markdown text of ``report.md``.
+
+    Args:
+        inputs: provenance of each input file (``path``, ``kind``, ``sha256``).
+        tidy: the tidy ratings (``soundaq.human_study.questionnaire.TIDY_COLUMNS``).
+        summary: ``summary.csv``'s table.
+        tests: ``tests.csv``'s table (paired tests), possibly empty.
+        friedman: ``friedman.csv``'s table, possibly empty.
+        reliability: ``reliability.csv``'s table, possibly empty.
+        issue_log: the input problems (an ``IssueLog``).
+        alpha: significance level.
+        n_boot: bootstrap resamples.
+        seed: bootstrap seed.
+        figures: the figure files written (PNG), linked relative to ``out_dir``.
+        out_dir: the output folder.
+        case_study: the case-study section's lines (``case_study.markdown_section``), if any.
+
+    Returns:
+        The report, sections separated by blank lines.
+    """
+    parts = _inputs_and_data(inputs, tidy)
+    parts += _problems_section(issue_log)
+    parts += _headline_section(tests, alpha)
+    parts += case_study or []      # human_study.case_study.markdown_section: the largest gaps, each way
+    parts += _summary_section(summary)
+    parts += _tests_section(tests)
+    parts += _friedman_section(friedman)
+    parts += _reliability_section(reliability)
+    parts += _figures_section(figures, out_dir)
+    parts += _method_notes(alpha, n_boot, seed)
     return "\n".join(parts)
 
 
 def write_xlsx(tables: dict, target: Path) -> Path:
+    """Write every table (``{name: DataFrame or None}``) as one sheet of an .xlsx, atomically.
+
+    Sheet names are the table names cut to Excel's 31 characters; None tables are left out.
+
+    Returns:
+        ``target``.
+    """
     import pandas as pd
 
     with atomic_path(target) as tmp:
@@ -196,9 +281,11 @@ def write_xlsx(tables: dict, target: Path) -> Path:
 
 
 def write_report(text: str, target: Path) -> Path:
+    """Write ``report.md`` (``text`` plus a final newline) atomically; returns ``target``."""
     return atomic_write_text(target, text + "\n")
 
 
 def write_provenance(obj: dict, target: Path) -> Path:
+    """Write ``provenance.json`` (inputs, settings, versions, timing) atomically; returns ``target``."""
     return atomic_write_json(target, obj)
 

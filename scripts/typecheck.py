@@ -43,6 +43,9 @@ def stage(dest: Path) -> dict[str, Path]:
 
 
 def main(argv: list[str]) -> int:
+    """Stage the package, run mypy on it with ``argv`` as extra options and print its report with checkout paths;
+    returns mypy's exit code.
+    """
     dest = ROOT / ".cache" / "typecheck"
     prefixes = stage(dest)
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),

@@ -16,7 +16,7 @@ from jury_builders import (
 
 from soundaq.human_study.issues import IssueLog
 from soundaq.human_study.published import read_published
-from soundaq.human_study.questionnaire import KeyError_, read_key, read_questionnaires, read_workbook
+from soundaq.human_study.questionnaire import JuryKeyError, read_key, read_questionnaires, read_workbook
 
 PUBLISHED = "SoundSCaper_expert_evaluation_results.xlsx"
 TEMPLATE = "questionnaire_template_P1_excel.xlsx"
@@ -177,7 +177,7 @@ def test_participant_matching_by_file_name_tokens(tmp_path):
 def test_key_errors_name_the_line(tmp_path, text, fragment):
     path = tmp_path / "key.csv"
     path.write_text(text)
-    with pytest.raises(KeyError_) as err:
+    with pytest.raises(JuryKeyError) as err:
         read_key(path)
     assert fragment in str(err.value) and str(path) in str(err.value)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``ablation`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark.ablation import STUDIES
     from soundaq.benchmark.commands.leaderboard import run_parents, training_arguments
 

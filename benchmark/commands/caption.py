@@ -16,6 +16,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``caption`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark import options as o
 
     p = sub.add_parser("caption", help="soundscape captions of predictions or audio (template or any LLM server)",

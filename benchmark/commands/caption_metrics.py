@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``caption-metrics`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark import options as o
 
     p = sub.add_parser(

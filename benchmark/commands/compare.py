@@ -17,6 +17,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``compare`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark import options as o
 
     p = sub.add_parser("compare", help="explain how two clips, windows or sites differ (ADIFF's three tiers)",

@@ -7,6 +7,7 @@ CORRECTIONS = ("fdr_bh", "bonferroni", "none")  # kept equal to soundaq.evaluati
 
 
 def register(sub) -> None:
+    """Add the ``correlate`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark.options import positive_int
 
     p = sub.add_parser(
@@ -45,27 +46,24 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from soundaq.base.errors import UserError, first_line
-    from soundaq.evaluation.correlation import CorrelationError, labels_source
+    from soundaq.base.errors import UserError
+    from soundaq.evaluation.correlation import labels_source
     from soundaq.evaluation.correlation_report import correlate_predictions, run
 
     options = dict(correction=args.correction, figures=not args.no_figures, max_groups=args.max_groups,
                    top=args.top, seed=args.seed, max_points=args.max_points)
-    try:
-        if args.predictions is not None:
-            summary = correlate_predictions(args.predictions, args.out, synthetic=args.synthetic,
-                                            group_by=args.group_by or "scene", **options)
-        elif args.labels is not None:
-            summary = run(labels_source(args.labels, args.split, synthetic=args.synthetic,
-                                        group_by=args.group_by or "scene"), args.out, **options)
-        else:
-            from soundaq.evaluation.isd import isd_source
+    if args.predictions is not None:      # a CorrelationError is a UserError: the CLI prints its one line
+        summary = correlate_predictions(args.predictions, args.out, synthetic=args.synthetic,
+                                        group_by=args.group_by or "scene", **options)
+    elif args.labels is not None:
+        summary = run(labels_source(args.labels, args.split, synthetic=args.synthetic,
+                                    group_by=args.group_by or "scene"), args.out, **options)
+    else:
+        from soundaq.evaluation.isd import isd_source
 
-            if args.group_by not in (None, "location"):
-                raise UserError("--group-by: the ISD source groups by location only; leave --group-by out")
-            summary = run(isd_source(validate=not args.isd_all_rows, synthetic=args.synthetic), args.out, **options)
-    except CorrelationError as err:
-        raise UserError(first_line(err)) from None
+        if args.group_by not in (None, "location"):
+            raise UserError("--group-by: the ISD source groups by location only; leave --group-by out")
+        summary = run(isd_source(validate=not args.isd_all_rows, synthetic=args.synthetic), args.out, **options)
     print(f"{summary['label']}: {summary['tested_pairs']} pairs tested, {summary['significant_pairs']} significant "
           f"({args.correction}); wrote {args.out}/spearman.csv, report.md and {len(summary['figures'])} figures")
     for note in summary.get("notes", []):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``features`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark import options as o
 
     p = sub.add_parser("features", help="extract log-mel and ISO 532-1 loudness features, one .npz per audio file",

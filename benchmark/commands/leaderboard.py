@@ -20,6 +20,7 @@ def run_parents() -> list:
 
 
 def register(sub) -> None:
+    """Add the ``leaderboard`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     p = sub.add_parser(
         "leaderboard", help="train/evaluate models on one dataset and rank them (table, CIs, figure)",
         description="Train each chosen model on the training split (or load --checkpoints), evaluate it on "

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 
 def register(sub) -> None:
+    """Add the ``models`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark import options as o
 
     p = sub.add_parser("models",
@@ -103,8 +108,10 @@ def _models(args) -> int:
     from soundaq.benchmark.terminal import stdout_console
 
     table = Table(title="soundaq model zoo (scores: SoundSCaper paper, ARAUS test set, 3,576 clips)")
-    for col, justify in (("name", "left"), ("inputs", "left"), ("params", "right"), ("scene acc %", "right"),
-                         ("event AUC", "right"), ("PAQ MSE", "right"), ("weights", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("name", "left"), ("inputs", "left"), ("params", "right"), ("scene acc %", "right"),
+        ("event AUC", "right"), ("PAQ MSE", "right"), ("weights", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col in ("name", "params"))
     if args.count:
         table.add_column("count", justify="right")
@@ -156,8 +163,10 @@ def _released_table(released: list[dict]):
                   caption="\n".join(["`soundaq models download NAME|all` fetches them, checks each file's git blob id "
                                      "and imports it; `--model NAME` (predict, leaderboard) does so on first use. "
                                      "size ?: learnt from the server.", *notes]))
-    for col, justify in (("--model [--variant]", "left"), ("weights", "left"), ("size", "right"),
-                         ("scene acc %", "right"), ("event AUC", "right"), ("PAQ MSE", "right"), ("cached", "left")):
+    released_columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("--model [--variant]", "left"), ("weights", "left"), ("size", "right"),
+        ("scene acc %", "right"), ("event AUC", "right"), ("PAQ MSE", "right"), ("cached", "left"))
+    for col, justify in released_columns:
         table.add_column(col, justify=justify, no_wrap=col in ("--model [--variant]", "size", "weights"))
     for r in released:
         name = r["model"] + (f" {r['variant']}" if r["variant"] else "")

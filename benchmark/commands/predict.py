@@ -25,6 +25,7 @@ AUDIO_HELP = ("audio files (wav, flac, ogg, ...), features .npz files from `soun
 
 
 def register(sub) -> None:
+    """Add the ``predict`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark import options as o
 
     p = sub.add_parser("predict", help="predict scene, events, 8 qualities, ISOP/ISOE of clips and long recordings",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``train`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
     from soundaq.benchmark import options as o
     from soundaq.models_zoo.registry import NETS
     from soundaq.models_zoo.schedules import EMBEDDED, PAPER, SCHEDULES

@@ -40,6 +40,7 @@ def checkpoint_for(s: Settings, model: str) -> Path | None:
         from soundaq.models_zoo.pretrained_weights import resolve_checkpoint
 
         return resolve_checkpoint(model, cache_dir=s.cache_dir, progress=s.progress)
+    assert s.checkpoints is not None, "checkpoint_for is for runs with --checkpoints"
     return find_checkpoint(Path(s.checkpoints), model)
 
 
@@ -94,6 +95,7 @@ def _load(s: Settings, model: str) -> tuple[Any, dict, Any]:
 
     path = checkpoint_for(s, model)
     if path is None:
+        assert s.checkpoints is not None      # checkpoint_for has checked it
         raise LeaderboardError(f"no checkpoint {Path(s.checkpoints) / (model + '.ckpt')}; fix: train it with "
                                "`soundaq train` or import release weights with `soundaq import-original`")
     net, norm_stats, info = load_checkpoint(path)

@@ -40,8 +40,8 @@ def _agreement_sentence(agreed: dict) -> str:
             f"{agreed['strong_labels']} in the labels).")
 
 
-def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str]) -> str:
-    """The run's report (leaderboard.md)."""
+def _heading(prov: dict) -> list[str]:
+    """Title, the synthetic-data warning, budget, split sizes, ranking rule and unlabelled groups."""
     data_label = prov["data"]["data"]
     synthetic = prov["data"]["synthetic"]
     lines = [f"# soundaq leaderboard: {data_label}; training seed {prov['seed']}", ""]
@@ -57,6 +57,12 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
               f"Ranking: {RANKING_TEXT}.", ""]
     missing = prov["data"].get("unlabelled") or []
     lines += _unlabelled_note(missing)
+    return lines
+
+
+def _score_table(rows: list[dict]) -> list[str]:
+    """The ranked table: one line per model, failed runs with their reason."""
+    lines: list[str] = []
     head = ["rank", "model", "params", "scene_acc (paper def.)", "event_auc (paper def.)", "event_auc_macro",
             "aq_mse_mean", "isop_mse", "isoe_mse", "beats reference on", "train s", "clips/s"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -72,23 +78,12 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
             _with_ci(r, "event_auc_macro"), _with_ci(r, "aq_mse_mean"), _with_ci(r, "isop_mse"),
             _with_ci(r, "isoe_mse"), fmt(r.get("beats_reference")), fmt(r["train_seconds"], 1),
             fmt(r["clips_per_second"], 2)]) + " |")
-    notes = [f"- {r['model']}: {r['reason']}" for r in rows if r["status"] == "diverged"]
-    if notes:
-        lines += ["", "Runs stopped by the divergence guard:", *notes]
-    if figures.get("leaderboard"):
-        lines += ["", f"![leaderboard]({figures['leaderboard']})"]
-    if figures.get("curves"):
-        lines += ["", "## Learning curves", "",
-                  "Validation metrics against training seconds (validation time excluded); every curve starts at "
-                  f"0 s from the *{REFERENCE}*, which is what each net predicts before its first step. Where a "
-                  "budget ends with precise batch norm, the statistics are recomputed just before the last "
-                  "validation, so the curve's last point is the weights the table tests.", "",
-                  f"![learning curves]({figures['curves']})"]
-    lines += ["", "## Per-quality MSE", "", *_quality_table(rows, "qualities" not in missing)]
-    from soundaq.benchmark.leaderboard.folds import markdown as fold_lines
+    return lines
 
-    breakdown = fold_lines(rows)
-    lines += ["", *breakdown] if breakdown else []
+
+def _comparison_lines(comparisons) -> list[str]:
+    """The leader against each model (paired bootstrap), or nothing without comparisons."""
+    lines: list[str] = []
     if comparisons is not None and len(comparisons):
         leader = comparisons["model_a"].iloc[0]
         lines += ["", f"## Leader ({leader}) against each model: paired bootstrap", "",
@@ -97,12 +92,14 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
         for c in comparisons.itertuples():
             lines.append(f"| {c.model_b} | {c.metric} | {c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] | "
                          f"{c.p_value:.3f} | {c.better}{' (significant)' if c.significant else ''} |")
-    agreed = prov.get("correlation_agreement")
-    if prov.get("correlation"):
-        lines += ["", "## The leader's events x qualities analysis", "",
-                  f"Same code as `soundaq correlate`: [{prov['correlation']}/report.md]({prov['correlation']}/report.md)."]
-        if agreed:
-            lines += ["", _agreement_sentence(agreed)]
+    return lines
+
+
+def _paper_lines(rows: list[dict], prov: dict) -> list[str]:
+    """The paper's published scores of each net, and whether they compare with this run."""
+    data_label = prov["data"]["data"]
+    synthetic = prov["data"]["synthetic"]
+    lines: list[str] = []
     lines += ["", "## The paper's published scores (ARAUS test split, 3,576 clips)", "",
               ("Same test split, but the paper's own training runs; differences include training noise."
                if prov["data"].get("paper_split", not synthetic) else
@@ -114,6 +111,12 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
             continue
         lines.append(f"| {r['model']} | {fmt(r['paper_scene_acc'], 4)} | {fmt(r['paper_event_auc'], 2)} | "
                      f"{fmt(r['paper_aq_mse_mean'], 3)} |")
+    return lines
+
+
+def _definitions(prov: dict) -> list[str]:
+    """Column definitions, the reference predictor, and the files of the run."""
+    lines: list[str] = []
     lines += ["", "## Column definitions", "",
               "`paper` = the original SoundSCaper code's definition; `standard` = the usual one.", ""]
     for name in ("scene_acc", "scene_acc_plain", "scene_f1_macro", "event_auc", "event_auc_macro", "event_map",
@@ -128,6 +131,50 @@ def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str])
               ""]
     lines += [f"Files: leaderboard.csv, leaderboard.json, comparisons.csv, predictions/<model>.csv, provenance.json. "
               f"Made by soundaq {prov['versions'].get('soundaq', '?')} on {prov['created']}.", ""]
+    return lines
+
+
+def markdown(rows: list[dict], comparisons, prov: dict, figures: dict[str, str]) -> str:
+    """The run's report (leaderboard.md).
+
+    Args:
+        rows: the leaderboard rows (leaderboard.json's), ranked, with the reference predictor's row.
+        comparisons: the leader-against-each paired bootstrap table (comparisons.csv), or None.
+        prov: the run's provenance (provenance.json: data, budget, seed, device, versions, ...).
+        figures: ``leaderboard`` and ``curves`` figure paths relative to the report, where drawn.
+
+    Returns:
+        The Markdown text.
+    """
+    lines = _heading(prov)
+    lines += _score_table(rows)
+    notes = [f"- {r['model']}: {r['reason']}" for r in rows if r["status"] == "diverged"]
+    if notes:
+        lines += ["", "Runs stopped by the divergence guard:", *notes]
+    if figures.get("leaderboard"):
+        lines += ["", f"![leaderboard]({figures['leaderboard']})"]
+    if figures.get("curves"):
+        lines += ["", "## Learning curves", "",
+                  "Validation metrics against training seconds (validation time excluded); every curve starts at "
+                  f"0 s from the *{REFERENCE}*, which is what each net predicts before its first step. Where a "
+                  "budget ends with precise batch norm, the statistics are recomputed just before the last "
+                  "validation, so the curve's last point is the weights the table tests.", "",
+                  f"![learning curves]({figures['curves']})"]
+    missing = prov["data"].get("unlabelled") or []
+    lines += ["", "## Per-quality MSE", "", *_quality_table(rows, "qualities" not in missing)]
+    from soundaq.benchmark.leaderboard.folds import markdown as fold_lines
+
+    breakdown = fold_lines(rows)
+    lines += ["", *breakdown] if breakdown else []
+    lines += _comparison_lines(comparisons)
+    agreed = prov.get("correlation_agreement")
+    if prov.get("correlation"):
+        lines += ["", "## The leader's events x qualities analysis", "",
+                  f"Same code as `soundaq correlate`: [{prov['correlation']}/report.md]({prov['correlation']}/report.md)."]
+        if agreed:
+            lines += ["", _agreement_sentence(agreed)]
+    lines += _paper_lines(rows, prov)
+    lines += _definitions(prov)
     return "\n".join(lines)
 
 
@@ -184,7 +231,8 @@ def figure(rows: list[dict], path_png: Path, title: str, budget: str) -> None:
             ax.errorbar([v], [y], xerr=err, fmt="o", color=colour, ecolor=colour, capsize=3, ms=5)
         if ref is not None and ref.get(name) is not None:
             ax.axvline(ref[name], color="tab:red", ls="--", lw=1, label=REFERENCE)
-        values = [r.get(name) for r in ranked if r.get(name) is not None] + ([ref[name]] if ref and ref.get(name) else [])
+        values: list[float] = [v for v in (r.get(name) for r in ranked) if v is not None]
+        values += [ref[name]] if ref and ref.get(name) else []
         if not m.maximize and values and min(values) > 0 and max(values) / min(values) > 10:
             ax.set_xscale("log")       # one diverged model must not flatten the others
         ax.set_title(f"{name}\n({m.definition} def., {_better(name)} is better)", fontsize=9)

@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from soundaq.base.engine import Engine, UnitFailed, open_engine
 from soundaq.base.errors import one_line
@@ -175,6 +176,8 @@ def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, mod
     order = {m: i for i, m in enumerate(slowest_first(list(dict.fromkeys(u[2] for u in units))))}
     ordered = sorted(units, key=lambda u: (order[u[2]], u[0].seed))
     # (replace, not asdict: asdict would turn a Calibration into a dict)
+    fn: Callable[..., Any]
+    args: list[tuple]
     if on_ray:
         assert engine is not None
         context = {"cwd": os.getcwd(), "env": {k: v for k, v in os.environ.items() if k.startswith("SOUNDAQ_")}}
@@ -211,6 +214,7 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
         return
     if failed_file.exists():
         failed_file.unlink()
+    assert record is not None                  # a unit without a failure returns its record
     run.mark_done(model, record)
     scores = {k: number(v) for k, v in record.get("scores", {}).items()}
     shown = ", ".join(f"{k} {scores[k]:.3f}" for k in ("scene_acc", "aq_mse_mean") if scores.get(k) is not None)
@@ -219,6 +223,12 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
 
 
 def check_settings(s: Settings) -> None:
+    """Check a run's settings before anything is trained or read.
+
+    Raises:
+        LeaderboardError: no or unknown models, bad ``--resamples``/``--workers``, a missing checkpoint
+            folder; UserError subclasses from a bad loss weighting, plug-in or schedule (one line each).
+    """
     from soundaq.models_zoo.registry import get_spec, is_known, list_nets
 
     if not s.models:
@@ -251,6 +261,7 @@ def prepare(s: Settings):
 
 
 def budget_text(s: Settings) -> str:
+    """The run's training budget in words: the schedule, or where its checkpoints come from."""
     return (f"released/trained checkpoints from {s.checkpoints}" if s.checkpoints is not None
             else s.training_schedule().describe())
 
@@ -343,15 +354,15 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
         report.figure(rows, fig_path, title, budget)
         figures["leaderboard"] = fig_path.name
     curves = {m: (records.get(m) or {}).get("curve") or [] for m in ranked}
-    curves_path = out / "learning_curves.png"
+    curves_file = out / "learning_curves.png"
+    curves_path: Path | None = None           # set when the figure is drawn
     start = None
     if figures_too and any(curves.values()) and s.head_init:   # every net's point at 0 s: it predicts the reference's rates
         limit = s.training_schedule().val_clips if s.checkpoints is None else None
         start = reference_scores(datamodule, 0, s.seed, split="validation", clips=limit)["scores"]
-    if figures_too and report.curves_figure(rows, curves, start, curves_path, title, budget):
-        figures["curves"] = curves_path.name
-    else:
-        curves_path = None
+    if figures_too and report.curves_figure(rows, curves, start, curves_file, title, budget):
+        figures["curves"] = curves_file.name
+        curves_path = curves_file
 
     correlation, agreed = None, None
     if s.correlate and ranked:

@@ -95,6 +95,9 @@ class Settings:
         return self.training_schedule().batch_size
 
     def identity(self) -> dict:
+        """The arguments that change a run's results, as a JSON-able dict: ``run.json`` compares them to decide whether
+        an existing ``--out`` folder is resumed or refused.
+        """
         return {"data": self.data, "labels": _str(self.labels), "audio": _str(self.audio),
                 "features": _str(self.features), **({"araus": _str(self.araus)} if self.araus else {}),
                 "models": list(self.models),

@@ -8,7 +8,7 @@ reference the ``SUMMARY`` metrics.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 from soundaq.models_zoo.metrics import HEADLINE, METRICS, PAPER_HEADLINE, SUMMARY, unlabelled
 
@@ -46,7 +46,7 @@ def rank_rows(rows: list[dict]) -> list[dict]:
         frame = pd.DataFrame([{m: r.get(m) for m in PAPER_HEADLINE} for r in ranked], dtype=float)
         ranks = [frame[m].rank(ascending=not METRICS[m].maximize, method="average", na_option="bottom")
                  for m in PAPER_HEADLINE]
-        mean_rank = sum(ranks) / len(ranks)
+        mean_rank = cast("pd.Series", sum(ranks) / len(ranks))   # a sum of Series is a Series
         for r, mr in zip(ranked, mean_rank):
             r["mean_rank"] = round(float(mr), 4)
         ranked.sort(key=lambda r: (r["mean_rank"], _sortable(r.get("aq_mse_mean")), r["model"]))

@@ -44,6 +44,9 @@ def make_data(n: int, labels_dir: str | None, seed: int = 0, model_seed: int = 0
 
 
 def sklearn_headline(d) -> list[float]:
+    """The headline metrics computed with scikit-learn on ``d`` (an EvalData), for the loop timing: balanced scene
+    accuracy, macro F1, per-clip and macro event AUC, ...
+    """
     from sklearn import metrics as sk
 
     pred = d.scene_prob.argmax(1)
@@ -56,6 +59,7 @@ def sklearn_headline(d) -> list[float]:
 
 
 def main(argv=None) -> int:
+    """Time the vectorised bootstrap against the explicit loops and print both; returns 0."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=3576)
     ap.add_argument("--resamples", type=int, default=1000)

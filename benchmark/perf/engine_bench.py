@@ -38,6 +38,9 @@ RATIO_GOAL = 1.15
 
 
 def write_clips(folder: Path, clips: int, seconds: float, rate: int = 44100) -> list[Path]:
+    """Write ``clips`` seeded noise clips (stereo, 16-bit WAV, ``seconds`` long at ``rate`` Hz) into ``folder``;
+    returns their paths.
+    """
     import numpy as np
     import soundfile as sf
 
@@ -50,6 +53,9 @@ def write_clips(folder: Path, clips: int, seconds: float, rate: int = 44100) -> 
 
 
 def same_outputs(a: Path, b: Path) -> bool:
+    """Whether two ``soundaq features`` output folders hold equal mel and loudness arrays for every file of ``a``'s
+    manifest.
+    """
     import numpy as np
 
     entries = json.loads((a / "manifest.json").read_text())["files"]
@@ -77,6 +83,9 @@ def same_tables(a: Path, b: Path) -> bool:
 
 
 def time_features(args, folder: Path, address: str) -> tuple[dict[str, list[float]], bool]:
+    """Extract the clips with the local pool and with Ray, alternating, ``args.repeat`` times each; returns (seconds
+    per engine, whether their outputs are equal).
+    """
     from soundaq.models_zoo.features.batch import extract_files
 
     (folder / "in").mkdir()
@@ -95,6 +104,9 @@ def time_features(args, folder: Path, address: str) -> tuple[dict[str, list[floa
 
 
 def time_grid(args, folder: Path, address: str) -> tuple[dict[str, list[float]], bool]:
+    """Run the small leaderboard grid with the local pool and with Ray, alternating; returns (seconds per engine,
+    whether their tables are equal up to timing columns).
+    """
     from soundaq.base.engine import open_engine
     from soundaq.benchmark.leaderboard import Settings, quiet_lightning, run_leaderboard
 
@@ -115,6 +127,9 @@ def time_grid(args, folder: Path, address: str) -> tuple[dict[str, list[float]],
 
 
 def main(argv=None) -> int:
+    """Time both engines (see the module docstring); exit code 0 when the outputs agree and no foreign process was
+    left, else 1.
+    """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=60)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each clip (default 30)")

@@ -135,6 +135,11 @@ def compare_signals(signals, repeat: int, with_mosqito: bool) -> list[dict]:
 
 
 def print_signal_table(title: str, rows: list[dict]) -> dict:
+    """Print one line per signal (CPU s of each backend, their ratio and agreement) and the totals.
+
+    Returns:
+        The totals: CPU seconds of each backend, speed-ups, and the largest differences (sone, sone/Bark).
+    """
     print(f"\n{title}")
     mos = "mosqito_cpu_s" in rows[0]
     print(f"{'signal':44s} {'s':>6s} {'fast N':>8s} {'N + Nspec':>9s}" +
@@ -163,8 +168,9 @@ def print_signal_table(title: str, rows: list[dict]) -> dict:
     return total
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _parse(argv) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--reference", type=Path, default=os.environ.get("SOUNDAQ_REFERENCE"),
                     help="the shared reference folder (or set SOUNDAQ_REFERENCE)")
     ap.add_argument("--annex-b", type=Path, default=os.environ.get("SOUNDAQ_ISO532_ANNEX_B"),
@@ -174,34 +180,32 @@ def main(argv=None) -> int:
     ap.add_argument("--parallel", type=int, default=0,
                     help="also extract this many copies of the clip with one process per core")
     ap.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
-    args = ap.parse_args(argv)
-    if args.reference is None or not (Path(args.reference) / CLIP).exists():
-        print("features_bench: pass --reference DIR (the shared reference folder holding sample_clip/)",
-              file=sys.stderr)
-        return 2
-    if args.annex_b is not None and not Path(args.annex_b).is_dir():
-        print(f"features_bench: --annex-b {args.annex_b}: not a folder", file=sys.stderr)
-        return 2
+    return ap.parse_args(argv)
+
+
+def _time_clip(ref: Path, repeat: int, cores: int) -> tuple[list[tuple[str, float, float]], dict, tuple]:
+    """Time each stage on the sample clip, fast loudness against the reference program's.
+
+    Returns:
+        ``(rows (stage, wall s, CPU s), numbers, (pascals, rate, fast N(t), fast N'(z, t), the reference
+        program's N(t)))``.
+    """
     import warnings
 
     import numpy as np
 
-    from soundaq.base.parallel import one_thread_each
     from soundaq.models_zoo.features import Calibration, load_audio, log_mel, loudness
     from soundaq.models_zoo.features.iso532 import loudness_zwtv_fast, specific_loudness_zwtv_fast
 
-    one_thread_each()   # one BLAS thread, as each worker of `soundaq features --workers N` runs
-    ref = Path(args.reference)
     clip = ref / CLIP
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     loudness_zwtv_fast(np.zeros(4800), 44100)  # compile / load the numba cache, plan the FFTs outside the timings
     specific_loudness_zwtv_fast(np.zeros(4800), 48000)
-    (samples, rate), t_load, c_load = timed(load_audio, clip, repeat=args.repeat)
+    (samples, rate), t_load, c_load = timed(load_audio, clip, repeat=repeat)
     log_mel(samples[:rate], rate)
     pascals = samples * Calibration.from_recording(ref / CALIBRATION).pascal_per_unit
-    _, t_mel, c_mel = timed(log_mel, samples, rate, repeat=args.repeat)
-    fast, t_fast, c_fast = timed(loudness, pascals, rate, "fast", repeat=args.repeat)
-    (_, spec), t_spec, c_spec = timed(specific_loudness_zwtv_fast, pascals, rate, repeat=args.repeat)
+    _, t_mel, c_mel = timed(log_mel, samples, rate, repeat=repeat)
+    fast, t_fast, c_fast = timed(loudness, pascals, rate, "fast", repeat=repeat)
+    (_, spec), t_spec, c_spec = timed(specific_loudness_zwtv_fast, pascals, rate, repeat=repeat)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the reference .npy was written by Python 2
         reference = np.load(ref / "sample_clip/reference_loudness_iso532_1.npy")[:, 0]
@@ -213,19 +217,29 @@ def main(argv=None) -> int:
            "loudness_fast": [t_fast, c_fast], "specific_fast": [t_spec, c_spec],
            "fast_vs_reference": {"mean_abs": float(np.abs(fast - reference).mean()),
                                  "max_abs": float(np.abs(fast - reference).max())}}
-    if not args.skip_mosqito:
-        from mosqito.sq_metrics import loudness_zwtv
+    return rows, out, (pascals, rate, fast, spec, reference)
 
-        with contextlib.redirect_stdout(io.StringIO()):
-            (slow, slow_spec, _, _), t_mos, c_mos = timed(loudness_zwtv, pascals, rate)
-        rows.append(("loudness N(t) + N'(z,t), mosqito", t_mos, c_mos))
-        out["loudness_mosqito"] = [t_mos, c_mos]
-        out["fast_vs_mosqito"] = {"max_abs": float(np.abs(fast - slow).max()),
-                                  "max_abs_specific": float(np.abs(spec - slow_spec).max())}
-        out["mosqito_vs_reference"] = {"mean_abs": float(np.abs(slow - reference).mean()),
-                                       "max_abs": float(np.abs(slow - reference).max())}
-        out["speedup"] = {"wall": t_mos / t_fast, "cpu": c_mos / c_fast, "cpu_with_specific": c_mos / c_spec}
 
+def _time_mosqito(rows: list[tuple[str, float, float]], out: dict, signal: tuple) -> None:
+    """Time mosqito's loudness_zwtv on the sample clip; add its row and its agreement numbers."""
+    import numpy as np
+    from mosqito.sq_metrics import loudness_zwtv
+
+    pascals, rate, fast, spec, reference = signal
+    with contextlib.redirect_stdout(io.StringIO()):
+        (slow, slow_spec, _, _), t_mos, c_mos = timed(loudness_zwtv, pascals, rate)
+    rows.append(("loudness N(t) + N'(z,t), mosqito", t_mos, c_mos))
+    out["loudness_mosqito"] = [t_mos, c_mos]
+    out["fast_vs_mosqito"] = {"max_abs": float(np.abs(fast - slow).max()),
+                              "max_abs_specific": float(np.abs(spec - slow_spec).max())}
+    out["mosqito_vs_reference"] = {"mean_abs": float(np.abs(slow - reference).mean()),
+                                   "max_abs": float(np.abs(slow - reference).max())}
+    out["speedup"] = {"wall": t_mos / out["loudness_fast"][0], "cpu": c_mos / out["loudness_fast"][1],
+                      "cpu_with_specific": c_mos / out["specific_fast"][1]}
+
+
+def _print_clip(rows: list[tuple[str, float, float]], out: dict) -> None:
+    """Print the sample clip's stage table and agreement lines."""
     print(f"{'stage, sample clip':40s} {'wall s':>9s} {'CPU s':>9s}")
     for name, wall, cpu in rows:
         print(f"{name:40s} {wall:9.3f} {cpu:9.3f}")
@@ -233,6 +247,7 @@ def main(argv=None) -> int:
           f"max {out['fast_vs_reference']['max_abs']:.6f} sone")
     if "speedup" in out:
         s = out["speedup"]
+        c_mos, c_fast, c_spec = out["loudness_mosqito"][1], out["loudness_fast"][1], out["specific_fast"][1]
         print(f"mosqito vs reference program: mean |diff| {out['mosqito_vs_reference']['mean_abs']:.6f}, "
               f"max {out['mosqito_vs_reference']['max_abs']:.6f}")
         print(f"fast vs mosqito: max |diff| N {out['fast_vs_mosqito']['max_abs']:.1e} sone, "
@@ -242,17 +257,10 @@ def main(argv=None) -> int:
               f"target >= {SPEEDUP_TARGET}x: {'met' if s['cpu'] >= SPEEDUP_TARGET else 'NOT met'}); "
               f"wall-time ratio {s['wall']:.0f}x")
 
-    signals = annex_b_files(Path(args.annex_b)) if args.annex_b else annex_b_like()
-    title = (f"ISO 532-1 Annex B test signals from {args.annex_b}" if args.annex_b
-             else "Annex-B-like signals (generated; pass --annex-b DIR for the standard's files)")
-    if not signals:
-        print(f"features_bench: no 'Test signal N (...).wav' (N >= 6) under {args.annex_b}", file=sys.stderr)
-        return 2
-    annex_rows = compare_signals(signals, args.repeat, not args.skip_mosqito)
-    out["annex_b"] = {"source": str(args.annex_b) if args.annex_b else "generated", "signals": annex_rows,
-                      "total": print_signal_table(title, annex_rows)}
 
-    per_clip_cpu = c_load + c_mel + c_fast
+def _project_araus(out: dict, cores: int) -> None:
+    """Project both features of all ARAUS clips from the per-clip CPU time; print and record it."""
+    per_clip_cpu = out["load"][1] + out["log_mel"][1] + out["loudness_fast"][1]
     out["per_clip_cpu_s"] = per_clip_cpu
     minutes = ARAUS_CLIPS * per_clip_cpu / ARAUS_CORES / 60
     out["araus_projection_min"] = {f"{ARAUS_CORES}_cores": minutes, f"{cores}_cores_here": minutes * ARAUS_CORES / cores}
@@ -263,19 +271,57 @@ def main(argv=None) -> int:
         mos_h = ARAUS_CLIPS * out["loudness_mosqito"][1] / 3600
         print(f"mosqito alone for ARAUS: {mos_h:.0f} core-hours")
         out["araus_mosqito_core_h"] = mos_h
-    if args.parallel:
-        from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(cores, initializer=one_thread_each) as pool:
-            list(pool.map(_one_clip, [str(clip)] * cores))  # warm the workers
-            w0 = time.perf_counter()
-            cpu = list(pool.map(_one_clip, [str(clip)] * args.parallel))
-            wall = time.perf_counter() - w0
-        out["parallel"] = {"clips": args.parallel, "workers": cores, "wall_s": wall,
-                           "clips_per_s": args.parallel / wall, "cpu_per_clip_s": sum(cpu) / len(cpu)}
-        print(f"parallel: {args.parallel} clips on {cores} workers in {wall:.2f} s wall "
-              f"({args.parallel / wall:.2f} clips/s, {sum(cpu) / len(cpu):.3f} s CPU per clip); "
-              f"ARAUS at this rate: {ARAUS_CLIPS / (args.parallel / wall) / 60:.0f} min")
+
+def _time_parallel(clip: Path, n: int, cores: int) -> dict:
+    """Extract ``n`` copies of the clip with one process per core; print and return the rate."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from soundaq.base.parallel import one_thread_each
+
+    with ProcessPoolExecutor(cores, initializer=one_thread_each) as pool:
+        list(pool.map(_one_clip, [str(clip)] * cores))  # warm the workers
+        w0 = time.perf_counter()
+        cpu = list(pool.map(_one_clip, [str(clip)] * n))
+        wall = time.perf_counter() - w0
+    print(f"parallel: {n} clips on {cores} workers in {wall:.2f} s wall "
+          f"({n / wall:.2f} clips/s, {sum(cpu) / len(cpu):.3f} s CPU per clip); "
+          f"ARAUS at this rate: {ARAUS_CLIPS / (n / wall) / 60:.0f} min")
+    return {"clips": n, "workers": cores, "wall_s": wall, "clips_per_s": n / wall, "cpu_per_clip_s": sum(cpu) / len(cpu)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (see the module docstring); exit code 2 on a missing reference or Annex B folder."""
+    args = _parse(argv)
+    if args.reference is None or not (Path(args.reference) / CLIP).exists():
+        print("features_bench: pass --reference DIR (the shared reference folder holding sample_clip/)",
+              file=sys.stderr)
+        return 2
+    if args.annex_b is not None and not Path(args.annex_b).is_dir():
+        print(f"features_bench: --annex-b {args.annex_b}: not a folder", file=sys.stderr)
+        return 2
+    from soundaq.base.parallel import one_thread_each
+
+    one_thread_each()   # one BLAS thread, as each worker of `soundaq features --workers N` runs
+    ref = Path(args.reference)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    rows, out, signal = _time_clip(ref, args.repeat, cores)
+    if not args.skip_mosqito:
+        _time_mosqito(rows, out, signal)
+    _print_clip(rows, out)
+
+    signals = annex_b_files(Path(args.annex_b)) if args.annex_b else annex_b_like()
+    title = (f"ISO 532-1 Annex B test signals from {args.annex_b}" if args.annex_b
+             else "Annex-B-like signals (generated; pass --annex-b DIR for the standard's files)")
+    if not signals:
+        print(f"features_bench: no 'Test signal N (...).wav' (N >= 6) under {args.annex_b}", file=sys.stderr)
+        return 2
+    annex_rows = compare_signals(signals, args.repeat, not args.skip_mosqito)
+    out["annex_b"] = {"source": str(args.annex_b) if args.annex_b else "generated", "signals": annex_rows,
+                      "total": print_signal_table(title, annex_rows)}
+    _project_araus(out, cores)
+    if args.parallel:
+        out["parallel"] = _time_parallel(ref / CLIP, args.parallel, cores)
     if args.json:
         from soundaq.base.fileio import atomic_write_json
 

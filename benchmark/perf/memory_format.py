@@ -54,6 +54,13 @@ def _max_output_difference(a, b) -> float:
 
 
 def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
+    """Time one net's training step and inference batch in both memory formats, alternating.
+
+    Returns:
+        The net's row: seconds of each phase and format (best of two medians), the gains
+        (contiguous / channels-last), the format ``choose_memory_format`` picks and the largest
+        output difference between the two formats.
+    """
     import torch
 
     from soundaq.models_zoo.registry import build_net
@@ -91,6 +98,7 @@ def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
+    """The report: one table row per net of :func:`measure`'s numbers, under the machine and settings."""
     lines = [f"# Channels-last against contiguous weights on CPU ({meta['machine']}, {meta['threads']} thread(s), "
              f"batch {meta['batch']}, load average {meta['load_average']})", "",
              "Seconds per training step (embedded-schedule input) and per inference batch (whole 30-s clips); "
@@ -107,6 +115,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The per-net command line (:func:`~soundaq.benchmark.perf.training_speed.run_per_net`) for this script."""
     return run_per_net("memory_format", __doc__.split("\n\n")[0], measure, markdown,
                        lambda r: f"training x{r['training_gain']:.2f}  inference x{r['inference_gain']:.2f}  "
                                  f"max |output difference| {r['max_output_difference']:.1e}", argv, min_time=1.0)

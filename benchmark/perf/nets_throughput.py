@@ -42,6 +42,7 @@ import sys
 import time
 import timeit
 from pathlib import Path
+from typing import Any
 
 from soundaq.models_zoo.registry import CLIP_LOUDNESS_SHAPE, CLIP_MEL_SHAPE, NETS
 
@@ -205,6 +206,16 @@ def _median(xs):
 
 
 def summarise(raw: list[dict], batches: list[int], train_batch: int) -> list[dict]:
+    """One row per net from the raw phase results: medians, clips/s, peak memory, failures.
+
+    Args:
+        raw: the workers' results (one per net, phase and batch), failed ones with ``error``.
+        batches: the inference batch sizes; the smallest and largest give the scaling column.
+        train_batch: the training step's batch size (unused: each train result carries its batch).
+
+    Returns:
+        Rows keyed ``clips_per_s_b<B>``, ``train_step_s_b<B>`` (s), ``peak_rss_mib_*`` (MiB), ``errors``, ...
+    """
     rows = []
     for name in dict.fromkeys(r["net"] for r in raw):
         mine = [r for r in raw if r["net"] == name]
@@ -243,6 +254,7 @@ def _f(x, spec):
 
 
 def markdown(report: dict) -> str:
+    """``nets_throughput.md``: the machine and method, one table row per net, failed phases, the original's note."""
     s, rows, orig = report["settings"], report["results"], report.get("original") or {}
     batches, tb = s["batches"], s["train_batch"]
     has_plain = any(k.startswith("plain_over_ours") for r in rows for k in r)
@@ -329,8 +341,9 @@ def _original(path: str | None) -> tuple[dict | None, str]:
                   "pass --original FILE.json to show them beside ours.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _parser() -> argparse.ArgumentParser:
+    """The command line (see the module docstring)."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--nets", default="all", help="all, or comma-separated registry names")
     p.add_argument("--batches", default="8,32", help="inference batch sizes (comma-separated)")
     p.add_argument("--train-batch", type=int, default=8)
@@ -349,12 +362,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="keep the other nets' results already in --out (re-measure some nets, or big ones "
                         "with other settings); timed calls per net are in the JSON")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
 
-    if args.worker:
-        print(json.dumps(_worker(json.loads(args.worker))))
-        return 0
 
+def _nets_and_batches(args: argparse.Namespace) -> tuple[list[str], list[int]]:
+    """The nets and inference batch sizes asked for (SystemExit with the fix when unusable)."""
     nets = list(ALL_NETS) if args.nets == "all" else [n.strip() for n in args.nets.split(",") if n.strip()]
     unknown = [n for n in nets if n not in ALL_NETS]
     if unknown:
@@ -365,6 +377,59 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"nets_throughput: --batches {args.batches!r}: give integers such as 8,32") from None
     if not batches or min(batches) < 1 or args.repeats < 1 or args.train_batch < 1 or args.warmup < 0:
         raise SystemExit("nets_throughput: batches, --repeats and --train-batch must be >= 1, --warmup >= 0")
+    return nets, batches
+
+
+def _phase_line(res: dict) -> str:
+    """The progress line's result of one phase: clips/s (and the plain graph's), s/step, or the failure."""
+    if "error" in res:
+        return f"FAILED: {res['error']}"
+    if res["phase"] == "infer":
+        t = _median(res["times_s"])
+        msg = f"{res['batch'] / t:7.2f} clips/s"
+        if "plain_times_s" in res:
+            msg += f" (plain {res['batch'] / _median(res['plain_times_s']):.2f})"
+        return msg
+    return f"{_median(res['times_s']):7.2f} s/step"
+
+
+def _measure(nets: list[str], batches: list[int], args: argparse.Namespace) -> list[dict]:
+    """Run every net's phases, each in a fresh process, printing one line per phase; the raw results."""
+    raw = []
+    common = {"warmup": args.warmup, "repeats": args.repeats, "threads": args.threads}
+    for name in nets:
+        phases = [{"net": name, "phase": "infer", "batch": b, "plain": not args.no_plain, **common} for b in batches]
+        if not args.no_train:
+            phases.append({"net": name, "phase": "train", "batch": args.train_batch, **common})
+        for spec in phases:
+            t0 = time.time()
+            res = _run_phase(spec, args.timeout, args.omp_wait_policy)
+            raw.append(res)
+            print(f"{name:17s} {spec['phase']:5s} b{spec['batch']:<3d} {_phase_line(res)}   [{time.time() - t0:.0f} s]",
+                  flush=True)
+    return raw
+
+
+def _merge(report: dict, previous: Path, nets: list[str], batches: list[int], train_batch: int) -> None:
+    """Keep the other nets' raw results of an earlier report and summarise them with this run's."""
+    old = json.loads(previous.read_text())
+    kept = [r for r in old.get("raw", []) if r.get("net") not in nets]
+    report["raw"] = kept + report["raw"]
+    order = {n: i for i, n in enumerate(ALL_NETS)}
+    report["raw"].sort(key=lambda r: order.get(r.get("net"), 99))
+    report["settings"]["batches"] = batches = sorted({*batches, *(r["batch"] for r in kept if r["phase"] == "infer")})
+    report["settings"]["nets"] = list(dict.fromkeys(r["net"] for r in report["raw"]))
+    report["settings"]["merged_from"] = {"created": old.get("created"), "nets": sorted({r["net"] for r in kept})}
+    report["results"] = summarise(report["raw"], batches, train_batch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the nets (see the module docstring); exit code 1 when a phase failed."""
+    args = _parser().parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(json.loads(args.worker))))
+        return 0
+    nets, batches = _nets_and_batches(args)
     original, note = _original(args.original)
 
     import torch
@@ -376,28 +441,9 @@ def main(argv: list[str] | None = None) -> int:
                "omp_wait_policy": (args.omp_wait_policy or os.environ.get("OMP_WAIT_POLICY") or "default").upper(),
                "load_start": list(os.getloadavg())}
     started = time.time()
-    raw = []
-    common = {"warmup": args.warmup, "repeats": args.repeats, "threads": args.threads}
-    for name in nets:
-        phases = [{"net": name, "phase": "infer", "batch": b, "plain": not args.no_plain, **common} for b in batches]
-        if not args.no_train:
-            phases.append({"net": name, "phase": "train", "batch": args.train_batch, **common})
-        for spec in phases:
-            t0 = time.time()
-            res = _run_phase(spec, args.timeout, args.omp_wait_policy)
-            raw.append(res)
-            if "error" in res:
-                msg = f"FAILED: {res['error']}"
-            elif res["phase"] == "infer":
-                t = _median(res["times_s"])
-                msg = f"{res['batch'] / t:7.2f} clips/s"
-                if "plain_times_s" in res:
-                    msg += f" (plain {res['batch'] / _median(res['plain_times_s']):.2f})"
-            else:
-                msg = f"{_median(res['times_s']):7.2f} s/step"
-            print(f"{name:17s} {spec['phase']:5s} b{spec['batch']:<3d} {msg}   [{time.time() - t0:.0f} s]", flush=True)
+    raw = _measure(nets, batches, args)
     machine["load_end"] = list(os.getloadavg())
-    report = {
+    report: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "wall_s": time.time() - started,
         "machine": machine,
@@ -412,15 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     previous = out / "nets_throughput.json"
     if args.merge and previous.is_file():
-        old = json.loads(previous.read_text())
-        kept = [r for r in old.get("raw", []) if r.get("net") not in nets]
-        report["raw"] = kept + raw
-        order = {n: i for i, n in enumerate(ALL_NETS)}
-        report["raw"].sort(key=lambda r: order.get(r.get("net"), 99))
-        report["settings"]["batches"] = batches = sorted({*batches, *(r["batch"] for r in kept if r["phase"] == "infer")})
-        report["settings"]["nets"] = list(dict.fromkeys(r["net"] for r in report["raw"]))
-        report["settings"]["merged_from"] = {"created": old.get("created"), "nets": sorted({r["net"] for r in kept})}
-        report["results"] = summarise(report["raw"], batches, args.train_batch)
+        _merge(report, previous, nets, batches, args.train_batch)
     atomic_write_json(out / "nets_throughput.json", report)
     md = markdown(report)
     atomic_write_text(out / "nets_throughput.md", md)

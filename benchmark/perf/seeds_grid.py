@@ -40,6 +40,7 @@ def _run(cmd: list[str]) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
+    """Time the grid against the single-seed runs (see the module docstring) and print both; returns 0."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache-dir", type=Path, default=None, help="soundaq cache holding the embedded set")
     ap.add_argument("--models", default="Baseline_CNN,Hierarchical_CNN")

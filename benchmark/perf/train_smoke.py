@@ -38,6 +38,9 @@ def _run(cmd: list[str], env: dict) -> tuple[int, float, float, str]:
 
 
 def main(argv=None) -> int:
+    """Run the smoke training through ``soundaq train`` and print its times; the command's exit code when it fails,
+    else 0.
+    """
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache-dir", type=Path, default=None, help="soundaq cache holding the embedded set")
     ap.add_argument("--batch-size", type=int, default=8)

@@ -81,6 +81,11 @@ def step_timer(net, crop_frames: int | None, batch: int, threads: int, old: bool
 
 
 def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
+    """Time one net's optimisation step with the old and the new settings, alternating.
+
+    Returns:
+        The net's row: seconds per step of each (best of two medians), clips/s and the speed-up.
+    """
     import torch
 
     from soundaq.models_zoo.registry import build_net
@@ -92,7 +97,7 @@ def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
     crop = crop_frames_for(net, EMBEDDED)
     new_timer = step_timer(net, crop, batch, threads, old=False)
     old_timer = step_timer(net, crop, batch, threads, old=True)
-    medians = {"old": [], "new": []}
+    medians: dict[str, list[float]] = {"old": [], "new": []}
     for _ in range(2):                     # alternate: a load change on the machine hits both
         with out_of_place_relu(net):
             medians["old"].append(old_timer.blocked_autorange(min_run_time=min_time).median)
@@ -105,6 +110,7 @@ def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
+    """The report: one table row per net of :func:`measure`'s numbers, under the machine and settings."""
     lines = [f"# Training speed, old vs new settings ({meta['machine']}, {meta['threads']} thread(s), "
              f"batch {meta['batch']}, load average {meta['load_average']})", "",
              "| net | new input | old s/step | new s/step | old clips/s | new clips/s | speed-up |",
@@ -152,6 +158,7 @@ def run_per_net(script: str, description: str, measure, markdown, summary, argv:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The per-net command line (:func:`run_per_net`) for this script."""
     return run_per_net("training_speed", __doc__.split("\n\n")[0], measure, markdown,
                        lambda r: f"old {r['old_step_s']:7.3f} s/step  new {r['new_step_s']:7.3f} s/step  "
                                  f"x{r['speedup']:.2f}", argv)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from soundaq.base.errors import UserError
 from soundaq.base.filekinds import sniff, wrong_kind
 from soundaq.base.textio import TextFileError, clean_cell, read_lines
 from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, RATING_MAX, RATING_MIN, SCENES
@@ -37,7 +38,7 @@ FILE_PATTERNS = {
 }
 
 
-class LabelError(ValueError):
+class LabelError(UserError, ValueError):
     """A malformed label file: the message names the file, the line and the fix."""
 
     def __init__(self, path: Path | str, line: int | None, problem: str, fix: str):

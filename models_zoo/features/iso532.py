@@ -44,6 +44,7 @@ import math
 import numpy as np
 from numba import njit
 
+from soundaq.base.errors import UserError
 from soundaq.models_zoo.features import iso532_tables as T
 
 FS = 48000
@@ -61,7 +62,7 @@ BARK_AXIS = np.linspace(0.1, 24.0, N_SPECIFIC)
 FIELDS = ("free", "diffuse")
 
 
-class LevelRangeError(ValueError):
+class LevelRangeError(UserError, ValueError):
     """A third-octave level above 120 dB in the 25-250 Hz bands: outside Zwicker's method."""
 
 

@@ -73,7 +73,7 @@ def remove_stale_temporaries(target: Path | str) -> list[Path]:
     """Delete the temporary files of ``target`` left by writers that no longer run; returns them."""
     target = Path(target)
     prefix = f".{target.name}."
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(target.parent.iterdir())
     except OSError:
@@ -105,8 +105,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _write_failed(target: Path, err: OSError) -> OSError:
-    fix = _WRITE_FIXES.get(err.errno)
-    if fix is None or isinstance(err, WriteFailed):
+    fix = _WRITE_FIXES.get(err.errno) if err.errno is not None else None
+    if fix is None or err.errno is None or isinstance(err, WriteFailed):
         return err
     return WriteFailed(f"{target}: cannot be written ({err.strerror or os.strerror(err.errno)}); fix: {fix}")
 
@@ -177,15 +177,15 @@ def atomic_path(target: Path | str, suffix: str | None = None):
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
-                                   dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=suffix or target.suffix or ".tmp",
+                                        dir=target.parent)
         try:
-            os.chmod(tmp, FILE_MODE)
+            os.chmod(tmp_name, FILE_MODE)
         finally:
             os.close(fd)
     except OSError as err:
         raise _write_failed(target, err) from None
-    tmp = Path(tmp)
+    tmp = Path(tmp_name)
     try:
         try:
             yield tmp
@@ -204,16 +204,21 @@ def atomic_path(target: Path | str, suffix: str | None = None):
 
 
 def atomic_write_bytes(target: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically (a temporary file renamed over it); returns the path."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 
 
 def atomic_write_text(target: Path | str, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``target`` atomically; returns the path."""
     return atomic_write_bytes(target, text.encode("utf-8"))
 
 
 def atomic_write_json(target: Path | str, obj) -> Path:
+    """Write ``obj`` as indented JSON (non-JSON values as ``str()``) plus a newline to ``target`` atomically; returns
+    the path.
+    """
     return atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
@@ -239,6 +244,7 @@ def write_csv(frame, target: Path | str, float_format: str | None = None) -> Pat
 
 
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file, read ``chunk`` bytes at a time."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):

@@ -27,7 +27,7 @@ def import_target(target: str, kind: str, label: str | None = None, error: type[
     except ImportError as err:
         raise error(f"{kind} {label}: cannot import {module_name} ({one_line(err)}); fix: check the installation "
                     "of soundaq, or install the plug-in's package or put it on PYTHONPATH") from err
-    obj = module
+    obj: object = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
         if obj is None:

@@ -215,6 +215,10 @@ def numbers(frame: pd.DataFrame, columns: Sequence[str], source: str, lines: boo
     """The cells of ``columns`` as a float64 ``[rows, len(columns)]`` matrix.
 
     Args:
+        frame: the table as read (cells as text or numbers).
+        columns: the columns to convert, in the matrix's column order.
+        source: the file named in the error message.
+        lines: how the message places a row (:func:`where`): True adds the CSV line, a list names each row.
         empty_ok: empty cells become NaN (``soundaq correlate`` drops such pairs); otherwise an empty or
             non-finite cell is an error.
 

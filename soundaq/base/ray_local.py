@@ -79,6 +79,9 @@ class LoopbackCluster:
             raise RuntimeError(f"ray start failed ({proc.returncode}):\n{out[-2000:]}")
 
     def start(self) -> LoopbackCluster:
+        """Start the head node and join the other nodes (``cpus`` CPUs each, on 127.0.0.1); records the head's address.
+        RuntimeError when ``ray start`` fails.
+        """
         self._ray_start(_CLI, "--head", "--port", "0", "--include-dashboard", "false")
         self.address = (Path(self.temp_dir) / "ray_current_cluster").read_text().strip()
         for _ in range(self.nodes - 1):

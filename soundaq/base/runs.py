@@ -26,6 +26,9 @@ PACKAGES = ("torch", "lightning", "torchmetrics", "numpy", "scipy", "pandas", "l
 
 
 def package_versions() -> dict[str, str]:
+    """Python's version and those of the packages in :data:`PACKAGES` (``not installed`` for a missing one), for a
+    run's provenance.
+    """
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -105,6 +108,10 @@ def identity_problem(root: Path | str, saved: dict, new: dict) -> str | None:
 
 
 class RunFolder:
+    """A resumable run's output folder: ``run.json`` holds the arguments that change its results (``identity``),
+    ``models/<name>/done.json`` each finished model's record.
+    """
+
     def __init__(self, root: Path | str, identity: dict):
         self.root = Path(root)
         self.identity = identity
@@ -126,6 +133,7 @@ class RunFolder:
         return self
 
     def model_dir(self, name: str) -> Path:
+        """The folder of model ``name`` inside the run (created)."""
         d = self.root / "models" / name
         d.mkdir(parents=True, exist_ok=True)
         return d
@@ -163,4 +171,5 @@ class RunFolder:
         return record
 
     def mark_done(self, name: str, record: dict) -> None:
+        """Write model ``name``'s finished record (``done.json``) atomically."""
         atomic_write_json(self.model_dir(name) / "done.json", record)

@@ -73,8 +73,9 @@ def decode(data: bytes, path: Path | str, fix: str = UTF8_FIX) -> str:
         if data[:4] == b"PK\x03\x04":
             from soundaq.base.filekinds import KINDS, sniff
 
-            kind = KINDS[sniff(path)]
-            raise TextFileError(path, None, f"not a text file (it looks like {kind.looks_like})", kind.goes_to) from None
+            zipped = KINDS[sniff(path)]
+            raise TextFileError(path, None, f"not a text file (it looks like {zipped.looks_like})",
+                                zipped.goes_to) from None
         raise TextFileError(path, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {col})", fix) from None
 
 

@@ -74,7 +74,14 @@ def iso_coordinates(pleasant, eventful, chaotic, vibrant, uneventful, calm, anno
     """ISOPleasant and ISOEventful (ISO/TS 12913-3) from the 8 quality ratings (1-5 scale).
 
     Args:
-        pleasant ... monotonous: ratings on the 1-5 scale, scalars or arrays of one shape.
+        pleasant: rating on the 1-5 scale, a scalar or an array; the others have its shape.
+        eventful: rating on the 1-5 scale.
+        chaotic: rating on the 1-5 scale.
+        vibrant: rating on the 1-5 scale.
+        uneventful: rating on the 1-5 scale.
+        calm: rating on the 1-5 scale.
+        annoying: rating on the 1-5 scale.
+        monotonous: rating on the 1-5 scale.
 
     Returns:
         ``(isop, isoe)``, float64 arrays of that shape (0-d for scalars), in [-1, 1] for ratings in
