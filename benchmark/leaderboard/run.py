@@ -405,7 +405,9 @@ def _start_correlation(out: Path, leader: str, synthetic: bool):
     from concurrent.futures import ProcessPoolExecutor
 
     try:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+        from soundaq.base.parallel import WorkerStart
+
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"), initializer=WorkerStart())
         return pool, pool.submit(correlate_leader, out, leader, synthetic)
     except (OSError, RuntimeError):
         return None

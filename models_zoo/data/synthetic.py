@@ -278,13 +278,18 @@ def _generate(jobs: list[tuple[str, Mix, bool]], workers: int, bar: Progress, ta
         return measured
     import multiprocessing as mp
 
-    from soundaq.base.parallel import one_thread_each
+    from soundaq.base.parallel import WorkerStart, one_thread_each, stop_pool
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=one_thread_each) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=WorkerStart(one_thread_each))   # workers end with this process
+    try:
         for res in pool.map(_make_clip_job, jobs, chunksize=1):
             measured[res["clip"]] = res
             bar.advance(task)
+    except BaseException:      # Ctrl-C: no new clip starts (finished clips are kept; a rerun completes the set)
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
     return measured
 
 

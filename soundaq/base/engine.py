@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soundaq.base.errors import UserError, first_line, one_line
-from soundaq.base.parallel import one_thread_each
+from soundaq.base.parallel import WorkerStart, one_thread_each, stop_pool
 
 ENGINES = ("local", "ray")
 RAY_INSTALL = "pip install 'soundaq[ray]'"
@@ -123,8 +123,9 @@ class Engine:
             import multiprocessing as mp
 
             context = mp.get_context(start_method) if start_method else None
-            with ProcessPoolExecutor(max_workers=min(self.workers, len(units)), mp_context=context,
-                                     initializer=initializer) as pool:
+            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(units)), mp_context=context,
+                                       initializer=WorkerStart(initializer))   # workers end with this process
+            try:
                 futures = {pool.submit(fn, *args): i for i, args in enumerate(units)}
                 for fut in as_completed(futures):
                     try:
@@ -133,6 +134,10 @@ class Engine:
                         yield futures[fut], UnitFailed(f"worker process failed ({type(err).__name__})")
                     except Exception as err:  # noqa: BLE001 - the unit raised: its failure, the batch goes on
                         yield futures[fut], UnitFailed(one_line(err))
+            except BaseException:      # Ctrl-C, or the caller stopped iterating: no new unit starts
+                stop_pool(pool)
+                raise
+            pool.shutdown(wait=True)
 
     def _run_ray(self, fn: Callable, units: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         ray = self._ray
