@@ -89,6 +89,9 @@ class ScoreFunction(abc.ABC):
     description: str = ""
     #: The label group (vocab.LABEL_GROUPS) whose ground truth the metric reads; None: every group.
     task: str | None = None
+    #: The values the metric can take (an interval over seeds is clipped to them): accuracies, AUCs and
+    #: AP in [0, 1], errors in [0, inf), correlations in [-1, 1].
+    bounds: tuple[float, float] = (0.0, 1.0)
 
     @abc.abstractmethod
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
@@ -218,6 +221,7 @@ class QualityMSE(ScoreFunction):
 
     task = "qualities"
     maximize, definition = False, PAPER
+    bounds = (0.0, float("inf"))
 
     def __init__(self, quality: str):
         self.quality = quality
@@ -236,6 +240,7 @@ class QualityMSEMean(ScoreFunction):
 
     task = "qualities"
     name, maximize, definition, headline = "aq_mse_mean", False, PAPER, True
+    bounds = (0.0, float("inf"))
     description = "mean of the 8 per-quality MSEs"
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
@@ -252,6 +257,7 @@ class IsoMSE(ScoreFunction):
 
     task = "qualities"
     maximize, definition, headline = False, STANDARD, True
+    bounds = (0.0, float("inf"))
 
     def __init__(self, column: int):
         self.column = column
@@ -273,6 +279,7 @@ class QualityPearson(ScoreFunction):
 
     task = "qualities"
     maximize, definition = True, STANDARD
+    bounds = (-1.0, 1.0)
 
     def __init__(self, quality: str):
         self.quality = quality

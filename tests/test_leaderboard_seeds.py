@@ -207,3 +207,15 @@ def test_real_grid_of_three_seeds_resumes_and_is_the_same_with_one_or_two_worker
             pd.testing.assert_frame_equal(table.drop(columns=timing), resumed.drop(columns=timing))
         tables.append(table.drop(columns=["train_seconds", "clips_per_second", "checkpoint_sha256"]))
     pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+def test_intervals_over_seeds_stay_within_what_the_metric_can_take():
+    """Two seeds give a wide t interval: 0.333 and 0.667 scene accuracy gave [-1.618, 2.618] (new-user trial)."""
+    from soundaq.benchmark.leaderboard.seeds import summarise
+
+    rows = {k: [{"model": "Net", "status": "ok", "rank": 1, "scene_acc": acc, "event_auc": 0.5, "aq_mse_mean": mse,
+                 "isop_mse": 0.1, "isoe_mse": 0.1}] for k, acc, mse in ((0, 1 / 3, 0.05), (1, 2 / 3, 0.9))}
+    net = summarise(rows)[0]
+    assert net["ci95_low"]["scene_acc"] == 0.0 and net["ci95_high"]["scene_acc"] == 1.0
+    assert net["ci95_low"]["aq_mse_mean"] == 0.0 and net["ci95_high"]["aq_mse_mean"] > 0.9
+    assert net["mean"]["scene_acc"] == 0.5

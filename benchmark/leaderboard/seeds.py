@@ -124,6 +124,16 @@ def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, fl
     return mean, sd, float(lo), float(hi)
 
 
+def value_bounds(column: str) -> tuple[float, float]:
+    """The values a summarised column can take: its metric's ``bounds`` (also for the breakdown's
+    ``<metric>_seen_folds`` ...), else ``[0, inf)`` (times, counts, clips per second).
+    """
+    matches = [name for name in METRICS if column == name or column.startswith(name + "_")]
+    if not matches:
+        return 0.0, math.inf
+    return METRICS[max(matches, key=len)].bounds
+
+
 def summarise(per_seed: dict[int, list[dict]]) -> list[dict]:
     """Per model its summary: ``{"model", "status", "n_seeds", "ranks": {seed: rank}, "first": count,
     "values": {column: [per seed]}, "mean"|"sd"|"ci95_low"|"ci95_high": {column: x}, ...}``, ranked by
@@ -145,7 +155,10 @@ def summarise(per_seed: dict[int, list[dict]]) -> list[dict]:
                  "values": {c: [number(r.get(c)) for r in done.values()] for c in summarised},
                  "template": template, "seeds": list(done)}
         for c in summarised:
-            for kind, value in zip(SUMMARY_KINDS, t_interval(entry["values"][c])):
+            mean, sd, low, high = t_interval(entry["values"][c])
+            floor, ceiling = value_bounds(c)           # no accuracy above 1, no negative MSE
+            low, high = max(low, floor), min(high, ceiling)   # (NaN stays NaN)
+            for kind, value in zip(SUMMARY_KINDS, (mean, sd, low, high)):
                 entry.setdefault(kind, {})[c] = None if math.isnan(value) else value
         out.append(entry)
     flat = [{"model": e["model"], "status": "ok" if e["status"] in RANKED else e["status"],
