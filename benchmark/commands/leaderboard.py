@@ -141,18 +141,13 @@ def _leaderboard(args) -> int:
     if outcome.seeds:
         from soundaq.benchmark.leaderboard.seeds_report import print_table as print_grid
 
-        print_grid(outcome.rows, outcome.title, outcome.budget)
+        print_grid(outcome.rows, outcome.title, outcome.budget,
+                   unit="rotations" if str(outcome.seeds).startswith("rotations") else "seeds")
     else:
         print_table(outcome.rows, outcome.rows[0]["data"] if outcome.rows else "", outcome.budget, outcome.title)
     print(f"table: {outcome.out / 'leaderboard.md'}")
     first = outcome.rows[0] if outcome.rows else {}
-    if first.get("seen_folds_clips") is not None:
-        print(f"test split: {first['seen_folds_clips']} clips from ARAUS folds that also feed training, "
-              f"{first['unseen_folds_clips']} from unseen folds (each part scored in the table and the report)")
-    if first.get("seen_recording_clips") is not None:
-        print(f"test split: {first['seen_recording_clips']} clips mixed from a base recording training also uses, "
-              f"{first['unseen_recording_clips']} from new ones; {first['seen_masker_clips']} from a masker training "
-              f"uses, {first['unseen_masker_clips']} from new ones (scored in the table and the report)")
+    _say_breakdown(first)
     if outcome.curves is not None:
         print(f"learning curves: {outcome.curves}")
     if outcome.figure is not None:
@@ -178,3 +173,21 @@ def _default_workers() -> int:
     import os
 
     return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _say_breakdown(first: dict) -> None:
+    """The terminal's line on the test split's seen/unseen parts (by fold; by recording and masker)."""
+    def count(key: str) -> int:
+        return int(round(float(first[key])))     # a grid's row holds the mean over seeds: a float
+
+    if first.get("seen_folds_clips") is not None:
+        seen, unseen = count("seen_folds_clips"), count("unseen_folds_clips")
+        if seen == 0:
+            print(f"test split: all {unseen} clips from ARAUS folds no training clip comes from")
+        else:
+            print(f"test split: {seen} clips from ARAUS folds that also feed training, {unseen} from unseen folds "
+                  "(each part scored in the table and the report)")
+    if first.get("seen_recording_clips") is not None:
+        print(f"test split: {count('seen_recording_clips')} clips mixed from a base recording training also uses, "
+              f"{count('unseen_recording_clips')} from new ones; {count('seen_masker_clips')} from a masker "
+              f"training uses, {count('unseen_masker_clips')} from new ones (scored in the table and the report)")

@@ -72,8 +72,9 @@ def run_araus(s: Settings, *, model_runner: Callable = run_model, engine: Engine
                     for r, o in outcomes.items()}
     summary = summarise(per_rotation)
     rows = [{**row, "kind": "rotation" if row["kind"] == "seed" else row["kind"],
-             "rotation": row.pop("seed")} for row in csv_rows(per_rotation, summary)]
-    columns = ["kind", "rotation", *leaderboard_columns(), "n_seeds", *PAPER_RUNS]
+             "rotation": row.pop("seed"), "n_rotations": row.pop("n_seeds", None)}
+            for row in csv_rows(per_rotation, summary)]
+    columns = ["kind", "rotation", *leaderboard_columns(), "n_rotations", *PAPER_RUNS]
     import pandas as pd
 
     write_csv(pd.DataFrame(rows, columns=columns), out / "leaderboard.csv", float_format="%.6g")

@@ -140,9 +140,12 @@ Unit = tuple[Settings, RunFolder, str]
 
 
 def _unit_label(s: Settings, model: str) -> str:
-    """``[i/n] model`` (and the training seed in a repeated-runs grid)."""
+    """``[i/n] model`` (and the training seed in a repeated-runs grid, the rotation in ARAUS's protocol)."""
     text = f"[{s.models.index(model) + 1}/{len(s.models)}] {model}"
-    return text + (f" (training seed {s.seed})" if s.seeds and len(s.seeds) > 1 else "")
+    where = [f"training seed {s.seed}"] if s.seeds and len(s.seeds) > 1 else []
+    if s.rotation is not None:
+        where.append(f"rotation {s.rotation}")
+    return text + (f" ({', '.join(where)})" if where else "")
 
 
 def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, model_runner: Callable,

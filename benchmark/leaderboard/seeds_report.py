@@ -164,13 +164,16 @@ def figure(summary: list[dict], seeds: list[int], path_png: Path, head: str, bud
     return True
 
 
-def print_table(rows: list[dict], head: str, budget: str = "") -> None:
-    """The grid's ranked table on stdout: mean ± sd over seeds per headline metric."""
+def print_table(rows: list[dict], head: str, budget: str = "", unit: str = "seeds") -> None:
+    """The grid's ranked table on stdout: mean ± sd over ``unit`` (``seeds``, or ``rotations`` for ARAUS's
+    protocol) per headline metric.
+    """
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=head, caption=(budget + "; " if budget else "") + "mean ± sd over training seeds")
-    for col in ("rank", "model", "scene_acc", "event_auc", "aq_mse_mean", "isop_mse", "isoe_mse", "seeds", "first",
+    over = "training seeds" if unit == "seeds" else unit
+    t = Table(title=head, caption=(budget + "; " if budget else "") + f"mean ± sd over {over}")
+    for col in ("rank", "model", "scene_acc", "event_auc", "aq_mse_mean", "isop_mse", "isoe_mse", unit, "first",
                 "status"):
         t.add_column(col, justify="left" if col in ("model", "status") else "right")
     for r in rows:
