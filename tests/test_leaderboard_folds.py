@@ -74,6 +74,8 @@ def test_leaderboard_rows_get_seen_and_unseen_fold_scores(tmp_path):
     assert net["aq_mse_mean_seen_folds"] == 0.0 and "scene_acc_seen_folds" not in rows[1]
     text = "\n".join(folds.markdown(rows))
     assert "4 of 6 test clips" in text and "generalisation" in text and "| Net | 0.000 |" in text
+    # the seen part holds one scene only: its scene accuracy is capped, and the report says so
+    assert "the seen ARAUS fold part holds clips of 1 of the 3 scenes" in text and "cannot exceed 0.333" in text
     no_folds = _Stub(pd.DataFrame({"clip": ["a"]}), pd.DataFrame({"clip": ["b"]}))
     assert not folds.add_fold_scores([{"model": "Net", "status": "ok"}], no_folds, tmp_path / "predictions")
 
@@ -206,3 +208,16 @@ def test_leaderboard_rows_get_seen_and_unseen_recording_and_masker_scores(tmp_pa
     text = "\n".join(folds.markdown(rows))
     assert "2 of 5 test clips are mixed from a base recording" in text and "1 of 5 test clips" in text
     assert "| Net |" in text and "seen folds" not in text
+
+
+def test_a_breakdown_that_splits_the_clips_as_the_folds_do_is_one_line():
+    """On ARAUS's own folds (disjoint in recordings and maskers) the three breakdowns are the same split."""
+    row = {"model": "Net", "status": "ok"}
+    for name in ("folds", "recording", "masker"):
+        row.update({f"seen_{name}_clips": 4, f"unseen_{name}_clips": 2, f"scene_acc_seen_{name}": 0.5,
+                    f"scene_acc_unseen_{name}": 0.25, f"event_auc_seen_{name}": 0.7, f"event_auc_unseen_{name}": 0.6,
+                    f"aq_mse_mean_seen_{name}": 1.0, f"aq_mse_mean_unseen_{name}": 1.5})
+    row["aq_mse_mean_unseen_masker"] = 1.25      # the masker split scores differently: its own table
+    text = "\n".join(folds.markdown([row]))
+    assert "By base recording: the same 4 / 2 test clips as by ARAUS fold, so the same scores as above." in text
+    assert text.count("| Net |") == 2 and "1.250" in text

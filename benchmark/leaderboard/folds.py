@@ -99,6 +99,8 @@ def _score_parts(row: dict, table, parts: dict[str, tuple[set[str], set[str]]], 
         for part, clips in (("seen", seen), ("unseen", unseen)):
             sub = table[table["clip"].astype(str).isin(clips)]
             scores = (score_table(sub, source=source) if source else score_table(sub)) if len(sub) else {}
+            if len(sub) and "true_scene" in sub.columns:     # the report's caveat on scene accuracy
+                row[f"scenes_{part}_{name}"] = int(sub["true_scene"].dropna().nunique())
             for m in PAPER_HEADLINE:
                 v = scores.get(m)
                 row[f"{m}_{part}_{name}"] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
@@ -156,10 +158,17 @@ def markdown(rows: list[dict], value=None) -> list[str]:
     if not present:
         return []
     lines = ["## Test clips that share folds or recordings with training against those that do not", ""]
+    shown: list[str] = []
     for name in present:
         first = next(r for r in rows if r.get(f"seen_{name}_clips") is not None)
-        n_seen, n_unseen = int(first[f"seen_{name}_clips"]), int(first[f"unseen_{name}_clips"])
+        n_seen, n_unseen = int(round(float(first[f"seen_{name}_clips"]))), int(round(float(first[f"unseen_{name}_clips"])))
         what = BREAKDOWNS[name][1]
+        same = next((other for other in shown if _same_parts(rows, name, other)), None)
+        if same is not None:       # e.g. ARAUS's own folds, which share neither recordings nor maskers
+            lines += [f"By {what}: the same {n_seen} / {n_unseen} test clips as by {BREAKDOWNS[same][1]}, so the "
+                      "same scores as above.", ""]
+            continue
+        shown.append(name)
         head = ["model", *[f"{m} seen {what} ({n_seen})" for m in PAPER_HEADLINE],
                 *[f"{m} unseen {what} ({n_unseen})" for m in PAPER_HEADLINE]]
         if name == "folds":
@@ -175,5 +184,32 @@ def markdown(rows: list[dict], value=None) -> list[str]:
                 continue
             lines.append("| " + " | ".join([r["model"], *[value(r, f"{m}_seen_{name}") for m in PAPER_HEADLINE],
                                             *[value(r, f"{m}_unseen_{name}") for m in PAPER_HEADLINE]]) + " |")
-        lines.append("")
+        lines += ["", *_scene_caveat(rows, name, what)]
     return lines[:-1]
+
+
+def _same_parts(rows: list[dict], name: str, other: str) -> bool:
+    """Whether breakdown ``name`` splits the test clips as ``other`` does (same counts and scores)."""
+    keys = [("seen", "clips"), ("unseen", "clips")]
+    for r in rows:
+        if any(r.get(f"{part}_{name}_{x}") != r.get(f"{part}_{other}_{x}") for part, x in keys):
+            return False
+        if any(r.get(f"{m}_{part}_{name}") != r.get(f"{m}_{part}_{other}") for m in PAPER_HEADLINE
+               for part in ("seen", "unseen")):
+            return False
+    return True
+
+
+def _scene_caveat(rows: list[dict], name: str, what: str) -> list[str]:
+    """A line when a part lacks a scene: the paper's scene accuracy counts an absent scene as 0."""
+    from soundaq.base.vocab import SCENES
+
+    for part in ("seen", "unseen"):
+        found = [r.get(f"scenes_{part}_{name}") for r in rows if r.get(f"scenes_{part}_{name}") is not None]
+        if found and min(found) < len(SCENES):
+            k = min(found)
+            return [f"Note: the {part} {what} part holds clips of {k} of the {len(SCENES)} scenes, and the "
+                    "paper's scene accuracy (the mean over scenes of each scene's accuracy) counts an absent scene "
+                    f"as 0, so that part's `scene_acc` cannot exceed {k / len(SCENES):.3f}: compare scene accuracy "
+                    "between the parts only where both hold every scene.", ""]
+    return []
