@@ -205,7 +205,7 @@ def _scene_caveat(rows: list[dict], name: str, what: str) -> list[str]:
     from soundaq.base.vocab import SCENES
 
     for part in ("seen", "unseen"):
-        found = [r.get(f"scenes_{part}_{name}") for r in rows if r.get(f"scenes_{part}_{name}") is not None]
+        found = [int(v) for r in rows if (v := r.get(f"scenes_{part}_{name}")) is not None]
         if found and min(found) < len(SCENES):
             k = min(found)
             return [f"Note: the {part} {what} part holds clips of {k} of the {len(SCENES)} scenes, and the "
