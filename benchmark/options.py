@@ -145,7 +145,8 @@ def embedded_options() -> argparse.ArgumentParser:
     """
     p = _parent()
     p.add_argument("--embedded-clips", type=positive_int, default=None, metavar="N",
-                   help="size of the embedded set (default 360; at least 12; a quick trial can use fewer)")
+                   help="size of the embedded set (default 360; at least 12, the fewest that give every split each "
+                        "scene: a quick trial)")
     return p
 
 
@@ -204,11 +205,11 @@ def workers_options(default: int = 1, what: str = "parallel worker processes") -
     return p
 
 
-def engine_options() -> argparse.ArgumentParser:
+def engine_options(local: str = "a process pool of --workers on this machine") -> argparse.ArgumentParser:
     """``--engine local|ray`` and ``--address``: see soundaq.base.engine and docs/scaling.md."""
     p = _parent()
     p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local: a process pool of --workers on this machine (default); ray: one Ray task per "
+                   help=f"local: {local} (default); ray: one Ray task per "
                         "unit, on the cluster at --address or a private one-machine Ray (pip install 'soundaq[ray]')")
     p.add_argument("--address", default=None, metavar="HOST:PORT",
                    help="with --engine ray: the head node's address as `ray start --head` prints it, or auto "

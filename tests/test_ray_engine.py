@@ -65,6 +65,16 @@ def test_ray_missing_is_one_line(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def test_ray_client_and_out_of_range_port_addresses_are_one_line(tmp_path, capsys):
+    files = _clips(tmp_path / "in", 0.5, bad=False)[:1]
+    for address, needle in (("ray://127.0.0.1:10001", "not through Ray Client"), ("127.0.0.1:99999", "expected HOST:PORT")):
+        rc = main(["features", str(files[0]), "--out", str(tmp_path / "out"), "--engine", "ray", "--address", address,
+                   "--no-progress"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and needle in err[0] and "fix:" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
 def test_unreachable_address_is_one_line_and_writes_nothing(tmp_path, capsys):
     with socket.socket() as s:     # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -31,7 +31,7 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="predict scene, events, 8 qualities, ISOP/ISOE of clips and long recordings",
                        description=o.help_text(__doc__),
                        parents=[o.checkpoint_options(), o.inference_options(), o.calibration_options(),
-                                o.channels_options(), o.cache_options(), o.engine_options(),
+                                o.channels_options(), o.cache_options(), o.engine_options(local="this process"),
                                 o.progress_options()])
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=AUDIO_HELP)
     p.add_argument("--out", type=Path, default=None,

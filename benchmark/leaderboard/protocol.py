@@ -40,7 +40,9 @@ def check_folds(s: Settings) -> None:
     if s.data == "embedded":      # its clips are named <scene>_<n>: no fold, nothing to generate first
         raise LeaderboardError("--protocol araus: the embedded set's clips carry no ARAUS fold (ids without "
                                "fold_<k>_, no fold column); fix: use --protocol published on the embedded set, or "
-                               "ARAUS data (--data araus) or own data with a fold column")
+                               "the embedded set in ARAUS's layout (`soundaq data prepare --embedded --layout araus`, "
+                               "then --data araus --araus DIR), ARAUS itself (--data araus) or own data with a fold "
+                               "column")
     inner.prepare()
     pooled_folds(inner)
 

@@ -102,8 +102,9 @@ def _stability(summary: list[dict], seeds: list[int], taus: list[float]) -> list
     if taus:
         import numpy as np
 
-        lines += ["", f"Kendall's tau between the rankings of two seeds (scipy.stats.kendalltau, all "
-                  f"{len(taus)} pairs): mean {np.mean(taus):+.2f}, from {min(taus):+.2f} to {max(taus):+.2f} "
+        spread = (f"all {len(taus)} pairs): mean {np.mean(taus):+.2f}, from {min(taus):+.2f} to {max(taus):+.2f}"
+                  if len(taus) > 1 else f"one pair): {taus[0]:+.2f}")
+        lines += ["", f"Kendall's tau between the rankings of two seeds (scipy.stats.kendalltau, {spread} "
                   "(1: the same order in every seed; near 0: the order below the top is the seed's choice)."]
     return lines
 

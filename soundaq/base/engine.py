@@ -54,8 +54,12 @@ def _loopback_host(address: str) -> bool:
 
 def _check_reachable(address: str, timeout: float = 3.0) -> None:
     """Fail in seconds, with the fix, when nothing listens at ``host:port`` (Ray itself retries for a minute)."""
+    if "://" in address:
+        raise EngineError(f"--address {address}: soundaq joins a cluster as a driver on one of its nodes, not "
+                          "through Ray Client (ray://); fix: run soundaq on a node of the cluster and pass the "
+                          "head's HOST:PORT (e.g. --address 10.0.0.5:6379), or --address auto")
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise EngineError(f"--address {address}: expected HOST:PORT of a Ray head node (as `ray start --head` "
                           "prints it) or auto; fix: pass e.g. --address 10.0.0.5:6379")
     try:
