@@ -58,7 +58,7 @@ def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, di
         torch.manual_seed(s.seed)          # the same initial weights in every session
         net = build_net(model)
         init_heads_from_labels(net, datamodule.labels("training"))
-    say(f"soundaq leaderboard: {model}: training ({schedule.describe()}; {spec.params:,} parameters)")
+    say(f"soundaq leaderboard: {s.unit_name(model)}: training ({schedule.describe()}; {spec.params:,} parameters)")
     folder = run.model_dir(model) / "train"
     from soundaq.benchmark.leaderboard.settings import loss_setting
 
@@ -130,7 +130,7 @@ def run_model(s: Settings, run: RunFolder, model: str, datamodule, data_label: s
         dm = datamodule
     record.update(extra)
     module = module.cpu() if s.accelerator == "cpu" else module
-    say(f"soundaq leaderboard: {model}: predicting the {len(dm.labels('test'))} test clips")
+    say(f"soundaq leaderboard: {s.unit_name(model)}: predicting the {len(dm.labels('test'))} test clips")
     started = time.perf_counter()
     table = predict_loader(module, dm.test_dataloader(), model=model)
     seconds = time.perf_counter() - started

@@ -141,11 +141,7 @@ Unit = tuple[Settings, RunFolder, str]
 
 def _unit_label(s: Settings, model: str) -> str:
     """``[i/n] model`` (and the training seed in a repeated-runs grid, the rotation in ARAUS's protocol)."""
-    text = f"[{s.models.index(model) + 1}/{len(s.models)}] {model}"
-    where = [f"training seed {s.seed}"] if s.seeds and len(s.seeds) > 1 else []
-    if s.rotation is not None:
-        where.append(f"rotation {s.rotation}")
-    return text + (f" ({', '.join(where)})" if where else "")
+    return f"[{s.models.index(model) + 1}/{len(s.models)}] {s.unit_name(model)}"
 
 
 def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, model_runner: Callable,
@@ -171,7 +167,7 @@ def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, mod
                 raise
             except Exception as err:  # noqa: BLE001 - one model's failure must not stop the others
                 results[key] = (None, one_line(err), traceback.format_exc())
-            _settle(run, model, *results[key])
+            _settle(run, model, *results[key], name=us.unit_name(model))
         return results
     if not units:
         return results
@@ -203,17 +199,19 @@ def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, mod
         if isinstance(result, UnitFailed):   # the worker died (killed, out of memory; with Ray, more than its retries)
             result = (None, f"{result.why}; {fix}", None)
         results[(us.seed, model)] = result
-        _settle(run, model, *result)
+        record, failure, trace = result
+        _settle(run, model, record, failure, trace, name=us.unit_name(model))
     return results
 
 
-def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None, trace: str | None) -> None:
+def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None, trace: str | None,
+            name: str | None = None) -> None:
     """Write the model's done.json (or failed.json) as soon as it finishes."""
     failed_file = run.model_dir(model) / "failed.json"
     if failure is not None:
         atomic_write_json(failed_file, {"model": model, "reason": failure, "traceback": trace,
                                         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        say(f"soundaq leaderboard: {model}: failed: {failure}")
+        say(f"soundaq leaderboard: {name or model}: failed: {failure}")
         return
     if failed_file.exists():
         failed_file.unlink()
@@ -221,7 +219,7 @@ def _settle(run: RunFolder, model: str, record: dict | None, failure: str | None
     run.mark_done(model, record)
     scores = {k: number(v) for k, v in record.get("scores", {}).items()}
     shown = ", ".join(f"{k} {scores[k]:.3f}" for k in ("scene_acc", "aq_mse_mean") if scores.get(k) is not None)
-    say(f"soundaq leaderboard: {model}: done ({shown + ', ' if shown else ''}"
+    say(f"soundaq leaderboard: {name or model}: done ({shown + ', ' if shown else ''}"
         f"{record.get('train_seconds') or 0:.0f} s training)")
 
 

@@ -94,6 +94,15 @@ class Settings:
             return self.batch_size or PAPER_BATCH_SIZE
         return self.training_schedule().batch_size
 
+    def unit_name(self, model: str) -> str:
+        """``model``, with the training seed in a repeated-runs grid and the rotation in ARAUS's protocol, as
+        the terminal names a unit (``AD_CNN (training seed 1, rotation 3)``).
+        """
+        where = [f"training seed {self.seed}"] if self.seeds and len(self.seeds) > 1 else []
+        if self.rotation is not None:
+            where.append(f"rotation {self.rotation}")
+        return model + (f" ({', '.join(where)})" if where else "")
+
     def identity(self) -> dict:
         """The arguments that change a run's results, as a JSON-able dict: ``run.json`` compares them to decide whether
         an existing ``--out`` folder is resumed or refused.
