@@ -144,7 +144,7 @@ def _check_components(args) -> int:
         return 1 if left_out else 0
     console = stdout_console()
     splits = list(overlap)
-    table = Table(title=f"{args.araus}: {len(frame):,} stimuli ({source.data_label()}"
+    table = Table(title=f"{args.araus}: {len(frame):,} responses (clips) ({source.data_label()}"
                         f"{f'; {left_out} rows left out, see above' if left_out else ''})")
     table.add_column("clips")
     for s in splits:
@@ -300,6 +300,10 @@ def _prepare_araus_layout(args, started: float) -> int:
     print(f"{m['data']}: {m['responses']} responses ({sizes}) of {m['stimuli']} stimuli mixed from "
           f"{m['base_recordings']} base recordings and {m['maskers']} maskers in {es.root} "
           f"({time.perf_counter() - started:.1f} s; sha256 {m['sha256'][:16]})")
+    if args.clips is not None and m["responses"] != args.clips:
+        print(f"note: --clips {args.clips} gave {m['responses']} responses: each of the 6 folds needs at least 5 "
+              f"raters (training, validation and test raters) of {base.stimuli} stimuli each, so the set is made in "
+              f"whole rater groups")
     print(f"run it: soundaq leaderboard --data araus --araus {es.root} --labels {es.labels_dir} "
           "[--protocol araus]")
     return 0
