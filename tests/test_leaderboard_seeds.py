@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from leaderboard_builders import seeded_predictions_unit
 
 from soundaq.benchmark import leaderboard as lb
 from soundaq.benchmark.leaderboard.seeds import t_interval
@@ -26,25 +27,7 @@ def _runner(calls: list, interrupt_at: tuple[int, str] | None = None, fail: tupl
             raise KeyboardInterrupt
         if (s.seed, model) == fail:
             raise RuntimeError("CUDA out of memory")
-        from soundaq.base.fileio import sha256_file
-        from soundaq.models_zoo.metrics import score_table
-        from soundaq.models_zoo.predict import add_truth, predictions_frame
-
-        labels = datamodule.labels("test")
-        n = len(labels)
-        rng = np.random.default_rng([sum(map(ord, model)), s.seed])
-        outputs = {"scene_probabilities": rng.dirichlet(np.ones(3), n), "event_probabilities": rng.random((n, 15)),
-                   "qualities": rng.uniform(1, 5, (n, 8)), "isop": rng.uniform(-1, 1, n),
-                   "isoe": rng.uniform(-1, 1, n)}
-        table = add_truth(predictions_frame(outputs, model, labels["clip"].astype(str).tolist()), labels)
-        table["data"] = data_label
-        path = run.root / "predictions" / f"{model}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False, float_format="%.6g")
-        table = pd.read_csv(path, float_precision="round_trip")
-        return {"model": model, "status": "ok", "params": 1, "scores": score_table(table), "ci": {},
-                "test_clips": n, "train_seconds": 1.0 + s.seed, "epochs": 1, "clips_per_second": 10.0,
-                "predictions": f"predictions/{model}.csv", "predictions_sha256": sha256_file(path)}
+        return seeded_predictions_unit(s, run, model, datamodule, data_label, train_seconds=1.0 + s.seed)
 
     return runner
 

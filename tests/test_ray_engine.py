@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 from conftest import need_ray
 
-from soundaq.base.ray_local import LoopbackCluster, foreign_connections, keep_driver_on_loopback
+from soundaq.base.ray_local import foreign_connections, keep_driver_on_loopback
 from soundaq.benchmark.cli import main
 
 keep_driver_on_loopback()   # before `import ray`, here and in the engine
@@ -153,19 +153,6 @@ def test_predict_on_a_two_node_cluster_equals_the_one_process_run(ray_cluster, a
     assert not ray.is_initialized()
 
 
-def _busy_workers(cluster: LoopbackCluster) -> list[int]:
-    """Ray worker processes of ``cluster`` running a unit (Ray titles them ray::<function>)."""
-    pids = []
-    for pid in cluster.live_pids():
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-        except OSError:
-            continue
-        if title.startswith("ray::_ray_unit"):
-            pids.append(pid)
-    return pids
-
-
 @pytest.mark.slow
 def test_a_killed_worker_is_retried_and_the_batch_completes(ray_cluster, tmp_path, capsys):
     """A Ray worker killed (SIGKILL) mid-file: Ray reruns its task (max_retries), the outputs equal the
@@ -179,7 +166,7 @@ def test_a_killed_worker_is_retried_and_the_batch_completes(ray_cluster, tmp_pat
     def kill_one():
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
-            busy = _busy_workers(ray_cluster)
+            busy = ray_cluster.unit_workers()
             if busy:
                 time.sleep(0.3)     # well inside the file (seconds of work each)
                 os.kill(busy[0], signal.SIGKILL)

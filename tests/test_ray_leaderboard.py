@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from leaderboard_builders import seeded_predictions_unit
 
 from soundaq.base.ray_local import foreign_connections, keep_driver_on_loopback
 from soundaq.benchmark import leaderboard as lb
@@ -35,31 +35,16 @@ def _runner(log: Path, sleep_s: float = 0.0):
     """A model runner that writes a predictions table depending on the model and the training seed (no
     training), after ``sleep_s``; each call appends ``seed model pid`` to ``log`` (the calls made in Ray's
     workers are seen there: a closure's list would not come back)."""
+    import leaderboard_builders
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(leaderboard_builders)   # the workers cannot import tests/ modules
 
     def runner(s, run, model, datamodule, data_label):
         with open(log, "a") as f:
             f.write(f"{s.seed} {model} {os.getpid()}\n")
         time.sleep(sleep_s)
-        from soundaq.base.fileio import atomic_path, sha256_file
-        from soundaq.models_zoo.metrics import score_table
-        from soundaq.models_zoo.predict import add_truth, predictions_frame
-
-        labels = datamodule.labels("test")
-        n = len(labels)
-        rng = np.random.default_rng([sum(map(ord, model)), s.seed])
-        outputs = {"scene_probabilities": rng.dirichlet(np.ones(3), n), "event_probabilities": rng.random((n, 15)),
-                   "qualities": rng.uniform(1, 5, (n, 8)), "isop": rng.uniform(-1, 1, n),
-                   "isoe": rng.uniform(-1, 1, n)}
-        table = add_truth(predictions_frame(outputs, model, labels["clip"].astype(str).tolist()), labels)
-        table["data"] = data_label
-        path = run.root / "predictions" / f"{model}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.6g")
-        table = pd.read_csv(path, float_precision="round_trip")
-        return {"model": model, "status": "ok", "params": 1, "scores": score_table(table), "ci": {},
-                "test_clips": n, "train_seconds": 1.0, "epochs": 1, "clips_per_second": 10.0,
-                "predictions": f"predictions/{model}.csv", "predictions_sha256": sha256_file(path)}
+        return seeded_predictions_unit(s, run, model, datamodule, data_label)
 
     return runner
 
@@ -117,19 +102,6 @@ def test_a_grid_on_a_two_node_cluster_equals_the_local_engine_and_resumes(ray_cl
     assert foreign_connections([*ray_cluster.live_pids(), os.getpid()]) == []
 
 
-def _busy_workers(cluster) -> list[int]:
-    """Ray worker processes of ``cluster`` running a unit (Ray titles them ray::<function>)."""
-    pids = []
-    for pid in cluster.live_pids():
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-        except OSError:
-            continue
-        if title.startswith("ray::_ray_unit"):
-            pids.append(pid)
-    return pids
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_unit_is_retried_and_the_grid_completes(ray_cluster, soundaq_cache, tmp_path):
     """SIGKILL to the Ray worker of a unit while the unit runs (its runner has started and sleeps): Ray
@@ -144,7 +116,7 @@ def test_a_worker_killed_mid_unit_is_retried_and_the_grid_completes(ray_cluster,
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
             started = {pid for *_, pid in _calls(log)}   # workers inside the runner, not still importing
-            busy = [pid for pid in _busy_workers(ray_cluster) if pid in started]
+            busy = [pid for pid in ray_cluster.unit_workers() if pid in started]
             if busy:
                 os.kill(busy[0], signal.SIGKILL)
                 killed.append(busy[0])

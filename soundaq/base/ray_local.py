@@ -110,6 +110,18 @@ class LoopbackCluster:
                 time.sleep(0.2)
         self._tmp.cleanup()
 
+    def unit_workers(self) -> list[int]:
+        """Ray worker processes of this cluster running a soundaq unit (Ray titles them ``ray::_ray_unit``)."""
+        pids = []
+        for pid in self.live_pids():
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            except OSError:
+                continue
+            if title.startswith("ray::_ray_unit"):
+                pids.append(pid)
+        return pids
+
     def live_pids(self) -> list[int]:
         """Processes (not zombies) of this cluster's sessions."""
         pids = []
