@@ -276,3 +276,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_llm_caption(capsys, url, table, out, cache, *extra, model: str) -> tuple[int, str]:
+    """``soundaq caption TABLE --captioner llm`` against ``url`` (5-s timeout, no progress); returns the exit
+    code and stderr, and checks that nothing printed a traceback."""
+    from soundaq.benchmark.cli import main
+
+    code = main([str(a) for a in ("caption", table, "--out", out, "--captioner", "llm", "--llm-model", model,
+                                  "--base-url", url, "--cache-dir", cache, "--timeout", "5", "--no-progress",
+                                  *extra)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return code, captured.err

@@ -9,9 +9,17 @@ import sys
 
 import pandas as pd
 import pytest
-from caption_builders import API_KEY, THINKING, FakeLLMServer, offline_env, prompt_caption, random_rows, write_table  # noqa: F401 - autouse
+from caption_builders import (  # noqa: F401 - offline_env is autouse
+    API_KEY,
+    THINKING,
+    FakeLLMServer,
+    offline_env,
+    prompt_caption,
+    random_rows,
+    run_llm_caption,
+    write_table,
+)
 
-from soundaq.benchmark.cli import main
 from soundaq.captions.replies import markdown_quote, read_reply, reply_problem, split_reasoning
 
 CAPTION = "In this park, birds sing and people talk now and then; the place feels calm and pleasant."
@@ -23,12 +31,7 @@ def table(tmp_path):
 
 
 def _caption(capsys, url, table, out, cache, *extra, model="tiny-chat"):
-    code = main([str(a) for a in ("caption", table, "--out", out, "--captioner", "llm", "--llm-model", model,
-                                  "--base-url", url, "--cache-dir", cache, "--retries", "0", "--timeout", "5",
-                                  "--no-progress", *extra)])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err + captured.out
-    return code, captured.err
+    return run_llm_caption(capsys, url, table, out, cache, "--retries", "0", *extra, model=model)
 
 
 def _reply(message: dict, finish: str = "stop") -> dict:

@@ -9,9 +9,15 @@ import time
 
 import pandas as pd
 import pytest
-from caption_builders import API_KEY, FakeLLMServer, offline_env, random_rows, write_table  # noqa: F401 - autouse
+from caption_builders import (  # noqa: F401 - offline_env is autouse
+    API_KEY,
+    FakeLLMServer,
+    offline_env,
+    random_rows,
+    run_llm_caption,
+    write_table,
+)
 
-from soundaq.benchmark.cli import main
 from soundaq.captions.llm_server import is_local, is_path_page, model_listed, path_fix, server_root
 
 SMOL = "SmolLM2-135M-Instruct"
@@ -23,12 +29,7 @@ def table(tmp_path):
 
 
 def _caption(capsys, url, table, out, cache, *extra, model="gpt-4o-mini"):
-    code = main([str(a) for a in ("caption", table, "--out", out, "--captioner", "llm", "--llm-model", model,
-                                  "--base-url", url, "--cache-dir", cache, "--timeout", "5", "--no-progress",
-                                  *extra)])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err + captured.out
-    return code, captured.err
+    return run_llm_caption(capsys, url, table, out, cache, *extra, model=model)
 
 
 def test_addresses_models_and_404_pages():
