@@ -139,8 +139,9 @@ class NormTinyNet(TinyNet):
 
 
 def test_precise_batchnorm_at_the_budgets_end_is_validated_once_and_kept(tmp_path):
+    from soundaq.models_zoo.precise_bn import recompute_batchnorm
     from soundaq.models_zoo.schedules import EMBEDDED
-    from soundaq.models_zoo.training import recompute_batchnorm, train_model
+    from soundaq.models_zoo.training import train_model
 
     schedule = EMBEDDED.with_overrides(budget_clips=40, batch_size=8, precise_bn_batches=3, crop_seconds=None,
                                        val_per_epoch=1, val_clips=8)
@@ -174,13 +175,13 @@ def test_precise_batchnorm_at_the_budgets_end_is_validated_once_and_kept(tmp_pat
 
 
 def test_memory_format_choice_per_net_phase_schedule_and_device():
-    from soundaq.models_zoo.schedules import EMBEDDED, PAPER
-    from soundaq.models_zoo.training import (
+    from soundaq.models_zoo.cpu_policy import (
         CHANNELS_LAST_CPU_GAIN,
         CHANNELS_LAST_MIN_GAIN,
         apply_memory_format,
         choose_memory_format,
     )
+    from soundaq.models_zoo.schedules import EMBEDDED, PAPER
 
     for net, (_, gain) in CHANNELS_LAST_CPU_GAIN.items():
         fmt, why = choose_memory_format(net, EMBEDDED, "cpu", "inference")
@@ -205,7 +206,7 @@ def test_memory_format_choice_per_net_phase_schedule_and_device():
 def test_validation_memory_format_round_trip_keeps_the_weights():
     from types import SimpleNamespace
 
-    from soundaq.models_zoo.training import ValidationMemoryFormat
+    from soundaq.models_zoo.callbacks import ValidationMemoryFormat
 
     module = SimpleNamespace(net=nn.Sequential(nn.Conv2d(2, 8, 3), nn.BatchNorm2d(8)))
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
@@ -226,8 +227,8 @@ def test_channels_last_inference_gives_the_same_bits_with_one_or_two_threads():
     # why inference may switch format and training may not: the table must not depend on --workers
     import copy
 
+    from soundaq.models_zoo.cpu_policy import apply_memory_format
     from soundaq.models_zoo.registry import build_net
-    from soundaq.models_zoo.training import apply_memory_format
 
     torch.manual_seed(0)
     net = apply_memory_format(copy.deepcopy(build_net("Baseline_CNN")), "channels_last").eval()
