@@ -25,7 +25,7 @@ LAYERS: dict[str, list[str]] = {
                            "soundaq.models_zoo.callbacks | soundaq.models_zoo.resume",
                            "soundaq.models_zoo.checkpoints | soundaq.models_zoo.precise_bn", "soundaq.models_zoo.module",
                            "soundaq.models_zoo.streaming | soundaq.models_zoo.losses | soundaq.models_zoo.head_init"
-                           " | soundaq.models_zoo.cpu_policy",
+                           " | soundaq.models_zoo.cpu_policy | soundaq.models_zoo.rating_scale",
                            "soundaq.models_zoo.metrics | soundaq.models_zoo.nets | soundaq.models_zoo.registry",
                            "soundaq.models_zoo.data", "soundaq.models_zoo.features",
                            "soundaq.models_zoo.outputs | soundaq.models_zoo.schedules"],
