@@ -100,6 +100,11 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
     _allowed = _numpy_globals()
 
     def find_class(self, module: str, name: str):
+        """The numpy class ``module.name`` if it is one of the allowed ones.
+
+        Raises:
+            pickle.UnpicklingError: any other global (no code from the file can run).
+        """
         try:
             return self._allowed[(module, name)]
         except KeyError:
@@ -310,6 +315,7 @@ def _plain(obj):
 
 
 def versions() -> dict[str, str]:
+    """Versions of soundaq, torch, Lightning, numpy and Python, as checkpoints record them ("source" for a checkout)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import lightning

@@ -323,7 +323,10 @@ def resolve_checkpoint(name_or_path: str | Path, *, variant: str | None = None, 
     Args:
         name_or_path: an existing checkpoint file, or a registry name (``AD_CNN``, ``SoundAQnet``, ...).
         variant: SoundAQnet's variant (default PAQ1027).
-        cache_dir, mirror, progress, timeout: as :func:`download` (mirror default ``$SOUNDAQ_MIRROR``).
+        cache_dir: the soundaq cache (default ``$SOUNDAQ_CACHE`` or ``~/.cache/soundaq``).
+        mirror: folder, ``file://`` or ``http(s)://`` copy of the release (default ``$SOUNDAQ_MIRROR``).
+        progress: show a download progress bar.
+        timeout: seconds to wait for a server (as :func:`download`).
 
     Returns:
         The path of a soundaq checkpoint (``.ckpt``) to give to ``load_checkpoint``.

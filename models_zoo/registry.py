@@ -140,6 +140,7 @@ class NetSpec:
 
     @property
     def uses_loudness(self) -> bool:
+        """True when the net reads the ISO 532-1 loudness input (``inputs`` holds it)."""
         return INPUT_LOUDNESS in self.inputs
 
     @property

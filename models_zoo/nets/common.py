@@ -128,6 +128,16 @@ class ConvBlock(nn.Module):
         init_bn(self.bn2)
 
     def forward(self, x: torch.Tensor, pool_size=(2, 2), pool_type: str = "avg") -> torch.Tensor:
+        """The two convolutions of ``x`` ``[B, C_in, T, F]``, then a ``pool_size`` pooling.
+
+        Args:
+            x: feature maps ``[B, in_channels, T, F]``.
+            pool_size: the pooling kernel (time, frequency).
+            pool_type: ``avg``, ``max``, ``avg+max`` (their sum) or ``none``.
+
+        Raises:
+            ValueError: another ``pool_type``.
+        """
         x = F.relu_(self.bn1(self.conv1(x)))
         x = F.relu_(self.bn2(self.conv2(x)))
         return _pool(x, pool_size, pool_type)

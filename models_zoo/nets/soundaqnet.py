@@ -98,6 +98,15 @@ class GatedGraphConv(nn.Module):
         self.bn_node_e = nn.BatchNorm1d(out_dim)
 
     def forward(self, h: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One gated graph convolution over the complete graph (see the module docstring, step 4).
+
+        Args:
+            h: node features ``[B, N, in_dim]``.
+            e: edge features ``[B, N, N, in_dim]`` (or broadcastable to it), ``e[b, j, i]`` of edge j -> i.
+
+        Returns:
+            ``(h', e')``: ``[B, N, out_dim]`` and ``[B, N, N, out_dim]``.
+        """
         batch, nodes, _ = h.shape
         ah, bh, dh, eh = self.A(h), self.B(h), self.D(h), self.E(h)
         ce = self.C(e)
@@ -119,6 +128,8 @@ class GatedGraphConv(nn.Module):
 
 
 class SoundAQnet(ZooNet):
+    """SoundAQnet (see the module docstring): log-mel ``[B, T, 64]`` and loudness ``[B, 5T, 1]`` -> :class:`NetOutput`."""
+
     uses_loudness = True
     # the k = 9 branches lose 16, 32 and 48 steps to their convolutions and halve after each block
     min_frames = 280
@@ -197,6 +208,7 @@ class SoundAQnet(ZooNet):
         return {"nodes": node_feats, "graph": h, "kernels": kernels, "common": common}
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The heads' outputs for normalised log-mel ``[B, T, 64]`` and loudness ``[B, T', 1]`` (required)."""
         common = self.encode(mel, loudness)["common"]
 
         def emb(name: str) -> torch.Tensor:
