@@ -98,9 +98,13 @@ class TrainClock(L.Callback):
         self.points = list(state_dict.get("points", []))
 
 
+def _datamodule(trainer: L.Trainer) -> Any:
+    """The trainer's data module (Lightning sets ``trainer.datamodule`` when a fit starts; not declared on the class)."""
+    return getattr(trainer, "datamodule", None)
+
+
 def _batch_size(trainer: L.Trainer) -> int:
-    datamodule = getattr(trainer, "datamodule", None)
-    return int(getattr(datamodule, "batch_size", 0) or 0)
+    return int(getattr(_datamodule(trainer), "batch_size", 0) or 0)
 
 
 def validate_precise_bn_weights(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
@@ -214,10 +218,17 @@ class PreciseBatchNorm(L.Callback):
         """At the budget's last step, recompute the batch-norm statistics (once)."""
         if trainer.global_step < self.steps or self.result is not None:
             return
-        datamodule = trainer.datamodule
+        datamodule = _datamodule(trainer)
         loader = type(datamodule).train_dataloader(datamodule)
         self.result = recompute_batchnorm(pl_module, loader, self.crop_frames, self.batches)
         self.clock.mark_precise_bn = bool(self.result["layers"])
+
+
+def _net(pl_module: L.LightningModule) -> torch.nn.Module:
+    """The network a SoundscapeModule wraps (``pl_module.net``)."""
+    net = pl_module.net
+    assert isinstance(net, torch.nn.Module), "a SoundscapeModule holds its network as .net"
+    return net
 
 
 class ValidationMemoryFormat(L.Callback):
@@ -234,12 +245,12 @@ class ValidationMemoryFormat(L.Callback):
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Convert the net's weights to the validation's memory format (inside a fit only)."""
         if trainer.state.fn == "fit":
-            apply_memory_format(pl_module.net, self.memory_format)
+            apply_memory_format(_net(pl_module), self.memory_format)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Convert the weights back to contiguous for the training steps that follow."""
         if trainer.state.fn == "fit":
-            apply_memory_format(pl_module.net, "contiguous")
+            apply_memory_format(_net(pl_module), "contiguous")
 
 
 class EpochSeed(L.Callback):
@@ -289,7 +300,7 @@ class EpochSeed(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Wrap the data module's ``train_dataloader`` for a fit, to seed the loader it makes first."""
         self.trainer = trainer
-        datamodule = trainer.datamodule
+        datamodule = _datamodule(trainer)
         if stage == "fit" and datamodule is not None and self._wrapped is None:
             make = datamodule.train_dataloader
 

@@ -261,7 +261,7 @@ class SoundscapeModule(L.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Per-clip outputs: softmax scene and sigmoid event probabilities, qualities, ISOP, ISOE."""
         out = self._forward_batch(batch)
-        result = {
+        result: dict[str, Any] = {
             "scene_probabilities": torch.softmax(out.scene_logits.float(), dim=-1).cpu(),
             "event_probabilities": torch.sigmoid(out.event_logits.float()).cpu(),
             "qualities": out.qualities.float().cpu(),
@@ -283,7 +283,7 @@ class SoundscapeModule(L.LightningModule):
         """
         from soundaq.models_zoo.nets.common import HEAD_NAMES
 
-        lr, width = float(self.hparams.lr), self.hparams.get("head_lr_width")
+        lr, width = float(self.hparams["lr"]), self.hparams.get("head_lr_width")
         heads = {id(p): p for name in HEAD_NAMES if width and isinstance(getattr(self.net, name, None), nn.Linear)
                  for p in getattr(self.net, name).parameters()}
         groups: dict[float, list] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def predictions_frame(outputs: Mapping, model: str, clips: Sequence[str] | None 
         raise ValueError(f"{len(clips)} clip names for {n} rows of outputs")
     event_p = np.asarray(outputs["event_probabilities"], dtype=np.float64).reshape(n, len(EVENTS))
     quals = np.asarray(outputs["qualities"], dtype=np.float64).reshape(n, len(QUALITIES))
-    data = {"clip": clips, "model": [model] * n, "scene": [SCENES[i] for i in scene_p.argmax(axis=1)]}
+    data: dict[str, Any] = {"clip": clips, "model": [model] * n, "scene": [SCENES[i] for i in scene_p.argmax(axis=1)]}
     data.update({c: scene_p[:, i] for i, c in enumerate(SCENE_PROB_COLUMNS)})
     data.update({c: event_p[:, i] for i, c in enumerate(EVENT_PROB_COLUMNS)})
     data.update({q: quals[:, i] for i, q in enumerate(QUALITIES)})
@@ -175,7 +176,7 @@ def predict_loader(module, loader, model: str | None = None, with_truth: bool = 
     finally:
         module.train(was_training)
     merged = merge_outputs(outputs)
-    table = predictions_frame(merged, model or getattr(module, "net_name", "model"))
+    table = predictions_frame(merged, str(model or getattr(module, "net_name", "model")))
     if with_truth and truths:
         truth = pd.DataFrame({c: np.concatenate([np.asarray(t[c]) for t in truths]) for c in TRUTH_COLUMNS})
         table = pd.concat([table, truth], axis=1)
@@ -344,7 +345,9 @@ def _predict_batches(module, device: str, batch_size: int, items):
     """Forward passes over ``(mel_n, loud_n or None)`` windows, ``batch_size`` at a time; merged outputs."""
     import torch
 
-    outs, mels, louds = [], [], []
+    outs: list[dict[str, Any]] = []
+    mels: list[np.ndarray] = []
+    louds: list[np.ndarray] = []
 
     def flush():
         batch = {"mel": torch.from_numpy(np.ascontiguousarray(np.stack(mels))).to(device)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
@@ -94,9 +95,9 @@ class SoundAQMetrics(Metric):
         """
         if isinstance(self.scene_true, list) and not self.scene_true:  # (a tensor once gathered under DDP)
             raise MetricInputError("SoundAQMetrics: compute() before any update(); fix: update with a batch first")
-        arrays = {name: dim_zero_cat(getattr(self, name)).cpu().numpy() for name in _STATES}
-        arrays["scene_true"] = arrays["scene_true"].astype("int64")
-        labelled = arrays.pop("labelled") > 0.5
+        gathered = {name: dim_zero_cat(getattr(self, name)).cpu().numpy() for name in _STATES}
+        labelled: np.ndarray = gathered.pop("labelled") > 0.5
+        arrays: dict[str, np.ndarray | None] = {**gathered, "scene_true": gathered["scene_true"].astype("int64")}
         for k, group in enumerate(LABEL_GROUPS):
             if labelled[:, k].all():
                 continue

@@ -87,6 +87,20 @@ def test_train_model_writes_a_run_folder_and_does_not_retrain(tmp_path):
     assert torch.equal(best, _weights(res.best_checkpoint))
     again = _train(tmp_path / "run", 3)
     assert again.already_done and again.best_checkpoint == res.best_checkpoint
+    # the same options as one TrainSettings object define the same run (resuming checks the identity)
+    from soundaq.models_zoo.training import TrainSettings, train_model
+
+    settings = TrainSettings(max_epochs=3, seed=3, lr=1e-2, progress=False, accelerator="cpu", net=TinyNet())
+    same = train_model("tiny", TinyData(), out_dir=tmp_path / "run", settings=settings)
+    assert same.already_done and same.best_checkpoint == res.best_checkpoint
+
+
+def test_train_model_refuses_an_option_train_settings_lacks(tmp_path):
+    from soundaq.models_zoo.training import train_model
+
+    with pytest.raises(TypeError, match="max_epoch"):
+        train_model("tiny", TinyData(), out_dir=tmp_path / "run", max_epoch=3)   # a typo of max_epochs
+    assert not (tmp_path / "run").exists()
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):

@@ -86,6 +86,13 @@ class GatedGraphConv(nn.Module):
     over all nodes (and all edges) of the batch, as over a dgl batched graph.
     """
 
+    # the five linear maps, registered by name in __init__ (declared for the type checker)
+    A: nn.Linear
+    B: nn.Linear
+    C: nn.Linear
+    D: nn.Linear
+    E: nn.Linear
+
     def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0, batch_norm: bool = True,
                  residual: bool = True):
         super().__init__()
@@ -180,12 +187,14 @@ class SoundAQnet(ZooNet):
             x = F.dropout(x, p=self.dropout, training=self.training)
         return _mean_max_time(x)
 
-    def encode(self, mel: torch.Tensor, loudness: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode(self, mel: torch.Tensor, loudness: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Intermediate embeddings: ``nodes`` ``[B, 8, 64]`` (graph input, in :data:`NODE_NAMES`
         order), ``graph`` ``[B, 8, 64]`` (gated GCN output), ``kernels`` ``[B, 512]`` (fused node
         embeddings) and ``common`` ``[B, 512]`` (the shared embedding feeding the task heads).
         """
         self.check_inputs(mel, loudness)
+        if loudness is None:   # check_inputs has said so already; this tells the type checker
+            raise ValueError(f"{type(self).__name__} needs the loudness input [batch, samples, 1]")
         x = self.bn0(mel.unsqueeze(1).transpose(1, 3)).transpose(1, 3)  # batch norm per mel bin
         nodes = []
         for k in KERNELS:
