@@ -81,11 +81,11 @@ def torch_object_kind(obj) -> str:
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     """The only globals a numpy-array pickle needs, under numpy 1 and numpy 2 module names."""
     try:
-        from numpy._core import multiarray as _ma  # numpy >= 2
-        from numpy._core import numeric as _num
+        _ma = importlib.import_module("numpy._core.multiarray")  # numpy >= 2
+        _num = importlib.import_module("numpy._core.numeric")
     except ImportError:  # pragma: no cover - numpy 1
-        from numpy.core import multiarray as _ma
-        from numpy.core import numeric as _num
+        _ma = importlib.import_module("numpy.core.multiarray")
+        _num = importlib.import_module("numpy.core.numeric")
     allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
     for package in ("numpy.core", "numpy._core"):
         allowed[(f"{package}.multiarray", "_reconstruct")] = _ma._reconstruct
@@ -100,6 +100,11 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
     _allowed = _numpy_globals()
 
     def find_class(self, module: str, name: str):
+        """The numpy class ``module.name`` if it is one of the allowed ones.
+
+        Raises:
+            pickle.UnpicklingError: any other global (no code from the file can run).
+        """
         try:
             return self._allowed[(module, name)]
         except KeyError:
@@ -178,8 +183,16 @@ def file_holds_both(path: Path | str) -> bool:
     return isinstance(obj, Mapping) and all(isinstance(obj.get(f), Mapping) for f in NORM_WIDTHS)
 
 
-def validate_norm_stats(stats: Mapping, where: str = "norm_stats") -> dict:
-    """A clean copy of ``{"log_mel": {"mean", "std"}, "loudness": {"mean", "std"}}`` (lists of floats)."""
+def validate_norm_stats(stats: object, where: str = "norm_stats") -> dict:
+    """A clean copy of ``{"log_mel": {"mean", "std"}, "loudness": {"mean", "std"}}`` (lists of floats).
+
+    Args:
+        stats: the statistics as found (any object: a checkpoint's entry, a file's content).
+        where: what to name in messages (a file, a checkpoint).
+
+    Raises:
+        CheckpointError: not a mapping, a feature missing, or values that are not vectors of the feature's width.
+    """
     if not isinstance(stats, Mapping):
         raise CheckpointError(f"{where}: normalisation statistics missing or malformed; "
                               "fix: import the weights again with `soundaq import-original`")
@@ -310,6 +323,7 @@ def _plain(obj):
 
 
 def versions() -> dict[str, str]:
+    """Versions of soundaq, torch, Lightning, numpy and Python, as checkpoints record them ("source" for a checkout)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import lightning
@@ -348,6 +362,11 @@ def save_checkpoint(path: Path | str, net_name: str, state_dict: Mapping, norm_s
     return path
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    """``value`` when it is a mapping (an entry of a checkpoint), else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def load_checkpoint(path: Path | str):
     """``(net, norm_stats, info)`` from one of our checkpoints (ours or SoundscapeModule's).
 
@@ -372,14 +391,14 @@ def load_checkpoint(path: Path | str):
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
         raise CheckpointError(f"{path}: not a soundaq checkpoint (no state_dict); fix: for release weights "
                               "run `soundaq import-original` first")
-    info = ckpt.get("soundaq") if isinstance(ckpt.get("soundaq"), Mapping) else {}
-    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt.get("hyper_parameters"), Mapping) else {}
+    info = _mapping(ckpt.get("soundaq"))
+    hparams = _mapping(ckpt.get("hyper_parameters"))
     model = info.get("model") or hparams.get("net_name")
     if not model:
         raise CheckpointError(f"{path}: names no model (soundaq.model / hyper_parameters.net_name); "
                               "fix: re-create it with `soundaq import-original` or `soundaq train`")
     norm_stats = validate_norm_stats(info.get("norm_stats"), str(path))
-    net_kwargs = hparams.get("net_kwargs") if isinstance(hparams.get("net_kwargs"), Mapping) else {}
+    net_kwargs = _mapping(hparams.get("net_kwargs"))
     if info.get("target"):                 # a plug-in net: make its name known in this process too
         from soundaq.models_zoo.registry import get_spec
 
@@ -407,7 +426,7 @@ def import_original(net_name: str, weights: Path | str, norm_mel: Path | str,
     weights, norm_mel, out = Path(weights), Path(norm_mel), Path(out)
     net = load_original_weights(spec.name, weights)
     stats = {"log_mel": read_norm_file(norm_mel, "log_mel")}
-    sources = {"log_mel": {"file": norm_mel.name, "sha256": sha256_file(norm_mel)}}
+    sources: dict[str, dict[str, Any]] = {"log_mel": {"file": norm_mel.name, "sha256": sha256_file(norm_mel)}}
     loud_src = Path(norm_loudness) if norm_loudness is not None else (norm_mel if file_holds_both(norm_mel) else None)
     if loud_src is not None:
         stats["loudness"] = read_norm_file(loud_src, "loudness")

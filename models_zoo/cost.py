@@ -151,7 +151,9 @@ def measure_phase(name: str, phase: str, batch: int = 4, min_time: float = 1.0, 
     Args:
         name: a registry name (or import path).
         phase: ``train`` (one optimisation step) or ``infer`` (one forward pass).
-        batch: clips per call; min_time: seconds to time after the warm-up; device: ``cpu`` or ``cuda[:N]``;
+        batch: clips per call.
+        min_time: seconds to time after the warm-up.
+        device: ``cpu`` or ``cuda[:N]``.
         threads: torch intra-op threads (default: torch's).
 
     Returns:

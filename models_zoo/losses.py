@@ -138,6 +138,8 @@ def parse_loss_weighting(text: str) -> str | tuple[float, ...] | None:
 class UncertaintyWeighting(nn.Module):
     """Learnt per-task weights in the original's form ``alpha/sigma^2 * L + log(1 + sigma)``."""
 
+    alpha: torch.Tensor     # the per-task factors, a non-persistent buffer (registered in __init__)
+
     def __init__(self, tasks=TASKS, alpha: dict[str, float] | None = None):
         super().__init__()
         self.tasks = tuple(tasks)
@@ -149,7 +151,8 @@ class UncertaintyWeighting(nn.Module):
         """Weighted sum over the tasks present in ``losses`` (a task without labels has no term)."""
         tasks = [t for t in self.tasks if t in losses]
         stacked = torch.stack([losses[t] for t in tasks])
-        alpha, sigma = self.alpha, self.sigma
+        alpha: torch.Tensor = self.alpha
+        sigma: torch.Tensor = self.sigma
         if len(tasks) < len(self.tasks):
             index = torch.tensor([self.tasks.index(t) for t in tasks], device=sigma.device)
             alpha, sigma = alpha[index], sigma[index]

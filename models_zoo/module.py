@@ -92,6 +92,7 @@ class WarmupCosine:
         self.total, self.warm = max(int(total), 1), max(int(warm), 1)
 
     def __call__(self, step: int) -> float:
+        """The factor the peak learning rate is multiplied by at optimisation step ``step`` (from 0)."""
         if step < self.warm:
             return self.START + (1.0 - self.START) * step / self.warm
         progress = min((step - self.warm) / max(self.total - self.warm, 1), 1.0)
@@ -149,9 +150,11 @@ class SoundscapeModule(L.LightningModule):
     # -- forward ----------------------------------------------------------------------------------
     @property
     def uses_loudness(self) -> bool:
+        """True when the net reads the ISO 532-1 loudness input beside the log-mel."""
         return bool(getattr(self.net, "uses_loudness", False))
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The net's outputs for normalised log-mel [B, T, 64] (and loudness [B, 5T, 1] if the net reads it)."""
         return self.net(mel, loudness if self.uses_loudness else None)
 
     def _forward_batch(self, batch: dict) -> NetOutput:
@@ -181,6 +184,7 @@ class SoundscapeModule(L.LightningModule):
 
     # -- steps ------------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """The summed task loss of a (cropped) training batch; logs it and each task's part."""
         batch = self.crop(batch)
         out = self._forward_batch(batch)
         total, parts = self.loss(out, batch)
@@ -231,27 +235,33 @@ class SoundscapeModule(L.LightningModule):
                         setattr(metric, name, value.clone())
 
     def on_validation_epoch_start(self) -> None:
+        """Make the validation metrics' states updatable again (see ``_thaw``)."""
         self._thaw(self.val_metrics)
 
     def on_test_epoch_start(self) -> None:
+        """Make the test metrics' states updatable again (see ``_thaw``)."""
         self._thaw(self.test_metrics)
 
     def on_validation_epoch_end(self) -> None:
+        """Log the epoch's ``val/*`` metrics and reset them."""
         self._log_epoch_metrics("val", self.val_metrics)
 
     def on_test_epoch_end(self) -> None:
+        """Log the epoch's ``test/*`` metrics and reset them."""
         self._log_epoch_metrics("test", self.test_metrics)
 
     def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """The loss of a validation batch (whole clips); updates the ``val`` metrics."""
         return self._eval_step(batch, "val", self.val_metrics)
 
     def test_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """The loss of a test batch (whole clips); updates the ``test`` metrics."""
         return self._eval_step(batch, "test", self.test_metrics)
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Per-clip outputs: softmax scene and sigmoid event probabilities, qualities, ISOP, ISOE."""
         out = self._forward_batch(batch)
-        result = {
+        result: dict[str, Any] = {
             "scene_probabilities": torch.softmax(out.scene_logits.float(), dim=-1).cpu(),
             "event_probabilities": torch.sigmoid(out.event_logits.float()).cpu(),
             "qualities": out.qualities.float().cpu(),
@@ -273,7 +283,7 @@ class SoundscapeModule(L.LightningModule):
         """
         from soundaq.models_zoo.nets.common import HEAD_NAMES
 
-        lr, width = float(self.hparams.lr), self.hparams.get("head_lr_width")
+        lr, width = float(self.hparams["lr"]), self.hparams.get("head_lr_width")
         heads = {id(p): p for name in HEAD_NAMES if width and isinstance(getattr(self.net, name, None), nn.Linear)
                  for p in getattr(self.net, name).parameters()}
         groups: dict[float, list] = {}
@@ -315,10 +325,12 @@ class SoundscapeModule(L.LightningModule):
 
     # -- checkpoints ------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the ``soundaq`` entry: net name, normalisation statistics, provenance, plug-in class path."""
         checkpoint["soundaq"] = {"model": self.net_name, "norm_stats": self.norm_stats,
                                  "provenance": self.provenance, "target": _plugin_target(self.net_name)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore the normalisation statistics and provenance of the ``soundaq`` entry."""
         info = checkpoint.get("soundaq") or {}
         if info.get("norm_stats") is not None:
             self.norm_stats = info["norm_stats"]

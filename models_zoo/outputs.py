@@ -14,6 +14,9 @@ BATCH_KEYS = ("mel", "loudness", "scene", "events", "qualities", "isop", "isoe",
 #: qualities with ISOP/ISOE) each clip has labels for. Absent: every group is labelled. The data module
 #: adds it when its source lacks a group; the loss and the metrics leave the unlabelled values out.
 LABELLED_KEY = "labelled"
+#: Per-clip output arrays, as ``SoundscapeModule.predict_step`` returns them: scene_probabilities [B, 3]
+#: (softmax), event_probabilities [B, 15] (sigmoid), qualities [B, 8], isop [B], isoe [B].
+OUTPUT_KEYS = ("scene_probabilities", "event_probabilities", "qualities", "isop", "isoe")
 
 
 @dataclass
@@ -31,4 +34,5 @@ class NetOutput:
     isoe: torch.Tensor
 
     def as_dict(self) -> dict[str, torch.Tensor]:
+        """The five tensors by field name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -14,19 +14,15 @@ as a stream of windows (:mod:`soundaq.models_zoo.recording`), every 30 s by defa
 means over its windows (probabilities averaged, then the scene is the most probable of the averaged
 ones), and every window is listed too, with its start and end in seconds.
 
-Ratings outside the scale. The released nets' quality heads are linear, so on real recordings they
-can leave the 1-5 rating scale (and the ISOP/ISOE heads the [-1, 1] range of ISO/TS 12913-3). The
-raw values are kept (fidelity to the original); every out-of-scale value is listed in the record's
-``out_of_scale``. With ``clamp=True`` the qualities are clipped to [1, 5] and ISOP/ISOE to [-1, 1]
-window by window (the means are taken over the clipped windows), the raw values stay under ``raw``,
-and ``ratings`` says ``"clamped"`` (else ``"raw"``): ISOP/ISOE and every figure made from them say
-which they used.
+Ratings outside the scale are kept raw and listed, or clamped with ``clamp=True``
+(:mod:`soundaq.models_zoo.rating_scale` says how).
 """
 from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +36,6 @@ from soundaq.base.vocab import (
     LABEL_GROUPS,
     PREDICTION_COLUMNS,
     QUALITIES,
-    RATING_MAX,
-    RATING_MIN,
     SCENE_PROB_COLUMNS,
     SCENES,
     TRUE_EVENT_COLUMNS,
@@ -49,42 +43,11 @@ from soundaq.base.vocab import (
     TRUTH_COLUMNS,
 )
 from soundaq.models_zoo.features.opener import parse_channels
-from soundaq.models_zoo.outputs import LABELLED_KEY
+from soundaq.models_zoo.outputs import LABELLED_KEY, OUTPUT_KEYS
+from soundaq.models_zoo.rating_scale import CLAMPED, RAW, clamp_outputs, out_of_scale
 
 #: Seconds per window (3001 log-mel frames at a 10-ms hop, 15000 loudness samples at 2 ms).
 WINDOW_SECONDS = 30.0
-
-#: Per-clip output arrays, as ``SoundscapeModule.predict_step`` returns them.
-OUTPUT_KEYS = ("scene_probabilities", "event_probabilities", "qualities", "isop", "isoe")
-
-#: The 8 qualities are rated on ARAUS's 5-point scale; ISOPleasant/ISOEventful (ISO/TS 12913-3) lie in [-1, 1].
-QUALITY_SCALE = (RATING_MIN, RATING_MAX)
-ISO_SCALE = (-1.0, 1.0)
-#: ``ratings`` values: the raw outputs of the net, or outputs clipped to their scales.
-RAW, CLAMPED = "raw", "clamped"
-
-
-def out_of_scale(outputs: Mapping, row: int = 0) -> list[str]:
-    """Names of the values of row ``row`` outside their scale: qualities outside [1, 5] (in
-    ``QUALITIES`` order), then ``isop``/``isoe`` outside [-1, 1].
-    """
-    quals = np.asarray(outputs["qualities"], dtype=np.float64).reshape(-1, len(QUALITIES))[row]
-    names = [q for q, v in zip(QUALITIES, quals) if not QUALITY_SCALE[0] <= v <= QUALITY_SCALE[1]]
-    for key in ("isop", "isoe"):
-        v = float(np.asarray(outputs[key], dtype=np.float64).reshape(-1)[row])
-        if not ISO_SCALE[0] <= v <= ISO_SCALE[1]:
-            names.append(key)
-    return names
-
-
-def clamp_outputs(outputs: Mapping) -> dict:
-    """A copy with the qualities clipped to [1, 5] and ISOP/ISOE to [-1, 1] (probabilities unchanged)."""
-    out = {k: np.asarray(v) for k, v in outputs.items() if k in OUTPUT_KEYS}
-    out["qualities"] = np.clip(np.asarray(outputs["qualities"], dtype=np.float64), *QUALITY_SCALE)
-    for key in ("isop", "isoe"):
-        out[key] = np.clip(np.asarray(outputs[key], dtype=np.float64), *ISO_SCALE)
-    return out
-
 
 def window_spans(count: int, duration_s: float | None = None) -> list[tuple[float, float]]:
     """``(start_s, end_s)`` of ``count`` consecutive 30-s windows; the last ends at ``duration_s``
@@ -129,7 +92,7 @@ def predictions_frame(outputs: Mapping, model: str, clips: Sequence[str] | None 
         raise ValueError(f"{len(clips)} clip names for {n} rows of outputs")
     event_p = np.asarray(outputs["event_probabilities"], dtype=np.float64).reshape(n, len(EVENTS))
     quals = np.asarray(outputs["qualities"], dtype=np.float64).reshape(n, len(QUALITIES))
-    data = {"clip": clips, "model": [model] * n, "scene": [SCENES[i] for i in scene_p.argmax(axis=1)]}
+    data: dict[str, Any] = {"clip": clips, "model": [model] * n, "scene": [SCENES[i] for i in scene_p.argmax(axis=1)]}
     data.update({c: scene_p[:, i] for i, c in enumerate(SCENE_PROB_COLUMNS)})
     data.update({c: event_p[:, i] for i, c in enumerate(EVENT_PROB_COLUMNS)})
     data.update({q: quals[:, i] for i, q in enumerate(QUALITIES)})
@@ -213,7 +176,7 @@ def predict_loader(module, loader, model: str | None = None, with_truth: bool = 
     finally:
         module.train(was_training)
     merged = merge_outputs(outputs)
-    table = predictions_frame(merged, model or getattr(module, "net_name", "model"))
+    table = predictions_frame(merged, str(model or getattr(module, "net_name", "model")))
     if with_truth and truths:
         truth = pd.DataFrame({c: np.concatenate([np.asarray(t[c]) for t in truths]) for c in TRUTH_COLUMNS})
         table = pd.concat([table, truth], axis=1)
@@ -339,7 +302,20 @@ class PredictSkip(Exception):
     """One input cannot be predicted; the message says why (already one line)."""
 
 
-def load_features_npz(path: Path):
+def load_features_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, float | None]:
+    """Read and check a features ``.npz`` of ``soundaq features`` (un-normalised).
+
+    Args:
+        path: the file; ``mel`` [windows, 3001, 64] (or one window [3001, 64]), optionally ``loudness``
+            [windows, 15000, 1] and ``duration_s`` (seconds of audio the windows cover).
+
+    Returns:
+        ``(mel [W, 3001, 64] float32, loudness [W, 15000, 1] float32 or None, duration_s or None)``.
+
+    Raises:
+        PredictSkip: the file is unreadable, lacks ``mel``, has other shapes or holds NaN/Inf (one line
+            naming it and the fix).
+    """
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:   # fh: closed even if np.load fails
             if "mel" not in data:
@@ -369,7 +345,9 @@ def _predict_batches(module, device: str, batch_size: int, items):
     """Forward passes over ``(mel_n, loud_n or None)`` windows, ``batch_size`` at a time; merged outputs."""
     import torch
 
-    outs, mels, louds = [], [], []
+    outs: list[dict[str, Any]] = []
+    mels: list[np.ndarray] = []
+    louds: list[np.ndarray] = []
 
     def flush():
         batch = {"mel": torch.from_numpy(np.ascontiguousarray(np.stack(mels))).to(device)}
@@ -438,6 +416,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
             download``; its own normalisation statistics are applied.
         calibration: :class:`~soundaq.models_zoo.features.Calibration` of the audio (default: ARAUS).
         batch_size: 30-s windows per forward pass.
+        device: the torch device the net runs on ("cpu", "cuda", "cuda:1", ...).
         report: called with the one-line message of each skipped input, as it happens.
         hop_s: seconds between window starts in audio (default 30: consecutive windows).
         clamp: clip the ratings to their scales (see the module docstring); the raw values are kept.

@@ -29,7 +29,14 @@ from pathlib import Path
 
 from soundaq.base.errors import UserError
 from soundaq.base.paths import cache_root
-from soundaq.models_zoo.data.download import RELEASE_REPO, DownloadError, PinnedFile, fetch_files, pin_matches
+from soundaq.models_zoo.data.download import (
+    RELEASE_REPO,
+    DownloadError,
+    FetchResult,
+    PinnedFile,
+    fetch_files,
+    pin_matches,
+)
 from soundaq.models_zoo.registry import NETS as _NETS
 
 #: The release commit every pin refers to.
@@ -133,7 +140,7 @@ def released(model: str, variant: str | None = None) -> ReleasedWeights:
     if choices[0].variant is None:
         raise PretrainedError(f"{model}: released as one file, without variants; fix: leave out --variant {variant}")
     raise PretrainedError(f"{model}: no released variant {variant!r}; fix: choose one of "
-                          f"{', '.join(r.variant for r in choices)}")
+                          f"{', '.join(str(r.variant) for r in choices)}")
 
 
 def pretrained_dir(cache_dir: Path | str | None = None) -> Path:
@@ -170,12 +177,22 @@ def default_mirror(mirror: str | Path | None = None) -> str:
 # Download and import
 # ---------------------------------------------------------------------------------------------
 
+def _paths(results: Iterable[FetchResult]) -> list[Path]:
+    """The local paths of fetched files (``fetch_files`` raises when one failed, so each has one)."""
+    paths = []
+    for r in results:
+        assert r.path is not None, "fetch_files returns only when every file is in place"
+        paths.append(r.path)
+    return paths
+
+
 def fetch_norm_files(cache_dir: Path | str | None = None, mirror: str | Path | None = None, *,
                      progress: bool = True, timeout: float = 60.0) -> tuple[Path, Path]:
     """The release's ``norm_log_mel.pickle`` and ``norm_loudness.pickle``, verified, in the cache."""
     results = fetch_files(NORM_FILES, release_dir(cache_dir), default_mirror(mirror), option=_option(mirror),
                           progress=progress, timeout=timeout, title="normalisation files")
-    return results[0].path, results[1].path
+    norm_mel, norm_loud = _paths(results)
+    return norm_mel, norm_loud
 
 
 def download(model: str, variant: str | None = None, *, cache_dir: Path | str | None = None,
@@ -214,7 +231,7 @@ def download(model: str, variant: str | None = None, *, cache_dir: Path | str | 
     files = (rel.file, *NORM_FILES)
     results = fetch_files(files, release_dir(cache_dir), source, option=option or _option(mirror),
                           progress=progress, timeout=timeout, title=rel.key)
-    weights, norm_mel, norm_loud = (r.path for r in results)
+    weights, norm_mel, norm_loud = _paths(results)
     import_original(rel.model, weights, norm_mel, norm_loud, out,
                     extra_provenance={"release_commit": RELEASE_COMMIT, "release_path": rel.file.release_path,
                                       "git_blob_id": rel.file.digest, "variant": rel.variant,
@@ -323,7 +340,10 @@ def resolve_checkpoint(name_or_path: str | Path, *, variant: str | None = None, 
     Args:
         name_or_path: an existing checkpoint file, or a registry name (``AD_CNN``, ``SoundAQnet``, ...).
         variant: SoundAQnet's variant (default PAQ1027).
-        cache_dir, mirror, progress, timeout: as :func:`download` (mirror default ``$SOUNDAQ_MIRROR``).
+        cache_dir: the soundaq cache (default ``$SOUNDAQ_CACHE`` or ``~/.cache/soundaq``).
+        mirror: folder, ``file://`` or ``http(s)://`` copy of the release (default ``$SOUNDAQ_MIRROR``).
+        progress: show a download progress bar.
+        timeout: seconds to wait for a server (as :func:`download`).
 
     Returns:
         The path of a soundaq checkpoint (``.ckpt``) to give to ``load_checkpoint``.

@@ -116,8 +116,14 @@ def signal_notes(path: Path | str, duration_s: float, peak: float, clipped: int,
     least :data:`CLIPPED_MIN` samples at full scale: the level and loudness are underestimated).
 
     Args:
-        path: the recording; duration_s: its length; peak: its largest |sample| (full-scale units);
-        clipped: samples at or above :data:`CLIP_LEVEL`; samples: samples read (for the share clipped).
+        path: the recording (named in each note).
+        duration_s: its length in seconds.
+        peak: its largest |sample| (full-scale units).
+        clipped: samples at or above :data:`CLIP_LEVEL`.
+        samples: samples read (for the share clipped).
+
+    Returns:
+        The notes, possibly none.
     """
     from soundaq.models_zoo.features.opener import SILENT_PEAK
 
@@ -148,6 +154,7 @@ class SignalStats:
     windows: int = 0
 
     def add(self, window: Window, rate: int) -> None:
+        """Count one streamed window (its peak, clipped samples and length at ``rate`` Hz)."""
         self.peak = max(self.peak, window.peak)
         self.clipped += window.clipped
         self.samples += round((window.end_s - window.start_s) * rate)

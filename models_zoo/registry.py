@@ -2,7 +2,7 @@
 
 An entry holds how to build the net, its inputs, its schedule, the paper's scores, the release's pinned
 weights, its AudioSet backbone, the release's cost-table row and the CPU training policies measured for
-it; the per-net tables other modules expose (``pretrained_weights.RELEASES``, ``training.BF16_CPU_NETS``,
+it; the per-net tables other modules expose (``pretrained_weights.RELEASES``, ``cpu_policy.BF16_CPU_NETS``,
 :data:`PAPER_OVERHEAD`, ...) are views of the entries. Adding a net is its file plus one entry.
 
 Registry names are used everywhere (CLI, tables, files): AD_CNN, Baseline_CNN, Hierarchical_CNN,
@@ -131,7 +131,7 @@ class NetSpec:
     weights_elsewhere: str | None = None
     backbone: BackboneSpec | None = None       # the AudioSet backbone `soundaq train --pretrained` loads
     paper_overhead: PaperOverhead | None = None   # the release's cost-table row
-    # CPU training policies (soundaq.models_zoo.training.choose_precision / choose_memory_format), chosen
+    # CPU training policies (soundaq.models_zoo.cpu_policy.choose_precision / choose_memory_format), chosen
     # from measurements only: bf16 autocast measured faster for the training step on a CPU with native
     # bf16 (issue 11), and the channels-last speed-ups (training, inference) that
     # benchmark/perf/memory_format.py measured on CPU. None: not measured (contiguous).
@@ -140,6 +140,7 @@ class NetSpec:
 
     @property
     def uses_loudness(self) -> bool:
+        """True when the net reads the ISO 532-1 loudness input (``inputs`` holds it)."""
         return INPUT_LOUDNESS in self.inputs
 
     @property

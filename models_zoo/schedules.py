@@ -56,7 +56,7 @@ class Schedule:
             step, on the first ``val_clips`` validation clips (None: all): the learning curve's points.
         precise_bn_batches: after a clip budget, recompute the batch-norm statistics of the final
             weights over this many training batches (0: keep the running averages, as the paper); see
-            :func:`soundaq.models_zoo.training.recompute_batchnorm`.
+            :func:`soundaq.models_zoo.precise_bn.recompute_batchnorm`.
     """
 
     name: str
@@ -85,6 +85,7 @@ class Schedule:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (run identities and provenance record it)."""
         return asdict(self)
 
     def describe(self) -> str:
@@ -97,6 +98,28 @@ class Schedule:
         return (f"{self.name}: up to {self.max_epochs} epochs at batch {self.batch_size}, Adam lr {self.lr:g}"
                 + (f", early stopping after {self.patience} epochs without a lower val ISOP MSE"
                    if self.patience else ""))
+
+
+def crop_frames_for(net: object, schedule: Schedule) -> int | None:
+    """Log-mel frames of the schedule's training crops for ``net``.
+
+    Args:
+        net: a net instance or class; its ``max_frames`` (a fixed input length), ``min_frames`` and,
+            for nets reading loudness, ``min_loudness_samples`` (5 loudness samples per frame) decide.
+        schedule: the run's schedule; its ``crop_seconds`` at the 10-ms hop (centred frames).
+
+    Returns:
+        The crop length in frames, or None when the schedule asks for whole clips, the architecture
+        has a fixed input length or it needs more frames than the crop holds.
+    """
+    if not schedule.crop_seconds:
+        return None
+    frames = int(round(schedule.crop_seconds * 100)) + 1          # 10-ms hop, centred frames
+    if getattr(net, "max_frames", None) is not None or frames < int(getattr(net, "min_frames", 1)):
+        return None
+    if getattr(net, "uses_loudness", False) and 5 * frames < int(getattr(net, "min_loudness_samples", 1)):
+        return None
+    return frames
 
 
 #: The original release's schedule.

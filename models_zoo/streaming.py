@@ -11,6 +11,10 @@ module level so that a trainer holding it can be pickled (``--strategy ddp_spawn
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
@@ -18,7 +22,7 @@ from torchmetrics.utilities import dim_zero_cat
 from soundaq.base.vocab import EVENTS, LABEL_GROUPS, QUALITIES, SCENES
 from soundaq.models_zoo.eval_data import EvalData, MetricInputError
 from soundaq.models_zoo.metrics import score
-from soundaq.models_zoo.outputs import LABELLED_KEY
+from soundaq.models_zoo.outputs import LABELLED_KEY, NetOutput
 
 #: State name -> columns per clip.
 _STATES: dict[str, int] = {
@@ -58,32 +62,43 @@ class SoundAQMetrics(Metric):
         for name in _STATES:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def update(self, output, batch) -> None:
-        out = output.as_dict() if hasattr(output, "as_dict") else output
+    def update(self, output: NetOutput | Mapping[str, torch.Tensor], batch: Mapping[str, Any]) -> None:
+        """Keep one batch's outputs and labels (see the class docstring for the shapes)."""
+        out = output.as_dict() if isinstance(output, NetOutput) else output
 
         def rows(x: torch.Tensor, width: int) -> torch.Tensor:
             x = x.detach().to(torch.float64)
             return x.reshape(-1) if width == 0 else x.reshape(-1, width)
 
-        self.scene_true.append(rows(batch["scene"], 0))
-        self.scene_prob.append(torch.softmax(rows(out["scene_logits"], len(SCENES)), dim=-1))
-        self.event_true.append(rows(batch["events"], len(EVENTS)))
-        self.event_prob.append(torch.sigmoid(rows(out["event_logits"], len(EVENTS))))
-        self.quality_true.append(rows(batch["qualities"], len(QUALITIES)))
-        self.quality_pred.append(rows(out["qualities"], len(QUALITIES)))
-        self.iso_true.append(torch.stack([rows(batch["isop"], 0), rows(batch["isoe"], 0)], 1))
-        self.iso_pred.append(torch.stack([rows(out["isop"], 0), rows(out["isoe"], 0)], 1))
+        scene_true = rows(batch["scene"], 0)
         mask = batch.get(LABELLED_KEY)
-        n = self.scene_true[-1].shape[0]
-        self.labelled.append(torch.ones(n, len(LABEL_GROUPS), dtype=torch.float64, device=self.scene_true[-1].device)
-                             if mask is None else rows(mask, len(LABEL_GROUPS)))
+        new = {
+            "scene_true": scene_true,
+            "scene_prob": torch.softmax(rows(out["scene_logits"], len(SCENES)), dim=-1),
+            "event_true": rows(batch["events"], len(EVENTS)),
+            "event_prob": torch.sigmoid(rows(out["event_logits"], len(EVENTS))),
+            "quality_true": rows(batch["qualities"], len(QUALITIES)),
+            "quality_pred": rows(out["qualities"], len(QUALITIES)),
+            "iso_true": torch.stack([rows(batch["isop"], 0), rows(batch["isoe"], 0)], 1),
+            "iso_pred": torch.stack([rows(out["isop"], 0), rows(out["isoe"], 0)], 1),
+            "labelled": (torch.ones(scene_true.shape[0], len(LABEL_GROUPS), dtype=torch.float64,
+                                    device=scene_true.device)
+                         if mask is None else rows(mask, len(LABEL_GROUPS))),
+        }
+        for name, value in new.items():
+            getattr(self, name).append(value)    # the list states of add_state (one per name of _STATES)
 
     def compute(self) -> dict[str, float | int]:
+        """Score every clip kept since ``reset()`` (gathered over processes under DDP) with ``metrics.score``.
+
+        Raises:
+            MetricInputError: no batch was kept, or a label group that some clips have and others lack.
+        """
         if isinstance(self.scene_true, list) and not self.scene_true:  # (a tensor once gathered under DDP)
             raise MetricInputError("SoundAQMetrics: compute() before any update(); fix: update with a batch first")
-        arrays = {name: dim_zero_cat(getattr(self, name)).cpu().numpy() for name in _STATES}
-        arrays["scene_true"] = arrays["scene_true"].astype("int64")
-        labelled = arrays.pop("labelled") > 0.5
+        gathered = {name: dim_zero_cat(getattr(self, name)).cpu().numpy() for name in _STATES}
+        labelled: np.ndarray = gathered.pop("labelled") > 0.5
+        arrays: dict[str, np.ndarray | None] = {**gathered, "scene_true": gathered["scene_true"].astype("int64")}
         for k, group in enumerate(LABEL_GROUPS):
             if labelled[:, k].all():
                 continue
@@ -92,4 +107,5 @@ class SoundAQMetrics(Metric):
                                        f"{group} labels; fix: score data with or without {group} labels, not a mix")
             for name in _TRUTH[group]:
                 arrays[name] = None
-        return score(EvalData(**arrays, source="streamed batches"))
+        fields: dict[str, Any] = arrays            # array fields only: EvalData's other keywords are not in it
+        return score(EvalData(**fields, source="streamed batches"))

@@ -141,7 +141,7 @@ def _ckpt(path: Path, content: bytes = b"x" * 2000) -> Path:
 
 
 def test_checkpoint_to_resume_policy(tmp_path):
-    from soundaq.models_zoo.training import checkpoint_to_resume
+    from soundaq.models_zoo.resume import checkpoint_to_resume
 
     d = tmp_path / "checkpoints"
     d.mkdir()
@@ -171,7 +171,7 @@ def test_checkpoint_io_writes_atomically_and_refuses_damage(tmp_path):
     import torch
 
     from soundaq.base.artifacts import DamagedFile
-    from soundaq.models_zoo.training import AtomicCheckpointIO
+    from soundaq.models_zoo.resume import AtomicCheckpointIO
 
     io_ = AtomicCheckpointIO()
     path = tmp_path / "c.ckpt"

@@ -45,14 +45,14 @@ def test_names_and_order():
 
 def test_views_of_the_entries_agree_with_them():
     """The per-net tables other modules read are views of the entries, one per net that has the fact."""
-    from soundaq.models_zoo import pretrained_weights, training
+    from soundaq.models_zoo import cpu_policy, pretrained_weights
 
     assert list(registry.PAPER_OVERHEAD) == [n for n, s in NETS.items() if s.paper_overhead]
     for name, runs in registry.PAPER_OVER_RUNS.items():
         row = NETS[name].paper_overhead
         assert runs["scene_acc"] == (row.scene_acc_pct_mean / 100, row.scene_acc_pct_sd / 100)
-    assert training.BF16_CPU_NETS == tuple(n for n, s in NETS.items() if s.cpu_bf16)
-    assert training.CHANNELS_LAST_CPU_GAIN == {n: s.channels_last_cpu_gain for n, s in NETS.items()
+    assert cpu_policy.BF16_CPU_NETS == tuple(n for n, s in NETS.items() if s.cpu_bf16)
+    assert cpu_policy.CHANNELS_LAST_CPU_GAIN == {n: s.channels_last_cpu_gain for n, s in NETS.items()
                                                if s.channels_last_cpu_gain}
     for name, spec in NETS.items():
         files = [r.file.name for r in pretrained_weights.RELEASES if r.model == name]

@@ -22,8 +22,10 @@ LAYERS: dict[str, list[str]] = {
     "soundaq": ["soundaq.benchmark", "soundaq.human_study | soundaq.captions", "soundaq.evaluation",
                 "soundaq.models_zoo", "soundaq.base"],
     "soundaq.models_zoo": ["soundaq.models_zoo.training | soundaq.models_zoo.predict | soundaq.models_zoo.cost",
-                           "soundaq.models_zoo.checkpoints", "soundaq.models_zoo.module",
-                           "soundaq.models_zoo.streaming | soundaq.models_zoo.losses | soundaq.models_zoo.head_init",
+                           "soundaq.models_zoo.callbacks | soundaq.models_zoo.resume",
+                           "soundaq.models_zoo.checkpoints | soundaq.models_zoo.precise_bn", "soundaq.models_zoo.module",
+                           "soundaq.models_zoo.streaming | soundaq.models_zoo.losses | soundaq.models_zoo.head_init"
+                           " | soundaq.models_zoo.cpu_policy | soundaq.models_zoo.rating_scale",
                            "soundaq.models_zoo.metrics | soundaq.models_zoo.nets | soundaq.models_zoo.registry",
                            "soundaq.models_zoo.metric_definitions", "soundaq.models_zoo.eval_data",
                            "soundaq.models_zoo.data", "soundaq.models_zoo.features",

@@ -87,6 +87,20 @@ def test_train_model_writes_a_run_folder_and_does_not_retrain(tmp_path):
     assert torch.equal(best, _weights(res.best_checkpoint))
     again = _train(tmp_path / "run", 3)
     assert again.already_done and again.best_checkpoint == res.best_checkpoint
+    # the same options as one TrainSettings object define the same run (resuming checks the identity)
+    from soundaq.models_zoo.training import TrainSettings, train_model
+
+    settings = TrainSettings(max_epochs=3, seed=3, lr=1e-2, progress=False, accelerator="cpu", net=TinyNet())
+    same = train_model("tiny", TinyData(), out_dir=tmp_path / "run", settings=settings)
+    assert same.already_done and same.best_checkpoint == res.best_checkpoint
+
+
+def test_train_model_refuses_an_option_train_settings_lacks(tmp_path):
+    from soundaq.models_zoo.training import train_model
+
+    with pytest.raises(TypeError, match="max_epoch"):
+        train_model("tiny", TinyData(), out_dir=tmp_path / "run", max_epoch=3)   # a typo of max_epochs
+    assert not (tmp_path / "run").exists()
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
@@ -139,8 +153,9 @@ class NormTinyNet(TinyNet):
 
 
 def test_precise_batchnorm_at_the_budgets_end_is_validated_once_and_kept(tmp_path):
+    from soundaq.models_zoo.precise_bn import recompute_batchnorm
     from soundaq.models_zoo.schedules import EMBEDDED
-    from soundaq.models_zoo.training import recompute_batchnorm, train_model
+    from soundaq.models_zoo.training import train_model
 
     schedule = EMBEDDED.with_overrides(budget_clips=40, batch_size=8, precise_bn_batches=3, crop_seconds=None,
                                        val_per_epoch=1, val_clips=8)
@@ -174,13 +189,13 @@ def test_precise_batchnorm_at_the_budgets_end_is_validated_once_and_kept(tmp_pat
 
 
 def test_memory_format_choice_per_net_phase_schedule_and_device():
-    from soundaq.models_zoo.schedules import EMBEDDED, PAPER
-    from soundaq.models_zoo.training import (
+    from soundaq.models_zoo.cpu_policy import (
         CHANNELS_LAST_CPU_GAIN,
         CHANNELS_LAST_MIN_GAIN,
         apply_memory_format,
         choose_memory_format,
     )
+    from soundaq.models_zoo.schedules import EMBEDDED, PAPER
 
     for net, (_, gain) in CHANNELS_LAST_CPU_GAIN.items():
         fmt, why = choose_memory_format(net, EMBEDDED, "cpu", "inference")
@@ -205,7 +220,7 @@ def test_memory_format_choice_per_net_phase_schedule_and_device():
 def test_validation_memory_format_round_trip_keeps_the_weights():
     from types import SimpleNamespace
 
-    from soundaq.models_zoo.training import ValidationMemoryFormat
+    from soundaq.models_zoo.callbacks import ValidationMemoryFormat
 
     module = SimpleNamespace(net=nn.Sequential(nn.Conv2d(2, 8, 3), nn.BatchNorm2d(8)))
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
@@ -226,8 +241,8 @@ def test_channels_last_inference_gives_the_same_bits_with_one_or_two_threads():
     # why inference may switch format and training may not: the table must not depend on --workers
     import copy
 
+    from soundaq.models_zoo.cpu_policy import apply_memory_format
     from soundaq.models_zoo.registry import build_net
-    from soundaq.models_zoo.training import apply_memory_format
 
     torch.manual_seed(0)
     net = apply_memory_format(copy.deepcopy(build_net("Baseline_CNN")), "channels_last").eval()

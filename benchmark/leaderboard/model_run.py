@@ -47,9 +47,10 @@ def checkpoint_for(s: Settings, model: str) -> Path | None:
 def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, dict]:
     import torch
 
+    from soundaq.models_zoo.cpu_policy import apply_memory_format, choose_memory_format
     from soundaq.models_zoo.head_init import init_heads_from_labels
     from soundaq.models_zoo.registry import build_net, get_spec
-    from soundaq.models_zoo.training import apply_memory_format, choose_memory_format, train_model
+    from soundaq.models_zoo.training import train_model
 
     spec = get_spec(model)
     schedule = s.training_schedule().with_overrides(**spec.schedule)   # a net's declared needs (lr, warm-up, clip)

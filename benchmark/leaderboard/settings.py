@@ -58,7 +58,7 @@ class Settings:
     accelerator: str = "auto"
     devices: Any = 1
     strategy: str = "auto"
-    precision: str | None = None           # None: chosen per net (soundaq.models_zoo.training.choose_precision)
+    precision: str | None = None           # None: chosen per net (soundaq.models_zoo.cpu_policy.choose_precision)
     progress: bool = True
     head_init: bool = True                 # start the head biases at the training base rates (models_zoo.head_init)
     correlate: bool = True                 # Spearman analysis + figures of the leader's predictions

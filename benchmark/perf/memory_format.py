@@ -14,7 +14,7 @@ Each is timed with ``torch.utils.benchmark.Timer.blocked_autorange`` (median of 
 ``--min-time`` seconds, best of two rounds) for the net's weights in the contiguous (NCHW) and the
 channels-last (NHWC) memory format, from the same initial weights; it prints the ratio
 contiguous / channels-last per phase, the largest difference of the inference outputs between the two
-formats, and what :func:`soundaq.models_zoo.training.choose_memory_format` picks with the gains it
+formats, and what :func:`soundaq.models_zoo.cpu_policy.choose_memory_format` picks with the gains it
 holds (``CHANNELS_LAST_CPU_GAIN``, copied from a run of this script). Writes ``memory_format.json``
 and ``.md`` to ``--out``.
 """
@@ -63,9 +63,9 @@ def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
     """
     import torch
 
+    from soundaq.models_zoo.cpu_policy import apply_memory_format, choose_memory_format
     from soundaq.models_zoo.registry import build_net
-    from soundaq.models_zoo.schedules import EMBEDDED
-    from soundaq.models_zoo.training import apply_memory_format, choose_memory_format, crop_frames_for
+    from soundaq.models_zoo.schedules import EMBEDDED, crop_frames_for
 
     torch.manual_seed(0)
     base = build_net(name)

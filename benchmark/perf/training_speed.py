@@ -89,8 +89,7 @@ def measure(name: str, batch: int, threads: int, min_time: float) -> dict:
     import torch
 
     from soundaq.models_zoo.registry import build_net
-    from soundaq.models_zoo.schedules import EMBEDDED
-    from soundaq.models_zoo.training import crop_frames_for
+    from soundaq.models_zoo.schedules import EMBEDDED, crop_frames_for
 
     torch.manual_seed(0)
     net = build_net(name).train()

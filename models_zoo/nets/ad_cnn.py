@@ -20,6 +20,8 @@ from soundaq.models_zoo.outputs import NetOutput
 
 
 class ADCNN(ZooNet):
+    """AD_CNN (see the module docstring): log-mel ``[B, 3000..3019, 64]`` -> :class:`NetOutput`; no loudness."""
+
     min_frames = 3000
     max_frames = 3019
     embedding_dim = 100
@@ -38,6 +40,7 @@ class ADCNN(ZooNet):
         add_linear_heads(self, self.embedding_dim)
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The twelve heads' outputs for a batch of normalised log-mel ``[B, T, 64]`` (``loudness`` unused)."""
         self.check_inputs(mel, loudness)
         x = mel.unsqueeze(1)
         x = F.relu_(self.bn1(self.conv1(x)))

@@ -60,11 +60,14 @@ class _PlainCNNTrunk(ZooNet):
 
 
 class BaselineCNN(_PlainCNNTrunk):
+    """Baseline CNN (see the module docstring): log-mel ``[B, T >= 340, 64]`` -> :class:`NetOutput`."""
+
     def __init__(self):
         super().__init__()
         add_linear_heads(self, self.embedding_dim)
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The twelve heads' outputs for a batch of normalised log-mel ``[B, T, 64]`` (``loudness`` unused)."""
         self.check_inputs(mel, loudness)
         return linear_heads(self, self.embed(mel))
 

@@ -149,6 +149,7 @@ class CNNTransformer(ZooNet):
         return x.reshape(x.shape[0], -1)
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The twelve linear heads on the embedding of normalised log-mel ``[B, T, 64]`` (``loudness`` unused)."""
         return linear_heads(self, self.embed(mel))
 
 

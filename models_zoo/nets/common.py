@@ -53,6 +53,11 @@ class ZooNet(nn.Module):
     max_frames: ClassVar[int | None] = None
     #: Smallest loudness length accepted (nets that use loudness).
     min_loudness_samples: ClassVar[int] = 1
+    # The four named heads :func:`add_linear_heads` registers (declared for the type checker).
+    fc_final_event: nn.Linear
+    fc_final_scene: nn.Linear
+    fc_final_ISOPls: nn.Linear
+    fc_final_ISOEvs: nn.Linear
 
     def check_inputs(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> None:
         """Raise ValueError with a plain message when the inputs break the contract."""
@@ -78,20 +83,21 @@ class ZooNet(nn.Module):
 
 def init_layer(layer: nn.Module) -> None:
     """The original's initialisation: uniform with bound sqrt(6 / fan_in) (He-uniform), zero bias."""
-    weight = layer.weight
+    weight = layer.get_parameter("weight")
     fan_in = weight[0].numel()
     bound = math.sqrt(2.0 / fan_in) * math.sqrt(3.0)
+    bias = getattr(layer, "bias", None)
     with torch.no_grad():
         weight.uniform_(-bound, bound)
-        if getattr(layer, "bias", None) is not None:
-            layer.bias.zero_()
+        if bias is not None:
+            bias.zero_()
 
 
 def init_bn(bn: nn.Module) -> None:
     """Batch norm starts as the identity: weight 1, bias 0."""
     with torch.no_grad():
-        bn.weight.fill_(1.0)
-        bn.bias.zero_()
+        bn.get_parameter("weight").fill_(1.0)
+        bn.get_parameter("bias").zero_()
 
 
 def _pool(x: torch.Tensor, pool_size, pool_type: str) -> torch.Tensor:
@@ -128,6 +134,16 @@ class ConvBlock(nn.Module):
         init_bn(self.bn2)
 
     def forward(self, x: torch.Tensor, pool_size=(2, 2), pool_type: str = "avg") -> torch.Tensor:
+        """The two convolutions of ``x`` ``[B, C_in, T, F]``, then a ``pool_size`` pooling.
+
+        Args:
+            x: feature maps ``[B, in_channels, T, F]``.
+            pool_size: the pooling kernel (time, frequency).
+            pool_type: ``avg``, ``max``, ``avg+max`` (their sum) or ``none``.
+
+        Raises:
+            ValueError: another ``pool_type``.
+        """
         x = F.relu_(self.bn1(self.conv1(x)))
         x = F.relu_(self.bn2(self.conv2(x)))
         return _pool(x, pool_size, pool_type)
@@ -170,8 +186,11 @@ def make_output(scene_logits: torch.Tensor, event_logits: torch.Tensor, qualitie
 
 def linear_heads(net: nn.Module, x: torch.Tensor) -> NetOutput:
     """Apply the 12 heads registered by :func:`add_linear_heads` to one shared embedding ``[B, D]``."""
-    return make_output(net.fc_final_scene(x), net.fc_final_event(x), qualities_from_heads(net, x),
-                       net.fc_final_ISOPls(x), net.fc_final_ISOEvs(x))
+    def head(name: str) -> torch.Tensor:
+        return net.get_submodule(name)(x)
+
+    return make_output(head("fc_final_scene"), head("fc_final_event"), qualities_from_heads(net, x),
+                       head("fc_final_ISOPls"), head("fc_final_ISOEvs"))
 
 
 def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:

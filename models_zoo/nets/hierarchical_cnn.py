@@ -20,6 +20,8 @@ from soundaq.models_zoo.outputs import NetOutput
 
 
 class HierarchicalCNN(_PlainCNNTrunk):
+    """Hierarchical CNN (see the module docstring): scene from the events, ISOP/ISOE from the qualities."""
+
     def __init__(self):
         super().__init__()
         add_linear_heads(self, self.embedding_dim, scene_in=len(EVENTS), isop_isoe_in=len(QUALITIES))
@@ -27,6 +29,7 @@ class HierarchicalCNN(_PlainCNNTrunk):
         self.PAQ_embedding_layer = nn.Linear(len(QUALITIES), len(QUALITIES), bias=True)
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The heads' outputs for normalised log-mel ``[B, T, 64]`` (``loudness`` unused)."""
         self.check_inputs(mel, loudness)
         x = self.embed(mel)
         event = self.fc_final_event(x)

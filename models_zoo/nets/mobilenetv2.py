@@ -71,6 +71,7 @@ class InvertedResidual(nn.Module):
                 init_bn(m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output for feature maps ``[B, C, H, W]`` (plus ``x`` where the shapes allow a residual)."""
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
@@ -108,6 +109,7 @@ class MobileNetV2(ZooNet):
         return x.mean(dim=3).mean(dim=2)
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The twelve linear heads on the embedding of normalised log-mel ``[B, T, 64]`` (``loudness`` unused)."""
         return linear_heads(self, self.embed(mel))
 
 

@@ -60,6 +60,7 @@ class PANNs(ZooNet):
         return F.relu_(self.fc1(x))
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The twelve linear heads on the embedding of normalised log-mel ``[B, T, 64]`` (``loudness`` unused)."""
         return linear_heads(self, self.embed(mel))
 
 

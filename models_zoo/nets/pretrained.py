@@ -69,6 +69,7 @@ class LoadReport:
     absent_counters: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """The report as JSON-ready values (the key lists in full, the loaded tensors counted)."""
         return {"model": self.model, "path": self.path, "sha256": self.sha256,
                 "loaded_tensors": len(self.loaded), "loaded_parameters": self.loaded_parameters,
                 "ignored_keys": self.ignored, "unexpected_keys": self.unexpected,

@@ -86,6 +86,13 @@ class GatedGraphConv(nn.Module):
     over all nodes (and all edges) of the batch, as over a dgl batched graph.
     """
 
+    # the five linear maps, registered by name in __init__ (declared for the type checker)
+    A: nn.Linear
+    B: nn.Linear
+    C: nn.Linear
+    D: nn.Linear
+    E: nn.Linear
+
     def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0, batch_norm: bool = True,
                  residual: bool = True):
         super().__init__()
@@ -98,6 +105,15 @@ class GatedGraphConv(nn.Module):
         self.bn_node_e = nn.BatchNorm1d(out_dim)
 
     def forward(self, h: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One gated graph convolution over the complete graph (see the module docstring, step 4).
+
+        Args:
+            h: node features ``[B, N, in_dim]``.
+            e: edge features ``[B, N, N, in_dim]`` (or broadcastable to it), ``e[b, j, i]`` of edge j -> i.
+
+        Returns:
+            ``(h', e')``: ``[B, N, out_dim]`` and ``[B, N, N, out_dim]``.
+        """
         batch, nodes, _ = h.shape
         ah, bh, dh, eh = self.A(h), self.B(h), self.D(h), self.E(h)
         ce = self.C(e)
@@ -119,6 +135,8 @@ class GatedGraphConv(nn.Module):
 
 
 class SoundAQnet(ZooNet):
+    """SoundAQnet (see the module docstring): log-mel ``[B, T, 64]`` and loudness ``[B, 5T, 1]`` -> :class:`NetOutput`."""
+
     uses_loudness = True
     # the k = 9 branches lose 16, 32 and 48 steps to their convolutions and halve after each block
     min_frames = 280
@@ -169,12 +187,14 @@ class SoundAQnet(ZooNet):
             x = F.dropout(x, p=self.dropout, training=self.training)
         return _mean_max_time(x)
 
-    def encode(self, mel: torch.Tensor, loudness: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode(self, mel: torch.Tensor, loudness: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Intermediate embeddings: ``nodes`` ``[B, 8, 64]`` (graph input, in :data:`NODE_NAMES`
         order), ``graph`` ``[B, 8, 64]`` (gated GCN output), ``kernels`` ``[B, 512]`` (fused node
         embeddings) and ``common`` ``[B, 512]`` (the shared embedding feeding the task heads).
         """
         self.check_inputs(mel, loudness)
+        if loudness is None:   # check_inputs has said so already; this tells the type checker
+            raise ValueError(f"{type(self).__name__} needs the loudness input [batch, samples, 1]")
         x = self.bn0(mel.unsqueeze(1).transpose(1, 3)).transpose(1, 3)  # batch norm per mel bin
         nodes = []
         for k in KERNELS:
@@ -197,6 +217,7 @@ class SoundAQnet(ZooNet):
         return {"nodes": node_feats, "graph": h, "kernels": kernels, "common": common}
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The heads' outputs for normalised log-mel ``[B, T, 64]`` and loudness ``[B, T', 1]`` (required)."""
         common = self.encode(mel, loudness)["common"]
 
         def emb(name: str) -> torch.Tensor:

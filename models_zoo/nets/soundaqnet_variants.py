@@ -152,6 +152,7 @@ class AFF(nn.Module):
         self.global_att = branch(nn.AdaptiveAvgPool2d(1))
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """The fusion of two ``[B, C, H, W]`` maps (see the class docstring); same shape."""
         xa = x + residual
         single = xa.shape[0] == 1
         if single:

@@ -133,6 +133,7 @@ class YAMNet(ZooNet):
         return x.mean(dim=(2, 3))
 
     def forward(self, mel: torch.Tensor, loudness: torch.Tensor | None = None) -> NetOutput:
+        """The twelve linear heads on the embedding of normalised log-mel ``[B, T, 64]`` (``loudness`` unused)."""
         return linear_heads(self, self.embed(mel))
 
 
