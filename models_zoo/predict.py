@@ -403,6 +403,17 @@ def _audio_windows(head, normaliser, uses_loudness: bool, calibration, hop_s: fl
         yield normaliser.mel(mel[None])[0], (normaliser.loudness(loud[None])[0] if loud is not None else None)
 
 
+def _load_predictor(checkpoint: Path, device: str):
+    """``(module in eval mode on device, its Normaliser, model name)`` of a checkpoint file."""
+    from soundaq.models_zoo.checkpoints import load_checkpoint
+    from soundaq.models_zoo.data.normalisation import Normaliser
+    from soundaq.models_zoo.module import SoundscapeModule
+
+    net, norm_stats, info = load_checkpoint(checkpoint)
+    model = info["model"]
+    return SoundscapeModule(model, net=net, norm_stats=norm_stats).to(device).eval(), Normaliser(norm_stats), model
+
+
 def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8, device: str = "cpu",
                   report=None, hop_s: float = WINDOW_SECONDS, clamp: bool = False, progress: bool = False,
                   channels: str | tuple[int, ...] = "auto", ids: Sequence[str] | None = None):
@@ -441,18 +452,12 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from soundaq.models_zoo.checkpoints import load_checkpoint
-    from soundaq.models_zoo.data.normalisation import Normaliser
-    from soundaq.models_zoo.module import SoundscapeModule
     from soundaq.models_zoo.recording import MAX_HOP_S, SignalStats, recording_ids, recording_info, window_count
 
     if not (0 < hop_s <= MAX_HOP_S):
         raise ValueError(f"hop_s must be in (0, {MAX_HOP_S:g}] seconds, got {hop_s}")
     channels = parse_channels(channels)
-    net, norm_stats, info = load_checkpoint(checkpoint)
-    model = info["model"]
-    module = SoundscapeModule(model, net=net, norm_stats=norm_stats).to(device).eval()
-    normaliser = Normaliser(norm_stats)
+    module, normaliser, model = _load_predictor(checkpoint, device)
     uses_loudness = module.uses_loudness
     results, failures = [], []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
