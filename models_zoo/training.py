@@ -336,11 +336,13 @@ def _load_pretrained(run: _Run, module: SoundscapeModule, pretrained: Path) -> N
 def _trainer_options(run: _Run, callbacks: RunCallbacks, precision: str) -> dict[str, Any]:
     """The ``lightning.Trainer`` arguments of the run (the settings' ``trainer_kwargs`` last)."""
     s, schedule, out_dir = run.settings, run.schedule, run.out_dir
+    # no Lightning model summary: soundaq says the parameters itself, and the summary's "FLOPs 0" and its
+    # bf16 warning landed in the middle of the leaderboard's table (new-user trial)
     kwargs: dict[str, Any] = dict(
         accelerator=s.accelerator, devices=s.devices, strategy=s.strategy,
         deterministic=True if runs_on_cpu(s.accelerator) else "warn", callbacks=callbacks.callbacks,
         logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
-        default_root_dir=str(out_dir), enable_progress_bar=s.progress, enable_model_summary=s.progress,
+        default_root_dir=str(out_dir), enable_progress_bar=s.progress, enable_model_summary=False,
         log_every_n_steps=10, gradient_clip_val=schedule.grad_clip)
     if run.steps is None:
         kwargs["max_epochs"] = int(schedule.max_epochs or 1)
