@@ -16,13 +16,6 @@ from soundaq.human_study.dimensions import RATED, dimension_of_header
 
 __all__ = ["OLE2_MAGIC", "WorkbookError", "check_jury_inputs", "not_a_workbook", "open_workbook", "workbook_kind"]
 
-filekinds.register("questionnaire", "a filled questionnaire workbook ('Caption 1'/'Caption 2' rows)",
-                   "questionnaires go to `soundaq jury FILE... --key KEY.csv`")
-filekinds.register("published-results", "the published per-clip averages workbook (Precision_Avg ... columns)",
-                   "it goes to `soundaq jury --published FILE`")
-filekinds.register("jury-results", "soundaq jury's own results workbook (jury_results.xlsx)",
-                   "it is an output: pass the filled questionnaires, or the published workbook with --published")
-
 #: Sheets of ``jury_results.xlsx`` (soundaq.human_study.report.write_xlsx).
 _RESULT_SHEETS = {"ratings", "clip_scores", "summary", "tests"}
 #: Rows of each sheet looked at: header rows sit near the top in both layouts.

@@ -47,12 +47,6 @@ class CheckpointError(UserError):
     """A weights, statistics or checkpoint file cannot be used; the message names it and the fix."""
 
 
-filekinds.register("soundaq-checkpoint", "a soundaq checkpoint (from `soundaq train` or `soundaq import-original`)",
-                   "it goes to `soundaq predict --checkpoint FILE` or `soundaq leaderboard --checkpoints DIR`")
-filekinds.register("lightning-checkpoint", "a Lightning checkpoint of another program (no soundaq entry)",
-                   "train with `soundaq train`, or import release weights with `soundaq import-original`")
-filekinds.register("release-state-dict", "a release state dict (tensors only, e.g. AD_CNN_final_model.pth)",
-                   "turn it into a checkpoint with `soundaq import-original --weights FILE`")
 #: Kinds a torch.load-able file may be sniffed as (anything else is another kind of file).
 _TORCH_KINDS = ("torch", "zip", "pickle", "binary", "empty", "missing")
 

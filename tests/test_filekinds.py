@@ -72,3 +72,17 @@ def test_layers_refine_workbooks_and_torch_files(tmp_path):
 
     books, key = write_jury(tmp_path / "jury", participants=1, clips=2)
     assert workbook_kind(books[0]) == "questionnaire" and workbook_kind(key) == "jury-key"
+
+
+def test_every_kind_is_declared_in_the_bottom_layer_whatever_was_imported():
+    """A fresh process that imports only soundaq.base.filekinds knows the refined kinds the upper layers
+    return (checkpoints, workbooks): what a message says does not depend on what was imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from soundaq.base import filekinds as f; "
+            "print(sorted(k for k in ('soundaq-checkpoint', 'release-state-dict', 'questionnaire', 'jury-results') "
+            "if k in f.KINDS)); print('soundaq.models_zoo.checkpoints' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "['jury-results', 'questionnaire', 'release-state-dict', 'soundaq-checkpoint']"
+    assert out[1] == "False"

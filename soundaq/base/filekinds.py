@@ -5,8 +5,9 @@ saying what it looks like and which option takes it, instead of a parser's error
 (``"xlsx"``, ``"torch"``, ``"npz"``, ``"audio"``, ``"text"``, a folder kind, ...). The upper layers
 refine a kind where only they can (:func:`soundaq.human_study.workbooks.workbook_kind` tells the
 published results workbook from a questionnaire, :func:`soundaq.models_zoo.checkpoints.torch_file_kind`
-a soundaq checkpoint from a release state dict) and register what their kinds look like and where
-they go in :data:`KINDS`, so every command words the message the same way (:func:`wrong_kind`).
+a soundaq checkpoint from a release state dict); every kind, refined ones included, is declared here in
+:data:`KINDS` (what it looks like and where it goes), so what a message says does not depend on which
+modules were imported, and every command words it the same way (:func:`wrong_kind`).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class Kind:
     goes_to: str
 
 
-#: Kind name -> description. Upper layers add their refined kinds with :func:`register`.
+#: Kind name -> description: every kind sniff() and the layers' refinements return.
 KINDS: dict[str, Kind] = {
     "missing": Kind("a path that does not exist", "check the path"),
     "empty": Kind("an empty file", "write or download it again"),
@@ -61,12 +62,21 @@ KINDS: dict[str, Kind] = {
     "norm-stats": Kind("normalisation statistics (log_mel and loudness mean/std)",
                        "they go to --norm-stats FILE (soundaq train) or --norm-mel FILE (soundaq import-original)"),
     "binary": Kind("a binary file of unknown type", "see the command's --help for what it takes"),
+    # refined by soundaq.models_zoo.checkpoints.torch_file_kind (a torch.load-able file's content)
+    "soundaq-checkpoint": Kind("a soundaq checkpoint (from `soundaq train` or `soundaq import-original`)",
+                               "it goes to `soundaq predict --checkpoint FILE` or `soundaq leaderboard --checkpoints DIR`"),
+    "lightning-checkpoint": Kind("a Lightning checkpoint of another program (no soundaq entry)",
+                                 "train with `soundaq train`, or import release weights with `soundaq import-original`"),
+    "release-state-dict": Kind("a release state dict (tensors only, e.g. AD_CNN_final_model.pth)",
+                               "turn it into a checkpoint with `soundaq import-original --weights FILE`"),
+    # refined by soundaq.human_study.workbooks.workbook_kind (an .xlsx workbook's sheets)
+    "questionnaire": Kind("a filled questionnaire workbook ('Caption 1'/'Caption 2' rows)",
+                          "questionnaires go to `soundaq jury FILE... --key KEY.csv`"),
+    "published-results": Kind("the published per-clip averages workbook (Precision_Avg ... columns)",
+                              "it goes to `soundaq jury --published FILE`"),
+    "jury-results": Kind("soundaq jury's own results workbook (jury_results.xlsx)",
+                         "it is an output: pass the filled questionnaires, or the published workbook with --published"),
 }
-
-
-def register(name: str, looks_like: str, goes_to: str) -> None:
-    """Add (or refine) a kind; upper layers call this at import time for the kinds they recognise."""
-    KINDS[name] = Kind(looks_like, goes_to)
 
 
 class WrongKind(UserError):
