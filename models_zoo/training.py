@@ -72,7 +72,7 @@ class TrainSettings:
         precision: Lightning's precision; None: chosen per net
             (:func:`~soundaq.models_zoo.cpu_policy.choose_precision`).
         pretrained: an AudioSet backbone's ``.pth`` file for the nets that have one.
-        progress: show Rich's progress bar and the model summary.
+        progress: show Rich's progress bar (never the model summary: soundaq prints the parameters).
         identity: what must match to resume (default: model, seed, schedule, data module class).
         provenance: merged into the checkpoints' provenance.
         run_test: test the kept checkpoint on the test split after training.
