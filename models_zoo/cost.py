@@ -361,9 +361,9 @@ def cost_markdown(rows: list[dict]) -> str:
         p = r.get("paper") or {}
         cells = [r["model"], _num(r["params"], ","), _num(p.get("params_m"), ".2f"),
                  _num(None if r["macs"] is None else r["macs"] / 1e9, ".2f"),
-                 _num(r["train_s_per_clip"], ".3g"), _printed(p.get("training_time_s")),
+                 _num(r["train_s_per_clip"], "#.3g"), _printed(p.get("training_time_s")),
                  _num(r["train_peak_mb"], ",.0f"), _printed(p.get("training_gpu_memory_gb")),
-                 _num(r["infer_s_per_clip"], ".3g"), _printed(p.get("inference_time_s")),
+                 _num(r["infer_s_per_clip"], "#.3g"), _printed(p.get("inference_time_s")),
                  _num(r["infer_peak_mb"], ",.0f"), _printed(p.get("inference_gpu_memory_gb"))]
         for key, nd in (("scene_acc_pct", ".2f"), ("event_auc", ".2f"), ("aq_mse_mean", ".3f")):
             mean, sd = p.get(f"{key}_mean"), p.get(f"{key}_sd")
@@ -376,8 +376,10 @@ def cost_markdown(rows: list[dict]) -> str:
                 if loads else "") + ".",
              "MACs: one eval-mode forward pass over one 30-s clip, counted by torch.utils.flop_counter.FlopCounterMode "
              "(matrix products, convolutions, attention); MACs = FLOPs / 2.",
-             "Times: median of torch.utils.benchmark.Timer.blocked_autorange after a warm-up call, per clip "
-             "(a training step: forward, 12 task losses, backward, Adam; inference: forward under inference_mode).",
+             "Times: median of torch.utils.benchmark.Timer.blocked_autorange's timed calls after a warm-up call, "
+             "per clip (a training step: forward, 12 task losses, backward, Adam; inference: forward under "
+             "inference_mode); a call longer than the autorange window is timed once (`runs` in --json says how "
+             "many), so its figure is that one call's.",
              f"Peak MB (10^6 bytes): {first.get('memory_counts', '')}.",
              f"paper: the release's Table/overhead.png ({PAPER_OVERHEAD_DEVICE}, 30-s clips), as printed; its scores "
              "are mean ± sd over the release's repeated runs on the ARAUS test set."]
