@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands whose rerun continues where an interrupted run stopped (run folders, caches, partial downloads).
+RESUMES = frozenset({"ablation", "caption", "data", "features", "leaderboard", "models", "train"})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``soundaq`` command; the console script's entry point.
 
@@ -69,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soundaq {args.command}: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:
-        print(f"soundaq {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        if args.command in RESUMES:
+            print(f"soundaq {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        else:    # its outputs are written whole at the end (atomically): there is nothing to resume
+            print(f"soundaq {args.command}: interrupted; nothing half-written is left, run the command again",
+                  file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (e.g. `soundaq models --json | head`): not an error of ours

@@ -162,3 +162,26 @@ def test_leaderboard_failure_reason(msg):
     from soundaq.benchmark.leaderboard import run  # a failed model's row reason goes through one_line
 
     _check(run.one_line(RuntimeError(msg)), msg, "RuntimeError")
+
+
+def test_ctrl_c_says_resume_only_where_a_rerun_resumes(monkeypatch, capsys):
+    """predict has nothing to resume (its outputs are written whole at the end); train does (new-user trial)."""
+    import argparse
+
+    from soundaq.benchmark import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    class Parser:
+        def __init__(self, command):
+            self.command = command
+
+        def parse_args(self, argv):
+            return argparse.Namespace(command=self.command, handler=interrupted)
+
+    for command, said in (("predict", "nothing half-written is left"), ("train", "run the same command again to resume")):
+        monkeypatch.setattr(cli, "build_parser", lambda command=command: Parser(command))
+        assert cli.main([command]) == 130
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"soundaq {command}: interrupted;") and said in err, err
