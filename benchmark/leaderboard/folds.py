@@ -92,13 +92,18 @@ def clip_parts(datamodule) -> dict[str, tuple[set[str], set[str]]]:
     return out
 
 
-def _score_parts(row: dict, table, parts: dict[str, tuple[set[str], set[str]]], source: str | None) -> None:
+def _count_parts(row: dict, parts: dict[str, tuple[set[str], set[str]]]) -> None:
+    for name, (seen, unseen) in parts.items():
+        row[f"seen_{name}_clips"], row[f"unseen_{name}_clips"] = len(seen), len(unseen)
+
+
+def _score_parts(row: dict, table, parts: dict[str, tuple[set[str], set[str]]], source: str) -> None:
     from soundaq.models_zoo.metrics import score_table
 
     for name, (seen, unseen) in parts.items():
         for part, clips in (("seen", seen), ("unseen", unseen)):
             sub = table[table["clip"].astype(str).isin(clips)]
-            scores = (score_table(sub, source=source) if source else score_table(sub)) if len(sub) else {}
+            scores = score_table(sub, source=source) if len(sub) else {}
             if len(sub) and "true_scene" in sub.columns:     # the report's caveat on scene accuracy
                 row[f"scenes_{part}_{name}"] = int(sub["true_scene"].dropna().nunique())
             for m in PAPER_HEADLINE:
@@ -124,8 +129,7 @@ def add_fold_scores(rows: list[dict], datamodule, predictions: Path) -> list[str
         return []
     for row in rows:
         path = predictions / f"{row['model']}.csv"
-        for name, (seen, unseen) in parts.items():
-            row[f"seen_{name}_clips"], row[f"unseen_{name}_clips"] = len(seen), len(unseen)
+        _count_parts(row, parts)
         if row["status"] == "failed" or not path.is_file():
             continue
         _score_parts(row, predictions_table.read(path), parts, str(path))
@@ -139,9 +143,8 @@ def reference_fold_scores(row: dict, datamodule) -> None:
     parts = clip_parts(datamodule)
     if not parts:
         return
-    _score_parts(row, reference_table(datamodule), parts, None)
-    for name, (seen, unseen) in parts.items():
-        row[f"seen_{name}_clips"], row[f"unseen_{name}_clips"] = len(seen), len(unseen)
+    _score_parts(row, reference_table(datamodule), parts, "the training-mean reference")
+    _count_parts(row, parts)
 
 
 def markdown(rows: list[dict], value=None) -> list[str]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -276,20 +275,16 @@ def _generate(jobs: list[tuple[str, Mix, bool]], workers: int, bar: Progress, ta
             measured[res["clip"]] = res
             bar.advance(task)
         return measured
-    import multiprocessing as mp
+    from soundaq.base.engine import Engine, UnitFailed
 
-    from soundaq.base.parallel import WorkerStart, one_thread_each, stop_pool
-
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                               initializer=WorkerStart(one_thread_each))   # workers end with this process
-    try:
-        for res in pool.map(_make_clip_job, jobs, chunksize=1):
-            measured[res["clip"]] = res
-            bar.advance(task)
-    except BaseException:      # Ctrl-C: no new clip starts (finished clips are kept; a rerun completes the set)
-        stop_pool(pool)
-        raise
-    pool.shutdown(wait=True)
+    # the shared local pool: spawned workers with one BLAS thread that end with this process, and a
+    # Ctrl-C that starts no new clip (finished clips are kept; a rerun completes the set)
+    for index, res in Engine("local", workers=workers).run(_make_clip_job, [(job,) for job in jobs],
+                                                           start_method="spawn"):
+        if isinstance(res, UnitFailed):
+            raise SyntheticError(f"clip {jobs[index][1].clip}: {res.why}")
+        measured[res["clip"]] = res
+        bar.advance(task)
     return measured
 
 
