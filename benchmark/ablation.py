@@ -5,7 +5,9 @@ leaderboard run (:func:`soundaq.benchmark.leaderboard.run_leaderboard`: same dat
 seed for all; resumable) in ``OUT/<study>`` (``OUT/loss-weighting/<scheme>``), then writes
 ``OUT/ablation_<study>.md`` and ``.csv``: one row per row of the paper's table, in its order, with the
 paper's columns in the release's order (:data:`soundaq.models_zoo.variants.PAPER_COLUMNS`), each score
-as ours then the paper's (``paper ...``), and our trainable parameters. The paper's numbers are its
+as ours then the paper's (``paper ...``; ours is ``mean ± sd`` over the seeds of a ``--seeds`` run), our
+trainable parameters and our multiply-accumulates per 30-s clip in billions (``ours gmacs``:
+:func:`soundaq.models_zoo.cost.net_macs`, torch's ``FlopCounterMode``). The paper's numbers are its
 ARAUS test-set results; ours are on the chosen data (on the embedded synthetic set they are not
 comparable with the paper's: the table says so).
 """
@@ -18,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from soundaq.base.fileio import atomic_write_text
-from soundaq.models_zoo.variants import FAMILY, PAPER_ABLATIONS, PAPER_COLUMNS
+from soundaq.models_zoo.registry import get_spec
+from soundaq.models_zoo.variants import FAMILY, PAPER_ABLATIONS, PAPER_COLUMNS, RELEASE_VARIANTS
 
 STUDIES = ("kernels", "blocks", "dilation", "loss-weighting")
 #: Paper columns that name the row (copied as they are).
@@ -46,9 +49,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _score(mine: dict, metric: str, factor: float) -> str:
+    """Our cell of one score: the value, or ``mean ± sd`` over seeds when the row summarises several."""
+    got = mine.get(metric)
+    if got is None:
+        return ""
+    sd = (mine.get("summary") or {}).get("sd", {}).get(metric) if (mine.get("n_seeds") or 1) > 1 else None
+    text = _fmt(float(got) * factor)
+    return text if sd is None else f"{text} ± {_fmt(float(sd) * factor)}"
+
+
 def table_rows(study: str, ours: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a study's table: the paper's rows in order, ``ours`` keyed like
-    :data:`PAPER_ABLATIONS` (model name, or scheme for loss weighting) holding leaderboard rows.
+    :data:`PAPER_ABLATIONS` (model name, or scheme for loss weighting) holding leaderboard rows (a
+    ``macs`` entry, when present, fills ``ours gmacs``).
     """
     header = ["model"]
     for column in PAPER_COLUMNS[study]:
@@ -58,7 +72,7 @@ def table_rows(study: str, ours: dict[str, dict]) -> tuple[list[str], list[list[
             header += [f"ours {column}", f"paper {column}"]
         else:
             header.append(f"paper {column}")
-    header.append("ours params")
+    header += ["ours params", *(["release class params"] if study == "kernels" else []), "ours gmacs"]
     rows = []
     for key, paper in PAPER_ABLATIONS[study].items():
         mine = ours.get(key) or {}
@@ -67,11 +81,13 @@ def table_rows(study: str, ours: dict[str, dict]) -> tuple[list[str], list[list[
         for column, value in zip(PAPER_COLUMNS[study], paper):
             if column in _SCORES:
                 metric, factor = _SCORES[column]
-                got = mine.get(metric) if usable else None
-                cells += [_fmt(None if got is None else float(got) * factor), _fmt(value)]
+                cells += [_score(mine, metric, factor) if usable else "", _fmt(value)]
             else:
                 cells.append(_fmt(value))
         cells.append(f"{int(mine['params']):,}" if mine.get("params") else "")
+        if study == "kernels":      # the release's subset classes build all four branches (docs/ablations.md)
+            cells.append(f"{RELEASE_VARIANTS[key][1]:,}" if key in RELEASE_VARIANTS else f"{get_spec(key).params:,}")
+        cells.append(f"{mine['macs'] / 1e9:.3g}" if mine.get("macs") else "")
         rows.append(cells)
     return header, rows
 
@@ -93,7 +109,7 @@ def write_table(study: str, ours: dict[str, dict], out: Path, data_label: str, s
 
 
 def run_study(study: str, make_settings: Callable[[list[str], Path, str | None], Any], out: Path,
-              runner: Callable | None = None) -> tuple[Path, list[str]]:
+              runner: Callable | None = None, macs: Callable[[str], int] | None = None) -> tuple[Path, list[str]]:
     """Run (or resume) every leaderboard run of ``study`` and write its table.
 
     Args:
@@ -101,13 +117,16 @@ def run_study(study: str, make_settings: Callable[[list[str], Path, str | None],
         make_settings: ``(models, folder, loss_weighting) -> Settings`` of one run.
         out: the study's folder: one leaderboard run per variant under it, and ``ablation_<study>.csv``/``.md``.
         runner: the leaderboard runner (default :func:`run_leaderboard`; tests pass a stub).
+        macs: model name -> MACs per 30-s clip (default :func:`soundaq.models_zoo.cost.net_macs`).
 
     Returns:
         the table's path and the models (or schemes) whose runs failed.
     """
     from soundaq.benchmark.leaderboard import run_leaderboard
+    from soundaq.models_zoo.cost import net_macs
 
     runner = runner or run_leaderboard
+    counted: dict[str, int] = {}
     ours: dict[str, dict] = {}
     failed: list[str] = []
     data_label, synthetic = "", False
@@ -117,6 +136,8 @@ def run_study(study: str, make_settings: Callable[[list[str], Path, str | None],
             if row.get("status") == "reference":
                 continue
             data_label, synthetic = row.get("data") or data_label, bool(row.get("synthetic"))
-            ours[scheme or row["model"]] = row
+            if row["model"] not in counted:
+                counted[row["model"]] = (macs or net_macs)(row["model"])
+            ours[scheme or row["model"]] = {**row, "macs": counted[row["model"]]}
         failed += [scheme or m for m in outcome.failed]
     return write_table(study, ours, out, data_label, synthetic), failed

@@ -69,6 +69,22 @@ def count_macs(net, *inputs) -> int:
     return int(counter.get_total_flops()) // 2
 
 
+def net_macs(name: str) -> int:
+    """Multiply-accumulates of the registry net (or variant) ``name`` over one 30-s clip, eval mode.
+
+    Args:
+        name: a registry name or variant (``SoundAQnet[blocks=4]``).
+
+    Returns:
+        :func:`count_macs` of a freshly built net on one random clip of :func:`clip_inputs`.
+    """
+    from soundaq.models_zoo.registry import build_net
+
+    net = build_net(name).eval()
+    mel, loud = clip_inputs(name, 1)
+    return count_macs(net, mel, loud)
+
+
 def clip_inputs(name: str, batch: int, device: str = "cpu", seed: int = 0):
     """Random inputs of ``batch`` 30-s clips for the registry net ``name``: ``(mel [B, 3001, 64],
     loudness [B, 15000, 1] or None)``, shapes from the registry's :data:`INPUT_SHAPES`.

@@ -261,17 +261,37 @@ def test_ablation_tables_follow_the_release_columns(tmp_path):
         return _Outcome([*rows, {"model": "reference", "status": "reference"}], ["SoundAQnet[blocks=5]"])
 
     table, failed = run_study("blocks", lambda models, folder, scheme: {"models": models, "out": folder,
-                                                                       "loss": scheme}, tmp_path, runner=runner)
+                                                                       "loss": scheme}, tmp_path, runner=runner,
+                              macs=lambda m: 2_000_000_000 + 1_000_000 * len(m))
     assert failed == ["SoundAQnet[blocks=5]"] and seen[0]["out"] == tmp_path / "blocks"
     lines = (tmp_path / "ablation_blocks.csv").read_text().splitlines()
     assert lines[0] == ("model,blocks,conv2d_layers,paper params_m,paper train_batch_size,paper train_gpu_memory_gb,"
                         "paper gpu_device,ours scene_acc_pct,paper scene_acc_pct,ours event_auc,paper event_auc,"
-                        "ours aq_mse_mean,paper aq_mse_mean,ours params")
-    assert lines[1].startswith("SoundAQnet[blocks=2],2,4,1.53,") and ",50,93.46,0.7,0.926,1.2,1.092,\"1,538,136\"" in lines[1]
-    assert lines[4].startswith("SoundAQnet[blocks=5],5,10,25.92") and ",,95.44,,0.933,,1.06," in lines[4]
+                        "ours aq_mse_mean,paper aq_mse_mean,ours params,ours gmacs")
+    assert lines[1].startswith("SoundAQnet[blocks=2],2,4,1.53,") and ",50,93.46,0.7,0.926,1.2,1.092,\"1,538,136\",2.02" in lines[1]
+    assert lines[4].startswith("SoundAQnet[blocks=5],5,10,25.92") and lines[4].endswith(",,95.44,,0.933,,1.06,,")
     assert "synthetic: not comparable" in table.read_text()
     assert [r[0] for r in study_runs("loss-weighting")] == [f"loss-weighting/{s}" for s in
                                                             ("release-1", "release-2", "release-3", "uncertainty")]
+
+
+def test_ablation_kernels_table_gives_mean_sd_over_seeds_and_both_parameter_counts(tmp_path):
+    """Over several seeds a score reads ``mean ± sd``; the kernels table has the release class's count too."""
+    from soundaq.benchmark.ablation import run_study
+
+    def runner(settings):
+        rows = [{"model": m, "status": "ok", "scene_acc": 0.6, "event_auc": 0.8, "aq_mse_mean": 0.5, "n_seeds": 2,
+                 "summary": {"sd": {"scene_acc": 0.05, "event_auc": 0.01}}, "params": get_spec(m).params}
+                for m in settings]
+        return _Outcome(rows)
+
+    run_study("kernels", lambda models, folder, scheme: models, tmp_path, runner=runner, macs=lambda m: 5 * 10**8)
+    lines = (tmp_path / "ablation_kernels.csv").read_text().splitlines()
+    assert lines[0].endswith("ours mse_monotonous,paper mse_monotonous,ours params,release class params,ours gmacs")
+    first = lines[1]
+    assert first.startswith("SoundAQnet[kernels=3],3,S1,2,0.76,60 ± 5,93.67,0.8 ± 0.01,0.913,")
+    assert first.endswith(',"1,053,410","2,505,204",0.5')
+    assert lines[-1].startswith("SoundAQnet,") and lines[-1].endswith(',"2,701,812","2,701,812",0.5')
 
 
 def test_leaderboard_refuses_a_bad_loss_weighting_before_training(capsys, tmp_path):
