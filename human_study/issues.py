@@ -3,9 +3,12 @@ many ratings it excluded; ``--strict`` turns any issue of severity ``error`` int
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
-ERROR, WARNING = "error", "warning"
+from soundaq.base.issues import ERROR, WARNING
+from soundaq.base.issues import IssueLog as _Log
+
+__all__ = ["ERROR", "KINDS", "WARNING", "WHOLE_FILE_KINDS", "Issue", "IssueLog"]
 
 #: Kinds of issues and what they mean (used in the report).
 KINDS: dict[str, str] = {
@@ -58,45 +61,14 @@ class Issue:
         return f"{self.severity}: {where}: {self.message}"
 
 
-def keep_issues(frame, out) -> str:
-    """Write an issue table (``IssueLog.frame()``, ``IssueList.frame()``) to ``<out>/issues.csv`` when a run
-    stops before its outputs, so the issues the terminal did not show can still be read; returns
-    " (all N in <path>)" for the error line, or "" when there is none to keep or the folder cannot take it.
-    """
-    if frame is None or frame.empty:
-        return ""
-    from pathlib import Path
+class IssueLog(_Log[Issue]):
+    """The input problems of one jury run (:class:`soundaq.base.issues.IssueLog` of workbook :class:`Issue`)."""
 
-    from soundaq.base.errors import UserError
-    from soundaq.base.fileio import output_folder, write_csv
-
-    try:
-        target = write_csv(frame, output_folder(out) / "issues.csv")   # as the finished runs write it
-    except (UserError, OSError):
-        return ""
-    return f" (all {len(frame)} in {Path(target)})"
-
-
-@dataclass
-class IssueLog:
-    """The input problems of one run, in the order they were found."""
-
-    items: list[Issue] = field(default_factory=list)
+    columns = ("workbook", "sheet", "cell", "kind", "severity", "excluded", "message")
 
     def add(self, *args, **kwargs) -> Issue:
         """Record an :class:`Issue` (the arguments are its fields) and return it."""
-        issue = Issue(*args, **kwargs)
-        self.items.append(issue)
-        return issue
-
-    def extend(self, other: IssueLog) -> None:
-        """Append the issues of ``other``."""
-        self.items.extend(other.items)
-
-    @property
-    def errors(self) -> list[Issue]:
-        """The issues of severity error (any of them makes ``--strict`` stop, and a finished batch exit 1)."""
-        return [i for i in self.items if i.severity == ERROR]
+        return self.append(Issue(*args, **kwargs))
 
     def skipped_files(self) -> list[str]:
         """Input files left out as a whole (unreadable, no rating table, no participant of the key,
@@ -104,20 +76,6 @@ class IssueLog:
         """
         return list(dict.fromkeys(i.workbook for i in self.items
                                   if i.severity == ERROR and not i.sheet and i.kind in WHOLE_FILE_KINDS))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def records(self) -> list[dict]:
-        """Every issue as a dict of its fields."""
-        return [asdict(i) for i in self.items]
-
-    def frame(self):
-        """Every issue as a DataFrame, ``issues.csv``'s columns (an empty frame keeps them)."""
-        import pandas as pd
-
-        cols = ["workbook", "sheet", "cell", "kind", "severity", "excluded", "message"]
-        return pd.DataFrame(self.records(), columns=cols)
 
     def counts(self) -> list[dict]:
         """Per kind and severity: number of issues and of excluded ratings."""

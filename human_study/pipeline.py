@@ -8,7 +8,6 @@ one line each and left out; with ``strict`` any of them stops the run.
 """
 from __future__ import annotations
 
-import importlib.metadata as md
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,9 +16,13 @@ from typing import TYPE_CHECKING
 
 from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import output_folder, sha256_file, write_csv
+from soundaq.base.runs import package_versions
 
 if TYPE_CHECKING:
     from soundaq.human_study.issues import IssueLog
+
+#: The packages the statistics depend on (provenance.json's versions; None: not installed).
+STATISTICS_PACKAGES = ("numpy", "scipy", "pandas", "pingouin", "krippendorff", "openpyxl", "matplotlib")
 
 
 def collect_workbooks(paths: list[Path]) -> list[Path]:
@@ -149,17 +152,6 @@ def _figures(clips, tests, folder: Path, reference: str, alpha: float) -> list[P
     return paths
 
 
-def _package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages the statistics depend on (None: not installed)."""
-    versions: dict[str, str | None] = {}
-    for pkg in ("numpy", "scipy", "pandas", "pingouin", "krippendorff", "openpyxl", "matplotlib"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    return versions
-
-
 def _analyse(tidy, reference: str | None, alpha: float, resamples: int, seed: int) -> dict:
     """The statistics of the tidy ratings: per-clip scores, summary, paired and Friedman tests, reliability."""
     from soundaq.human_study import jury
@@ -179,12 +171,11 @@ def _tidy(records: list[dict], log: IssueLog, out: Path):
     """The ratings as one tidy DataFrame (``TIDY_COLUMNS``); UserError when none is usable."""
     import pandas as pd
 
-    from soundaq.human_study.issues import keep_issues
     from soundaq.human_study.questionnaire import TIDY_COLUMNS
 
     tidy = pd.DataFrame(records, columns=list(TIDY_COLUMNS))
     if tidy.empty:
-        raise UserError(f"no usable rating in the inputs (see the messages above{keep_issues(log.frame(), out)}); "
+        raise UserError(f"no usable rating in the inputs (see the messages above{log.keep(out)}); "
                         "fix: check the workbooks")
     return tidy
 
@@ -278,7 +269,8 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     written.append(report.write_provenance({
         "command": "soundaq jury", "argv": sys.argv[1:], "inputs": sources, "alpha": alpha,
         "resamples": resamples, "seed": seed, "reference": reference, "strict": strict,
-        "issues": len(log), "excluded_ratings": sum(i.excluded for i in log.items),
-        "versions": _package_versions(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "issues": len(log), "excluded_ratings": log.excluded,
+        "versions": package_versions(STATISTICS_PACKAGES, missing=None, python=False),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.time() - started, 2)}, out / "provenance.json"))
     return JuryResult(tables, reference, written, log, notes)

@@ -21,14 +21,15 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from soundaq.base.errors import UserError
+from soundaq.base.issues import IssueLog
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 #: Kinds of input problems (issues.csv, report).
 KINDS: dict[str, str] = {
@@ -100,11 +101,12 @@ class Issue:
         return f"{self.file}:{self.row}: {self.message}" if self.row else f"{self.file}: {self.message}"
 
 
-@dataclass
-class IssueList:
-    """The input problems of one run, in the order found (written to ``issues.csv``)."""
+class IssueList(IssueLog[Issue]):
+    """The input problems of one caption run, in the order found (:class:`soundaq.base.issues.IssueLog`
+    of caption-row :class:`Issue`; ``issues.csv`` columns file, row, kind, message, excluded).
+    """
 
-    items: list[Issue] = field(default_factory=list)
+    columns = ("file", "row", "kind", "message", "excluded")
 
     def add(self, file: object, row: object, kind: str, message: str, excluded: int = 1) -> Issue:
         """Record one problem.
@@ -119,23 +121,7 @@ class IssueList:
         Returns:
             The :class:`Issue` added.
         """
-        issue = Issue(str(file), str(row), kind, message, excluded)
-        self.items.append(issue)
-        return issue
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def excluded(self) -> int:
-        """How many caption rows the problems left out in all."""
-        return sum(i.excluded for i in self.items)
-
-    def frame(self) -> pd.DataFrame:
-        """The problems as a table: file, row, kind, message, excluded (``issues.csv``)."""
-        import pandas as pd
-
-        return pd.DataFrame([asdict(i) for i in self.items], columns=["file", "row", "kind", "message", "excluded"])
+        return self.append(Issue(str(file), str(row), kind, message, excluded))
 
 
 @dataclass

@@ -25,16 +25,24 @@ from soundaq.base.fileio import atomic_write_json
 PACKAGES = ("torch", "lightning", "torchmetrics", "numpy", "scipy", "pandas", "librosa", "mosqito", "soundaq")
 
 
-def package_versions() -> dict[str, str]:
-    """Python's version and those of the packages in :data:`PACKAGES` (``not installed`` for a missing one), for a
-    run's provenance.
+def package_versions(packages: tuple[str, ...] = PACKAGES, missing: str | None = "not installed",
+                     python: bool = True) -> dict[str, str | None]:
+    """The installed versions of ``packages``, for a run's provenance.
+
+    Args:
+        packages: distribution names (default :data:`PACKAGES`, a training run's).
+        missing: what a package that is not installed reads as.
+        python: whether Python's own version comes first (key ``python``).
+
+    Returns:
+        ``{name: version}`` in the order given.
     """
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    out: dict[str, str | None] = {"python": platform.python_version()} if python else {}
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[name] = "not installed"
+            out[name] = missing
     return out
 
 
