@@ -30,10 +30,16 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
+from soundaq.base.errors import one_line
 from soundaq.base.textio import clean_cell
+from soundaq.base.xlsx import WorkbookError
 from soundaq.human_study.dimensions import RANGES, in_range
+
+if TYPE_CHECKING:
+    from soundaq.human_study.issues import IssueLog
 
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-"})
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
@@ -236,6 +242,30 @@ def read_sheets(path: Path | str) -> list[Sheet]:
     finally:
         wb.close()
     return sheets
+
+
+def read_sheets_logged(path: Path | str, log: IssueLog, fix: str) -> list[Sheet] | None:
+    """:func:`read_sheets`, a workbook that cannot be read becoming one ``unreadable`` issue of ``log``.
+
+    Args:
+        path: the workbook.
+        log: where the issue goes (named by the file's name, no sheet or cell).
+        fix: what the user should do with a file that is no .xlsx openpyxl can read at all (a file
+            :func:`soundaq.base.xlsx.open_workbook` recognises, encrypted, .xls, .ods, cut short...,
+            carries its own fix).
+
+    Returns:
+        The sheets, or None when the workbook is unreadable (then the issue is logged).
+    """
+    name = Path(path).name
+    try:
+        return read_sheets(path)
+    except WorkbookError as err:              # encrypted, .xls, .ods, cut short, ...: what it is and the fix
+        log.add(name, "", "", "unreadable", err.detail)
+    except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
+        log.add(name, "", "", "unreadable",
+                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); fix: {fix}")
+    return None
 
 
 def col_letter(col: int) -> str:

@@ -18,13 +18,20 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soundaq.base.errors import UserError, one_line
+from soundaq.base.errors import UserError
 from soundaq.base.filekinds import sniff, wrong_kind
 from soundaq.base.textio import TextFileError, clean_cell, csv_rows
-from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, Sheet, clip_text, coord, read_sheets
+from soundaq.human_study.cells import (
+    CAPTION_LABEL,
+    CLIP_HEADER,
+    SECTION,
+    Sheet,
+    clip_text,
+    coord,
+    read_sheets_logged,
+)
 from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
-from soundaq.human_study.workbooks import WorkbookError
 
 #: Columns of the tidy ratings table (``ratings.csv``).
 TIDY_COLUMNS = ("source", "participant", "dataset", "clip", "system", "dimension", "score",
@@ -85,15 +92,8 @@ def _header_map(row_vals: dict[int, object]) -> dict | None:
 def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
     """All caption rows of one filled questionnaire; problems go to ``log`` (never raised)."""
     name = Path(path).name
-    try:
-        sheets = read_sheets(path)
-    except WorkbookError as err:              # encrypted, .xls, .ods, cut short, ...: what it is and the fix
-        log.add(name, "", "", "unreadable", err.detail)
-        return []
-    except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
-        log.add(name, "", "", "unreadable",
-                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
-                "fix: save it from Excel as .xlsx and run again")
+    sheets = read_sheets_logged(path, log, "save it from Excel as .xlsx and run again")
+    if sheets is None:
         return []
     items: list[CaptionItem] = []
     sheets_with_table = 0
