@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from soundaq.human_study.cells import CLIP_HEADER, Sheet, clip_text, coord, read_sheets_logged
+from soundaq.human_study.cells import CLIP_HEADER, Sheet, cells_by_row, clip_text, coord, read_sheets_logged
 from soundaq.human_study.dimensions import FORMULA_TEXT, OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
 
@@ -149,9 +149,7 @@ def _overall(it: dict, has_overall: bool, sheet: str, name: str, log: IssueLog, 
 
 def _read_sheet(ws: Sheet, name: str, log: IssueLog, tolerance: float) -> list[dict]:
     """Tidy records of one dataset's sheet; problems go to ``log`` (a sheet without a header is skipped)."""
-    rows: dict[int, dict[int, object]] = {}
-    for (r, c), v in ws.values.items():
-        rows.setdefault(r, {})[c] = v
+    rows = cells_by_row(ws.values)
     header = _header(rows)
     if header is None:
         log.add(name, ws.title, "", "no_ratings",
