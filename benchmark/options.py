@@ -27,6 +27,8 @@ option                 meaning (commands)
 ``--checkpoint``       a trained model: a checkpoint file, or one of the paper's models by name,
 ``--model``            downloaded on first use (predict; ``--model`` in train names the net to train)
 ``--variant``
+``--models``           the zoo nets a command runs: all, or a list of names, variants and import paths
+                       (leaderboard, models --cost)
 =====================  ===================================================================
 
 Spellings used before this vocabulary existed (``--cache``, ``--jobs``, ``--num-workers``,
@@ -304,6 +306,26 @@ def channels_from_args(args):
     from soundaq.models_zoo.features.opener import parse_channels
 
     return parse_channels(getattr(args, "channels", "auto"))
+
+
+#: What ``--models`` takes wherever a command runs several zoo nets (leaderboard, models --cost).
+MODELS_HELP = ("all (default: the paper's eight and installed plug-ins) or a comma-separated list of registry names, "
+               "SoundAQnet variants (SoundAQnet[blocks=2,dilation=1-1-1], SoundAQnet_AFF: commas inside brackets "
+               "stay with the variant) and plug-in import paths package.module:Class")
+
+
+def models_from_arg(text: str | None) -> list[str]:
+    """The nets a ``--models`` value names (:data:`MODELS_HELP`): every registered one
+    (:func:`~soundaq.models_zoo.registry.list_nets`) for ``all``, an empty value or None, else the list
+    as given, commas inside a variant's brackets kept (:func:`~soundaq.models_zoo.registry.split_model_list`).
+
+    Raises:
+        UserError: unbalanced brackets.
+    """
+    from soundaq.models_zoo.registry import list_nets, split_model_list
+
+    text = (text or "").strip()
+    return list_nets() if text in ("", "all") else split_model_list(text)
 
 
 def checkpoint_options(required: bool = True) -> argparse.ArgumentParser:
