@@ -27,6 +27,7 @@ option                 meaning (commands)
 ``--checkpoint``       a trained model: a checkpoint file, or one of the paper's models by name,
 ``--model``            downloaded on first use (predict; ``--model`` in train names the net to train)
 ``--variant``
+``--loss-weighting``   how the 12 task losses add up (train, leaderboard)
 ``--models``           the zoo nets a command runs: all, or a list of names, variants and import paths
                        (leaderboard, models --cost)
 =====================  ===================================================================
@@ -107,6 +108,18 @@ def add_renamed(parser: argparse.ArgumentParser, old: str, new: str, dest: str, 
     """Accept ``old`` as a hidden alias of ``new`` (same destination, no help line, no default)."""
     parser.add_argument(old, dest=dest, action=_RenamedOption, new=new, help=argparse.SUPPRESS,
                         default=argparse.SUPPRESS, **kwargs)
+
+
+def add_loss_weighting(parser: argparse.ArgumentParser) -> None:
+    """``--loss-weighting W``: how the 12 task losses add up (train, leaderboard; the value is read by
+    :func:`soundaq.models_zoo.losses.parse_loss_weighting`, which names what is wrong with a bad one).
+    """
+    parser.add_argument("--loss-weighting", default=None, metavar="W",
+                        help="how the 12 task losses add up: equal (the default plain sum), uncertainty, the "
+                             "release's fixed schemes release-1 (all 1), release-2 (ISO 1, qualities 0.5), release-3 "
+                             "(scene and events 1, the rest 0.5), or 12 weights L1,...,L12 in the order scene, "
+                             "events, ISOP, ISOE, pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, "
+                             "monotonous; docs/ablations.md")
 
 
 def _parent() -> argparse.ArgumentParser:

@@ -34,10 +34,7 @@ def register(sub) -> None:
                    help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original); "
                         "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
     training_arguments(p)
-    p.add_argument("--loss-weighting", default=None, metavar="W",
-                   help="how every model's 12 task losses add up (default equal: the plain sum): uncertainty, "
-                        "release-1/2/3 or 12 weights L1,...,L12 (scene, events, ISOP, ISOE, the 8 qualities); "
-                        "docs/ablations.md")
+    o.add_loss_weighting(p)          # one weighting for every model of the run
     p.set_defaults(handler=_leaderboard)
 
 
