@@ -27,6 +27,9 @@ option                 meaning (commands)
 ``--checkpoint``       a trained model: a checkpoint file, or one of the paper's models by name,
 ``--model``            downloaded on first use (predict; ``--model`` in train names the net to train)
 ``--variant``
+``--loss-weighting``   how the 12 task losses add up (train, leaderboard)
+``--models``           the zoo nets a command runs: all, or a list of names, variants and import paths
+                       (leaderboard, models --cost)
 =====================  ===================================================================
 
 Spellings used before this vocabulary existed (``--cache``, ``--jobs``, ``--num-workers``,
@@ -105,6 +108,18 @@ def add_renamed(parser: argparse.ArgumentParser, old: str, new: str, dest: str, 
     """Accept ``old`` as a hidden alias of ``new`` (same destination, no help line, no default)."""
     parser.add_argument(old, dest=dest, action=_RenamedOption, new=new, help=argparse.SUPPRESS,
                         default=argparse.SUPPRESS, **kwargs)
+
+
+def add_loss_weighting(parser: argparse.ArgumentParser) -> None:
+    """``--loss-weighting W``: how the 12 task losses add up (train, leaderboard; the value is read by
+    :func:`soundaq.models_zoo.losses.parse_loss_weighting`, which names what is wrong with a bad one).
+    """
+    parser.add_argument("--loss-weighting", default=None, metavar="W",
+                        help="how the 12 task losses add up: equal (the default plain sum), uncertainty, the "
+                             "release's fixed schemes release-1 (all 1), release-2 (ISO 1, qualities 0.5), release-3 "
+                             "(scene and events 1, the rest 0.5), or 12 weights L1,...,L12 in the order scene, "
+                             "events, ISOP, ISOE, pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, "
+                             "monotonous; docs/ablations.md")
 
 
 def _parent() -> argparse.ArgumentParser:
@@ -304,6 +319,26 @@ def channels_from_args(args):
     from soundaq.models_zoo.features.opener import parse_channels
 
     return parse_channels(getattr(args, "channels", "auto"))
+
+
+#: What ``--models`` takes wherever a command runs several zoo nets (leaderboard, models --cost).
+MODELS_HELP = ("all (default: the paper's eight and installed plug-ins) or a comma-separated list of registry names, "
+               "SoundAQnet variants (SoundAQnet[blocks=2,dilation=1-1-1], SoundAQnet_AFF: commas inside brackets "
+               "stay with the variant) and plug-in import paths package.module:Class")
+
+
+def models_from_arg(text: str | None) -> list[str]:
+    """The nets a ``--models`` value names (:data:`MODELS_HELP`): every registered one
+    (:func:`~soundaq.models_zoo.registry.list_nets`) for ``all``, an empty value or None, else the list
+    as given, commas inside a variant's brackets kept (:func:`~soundaq.models_zoo.registry.split_model_list`).
+
+    Raises:
+        UserError: unbalanced brackets.
+    """
+    from soundaq.models_zoo.registry import list_nets, split_model_list
+
+    text = (text or "").strip()
+    return list_nets() if text in ("", "all") else split_model_list(text)
 
 
 def checkpoint_options(required: bool = True) -> argparse.ArgumentParser:

@@ -299,9 +299,7 @@ class FeelingFacts:
 def feeling_facts(a: Prediction, b: Prediction) -> FeelingFacts:
     """Tier 3: quality changes (B - A) and the move on the ISOP/ISOE plane.
 
-    Args:
-        a: the prediction of side A.
-        b: the prediction of side B.
+    Args: as :func:`event_facts` (the predictions of side A and side B).
 
     Returns:
         The :class:`FeelingFacts` of the two sides.

@@ -69,11 +69,29 @@ def _layout(fig, caption_lines: int, left: float = 0.0, right: float = 1.0) -> N
     fig.tight_layout(rect=(left, bottom, right, 1.0))
 
 
-def _vlim(values) -> float:
+def _scale(values) -> tuple[float, Normalize]:
+    """The colour scale of rho, symmetric about 0: ``(vmax, norm)`` with vmax the largest |rho| rounded up
+    to the next tenth (at least 0.1; NaN ignored) and norm mapping [-vmax, vmax] to [0, 1].
+    """
     vals = np.abs(np.asarray(values, dtype=float))
     vals = vals[np.isfinite(vals)]
     top = float(vals.max()) if vals.size else 0.0
-    return max(0.1, math.ceil(top * 10 - 1e-9) / 10)
+    vmax = max(0.1, math.ceil(top * 10 - 1e-9) / 10)
+    return vmax, Normalize(-vmax, vmax)
+
+
+def _group_rho(table: pd.DataFrame, group: str) -> tuple[pd.DataFrame, pd.DataFrame, float, Normalize]:
+    """One group's rho and stars (events x qualities, :func:`~soundaq.evaluation.correlation.matrix`) and
+    the :func:`_scale` of its rho: ``(rho, stars, vmax, norm)``.
+    """
+    rho = matrix(table, "rho", group)
+    vmax, norm = _scale(rho.to_numpy())
+    return rho, matrix(table, "stars", group), vmax, norm
+
+
+def _where(source: Source, group: str) -> str:
+    """The rows a figure of ``group`` shows, for its title."""
+    return "all rows" if group == ALL else f"{source.group_name} {group}"
 
 
 def _qlabels(qualities) -> list[str]:
@@ -113,12 +131,9 @@ def _cell_grid(ax, qualities: list[str], nrow: int, grid_width: float, iso_width
 
 def heatmap(table: pd.DataFrame, source: Source, group: str = ALL):
     """Events x qualities heatmap of rho with stars; grey cells have no rho (see the report)."""
-    rho = matrix(table, "rho", group)
-    star = matrix(table, "stars", group)
+    rho, star, _, norm = _group_rho(table, group)
     n = matrix(table, "n", group)
     events, qualities = list(rho.index), list(rho.columns)
-    vmax = _vlim(rho.to_numpy())
-    norm = Normalize(-vmax, vmax)
     cmap = plt.get_cmap(CMAP)
     height = 1.6 + 0.34 * len(events)
     with plt.rc_context(FONT):
@@ -133,8 +148,7 @@ def heatmap(table: pd.DataFrame, source: Source, group: str = ALL):
         cbar.set_label("Spearman's \u03c1")
         ax.set_xlabel("affective quality (circumplex order) and ISO coordinates")
         ax.set_ylabel(source.x_name)
-        where = "all rows" if group == ALL else f"{source.group_name} {group}"
-        _title(fig, f"Spearman's \u03c1: {source.x_name} x affective quality ({where})", source)
+        _title(fig, f"Spearman's \u03c1: {source.x_name} x affective quality ({_where(source, group)})", source)
         nmin, nmax = int(np.nanmin(n.to_numpy())), int(np.nanmax(n.to_numpy()))
         ns = f"n = {nmin:,}" if nmin == nmax else f"n = {nmin:,}-{nmax:,}"
         lines = _caption(fig, f"{ns}; {STAR_NOTE}, {_correction_text(table)} over the "
@@ -156,8 +170,7 @@ def heatmap_by_group(table: pd.DataFrame, source: Source, max_rows: int = 48):
     rho = np.vstack([b[1].to_numpy(dtype=float) for b in blocks])
     star = np.vstack([b[2].to_numpy(dtype=object) for b in blocks])
     labels = [e for b in blocks for e in b[1].index]
-    vmax = _vlim(rho)
-    norm = Normalize(-vmax, vmax)
+    _, norm = _scale(rho)
     cmap = plt.get_cmap(CMAP).with_extremes(bad="#d9d9d9")
     nrow = len(labels)
     with plt.rc_context(FONT):
@@ -186,11 +199,8 @@ def heatmap_by_group(table: pd.DataFrame, source: Source, max_rows: int = 48):
 
 def bars(table: pd.DataFrame, source: Source, group: str = ALL):
     """One panel per quality: rho of each event as a horizontal bar, stars beyond the bar end."""
-    rho = matrix(table, "rho", group)
-    star = matrix(table, "stars", group)
+    rho, star, vmax, norm = _group_rho(table, group)
     events, qualities = list(rho.index), list(rho.columns)
-    vmax = _vlim(rho.to_numpy())
-    norm = Normalize(-vmax, vmax)
     cmap = plt.get_cmap(CMAP)
     ncols = 5 if len(events) > 6 else 2  # many events: 2 rows of 5 panels fits one page
     nrows = math.ceil(len(qualities) / ncols)
@@ -227,8 +237,7 @@ def bars(table: pd.DataFrame, source: Source, group: str = ALL):
             ax.set_visible(False)
         for ax in axes[-1]:
             ax.set_xlabel("Spearman's \u03c1")
-        where = "all rows" if group == ALL else f"{source.group_name} {group}"
-        _title(fig, f"Spearman's \u03c1 per quality: {source.x_name} ({where})", source)
+        _title(fig, f"Spearman's \u03c1 per quality: {source.x_name} ({_where(source, group)})", source)
         lines = _caption(fig, f"{STAR_NOTE}, {_correction_text(table)}; grey n/a: no rho (constant column).")
         _layout(fig, lines)
     return fig

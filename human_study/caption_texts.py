@@ -12,8 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, clip_text, coord, sheet_values
-from soundaq.human_study.dimensions import RATED, dimension_of_header
+from soundaq.human_study.cells import coord, sheet_values, table_rows
 
 
 @dataclass
@@ -66,48 +65,18 @@ def read_caption_texts(path: Path | str) -> list[CaptionText]:
 
 
 def _sheet(ws, name: str) -> tuple[bool, list[CaptionText]]:
-    rows: dict[int, dict[int, object]] = {}
-    for (r, c), v in sheet_values(ws, raw_text=True).items():   # texts as written (see below)
-        rows.setdefault(r, {})[c] = v
-    first_rating: int | None = None     # the header's first rating column; None: no header yet
-    clip_col: int | None = None
-    section = ""
-    last = None
     found = False
     items: list[CaptionText] = []
-    for r in sorted(rows):
-        vals = rows[r]
-        first = vals[min(vals)]
-        m = SECTION.match(first) if isinstance(first, str) else None
-        if m is not None:
-            section, last = f"Dataset {m.group(1)}", None
+    for row in table_rows(sheet_values(ws, raw_text=True)):   # texts as written (see below)
+        found |= row.is_header
+        if row.label_col is None or row.caption is None or row.clip is None:
             continue
-        dims = {dimension_of_header(v): c for c, v in vals.items() if dimension_of_header(v) in RATED}
-        if len(dims) >= 3:
-            clip_col = next((c for c, v in sorted(vals.items()) if isinstance(v, str) and CLIP_HEADER.search(v)
-                             and not dimension_of_header(v)), None)
-            first_rating, found, last = min(dims.values()), True, None
-            continue
-        if first_rating is None:
-            continue
-        label_col = next((c for c, v in sorted(vals.items()) if c < first_rating and isinstance(v, str)
-                          and CAPTION_LABEL.match(v)), None)
-        if label_col is None:
-            continue
-        label = CAPTION_LABEL.match(str(vals[label_col]))
-        assert label is not None              # label_col was chosen for matching it
-        n = int(label.group(1))
-        clip = clip_text(vals.get(clip_col)) if clip_col else None
-        if clip is None and n > 1 and last is not None:
-            clip = last
-        if clip is None:
-            continue
-        last = clip
+        vals, label_col, first_rating = row.cells, row.label_col, row.header.first_rating
         text_col = next((c for c in sorted(vals) if label_col < c < first_rating
                          and isinstance(vals[c], str) and str(vals[c]).strip()), None)
         # kept as written but for trailing line breaks: the release scored texts read line by line, and
         # trailing spaces change the rouge package's sentence split
         text = str(vals[text_col]).rstrip("\r\n") if text_col is not None else None
-        cell = coord(r, text_col if text_col is not None else label_col + 1)
-        items.append(CaptionText(name, ws.title, section, clip, n, text, cell))
+        cell = coord(row.row, text_col if text_col is not None else label_col + 1)
+        items.append(CaptionText(name, ws.title, row.section, row.clip, row.caption, text, cell))
     return found, items

@@ -22,18 +22,30 @@ A formula cell's stored result is what openpyxl reads (``data_only=True``); a wo
 script (openpyxl, pandas) holds formulas without results, which read as empty. :func:`read_sheets`
 therefore also reads the sheets' XML for formulas without a stored value and for merged ranges
 (openpyxl's fast read-only mode exposes neither).
+
+A questionnaire's rating table is walked once, here, for every reader of it (the ratings of
+:mod:`soundaq.human_study.questionnaire`, the caption texts of :mod:`soundaq.human_study.caption_texts`):
+:func:`table_rows` finds the header rows (:func:`rating_header`), the ``Dataset N`` sections, each row's
+``Caption N`` label and its clip (a ``Caption 2`` row without one takes the clip of the row above).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import re
 import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
+from soundaq.base.errors import one_line
 from soundaq.base.textio import clean_cell
-from soundaq.human_study.dimensions import RANGES, in_range
+from soundaq.base.xlsx import WorkbookError
+from soundaq.human_study.dimensions import RANGES, RATED, dimension_of_header, in_range
+
+if TYPE_CHECKING:
+    from soundaq.human_study.issues import IssueLog
 
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-"})
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
@@ -238,6 +250,30 @@ def read_sheets(path: Path | str) -> list[Sheet]:
     return sheets
 
 
+def read_sheets_logged(path: Path | str, log: IssueLog, fix: str) -> list[Sheet] | None:
+    """:func:`read_sheets`, a workbook that cannot be read becoming one ``unreadable`` issue of ``log``.
+
+    Args:
+        path: the workbook.
+        log: where the issue goes (named by the file's name, no sheet or cell).
+        fix: what the user should do with a file that is no .xlsx openpyxl can read at all (a file
+            :func:`soundaq.base.xlsx.open_workbook` recognises, encrypted, .xls, .ods, cut short...,
+            carries its own fix).
+
+    Returns:
+        The sheets, or None when the workbook is unreadable (then the issue is logged).
+    """
+    name = Path(path).name
+    try:
+        return read_sheets(path)
+    except WorkbookError as err:              # encrypted, .xls, .ods, cut short, ...: what it is and the fix
+        log.add(name, "", "", "unreadable", err.detail)
+    except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
+        log.add(name, "", "", "unreadable",
+                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); fix: {fix}")
+    return None
+
+
 def col_letter(col: int) -> str:
     """Excel's column letters of 1-based column ``col`` (1 -> ``A``, 27 -> ``AA``)."""
     from openpyxl.utils import get_column_letter
@@ -265,3 +301,142 @@ def clip_text(raw) -> str | None:
         raw = int(raw)
     text = clean_cell(str(raw))
     return text or None
+
+
+# --------------------------------------------------------------------------------------------------
+# a questionnaire's rating table: rows, sections and header rows
+# --------------------------------------------------------------------------------------------------
+def cells_by_row(values: Mapping[tuple[int, int], object]) -> dict[int, dict[int, object]]:
+    """A sheet's non-empty cells (``{(row, column): value}``, :func:`sheet_values`) as ``{row: {column: value}}``."""
+    rows: dict[int, dict[int, object]] = {}
+    for (r, c), v in values.items():
+        rows.setdefault(r, {})[c] = v
+    return rows
+
+
+def section_of(row_vals: Mapping[int, object]) -> str | None:
+    """``"Dataset N"`` when the row's first cell opens a section of a questionnaire (``Dataset 1``,
+    ``Dataset_D2:`` ...; :data:`SECTION`), else None.
+    """
+    first = row_vals[min(row_vals)]
+    m = SECTION.match(first) if isinstance(first, str) else None
+    return f"Dataset {m.group(1)}" if m is not None else None
+
+
+@dataclass(frozen=True)
+class RatingHeader:
+    """A questionnaire's header row: the column of each rated dimension named in it (the first, when one is
+    named twice), the record-id (clip) column and the ``Caption`` column (None where the row has none).
+    """
+
+    dims: dict[str, int]
+    clip_col: int | None
+    caption_col: int | None
+
+    @property
+    def first_rating(self) -> int:
+        """The leftmost rating column (caption labels and texts stand left of it)."""
+        return min(self.dims.values())
+
+    def caption_label(self, row_vals: Mapping[int, object]) -> tuple[int, int] | None:
+        """``(column, N)`` of a row's ``Caption N`` label (:data:`CAPTION_LABEL`): the cell in the Caption
+        column, else the first one left of the ratings that reads so; None when the row has no label.
+        """
+        cols = [self.caption_col] if self.caption_col else []
+        cols += [c for c in sorted(row_vals) if c < self.first_rating and c not in cols]
+        for c in cols:
+            v = row_vals.get(c)
+            m = CAPTION_LABEL.match(v) if isinstance(v, str) else None
+            if m:
+                return c, int(m.group(1))
+        return None
+
+
+def rating_header(row_vals: Mapping[int, object]) -> RatingHeader | None:
+    """The row as a questionnaire's header (:class:`RatingHeader`): it names at least three of the rated
+    dimensions (:func:`~soundaq.human_study.dimensions.dimension_of_header`); else None. The clip and
+    caption columns are the first text cells, not naming a dimension, that match :data:`CLIP_HEADER`
+    and start with ``Caption``.
+    """
+    dims: dict[str, int] = {}
+    for col, val in row_vals.items():
+        dim = dimension_of_header(val)
+        if dim in RATED and dim not in dims:
+            dims[dim] = col
+    if len(dims) < 3:
+        return None
+    clip_col = caption_col = None
+    for col, val in sorted(row_vals.items()):
+        if not isinstance(val, str) or dimension_of_header(val):
+            continue
+        if clip_col is None and CLIP_HEADER.search(val):
+            clip_col = col
+        elif caption_col is None and val.strip().lower().startswith("caption"):
+            caption_col = col
+    return RatingHeader(dims, clip_col, caption_col)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """A row of a questionnaire's rating table, at or below a header row (:func:`table_rows`).
+
+    Attributes:
+        row: the 1-based row number.
+        cells: its non-empty cells by column.
+        section: the ``Dataset N`` section it lies in ("" before the first).
+        header: the header row in force (this row's own when ``is_header``).
+        is_header: the row is a header row.
+        caption: N of its ``Caption N`` label (None: no label, and always on a header row).
+        label_col: the label's column (None without a label).
+        clip: the labelled row's record id; a ``Caption 2``, ``3``... row without one (an empty or merged
+            cell) takes the clip of the caption row above it in the same section and table (None: neither).
+        clip_cell: the cell ``clip`` stands in ("" when the table has no clip column).
+    """
+
+    row: int
+    cells: dict[int, object]
+    section: str
+    header: RatingHeader
+    is_header: bool = False
+    caption: int | None = None
+    label_col: int | None = None
+    clip: str | None = None
+    clip_cell: str = ""
+
+
+def table_rows(values: Mapping[tuple[int, int], object]) -> Iterator[TableRow]:
+    """The rating tables of one questionnaire sheet (``{(row, column): value}``, :func:`sheet_values`), row
+    by row: every header row (:func:`rating_header`) and every row below one, in sheet order. A row whose
+    first cell opens a section (:func:`section_of`) is not yielded; it names the section of the rows after
+    it. Rows above the first header row are passed over.
+    """
+    rows = cells_by_row(values)
+    header: RatingHeader | None = None
+    section = ""
+    last: tuple[str, str] | None = None   # (clip, clip cell) of the caption row above, in this block
+    for r in sorted(rows):
+        cells = rows[r]
+        opened = section_of(cells)
+        if opened is not None:
+            section, last = opened, None
+            continue
+        found = rating_header(cells)
+        if found is not None:
+            header, last = found, None
+            yield TableRow(r, cells, section, header, is_header=True)
+            continue
+        if header is None:
+            continue
+        label = header.caption_label(cells)
+        if label is None:
+            yield TableRow(r, cells, section, header)
+            continue
+        label_col, caption = label
+        clip_col = header.clip_col
+        clip = clip_text(cells.get(clip_col)) if clip_col else None
+        clip_cell = coord(r, clip_col) if clip_col else ""
+        if clip is None and caption > 1 and last is not None:
+            clip, clip_cell = last
+        if clip is not None:
+            last = (clip, clip_cell)
+        yield TableRow(r, cells, section, header, False, caption, label_col, clip, clip_cell)

@@ -12,11 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from soundaq.base.errors import one_line
-from soundaq.human_study.cells import CLIP_HEADER, Sheet, clip_text, coord, read_sheets
+from soundaq.human_study.cells import CLIP_HEADER, Sheet, cells_by_row, clip_text, coord, read_sheets_logged
 from soundaq.human_study.dimensions import FORMULA_TEXT, OVERALL, RATED, dimension_of_header, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
-from soundaq.human_study.workbooks import WorkbookError
 
 PARTICIPANT = "average"
 _SYSTEM_PREFIX = re.compile(r"^\s*caption\s+(?:by|from)\s+", re.IGNORECASE)
@@ -36,15 +34,8 @@ def system_name(text: str) -> str:
 def read_published(path: Path, log: IssueLog, tolerance: float = 1e-6) -> list[dict]:
     """Tidy records (participant ``average``) of every sheet; problems go to ``log``."""
     name = Path(path).name
-    try:
-        sheets = read_sheets(path)
-    except WorkbookError as err:              # encrypted, .xls, .ods, cut short, ...: what it is and the fix
-        log.add(name, "", "", "unreadable", err.detail)
-        return []
-    except Exception as err:  # noqa: BLE001
-        log.add(name, "", "", "unreadable",
-                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
-                "fix: pass the published results .xlsx")
+    sheets = read_sheets_logged(path, log, "pass the published results .xlsx")
+    if sheets is None:
         return []
     records: list[dict] = []
     for ws in sheets:
@@ -158,9 +149,7 @@ def _overall(it: dict, has_overall: bool, sheet: str, name: str, log: IssueLog, 
 
 def _read_sheet(ws: Sheet, name: str, log: IssueLog, tolerance: float) -> list[dict]:
     """Tidy records of one dataset's sheet; problems go to ``log`` (a sheet without a header is skipped)."""
-    rows: dict[int, dict[int, object]] = {}
-    for (r, c), v in ws.values.items():
-        rows.setdefault(r, {})[c] = v
+    rows = cells_by_row(ws.values)
     header = _header(rows)
     if header is None:
         log.add(name, ws.title, "", "no_ratings",

@@ -18,13 +18,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soundaq.base.errors import UserError, one_line
+from soundaq.base.errors import UserError
 from soundaq.base.filekinds import sniff, wrong_kind
 from soundaq.base.textio import TextFileError, clean_cell, csv_rows
-from soundaq.human_study.cells import CAPTION_LABEL, CLIP_HEADER, SECTION, Sheet, clip_text, coord, read_sheets
-from soundaq.human_study.dimensions import OVERALL, RATED, dimension_of_header, overall_score
+from soundaq.human_study.cells import Sheet, clip_text, coord, read_sheets_logged, table_rows
+from soundaq.human_study.dimensions import OVERALL, RATED, overall_score
 from soundaq.human_study.issues import ERROR, WARNING, IssueLog
-from soundaq.human_study.workbooks import WorkbookError
 
 #: Columns of the tidy ratings table (``ratings.csv``).
 TIDY_COLUMNS = ("source", "participant", "dataset", "clip", "system", "dimension", "score",
@@ -63,37 +62,11 @@ class CaptionItem:
         return n
 
 
-def _header_map(row_vals: dict[int, object]) -> dict | None:
-    dims: dict[str, int] = {}
-    for col, val in row_vals.items():
-        dim = dimension_of_header(val)
-        if dim in RATED and dim not in dims:
-            dims[dim] = col
-    if len(dims) < 3:
-        return None
-    clip_col = caption_col = None
-    for col, val in sorted(row_vals.items()):
-        if not isinstance(val, str) or dimension_of_header(val):
-            continue
-        if clip_col is None and CLIP_HEADER.search(val):
-            clip_col = col
-        elif caption_col is None and val.strip().lower().startswith("caption"):
-            caption_col = col
-    return {"dims": dims, "clip_col": clip_col, "caption_col": caption_col}
-
-
 def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
     """All caption rows of one filled questionnaire; problems go to ``log`` (never raised)."""
     name = Path(path).name
-    try:
-        sheets = read_sheets(path)
-    except WorkbookError as err:              # encrypted, .xls, .ods, cut short, ...: what it is and the fix
-        log.add(name, "", "", "unreadable", err.detail)
-        return []
-    except Exception as err:  # noqa: BLE001 - any unreadable file becomes one issue
-        log.add(name, "", "", "unreadable",
-                f"cannot open as an .xlsx workbook ({one_line(err)[:160]}); "
-                "fix: save it from Excel as .xlsx and run again")
+    sheets = read_sheets_logged(path, log, "save it from Excel as .xlsx and run again")
+    if sheets is None:
         return []
     items: list[CaptionItem] = []
     sheets_with_table = 0
@@ -112,68 +85,38 @@ def read_workbook(path: Path, log: IssueLog) -> list[CaptionItem]:
     return items
 
 
-def _read_sheet(ws: Sheet, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:  # noqa: C901  (one check per kind of cell, each with its own message)
-    values = ws.values
-    rows: dict[int, dict[int, object]] = {}
-    for (r, c), v in values.items():
-        rows.setdefault(r, {})[c] = v
-    header = None
-    section = ""
-    last: tuple[str, str] | None = None   # (clip, clip cell) of the previous caption row
+def _read_sheet(ws: Sheet, name: str, log: IssueLog) -> tuple[bool, list[CaptionItem]]:
+    """Whether the sheet holds a rating table (a header row), and its caption rows; problems go to ``log``."""
     found = False
     items: list[CaptionItem] = []
-    for r in sorted(rows):
-        row_vals = rows[r]
-        first = row_vals[min(row_vals)]
-        m = SECTION.match(first) if isinstance(first, str) else None
-        if m is not None:
-            section = f"Dataset {m.group(1)}"
-            last = None
-            continue
-        hmap = _header_map(row_vals)
-        if hmap is not None:
-            header, found, last = hmap, True, None
+    for row in table_rows(ws.values):
+        r, header = row.row, row.header
+        if row.is_header:
+            found = True
             for dim in RATED:
-                if dim not in header["dims"]:
+                if dim not in header.dims:
                     log.add(name, ws.title, coord(r, 1), "missing",
                             f"header row {r} has no {dim} column; every {dim} rating below it is missing; "
                             f"fix: add a column headed {dim.capitalize()}",
                             severity=WARNING)
             continue
-        if header is None:
-            continue
-        rating_cols = sorted(header["dims"].values())
-        label_cols = [header["caption_col"]] if header["caption_col"] else []
-        label_cols += [c for c in sorted(row_vals) if c < rating_cols[0] and c not in label_cols]
-        caption = None
-        for c in label_cols:
-            v = row_vals.get(c)
-            m = CAPTION_LABEL.match(v) if isinstance(v, str) else None
-            if m:
-                caption = int(m.group(1))
-                break
-        own = {dim: row_vals.get(col) for dim, col in header["dims"].items()}
+        own = {dim: row.cells.get(col) for dim, col in header.dims.items()}
         filled = [dim for dim, v in own.items() if v is not None and not (isinstance(v, str) and not v.strip())]
+        caption, clip = row.caption, row.clip
         if caption is None:
             if filled:
-                log.add(name, ws.title, coord(r, header["dims"][filled[0]]), "unlabelled_ratings",
+                log.add(name, ws.title, coord(r, header.dims[filled[0]]), "unlabelled_ratings",
                         f"row {r} has {len(filled)} rating(s) but no 'Caption N' label; "
                         "fix: label the row or delete the ratings", excluded=len(filled))
             continue
-        clip_col = header["clip_col"]
-        clip = clip_text(row_vals.get(clip_col)) if clip_col else None
-        clip_cell = coord(r, clip_col) if clip_col else ""
-        if clip is None and caption > 1 and last is not None:
-            clip, clip_cell = last
         if clip is None:
-            log.add(name, ws.title, clip_cell or coord(r, 1), "unlabelled_ratings",
+            log.add(name, ws.title, row.clip_cell or coord(r, 1), "unlabelled_ratings",
                     f"'Caption {caption}' row {r} has no record id (clip); fix: fill in the clip's file name",
                     excluded=len(filled))
             continue
-        last = (clip, clip_cell)
-        item = CaptionItem(name, ws.title, section, r, clip, clip_cell, caption)
+        item = CaptionItem(name, ws.title, row.section, r, clip, row.clip_cell, caption)
         for dim in RATED:
-            col = header["dims"].get(dim)
+            col = header.dims.get(dim)
             if col is None:
                 item.values[dim] = None
                 continue

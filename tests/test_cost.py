@@ -110,3 +110,15 @@ def test_paper_overhead_matches_the_release_table(reference):
     for r in rows:
         facts = vars(PAPER_OVERHEAD[r["model"]])
         assert facts == {k: pytest.approx(float(r[k]), abs=0) for k in facts}, r["model"]
+
+
+def test_cost_models_take_variants_as_the_leaderboard_does(monkeypatch, capsys):
+    """``--models`` is read by the one parser of the option (benchmark.options.models_from_arg): a variant's
+    commas stay inside its brackets, and unbalanced brackets are one line, nothing measured."""
+    seen: list[list[str]] = []
+    monkeypatch.setattr(cost, "measure_cost", lambda names, **kw: seen.append(names) or [])
+    assert main(["models", "--cost", "--models", "AD_CNN, SoundAQnet[blocks=2,dilation=1-1-1]", "--no-progress"]) == 0
+    assert seen == [["AD_CNN", "SoundAQnet[blocks=2,dilation=1-1-1]"]]
+    assert main(["models", "--cost", "--models", "SoundAQnet[blocks=2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unbalanced brackets" in err and len(seen) == 1

@@ -21,24 +21,20 @@ def run_parents() -> list:
 
 def register(sub) -> None:
     """Add the ``leaderboard`` subcommand, its options and its handler to the CLI's subparsers ``sub``."""
+    from soundaq.benchmark import options as o
+
     p = sub.add_parser(
         "leaderboard", help="train/evaluate models on one dataset and rank them (table, CIs, figure)",
         description="Train each chosen model on the training split (or load --checkpoints), evaluate it on "
                     "the test split and write a ranked table with bootstrap CIs, a figure, per-clip "
                     "predictions and provenance to --out. Run the same command again to resume.",
         parents=run_parents())
-    p.add_argument("--models", default="all",
-                   help="all (default: the paper's eight and installed plug-ins) or a comma-separated list of "
-                        "registry names, SoundAQnet variants (SoundAQnet[blocks=2,dilation=1-1-1], SoundAQnet_AFF: "
-                        "commas inside brackets stay with the variant) and plug-in import paths package.module:Class")
+    p.add_argument("--models", default="all", help=o.MODELS_HELP)
     p.add_argument("--checkpoints", default=None, metavar="DIR|pretrained",
                    help="evaluate <DIR>/<MODEL>.ckpt instead of training (soundaq train / import-original); "
                         "`pretrained`: the paper's released weights, downloaded (pinned) on first use")
     training_arguments(p)
-    p.add_argument("--loss-weighting", default=None, metavar="W",
-                   help="how every model's 12 task losses add up (default equal: the plain sum): uncertainty, "
-                        "release-1/2/3 or 12 weights L1,...,L12 (scene, events, ISOP, ISOE, the 8 qualities); "
-                        "docs/ablations.md")
+    o.add_loss_weighting(p)          # one weighting for every model of the run
     p.set_defaults(handler=_leaderboard)
 
 
@@ -114,10 +110,11 @@ def _leaderboard(args) -> int:
         quiet_lightning,
         run_leaderboard,
     )
-    from soundaq.models_zoo.registry import get_spec, list_nets, split_model_list
+    from soundaq.benchmark.options import models_from_arg
+    from soundaq.models_zoo.registry import get_spec, list_nets
 
     text = args.models.strip()
-    given = list_nets() if text in ("", "all") else split_model_list(text)
+    given = models_from_arg(text)
     specs = [get_spec(m) for m in given]      # import paths join the registry here, under their class names
     models = [spec.name for spec in specs]
     plugins = [m for m, spec in zip(given, specs) if spec.plugin and ":" in m]

@@ -17,9 +17,7 @@ def add_options(p) -> None:
                    help="measure params, MACs per 30-s clip, training and inference time per clip and peak memory "
                         "of each net on this machine (a GPU when torch sees one), the paper's V100 figures beside; "
                         "prints Markdown (--json: one object per model). Minutes: every net trains and predicts")
-    g.add_argument("--models", default=None, metavar="A,B",
-                   help="with --cost: all (default: the paper's eight and installed plug-ins) or a comma-separated "
-                        "list of registry names and import paths package.module:Class")
+    g.add_argument("--models", default=None, metavar="A,B", help="with --cost: " + o.MODELS_HELP)
     g.add_argument("--batch", type=o.positive_int, default=4, metavar="N",
                    help="with --cost: clips per training step and per forward pass (default 4; memory grows with it)")
     g.add_argument("--min-time", type=float, default=1.0, metavar="S",
@@ -93,11 +91,11 @@ def _progress(enabled: bool):
 
 def run_cost(args) -> int:
     """Measure, print Markdown or JSON on stdout; exit 1 when a net could not be measured (the rest are)."""
+    from soundaq.benchmark.options import models_from_arg
     from soundaq.models_zoo.cost import cost_markdown, measure_cost
-    from soundaq.models_zoo.registry import get_spec, list_nets
+    from soundaq.models_zoo.registry import get_spec
 
-    text = (args.models or "").strip()
-    names = list_nets() if text in ("", "all") else [m.strip() for m in text.split(",") if m.strip()]
+    names = models_from_arg(args.models)
     for name in names:
         get_spec(name)      # an unknown name: one line before anything is measured
     report, close = _progress(not args.no_progress)

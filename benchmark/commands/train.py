@@ -47,11 +47,7 @@ def register(sub) -> None:
     p.add_argument("--uncertainty-weighting", action="store_true",
                    help="weight the 12 task losses by learnt uncertainties, as the original SoundAQnet "
                         "(= --loss-weighting uncertainty)")
-    p.add_argument("--loss-weighting", default=None, metavar="W",
-                   help="how the 12 task losses add up: equal (the default plain sum), uncertainty, the release's "
-                        "fixed schemes release-1 (all 1), release-2 (ISO 1, qualities 0.5), release-3 (scene and "
-                        "events 1, the rest 0.5), or 12 weights L1,...,L12 in the order scene, events, ISOP, ISOE, "
-                        "pleasant, eventful, chaotic, vibrant, uneventful, calm, annoying, monotonous")
+    o.add_loss_weighting(p)
     p.add_argument("--pretrained", type=Path, default=None,
                    help="AudioSet backbone weights for the nets that have one: PANNs (Cnn14 .pth), YAMNet (yamnet.pth)")
     p.add_argument("--norm-stats", type=Path, default=None,

@@ -81,18 +81,27 @@ def _score_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def comparison_table(comparisons) -> list[str]:
+    """The Markdown table of the leader against each model: one row per (model, metric) of ``comparisons``
+    (columns ``model_b``, ``metric``, ``diff``, ``ci_low``, ``ci_high``, ``p_value``, ``better``,
+    ``significant``: :func:`soundaq.evaluation.bootstrap.compare_to_leader` over clips or
+    :func:`~soundaq.evaluation.bootstrap.compare_to_leader_over_seeds` over seeds and clips).
+    """
+    lines = ["| model | metric | difference [95% CI] | p | better |", "|---|---|---|---|---|"]
+    for c in comparisons.itertuples():
+        lines.append(f"| {c.model_b} | {c.metric} | {c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] | "
+                     f"{c.p_value:.3f} | {c.better}{' (significant)' if c.significant else ''} |")
+    return lines
+
+
 def _comparison_lines(comparisons) -> list[str]:
     """The leader against each model (paired bootstrap), or nothing without comparisons."""
-    lines: list[str] = []
-    if comparisons is not None and len(comparisons):
-        leader = comparisons["model_a"].iloc[0]
-        lines += ["", f"## Leader ({leader}) against each model: paired bootstrap", "",
-                  "Difference = leader minus the other model, on the same resampled clips; p two-sided.", "",
-                  "| model | metric | difference [95% CI] | p | better |", "|---|---|---|---|---|"]
-        for c in comparisons.itertuples():
-            lines.append(f"| {c.model_b} | {c.metric} | {c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] | "
-                         f"{c.p_value:.3f} | {c.better}{' (significant)' if c.significant else ''} |")
-    return lines
+    if comparisons is None or not len(comparisons):
+        return []
+    leader = comparisons["model_a"].iloc[0]
+    return ["", f"## Leader ({leader}) against each model: paired bootstrap", "",
+            "Difference = leader minus the other model, on the same resampled clips; p two-sided.", "",
+            *comparison_table(comparisons)]
 
 
 def _paper_lines(rows: list[dict], prov: dict) -> list[str]:

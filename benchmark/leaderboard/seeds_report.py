@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from soundaq.benchmark.leaderboard.report import _better, fmt
+from soundaq.benchmark.leaderboard.report import _better, comparison_table, fmt
 from soundaq.benchmark.leaderboard.settings import seeds_text
 from soundaq.benchmark.leaderboard.table import RANKED, REFERENCE
 from soundaq.models_zoo.metrics import METRICS, PAPER_HEADLINE, SUMMARY
@@ -116,11 +116,7 @@ def _comparisons(comparisons, prov: dict) -> list[str]:
     lines = [f"## Leader ({leader}) against each model, over seeds and test clips", "",
              f"Method: {prov['comparison_method']} ({int(comparisons['n_resamples'].iloc[0])} resamples). The "
              "interval covers both sources of variance, the training seed and the test clips. Difference = leader "
-             "minus the other model's mean over seeds; p two-sided.", "",
-             "| model | metric | difference [95% CI] | p | better |", "|---|---|---|---|---|"]
-    for c in comparisons.itertuples():
-        lines.append(f"| {c.model_b} | {c.metric} | {c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] | "
-                     f"{c.p_value:.3f} | {c.better}{' (significant)' if c.significant else ''} |")
+             "minus the other model's mean over seeds; p two-sided.", "", *comparison_table(comparisons)]
     return lines
 
 
