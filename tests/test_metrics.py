@@ -311,6 +311,16 @@ def test_bad_arrays_raise_user_errors():
         replace(d, scene_true=d.scene_true + 3)
 
 
+def test_reading_a_label_group_the_data_lack_is_one_line_naming_it():
+    d = replace(make_data(15, n=10), event_true=None, quality_true=None, iso_true=None)
+    assert d.tasks == ("scene",) and d.scene_labels is d.scene_true
+    for group, read in (("events", lambda: d.event_labels), ("qualities", lambda: d.quality_labels),
+                        ("qualities", lambda: d.iso_labels)):
+        with pytest.raises(MetricInputError, match=rf"^random: the data have no {group} labels; fix: score "
+                                                   r"only the metrics of the labelled groups \(metrics_for"):
+            read()
+
+
 # ------------------------------------------------------------------------------------------ real labels
 def test_real_araus_test_labels_with_a_noisy_model(araus_labels):
     test = araus_labels[araus_labels["split"] == "test"].reset_index(drop=True)
