@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -29,6 +29,35 @@ class MetricInputError(UserError):
 
 #: What :class:`EvalData` takes for an array: a numpy array, nested sequences or a torch tensor.
 Arrayish = Any
+
+
+class _Labels:
+    """A ground-truth array of :class:`EvalData` read through a check (a descriptor): ``data.<name>`` is the
+    ``field`` array, for code that runs on data labelled in ``group`` only.
+
+    Raises (on access):
+        MetricInputError: the data have no ``group`` labels (their ``field`` is None).
+    """
+
+    def __init__(self, field: str, group: str, shape: str):
+        self.field, self.group = field, group
+        self.__doc__ = (f"``{field}`` ``{shape}``, for code that runs on data with {group} labels only; "
+                        f"MetricInputError when the data have none.")
+
+    @overload
+    def __get__(self, data: None, owner: type) -> _Labels: ...
+
+    @overload
+    def __get__(self, data: EvalData, owner: type | None = None) -> np.ndarray: ...
+
+    def __get__(self, data: EvalData | None, owner: type | None = None) -> np.ndarray | _Labels:
+        if data is None:
+            return self
+        labels = getattr(data, self.field)
+        if labels is None:
+            raise MetricInputError(f"{data.source}: the data have no {self.group} labels; fix: score only the "
+                                   "metrics of the labelled groups (metrics_for(data.tasks))")
+        return labels
 
 
 class EvalData:
@@ -126,41 +155,12 @@ class EvalData:
             out.append((order, self.event_labels[order, k], starts))
         return out
 
-    @property
-    def scene_labels(self) -> np.ndarray:
-        """``scene_true`` ``[N]``, for code that runs on scene-labelled data only.
-
-        Raises:
-            MetricInputError: the data have no scene labels.
-        """
-        return _known(self.scene_true, "scene", self.source)
-
-    @property
-    def event_labels(self) -> np.ndarray:
-        """``event_true`` ``[N, 15]``, for code that runs on event-labelled data only.
-
-        Raises:
-            MetricInputError: the data have no event labels.
-        """
-        return _known(self.event_true, "events", self.source)
-
-    @property
-    def quality_labels(self) -> np.ndarray:
-        """``quality_true`` ``[N, 8]``, for code that runs on quality-labelled data only.
-
-        Raises:
-            MetricInputError: the data have no quality ratings.
-        """
-        return _known(self.quality_true, "qualities", self.source)
-
-    @property
-    def iso_labels(self) -> np.ndarray:
-        """``iso_true`` ``[N, 2]`` (ISOPleasant, ISOEventful), for code that runs on quality-labelled data only.
-
-        Raises:
-            MetricInputError: the data have no quality ratings.
-        """
-        return _known(self.iso_true, "qualities", self.source)
+    # Ground truth for code that runs on labelled data only: the array, or MetricInputError (one line naming
+    # the source and the fix) when the data lack that label group.
+    scene_labels = _Labels("scene_true", "scene", "[N]")
+    event_labels = _Labels("event_true", "events", "[N, 15]")
+    quality_labels = _Labels("quality_true", "qualities", "[N, 8]")
+    iso_labels = _Labels("iso_true", "qualities", "[N, 2] (ISOPleasant, ISOEventful)")
 
     def take(self, index: Arrayish) -> EvalData:
         """The clips at ``index`` (with repeats: an explicit bootstrap resample).
@@ -203,13 +203,6 @@ class EvalData:
             PredictionTableError: the table's problems (one line naming row, clip, column and fix).
         """
         return cls(source=source, **predictions_table.score_arrays(frame, source, lines))
-
-
-def _known(labels: np.ndarray | None, group: str, source: str) -> np.ndarray:
-    if labels is None:
-        raise MetricInputError(f"{source}: the data have no {group} labels; fix: score only the metrics of the "
-                               "labelled groups (metrics_for(data.tasks))")
-    return labels
 
 
 def _scene_indices(scene_true: Arrayish, n: int, source: str) -> np.ndarray:

@@ -39,6 +39,11 @@ def _weighted_mean(W: np.ndarray, values: np.ndarray) -> np.ndarray:
     return _ratio(W @ values, W.sum(axis=1))
 
 
+def _column_mse(W: np.ndarray, pred: np.ndarray, true: np.ndarray, k: int) -> np.ndarray:
+    """Weighted mean squared error of column k of ``pred`` / ``true`` [N, C] under each row of ``W`` [B, N]."""
+    return _weighted_mean(W, (pred[:, k] - true[:, k]) ** 2)
+
+
 def _nanmean_rows(x: np.ndarray) -> np.ndarray:
     """Row means ignoring NaN (NaN for an all-NaN row), without the RuntimeWarning."""
     ok = ~np.isnan(x)
@@ -188,51 +193,73 @@ class EventAUCPaper(ScoreFunction):
         return _ratio(weights @ np.where(ok, auc, 0.0), weights @ ok.astype(np.float64))
 
 
-class EventAUCMacro(ScoreFunction):
+class _EventMacro(ScoreFunction):
+    """A per-event score over clips (:attr:`per_event`, one value per weight row), averaged over the 15
+    events where it is defined (macro, as sklearn's ``average="macro"``).
+    """
+
+    task = "events"
+    definition, headline = STANDARD, True
+
+    @staticmethod
+    @abc.abstractmethod
+    def per_event(data: EvalData, W: np.ndarray, k: int) -> np.ndarray:
+        """The score of event k under each row of clip weights ``W`` ``[B, N]``; ``[B]`` (NaN where undefined)."""
+
+    def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
+        """Mean over the events where it is defined of :meth:`per_event`; ``[B]`` for weights ``[B, N]``."""
+        return _nanmean_rows(np.stack([self.per_event(data, weights, k) for k in range(len(EVENTS))], 1))
+
+
+class EventAUCMacro(_EventMacro):
     """``event_auc_macro`` (standard): ROC AUC of each event over clips, averaged over the events (macro)."""
 
-    task = "events"
-    name, maximize, definition, headline = "event_auc_macro", True, STANDARD, True
+    name, maximize = "event_auc_macro", True
     description = "ROC AUC of each event over clips, averaged over events with positive and negative clips"
-
-    def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
-        """Mean over events with both classes of each event's AUC; ``[B]`` for weights ``[B, N]``."""
-        return _nanmean_rows(np.stack([_event_auc_weighted(data, weights, k) for k in range(len(EVENTS))], 1))
+    per_event = staticmethod(_event_auc_weighted)
 
 
-class EventMAP(ScoreFunction):
+class EventMAP(_EventMacro):
     """``event_map`` (standard): average precision of each event over clips (sklearn), averaged over events."""
 
-    task = "events"
-    name, maximize, definition, headline = "event_map", True, STANDARD, True
+    name, maximize = "event_map", True
     description = "average precision of each event over clips, averaged over events with a positive clip"
-
-    def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
-        """Mean over events with a positive clip of each event's AP; ``[B]`` for weights ``[B, N]``."""
-        return _nanmean_rows(np.stack([_event_ap_weighted(data, weights, k) for k in range(len(EVENTS))], 1))
+    per_event = staticmethod(_event_ap_weighted)
 
 
-class QualityMSE(ScoreFunction):
-    """``mse_<quality>`` (paper): mean squared error of one rating on the 1-5 scale.
+class _OneQuality(ScoreFunction):
+    """A metric of one rated quality, named ``<prefix>_<quality>``.
 
     Args:
         quality: one of vocab.QUALITIES.
     """
 
     task = "qualities"
-    maximize, definition = False, PAPER
-    bounds = (0.0, float("inf"))
+    prefix = ""
+    #: The ``description``, with ``{quality}`` standing for the quality's name.
+    about = ""
 
     def __init__(self, quality: str):
         self.quality = quality
         self.column = QUALITIES.index(quality)
-        self.name = f"mse_{quality}"
-        self.description = f"mean squared error of the '{quality}' rating (1-5 scale)"
+        self.name = f"{self.prefix}_{quality}"
+        self.description = self.about.format(quality=quality)
+
+
+class QualityMSE(_OneQuality):
+    """``mse_<quality>`` (paper): mean squared error of one rating on the 1-5 scale.
+
+    Args:
+        quality: one of vocab.QUALITIES.
+    """
+
+    maximize, definition = False, PAPER
+    bounds = (0.0, float("inf"))
+    prefix, about = "mse", "mean squared error of the '{quality}' rating (1-5 scale)"
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Weighted mean of the squared rating error; ``[B]`` for weights ``[B, N]``."""
-        k = self.column
-        return _weighted_mean(weights, (data.quality_pred[:, k] - data.quality_labels[:, k]) ** 2)
+        return _column_mse(weights, data.quality_pred, data.quality_labels, self.column)
 
 
 class QualityMSEMean(ScoreFunction):
@@ -266,26 +293,19 @@ class IsoMSE(ScoreFunction):
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Weighted mean of the squared ISO coordinate error; ``[B]`` for weights ``[B, N]``."""
-        k = self.column
-        return _weighted_mean(weights, (data.iso_pred[:, k] - data.iso_labels[:, k]) ** 2)
+        return _column_mse(weights, data.iso_pred, data.iso_labels, self.column)
 
 
-class QualityPearson(ScoreFunction):
+class QualityPearson(_OneQuality):
     """``pearson_<quality>`` (standard): Pearson r of predicted and rated quality (NaN if either is constant).
 
     Args:
         quality: one of vocab.QUALITIES.
     """
 
-    task = "qualities"
     maximize, definition = True, STANDARD
     bounds = (-1.0, 1.0)
-
-    def __init__(self, quality: str):
-        self.quality = quality
-        self.column = QUALITIES.index(quality)
-        self.name = f"pearson_{quality}"
-        self.description = f"Pearson r between predicted and rated '{quality}' (NaN if either is constant)"
+    prefix, about = "pearson", "Pearson r between predicted and rated '{quality}' (NaN if either is constant)"
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Weighted Pearson correlation (weighted moments of centred values), clipped to [-1, 1]; ``[B]``."""

@@ -31,6 +31,7 @@ from lightning.pytorch.loggers import CSVLogger
 from soundaq.base.artifacts import read_record, set_aside, zip_problem
 from soundaq.base.errors import UserError
 from soundaq.base.fileio import atomic_write_json, sha256_file
+from soundaq.base.layout import Below
 from soundaq.base.runs import RunFolder, package_versions
 from soundaq.base.vocab import LABEL_GROUPS
 from soundaq.models_zoo.callbacks import (
@@ -145,20 +146,9 @@ class _Run:
         budget = self.schedule.budget_clips
         return None if budget is None else max(1, budget // self.batch_size)
 
-    @property
-    def ckpt_dir(self) -> Path:
-        """The run folder's checkpoints."""
-        return self.out_dir / "checkpoints"
-
-    @property
-    def last(self) -> Path:
-        """The checkpoint written after every validation."""
-        return self.ckpt_dir / "last.ckpt"
-
-    @property
-    def record_path(self) -> Path:
-        """``train.json``, written last."""
-        return self.out_dir / "train.json"
+    ckpt_dir = Below("out_dir", "checkpoints", "The run folder's checkpoints.")
+    last = Below("ckpt_dir", "last.ckpt", "The checkpoint written after every validation.")
+    record_path = Below("out_dir", "train.json", "``train.json``, written last.")
 
 
 @dataclass

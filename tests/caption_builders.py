@@ -70,6 +70,15 @@ def write_table(path: Path, rows: list[dict], columns=None) -> Path:
     return path
 
 
+def table_fixture(n: int, seed: int):
+    """A test module's ``table`` fixture (``table = table_fixture(3, seed=11)``): a predictions table of
+    :func:`random_rows` ``(n, seed)`` written to ``tmp_path / "pred.csv"``."""
+    def table(tmp_path: Path) -> Path:
+        return write_table(tmp_path / "pred.csv", random_rows(n, seed=seed))
+
+    return pytest.fixture(table)
+
+
 def predict_object(clip: str, windows: list[tuple[float, float, dict]], model: str = "AD_CNN") -> dict:
     """A ``soundaq predict`` JSON object whose windows are ``(start_s, end_s, row)`` (rows from
     :func:`prediction_row`); the whole-clip values are the window means."""

@@ -32,24 +32,20 @@ def reference() -> Path:
     return _reference_dir()
 
 
-@pytest.fixture(scope="session")
-def araus_labels_dir() -> Path:
-    return _reference_dir("araus_labels")
+def _reference_fixture(sub: str):
+    """A session fixture ``<sub>_dir``: ``../shared/reference/<sub>``, as :func:`_shared_dir` finds it."""
+    def folder() -> Path:
+        return _reference_dir(sub)
+
+    folder.__doc__ = f"``../shared/reference/{sub}``: skips outside CI when absent, fails under CI=true."
+    return pytest.fixture(folder, scope="session", name=f"{sub}_dir")
 
 
-@pytest.fixture(scope="session")
-def sample_clip_dir() -> Path:
-    return _reference_dir("sample_clip")
-
-
-@pytest.fixture(scope="session")
-def checkpoints_dir() -> Path:
-    return _reference_dir("checkpoints")
-
-
-@pytest.fixture(scope="session")
-def expert_jury_dir() -> Path:
-    return _reference_dir("expert_jury")
+araus_labels_dir = _reference_fixture("araus_labels")
+sample_clip_dir = _reference_fixture("sample_clip")
+checkpoints_dir = _reference_fixture("checkpoints")
+expert_jury_dir = _reference_fixture("expert_jury")
+caption_metrics_dir = _reference_fixture("caption_metrics")
 
 
 #: Field cases (inputs that reproduce faults found in use; ../shared/field-cases/README.md).
@@ -60,11 +56,6 @@ FIELD_CASES = Path(os.environ.get("SOUNDAQ_FIELD_CASES", ROOT.parent / "shared" 
 def field_cases_dir() -> Path:
     """``../shared/field-cases``: skips outside CI when absent, fails under CI=true."""
     return _shared_dir(FIELD_CASES, "field cases", "../shared/field-cases")
-
-
-@pytest.fixture(scope="session")
-def caption_metrics_dir() -> Path:
-    return _reference_dir("caption_metrics")
 
 
 @pytest.fixture(scope="session")

@@ -7,17 +7,14 @@ import json
 
 import pandas as pd
 import pytest
-from caption_builders import API_KEY, FakeLLMServer, free_port, offline_env, prompt_caption, random_rows, write_table  # noqa: F401 - autouse
+from caption_builders import API_KEY, FakeLLMServer, free_port, offline_env, prompt_caption, random_rows, table_fixture  # noqa: F401 - autouse
 
 from soundaq.base.errors import UserError
 from soundaq.benchmark.cli import main
 from soundaq.captions.llm import ChatClient, LLMSettings, ResponseCache, safe_url
 from soundaq.captions.prompt import prompt_sha256
 
-
-@pytest.fixture
-def table(tmp_path):
-    return write_table(tmp_path / "pred.csv", random_rows(3, seed=11))
+table = table_fixture(3, seed=11)
 
 
 def _run(capsys, *argv):

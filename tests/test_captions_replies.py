@@ -15,9 +15,8 @@ from caption_builders import (  # noqa: F401 - offline_env is autouse
     FakeLLMServer,
     offline_env,
     prompt_caption,
-    random_rows,
     run_llm_caption,
-    write_table,
+    table_fixture,
 )
 
 from soundaq.captions.replies import markdown_quote, read_reply, reply_problem, split_reasoning
@@ -25,9 +24,7 @@ from soundaq.captions.replies import markdown_quote, read_reply, reply_problem, 
 CAPTION = "In this park, birds sing and people talk now and then; the place feels calm and pleasant."
 
 
-@pytest.fixture
-def table(tmp_path):
-    return write_table(tmp_path / "pred.csv", random_rows(3, seed=11))
+table = table_fixture(3, seed=11)
 
 
 def _caption(capsys, url, table, out, cache, *extra, model="tiny-chat"):

@@ -4,17 +4,18 @@ and Ctrl-C that stops at once with one line. The server runs here on 127.0.0.1."
 from __future__ import annotations
 
 import _thread
+import functools
 import threading
 import time
 
 import pandas as pd
-import pytest
 from caption_builders import (  # noqa: F401 - offline_env is autouse
     API_KEY,
     FakeLLMServer,
     offline_env,
     random_rows,
     run_llm_caption,
+    table_fixture,
     write_table,
 )
 
@@ -23,13 +24,11 @@ from soundaq.captions.llm_server import is_local, is_path_page, model_listed, pa
 SMOL = "SmolLM2-135M-Instruct"
 
 
-@pytest.fixture
-def table(tmp_path):
-    return write_table(tmp_path / "pred.csv", random_rows(4, seed=5))
+table = table_fixture(4, seed=5)
 
 
-def _caption(capsys, url, table, out, cache, *extra, model="gpt-4o-mini"):
-    return run_llm_caption(capsys, url, table, out, cache, *extra, model=model)
+#: ``soundaq caption --captioner llm`` (run_llm_caption) asking for gpt-4o-mini unless a test names a model.
+_caption = functools.partial(run_llm_caption, model="gpt-4o-mini")
 
 
 def test_addresses_models_and_404_pages():

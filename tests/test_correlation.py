@@ -11,16 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from soundaq.base import vocab
 from soundaq.base.predictions_table import PredictionTableError
-from soundaq.base.vocab import (
-    CIRCUMPLEX_ORDER,
-    EVENT_COLUMNS,
-    EVENT_PROB_COLUMNS,
-    EVENTS,
-    QUALITIES,
-    SCENES,
-    to_soundscapy,
-)
+from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SCENES
 from soundaq.benchmark.cli import main
 from soundaq.evaluation import correlation as C
 from soundaq.evaluation import correlation_report as R
@@ -38,7 +31,7 @@ def noisy_predictions(labels: pd.DataFrame, seed: int = 0, n: int | None = None,
     rng = np.random.default_rng(seed)
     lab = labels.iloc[:n] if n else labels
     out = pd.DataFrame({"clip": lab["clip"].to_numpy(), "model": "noisy-labels", "scene": lab["scene"].to_numpy()})
-    for pcol, lcol in zip(EVENT_PROB_COLUMNS, EVENT_COLUMNS):
+    for pcol, lcol in zip(vocab.EVENT_PROB_COLUMNS, EVENT_COLUMNS):
         out[pcol] = np.clip(0.2 + 0.6 * lab[lcol].to_numpy() + rng.normal(0, 0.15, len(lab)), 0, 1)
     for q in QUALITIES:
         out[q] = np.clip(lab[q].to_numpy() + rng.normal(0, 0.5, len(lab)), 1, 5)
@@ -194,7 +187,7 @@ def test_stars_use_the_adjusted_p(test_labels):
 def test_qualities_in_circumplex_order_then_iso(test_labels):
     src = _source(test_labels, {"Bird": EVENT_COLUMNS[EVENTS.index("Bird")]})
     t = C.spearman_table(src, by_group=False)
-    assert list(t["quality"]) == [*CIRCUMPLEX_ORDER, "isop", "isoe"]
+    assert list(t["quality"]) == [*vocab.CIRCUMPLEX_ORDER, "isop", "isoe"]
 
 
 def test_strongest_pairs(test_labels):
@@ -236,8 +229,6 @@ def test_synthetic_flag_from_data_column(test_labels):
 
 def test_correlate_predictions_on_a_leaderboard_shaped_table(test_labels, tmp_path):
     """The leaderboard's predictions/<model>.csv: every vocab column, truth columns, a data column."""
-    from soundaq.base import vocab
-
     rng = np.random.default_rng(3)
     pred = noisy_predictions(test_labels, n=300)
     for c in vocab.SCENE_PROB_COLUMNS:
@@ -281,7 +272,7 @@ def test_isd_source_matches_soundscapy():
     for file_col, name in SOURCE_COLUMNS.items():
         assert isd.match_col_to_likert_scale(name) == LIKERT_SCALES.source  # soundscapy's own vocabulary
         np.testing.assert_array_equal(raw_frame[name], raw_csv[file_col].astype(float))
-    np.testing.assert_array_equal(raw_frame["calm"], to_soundscapy(raw_frame)["PAQ8"])
+    np.testing.assert_array_equal(raw_frame["calm"], vocab.to_soundscapy(raw_frame)["PAQ8"])
     src = isd_source()
     assert src.details["kept"] + src.details["excluded_by_validate"] == 3589
     assert src.group_col == "location" and len(src.groups()) == 26
@@ -321,7 +312,7 @@ def pred_csv(tmp_path, test_labels):
 
 @pytest.mark.parametrize("mutate,expect", [
     (lambda f: f.drop(columns=["event_prob_bird"]), "missing column(s) event_prob_bird"),
-    (lambda f: to_soundscapy(f), "PAQ1..PAQ8"),
+    (lambda f: vocab.to_soundscapy(f), "PAQ1..PAQ8"),
     (lambda f: f.rename(columns={"pleasant": "Pleasant"}), "lower case"),
     (lambda f: f.iloc[:0], "no rows"),
     (lambda f: f.assign(calm=f["calm"].astype(object).where(f.index != 4, "high")),
@@ -433,14 +424,12 @@ def _qualities_only_table(n: int = 40, seed: int = 5) -> pd.DataFrame:
     """A leaderboard-shaped predictions table of own data labelled with the 8 qualities only: the truth
     columns of the scene and the events are empty (as the data module leaves unlabelled groups), while
     the untrained scene head still names a scene for every clip."""
-    from soundaq.base import vocab
-
     rng = np.random.default_rng(seed)
     pred = pd.DataFrame({"clip": [f"c{i:02d}" for i in range(n)], "model": "m",
                          "scene": rng.choice(SCENES, n)})
     for c in vocab.SCENE_PROB_COLUMNS:
         pred[c] = rng.random(n)
-    for c in EVENT_PROB_COLUMNS:
+    for c in vocab.EVENT_PROB_COLUMNS:
         pred[c] = rng.random(n)
     for q in QUALITIES:
         pred[q] = rng.uniform(1, 5, n)

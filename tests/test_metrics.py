@@ -14,18 +14,7 @@ from scipy import stats
 sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the test reference (pip install -e .[test])")
 
 from soundaq.base.predictions_table import PredictionTableError  # noqa: E402
-from soundaq.base.vocab import (  # noqa: E402
-    EVENT_COLUMNS,
-    EVENT_PROB_COLUMNS,
-    EVENTS,
-    PREDICTION_COLUMNS,
-    QUALITIES,
-    SCENE_PROB_COLUMNS,
-    SCENES,
-    TRUE_EVENT_COLUMNS,
-    TRUE_QUALITY_COLUMNS,
-    TRUTH_COLUMNS,
-)
+from soundaq.base.vocab import EVENT_COLUMNS, EVENTS, QUALITIES, SCENES  # noqa: E402
 from soundaq.models_zoo.eval_data import EvalData, MetricInputError  # noqa: E402
 from soundaq.models_zoo.metric_definitions import PAPER, STANDARD  # noqa: E402
 from soundaq.models_zoo.metrics import (  # noqa: E402
@@ -38,6 +27,7 @@ from soundaq.models_zoo.metrics import (  # noqa: E402
     score,
     score_table,
 )
+from soundaq.models_zoo.predict import batch_truth, predictions_frame  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -122,16 +112,12 @@ def assert_matches_reference(d: EvalData, rel=1e-9):
 
 
 def to_table(d: EvalData, model="m") -> pd.DataFrame:
-    cols = {"clip": list(d.clips), "model": model, "scene": [SCENES[i] for i in d.scene_pred]}
-    cols.update({c: d.scene_prob[:, i] for i, c in enumerate(SCENE_PROB_COLUMNS)})
-    cols.update({c: d.event_prob[:, i] for i, c in enumerate(EVENT_PROB_COLUMNS)})
-    cols.update({q: d.quality_pred[:, i] for i, q in enumerate(QUALITIES)})
-    cols.update({"isop": d.iso_pred[:, 0], "isoe": d.iso_pred[:, 1]})
-    cols["true_scene"] = [SCENES[i] for i in d.scene_true]
-    cols.update({c: d.event_true[:, i].astype(int) for i, c in enumerate(TRUE_EVENT_COLUMNS)})
-    cols.update({c: d.quality_true[:, i] for i, c in enumerate(TRUE_QUALITY_COLUMNS)})
-    cols.update({"true_isop": d.iso_true[:, 0], "true_isoe": d.iso_true[:, 1]})
-    return pd.DataFrame(cols)[list(PREDICTION_COLUMNS + TRUTH_COLUMNS)]
+    """``d`` as the predictions table that ``soundaq predict`` and the leaderboard write (their writers)."""
+    outputs = {"scene_probabilities": d.scene_prob, "event_probabilities": d.event_prob,
+               "qualities": d.quality_pred, "isop": d.iso_pred[:, 0], "isoe": d.iso_pred[:, 1]}
+    truth = batch_truth({"scene": d.scene_true, "events": d.event_true, "qualities": d.quality_true,
+                         "isop": d.iso_true[:, 0], "isoe": d.iso_true[:, 1]})
+    return pd.concat([predictions_frame(outputs, model, d.clips), pd.DataFrame(truth)], axis=1)
 
 
 def replace(d: EvalData, **arrays) -> EvalData:
@@ -323,6 +309,16 @@ def test_bad_arrays_raise_user_errors():
         replace(d, event_prob=d.event_prob[:, :14])
     with pytest.raises(MetricInputError, match="not an index"):
         replace(d, scene_true=d.scene_true + 3)
+
+
+def test_reading_a_label_group_the_data_lack_is_one_line_naming_it():
+    d = replace(make_data(15, n=10), event_true=None, quality_true=None, iso_true=None)
+    assert d.tasks == ("scene",) and d.scene_labels is d.scene_true
+    for group, read in (("events", lambda: d.event_labels), ("qualities", lambda: d.quality_labels),
+                        ("qualities", lambda: d.iso_labels)):
+        with pytest.raises(MetricInputError, match=rf"^random: the data have no {group} labels; fix: score "
+                                                   r"only the metrics of the labelled groups \(metrics_for"):
+            read()
 
 
 # ------------------------------------------------------------------------------------------ real labels

@@ -39,6 +39,7 @@ import numpy as np
 from soundaq.base.artifacts import read_record, set_aside
 from soundaq.base.errors import UserError, first_line
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.layout import Below
 from soundaq.base.vocab import QUALITIES, iso_coordinates
 from soundaq.models_zoo.data.synthetic_mix import DURATION_S, SAMPLE_RATE, SOURCES, Mix, check_hierarchy, draw_mix
 from soundaq.models_zoo.data.synthetic_rule import RATERS, aq_expectation, latent_pe, n5, simulate_ratings
@@ -95,30 +96,11 @@ class EmbeddedSet:
     root: Path
     manifest: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def labels_dir(self) -> Path:
-        """The folder of the 15 ARAUS-style label files."""
-        return self.root / "labels"
-
-    @property
-    def features_dir(self) -> Path:
-        """The folder holding one subfolder per feature (:data:`FEATURE_SUBDIRS`)."""
-        return self.root / "features"
-
-    @property
-    def norm_stats_path(self) -> Path:
-        """The normalisation statistics of the training split (JSON)."""
-        return self.root / "norm_stats.json"
-
-    @property
-    def mixes_path(self) -> Path:
-        """The per-clip table of the mix, its measured N5 and the rule's output (CSV)."""
-        return self.root / "mixes.csv"
-
-    @property
-    def audio_dir(self) -> Path:
-        """The folder of the clips' FLAC audio (present when prepared ``with_audio``)."""
-        return self.root / "audio"
+    labels_dir = Below("root", "labels", "The folder of the 15 ARAUS-style label files.")
+    features_dir = Below("root", "features", "The folder holding one subfolder per feature (:data:`FEATURE_SUBDIRS`).")
+    norm_stats_path = Below("root", "norm_stats.json", "The normalisation statistics of the training split (JSON).")
+    mixes_path = Below("root", "mixes.csv", "The per-clip table of the mix, its measured N5 and the rule's output (CSV).")
+    audio_dir = Below("root", "audio", "The folder of the clips' FLAC audio (present when prepared ``with_audio``).")
 
     def mixes(self) -> pd.DataFrame:
         """The table of :attr:`mixes_path`, one row per clip."""

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from soundaq.base.fileio import atomic_path, atomic_write_json, atomic_write_text
+from soundaq.base.layout import Below
 from soundaq.base.vocab import EVENTS, QUALITIES, iso_coordinates
 from soundaq.models_zoo.data import araus_components as ac
 from soundaq.models_zoo.data import synthetic as syn
@@ -337,10 +338,7 @@ class ArausLayoutSet:
     root: Path
     manifest: dict
 
-    @property
-    def labels_dir(self) -> Path:
-        """The SoundSCaper label files of the set (what ``--labels`` takes)."""
-        return self.root / "labels"
+    labels_dir = Below("root", "labels", "The SoundSCaper label files of the set (what ``--labels`` takes).")
 
 
 def _tables(root: Path, rows: list[dict], scapes: list[dict], maskers: list[dict]) -> None:

@@ -93,13 +93,7 @@ def specific_loudness(pascals, sample_rate: int, backend: str = "fast", field: s
     mosqito's ``loudness_zwtv``), N' is taken after the non-linear temporal decay and before the
     temporal weighting that N(t) receives, so sum(N'[:, k]) x 0.1 Bark approximates the unweighted
     total loudness, not N[k]. 30 s of signal give [240, 15000] (29 MB); cut long recordings into
-    windows.
-
-    Args:
-        pascals: float [n] sound pressure (Pa) at ``sample_rate`` Hz, any rate.
-        sample_rate: Hz.
-        backend: "fast" or "mosqito".
-        field: "free" or "diffuse".
+    windows. The arguments (signal in pascals, sample rate, backend, field) are those of :func:`loudness`.
 
     Returns:
         float64 ``[240, frames]`` in sone/Bark.
