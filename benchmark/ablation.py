@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +50,27 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _score(mine: dict, metric: str, factor: float) -> str:
-    """Our cell of one score: the value, or ``mean ± sd`` over seeds when the row summarises several."""
+@dataclass(frozen=True)
+class _Ours:
+    """One of our scores: the value (the mean over seeds in a ``--seeds`` run) and its sd over seeds."""
+
+    mean: float | None
+    sd: float | None = None
+
+
+def _ours(mine: dict, metric: str, factor: float) -> _Ours:
     got = mine.get(metric)
     if got is None:
-        return ""
+        return _Ours(None)
     sd = (mine.get("summary") or {}).get("sd", {}).get(metric) if (mine.get("n_seeds") or 1) > 1 else None
-    text = _fmt(float(got) * factor)
-    return text if sd is None else f"{text} ± {_fmt(float(sd) * factor)}"
+    return _Ours(float(got) * factor, None if sd is None else float(sd) * factor)
 
 
-def table_rows(study: str, ours: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+def table_rows(study: str, ours: dict[str, dict]) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of a study's table: the paper's rows in order, ``ours`` keyed like
     :data:`PAPER_ABLATIONS` (model name, or scheme for loss weighting) holding leaderboard rows (a
-    ``macs`` entry, when present, fills ``ours gmacs``).
+    ``macs`` entry, when present, fills ``ours gmacs``). Our scores are :class:`_Ours` cells, the rest
+    plain values (None: blank).
     """
     header = ["model"]
     for column in PAPER_COLUMNS[study]:
@@ -77,34 +85,67 @@ def table_rows(study: str, ours: dict[str, dict]) -> tuple[list[str], list[list[
     for key, paper in PAPER_ABLATIONS[study].items():
         mine = ours.get(key) or {}
         usable = mine.get("status") in ("ok", "diverged")
-        cells = [mine.get("model", key) if study == "loss-weighting" else key]
+        cells: list[Any] = [mine.get("model", key) if study == "loss-weighting" else key]
         for column, value in zip(PAPER_COLUMNS[study], paper):
             if column in _SCORES:
                 metric, factor = _SCORES[column]
-                cells += [_score(mine, metric, factor) if usable else "", _fmt(value)]
+                cells += [_ours(mine, metric, factor) if usable else _Ours(None), value]
             else:
-                cells.append(_fmt(value))
-        cells.append(f"{int(mine['params']):,}" if mine.get("params") else "")
+                cells.append(value)
+        cells.append(int(mine["params"]) if mine.get("params") else None)
         if study == "kernels":      # the release's subset classes build all four branches (docs/ablations.md)
-            cells.append(f"{RELEASE_VARIANTS[key][1]:,}" if key in RELEASE_VARIANTS else f"{get_spec(key).params:,}")
-        cells.append(f"{mine['macs'] / 1e9:.3g}" if mine.get("macs") else "")
+            cells.append(RELEASE_VARIANTS[key][1] if key in RELEASE_VARIANTS else get_spec(key).params)
+        cells.append(float(f"{mine['macs'] / 1e9:.3g}") if mine.get("macs") else None)
         rows.append(cells)
     return header, rows
 
 
-def write_table(study: str, ours: dict[str, dict], out: Path, data_label: str, synthetic: bool) -> Path:
-    """Write ``out/ablation_<study>.md`` and ``.csv`` (atomically); returns the Markdown path."""
-    header, rows = table_rows(study, ours)
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    """The table as CSV that other tools read as numbers: each of our scores a column, its sd over seeds
+    (when any row has one) the next column ``<name> sd``; integers without separators.
+    """
+    with_sd = {i for row in rows for i, c in enumerate(row) if isinstance(c, _Ours) and c.sd is not None}
+    names: list[str] = []
+    for i, name in enumerate(header):
+        names += [name, f"{name} sd"] if i in with_sd else [name]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    atomic_write_text(out / f"ablation_{study}.csv", buffer.getvalue())
+    writer.writerow(names)
+    for row in rows:
+        out: list[str] = []
+        for i, c in enumerate(row):
+            if isinstance(c, _Ours):
+                out += [_fmt(c.mean), _fmt(c.sd)] if i in with_sd else [_fmt(c.mean)]
+            else:
+                out.append(_fmt(c))
+        writer.writerow(out)
+    return buffer.getvalue()
+
+
+def _markdown_cell(cell: Any) -> str:
+    if isinstance(cell, _Ours):
+        return _fmt(cell.mean) if cell.sd is None else f"{_fmt(cell.mean)} ± {_fmt(cell.sd)}"
+    return f"{cell:,}" if isinstance(cell, int) else _fmt(cell)
+
+
+def write_table(study: str, ours: dict[str, dict], out: Path, data_label: str, synthetic: bool,
+                seeds: str = "") -> Path:
+    """Write ``out/ablation_<study>.md`` and ``.csv`` (atomically); returns the Markdown path.
+
+    ``seeds`` names the training seeds of a ``--seeds`` run (``0-4``): the note says our cells are their
+    mean ± sd.
+    """
+    header, rows = table_rows(study, ours)
+    atomic_write_text(out / f"ablation_{study}.csv", _csv(header, rows))
+    over = (f"; each of our scores is the mean ± sd (n - 1) over the training seeds {seeds} (the CSV gives the sd in "
+            "a column `<name> sd`)" if seeds else "")
     note = (f"Ours: {data_label}" + (" (synthetic: not comparable with the paper's ARAUS scores)" if synthetic else "")
-            + "; `paper ...`: the SoundSCaper paper's table (ARAUS test set). Failed runs are blank.")
+            + over + "; `paper ...`: the SoundSCaper paper's ablation table (ARAUS test set; its full SoundAQnet row "
+            "is the ablation's own runs, so it differs from the paper's main table, e.g. 95.31 against 96.09 % "
+            "scene accuracy). `ours gmacs`: multiply-accumulates per 30-s clip, billions. Failed runs are blank.")
     lines = [f"# SoundAQnet ablation: {study}", "", note, "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows]
     return atomic_write_text(out / f"ablation_{study}.md", "\n".join(lines) + "\n")
 
 
@@ -129,9 +170,10 @@ def run_study(study: str, make_settings: Callable[[list[str], Path, str | None],
     counted: dict[str, int] = {}
     ours: dict[str, dict] = {}
     failed: list[str] = []
-    data_label, synthetic = "", False
+    data_label, synthetic, seeds = "", False, ""
     for folder, models, scheme in study_runs(study):
         outcome = runner(make_settings(models, out / folder, scheme))
+        seeds = getattr(outcome, "seeds", "") or seeds       # "0-4" for a --seeds grid, "" for one seed
         for row in outcome.rows:
             if row.get("status") == "reference":
                 continue
@@ -140,4 +182,4 @@ def run_study(study: str, make_settings: Callable[[list[str], Path, str | None],
                 counted[row["model"]] = (macs or net_macs)(row["model"])
             ours[scheme or row["model"]] = {**row, "macs": counted[row["model"]]}
         failed += [scheme or m for m in outcome.failed]
-    return write_table(study, ours, out, data_label, synthetic), failed
+    return write_table(study, ours, out, data_label, synthetic, seeds), failed

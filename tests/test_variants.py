@@ -269,7 +269,8 @@ def test_ablation_tables_follow_the_release_columns(tmp_path):
                         "paper gpu_device,ours scene_acc_pct,paper scene_acc_pct,ours event_auc,paper event_auc,"
                         "ours aq_mse_mean,paper aq_mse_mean,ours params,ours gmacs")
     assert lines[1].startswith("SoundAQnet[blocks=2],2,4,1.53,")
-    assert lines[1].endswith(",50,93.46,0.7,0.926,1.2,1.092,\"1,538,136\",2.02")
+    assert lines[1].endswith(",50,93.46,0.7,0.926,1.2,1.092,1538136,2.02")
+    assert "| 1,538,136 | 2.02 |" in table.read_text()
     assert lines[4].startswith("SoundAQnet[blocks=5],5,10,25.92") and lines[4].endswith(",,95.44,,0.933,,1.06,,")
     assert "synthetic: not comparable" in table.read_text()
     assert [r[0] for r in study_runs("loss-weighting")] == [f"loss-weighting/{s}" for s in
@@ -277,22 +278,34 @@ def test_ablation_tables_follow_the_release_columns(tmp_path):
 
 
 def test_ablation_kernels_table_gives_mean_sd_over_seeds_and_both_parameter_counts(tmp_path):
-    """Over several seeds a score reads ``mean ± sd``; the kernels table has the release class's count too."""
+    """Over several seeds a score reads ``mean ± sd`` in Markdown and two numeric columns in the CSV; the
+    kernels table has the release class's parameter count too."""
+    import pandas as pd
+
     from soundaq.benchmark.ablation import run_study
 
     def runner(settings):
         rows = [{"model": m, "status": "ok", "scene_acc": 0.6, "event_auc": 0.8, "aq_mse_mean": 0.5, "n_seeds": 2,
                  "summary": {"sd": {"scene_acc": 0.05, "event_auc": 0.01}}, "params": get_spec(m).params}
                 for m in settings]
-        return _Outcome(rows)
+        outcome = _Outcome(rows)
+        outcome.seeds = "0-1"
+        return outcome
 
-    run_study("kernels", lambda models, folder, scheme: models, tmp_path, runner=runner, macs=lambda m: 5 * 10**8)
-    lines = (tmp_path / "ablation_kernels.csv").read_text().splitlines()
-    assert lines[0].endswith("ours mse_monotonous,paper mse_monotonous,ours params,release class params,ours gmacs")
-    first = lines[1]
-    assert first.startswith("SoundAQnet[kernels=3],3,S1,2,0.76,60 ± 5,93.67,0.8 ± 0.01,0.913,")
-    assert first.endswith(',"1,053,410","2,505,204",0.5')
-    assert lines[-1].startswith("SoundAQnet,") and lines[-1].endswith(',"2,701,812","2,701,812",0.5')
+    table, _ = run_study("kernels", lambda models, folder, scheme: models, tmp_path, runner=runner,
+                         macs=lambda m: 5 * 10**8)
+    frame = pd.read_csv(tmp_path / "ablation_kernels.csv")
+    assert list(frame.columns[5:9]) == ["ours scene_acc_pct", "ours scene_acc_pct sd", "paper scene_acc_pct",
+                                        "ours event_auc"]
+    numeric = [c for c in frame.columns if c.startswith("ours") or c == "release class params"]
+    assert all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric)
+    first = frame.iloc[0]
+    assert (first["ours scene_acc_pct"], first["ours scene_acc_pct sd"], first["ours event_auc sd"]) == (60, 5, 0.01)
+    assert (first["ours params"], first["release class params"], first["ours gmacs"]) == (1053410, 2505204, 0.5)
+    assert frame.iloc[-1]["release class params"] == 2701812
+    text = table.read_text()
+    assert "| SoundAQnet[kernels=3] | 3 | S1 | 2 | 0.76 | 60 ± 5 | 93.67 | 0.8 ± 0.01 | 0.913 |" in text
+    assert "mean ± sd (n - 1) over the training seeds 0-1" in text and "| 1,053,410 | 2,505,204 | 0.5 |" in text
 
 
 def test_leaderboard_refuses_a_bad_loss_weighting_before_training(capsys, tmp_path):
