@@ -68,3 +68,16 @@ def test_captions_from_a_questionnaire_and_its_key(expert_jury_dir):
     assert len(texts) == 120          # 60 clips x (expert, SoundSCaper)
     assert {system for _, system in texts} == {"human expert", "SoundSCaper"}
     assert texts[("28.flac", "human expert")].startswith("Immediately, there is a siren")
+
+
+def test_the_published_workbook_as_captions_points_to_the_questionnaire(expert_jury_dir, tmp_path, capsys):
+    """Fault K (trial 25): the published averages hold no caption text, so `--captions` given them must say to pass
+    the questionnaire (and where the file goes), not that it "needs --key"."""
+    published = expert_jury_dir / PUBLISHED
+    rc = main(["jury", "--published", str(published), "--captions", str(published), "--out", str(tmp_path / "o"),
+               "--resamples", "0", "--no-figures"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "--captions" in err and "no caption texts" in err and TEMPLATE in err and "--published" in err
+    assert "--key" not in err
+    assert not (tmp_path / "o").exists()
