@@ -165,6 +165,9 @@ class Key:
     #: (participant, clip, caption) casefolded -> (participant, dataset, clip, system)
     entries: dict[tuple[str, str, int], tuple[str, str, str, str]]
     participants: list[str]
+    #: clip casefolded -> how the pairing was recovered (the shipped public key's ``evidence``,
+    #: :mod:`soundaq.human_study.public_key`); empty for a key CSV, whose pairings are its author's word
+    evidence: dict[str, str] = field(default_factory=dict)
 
     def participant_for(self, workbook: Path) -> str | None:
         """The key's participant id for a workbook file (its stem, or one token of its stem)."""
