@@ -131,6 +131,8 @@ class _Inputs:
     files: list[dict] = field(default_factory=list)
     ref_system: str | None = None
     key_used: str | None = None
+    #: the shipped public key's evidence per casefolded clip when it un-blinded the questionnaire (else empty)
+    pairing: dict[str, str] = field(default_factory=dict)
 
     def add_refs(self, refs: dict[str, list[Caption]], name: str) -> None:
         """Append reference captions by clip, and ``name`` to the names the pairing messages cite."""
@@ -168,7 +170,14 @@ def _read_questionnaire(got: _Inputs, questionnaire: Path, key, reference_system
     got.cands += q_cands
     got.add_refs(q_refs, Path(questionnaire).name)
     got.files.append({"path": str(questionnaire), "kind": "questionnaire", "sha256": sha256_file(questionnaire)})
-    got.files.append({"path": str(key_obj.path), "kind": f"key ({got.key_used})", "sha256": sha256_file(key_obj.path)})
+    got.pairing = dict(key_obj.evidence)
+    key_file = {"path": str(key_obj.path), "kind": f"key ({got.key_used})", "sha256": sha256_file(key_obj.path)}
+    from soundaq.human_study.public_key import caveat_note
+
+    note = caveat_note(got.pairing, "caption is the candidate and which the reference")
+    if note:
+        key_file["note"] = note
+    got.files.append(key_file)
 
 
 def _read_inputs(candidates: Path | None, references: Path | None, questionnaire: Path | None, key,
@@ -320,7 +329,7 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     jury_issues: list[str] = []
     if jury is not None:
         agree, agree_clips, jury_issues = _jury_agreement(jury, scores, n_resamples, seed, got.files, echo_err)
-    tables = {"per_clip.csv": scores.per_clip, "summary.csv": summ, "paired.csv": pair_table,
+    tables = {"per_clip.csv": with_key_pairing(scores.per_clip, got.pairing), "summary.csv": summ, "paired.csv": pair_table,
               "issues.csv": issues.frame(), "reproduction.csv": repro, "agreement.csv": agree,
               "agreement_clips.csv": agree_clips}
     out = output_folder(out)
@@ -344,6 +353,19 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     return {"per_clip": scores.per_clip, "summary": summ, "paired": pair_table, "reproduction": repro,
             "agreement": agree, "issues": issues, "scores": scores, "written": written,
             "exit_code": 1 if len(issues) or scores.faults else 0}
+
+
+def with_key_pairing(per_clip, pairing: dict[str, str]):
+    """``per_clip`` with a last column ``key_pairing`` (``exact``, ``partial`` or ``ambiguous``,
+    :func:`~soundaq.human_study.public_key.pairing_grade`) when the shipped public key paired the questionnaire's
+    captions, as that key promises to say wherever it is used; ``per_clip`` itself when it did not.
+    """
+    from soundaq.human_study.public_key import pairing_grade
+
+    if not pairing:
+        return per_clip
+    grades = [pairing_grade(pairing[c.casefold()]) if c.casefold() in pairing else "" for c in per_clip["clip"].astype(str)]
+    return per_clip.assign(key_pairing=grades)
 
 
 def _figures(summ, agree, agree_clips, metrics: list[str], folder: Path) -> list[Path]:

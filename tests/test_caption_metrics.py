@@ -79,6 +79,20 @@ def test_paper_flavour_reproduces_the_release_clip_by_clip(paper_run, caption_me
     assert set(repro.loc[~repro["match"], "clip"]) == DIFFERING
 
 
+def test_rows_on_a_partial_or_ambiguous_key_pairing_are_flagged(paper_run):
+    """Fault M (trial 25), the other user of the shipped key: which questionnaire caption is the candidate and which
+    the reference rests on its pairing, so per_clip.csv says how sure it is of each clip and the report's key input
+    names the two clips it is not sure of (52.wav nearest, i.e. ambiguous; 32.flac partial)."""
+    _res, out = paper_run
+    per = pd.read_csv(out / "per_clip.csv", keep_default_na=False)
+    grades = dict(zip(per["clip"], per["key_pairing"]))
+    assert grades.pop("52.wav") == "ambiguous" and grades.pop("32.flac") == "partial"
+    assert set(grades.values()) == {"exact"} and len(grades) == 58
+    note = next(line for line in (out / "report.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("- key"))
+    assert "**Note**" in note and "52.wav ambiguous" in note and "32.flac partial" in note
+
+
 def test_public_key_is_recovered_from_the_public_files(expert_jury_dir, caption_metrics_dir):
     from soundaq.human_study.public_key import key_csv_text, public_key_path, recover_key
     from soundaq.human_study.questionnaire import read_key
@@ -226,6 +240,7 @@ def test_questionnaire_with_a_missing_caption_cell(expert_jury_dir, tmp_path, ca
     assert "P1.xlsx:Assessment!D7: Assessment!D7: caption 2 of 3.wav (SoundSCaper) is empty" in err
     per = pd.read_csv(out / "per_clip.csv")
     assert len(per) == 59 and "3.wav" not in set(per["clip"])
+    assert "key_pairing" not in per.columns          # a key CSV's pairings are its author's word
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):
