@@ -329,6 +329,8 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     jury_issues: list[str] = []
     if jury is not None:
         agree, agree_clips, jury_issues = _jury_agreement(jury, scores, n_resamples, seed, got.files, echo_err)
+    from soundaq.human_study.public_key import with_key_pairing
+
     tables = {"per_clip.csv": with_key_pairing(scores.per_clip, got.pairing), "summary.csv": summ, "paired.csv": pair_table,
               "issues.csv": issues.frame(), "reproduction.csv": repro, "agreement.csv": agree,
               "agreement_clips.csv": agree_clips}
@@ -353,19 +355,6 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     return {"per_clip": scores.per_clip, "summary": summ, "paired": pair_table, "reproduction": repro,
             "agreement": agree, "issues": issues, "scores": scores, "written": written,
             "exit_code": 1 if len(issues) or scores.faults else 0}
-
-
-def with_key_pairing(per_clip, pairing: dict[str, str]):
-    """``per_clip`` with a last column ``key_pairing`` (``exact``, ``partial`` or ``ambiguous``,
-    :func:`~soundaq.human_study.public_key.pairing_grade`) when the shipped public key paired the questionnaire's
-    captions, as that key promises to say wherever it is used; ``per_clip`` itself when it did not.
-    """
-    from soundaq.human_study.public_key import pairing_grade
-
-    if not pairing:
-        return per_clip
-    grades = [pairing_grade(pairing[c.casefold()]) if c.casefold() in pairing else "" for c in per_clip["clip"].astype(str)]
-    return per_clip.assign(key_pairing=grades)
 
 
 def _figures(summ, agree, agree_clips, metrics: list[str], folder: Path) -> list[Path]:

@@ -83,8 +83,12 @@ def _check_arguments(workbooks: list[Path], key: Path | str | None, published: P
             raise UserError("questionnaire workbooks need --key KEY.csv (participant,dataset,clip,caption,system) "
                             "to know which system wrote 'Caption 1' and 'Caption 2'")
         use_public = True
+        from soundaq.human_study.public_key import pairing_evidence, pairing_grade, uncertain_pairings
+
+        shaky = ", ".join(f"{c} {pairing_grade(e)}" for c, e in sorted(uncertain_pairings(pairing_evidence()).items()))
         notes.append("the workbooks are in the public questionnaire's layout: using the key shipped with "
-                     "soundaq (recovered from the release's text metrics; docs/caption_metrics.md)")
+                     "soundaq (recovered from the release's text metrics; docs/caption_metrics.md)"
+                     + (f"; its pairing is not exact for {shaky} (key_pairing in the tables)" if shaky else ""))
         say(notes[-1])
     if published is not None and not Path(published).is_file():
         raise UserError(f"{published}: published workbook not found; fix: pass the results .xlsx")
@@ -279,7 +283,12 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
 
     out = output_folder(out)
     friedman, reliability = stats["friedman"], stats["reliability"]
-    tables = {"ratings": tidy, "clip_scores": clips, "summary": stats["summary"], "tests": tests,
+    from soundaq.human_study.public_key import with_key_pairing
+
+    keyed = the_key.evidence if the_key is not None else {}     # the shipped key un-blinded the questionnaires
+    tables = {"ratings": with_key_pairing(tidy, keyed, tidy["source"] == "participants"),
+              "clip_scores": with_key_pairing(clips, keyed, clips["source"] == "participants"),
+              "summary": stats["summary"], "tests": tests,
               "friedman": friedman if not friedman.empty else None,
               "reliability": reliability if not reliability.empty else None, "case_study": cases,
               "issues": log.frame()}

@@ -218,6 +218,20 @@ def uncertain_pairings(evidence: dict[str, str]) -> dict[str, str]:
     return {clip: text for clip, text in evidence.items() if pairing_grade(text) != "exact"}
 
 
+def with_key_pairing(frame, evidence: dict[str, str], rows=None):
+    """``frame`` (a DataFrame with a ``clip`` column) with a last column ``key_pairing``: the
+    :func:`pairing_grade` of each clip the shipped key paired (``evidence``: clip casefolded -> evidence), empty
+    for other clips and for rows outside the boolean mask ``rows``; ``frame`` unchanged when ``evidence`` is
+    empty (no shipped key was used: a key CSV's pairings are its author's word).
+    """
+    if not evidence or frame is None:
+        return frame
+    keep = [True] * len(frame) if rows is None else list(rows)
+    grades = [pairing_grade(evidence[c]) if k and c in evidence else ""
+              for c, k in zip(frame["clip"].astype(str).str.casefold(), keep)]
+    return frame.assign(key_pairing=grades)
+
+
 def caveat_note(evidence: dict[str, str], what: str = "caption (and which rating)") -> str | None:
     """One sentence naming the clips whose pairing the shipped key marks partial or ambiguous (with its evidence),
     for wherever the key un-blinds ratings or captions; None when every pairing is exact or no shipped key was used.

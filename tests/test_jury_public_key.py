@@ -24,6 +24,7 @@ def test_jury_unblinds_a_public_layout_workbook_with_the_shipped_key(expert_jury
         _, err = capsys.readouterr()
         assert rc == 0, err
         assert ("public questionnaire's layout" in err) == (len(argv) == 1)
+        assert ("not exact for 32.flac partial, 52.wav ambiguous" in err) == (len(argv) == 1)
         tidy = pd.read_csv(out / "ratings.csv")
         part = tidy[(tidy["source"] == "participants") & (tidy["dimension"] == "precision")]
         assert len(part) == 120 and set(part["participant"]) == {"P1"}
@@ -40,6 +41,15 @@ def _assert_pairings_flagged(out, expected: bool) -> None:
     report = (out / "report.md").read_text(encoding="utf-8")
     key_line = next(line for line in report.splitlines() if line.startswith("- ") and "key" in line)
     assert ("52.wav ambiguous" in key_line and "32.flac partial" in key_line) == expected, key_line
+    for table in ("ratings", "clip_scores"):       # the questionnaire's ratings rest on the pairing too
+        frame = pd.read_csv(out / f"{table}.csv", keep_default_na=False)
+        if expected:
+            part = frame[frame["source"] == "participants"]
+            assert set(part.loc[part["clip"] == "52.wav", "key_pairing"]) == {"ambiguous"}
+            assert set(part.loc[part["clip"] == "32.flac", "key_pairing"]) == {"partial"}
+            assert set(part.loc[~part["clip"].isin(["52.wav", "32.flac"]), "key_pairing"]) == {"exact"}
+        else:
+            assert "key_pairing" not in frame.columns
     cases = pd.read_csv(out / "case_study.csv", keep_default_na=False)
     grades = dict(zip(cases["clip"], cases["key_pairing"]))
     assert {"52.wav", "32.flac"} <= set(grades)
