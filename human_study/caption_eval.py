@@ -158,6 +158,7 @@ def _read_questionnaire(got: _Inputs, questionnaire: Path, key, reference_system
                         issues: IssueList) -> None:
     """Add a questionnaire's candidates and references (un-blinded by ``key``) to ``got``."""
     from soundaq.base.xlsx import WorkbookError, open_workbook
+    from soundaq.human_study.workbooks import check_caption_source
 
     if not Path(questionnaire).is_file():
         raise UserError(f"{questionnaire}: no such file; pass the questionnaire .xlsx")
@@ -165,6 +166,8 @@ def _read_questionnaire(got: _Inputs, questionnaire: Path, key, reference_system
         open_workbook(questionnaire).close()
     except WorkbookError as err:
         raise UserError(str(err)) from None
+    # the published averages hold no texts (no key helps): say so, and that --jury takes them
+    check_caption_source(Path(questionnaire), "--questionnaire", "--jury (agreement of the metrics with the jury)")
     key_obj, got.key_used = resolve_key(Path(questionnaire), key)
     q_cands, q_refs, got.ref_system = questionnaire_captions(Path(questionnaire), key_obj, reference_system, issues)
     got.cands += q_cands

@@ -74,12 +74,13 @@ def read_captions_arg(workbook: Path, key) -> tuple[dict[tuple[str, str], str], 
     """
     from soundaq.base.errors import UserError
     from soundaq.human_study.caption_eval import resolve_key
+    from soundaq.human_study.workbooks import check_caption_source
 
     workbook = Path(workbook)
     if not workbook.is_file():
         raise UserError(f"--captions {workbook}: no such file; fix: pass a questionnaire .xlsx (e.g. the public "
                         "questionnaire template)")
-    _check_captions_kind(workbook)
+    check_caption_source(workbook, "--captions", "--published")
     the_key = None
     if key is not None and str(key) != "public" and Path(key).is_file():
         the_key, _ = resolve_key(workbook, key)
@@ -95,25 +96,6 @@ def read_captions_arg(workbook: Path, key) -> tuple[dict[tuple[str, str], str], 
         raise UserError(f"--captions {workbook}: no caption text that the key un-blinds; fix: pass the "
                         "questionnaire whose captions the jury rated")
     return texts, dict(the_key.evidence)
-
-
-def _check_captions_kind(workbook: Path) -> None:
-    """Refuse a ``--captions`` file that is recognisably another jury file (the published averages, soundaq
-    jury's own results, a key, audio ...): none holds caption texts, so the fix is the questionnaire, not a key.
-
-    Raises:
-        WrongKind: (a UserError) one line: what the file looks like and what to pass instead.
-    """
-    from soundaq.base import filekinds
-    from soundaq.human_study.workbooks import FOREIGN, workbook_kind
-
-    kind = workbook_kind(workbook)
-    if kind in FOREIGN and kind != "questionnaire":
-        raise filekinds.wrong_kind(
-            f"--captions {workbook}", kind, "a questionnaire workbook with caption texts",
-            "it holds no caption texts; pass the questionnaire the jury rated (the public questionnaire template, "
-            "questionnaire_template_P1_excel.xlsx, holds every caption of the paper's jury)"
-            + (", and give this file to --published" if kind == "published-results" else ""))
 
 
 def largest_gaps(clips, reference: str, captions: dict[tuple[str, str], str] | None = None, n: int = DEFAULT_N,

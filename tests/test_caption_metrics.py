@@ -243,6 +243,15 @@ def test_questionnaire_with_a_missing_caption_cell(expert_jury_dir, tmp_path, ca
     assert "key_pairing" not in per.columns          # a key CSV's pairings are its author's word
 
 
+def test_the_published_workbook_as_questionnaire_points_to_the_template(expert_jury_dir, tmp_path, capsys):
+    """Trial 25, K's kind of fault here: the published averages hold no caption text, so --questionnaire given them
+    must say to pass the questionnaire and that --jury takes the file, not that it "needs --key"."""
+    rc, _, err = _cli(capsys, "--questionnaire", expert_jury_dir / PUBLISHED, "--out", tmp_path / "o")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "no caption texts" in err and TEMPLATE in err and "--jury" in err and "--key" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_user_errors_are_one_line(tmp_path, capsys):
     refs = _write(tmp_path / "refs.csv", "clip,caption\na,x\n")
     bad = _write(tmp_path / "bad.csv", "clip,text\na,x\n")
