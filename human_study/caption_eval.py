@@ -334,9 +334,10 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
         agree, agree_clips, jury_issues = _jury_agreement(jury, scores, n_resamples, seed, got.files, echo_err)
     from soundaq.human_study.public_key import with_key_pairing
 
-    tables = {"per_clip.csv": with_key_pairing(scores.per_clip, got.pairing), "summary.csv": summ, "paired.csv": pair_table,
-              "issues.csv": issues.frame(), "reproduction.csv": repro, "agreement.csv": agree,
-              "agreement_clips.csv": agree_clips}
+    keyed = got.pairing       # per-clip rows whose candidate/reference split rests on the shipped key say how sure
+    tables = {"per_clip.csv": with_key_pairing(scores.per_clip, keyed), "summary.csv": summ, "paired.csv": pair_table,
+              "issues.csv": issues.frame(), "reproduction.csv": with_key_pairing(repro, keyed), "agreement.csv": agree,
+              "agreement_clips.csv": with_key_pairing(agree_clips, keyed)}
     out = output_folder(out)
     written = [write_csv(frame, out / name) for name, frame in tables.items() if frame is not None]
     fig_paths = _figures(summ, agree, agree_clips, scores.metrics, out / "figures") if figures else []

@@ -84,10 +84,11 @@ def test_rows_on_a_partial_or_ambiguous_key_pairing_are_flagged(paper_run):
     the reference rests on its pairing, so per_clip.csv says how sure it is of each clip and the report's key input
     names the two clips it is not sure of (52.wav nearest, i.e. ambiguous; 32.flac partial)."""
     _res, out = paper_run
-    per = pd.read_csv(out / "per_clip.csv", keep_default_na=False)
-    grades = dict(zip(per["clip"], per["key_pairing"]))
-    assert grades.pop("52.wav") == "ambiguous" and grades.pop("32.flac") == "partial"
-    assert set(grades.values()) == {"exact"} and len(grades) == 58
+    for table in ("per_clip", "reproduction", "agreement_clips"):
+        per = pd.read_csv(out / f"{table}.csv", keep_default_na=False)
+        grades = dict(zip(per["clip"], per["key_pairing"]))
+        assert grades.pop("52.wav") == "ambiguous" and grades.pop("32.flac") == "partial", table
+        assert set(grades.values()) == {"exact"} and len(grades) == 58, table
     note = next(line for line in (out / "report.md").read_text(encoding="utf-8").splitlines()
                 if line.startswith("- key"))
     assert "**Note**" in note and "52.wav ambiguous" in note and "32.flac partial" in note
