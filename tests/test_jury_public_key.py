@@ -71,12 +71,16 @@ def test_a_key_csv_with_the_same_pairings_is_not_flagged(expert_jury_dir, tmp_pa
     wb = fill_template(template, tmp_path / "expert_P1.xlsx", "P1", order, ratings)
     key = tmp_path / "key.csv"
     pd.DataFrame(rows)[["participant", "dataset", "clip", "caption", "system"]].to_csv(key, index=False)
-    out = tmp_path / "out"
-    rc = main(["jury", str(wb), "--key", str(key), "--out", str(out), "--resamples", "0", "--no-figures",
-               "--case-study", "30"])
-    _, err = capsys.readouterr()
-    assert rc == 0, err
-    _assert_pairings_flagged(out, expected=False)
+    from soundaq.human_study.public_key import public_key_path
+
+    # the shipped key CSV given by path keeps its evidence column, so its caveats
+    for key_csv, flagged in ((key, False), (public_key_path(), True)):
+        out = tmp_path / f"out_{flagged}"
+        rc = main(["jury", str(wb), "--key", str(key_csv), "--out", str(out), "--resamples", "0", "--no-figures",
+                   "--case-study", "30"])
+        _, err = capsys.readouterr()
+        assert rc == 0, err
+        _assert_pairings_flagged(out, expected=flagged)
 
 
 def test_jury_refuses_the_public_key_for_another_layout(expert_jury_dir, tmp_path, capsys):
