@@ -227,6 +227,22 @@ def _case_study(clips, reference: str, case_n: int, captions_arg, captions: Path
     return cases, texts_from, pairing
 
 
+def _tables(tidy, stats: dict, cases, log, the_key) -> dict:
+    """The tables written as CSV and XLSX sheets (None: left out). When the shipped public key un-blinded the
+    questionnaires, their rows in ``ratings`` and ``clip_scores`` get ``key_pairing`` (the key's promise).
+    """
+    from soundaq.human_study.public_key import with_key_pairing
+
+    keyed = the_key.evidence if the_key is not None else {}
+    clips, friedman, reliability = stats["clips"], stats["friedman"], stats["reliability"]
+    return {"ratings": with_key_pairing(tidy, keyed, tidy["source"] == "participants"),
+            "clip_scores": with_key_pairing(clips, keyed, clips["source"] == "participants"),
+            "summary": stats["summary"], "tests": stats["tests"],
+            "friedman": friedman if not friedman.empty else None,
+            "reliability": reliability if not reliability.empty else None, "case_study": cases,
+            "issues": log.frame()}
+
+
 def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,
              strict: bool = False, reference: str | None = None, alpha: float = 0.05, resamples: int = 10_000,
              seed: int = 0, figures: bool = True, report_line=None, captions: Path | None = None,
@@ -283,15 +299,7 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
 
     out = output_folder(out)
     friedman, reliability = stats["friedman"], stats["reliability"]
-    from soundaq.human_study.public_key import with_key_pairing
-
-    keyed = the_key.evidence if the_key is not None else {}     # the shipped key un-blinded the questionnaires
-    tables = {"ratings": with_key_pairing(tidy, keyed, tidy["source"] == "participants"),
-              "clip_scores": with_key_pairing(clips, keyed, clips["source"] == "participants"),
-              "summary": stats["summary"], "tests": tests,
-              "friedman": friedman if not friedman.empty else None,
-              "reliability": reliability if not reliability.empty else None, "case_study": cases,
-              "issues": log.frame()}
+    tables = _tables(tidy, stats, cases, log, the_key)
     written = [write_csv(frame, out / f"{name}.csv") for name, frame in tables.items() if frame is not None]
     figure_paths = _figures(clips, tests, out / "figures", reference, alpha) if figures else []
     written += figure_paths
