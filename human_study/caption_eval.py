@@ -131,6 +131,8 @@ class _Inputs:
     files: list[dict] = field(default_factory=list)
     ref_system: str | None = None
     key_used: str | None = None
+    #: the shipped public key's evidence per casefolded clip when it un-blinded the questionnaire (else empty)
+    pairing: dict[str, str] = field(default_factory=dict)
 
     def add_refs(self, refs: dict[str, list[Caption]], name: str) -> None:
         """Append reference captions by clip, and ``name`` to the names the pairing messages cite."""
@@ -156,6 +158,7 @@ def _read_questionnaire(got: _Inputs, questionnaire: Path, key, reference_system
                         issues: IssueList) -> None:
     """Add a questionnaire's candidates and references (un-blinded by ``key``) to ``got``."""
     from soundaq.base.xlsx import WorkbookError, open_workbook
+    from soundaq.human_study.workbooks import check_caption_source
 
     if not Path(questionnaire).is_file():
         raise UserError(f"{questionnaire}: no such file; pass the questionnaire .xlsx")
@@ -163,12 +166,21 @@ def _read_questionnaire(got: _Inputs, questionnaire: Path, key, reference_system
         open_workbook(questionnaire).close()
     except WorkbookError as err:
         raise UserError(str(err)) from None
+    # the published averages hold no texts (no key helps): say so, and that --jury takes them
+    check_caption_source(Path(questionnaire), "--questionnaire", "--jury (agreement of the metrics with the jury)")
     key_obj, got.key_used = resolve_key(Path(questionnaire), key)
     q_cands, q_refs, got.ref_system = questionnaire_captions(Path(questionnaire), key_obj, reference_system, issues)
     got.cands += q_cands
     got.add_refs(q_refs, Path(questionnaire).name)
     got.files.append({"path": str(questionnaire), "kind": "questionnaire", "sha256": sha256_file(questionnaire)})
-    got.files.append({"path": str(key_obj.path), "kind": f"key ({got.key_used})", "sha256": sha256_file(key_obj.path)})
+    got.pairing = dict(key_obj.evidence)
+    key_file = {"path": str(key_obj.path), "kind": f"key ({got.key_used})", "sha256": sha256_file(key_obj.path)}
+    from soundaq.human_study.public_key import caveat_note
+
+    note = caveat_note(got.pairing, "caption is the candidate and which the reference")
+    if note:
+        key_file["note"] = note
+    got.files.append(key_file)
 
 
 def _read_inputs(candidates: Path | None, references: Path | None, questionnaire: Path | None, key,
@@ -320,9 +332,12 @@ def run_caption_metrics(out: Path, candidates: Path | None = None, references: P
     jury_issues: list[str] = []
     if jury is not None:
         agree, agree_clips, jury_issues = _jury_agreement(jury, scores, n_resamples, seed, got.files, echo_err)
-    tables = {"per_clip.csv": scores.per_clip, "summary.csv": summ, "paired.csv": pair_table,
-              "issues.csv": issues.frame(), "reproduction.csv": repro, "agreement.csv": agree,
-              "agreement_clips.csv": agree_clips}
+    from soundaq.human_study.public_key import with_key_pairing
+
+    keyed = got.pairing       # per-clip rows whose candidate/reference split rests on the shipped key say how sure
+    tables = {"per_clip.csv": with_key_pairing(scores.per_clip, keyed), "summary.csv": summ, "paired.csv": pair_table,
+              "issues.csv": issues.frame(), "reproduction.csv": with_key_pairing(repro, keyed), "agreement.csv": agree,
+              "agreement_clips.csv": with_key_pairing(agree_clips, keyed)}
     out = output_folder(out)
     written = [write_csv(frame, out / name) for name, frame in tables.items() if frame is not None]
     fig_paths = _figures(summ, agree, agree_clips, scores.metrics, out / "figures") if figures else []

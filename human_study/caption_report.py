@@ -106,7 +106,8 @@ def build_report(*, inputs, flavour, scores, summary, paired, reproduction, agre
         The report without a final newline.
     """
     lines = ["# Caption metrics", ""]
-    lines += ["Inputs:", ""] + [f"- {i['kind']}: `{i['path']}`" for i in inputs] + [""]
+    lines += ["Inputs:", ""] + [f"- {i['kind']}: `{i['path']}`" + (f". **Note**: {i['note']}" if i.get("note") else "")
+                                  for i in inputs] + [""]
     if ref_system:
         lines += [f"Questionnaire references: the captions of **{ref_system}** (key: {key_used}).", ""]
     lines += [f"Flavour: {flavour}. Clips are resampled {n_resamples} times (seed {seed}) for percentile 95% CIs.",

@@ -83,8 +83,12 @@ def _check_arguments(workbooks: list[Path], key: Path | str | None, published: P
             raise UserError("questionnaire workbooks need --key KEY.csv (participant,dataset,clip,caption,system) "
                             "to know which system wrote 'Caption 1' and 'Caption 2'")
         use_public = True
+        from soundaq.human_study.public_key import pairing_evidence, pairing_grade, uncertain_pairings
+
+        shaky = ", ".join(f"{c} {pairing_grade(e)}" for c, e in sorted(uncertain_pairings(pairing_evidence()).items()))
         notes.append("the workbooks are in the public questionnaire's layout: using the key shipped with "
-                     "soundaq (recovered from the release's text metrics; docs/caption_metrics.md)")
+                     "soundaq (recovered from the release's text metrics; docs/caption_metrics.md)"
+                     + (f"; its pairing is not exact for {shaky} (key_pairing in the tables)" if shaky else ""))
         say(notes[-1])
     if published is not None and not Path(published).is_file():
         raise UserError(f"{published}: published workbook not found; fix: pass the results .xlsx")
@@ -116,8 +120,7 @@ def _read_ratings(workbooks: list[Path], published: Path | None, the_key, use_pu
     records: list[dict] = []
     sources: list[dict] = []
     if workbooks:
-        sources.append({"path": str(the_key.path), "kind": "key (public questionnaire)" if use_public else "key",
-                        "sha256": sha256_file(the_key.path)})
+        sources.append(_key_source(the_key, "key (public questionnaire)" if use_public else "key"))
         records += read_questionnaires(workbooks, the_key, log)
         sources += [{"path": str(w), "kind": "questionnaire", "sha256": sha256_file(w) if w.is_file() else ""}
                     for w in workbooks]
@@ -125,6 +128,19 @@ def _read_ratings(workbooks: list[Path], published: Path | None, the_key, use_pu
         records += read_published(Path(published), log)
         sources.append({"path": str(published), "kind": "published averages", "sha256": sha256_file(published)})
     return records, sources
+
+
+def _key_source(the_key, kind: str) -> dict:
+    """The provenance of a key; for the shipped public key with a partial or ambiguous pairing, a ``note`` saying
+    which clips rest on it (report.md's inputs list and provenance.json carry it; the key's docstring promises it).
+    """
+    from soundaq.human_study.public_key import caveat_note
+
+    source = {"path": str(the_key.path), "kind": kind, "sha256": sha256_file(the_key.path)}
+    note = caveat_note(the_key.evidence)
+    if note:
+        source["note"] = note
+    return source
 
 
 def _report_problems(log, say, strict: bool, out: Path) -> None:
@@ -180,24 +196,51 @@ def _tidy(records: list[dict], log: IssueLog, out: Path):
     return tidy
 
 
-def _case_study(clips, reference: str, case_n: int, caption_texts, captions: Path | None, workbooks: list[Path],
+def _case_study(clips, reference: str, case_n: int, captions_arg, captions: Path | None, workbooks: list[Path],
                 the_key, sources: list[dict]):
-    """The case study's clips (largest gaps each way) and where its caption texts come from (None: nowhere).
+    """The case study's clips (largest gaps each way), where its caption texts come from (None: nowhere) and the
+    shipped public key's evidence per clip wherever that key paired the texts or the ratings (else empty).
 
-    The texts are those of ``--captions`` (then added to ``sources``), else those of the questionnaires.
+    The texts are those of ``--captions`` (``captions_arg``: texts and their key's evidence; then added to
+    ``sources``), else those of the questionnaires.
     """
     from soundaq.human_study import case_study
+    from soundaq.human_study.public_key import caveat_note
 
     texts_from = None       # where the case study's caption texts come from
-    if caption_texts is not None:
-        assert captions is not None           # caption_texts come from --captions
-        sources.append({"path": str(captions), "kind": "captions (questionnaire)", "sha256": sha256_file(captions)})
+    pairing = dict(the_key.evidence) if the_key is not None else {}     # the ratings' un-blinding
+    caption_texts = None
+    if captions_arg is not None:
+        assert captions is not None           # captions_arg comes from --captions
+        caption_texts, evidence = captions_arg
+        pairing.update(evidence)
+        source = {"path": str(captions), "kind": "captions (questionnaire)", "sha256": sha256_file(captions)}
+        note = caveat_note(evidence, "caption")
+        if note:
+            source["note"] = "un-blinded by the shipped public key; " + note
+        sources.append(source)
         texts_from = f"`{captions}`"
     elif workbooks:
         caption_texts = case_study.captions_from(workbooks, the_key)
         texts_from = "the questionnaire workbooks" if caption_texts else None
-    cases = case_study.largest_gaps(clips, reference, caption_texts, case_n)
-    return cases, texts_from
+    cases = case_study.largest_gaps(clips, reference, caption_texts, case_n, pairing)
+    return cases, texts_from, pairing
+
+
+def _tables(tidy, stats: dict, cases, log, the_key) -> dict:
+    """The tables written as CSV and XLSX sheets (None: left out). When the shipped public key un-blinded the
+    questionnaires, their rows in ``ratings`` and ``clip_scores`` get ``key_pairing`` (the key's promise).
+    """
+    from soundaq.human_study.public_key import with_key_pairing
+
+    keyed = the_key.evidence if the_key is not None else {}
+    clips, friedman, reliability = stats["clips"], stats["friedman"], stats["reliability"]
+    return {"ratings": with_key_pairing(tidy, keyed, tidy["source"] == "participants"),
+            "clip_scores": with_key_pairing(clips, keyed, clips["source"] == "participants"),
+            "summary": stats["summary"], "tests": stats["tests"],
+            "friedman": friedman if not friedman.empty else None,
+            "reliability": reliability if not reliability.empty else None, "case_study": cases,
+            "issues": log.frame()}
 
 
 def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, published: Path | None = None,
@@ -237,7 +280,7 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     use_public, notes = _check_arguments(workbooks, key, published, case_n, say)
     from soundaq.human_study import case_study
 
-    caption_texts = case_study.read_captions_arg(Path(captions), key) if captions is not None else None
+    captions_arg = case_study.read_captions_arg(Path(captions), key) if captions is not None else None
     out = output_folder(out, create=False)
 
     from soundaq.human_study import report
@@ -251,20 +294,18 @@ def run_jury(inputs: list[Path], out: Path, *, key: Path | str | None = None, pu
     tidy = _tidy(records, log, out)
     stats = _analyse(tidy, reference, alpha, resamples, seed)
     reference, clips, tests = stats["reference"], stats["clips"], stats["tests"]
-    cases, texts_from = _case_study(clips, reference, case_n, caption_texts, captions, workbooks, the_key, sources)
+    cases, texts_from, pairing = _case_study(clips, reference, case_n, captions_arg, captions, workbooks, the_key,
+                                             sources)
 
     out = output_folder(out)
     friedman, reliability = stats["friedman"], stats["reliability"]
-    tables = {"ratings": tidy, "clip_scores": clips, "summary": stats["summary"], "tests": tests,
-              "friedman": friedman if not friedman.empty else None,
-              "reliability": reliability if not reliability.empty else None, "case_study": cases,
-              "issues": log.frame()}
+    tables = _tables(tidy, stats, cases, log, the_key)
     written = [write_csv(frame, out / f"{name}.csv") for name, frame in tables.items() if frame is not None]
     figure_paths = _figures(clips, tests, out / "figures", reference, alpha) if figures else []
     written += figure_paths
     written.append(report.write_xlsx(tables, out / "jury_results.xlsx"))
     text = report.build_report(sources, tidy, stats["summary"], tests, friedman, reliability, log, alpha, resamples,
-                               seed, figure_paths, out, case_study.markdown_section(cases, case_n, texts_from))
+                               seed, figure_paths, out, case_study.markdown_section(cases, case_n, texts_from, pairing))
     written.append(report.write_report(text, out / "report.md"))
     written.append(report.write_provenance({
         "command": "soundaq jury", "argv": sys.argv[1:], "inputs": sources, "alpha": alpha,

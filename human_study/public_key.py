@@ -187,4 +187,58 @@ def public_key_for(workbooks: list[Path]):
         for r in rows:
             entries[(participant.casefold(), r["clip"].casefold(), int(r["caption"]))] = (
                 participant, r["dataset"], r["clip"], r["system"])
-    return Key(public_key_path(), entries, participants)
+    return Key(public_key_path(), entries, participants, evidence=pairing_evidence(rows))
+
+
+#: The grade of a clip's pairing by the first word of its ``evidence`` (``nearest`` is the ambiguous one).
+GRADES = {"exact": "exact", "partial": "partial", "nearest": "ambiguous"}
+
+
+def pairing_evidence(rows: list[dict] | None = None) -> dict[str, str]:
+    """The shipped key's ``evidence`` per clip (casefolded clip name -> text, e.g. ``"nearest: ...; ambiguous"``)."""
+    rows = rows if rows is not None else read_public_key_rows()
+    return {r["clip"].casefold(): r["evidence"] for r in rows}
+
+
+def pairing_grade(evidence: str) -> str:
+    """``exact``, ``partial`` or ``ambiguous`` (``nearest``) from an ``evidence`` text; an unknown word is
+    ``ambiguous``, the cautious reading.
+    """
+    return GRADES.get(str(evidence).split(":", 1)[0].strip().casefold(), "ambiguous")
+
+
+def evidence_detail(evidence: str) -> str:
+    """An ``evidence`` text without its leading grade word (``"partial: X agree ..."`` -> ``"X agree ..."``)."""
+    head, sep, rest = str(evidence).partition(":")
+    return rest.strip() if sep and head.strip().casefold() in GRADES else str(evidence)
+
+
+def uncertain_pairings(evidence: dict[str, str]) -> dict[str, str]:
+    """The clips of ``evidence`` (clip -> evidence) whose pairing is not ``exact`` (partial or ambiguous)."""
+    return {clip: text for clip, text in evidence.items() if pairing_grade(text) != "exact"}
+
+
+def with_key_pairing(frame, evidence: dict[str, str], rows=None):
+    """``frame`` (a DataFrame with a ``clip`` column) with a last column ``key_pairing``: the
+    :func:`pairing_grade` of each clip the shipped key paired (``evidence``: clip casefolded -> evidence), empty
+    for other clips and for rows outside the boolean mask ``rows``; ``frame`` unchanged when ``evidence`` is
+    empty (no shipped key was used: a key CSV's pairings are its author's word).
+    """
+    if not evidence or frame is None:
+        return frame
+    keep = [True] * len(frame) if rows is None else list(rows)
+    grades = [pairing_grade(evidence[c]) if k and c in evidence else ""
+              for c, k in zip(frame["clip"].astype(str).str.casefold(), keep)]
+    return frame.assign(key_pairing=grades)
+
+
+def caveat_note(evidence: dict[str, str], what: str = "caption (and which rating)") -> str | None:
+    """One sentence naming the clips whose pairing the shipped key marks partial or ambiguous (with its evidence),
+    for wherever the key un-blinds ratings or captions; None when every pairing is exact or no shipped key was used.
+    """
+    shaky = uncertain_pairings(evidence)
+    if not shaky:
+        return None
+    said = "; ".join(f"{clip} {pairing_grade(text)} ({evidence_detail(text)})" for clip, text in sorted(shaky.items()))
+    return (f"the shipped key's pairing of {len(shaky)} clip(s) is not exact, so which {what} "
+            f"is whose rests on an uncertain recovery there: {said} (docs/caption_metrics.md)")

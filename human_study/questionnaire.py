@@ -165,6 +165,10 @@ class Key:
     #: (participant, clip, caption) casefolded -> (participant, dataset, clip, system)
     entries: dict[tuple[str, str, int], tuple[str, str, str, str]]
     participants: list[str]
+    #: clip casefolded -> how the pairing was recovered (the shipped public key's ``evidence``,
+    #: :mod:`soundaq.human_study.public_key`); empty for a key CSV without an ``evidence`` column, whose
+    #: pairings are its author's word
+    evidence: dict[str, str] = field(default_factory=dict)
 
     def participant_for(self, workbook: Path) -> str | None:
         """The key's participant id for a workbook file (its stem, or one token of its stem)."""
@@ -192,7 +196,11 @@ _KEY_ALIASES = {
 
 
 def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with its own message)
-    """Read the un-blinding key; raises :class:`JuryKeyError` naming the line to fix."""
+    """Read the un-blinding key; raises :class:`JuryKeyError` naming the line to fix.
+
+    An ``evidence`` column (the shipped public key's format, :mod:`soundaq.human_study.public_key`) is kept as
+    :attr:`Key.evidence`, so that key keeps its caveats when it is given by path.
+    """
     path = Path(path)
     if not path.is_file():
         raise JuryKeyError(f"{path}: key file not found; pass --key with the CSV that says which system "
@@ -221,6 +229,8 @@ def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with
     lines: dict[tuple[str, str, int], int] = {}
     datasets: dict[str, tuple[str, int]] = {}
     participants: list[str] = []
+    ev_col = header.index("evidence") if "evidence" in header else None
+    evidence: dict[str, str] = {}
     for lineno, row in enumerate(reader, start=2):
         if not any(clean_cell(cell) for cell in row):
             continue
@@ -245,6 +255,8 @@ def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with
         datasets.setdefault(clip.casefold(), (vals["dataset"], lineno))
         entries[k] = (vals["participant"], vals["dataset"], clip, vals["system"])
         lines[k] = lineno
+        if ev_col is not None and ev_col < len(row) and clean_cell(row[ev_col]):
+            evidence[clip.casefold()] = clean_cell(row[ev_col])
         if vals["participant"] not in participants:
             participants.append(vals["participant"])
     if not entries:
@@ -257,7 +269,7 @@ def read_key(path: Path) -> Key:  # noqa: C901  (one check per column, each with
                                f"participant {entries[(p, c, n)][0]} both name system {system}; "
                                "each caption of a clip comes from a different system")
         systems[system] = n
-    return Key(path, entries, participants)
+    return Key(path, entries, participants, evidence=evidence)
 
 
 def unblind(items: list[CaptionItem], key: Key, participant: str | None, workbook: Path,

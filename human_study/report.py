@@ -74,7 +74,8 @@ def _inputs_and_data(inputs: list[dict], tidy) -> list[str]:
     """The title, the inputs with their checksums, and what was rated by whom."""
     parts = ["# Expert-jury statistics (`soundaq jury`)", ""]
     parts += ["## Inputs", ""]
-    parts += [f"- `{i['path']}` ({i['kind']}, sha256 {i['sha256'][:12]})" for i in inputs]
+    parts += [f"- `{i['path']}` ({i['kind']}, sha256 {i['sha256'][:12]})"
+              + (f". **Note**: {i['note']}" if i.get("note") else "") for i in inputs]
     parts += ["", "## Data", ""]
     rows = []
     for (source, dataset, system), g in tidy.groupby(["source", "dataset", "system"]):

@@ -14,7 +14,8 @@ from soundaq.base.xlsx import OLE2_MAGIC, WorkbookError, not_a_workbook, open_wo
 from soundaq.human_study.cells import CAPTION_LABEL
 from soundaq.human_study.dimensions import RATED, dimension_of_header
 
-__all__ = ["OLE2_MAGIC", "WorkbookError", "check_jury_inputs", "not_a_workbook", "open_workbook", "workbook_kind"]
+__all__ = ["OLE2_MAGIC", "WorkbookError", "check_caption_source", "check_jury_inputs", "not_a_workbook", "open_workbook",
+           "workbook_kind"]
 
 #: Sheets of ``jury_results.xlsx`` (soundaq.human_study.report.write_xlsx).
 _RESULT_SHEETS = {"ratings", "clip_scores", "summary", "tests"}
@@ -71,3 +72,21 @@ def check_jury_inputs(workbooks: list[Path], published: Path | None) -> None:
         kind = workbook_kind(published)
         if kind in FOREIGN and kind != "published-results":
             raise filekinds.wrong_kind(published, kind, "the published results workbook (--published)")
+
+
+def check_caption_source(path: Path, option: str, published_goes_to: str) -> None:
+    """Refuse, for an option that reads caption texts from a questionnaire (``jury --captions``, ``caption-metrics
+    --questionnaire``), a file that is recognisably another jury file (the published averages, soundaq jury's own
+    results, a key, audio ...): none holds caption texts, so the fix is the questionnaire, not a key;
+    ``published_goes_to`` names the option of the same command that takes the published averages.
+
+    Raises:
+        WrongKind: (a UserError, exit 2) one line: the option and file, what it looks like, what to pass instead.
+    """
+    kind = workbook_kind(path)
+    if kind in FOREIGN and kind != "questionnaire":
+        raise filekinds.wrong_kind(
+            f"{option} {path}", kind, "a questionnaire workbook with caption texts",
+            "it holds no caption texts; pass the questionnaire the jury rated (the public questionnaire template, "
+            "questionnaire_template_P1_excel.xlsx, holds every caption of the paper's jury)"
+            + (f", and give this file to {published_goes_to}" if kind == "published-results" else ""))

@@ -79,6 +79,21 @@ def test_paper_flavour_reproduces_the_release_clip_by_clip(paper_run, caption_me
     assert set(repro.loc[~repro["match"], "clip"]) == DIFFERING
 
 
+def test_rows_on_a_partial_or_ambiguous_key_pairing_are_flagged(paper_run):
+    """Fault M (trial 25), the other user of the shipped key: which questionnaire caption is the candidate and which
+    the reference rests on its pairing, so per_clip.csv says how sure it is of each clip and the report's key input
+    names the two clips it is not sure of (52.wav nearest, i.e. ambiguous; 32.flac partial)."""
+    _res, out = paper_run
+    for table in ("per_clip", "reproduction", "agreement_clips"):
+        per = pd.read_csv(out / f"{table}.csv", keep_default_na=False)
+        grades = dict(zip(per["clip"], per["key_pairing"]))
+        assert grades.pop("52.wav") == "ambiguous" and grades.pop("32.flac") == "partial", table
+        assert set(grades.values()) == {"exact"} and len(grades) == 58, table
+    note = next(line for line in (out / "report.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("- key"))
+    assert "**Note**" in note and "52.wav ambiguous" in note and "32.flac partial" in note
+
+
 def test_public_key_is_recovered_from_the_public_files(expert_jury_dir, caption_metrics_dir):
     from soundaq.human_study.public_key import key_csv_text, public_key_path, recover_key
     from soundaq.human_study.questionnaire import read_key
@@ -226,6 +241,17 @@ def test_questionnaire_with_a_missing_caption_cell(expert_jury_dir, tmp_path, ca
     assert "P1.xlsx:Assessment!D7: Assessment!D7: caption 2 of 3.wav (SoundSCaper) is empty" in err
     per = pd.read_csv(out / "per_clip.csv")
     assert len(per) == 59 and "3.wav" not in set(per["clip"])
+    # the shipped key given by path keeps its evidence column, so its caveats (trial 25, M)
+    assert set(per.loc[per["clip"] == "52.wav", "key_pairing"]) == {"ambiguous"}
+
+
+def test_the_published_workbook_as_questionnaire_points_to_the_template(expert_jury_dir, tmp_path, capsys):
+    """Trial 25, K's kind of fault here: the published averages hold no caption text, so --questionnaire given them
+    must say to pass the questionnaire and that --jury takes the file, not that it "needs --key"."""
+    rc, _, err = _cli(capsys, "--questionnaire", expert_jury_dir / PUBLISHED, "--out", tmp_path / "o")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "no caption texts" in err and TEMPLATE in err and "--jury" in err and "--key" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):

@@ -224,3 +224,26 @@ def test_garbage_published_file_is_one_line(tmp_path, capsys):
     rc, _, err = _cli(capsys, "--published", bad, "--out", tmp_path / "o")
     assert rc == 2 and "Traceback" not in err
     assert "results.xlsx: a text file (CSV?) with a workbook's name, not an .xlsx; fix: open it in Excel" in err
+
+
+def test_the_docs_option_table_matches_the_command():
+    """Fault L (trial 25): docs/jury.md lists every option of `soundaq jury --help` in its option table, with the
+    special values the help names (`--key public`), and no longer says that every workbook without --key is refused."""
+    import argparse
+    import re
+    from pathlib import Path
+
+    from soundaq.benchmark.cli import build_parser
+
+    parser = build_parser()
+    jury = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "jury")[1]
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "jury.md").read_text(encoding="utf-8")
+    usage = doc.split("## Usage", 1)[1].split("\n## ", 1)[0]
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(-[-\w]+|[A-Z]+)[^|]*\|.*$", usage, re.M)}
+    for action in jury._actions:
+        flag = next((f for f in action.option_strings if f.startswith("--")), None)   # the first long name
+        if flag is not None and flag != "--help" and action.help != argparse.SUPPRESS:   # hidden: old names
+            assert f"`{flag}" in usage, f"docs/jury.md's usage lacks {flag}"
+    assert "`--key public`" in rows["--key"] and "Without `--key`" in rows["--key"]
+    assert "--key KEY.csv|public" in usage
+    assert "workbooks given\nwithout `--key`, or" not in usage

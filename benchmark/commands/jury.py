@@ -63,7 +63,9 @@ def _run(args) -> int:
     if cases is not None and not cases.empty:
         for (source, dataset, _system), g in cases[cases["rank"] == 1].groupby(["source", "dataset", "system"]):
             print(f"  case study, {source} {dataset}: largest gaps " + ", ".join(
-                f"{r['clip']} {r['gap']:+.3f} ({r['higher']} higher)" for _, r in g.iterrows()))
+                f"{r['clip']} {r['gap']:+.3f} ({r['higher']} higher"
+                + (f"; the shipped key's pairing of its captions is {r['key_pairing']}"
+                   if r["key_pairing"] in ("partial", "ambiguous") else "") + ")" for _, r in g.iterrows()))
     print(f"wrote {len(result.written)} files to {args.out} (report.md, summary.csv, tests.csv, jury_results.xlsx, ...)")
     if result.exit_code:   # the batch went on past bad cells or files (--strict makes them fatal, exit 2)
         print(f"soundaq jury: {len(log.errors)} input error(s), listed above and in issues.csv; "
