@@ -122,3 +122,17 @@ def test_cost_models_take_variants_as_the_leaderboard_does(monkeypatch, capsys):
     assert main(["models", "--cost", "--models", "SoundAQnet[blocks=2", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unbalanced brackets" in err and len(seen) == 1
+
+
+@pytest.mark.parametrize("value", ["", "  ", ",", " , "])
+def test_an_empty_models_value_is_one_line_not_the_whole_zoo(value, monkeypatch, capsys):
+    """``--models ""`` (an unset shell variable, say) names no model: one line and exit 2, nothing measured,
+    rather than the whole zoo (the trial's fault A); the leaderboard reads the option through the same parser."""
+    seen: list[list[str]] = []
+    monkeypatch.setattr(cost, "measure_cost", lambda names, **kw: seen.append(names) or [])
+    assert main(["models", "--cost", "--models", value, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names no model" in err and "--models all" in err and seen == []
+    assert main(["leaderboard", "--models", value, "--out", "/nonexistent/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names no model" in err
