@@ -16,13 +16,17 @@ PIPE_WIDTH = 1000
 
 
 def stdout_console(**kwargs):
-    """A ``rich.console.Console`` on stdout that never cuts a table's cells when stdout is not a terminal.
+    """A ``rich.console.Console`` on stdout that never cuts a table's cells when stdout is not a terminal
+    and prints text as it is.
 
     ``kwargs`` go to ``Console``. On a terminal, or when ``COLUMNS`` is set (rich's own setting), the
-    width is rich's; otherwise it is :data:`PIPE_WIDTH`.
+    width is rich's; otherwise it is :data:`PIPE_WIDTH`. Markup is off unless ``markup=True`` is given:
+    rich would read a variant's name (``SoundAQnet[kernels=3+5]``), a file name or any other text with
+    ``[...]`` in it as a style tag and drop it from cells, titles and lines.
     """
     from rich.console import Console
 
+    kwargs.setdefault("markup", False)
     console = Console(**kwargs)
     if "width" not in kwargs and not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = PIPE_WIDTH

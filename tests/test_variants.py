@@ -109,6 +109,26 @@ def test_models_json_lists_the_families(capsys):
     assert named["SoundAQnet_AFF"]["params"] == 2_715_540
 
 
+def test_plain_text_tables_keep_the_variant_names(capsys):
+    """rich read ``[kernels=3+5]`` as a style tag and dropped it (trial fault B): ``soundaq models``' footer
+    and the leaderboard's and the seeds grid's tables print every name with its brackets."""
+    from soundaq.benchmark.leaderboard.report import print_table
+    from soundaq.benchmark.leaderboard.seeds_report import print_table as print_grid
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("SoundAQnet[kernels=3+5]", "SoundAQnet[blocks=2|4|5]", "SoundAQnet[blocks=2,dilation=1-1-1]"):
+        assert name in out
+    row = {"rank": 1, "model": "SoundAQnet[kernels=3+5]", "status": "ok"}
+    print_table([row], "data [x]", title="run [seed=1]")
+    entry = {"rank": 1, "model": "SoundAQnet[blocks=2,dilation=1-1-1]", "mean": {}, "sd": {}, "ci95_low": {},
+             "ci95_high": {}, "n_seeds": 2, "first": 1, "status": "ok"}
+    print_grid([{"summary": entry}], "grid [seeds=0-1]")
+    out = capsys.readouterr().out
+    assert "SoundAQnet[kernels=3+5]" in out and "run [seed=1]" in out
+    assert "SoundAQnet[blocks=2,dilation=1-1-1]" in out and "grid [seeds=0-1]" in out
+
+
 def _batch(n: int, frames: int, samples: int) -> dict:
     g = torch.Generator().manual_seed(0)
     return {"mel": torch.randn(n, frames, 64, generator=g), "loudness": torch.randn(n, samples, 1, generator=g),
