@@ -194,7 +194,8 @@ def test_loss_weighting_parses_the_release_schemes_and_lists():
     assert parse_loss_weighting("equal") is None
     assert parse_loss_weighting("release-3") == (1.0, 1.0) + (0.5,) * 10
     assert parse_loss_weighting("1,1,1,1,.5,.5,.5,.5,.5,.5,.5,.5") == LOSS_WEIGHTINGS["release-2"]
-    for bad, says in (("1,2,3", "3 weights, need 12"), ("half", "not a scheme"), (",".join(["-1"] * 12), ">= 0")):
+    for bad, says in (("1,2,3", "3 weights, need 12"), ("half", "not a scheme"), (",".join(["-1"] * 12), ">= 0"),
+                      (",".join(["0"] * 12), "every weight is 0"), (",".join(["0.0"] * 12), "nothing is learnt")):
         with pytest.raises(ValueError, match=says) as info:
             parse_loss_weighting(bad)
         assert "scene, events, isop, isoe, pleasant" in str(info.value) and "\n" not in str(info.value)
@@ -212,6 +213,8 @@ def test_fixed_weights_weight_each_task_and_equal_is_the_plain_sum():
     assert torch.allclose(weighted, sum(w * parts[t] for w, t in zip(weights, TASKS)))
     with pytest.raises(ValueError, match="need 12"):
         MultiTaskLoss(weights=(1.0,) * 11)
+    with pytest.raises(ValueError, match="every weight is 0"):
+        MultiTaskLoss(weights=(0.0,) * 12)
 
 
 def test_train_refuses_a_wrong_weight_count_in_one_line(capsys, tmp_path):
@@ -219,6 +222,10 @@ def test_train_refuses_a_wrong_weight_count_in_one_line(capsys, tmp_path):
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "2 weights, need 12" in err
+    assert main(["train", "--model", "AD_CNN", "--data", "embedded", "--loss-weighting", ",".join(["0"] * 12),
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "every weight is 0" in err and not (tmp_path / "run").exists()
 
 
 def _csv_rows(path):
