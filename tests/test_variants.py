@@ -74,6 +74,13 @@ def test_names_are_made_canonical(given, canonical):
     ("SoundAQnet[dilation=1-2]", "1-1-1, 1-2-3, 1-2-5, 1-3-5, 2-3-5"),
     ("SoundAQnet[blocks=2,blocks=4]", "given twice"),
     ("SoundAQnet_AFF[blocks=2]", "takes no settings"),
+    ("SoundAQnet[kernels=3", "a missing `]`"),         # trial fault F: these were "unknown model"
+    ("SoundAQnet[kernels=3]]", "an unmatched `]`"),
+    ("SoundAQnet]", "an unmatched `]`"),
+    ("SoundAQnet[[kernels=3]]", "unbalanced or misplaced"),
+    ("SoundAQnet[kernels=3]x", "unbalanced or misplaced"),
+    ("Soundaqnet[kernels=3]", r"spelt SoundAQnet; fix: write SoundAQnet\[kernels=3\]"),
+    ("AD_CNN[blocks=2]", "with SoundAQnet only, not 'AD_CNN'"),
 ])
 def test_bad_variants_are_one_line(bad, says):
     with pytest.raises(UserError, match=says) as info:
