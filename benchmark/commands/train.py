@@ -97,12 +97,10 @@ def _train(args) -> int:
                 **({"calibration": data["calibration"].key()} if data["calibration"] else {})}
     limits = {k: v for k, v in (("limit_train_batches", args.limit_train_batches),
                                 ("limit_val_batches", args.limit_val_batches)) if v is not None}
+    from soundaq.benchmark.terminal import quiet_lightning
     from soundaq.models_zoo.training import is_rank_zero, train_model
 
-    if args.no_progress:                    # no bars: no Lightning notes, tips or advice either
-        from soundaq.benchmark.terminal import quiet_lightning
-
-        quiet_lightning()
+    quiet_lightning(notes=args.no_progress)     # never tips or advice; no bars: no Lightning notes either
 
     result = train_model(args.model, datamodule, out_dir=args.out, schedule=schedule, max_epochs=args.max_epochs,
                          seed=args.seed, uncertainty_weighting=uncertainty, loss_weights=loss_weights,
