@@ -91,6 +91,10 @@ def test_cost_command_json_and_markdown(toynet, monkeypatch, capsys):
     assert cells[header.index("paper train time (s)")] == "0.000091"             # as the paper prints it
     assert cells[header.index("paper scene acc % (mean ± sd)")] == "95.31 ± 0.77"
     assert "MACs = FLOPs / 2" in text and "Tesla V100-SXM3-32GB" in text
+    import re
+
+    named = re.findall(r"`(\w+)` in --json", text)      # the notes sent users to `runs`, not a key (fault I)
+    assert named and all(key in row for key in named), named
 
 
 def test_cost_options_without_cost_and_unknown_model(capsys):
