@@ -122,6 +122,16 @@ def add_loss_weighting(parser: argparse.ArgumentParser) -> None:
                              "monotonous; docs/ablations.md")
 
 
+def add_head_init(parser: argparse.ArgumentParser) -> None:
+    """``--zero-head-bias``: start the output heads as the original does (train, leaderboard, ablation share
+    the default, the heads at the training base rates: :mod:`soundaq.models_zoo.head_init`).
+    """
+    parser.add_argument("--zero-head-bias", action="store_true",
+                        help="start the output heads as the original (zero biases, random weights); default, as "
+                             "the leaderboard: at the training base rates with zero weights, see "
+                             "models_zoo/head_init.py")
+
+
 def _parent() -> argparse.ArgumentParser:
     return argparse.ArgumentParser(add_help=False)
 

@@ -560,8 +560,13 @@ def test_train_with_its_bar_shows_no_tips_no_advice_and_counts_a_budget(tmp_path
     """`soundaq train` with its progress bar (trial faults G, H): the bar of a clip budget names the budget
     (it read "Epoch 0/-2": max_epochs is -1 there), and neither Lightning's litlogger tip nor its LeafSpec
     deprecation warning is printed; Lightning's notes (the device in use) stay."""
+    import logging
     import warnings
 
+    from soundaq.benchmark.terminal import LIGHTNING_NOTE_LOGGERS
+
+    for name in LIGHTNING_NOTE_LOGGERS:     # as in a fresh process (an earlier test may have quietened them)
+        logging.getLogger(name).setLevel(logging.NOTSET)
     args = ["train", "--model", "AD_CNN", "--data", "embedded", "--embedded-clips", "12", "--cache-dir", soundaq_cache,
             "--schedule", "embedded", "--budget-clips", "8", "--batch-size", "4", "--out", tmp_path / "run"]
     with warnings.catch_warnings(record=True) as caught:

@@ -54,9 +54,7 @@ def training_arguments(p) -> None:
                         f"{EMBEDDED.budget_clips})")
     p.add_argument("--batch-size", type=o.positive_int, default=None,
                    help="clips per batch (default: the schedule's, 8 embedded, 32 paper)")
-    p.add_argument("--zero-head-bias", action="store_true",
-                   help="start the output heads as the original (zero biases, random weights); default: at the "
-                        "training base rates with zero weights, see models_zoo/head_init.py")
+    o.add_head_init(p)
     p.add_argument("--seeds", default=None, metavar="LIST",
                    help="train every model once per training seed, e.g. 0-9 or 0,3,5: mean, sd and a 95%% t "
                         "interval over seeds, the ranking's stability, a comparison over seeds and test clips "
