@@ -334,3 +334,40 @@ def test_leaderboard_refuses_a_bad_loss_weighting_before_training(capsys, tmp_pa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "3 weights, need 12" in err
     assert not (tmp_path / "lb" / "models").exists()
+
+
+def test_a_validation_beyond_the_rating_scale_is_flagged_as_diverged():
+    """SoundAQnet_AFF on a small budget ended at val/isop_mse 708 with `diverged: null` (trial fault D): a
+    validation error larger than any prediction within the scale can make (16 for a quality, 4 for ISOP/ISOE)
+    now fills train.json's `diverged`, and a leaderboard row says why."""
+    from soundaq.benchmark.leaderboard.table import table_row
+    from soundaq.models_zoo.rating_scale import exploded_validation
+    from soundaq.models_zoo.training import _validation_diverged
+
+    assert exploded_validation({"val/isop_mse": 3.99, "val/aq_mse_mean": 15.9, "val/scene_acc": 99.0}) is None
+    assert exploded_validation({"val/isop_mse": 708.58}) == {"metric": "isop_mse", "value": 708.58, "bound": 4.0}
+    assert exploded_validation({"mse_calm": 16.5})["bound"] == 16.0
+    assert exploded_validation({"aq_mse_mean": float("nan")})["metric"] == "aq_mse_mean"
+    assert _validation_diverged({"val/isop_mse": 0.2}, [{"step": 2, "isop_mse": 0.3, "precise_bn": True}], 2) is None
+    flagged = _validation_diverged({"val/isop_mse": 0.2}, [{"step": 2, "isop_mse": 708.58}], 2)
+    assert flagged is not None and flagged["step"] == 2 and flagged["validation"]["metric"] == "isop_mse"
+    row = table_row("SoundAQnet_AFF", {"diverged": flagged, "scores": {}}, None, "embedded", True)
+    assert row["status"] == "diverged" and "validation diverged: isop_mse 708.6 at step 2 exceeds 4" in row["reason"]
+
+
+def test_train_says_a_validation_divergence_on_the_terminal(monkeypatch, capsys, soundaq_cache, tmp_path):
+    from types import SimpleNamespace
+
+    from soundaq.models_zoo import training
+
+    exploded = {"step": 2, "loss": "validation isop_mse 708.58", "first_loss": None,
+                "validation": {"metric": "isop_mse", "value": 708.58, "bound": 4.0}}
+    result = SimpleNamespace(best_score=None, already_done=False, diverged=exploded, stopped_early=False, resumed=False,
+                             record={"monitor": "val/isop_mse", "curve": [{"isop_mse": 708.58}]},
+                             metrics={"val/isop_mse": 708.58}, epochs=1, train_seconds=1.0, best_checkpoint="x.ckpt")
+    monkeypatch.setattr(training, "train_model", lambda *a, **kw: result)
+    assert main(["train", "--model", "AD_CNN", "--data", "embedded", "--embedded-clips", "12", "--cache-dir",
+                 str(soundaq_cache), "--schedule", "embedded", "--zero-head-bias", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "DIVERGED: validation isop_mse 708.6 exceeds 4" in err and "final val/isop_mse 708.5800" in err

@@ -117,7 +117,11 @@ def _train(args) -> int:
                                      **({"trainer_limits": limits} if limits else {})})
     if is_rank_zero():
         score = f"{result.best_score:.4f}" if result.best_score is not None else "n/a"
+        exploded = (result.diverged or {}).get("validation")
         state = ("already trained (nothing to do)" if result.already_done else
+                 f"DIVERGED: validation {exploded['metric']} {exploded['value']:.4g} exceeds {exploded['bound']:g}, the "
+                 "largest error of any prediction within the rating scale (its outputs are far outside it; "
+                 "train.json: diverged)" if exploded else
                  f"diverged at step {result.diverged['step']} (kept the last checkpoint before it)" if result.diverged
                  else "stopped early" if result.stopped_early else
                  "budget used" if schedule.budget_clips is not None else "max epochs reached")
