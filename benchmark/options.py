@@ -122,6 +122,16 @@ def add_loss_weighting(parser: argparse.ArgumentParser) -> None:
                              "monotonous; docs/ablations.md")
 
 
+def add_head_init(parser: argparse.ArgumentParser) -> None:
+    """``--zero-head-bias``: start the output heads as the original does (train, leaderboard, ablation share
+    the default, the heads at the training base rates: :mod:`soundaq.models_zoo.head_init`).
+    """
+    parser.add_argument("--zero-head-bias", action="store_true",
+                        help="start the output heads as the original (zero biases, random weights); default, as "
+                             "the leaderboard: at the training base rates with zero weights, see "
+                             "models_zoo/head_init.py")
+
+
 def _parent() -> argparse.ArgumentParser:
     return argparse.ArgumentParser(add_help=False)
 
@@ -329,16 +339,23 @@ MODELS_HELP = ("all (default: the paper's eight and installed plug-ins) or a com
 
 def models_from_arg(text: str | None) -> list[str]:
     """The nets a ``--models`` value names (:data:`MODELS_HELP`): every registered one
-    (:func:`~soundaq.models_zoo.registry.list_nets`) for ``all``, an empty value or None, else the list
-    as given, commas inside a variant's brackets kept (:func:`~soundaq.models_zoo.registry.split_model_list`).
+    (:func:`~soundaq.models_zoo.registry.list_nets`) for ``all`` or None (the option not given), else the
+    list as given, commas inside a variant's brackets kept (:func:`~soundaq.models_zoo.registry.split_model_list`).
 
     Raises:
-        UserError: unbalanced brackets.
+        UserError: unbalanced brackets; a value that names no model (``--models ""``, ``--models ,``): an
+            empty value is a mistake (an unset shell variable, say), not a request for the whole zoo.
     """
+    from soundaq.base.errors import UserError
     from soundaq.models_zoo.registry import list_nets, split_model_list
 
-    text = (text or "").strip()
-    return list_nets() if text in ("", "all") else split_model_list(text)
+    if text is None or text.strip() == "all":
+        return list_nets()
+    names = split_model_list(text.strip())
+    if not names:
+        raise UserError(f"--models {text!r} names no model; fix: give registry names (see `soundaq models`), "
+                        "e.g. --models AD_CNN,SoundAQnet, or --models all")
+    return names
 
 
 def checkpoint_options(required: bool = True) -> argparse.ArgumentParser:

@@ -16,13 +16,17 @@ PIPE_WIDTH = 1000
 
 
 def stdout_console(**kwargs):
-    """A ``rich.console.Console`` on stdout that never cuts a table's cells when stdout is not a terminal.
+    """A ``rich.console.Console`` on stdout that never cuts a table's cells when stdout is not a terminal
+    and prints text as it is.
 
     ``kwargs`` go to ``Console``. On a terminal, or when ``COLUMNS`` is set (rich's own setting), the
-    width is rich's; otherwise it is :data:`PIPE_WIDTH`.
+    width is rich's; otherwise it is :data:`PIPE_WIDTH`. Markup is off unless ``markup=True`` is given:
+    rich would read a variant's name (``SoundAQnet[kernels=3+5]``), a file name or any other text with
+    ``[...]`` in it as a style tag and drop it from cells, titles and lines.
     """
     from rich.console import Console
 
+    kwargs.setdefault("markup", False)
     console = Console(**kwargs)
     if "width" not in kwargs and not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = PIPE_WIDTH
@@ -39,17 +43,38 @@ LIGHTNING_ADVICE = (".*LeafSpec.*", ".*log_every_n_steps.*", ".*does not have ma
                     r".*Checkpoint directory .* exists and is not empty.*")
 
 
-def quiet_lightning() -> None:
-    """Keep Lightning's start-up notes, tips and advice off the terminal; our own lines and real warnings stay.
+#: What marks one of Lightning's tips among its notes (advertising litlogger/litmodels, not about this run).
+LIGHTNING_TIP_MARKS = ("Tip:", "litlogger", "litmodels")
 
-    ``soundaq leaderboard`` calls it always (eight trainings would repeat them eight times), ``soundaq
-    train`` under ``--no-progress``. It sets :data:`LIGHTNING_NOTE_LOGGERS` to WARNING and ignores the
-    warnings matching :data:`LIGHTNING_ADVICE`, for the rest of the process.
+
+class _NoTips:
+    """A ``logging`` filter that drops Lightning's tips (:data:`LIGHTNING_TIP_MARKS`) and lets its notes pass."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not any(mark in message for mark in LIGHTNING_TIP_MARKS)
+
+
+def quiet_lightning(notes: bool = True) -> None:
+    """Keep Lightning's tips and advice off the terminal, and its start-up notes too unless ``notes`` is
+    False; our own lines and real warnings stay.
+
+    Tips (``💡 Tip: ... litlogger``) and the warnings matching :data:`LIGHTNING_ADVICE` (Lightning's own
+    ``LeafSpec`` deprecation, advice on loaders and logging intervals we chose) are never shown: every
+    ``train`` printed them (new-user trial). ``notes=True`` also sets :data:`LIGHTNING_NOTE_LOGGERS` to
+    WARNING ("GPU available: False, used: False", "Using bfloat16 Automatic Mixed Precision"):
+    ``soundaq leaderboard`` does so always (eight trainings would repeat them eight times), ``soundaq
+    train`` under ``--no-progress``; with its progress bar ``train`` keeps the notes. For the rest of
+    the process.
     """
     import logging
     import warnings
 
     for name in LIGHTNING_NOTE_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoTips) for f in logger.filters):
+            logger.addFilter(_NoTips())
+        if notes:
+            logger.setLevel(logging.WARNING)
     for pattern in LIGHTNING_ADVICE:
         warnings.filterwarnings("ignore", message=pattern)

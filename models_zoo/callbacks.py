@@ -197,6 +197,24 @@ class ClipBudget(L.Callback):
             trainer.should_stop = True
 
 
+class EpochBar(RichProgressBar):
+    """Lightning's rich progress bar, its epoch counter read for a step budget too.
+
+    Lightning writes ``Epoch e/{max_epochs - 1}``; a clip budget runs with ``max_epochs=-1`` (no epoch
+    limit, ``max_steps`` ends it), which it showed as ``Epoch 0/-2``. Here an unlimited epoch count
+    shows ``Epoch e (budget: N steps)`` instead (or ``Epoch e`` when nothing bounds the run).
+    """
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        trainer = self.trainer
+        text = f"Epoch {current_epoch}"
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            text += f"/{trainer.max_epochs - 1}"
+        elif trainer.max_steps is not None and trainer.max_steps > 0:
+            text += f" (budget: {trainer.max_steps} steps)"
+        return f"{text:{len(self.validation_description)}}"     # padded as Lightning does (no flicker)
+
+
 class PreciseBatchNorm(L.Callback):
     """Precise batch norm at a clip budget's last step, before Lightning's validation of that step.
 
@@ -393,5 +411,5 @@ def make_callbacks(seed: int, schedule: Schedule, ckpt_dir: Path, progress: bool
             precise = PreciseBatchNorm(steps, schedule.precise_bn_batches, crop_frames, clock)
             callbacks.append(precise)
     if progress:
-        callbacks.append(RichProgressBar(leave=True))
+        callbacks.append(EpochBar(leave=True))
     return RunCallbacks(callbacks, clock, best, stop, guard, precise)

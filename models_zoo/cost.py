@@ -394,8 +394,8 @@ def cost_markdown(rows: list[dict]) -> str:
              "(matrix products, convolutions, attention); MACs = FLOPs / 2.",
              "Times: median of torch.utils.benchmark.Timer.blocked_autorange's timed calls after a warm-up call, "
              "per clip (a training step: forward, 12 task losses, backward, Adam; inference: forward under "
-             "inference_mode); a call longer than the autorange window is timed once (`runs` in --json says how "
-             "many), so its figure is that one call's.",
+             "inference_mode); a call longer than the autorange window is timed once (`timed_runs` in --json says how "
+             "many, per phase), so its figure is that one call's.",
              f"Peak MB (10^6 bytes): {first.get('memory_counts', '')}.",
              f"paper: the release's Table/overhead.png ({PAPER_OVERHEAD_DEVICE}, 30-s clips), as printed; its scores "
              "are mean ± sd over the release's repeated runs on the ARAUS test set."]

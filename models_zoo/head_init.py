@@ -171,3 +171,23 @@ def chained_heads(net, names) -> dict:
         if len(inputs) == 1 and inputs[0].shape[0] == 2 and torch.allclose(inputs[0][0], inputs[0][1], atol=1e-6):
             constant[name] = inputs[0][0].clone()
     return constant
+
+
+def start_net(model: str, seed: int, labels):
+    """``model``'s net as every soundaq training run starts it by default (``soundaq train``, each
+    leaderboard and ablation unit): torch seeded with ``seed``, built by the registry, then
+    :func:`init_heads_from_labels` with ``labels`` (the training split's), so that ``train`` reruns a
+    leaderboard row's training exactly.
+
+    Raises:
+        ValueError: as :func:`init_heads_from_labels`.
+        UserError: an unknown model name (:func:`~soundaq.models_zoo.registry.build_net`).
+    """
+    import torch
+
+    from soundaq.models_zoo.registry import build_net
+
+    torch.manual_seed(seed)          # the same initial weights in every session
+    net = build_net(model)
+    init_heads_from_labels(net, labels)
+    return net

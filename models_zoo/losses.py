@@ -112,7 +112,8 @@ def parse_loss_weighting(text: str) -> str | tuple[float, ...] | None:
         order (a named scheme of :data:`LOSS_WEIGHTINGS` or ``L1,...,L12``).
 
     Raises:
-        ValueError: one line naming the accepted forms (a wrong count, a non-number, a negative weight).
+        ValueError: one line naming the accepted forms (a wrong count, a non-number, a negative weight,
+            every weight 0).
     """
     text = text.strip()
     if text == "uncertainty":
@@ -132,6 +133,9 @@ def parse_loss_weighting(text: str) -> str | tuple[float, ...] | None:
         raise ValueError(f"--loss-weighting {text!r}: {len(weights)} weights, need {len(TASKS)}; {accepted}")
     if any(not (w >= 0.0) or w == float("inf") for w in weights):
         raise ValueError(f"--loss-weighting {text!r}: weights must be finite and >= 0; {accepted}")
+    if not any(weights):
+        raise ValueError(f"--loss-weighting {text!r}: every weight is 0, so the loss is 0 and nothing is learnt; "
+                         f"give at least one task a weight > 0 ({accepted})")
     return weights
 
 
@@ -176,6 +180,9 @@ class MultiTaskLoss(nn.Module):
             raise ValueError("give fixed weights or uncertainty weighting, not both")
         if weights is not None and len(weights) != len(TASKS):
             raise ValueError(f"weights: need {len(TASKS)} (one per task: {', '.join(TASKS)}), got {len(weights)}")
+        if weights is not None and not any(weights):
+            raise ValueError("weights: every weight is 0, so the loss is 0 and nothing is learnt; give at least "
+                             "one task a weight > 0")
         self.uncertainty = UncertaintyWeighting() if uncertainty_weighting else None
         self.weights = None if weights is None else dict(zip(TASKS, (float(w) for w in weights)))
 

@@ -460,7 +460,7 @@ def predict_files(paths, checkpoint: Path, calibration=None, batch_size: int = 8
     module, normaliser, model = _load_predictor(checkpoint, device)
     uses_loudness = module.uses_loudness
     results, failures = [], []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
                TimeRemainingColumn())
     console = Console(stderr=True)
     from soundaq.models_zoo.features.batch import expand_inputs

@@ -57,3 +57,34 @@ def clamp_outputs(outputs: Mapping) -> dict:
     for key in ("isop", "isoe"):
         out[key] = np.clip(np.asarray(outputs[key], dtype=np.float64), *ISO_SCALE)
     return out
+
+
+#: The largest squared error a prediction inside its scale can make on a label inside it: (5 - 1)^2 for a
+#: quality, (1 - (-1))^2 for ISOP/ISOE. A validation MSE above it means the predictions left the scale.
+MAX_IN_SCALE_MSE = {"quality": (QUALITY_SCALE[1] - QUALITY_SCALE[0]) ** 2, "iso": (ISO_SCALE[1] - ISO_SCALE[0]) ** 2}
+
+
+def exploded_validation(scores: Mapping[str, float]) -> dict | None:
+    """The first validation error of ``scores`` beyond :data:`MAX_IN_SCALE_MSE`, or None.
+
+    Args:
+        scores: metric name -> value (``isop_mse``, ``isoe_mse``, ``aq_mse_mean``, ``mse_<quality>``;
+            a ``val/`` prefix is allowed; other names are not read).
+
+    Returns:
+        ``{"metric", "value", "bound"}`` for a value that is not finite or exceeds the largest squared
+        error any prediction within the scale can make (16 for a quality, 4 for ISOP/ISOE): the
+        validation loss exploded, the outputs are far outside the scale. None otherwise.
+    """
+    import math
+
+    for name, value in scores.items():
+        short = name.removeprefix("val/")
+        kind = "iso" if short in ("isop_mse", "isoe_mse") else (
+            "quality" if short == "aq_mse_mean" or short.removeprefix("mse_") in QUALITIES else None)
+        if kind is None or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value) or value > MAX_IN_SCALE_MSE[kind]:
+            return {"metric": short, "value": float(value), "bound": float(MAX_IN_SCALE_MSE[kind])}
+    return None
+

@@ -430,11 +430,13 @@ def _conclude(run: _Run, trainer: L.Trainer, module: SoundscapeModule, callbacks
         metrics.update(_floats(tested[0] if tested else {}))
     if trainer.is_global_zero and best_path.exists():
         module = SoundscapeModule.load_from_checkpoint(best_path, map_location="cpu", net=run.settings.net)
+    kept = clock.points if run.steps is not None else ([{monitor: best_score}] if best_score is not None else [])
+    diverged = guard.diverged or _validation_diverged(metrics if run.steps is not None else {}, kept, steps_done)
     record = {"model": run.model, "best_checkpoint": str(best_path), "last_checkpoint": str(last),
               "best_score": best_score, "monitor": monitor,
               "tasks": list(getattr(run.datamodule, "tasks", LABEL_GROUPS)), "epochs": epochs_done,
               "steps": steps_done, "clips_seen": steps_done * run.batch_size,
-              "stopped_early": stopped_early, "diverged": guard.diverged, "precise_bn": precise,
+              "stopped_early": stopped_early, "diverged": diverged, "precise_bn": precise,
               "curve": clock.points,
               "train_seconds": round(seconds, 3), "resumed": resumed,
               "params": module.count_parameters(), "identity": run.identity, "metrics": metrics,
@@ -444,7 +446,26 @@ def _conclude(run: _Run, trainer: L.Trainer, module: SoundscapeModule, callbacks
         atomic_write_json(run.record_path, record)
     return TrainResult(best_path, last if last.exists() else None, seconds, module, best_score,
                        epochs_done, stopped_early, metrics, resumed=resumed, record=record,
-                       diverged=guard.diverged)
+                       diverged=diverged)
+
+
+def _validation_diverged(metrics: dict, curve: list[dict], step: int) -> dict | None:
+    """``train.json``'s ``diverged`` for a run whose validation loss exploded while its training loss
+    stayed under the :class:`DivergenceGuard` (SoundAQnet_AFF's on a small budget, docs/ablations.md):
+    the kept weights' validation (a budget's last curve point and logged ``val/`` metrics; the paper
+    schedule's best score) has an error beyond any prediction within the rating scale
+    (:func:`soundaq.models_zoo.rating_scale.exploded_validation`). None when it has not.
+    """
+    from soundaq.models_zoo.rating_scale import exploded_validation
+
+    scores = {k: v for k, v in metrics.items() if k.startswith("val/")}
+    if curve:
+        scores.update({k: v for k, v in curve[-1].items() if isinstance(v, (int, float))})
+    found = exploded_validation(scores)
+    if found is None:
+        return None
+    return {"step": step, "loss": f"validation {found['metric']} {found['value']:.6g}", "first_loss": None,
+            "validation": found}
 
 
 def _floats(metrics: Any) -> dict[str, float]:

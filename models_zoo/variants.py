@@ -138,6 +138,21 @@ def _bad(name: str, what: str) -> UserError:
     return UserError(f"model {name!r}: {what}")
 
 
+def _misspelt(name: str) -> str:
+    """What is wrong with a name that has brackets but is not ``SoundAQnet[...]``, and the fix."""
+    example = f"{FAMILY}[kernels=3+5]"
+    family, _, rest = name.partition("[")
+    if name.count("[") != 1 or name.count("]") != 1 or not rest or not name.endswith("]"):
+        missing = "a missing `]`" if name.count("[") > name.count("]") else (
+            "an unmatched `]`" if name.count("]") > name.count("[") else "unbalanced or misplaced brackets")
+        return f"{missing}; fix: write the settings in one pair of brackets at the end, e.g. {example}"
+    if family.strip() == AFF_NAME:
+        return f"{AFF_NAME} takes no settings; fix: write {AFF_NAME}"
+    if family.strip().lower() == FAMILY.lower():
+        return f"the family is spelt {FAMILY}; fix: write {FAMILY}[{rest}"
+    return f"settings in brackets go with {FAMILY} only, not {family.strip()!r}; fix: e.g. {example}"
+
+
 def _value(name: str, key: str, text: str):
     hint = f"; {key} takes {ALLOWED[key]}"
     if key == "kernels":
@@ -163,7 +178,8 @@ def parse(name: str) -> tuple[str, dict[str, Any]] | None:
 
     Raises:
         UserError: one line naming the allowed keys or values (an unknown key, a bad value, an empty
-            kernel subset, a repeated key, settings on ``SoundAQnet_AFF``).
+            kernel subset, a repeated key, settings on ``SoundAQnet_AFF``), or what is wrong with a
+            name that has brackets but is not ``SoundAQnet[...]`` (a missing ``]``, another family).
     """
     name = name.strip()
     if name == AFF_NAME:
@@ -171,7 +187,9 @@ def parse(name: str) -> tuple[str, dict[str, Any]] | None:
     if name.startswith(AFF_NAME + "["):
         raise _bad(name, f"{AFF_NAME} takes no settings; fix: write {AFF_NAME}")
     match = re.fullmatch(r"SoundAQnet\[(.*)\]", name, flags=re.S)
-    if match is None:
+    if match is None or "[" in match.group(1) or "]" in match.group(1):
+        if "[" in name or "]" in name:      # meant as a variant: say what is wrong with its spelling
+            raise _bad(name, _misspelt(name))
         return None
     settings: dict[str, Any] = {}
     for item in match.group(1).split(","):

@@ -91,6 +91,10 @@ def test_cost_command_json_and_markdown(toynet, monkeypatch, capsys):
     assert cells[header.index("paper train time (s)")] == "0.000091"             # as the paper prints it
     assert cells[header.index("paper scene acc % (mean ± sd)")] == "95.31 ± 0.77"
     assert "MACs = FLOPs / 2" in text and "Tesla V100-SXM3-32GB" in text
+    import re
+
+    named = re.findall(r"`(\w+)` in --json", text)      # the notes sent users to `runs`, not a key (fault I)
+    assert named and all(key in row for key in named), named
 
 
 def test_cost_options_without_cost_and_unknown_model(capsys):
@@ -122,3 +126,17 @@ def test_cost_models_take_variants_as_the_leaderboard_does(monkeypatch, capsys):
     assert main(["models", "--cost", "--models", "SoundAQnet[blocks=2", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unbalanced brackets" in err and len(seen) == 1
+
+
+@pytest.mark.parametrize("value", ["", "  ", ",", " , "])
+def test_an_empty_models_value_is_one_line_not_the_whole_zoo(value, monkeypatch, capsys):
+    """``--models ""`` (an unset shell variable, say) names no model: one line and exit 2, nothing measured,
+    rather than the whole zoo (the trial's fault A); the leaderboard reads the option through the same parser."""
+    seen: list[list[str]] = []
+    monkeypatch.setattr(cost, "measure_cost", lambda names, **kw: seen.append(names) or [])
+    assert main(["models", "--cost", "--models", value, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names no model" in err and "--models all" in err and seen == []
+    assert main(["leaderboard", "--models", value, "--out", "/nonexistent/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names no model" in err

@@ -99,3 +99,45 @@ def test_chained_heads_keep_random_weights_and_still_start_at_the_base_rates():
     assert net.event_embedding_layer.weight.grad.abs().sum() > 0
     # nets whose heads all read the embedding have none
     assert chained_heads(build_net("Baseline_CNN"), ["fc_final_scene", "fc_final_ISOPls"]) == {}
+
+
+def test_train_starts_the_net_as_a_leaderboard_unit(monkeypatch, soundaq_cache, tmp_path):
+    """`soundaq train` starts the heads at the training base rates as the leaderboard does (trial fault C:
+    train started them at zero, so `train --schedule embedded` gave aq_mse_mean 2.56 where the leaderboard
+    row of the same model and budget gave 1.10); `--zero-head-bias` is the original's start, and the run
+    identity says which."""
+    from soundaq.benchmark.cli import main
+    from soundaq.models_zoo import training
+    from soundaq.models_zoo.head_init import start_net
+
+    seen: list[dict] = []
+
+    def fake_train(model, datamodule, **kw):
+        seen.append({**kw, "labels": datamodule.labels("training")})
+        raise SystemExit(0)
+
+    monkeypatch.setattr(training, "train_model", fake_train)
+    args = ["train", "--model", "AD_CNN", "--data", "embedded", "--embedded-clips", "12", "--cache-dir",
+            str(soundaq_cache), "--schedule", "embedded", "--seed", "3", "--out", str(tmp_path / "run")]
+    for extra in ([], ["--zero-head-bias"]):
+        with pytest.raises(SystemExit):
+            main(args + extra)
+    headed, zero = seen
+    assert headed["identity"]["head_init"] is True and zero["identity"]["head_init"] is False
+    assert zero["net"] is None and zero["provenance"]["head_init"] == "zero (original)"
+    expected = start_net("AD_CNN", 3, headed["labels"]).state_dict()
+    got = headed["net"].state_dict()
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    rates = base_rates(headed["labels"])
+    assert got["fc_final_pleasant.bias"].item() == pytest.approx(rates["qualities"][QUALITIES.index("pleasant")])
+
+
+def test_a_train_folder_from_before_head_init_is_told_what_differs(tmp_path):
+    """A train run.json written before `head_init` joined the identity was trained with zero heads: it
+    resumes under --zero-head-bias, and without it is refused in one line naming the option."""
+    from soundaq.base.runs import identity_problem
+
+    old = {"model": "AD_CNN", "seed": 0, "lr": 0.0005}
+    assert identity_problem(tmp_path, old, {**old, "head_init": False}) is None
+    line = identity_problem(tmp_path, old, {**old, "head_init": True})
+    assert line is not None and "--zero-head-bias on there, off now" in line and "\n" not in line

@@ -99,6 +99,23 @@ def test_grid_writes_seed_rows_and_summaries_and_resumes_after_an_interruption(s
     pd.testing.assert_frame_equal(table.drop(columns=["data"]), again.drop(columns=["data"]))
 
 
+def test_the_grid_counts_every_unit_and_names_its_seed(soundaq_cache, tmp_path, capsys):
+    """The terminal's counter runs over every (seed, model) of the grid, each line naming the seed (trial
+    fault J: it ran [1/2], [2/2] once per seed, no seed named); a resumed grid counts what is left and names
+    the finished units' seeds too."""
+    models = ["AD_CNN", "SoundAQnet[kernels=3]"]
+    lb.run_leaderboard(_settings(tmp_path / "g", soundaq_cache, models, [0, 1]), model_runner=_runner([]))
+    err = capsys.readouterr().err
+    started = [line.split(": ", 1)[1] for line in err.splitlines() if line.startswith("soundaq leaderboard: [")]
+    assert started == ["[1/4] seed 0 AD_CNN", "[2/4] seed 0 SoundAQnet[kernels=3]", "[3/4] seed 1 AD_CNN",
+                       "[4/4] seed 1 SoundAQnet[kernels=3]"], err
+    assert "soundaq leaderboard: seed 1 AD_CNN: done" in err
+    lb.run_leaderboard(_settings(tmp_path / "g", soundaq_cache, models, [0, 1, 2]), model_runner=_runner([]))
+    err = capsys.readouterr().err
+    assert "seed 1 SoundAQnet[kernels=3]: finished in an earlier session, kept" in err
+    assert "[2/2] seed 2 SoundAQnet[kernels=3]" in err
+
+
 def test_a_unit_that_fails_is_retried_and_the_others_are_kept(soundaq_cache, tmp_path):
     models, seeds = ["AD_CNN", "YAMNet"], [3, 5]
     out = lb.run_leaderboard(_settings(tmp_path, soundaq_cache, models, seeds),

@@ -553,3 +553,40 @@ def test_train_embedded_clips_no_progress_quiet_and_continued_run_rules(tmp_path
     assert code == 2 and "--embedded-clips 12 there, 24 now" in err and len(err.strip().splitlines()) == 1, err
     code, _, err = _cli(capsys, *[a if a != "--limit-val-batches" else "--limit-train-batches" for a in args])
     assert code == 2 and "--limit-val-batches 1 there, not given now" in err, err
+
+
+def test_train_with_its_bar_shows_no_tips_no_advice_and_counts_a_budget(tmp_path, capsys, lightning_notes,
+                                                                        soundaq_cache):
+    """`soundaq train` with its progress bar (trial faults G, H): the bar of a clip budget names the budget
+    (it read "Epoch 0/-2": max_epochs is -1 there), and neither Lightning's litlogger tip nor its LeafSpec
+    deprecation warning is printed; Lightning's notes (the device in use) stay."""
+    import logging
+    import warnings
+
+    from soundaq.benchmark.terminal import LIGHTNING_NOTE_LOGGERS
+
+    for name in LIGHTNING_NOTE_LOGGERS:     # as in a fresh process (an earlier test may have quietened them)
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    args = ["train", "--model", "AD_CNN", "--data", "embedded", "--embedded-clips", "12", "--cache-dir", soundaq_cache,
+            "--schedule", "embedded", "--budget-clips", "8", "--batch-size", "4", "--out", tmp_path / "run"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = _cli(capsys, *args)
+    assert code == 0, err
+    notes = [r.getMessage() for r in lightning_notes if r.levelno < 30]
+    assert not [n for n in notes if "Tip" in n or "litlogger" in n], notes
+    assert any("GPU available" in n for n in notes), notes
+    assert not [str(w.message) for w in caught if "LeafSpec" in str(w.message)]
+    assert "Epoch 0 (budget: 2 steps)" in out + err and "/-2" not in out + err, out + err
+
+
+def test_the_epoch_bar_names_epochs_or_the_step_budget():
+    from types import SimpleNamespace
+
+    from soundaq.models_zoo.callbacks import EpochBar
+
+    bar = EpochBar()
+    for max_epochs, max_steps, says in ((100, -1, "Epoch 3/99"), (-1, 60, "Epoch 3 (budget: 60 steps)"),
+                                        (-1, -1, "Epoch 3"), (None, 60, "Epoch 3 (budget: 60 steps)")):
+        bar._trainer = SimpleNamespace(max_epochs=max_epochs, max_steps=max_steps)    # type: ignore[assignment]
+        assert bar._get_train_description(3).strip() == says

@@ -74,6 +74,13 @@ def test_names_are_made_canonical(given, canonical):
     ("SoundAQnet[dilation=1-2]", "1-1-1, 1-2-3, 1-2-5, 1-3-5, 2-3-5"),
     ("SoundAQnet[blocks=2,blocks=4]", "given twice"),
     ("SoundAQnet_AFF[blocks=2]", "takes no settings"),
+    ("SoundAQnet[kernels=3", "a missing `]`"),         # trial fault F: these were "unknown model"
+    ("SoundAQnet[kernels=3]]", "an unmatched `]`"),
+    ("SoundAQnet]", "an unmatched `]`"),
+    ("SoundAQnet[[kernels=3]]", "unbalanced or misplaced"),
+    ("SoundAQnet[kernels=3]x", "unbalanced or misplaced"),
+    ("Soundaqnet[kernels=3]", r"spelt SoundAQnet; fix: write SoundAQnet\[kernels=3\]"),
+    ("AD_CNN[blocks=2]", "with SoundAQnet only, not 'AD_CNN'"),
 ])
 def test_bad_variants_are_one_line(bad, says):
     with pytest.raises(UserError, match=says) as info:
@@ -107,6 +114,26 @@ def test_models_json_lists_the_families(capsys):
     named = {v["name"]: v for f in fams for v in f["variants"]}
     assert named["SoundAQnet[kernels=3]"]["release_params"] == 2_505_204
     assert named["SoundAQnet_AFF"]["params"] == 2_715_540
+
+
+def test_plain_text_tables_keep_the_variant_names(capsys):
+    """rich read ``[kernels=3+5]`` as a style tag and dropped it (trial fault B): ``soundaq models``' footer
+    and the leaderboard's and the seeds grid's tables print every name with its brackets."""
+    from soundaq.benchmark.leaderboard.report import print_table
+    from soundaq.benchmark.leaderboard.seeds_report import print_table as print_grid
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("SoundAQnet[kernels=3+5]", "SoundAQnet[blocks=2|4|5]", "SoundAQnet[blocks=2,dilation=1-1-1]"):
+        assert name in out
+    row = {"rank": 1, "model": "SoundAQnet[kernels=3+5]", "status": "ok"}
+    print_table([row], "data [x]", title="run [seed=1]")
+    entry = {"rank": 1, "model": "SoundAQnet[blocks=2,dilation=1-1-1]", "mean": {}, "sd": {}, "ci95_low": {},
+             "ci95_high": {}, "n_seeds": 2, "first": 1, "status": "ok"}
+    print_grid([{"summary": entry}], "grid [seeds=0-1]")
+    out = capsys.readouterr().out
+    assert "SoundAQnet[kernels=3+5]" in out and "run [seed=1]" in out
+    assert "SoundAQnet[blocks=2,dilation=1-1-1]" in out and "grid [seeds=0-1]" in out
 
 
 def _batch(n: int, frames: int, samples: int) -> dict:
@@ -174,7 +201,8 @@ def test_loss_weighting_parses_the_release_schemes_and_lists():
     assert parse_loss_weighting("equal") is None
     assert parse_loss_weighting("release-3") == (1.0, 1.0) + (0.5,) * 10
     assert parse_loss_weighting("1,1,1,1,.5,.5,.5,.5,.5,.5,.5,.5") == LOSS_WEIGHTINGS["release-2"]
-    for bad, says in (("1,2,3", "3 weights, need 12"), ("half", "not a scheme"), (",".join(["-1"] * 12), ">= 0")):
+    for bad, says in (("1,2,3", "3 weights, need 12"), ("half", "not a scheme"), (",".join(["-1"] * 12), ">= 0"),
+                      (",".join(["0"] * 12), "every weight is 0"), (",".join(["0.0"] * 12), "nothing is learnt")):
         with pytest.raises(ValueError, match=says) as info:
             parse_loss_weighting(bad)
         assert "scene, events, isop, isoe, pleasant" in str(info.value) and "\n" not in str(info.value)
@@ -192,6 +220,8 @@ def test_fixed_weights_weight_each_task_and_equal_is_the_plain_sum():
     assert torch.allclose(weighted, sum(w * parts[t] for w, t in zip(weights, TASKS)))
     with pytest.raises(ValueError, match="need 12"):
         MultiTaskLoss(weights=(1.0,) * 11)
+    with pytest.raises(ValueError, match="every weight is 0"):
+        MultiTaskLoss(weights=(0.0,) * 12)
 
 
 def test_train_refuses_a_wrong_weight_count_in_one_line(capsys, tmp_path):
@@ -199,6 +229,10 @@ def test_train_refuses_a_wrong_weight_count_in_one_line(capsys, tmp_path):
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "2 weights, need 12" in err
+    assert main(["train", "--model", "AD_CNN", "--data", "embedded", "--loss-weighting", ",".join(["0"] * 12),
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "every weight is 0" in err and not (tmp_path / "run").exists()
 
 
 def _csv_rows(path):
@@ -313,3 +347,40 @@ def test_leaderboard_refuses_a_bad_loss_weighting_before_training(capsys, tmp_pa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "3 weights, need 12" in err
     assert not (tmp_path / "lb" / "models").exists()
+
+
+def test_a_validation_beyond_the_rating_scale_is_flagged_as_diverged():
+    """SoundAQnet_AFF on a small budget ended at val/isop_mse 708 with `diverged: null` (trial fault D): a
+    validation error larger than any prediction within the scale can make (16 for a quality, 4 for ISOP/ISOE)
+    now fills train.json's `diverged`, and a leaderboard row says why."""
+    from soundaq.benchmark.leaderboard.table import table_row
+    from soundaq.models_zoo.rating_scale import exploded_validation
+    from soundaq.models_zoo.training import _validation_diverged
+
+    assert exploded_validation({"val/isop_mse": 3.99, "val/aq_mse_mean": 15.9, "val/scene_acc": 99.0}) is None
+    assert exploded_validation({"val/isop_mse": 708.58}) == {"metric": "isop_mse", "value": 708.58, "bound": 4.0}
+    assert exploded_validation({"mse_calm": 16.5})["bound"] == 16.0
+    assert exploded_validation({"aq_mse_mean": float("nan")})["metric"] == "aq_mse_mean"
+    assert _validation_diverged({"val/isop_mse": 0.2}, [{"step": 2, "isop_mse": 0.3, "precise_bn": True}], 2) is None
+    flagged = _validation_diverged({"val/isop_mse": 0.2}, [{"step": 2, "isop_mse": 708.58}], 2)
+    assert flagged is not None and flagged["step"] == 2 and flagged["validation"]["metric"] == "isop_mse"
+    row = table_row("SoundAQnet_AFF", {"diverged": flagged, "scores": {}}, None, "embedded", True)
+    assert row["status"] == "diverged" and "validation diverged: isop_mse 708.6 at step 2 exceeds 4" in row["reason"]
+
+
+def test_train_says_a_validation_divergence_on_the_terminal(monkeypatch, capsys, soundaq_cache, tmp_path):
+    from types import SimpleNamespace
+
+    from soundaq.models_zoo import training
+
+    exploded = {"step": 2, "loss": "validation isop_mse 708.58", "first_loss": None,
+                "validation": {"metric": "isop_mse", "value": 708.58, "bound": 4.0}}
+    result = SimpleNamespace(best_score=None, already_done=False, diverged=exploded, stopped_early=False, resumed=False,
+                             record={"monitor": "val/isop_mse", "curve": [{"isop_mse": 708.58}]},
+                             metrics={"val/isop_mse": 708.58}, epochs=1, train_seconds=1.0, best_checkpoint="x.ckpt")
+    monkeypatch.setattr(training, "train_model", lambda *a, **kw: result)
+    assert main(["train", "--model", "AD_CNN", "--data", "embedded", "--embedded-clips", "12", "--cache-dir",
+                 str(soundaq_cache), "--schedule", "embedded", "--zero-head-bias", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "DIVERGED: validation isop_mse 708.6 exceeds 4" in err and "final val/isop_mse 708.5800" in err

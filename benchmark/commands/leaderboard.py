@@ -54,9 +54,7 @@ def training_arguments(p) -> None:
                         f"{EMBEDDED.budget_clips})")
     p.add_argument("--batch-size", type=o.positive_int, default=None,
                    help="clips per batch (default: the schedule's, 8 embedded, 32 paper)")
-    p.add_argument("--zero-head-bias", action="store_true",
-                   help="start the output heads as the original (zero biases, random weights); default: at the "
-                        "training base rates with zero weights, see models_zoo/head_init.py")
+    o.add_head_init(p)
     p.add_argument("--seeds", default=None, metavar="LIST",
                    help="train every model once per training seed, e.g. 0-9 or 0,3,5: mean, sd and a 95%% t "
                         "interval over seeds, the ranking's stability, a comparison over seeds and test clips "
@@ -114,17 +112,17 @@ def _leaderboard(args) -> int:
     from soundaq.models_zoo.registry import get_spec, list_nets
 
     text = args.models.strip()
-    given = models_from_arg(text)
+    given = models_from_arg(args.models)
     specs = [get_spec(m) for m in given]      # import paths join the registry here, under their class names
     models = [spec.name for spec in specs]
     plugins = [m for m, spec in zip(given, specs) if spec.plugin and ":" in m]
     if args.checkpoints is not None and not is_pretrained(args.checkpoints):
         args.checkpoints = Path(args.checkpoints)
-    if is_pretrained(args.checkpoints) and text in ("", "all"):
+    if is_pretrained(args.checkpoints) and text == "all":
         from soundaq.models_zoo.pretrained_weights import models_with_weights
 
         models = models_with_weights(args.cache_dir)
-    elif args.checkpoints is not None and text in ("", "all") and args.checkpoints.is_dir():
+    elif args.checkpoints is not None and text == "all" and args.checkpoints.is_dir():
         from soundaq.benchmark.leaderboard import find_checkpoint
 
         models = [m for m in list_nets() if find_checkpoint(args.checkpoints, m) is not None]

@@ -31,7 +31,9 @@ def register(sub) -> None:
                         "plug-in's import path package.module:Class (docs/extending.md)")
     p.add_argument("--schedule", choices=tuple(SCHEDULES), default="paper",
                    help="paper (default: the original's epochs and early stopping) or embedded (the leaderboard's "
-                        f"equal budget of {EMBEDDED.budget_clips} clips, one-cycle rate, crops; docs/leaderboard.md)")
+                        f"equal budget of {EMBEDDED.budget_clips} clips, one-cycle rate, crops; docs/leaderboard.md). "
+                        "Either trains as a leaderboard unit of the same model, seed and options does (heads at the "
+                        "base rates unless --zero-head-bias), so it reruns a leaderboard or ablation row")
     p.add_argument("--max-epochs", type=o.positive_int, default=None,
                    help=f"upper bound on epochs (default {PAPER.max_epochs}, as the original; paper schedule)")
     p.add_argument("--patience", type=o.positive_int, default=None,
@@ -48,6 +50,7 @@ def register(sub) -> None:
                    help="weight the 12 task losses by learnt uncertainties, as the original SoundAQnet "
                         "(= --loss-weighting uncertainty)")
     o.add_loss_weighting(p)
+    o.add_head_init(p)
     p.add_argument("--pretrained", type=Path, default=None,
                    help="AudioSet backbone weights for the nets that have one: PANNs (Cnn14 .pth), YAMNet (yamnet.pth)")
     p.add_argument("--norm-stats", type=Path, default=None,
@@ -94,26 +97,31 @@ def _train(args) -> int:
                 **({"araus": str(args.araus)} if args.araus else {}),
                 "batch_size": schedule.batch_size, "norm_stats": str(args.norm_stats) if args.norm_stats else None,
                 "embedded_clips": args.embedded_clips,
-                **({"calibration": data["calibration"].key()} if data["calibration"] else {})}
+                **({"calibration": data["calibration"].key()} if data["calibration"] else {}),
+                "head_init": not args.zero_head_bias}
     limits = {k: v for k, v in (("limit_train_batches", args.limit_train_batches),
                                 ("limit_val_batches", args.limit_val_batches)) if v is not None}
+    from soundaq.benchmark.terminal import quiet_lightning
     from soundaq.models_zoo.training import is_rank_zero, train_model
 
-    if args.no_progress:                    # no bars: no Lightning notes, tips or advice either
-        from soundaq.benchmark.terminal import quiet_lightning
+    quiet_lightning(notes=args.no_progress)     # never tips or advice; no bars: no Lightning notes either
 
-        quiet_lightning()
-
+    net = _start_net(args, datamodule)
     result = train_model(args.model, datamodule, out_dir=args.out, schedule=schedule, max_epochs=args.max_epochs,
                          seed=args.seed, uncertainty_weighting=uncertainty, loss_weights=loss_weights,
                          patience=args.patience,
                          accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
                          precision=args.precision, pretrained=args.pretrained, progress=not args.no_progress,
-                         identity=identity, run_test=args.test, trainer_kwargs=limits,
-                         provenance={"trainer_limits": limits} if limits else None)
+                         identity=identity, run_test=args.test, trainer_kwargs=limits, net=net,
+                         provenance={"head_init": "zero (original)" if net is None else "training base rates",
+                                     **({"trainer_limits": limits} if limits else {})})
     if is_rank_zero():
         score = f"{result.best_score:.4f}" if result.best_score is not None else "n/a"
+        exploded = (result.diverged or {}).get("validation")
         state = ("already trained (nothing to do)" if result.already_done else
+                 f"DIVERGED: validation {exploded['metric']} {exploded['value']:.4g} exceeds {exploded['bound']:g}, the "
+                 "largest error of any prediction within the rating scale (its outputs are far outside it; "
+                 "train.json: diverged)" if exploded else
                  f"diverged at step {result.diverged['step']} (kept the last checkpoint before it)" if result.diverged
                  else "stopped early" if result.stopped_early else
                  "budget used" if schedule.budget_clips is not None else "max epochs reached")
@@ -129,6 +137,19 @@ def _train(args) -> int:
               f"{which} {monitor} {score}, {result.train_seconds:.1f} s; {which} checkpoint {result.best_checkpoint}",
               file=sys.stderr)
     return 0
+
+
+def _start_net(args, datamodule):
+    """The net the run starts from, as a leaderboard unit starts it (heads at the training base rates,
+    :func:`soundaq.models_zoo.head_init.start_net`), or None under ``--zero-head-bias`` (the registry's
+    net, built by train_model: the original's initialisation). A resumed run loads its checkpoint over it.
+    """
+    if args.zero_head_bias:
+        return None
+    from soundaq.models_zoo.head_init import start_net
+
+    datamodule.prepare_data()       # the training labels (the embedded set is generated here on first use)
+    return start_net(args.model, args.seed, datamodule.labels("training"))
 
 
 def _loss_weighting(args) -> tuple[bool, tuple[float, ...] | None]:

@@ -45,20 +45,16 @@ def checkpoint_for(s: Settings, model: str) -> Path | None:
 
 
 def _train(s: Settings, run: RunFolder, model: str, datamodule) -> tuple[Any, dict]:
-    import torch
-
     from soundaq.models_zoo.cpu_policy import apply_memory_format, choose_memory_format
-    from soundaq.models_zoo.head_init import init_heads_from_labels
-    from soundaq.models_zoo.registry import build_net, get_spec
+    from soundaq.models_zoo.head_init import start_net
+    from soundaq.models_zoo.registry import get_spec
     from soundaq.models_zoo.training import train_model
 
     spec = get_spec(model)
     schedule = s.training_schedule().with_overrides(**spec.schedule)   # a net's declared needs (lr, warm-up, clip)
     net = None
     if s.head_init:
-        torch.manual_seed(s.seed)          # the same initial weights in every session
-        net = build_net(model)
-        init_heads_from_labels(net, datamodule.labels("training"))
+        net = start_net(model, s.seed, datamodule.labels("training"))
     say(f"soundaq leaderboard: {s.unit_name(model)}: training ({schedule.describe()}; {spec.params:,} parameters)")
     folder = run.model_dir(model) / "train"
     from soundaq.benchmark.leaderboard.settings import loss_setting

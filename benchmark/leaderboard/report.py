@@ -318,8 +318,9 @@ def _beats(row: dict) -> str:
 
 def print_table(rows: list[dict], data_label: str, budget: str = "", title: str | None = None) -> None:
     """The ranked table on stdout (``title``: the run's, naming its training seed; default from the data)."""
-    from rich.console import Console
     from rich.table import Table
+
+    from soundaq.benchmark.terminal import stdout_console
 
     missing = [g for g in LABEL_GROUPS if any(g in (r.get("unlabelled") or "").split(";") for r in rows)]
     caption = "; ".join(x for x in (budget, f"not labelled: {', '.join(missing)} (metrics empty)" if missing else "")
@@ -333,4 +334,4 @@ def print_table(rows: list[dict], data_label: str, budget: str = "", title: str 
                   fmt(r.get("aq_mse_mean")), fmt(r.get("isop_mse")), fmt(r.get("isoe_mse")),
                   _beats(r), fmt(r.get("train_seconds"), 1), fmt(r.get("clips_per_second"), 2),
                   r["status"] if r["status"] != "failed" else f"failed: {r['reason']}")
-    Console(width=160).print(t)
+    stdout_console(width=160).print(t)      # markup off: variant names keep their [...]

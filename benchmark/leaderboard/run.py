@@ -139,11 +139,6 @@ def slowest_first(models: list[str]) -> list[str]:
 Unit = tuple[Settings, RunFolder, str]
 
 
-def _unit_label(s: Settings, model: str) -> str:
-    """``[i/n] model`` (and the training seed in a repeated-runs grid, the rotation in ARAUS's protocol)."""
-    return f"[{s.models.index(model) + 1}/{len(s.models)}] {s.unit_name(model)}"
-
-
 def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, model_runner: Callable,
                engine: Engine | None = None) -> dict[tuple[int, str], tuple[dict | None, str | None, str | None]]:
     """``{(seed, model): (record, failure reason, traceback)}`` for every unit. Units of several training
@@ -152,13 +147,15 @@ def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, mod
     With a Ray ``engine`` (soundaq.base.engine) every unit is one Ray task, whatever ``workers`` says;
     otherwise ``workers`` processes of a local pool (spawned), or this process when ``workers`` is 1, there
     is one unit, or ``model_runner`` is not :func:`run_model` (a test's runner, which need not pickle).
-    Each unit's done.json (or failed.json) is written here, on the driver, as soon as it finishes.
+    Each unit's done.json (or failed.json) is written here, on the driver, as soon as it finishes. The
+    terminal counts the units of this call, ``[i/n]`` over every (seed, model) of a grid (a unit started
+    here, or finished in a pool), and names each by :meth:`Settings.unit_name` (its seed in a grid).
     """
     results: dict[tuple[int, str], tuple[dict | None, str | None, str | None]] = {}
     on_ray = engine is not None and engine.name == "ray"
     if not on_ray and (workers <= 1 or len(units) <= 1 or model_runner is not run_model):
-        for us, run, model in units:
-            say(f"soundaq leaderboard: {_unit_label(us, model)}")
+        for i, (us, run, model) in enumerate(units, 1):
+            say(f"soundaq leaderboard: [{i}/{len(units)}] {us.unit_name(model)}")
             datamodule.seed = us.seed     # the training loader's seed (EpochSeed reseeds it every epoch)
             key = (us.seed, model)
             try:
@@ -194,13 +191,13 @@ def _run_units(units: list[Unit], workers: int, datamodule, data_label: str, mod
         fix = "fix: rerun with --workers 1"
         runner = open_engine("local", workers=workers)
     # torch in the workers: spawned, not forked; each sets its own torch threads
-    for index, result in runner.run(fn, args, start_method="spawn", initializer=None):
+    for finished, (index, result) in enumerate(runner.run(fn, args, start_method="spawn", initializer=None), 1):
         us, run, model = ordered[index]
         if isinstance(result, UnitFailed):   # the worker died (killed, out of memory; with Ray, more than its retries)
             result = (None, f"{result.why}; {fix}", None)
         results[(us.seed, model)] = result
         record, failure, trace = result
-        _settle(run, model, record, failure, trace, name=us.unit_name(model))
+        _settle(run, model, record, failure, trace, name=f"[{finished}/{len(units)}] {us.unit_name(model)}")
     return results
 
 
@@ -272,7 +269,7 @@ def pending_models(s: Settings, run: RunFolder) -> list[str]:
     todo = []
     for model in s.models:
         if run.finished(model, {f"predictions/{model}.csv": "predictions_sha256"}) is not None:
-            say(f"soundaq leaderboard: {_unit_label(s, model)}: finished in an earlier session, kept")
+            say(f"soundaq leaderboard: {s.unit_name(model)}: finished in an earlier session, kept")
         else:
             todo.append(model)
     return todo

@@ -61,7 +61,8 @@ def seed_settings(s: Settings, seed: int) -> Settings:
     """The one-seed run of training seed ``seed``: its own folder ``<out>/seed_<seed>``, no correlation
     analysis (the grid's report is about the spread over seeds).
     """
-    return replace(s, seed=seed, seeds=None, out=Path(s.out) / f"seed_{seed}", correlate=False)
+    return replace(s, seed=seed, seeds=None, out=Path(s.out) / f"seed_{seed}", correlate=False,
+                   in_grid=len(s.seeds or []) > 1)
 
 
 def grid_identity(s: Settings) -> dict:

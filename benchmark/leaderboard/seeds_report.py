@@ -165,8 +165,9 @@ def print_table(rows: list[dict], head: str, budget: str = "", unit: str = "seed
     """The grid's ranked table on stdout: mean ± sd over ``unit`` (``seeds``, or ``rotations`` for ARAUS's
     protocol) per headline metric.
     """
-    from rich.console import Console
     from rich.table import Table
+
+    from soundaq.benchmark.terminal import stdout_console
 
     over = "training seeds" if unit == "seeds" else unit
     t = Table(title=head, caption=(budget + "; " if budget else "") + f"mean ± sd over {over}")
@@ -178,4 +179,4 @@ def print_table(rows: list[dict], head: str, budget: str = "", unit: str = "seed
         t.add_row(fmt(e["rank"]), e["model"], *[mean_sd(e, m, ci=False) for m in
                                                ("scene_acc", "event_auc", "aq_mse_mean", "isop_mse", "isoe_mse")],
                   str(e["n_seeds"]), str(e["first"]) if e["status"] in RANKED else "–", e["status"])
-    Console(width=170).print(t)
+    stdout_console(width=170).print(t)      # markup off: variant names keep their [...]

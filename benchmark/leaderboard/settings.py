@@ -48,6 +48,7 @@ class Settings:
     checkpoints: Path | str | None = None  # a folder of <MODEL>.ckpt, or PRETRAINED (the release's weights)
     seed: int = 0
     seeds: list[int] | None = None         # training seeds of a repeated-runs grid (None: ``seed`` alone)
+    in_grid: bool = False                  # one seed's run of a grid of several (the terminal names its seed)
     protocol: str = "published"           # published: the split as distributed; araus: ARAUS's fold rotations
     rotation: int | None = None            # araus: this run's validation fold (1-5; set per rotation)
     batch_size: int | None = None
@@ -95,13 +96,11 @@ class Settings:
         return self.training_schedule().batch_size
 
     def unit_name(self, model: str) -> str:
-        """``model``, with the training seed in a repeated-runs grid and the rotation in ARAUS's protocol, as
-        the terminal names a unit (``AD_CNN (training seed 1, rotation 3)``).
+        """``model``, after its training seed in a repeated-runs grid and before the rotation in ARAUS's
+        protocol, as the terminal names a unit (``seed 1 AD_CNN (rotation 3)``).
         """
-        where = [f"training seed {self.seed}"] if self.seeds and len(self.seeds) > 1 else []
-        if self.rotation is not None:
-            where.append(f"rotation {self.rotation}")
-        return model + (f" ({', '.join(where)})" if where else "")
+        seed = f"seed {self.seed} " if self.in_grid or (self.seeds and len(self.seeds) > 1) else ""
+        return seed + model + (f" (rotation {self.rotation})" if self.rotation is not None else "")
 
     def identity(self) -> dict:
         """The arguments that change a run's results, as a JSON-able dict: ``run.json`` compares them to decide whether

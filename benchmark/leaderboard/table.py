@@ -87,7 +87,11 @@ def table_row(model: str, record: dict | None, failure: str | None, data_label: 
     reason = failure or (REFERENCE_TEXT if status == "reference" else "")
     if status == "diverged":
         d = rec["diverged"]
-        reason = (f"training diverged at step {d.get('step')} (loss {d.get('loss')}); scored with the last "
+        v = d.get("validation")
+        reason = (f"validation diverged: {v['metric']} {v['value']:.4g} at step {d.get('step')} exceeds {v['bound']:g}, "
+                  "the largest error of any prediction within the rating scale (outputs far outside it); scored "
+                  "as it is" if v else
+                  f"training diverged at step {d.get('step')} (loss {d.get('loss')}); scored with the last "
                   "checkpoint before it")
     row.update({
         "test_clips": rec.get("test_clips"),

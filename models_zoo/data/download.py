@@ -398,7 +398,7 @@ def fetch_files(files: Iterable[PinnedFile], dest: Path | str, base: str, *, opt
     src = _Source(base, option, timeout, dest_option, release)
     files = tuple(files)
     results: list[FetchResult] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     known = sum(f.size or 0 for f in files)
     console = Console(stderr=True)
     with Progress(*columns, console=console, disable=not (progress and console.is_terminal), transient=False) as bar:

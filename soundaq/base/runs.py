@@ -63,7 +63,9 @@ IDENTITY_FLAGS: dict[str, str] = {
 #: The value a key had before it joined the identity (a ``run.json`` written then lacks it); any other
 #: missing key reads as None. ``patience``: the paper schedule's (soundaq.models_zoo.schedules.PATIENCE, spelt
 #: out here because soundaq.base imports nothing above it; tests/test_train_predict.py checks they agree).
-IDENTITY_DEFAULTS: dict[str, Any] = {"devices": 1, "strategy": "auto", "patience": 10}
+#: ``head_init``: off (``--zero-head-bias``), what a ``train`` folder made before ``train`` started the heads at
+#: the base rates was trained with; resuming one without ``--zero-head-bias`` is refused in one line saying so.
+IDENTITY_DEFAULTS: dict[str, Any] = {"devices": 1, "strategy": "auto", "patience": 10, "head_init": False}
 #: Boolean keys whose option turns them off.
 _INVERTED = {"head_init"}
 
