@@ -154,7 +154,10 @@ def test_end_to_end_two_models_train_score_and_write_every_output(soundaq_cache,
                 "event_auc_macro", "aq_mse_mean", *[f"mse_{q}" for q in QUALITIES], "isop_mse", "isoe_mse",
                 "train_seconds", "clips_per_second", "data", "paper_scene_acc", "paper_comparable"]
     assert set(required) <= set(table.columns)
-    assert list(table["status"]) == ["ok", "ok", "reference"] and list(table["rank"][:2]) == [1, 2]
+    # one epoch of the paper schedule on 6 clips sends CNN_Transformer's outputs far outside the rating
+    # scale (validation isop_mse 4.4 > 4, the largest in-scale error): ranked, and flagged with the reason
+    assert list(table["status"]) == ["ok", "diverged", "reference"] and list(table["rank"][:2]) == [1, 2]
+    assert table.set_index("model").loc["CNN_Transformer", "reason"].startswith("validation diverged: isop_mse")
     assert sorted(table["model"][:2]) == ["AD_CNN", "CNN_Transformer"]
     assert table["beats_reference"][:2].notna().all()
     ref = table.set_index("model").loc[lb.REFERENCE]
