@@ -95,8 +95,9 @@ class ScoreFunction(abc.ABC):
     #: The label group (vocab.LABEL_GROUPS) whose ground truth the metric reads; None: every group.
     task: str | None = None
     #: The values the metric can take (an interval over seeds is clipped to them): accuracies, AUCs and
-    #: AP in [0, 1], errors in [0, inf), correlations in [-1, 1].
-    bounds: tuple[float, float] = (0.0, 1.0)
+    #: AP in [0, 1], errors in [0, inf), correlations in [-1, 1]. The default clips nothing, so a metric
+    #: that declares no range is never cut (a wrong range would clip an interval below its own mean).
+    bounds: tuple[float, float] = (float("-inf"), float("inf"))
 
     @abc.abstractmethod
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
@@ -137,6 +138,7 @@ class SceneAccuracyPaper(ScoreFunction):
     task = "scene"
     name, maximize, definition, headline = "scene_acc", True, PAPER, True
     description = "mean over the 3 scenes of correct/(clips of that scene + 1e-8); absent scene scores 0"
+    bounds = (0.0, 1.0)
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Per-scene weighted recall averaged over the 3 scenes; ``[B]`` for weights ``[B, N]``."""
@@ -152,6 +154,7 @@ class SceneAccuracyPlain(ScoreFunction):
     task = "scene"
     name, maximize, definition, headline = "scene_acc_plain", True, STANDARD, False
     description = "share of clips whose scene is predicted right (micro accuracy)"
+    bounds = (0.0, 1.0)
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Weighted share of correct scene predictions; ``[B]`` for weights ``[B, N]``."""
@@ -164,6 +167,7 @@ class SceneF1Macro(ScoreFunction):
     task = "scene"
     name, maximize, definition, headline = "scene_f1_macro", True, STANDARD, True
     description = "F1 per scene, averaged over scenes that occur in the labels or predictions (sklearn macro)"
+    bounds = (0.0, 1.0)
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """2 tp / (2 tp + fp + fn) per scene, averaged over scenes with support; ``[B]`` for ``[B, N]``."""
@@ -185,6 +189,7 @@ class EventAUCPaper(ScoreFunction):
     name, maximize, definition, headline = "event_auc", True, PAPER, True
     description = ("ROC AUC over the 15 events of each clip, averaged over clips with at least one "
                    "positive (and one negative) event")
+    bounds = (0.0, 1.0)
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Weighted mean of the per-clip AUCs that are defined; ``[B]`` for weights ``[B, N]``."""
@@ -200,6 +205,7 @@ class _EventMacro(ScoreFunction):
 
     task = "events"
     definition, headline = STANDARD, True
+    bounds = (0.0, 1.0)
 
     @staticmethod
     @abc.abstractmethod

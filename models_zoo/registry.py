@@ -256,6 +256,15 @@ PAPER_OVER_RUNS: dict[str, dict[str, tuple[float, float]]] = {
     name: row.over_runs() for name, row in PAPER_OVERHEAD.items()}
 #: Entry-point group through which installed packages add nets.
 ENTRY_POINT_GROUP = "soundaq.models"
+
+
+def paper_nets() -> list[str]:
+    """The nets of the paper's tables, in its order: the entries of :data:`NETS` that carry its published cost
+    row (``paper_overhead``). A net added to the project's table without the paper's facts is in :data:`NETS`
+    (listed, trained, predicted) but not here, so the checks of the paper's facts leave it alone.
+    """
+    return [name for name, spec in NETS.items() if spec.paper_overhead is not None]
+
 #: Schedule fields a net may override (the budget and the batch stay the run's).
 SCHEDULE_OVERRIDES = ("lr", "warmup_fraction", "grad_clip", "head_lr_width")
 _PLUGINS: dict[str, NetSpec] = {}

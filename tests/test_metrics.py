@@ -505,3 +505,25 @@ def test_every_metric_equals_sklearn_through_every_path(path, path_data, tmp_pat
             assert got["n_clips"] == d.n
             assert got["event_auc_clips_no_positive"] == int((d.event_true.sum(1) == 0).sum())
             assert got["event_auc_clips_all_positive"] == int((d.event_true.sum(1) == len(EVENTS)).sum())
+
+
+def test_a_metric_without_declared_bounds_is_never_clipped(monkeypatch):
+    """A new metric that declares no range keeps its whole seed interval (the old default (0, 1) cut an
+    interval of an error metric below its own mean); the registry's metrics keep their declared ranges."""
+    import math
+
+    from soundaq.benchmark.leaderboard import seeds
+    from soundaq.models_zoo import metrics
+    from soundaq.models_zoo.metric_definitions import ScoreFunction
+
+    class MeanAbsoluteError(ScoreFunction):
+        name, maximize = "aq_mae_mean", False
+
+        def values(self, data, weights):
+            return np.zeros(len(weights))
+
+    monkeypatch.setitem(metrics.METRICS, "aq_mae_mean", MeanAbsoluteError())
+    assert seeds.value_bounds("aq_mae_mean") == (-math.inf, math.inf)
+    assert seeds.value_bounds("scene_acc") == (0.0, 1.0) and seeds.value_bounds("event_map") == (0.0, 1.0)
+    assert seeds.value_bounds("aq_mse_mean") == (0.0, math.inf)
+    assert seeds.value_bounds("pearson_calm") == (-1.0, 1.0)

@@ -169,6 +169,8 @@ def _released_table(released: list[dict]):
     for col, justify in released_columns:
         table.add_column(col, justify=justify, no_wrap=col in ("--model [--variant]", "size", "weights"))
     for r in released:
+        if r["released"] == "not released" and r["scene_acc"] is None:
+            continue        # a net the paper does not have (your own, a plug-in): no release, no scores
         name = r["model"] + (f" {r['variant']}" if r["variant"] else "")
         where = {"pinned": "release", "not released": "-"}.get(r["released"], "user file")
         table.add_row(name, where, _size(r["size"]) if r["released"] == "pinned" else "-",

@@ -104,6 +104,10 @@ def _comparison_lines(comparisons) -> list[str]:
             *comparison_table(comparisons)]
 
 
+#: The paper's scores a leaderboard row carries (None for a net the paper does not have).
+PAPER_SCORE_COLUMNS = ("paper_scene_acc", "paper_event_auc", "paper_aq_mse_mean")
+
+
 def _paper_lines(rows: list[dict], prov: dict) -> list[str]:
     """The paper's published scores of each net, and whether they compare with this run."""
     data_label = prov["data"]["data"]
@@ -116,8 +120,8 @@ def _paper_lines(rows: list[dict], prov: dict) -> list[str]:
               "",
               "| model | scene_acc | event_auc | aq_mse_mean |", "|---|---|---|---|"]
     for r in rows:
-        if r["status"] == "reference":
-            continue
+        if r["status"] == "reference" or all(r.get(k) is None for k in PAPER_SCORE_COLUMNS):
+            continue        # the reference, and nets the paper does not have (a plug-in, your own net)
         lines.append(f"| {r['model']} | {fmt(r['paper_scene_acc'], 4)} | {fmt(r['paper_event_auc'], 2)} | "
                      f"{fmt(r['paper_aq_mse_mean'], 3)} |")
     return lines

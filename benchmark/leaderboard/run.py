@@ -338,9 +338,10 @@ def _write_outputs(s: Settings, out: Path, run: RunFolder, rows: list[dict], rec
     pending = _start_correlation(out, ranked[0], synthetic) if s.correlate and ranked else None
     comparisons = None
     if len(ranked) >= 2:
+        from soundaq.base import predictions_table
         from soundaq.evaluation.bootstrap import compare_to_leader
 
-        tables = {m: pd.read_csv(out / "predictions" / f"{m}.csv", float_precision="round_trip") for m in ranked}
+        tables = {m: predictions_table.read(out / "predictions" / f"{m}.csv") for m in ranked}
         comparisons = compare_to_leader(tables, ranked[0], metrics=metrics_for(datamodule.tasks),
                                         n_resamples=s.n_resamples, seed=s.seed)
         write_csv(comparisons, out / "comparisons.csv", float_format="%.6g")
