@@ -128,17 +128,22 @@ class ScoreFunction(abc.ABC):
         return f"<{self.name} ({self.definition}, {'max' if self.maximize else 'min'})>"
 
 
-class SceneAccuracyPaper(ScoreFunction):
+class _SceneScore(ScoreFunction):
+    """A score of the scene predictions against the scene labels, a share in [0, 1]."""
+
+    task = "scene"
+    bounds = (0.0, 1.0)
+
+
+class SceneAccuracyPaper(_SceneScore):
     """``scene_acc`` (paper): mean over the 3 scenes of correct / (clips of that scene + 1e-8).
 
     The prediction is the argmax of the scene probabilities; a scene absent from the labels scores 0 in
     the mean, as in the original code (SoundSCaper's scene accuracy).
     """
 
-    task = "scene"
     name, maximize, definition, headline = "scene_acc", True, PAPER, True
     description = "mean over the 3 scenes of correct/(clips of that scene + 1e-8); absent scene scores 0"
-    bounds = (0.0, 1.0)
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Per-scene weighted recall averaged over the 3 scenes; ``[B]`` for weights ``[B, N]``."""
@@ -148,26 +153,22 @@ class SceneAccuracyPaper(ScoreFunction):
         return per_class.mean(axis=1)
 
 
-class SceneAccuracyPlain(ScoreFunction):
+class SceneAccuracyPlain(_SceneScore):
     """``scene_acc_plain`` (standard): the share of clips whose scene is predicted right (micro accuracy)."""
 
-    task = "scene"
     name, maximize, definition, headline = "scene_acc_plain", True, STANDARD, False
     description = "share of clips whose scene is predicted right (micro accuracy)"
-    bounds = (0.0, 1.0)
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """Weighted share of correct scene predictions; ``[B]`` for weights ``[B, N]``."""
         return _weighted_mean(weights, (data.scene_pred == data.scene_labels).astype(np.float64))
 
 
-class SceneF1Macro(ScoreFunction):
+class SceneF1Macro(_SceneScore):
     """``scene_f1_macro`` (standard): F1 per scene, averaged over the scenes that occur (sklearn macro F1)."""
 
-    task = "scene"
     name, maximize, definition, headline = "scene_f1_macro", True, STANDARD, True
     description = "F1 per scene, averaged over scenes that occur in the labels or predictions (sklearn macro)"
-    bounds = (0.0, 1.0)
 
     def values(self, data: EvalData, weights: np.ndarray) -> np.ndarray:
         """2 tp / (2 tp + fp + fn) per scene, averaged over scenes with support; ``[B]`` for ``[B, N]``."""
