@@ -173,7 +173,7 @@ def run_study(study: str, make_settings: Callable[[list[str], Path, str | None],
     data_label, synthetic, seeds = "", False, ""
     for folder, models, scheme in study_runs(study):
         outcome = runner(make_settings(models, out / folder, scheme))
-        seeds = getattr(outcome, "seeds", "") or seeds       # "0-4" for a --seeds grid, "" for one seed
+        seeds = outcome.seeds or seeds       # "0-4" for a --seeds grid, "" for one seed
         for row in outcome.rows:
             if row.get("status") == "reference":
                 continue

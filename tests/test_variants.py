@@ -277,8 +277,8 @@ def test_paper_ablation_facts_equal_the_transcribed_tables(reference):
 
 
 class _Outcome:
-    def __init__(self, rows, failed=()):
-        self.rows, self.failed = rows, list(failed)
+    def __init__(self, rows, failed=(), seeds=""):
+        self.rows, self.failed, self.seeds = rows, list(failed), seeds
 
 
 def test_ablation_tables_follow_the_release_columns(tmp_path):
@@ -322,9 +322,7 @@ def test_ablation_kernels_table_gives_mean_sd_over_seeds_and_both_parameter_coun
         rows = [{"model": m, "status": "ok", "scene_acc": 0.6, "event_auc": 0.8, "aq_mse_mean": 0.5, "n_seeds": 2,
                  "summary": {"sd": {"scene_acc": 0.05, "event_auc": 0.01}}, "params": get_spec(m).params}
                 for m in settings]
-        outcome = _Outcome(rows)
-        outcome.seeds = "0-1"
-        return outcome
+        return _Outcome(rows, seeds="0-1")
 
     table, _ = run_study("kernels", lambda models, folder, scheme: models, tmp_path, runner=runner,
                          macs=lambda m: 5 * 10**8)
